@@ -1,0 +1,56 @@
+// The small host-side tensor the API exchanges with callers: a shape, a dtype and row-major data.
+// Batch dimensions lead. `dispose()` releases the data explicitly (and, for tensors a GPU backend
+// keeps resident, the device buffer); using a disposed tensor is an error, not a silent zero.
+
+import { MatcRuntimeError } from './errors.js';
+
+export type DType = 'f64' | 'f32';
+export type TensorData = Float64Array | Float32Array;
+
+export class Tensor {
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  #data: TensorData | null;
+
+  constructor(shape: readonly number[], data: TensorData | readonly number[], dtype?: DType) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 0) throw new MatcRuntimeError('MATR001', `invalid tensor shape [${shape.join(', ')}]`);
+    }
+    let arr: TensorData;
+    if (data instanceof Float64Array || data instanceof Float32Array) arr = data;
+    else arr = (dtype ?? 'f64') === 'f32' ? Float32Array.from(data) : Float64Array.from(data);
+    if (arr.length !== size) {
+      throw new MatcRuntimeError('MATR001', `tensor data has ${arr.length} elements but shape [${shape.join(', ')}] needs ${size}`);
+    }
+    this.shape = Object.freeze([...shape]);
+    this.dtype = arr instanceof Float32Array ? 'f32' : 'f64';
+    this.#data = arr;
+  }
+
+  static zeros(shape: readonly number[], dtype: DType = 'f64'): Tensor {
+    const n = shape.reduce((a, b) => a * b, 1);
+    return new Tensor(shape, dtype === 'f32' ? new Float32Array(n) : new Float64Array(n));
+  }
+
+  get data(): TensorData {
+    if (this.#data === null) throw new MatcRuntimeError('MATR002', 'tensor used after dispose()');
+    return this.#data;
+  }
+
+  get size(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+
+  get disposed(): boolean {
+    return this.#data === null;
+  }
+
+  dispose(): void {
+    this.#data = null;
+  }
+
+  toJSON(): { shape: number[]; data: number[] } {
+    return { shape: [...this.shape], data: Array.from(this.data) };
+  }
+}
