@@ -1,0 +1,78 @@
+// Reading and generating CLI inputs: the {NAME: {shape, data}} JSON form (data flat, row-major,
+// batch dimensions leading) and seeded random inputs that respect declared structure.
+
+import { readFileSync } from 'node:fs';
+import type { CompiledFn } from '../compiler/module.js';
+import type { TensorType } from '../compiler/ir/types.js';
+import { Tensor } from '../runtime/tensor.js';
+import { MatcRuntimeError } from '../runtime/errors.js';
+import { Rng, randomInstance } from '../runtime/random.js';
+
+export function readTensorFile(path: string, what: string): Record<string, Tensor> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new MatcRuntimeError('MATR110', `cannot read ${what} file ${path}: ${(e as Error).message}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new MatcRuntimeError('MATR110', `${what} file ${path} must hold an object {NAME: {"shape": [...], "data": [...]}}`);
+  }
+  const out: Record<string, Tensor> = {};
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    if (typeof v === 'number') {
+      out[k] = new Tensor([], [v]);
+      continue;
+    }
+    const o = v as { shape?: unknown; data?: unknown };
+    if (!o || !Array.isArray(o.shape) || !Array.isArray(o.data)) {
+      throw new MatcRuntimeError('MATR110', `${what} file ${path}: entry '${k}' needs "shape" and "data" arrays`);
+    }
+    if (!o.data.every((x) => typeof x === 'number')) throw new MatcRuntimeError('MATR110', `${what} file ${path}: entry '${k}' has non-numeric data`);
+    out[k] = new Tensor(o.shape as number[], o.data as number[]);
+  }
+  return out;
+}
+
+/** Default size for dimensions the user did not give. */
+export const DEFAULT_DIM = 4;
+
+/** Concrete dims for random inputs: given ones, int-parameter defaults, then DEFAULT_DIM. */
+export function resolveDims(fn: CompiledFn, given: Record<string, number>): Record<string, number> {
+  const f = fn.func;
+  const dims: Record<string, number> = { ...given };
+  for (const ip of f.intParams) if (dims[ip.name] === undefined && ip.default !== undefined) dims[ip.name] = ip.default;
+  for (const p of f.params) {
+    for (const d of (p.node.type as TensorType).shape) {
+      for (const v of d.vars()) if (dims[v] === undefined && !f.derivedDims.some((x) => x.name === v)) dims[v] = DEFAULT_DIM;
+    }
+  }
+  for (const dd of f.derivedDims) dims[dd.name] = dd.value.eval(dims);
+  return dims;
+}
+
+export function randomInputs(fn: CompiledFn, dims: Record<string, number>, batch: number[], seed: number): Record<string, Tensor> {
+  const rng = new Rng(seed);
+  const out: Record<string, Tensor> = {};
+  for (const p of fn.func.params) {
+    const t = p.node.type as TensorType;
+    if (t.shape.length === 0 && p.default !== undefined) {
+      out[p.name] = new Tensor([], [p.default]);
+      continue;
+    }
+    const shape = t.shape.map((d) => d.eval(dims));
+    const size = shape.reduce((a, b) => a * b, 1);
+    const B = batch.reduce((a, b) => a * b, 1);
+    const data = new Float64Array(size * B);
+    for (let b = 0; b < B; b++) data.set(randomInstance(rng, shape, t.struct), b * size);
+    out[p.name] = new Tensor([...batch, ...shape], data);
+  }
+  return out;
+}
+
+export function randomLike(shapes: Record<string, Tensor>, seed: number): Record<string, Tensor> {
+  const rng = new Rng(seed);
+  const out: Record<string, Tensor> = {};
+  for (const [k, t] of Object.entries(shapes)) out[k] = new Tensor(t.shape, rng.normals(t.size));
+  return out;
+}

@@ -1,0 +1,560 @@
+// Builtin functions of the language: their typing rules and their lowering to IR ops, one entry
+// per name. Sugar (normalize, sym, skew, lstsq, ...) is written here as IR compositions, so the
+// differentiation and backends only ever see the core ops of compiler/ir/ops.ts.
+
+import type * as A from '../../grammar/ast.js';
+import { Dim } from '../dims.js';
+import { shapeOf } from '../ir/builder.js';
+import type { Node } from '../ir/node.js';
+import type { UnaryKind } from '../ir/ops.js';
+import { parseEinsum } from '../ir/ops.js';
+import type { Struct } from '../ir/types.js';
+import type { Scope } from './scope.js';
+import { type Val, arr, poison, shapeLabel } from './values.js';
+import type { Elab } from './elaborate.js';
+
+type Call = Extract<A.Expr, { kind: 'call' }>;
+
+export interface Builtin {
+  /** one-line signature for docs and --help */
+  sig: string;
+  elaborate(el: Elab, e: Call, env: Scope): Val;
+}
+
+/** Evaluates positional arguments, reporting named ones and arity errors. */
+function args(el: Elab, e: Call, env: Scope, min: number, max = min): Val[] | null {
+  for (const a of e.args) {
+    if (a.name) {
+      el.diag.error('MAT0307', `${e.callee.name} takes no named arguments`, a.name.span);
+      return null;
+    }
+  }
+  const vals = e.args.map((a) => el.expr(a.value, env));
+  if (vals.length < min || vals.length > max) {
+    const want = min === max ? `${min}` : max === Infinity ? `at least ${min}` : `${min} to ${max}`;
+    el.diag.error('MAT0303', `${e.callee.name} takes ${want} argument${max === 1 ? '' : 's'}, got ${vals.length}`, e.span, {
+      suggestion: `${e.callee.name}: ${builtins[e.callee.name]?.sig ?? ''}`,
+    });
+    return null;
+  }
+  if (vals.some((v) => v.k === 'error')) return null;
+  return vals;
+}
+
+function arrArg(el: Elab, e: Call, v: Val, i: number, ranks?: number[]): (Val & { k: 'arr' }) | null {
+  const a = el.toArr(v, e.args[i]!.value.span, `argument ${i + 1} of ${e.callee.name}`);
+  if (a.k !== 'arr') return null;
+  const r = shapeOf(a.node).length;
+  if (ranks && !ranks.includes(r)) {
+    const want = ranks.map((k) => ['a scalar', 'a vector', 'a matrix'][k] ?? `a rank-${k} tensor`).join(' or ');
+    el.diag.error('MAT0208', `argument ${i + 1} of ${e.callee.name} must be ${want}, but it is ${shapeLabel(a)}`, e.args[i]!.value.span);
+    return null;
+  }
+  return a;
+}
+
+function square(el: Elab, e: Call, a: Val & { k: 'arr' }, i: number): boolean {
+  const [m, n] = shapeOf(a.node);
+  if (!m!.equals(n!)) {
+    el.diag.error('MAT0208', `argument ${i + 1} of ${e.callee.name} must be a square matrix, but it is ${shapeLabel(a)}`, e.args[i]!.value.span);
+    return false;
+  }
+  return true;
+}
+
+const unaryMath = (op: UnaryKind): Builtin => ({
+  sig: `${op}(x) elementwise`,
+  elaborate(el, e, env) {
+    const v = args(el, e, env, 1);
+    if (!v) return poison;
+    const a = arrArg(el, e, v[0]!, 0);
+    return a ? arr(el.b.unary(op, a.node), 'general', a.row) : poison;
+  },
+});
+
+function dimsArgs(el: Elab, e: Call, vals: Val[]): Dim[] | null {
+  const out: Dim[] = [];
+  for (let i = 0; i < vals.length; i++) {
+    const d = el.toDim(vals[i]!, e.args[i]!.value.span, `dimension ${i + 1} of ${e.callee.name}`);
+    if (!d) return null;
+    out.push(d);
+  }
+  return out;
+}
+
+function minmax(kind: 'max' | 'min'): Builtin {
+  return {
+    sig: `${kind}(x) reduces to a scalar; ${kind}(a, b) elementwise`,
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1, 2);
+      if (!v) return poison;
+      if (v.length === 1) {
+        const a = arrArg(el, e, v[0]!, 0);
+        return a ? arr(kind === 'max' ? el.b.rmax(a.node) : el.b.rmin(a.node)) : poison;
+      }
+      const isIntish = (x: Val) => x.k === 'int' || (x.k === 'lit' && x.isInt);
+      if (isIntish(v[0]!) && isIntish(v[1]!)) {
+        const a = el.toInt(v[0]!, e.args[0]!.value.span);
+        const b = el.toInt(v[1]!, e.args[1]!.value.span);
+        if (a.k !== 'int' || b.k !== 'int') return poison;
+        const dim = a.dim && b.dim ? (kind === 'max' ? Dim.max(a.dim, b.dim) : Dim.min(a.dim, b.dim)) : undefined;
+        return { k: 'int', node: el.b.ibin(kind === 'max' ? 'imax' : 'imin', a.node, b.node), ...(dim ? { dim } : {}) };
+      }
+      const a = arrArg(el, e, v[0]!, 0);
+      const b = arrArg(el, e, v[1]!, 1);
+      if (!a || !b) return poison;
+      const sa = shapeOf(a.node);
+      const sb = shapeOf(b.node);
+      if (sa.length && sb.length && !sa.every((d, i) => sb[i] && d.equals(sb[i]!))) {
+        el.diag.error('MAT0204', `shape mismatch in ${kind}`, e.span, { label: `${shapeLabel(a)} and ${shapeLabel(b)}` });
+        return poison;
+      }
+      return arr(el.b.binary(kind === 'max' ? 'maximum' : 'minimum', a.node, b.node), 'general', a.row);
+    },
+  };
+}
+
+function solveLike(kind: 'tril' | 'triu'): Builtin {
+  return {
+    sig: `${kind}_solve(T, B): X with T X = B, T ${kind === 'tril' ? 'lower' : 'upper'} triangular (T may be a transpose)`,
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 2);
+      if (!v) return poison;
+      const t = arrArg(el, e, v[0]!, 0, [2]);
+      const b = arrArg(el, e, v[1]!, 1, [1, 2]);
+      if (!t || !b || !square(el, e, t, 0)) return poison;
+      if (!shapeOf(t.node)[0]!.equals(shapeOf(b.node)[0]!)) {
+        el.diag.error('MAT0203', `shape mismatch in ${kind}_solve`, e.span, { label: `T is ${shapeLabel(t)} but B is ${shapeLabel(b)}` });
+        return poison;
+      }
+      // A transposed operand flips the triangle: solve with the stored matrix and trans = true.
+      let node = t.node;
+      let lower = kind === 'tril';
+      let trans = false;
+      if (node.op === 'transpose') {
+        node = node.args[0]!;
+        lower = !lower;
+        trans = true;
+      }
+      return arr(el.b.trisolve(node, b.node, { lower, trans }));
+    },
+  };
+}
+
+export const builtins: Record<string, Builtin> = {
+  exp: unaryMath('exp'),
+  log: unaryMath('log'),
+  sqrt: unaryMath('sqrt'),
+  abs: unaryMath('abs'),
+  sign: unaryMath('sign'),
+  sin: unaryMath('sin'),
+  cos: unaryMath('cos'),
+  tanh: unaryMath('tanh'),
+  sigmoid: unaryMath('sigmoid'),
+  relu: {
+    sig: 'relu(x) = max(x, 0) elementwise',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1);
+      const a = v && arrArg(el, e, v[0]!, 0);
+      return a ? arr(el.b.binary('maximum', a.node, el.b.const(0)), 'general', a.row) : poison;
+    },
+  },
+  max: minmax('max'),
+  min: minmax('min'),
+
+  sum: {
+    sig: 'sum(x) of all entries; sum(T, axis) over one axis (0-based)',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1, 2);
+      if (!v) return poison;
+      const a = arrArg(el, e, v[0]!, 0);
+      if (!a) return poison;
+      if (v.length === 1) return arr(el.b.sum(a.node));
+      const ax = el.toDim(v[1]!, e.args[1]!.value.span, 'the axis');
+      const k = ax?.constValue();
+      if (k === undefined || k < 0 || k >= shapeOf(a.node).length) {
+        el.diag.error('MAT0210', `axis must be a constant between 0 and ${shapeOf(a.node).length - 1}`, e.args[1]!.value.span);
+        return poison;
+      }
+      return arr(el.b.sum(a.node, k), 'general', shapeOf(a.node).length === 2 && k === 0);
+    },
+  },
+  colsum: {
+    sig: 'colsum(A): the sum of each column, a row vector',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1);
+      const a = v && arrArg(el, e, v[0]!, 0, [2]);
+      return a ? arr(el.b.sum(a.node, 0), 'general', true) : poison;
+    },
+  },
+  rowsum: {
+    sig: 'rowsum(A): the sum of each row, a column vector',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1);
+      const a = v && arrArg(el, e, v[0]!, 0, [2]);
+      return a ? arr(el.b.sum(a.node, 1)) : poison;
+    },
+  },
+  mean: {
+    sig: 'mean(x): the mean of all entries',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1);
+      const a = v && arrArg(el, e, v[0]!, 0);
+      if (!a) return poison;
+      const n = shapeOf(a.node).reduce((x, d) => x.mul(d), Dim.const(1));
+      return arr(el.b.div(el.b.sum(a.node), el.b.itof(el.b.dim(n))));
+    },
+  },
+  sumsq: {
+    sig: 'sumsq(x): the sum of squared entries',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1);
+      const a = v && arrArg(el, e, v[0]!, 0);
+      return a ? arr(el.b.sumsq(a.node)) : poison;
+    },
+  },
+  norm: {
+    sig: 'norm(x): the 2-norm of a vector, the Frobenius norm of a matrix',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1);
+      const a = v && arrArg(el, e, v[0]!, 0);
+      return a ? arr(el.b.norm(a.node)) : poison;
+    },
+  },
+  normalize: {
+    sig: 'normalize(x) = x / norm(x)',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1);
+      const a = v && arrArg(el, e, v[0]!, 0, [1, 2]);
+      return a ? arr(el.b.div(a.node, el.b.norm(a.node)), shapeOf(a.node).length === 1 ? 'sphere' : 'general', a.row) : poison;
+    },
+  },
+  trace: {
+    sig: 'trace(A): the sum of the diagonal',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1);
+      const a = v && arrArg(el, e, v[0]!, 0, [2]);
+      return a ? arr(el.b.sum(el.b.diagvec(a.node))) : poison;
+    },
+  },
+  dot: {
+    sig: "dot(x, y) = x' * y",
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 2);
+      const a = v && arrArg(el, e, v[0]!, 0, [1]);
+      const b = v && arrArg(el, e, v[1]!, 1, [1]);
+      if (!a || !b) return poison;
+      if (!shapeOf(a.node)[0]!.equals(shapeOf(b.node)[0]!)) {
+        el.diag.error('MAT0203', 'shape mismatch in dot', e.span, { label: `${shapeLabel(a)} and ${shapeLabel(b)}` });
+        return poison;
+      }
+      return arr(el.b.dot(a.node, b.node));
+    },
+  },
+  outer: {
+    sig: "outer(x, y) = x * y'",
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 2);
+      const a = v && arrArg(el, e, v[0]!, 0, [1]);
+      const b = v && arrArg(el, e, v[1]!, 1, [1]);
+      return a && b ? arr(el.b.outer(a.node, b.node)) : poison;
+    },
+  },
+
+  eye: {
+    sig: 'eye(n) or eye(m, n): the identity (rectangular: ones on the main diagonal)',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1, 2);
+      const d = v && dimsArgs(el, e, v);
+      if (!d) return poison;
+      return arr(el.b.eye(d[0]!, d[1] ?? d[0]!), d.length === 1 ? 'diag' : 'general');
+    },
+  },
+  zeros: {
+    sig: 'zeros(n), zeros(m, n), zeros(a, b, c, ...)',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1, 8);
+      const d = v && dimsArgs(el, e, v);
+      return d ? arr(el.b.zeros(d)) : poison;
+    },
+  },
+  ones: {
+    sig: 'ones(n), ones(m, n), ...',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1, 8);
+      const d = v && dimsArgs(el, e, v);
+      return d ? arr(el.b.fill(d, 1)) : poison;
+    },
+  },
+  iota: {
+    sig: 'iota(n) = [0, 1, ..., n-1] as reals',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1);
+      const d = v && dimsArgs(el, e, v);
+      return d ? arr(el.b.iota(d[0]!)) : poison;
+    },
+  },
+  unit: {
+    sig: 'unit(n, j): the j-th standard basis vector of length n (0-based)',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 2);
+      if (!v) return poison;
+      const d = el.toDim(v[0]!, e.args[0]!.value.span, 'the length');
+      const j = el.toInt(v[1]!, e.args[1]!.value.span);
+      if (!d || j.k !== 'int') return poison;
+      return arr(el.b.binary('eq', el.b.iota(d), el.b.itof(j.node)));
+    },
+  },
+
+  diag: {
+    sig: 'diag(v): diagonal matrix from a vector; diag(A): the diagonal of a matrix',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1);
+      const a = v && arrArg(el, e, v[0]!, 0, [1, 2]);
+      if (!a) return poison;
+      return shapeOf(a.node).length === 1 ? arr(el.b.diag(a.node), 'diag') : arr(el.b.diagvec(a.node));
+    },
+  },
+  tril: {
+    sig: 'tril(A), tril(A, k): lower triangle (k = -1 strictly below the diagonal)',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1, 2);
+      const a = v && arrArg(el, e, v[0]!, 0, [2]);
+      if (!a || !v) return poison;
+      const k = v.length > 1 ? el.toDim(v[1]!, e.args[1]!.value.span, 'the diagonal offset')?.constValue() : 0;
+      if (k === undefined) return poison;
+      return arr(el.b.tril(a.node, k), k <= 0 ? 'tril' : 'general');
+    },
+  },
+  triu: {
+    sig: 'triu(A), triu(A, k): upper triangle (k = 1 strictly above the diagonal)',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1, 2);
+      const a = v && arrArg(el, e, v[0]!, 0, [2]);
+      if (!a || !v) return poison;
+      const k = v.length > 1 ? el.toDim(v[1]!, e.args[1]!.value.span, 'the diagonal offset')?.constValue() : 0;
+      if (k === undefined) return poison;
+      return arr(el.b.triu(a.node, k), k >= 0 ? 'triu' : 'general');
+    },
+  },
+  sym: {
+    sig: "sym(A) = (A + A')/2",
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1);
+      const a = v && arrArg(el, e, v[0]!, 0, [2]);
+      if (!a || !square(el, e, a, 0)) return poison;
+      return arr(el.b.scale(0.5, el.b.add(a.node, el.b.transpose(a.node))), 'sym');
+    },
+  },
+  skew: {
+    sig: "skew(A) = (A - A')/2",
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1);
+      const a = v && arrArg(el, e, v[0]!, 0, [2]);
+      if (!a || !square(el, e, a, 0)) return poison;
+      return arr(el.b.scale(0.5, el.b.sub(a.node, el.b.transpose(a.node))));
+    },
+  },
+
+  col: {
+    sig: 'col(A, j): column j (0-based)',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 2);
+      const a = v && arrArg(el, e, v[0]!, 0, [2]);
+      const j = v && el.toInt(v[1]!, e.args[1]!.value.span);
+      return a && j && j.k === 'int' ? arr(el.b.getcol(a.node, j.node)) : poison;
+    },
+  },
+  row: {
+    sig: 'row(A, i): row i (0-based), a row vector',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 2);
+      const a = v && arrArg(el, e, v[0]!, 0, [2]);
+      const i = v && el.toInt(v[1]!, e.args[1]!.value.span);
+      return a && i && i.k === 'int' ? arr(el.b.getrow(a.node, i.node), 'general', true) : poison;
+    },
+  },
+  setcol: {
+    sig: 'setcol(A, j, v): A with column j replaced by v',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 3);
+      const a = v && arrArg(el, e, v[0]!, 0, [2]);
+      const j = v && el.toInt(v[1]!, e.args[1]!.value.span);
+      const x = v && arrArg(el, e, v[2]!, 2, [1]);
+      if (!a || !j || j.k !== 'int' || !x) return poison;
+      if (!shapeOf(x.node)[0]!.equals(shapeOf(a.node)[0]!)) {
+        el.diag.error('MAT0203', 'setcol: the column has the wrong length', e.args[2]!.value.span, {
+          label: `${shapeLabel(x)}, the matrix is ${shapeLabel(a)}`,
+        });
+        return poison;
+      }
+      return arr(el.b.setcol(a.node, j.node, x.node));
+    },
+  },
+  setrow: {
+    sig: 'setrow(A, i, v): A with row i replaced by v',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 3);
+      const a = v && arrArg(el, e, v[0]!, 0, [2]);
+      const i = v && el.toInt(v[1]!, e.args[1]!.value.span);
+      const x = v && arrArg(el, e, v[2]!, 2, [1]);
+      if (!a || !i || i.k !== 'int' || !x) return poison;
+      if (!shapeOf(x.node)[0]!.equals(shapeOf(a.node)[1]!)) {
+        el.diag.error('MAT0203', 'setrow: the row has the wrong length', e.args[2]!.value.span, {
+          label: `${shapeLabel(x)}, the matrix is ${shapeLabel(a)}`,
+        });
+        return poison;
+      }
+      return arr(el.b.setrow(a.node, i.node, x.node));
+    },
+  },
+  set: {
+    sig: 'set(x, i, v) or set(A, i, j, v): a copy with one entry replaced',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 3, 4);
+      if (!v) return poison;
+      const a = arrArg(el, e, v[0]!, 0, [v.length - 2]);
+      const ix = v.slice(1, -1).map((x, i) => el.toInt(x, e.args[i + 1]!.value.span));
+      const val = el.toScalar(v[v.length - 1]!, e.args[v.length - 1]!.value.span, 'the new value');
+      if (!a || ix.some((x) => x.k !== 'int') || !val) return poison;
+      return arr(el.b.setindex(a.node, ix.map((x) => (x as { node: Node }).node), val), 'general', a.row);
+    },
+  },
+
+  solve: {
+    sig: 'solve(A, B) = A⁻¹B (LU with partial pivoting)',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 2);
+      const a = v && arrArg(el, e, v[0]!, 0, [2]);
+      const b = v && arrArg(el, e, v[1]!, 1, [1, 2]);
+      if (!a || !b || !square(el, e, a, 0)) return poison;
+      if (!shapeOf(a.node)[0]!.equals(shapeOf(b.node)[0]!)) {
+        el.diag.error('MAT0203', 'shape mismatch in solve', e.span, { label: `A is ${shapeLabel(a)} but B is ${shapeLabel(b)}` });
+        return poison;
+      }
+      return arr(el.b.solve(a.node, b.node)[0]);
+    },
+  },
+  inv: {
+    sig: 'inv(A): the inverse (prefer solve(A, B))',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1);
+      const a = v && arrArg(el, e, v[0]!, 0, [2]);
+      if (!a || !square(el, e, a, 0)) return poison;
+      const n = shapeOf(a.node)[0]!;
+      return arr(el.b.solve(a.node, el.b.eye(n))[0]);
+    },
+  },
+  lstsq: {
+    sig: "lstsq(A, b): argmin ‖A x − b‖ (normal equations; minimum-norm for wide A)",
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 2);
+      const a = v && arrArg(el, e, v[0]!, 0, [2]);
+      const b = v && arrArg(el, e, v[1]!, 1, [1, 2]);
+      if (!a || !b) return poison;
+      const [m, n] = shapeOf(a.node);
+      if (!m!.equals(shapeOf(b.node)[0]!)) {
+        el.diag.error('MAT0203', 'shape mismatch in lstsq', e.span, { label: `A is ${shapeLabel(a)} but b is ${shapeLabel(b)}` });
+        return poison;
+      }
+      const at = el.b.transpose(a.node);
+      const mul = (x: Node, y: Node) => (shapeOf(y).length === 1 ? el.b.matvec(x, y) : el.b.matmul(x, y));
+      const c = m!.sub(n!).constValue();
+      if (c !== undefined && c < 0) {
+        // wide: x = Aᵀ (A Aᵀ)⁻¹ b
+        return arr(mul(at, el.b.solve(el.b.matmul(a.node, at), b.node)[0]));
+      }
+      return arr(el.b.solve(el.b.matmul(at, a.node), mul(at, b.node))[0]);
+    },
+  },
+  tril_solve: solveLike('tril'),
+  triu_solve: solveLike('triu'),
+
+  einsum: {
+    sig: 'einsum("ij,jk->ik", A, B): a tensor contraction',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 2, 9);
+      if (!v) return poison;
+      if (v[0]!.k !== 'string') {
+        el.diag.error('MAT0208', 'the first argument of einsum is a spec string such as "ij,jk->ik"', e.args[0]!.value.span);
+        return poison;
+      }
+      const spec = v[0]!.value;
+      let parsed;
+      try {
+        parsed = parseEinsum(spec);
+      } catch {
+        el.diag.error('MAT0210', `bad einsum spec "${spec}"`, e.args[0]!.value.span, { suggestion: 'write lowercase indices like "ij,jk->ik"' });
+        return poison;
+      }
+      const ops = v.slice(1).map((x, i) => arrArg(el, e, x, i + 1));
+      if (ops.some((x) => !x)) return poison;
+      if (parsed.inputs.length !== ops.length) {
+        el.diag.error('MAT0303', `einsum spec has ${parsed.inputs.length} operands but ${ops.length} were given`, e.span);
+        return poison;
+      }
+      const sizes = new Map<string, Dim>();
+      for (let i = 0; i < ops.length; i++) {
+        const sh = shapeOf(ops[i]!.node);
+        const ix = parsed.inputs[i]!;
+        if (ix.length !== sh.length) {
+          el.diag.error('MAT0210', `einsum operand ${i + 1} has rank ${sh.length} but the spec gives it ${ix.length} indices`, e.args[i + 1]!.value.span);
+          return poison;
+        }
+        for (let j = 0; j < ix.length; j++) {
+          const prev = sizes.get(ix[j]!);
+          if (prev && !prev.equals(sh[j]!)) {
+            el.diag.error('MAT0203', `einsum index '${ix[j]}' has size ${prev} and ${sh[j]}`, e.args[i + 1]!.value.span);
+            return poison;
+          }
+          sizes.set(ix[j]!, sh[j]!);
+        }
+      }
+      for (const c of parsed.output) {
+        if (!sizes.has(c)) {
+          el.diag.error('MAT0210', `einsum output index '${c}' does not appear in any operand`, e.args[0]!.value.span);
+          return poison;
+        }
+      }
+      return arr(el.b.einsum(spec.replace(/\s+/g, ''), ops.map((o) => o!.node)));
+    },
+  },
+  reshape: {
+    sig: 'reshape(x, d1, d2, ...): same entries in row-major order, new shape',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 2, 9);
+      if (!v) return poison;
+      const a = arrArg(el, e, v[0]!, 0);
+      const d = dimsArgs(el, { ...e, args: e.args.slice(1) }, v.slice(1));
+      if (!a || !d) return poison;
+      const n1 = shapeOf(a.node).reduce((x, y) => x.mul(y), Dim.const(1));
+      const n2 = d.reduce((x, y) => x.mul(y), Dim.const(1));
+      if (!n1.equals(n2)) {
+        el.diag.error('MAT0204', `reshape from ${shapeLabel(a)} (${n1} entries) to ${d.length ? `[${d.join(', ')}]` : 'a scalar'} (${n2} entries)`, e.span);
+        return poison;
+      }
+      return arr(el.b.reshape(a.node, d));
+    },
+  },
+  vec: {
+    sig: 'vec(A): the entries of A in row-major order as a vector',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1);
+      const a = v && arrArg(el, e, v[0]!, 0);
+      if (!a) return poison;
+      return arr(el.b.reshape(a.node, [shapeOf(a.node).reduce((x, y) => x.mul(y), Dim.const(1))]));
+    },
+  },
+  stop_gradient: {
+    sig: 'stop_gradient(x): x, treated as a constant by differentiation',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1);
+      const a = v && arrArg(el, e, v[0]!, 0);
+      return a ? { ...a, node: el.b.nograd(a.node) } : poison;
+    },
+  },
+};
+
+export function structOf(v: Val): Struct {
+  return v.k === 'arr' ? v.struct : 'general';
+}

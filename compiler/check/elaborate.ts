@@ -1,0 +1,683 @@
+// The elaborator: type-, shape- and scope-checks expressions and produces typed IR in one walk.
+// Checking and lowering are one pass because every rule that decides a type (is `*` a matrix
+// product, an outer product or a scale?) also decides the IR op. Each item is elaborated once
+// with its own symbolic dimensions (that is the check); calls to user functions inline the
+// callee's body with the caller's dimensions substituted.
+
+import type * as A from '../../grammar/ast.js';
+import { closest, type DiagnosticBag, type Note } from '../diagnostics.js';
+import { Dim, shapeEquals, shapeToString } from '../dims.js';
+import { Builder, shapeOf, tt } from '../ir/builder.js';
+import type { Node, StatusEntry } from '../ir/node.js';
+import type { Struct } from '../ir/types.js';
+import { type Span, joinSpans, spanText } from '../source.js';
+import { Scope } from './scope.js';
+import { type Val, arr, poison, describeVal, shapeLabel } from './values.js';
+import { builtins } from './builtins.js';
+import { elaborateArgopt, elaborateSolve, elaborateIterate } from './declarative.js';
+import type { ItemEntry } from './items.js';
+
+export interface ElabContext {
+  items: Map<string, ItemEntry>;
+  /** called to elaborate a user function's body inline */
+  inline(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpans: Span[]): Val;
+}
+
+export class Elab {
+  /** dimensions in scope for the current item */
+  dims = new Map<string, Dim>();
+  statuses: StatusEntry[] = [];
+  /** names of user functions being inlined (recursion guard) */
+  inlineStack: string[] = [];
+  /** prefix for status entries of inlined callees */
+  statusPrefix = '';
+
+  constructor(
+    readonly b: Builder,
+    public diag: DiagnosticBag,
+    readonly ctx: ElabContext,
+  ) {}
+
+  // ---- coercions ----------------------------------------------------------------------------
+
+  /** A real array value (scalars included); literals become constants, ints are converted. */
+  toArr(v: Val, span: Span, what = 'this operand'): Val & { k: 'arr' | 'error' } {
+    if (v.k === 'arr' || v.k === 'error') return v;
+    switch (v.k) {
+      case 'lit':
+        return arr(this.b.const(v.value)) as Val & { k: 'arr' };
+      case 'int':
+        return arr(this.b.itof(v.node)) as Val & { k: 'arr' };
+      default:
+        this.diag.error('MAT0208', `expected a number, vector or matrix for ${what}, found ${describeVal(v)}`, span);
+        return poison as Val & { k: 'error' };
+    }
+  }
+
+  /** An integer value (loop indices, dimensions, integer literals). */
+  toInt(v: Val, span: Span, what = 'an index'): Val & { k: 'int' | 'error' } {
+    if (v.k === 'int' || v.k === 'error') return v;
+    switch (v.k) {
+      case 'lit':
+        if (v.isInt) return { k: 'int', node: this.b.iconst(v.value), dim: Dim.const(v.value) };
+        this.diag.error('MAT0211', `expected an integer for ${what}, found ${v.value}`, span);
+        return poison as Val & { k: 'error' };
+      default:
+        this.diag.error('MAT0211', `expected an integer for ${what}, found ${describeVal(v)}`, span, {
+          label: 'not an integer',
+        });
+        return poison as Val & { k: 'error' };
+    }
+  }
+
+  /** A dimension known statically (for shapes, slices, zeros(m, n)). */
+  toDim(v: Val, span: Span, what = 'a dimension'): Dim | null {
+    const i = this.toInt(v, span, what);
+    if (i.k === 'error') return null;
+    if (!i.dim) {
+      this.diag.error('MAT0210', `${what} must be a dimension expression, not a loop index or computed integer`, span, {
+        suggestion: 'shapes are fixed per call; to select a part that moves with a loop index, use a mask such as iota(n) >= j',
+      });
+      return null;
+    }
+    return i.dim;
+  }
+
+  /** A real scalar. */
+  toScalar(v: Val, span: Span, what = 'this value'): Node | null {
+    const a = this.toArr(v, span, what);
+    if (a.k === 'error') return null;
+    if (shapeOf(a.node).length !== 0) {
+      this.diag.error('MAT0208', `${what} must be a scalar, but it is ${shapeLabel(a)}`, span, {
+        suggestion: shapeOf(a.node).length > 0 ? 'reduce it with sum(..), norm(..) or index it' : undefined,
+      });
+      return null;
+    }
+    return a.node;
+  }
+
+  // ---- expressions --------------------------------------------------------------------------
+
+  expr(e: A.Expr, env: Scope): Val {
+    return this.b.at(e.span, () => this.exprInner(e, env));
+  }
+
+  private exprInner(e: A.Expr, env: Scope): Val {
+    switch (e.kind) {
+      case 'num':
+        return { k: 'lit', value: e.value, isInt: /^\d+$/.test(e.text), span: e.span };
+      case 'bool':
+        return { k: 'lit', value: e.value ? 1 : 0, isInt: false, span: e.span };
+      case 'string':
+        return { k: 'string', value: e.value };
+      case 'name':
+        return this.name(e.name, e.span, env);
+      case 'call':
+        return this.call(e, env);
+      case 'unary':
+        return this.unary(e, env);
+      case 'binary':
+        return this.binaryExpr(e, env);
+      case 'transpose':
+        return this.transposeVal(this.expr(e.operand, env), e.span);
+      case 'index':
+        return this.indexExpr(e, env);
+      case 'tuple':
+        return { k: 'tuple', elems: e.elems.map((x) => this.expr(x, env)) };
+      case 'matrix':
+        return this.matrixLit(e, env);
+      case 'let':
+        return this.letExpr(e, env);
+      case 'if':
+        return this.ifExpr(e, env);
+      case 'argopt':
+        return elaborateArgopt(this, e, env);
+      case 'solve':
+        return elaborateSolve(this, e, env);
+      case 'iterate':
+        return elaborateIterate(this, e, env);
+      case 'error':
+        return poison;
+    }
+  }
+
+  name(name: string, span: Span, env: Scope): Val {
+    const b = env.lookup(name);
+    if (b) return b.val;
+    const d = this.dims.get(name);
+    if (d) return { k: 'int', node: this.b.dim(d), dim: d };
+    if (name === 'pi') return arr(this.b.const(Math.PI));
+    if (name === 'inf') return arr(this.b.const(Infinity));
+    const candidates = new Set([...env.names(), ...this.dims.keys()]);
+    const sug = closest(name, candidates);
+    const isFn = builtins[name] || this.ctx.items.has(name);
+    this.diag.error('MAT0301', `unknown name '${name}'`, span, {
+      label: isFn ? 'this is a function; call it with (...)' : 'not defined here',
+      suggestion: sug ? `did you mean '${sug}'?` : undefined,
+    });
+    return poison;
+  }
+
+  unary(e: Extract<A.Expr, { kind: 'unary' }>, env: Scope): Val {
+    const v = this.expr(e.operand, env);
+    if (v.k === 'error') return v;
+    if (e.op === '+') return v;
+    if (e.op === '!') {
+      const a = this.toArr(v, e.operand.span);
+      return a.k === 'arr' ? arr(this.b.unary('not', a.node)) : poison;
+    }
+    if (v.k === 'lit') return { ...v, value: -v.value, isInt: false, span: e.span };
+    if (v.k === 'int') return { k: 'int', node: this.b.ibin('isub', this.b.iconst(0), v.node), dim: v.dim?.neg() };
+    const a = this.toArr(v, e.operand.span);
+    if (a.k !== 'arr') return poison;
+    return arr(this.b.neg(a.node), negStruct(a.struct), a.row);
+  }
+
+  transposeVal(v: Val, span: Span): Val {
+    if (v.k === 'error') return v;
+    if (v.k === 'lit' || v.k === 'int') return v;
+    const a = this.toArr(v, span);
+    if (a.k !== 'arr') return poison;
+    const r = shapeOf(a.node).length;
+    if (r === 0) return a;
+    if (r === 1) return { ...a, row: !a.row };
+    if (r > 2) {
+      this.diag.error('MAT0208', `transpose (') applies to vectors and matrices, not to a rank-${r} tensor`, span, {
+        suggestion: 'use einsum to permute tensor indices',
+      });
+      return poison;
+    }
+    const st: Struct = a.struct === 'sym' || a.struct === 'spd' || a.struct === 'diag' ? a.struct : a.struct === 'tril' ? 'triu' : a.struct === 'triu' ? 'tril' : 'general';
+    return arr(this.b.transpose(a.node), st);
+  }
+
+  // ---- binary operators ---------------------------------------------------------------------
+
+  binaryExpr(e: Extract<A.Expr, { kind: 'binary' }>, env: Scope): Val {
+    const l = this.expr(e.left, env);
+    const r = this.expr(e.right, env);
+    return this.b.at(e.span, () => this.binary(e.op, l, r, e));
+  }
+
+  /** Applies a binary operator; `e` gives spans (operands and operator). */
+  binary(op: A.BinaryOp, l: Val, r: Val, e: { left: A.Expr; right: A.Expr; opSpan: Span; span: Span }): Val {
+    if (l.k === 'error' || r.k === 'error') return poison;
+    if (l.k === 'tuple' || r.k === 'tuple') {
+      this.diag.error('MAT0208', `operator '${op}' does not apply to a tuple`, l.k === 'tuple' ? e.left.span : e.right.span, {
+        suggestion: 'destructure it first: let (a, b) = ... in ...',
+      });
+      return poison;
+    }
+    // Integer arithmetic stays integer (for indices and dimensions).
+    const isIntish = (v: Val) => v.k === 'int' || (v.k === 'lit' && v.isInt);
+    if (isIntish(l) && isIntish(r) && (op === '+' || op === '-' || op === '*') && (l.k === 'int' || r.k === 'int')) {
+      const li = this.toInt(l, e.left.span);
+      const ri = this.toInt(r, e.right.span);
+      if (li.k !== 'int' || ri.k !== 'int') return poison;
+      const kind = op === '+' ? 'iadd' : op === '-' ? 'isub' : 'imul';
+      const dim = li.dim && ri.dim ? (op === '+' ? li.dim.add(ri.dim) : op === '-' ? li.dim.sub(ri.dim) : li.dim.mul(ri.dim)) : undefined;
+      return { k: 'int', node: this.b.ibin(kind, li.node, ri.node), ...(dim ? { dim } : {}) };
+    }
+    if (l.k === 'lit' && r.k === 'lit' && ['+', '-', '*', '/', '^', '.*', './', '.^'].includes(op)) {
+      const f = { '+': l.value + r.value, '-': l.value - r.value, '*': l.value * r.value, '.*': l.value * r.value, '/': l.value / r.value, './': l.value / r.value, '^': l.value ** r.value, '.^': l.value ** r.value }[op as '+'];
+      const isInt = l.isInt && r.isInt && (op === '+' || op === '*') ;
+      return { k: 'lit', value: f, isInt, span: e.span };
+    }
+    const a = this.toArr(l, e.left.span, `the left operand of '${op}'`);
+    const b = this.toArr(r, e.right.span, `the right operand of '${op}'`);
+    if (a.k !== 'arr' || b.k !== 'arr') return poison;
+    switch (op) {
+      case '*':
+        return this.product(a, b, e);
+      case '/':
+        if (shapeOf(b.node).length !== 0) {
+          this.diag.error('MAT0204', `'/' divides by a scalar, but the right operand is ${shapeLabel(b)}`, e.opSpan, {
+            label: 'matrix division is not defined',
+            suggestion: "use './' for elementwise division or solve(A, b) for A⁻¹b",
+          });
+          return poison;
+        }
+        return this.elementwise('div', a, b, e);
+      case '^':
+        return this.matPower(a, r, e);
+      case '+':
+        return this.elementwise('add', a, b, e);
+      case '-':
+        return this.elementwise('sub', a, b, e);
+      case '.*':
+        return this.elementwise('mul', a, b, e);
+      case './':
+        return this.elementwise('div', a, b, e);
+      case '.^':
+        return this.elementwise('pow', a, b, e);
+      case '==':
+        return this.elementwise('eq', a, b, e);
+      case '!=':
+        return this.elementwise('ne', a, b, e);
+      case '<':
+        return this.elementwise('lt', a, b, e);
+      case '<=':
+        return this.elementwise('le', a, b, e);
+      case '>':
+        return this.elementwise('gt', a, b, e);
+      case '>=':
+        return this.elementwise('ge', a, b, e);
+      case '&&':
+        return this.elementwise('and', a, b, e);
+      case '||':
+        return this.elementwise('or', a, b, e);
+    }
+  }
+
+  private operandNote(side: A.Expr, v: Val): Note[] {
+    if (side.kind !== 'name') return [];
+    return [{ message: `${side.name} is ${shapeLabel(v)}` }];
+  }
+
+  elementwise(
+    op: 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'and' | 'or',
+    a: Val & { k: 'arr' },
+    b: Val & { k: 'arr' },
+    e: { left: A.Expr; right: A.Expr; opSpan: Span; span: Span },
+  ): Val {
+    const sa = shapeOf(a.node);
+    const sb = shapeOf(b.node);
+    const sym = { add: '+', sub: '-', mul: '.*', div: './', pow: '.^', eq: '==', ne: '!=', lt: '<', le: '<=', gt: '>', ge: '>=', and: '&&', or: '||' }[op];
+    if (sa.length > 0 && sb.length > 0 && !shapeEquals(sa, sb)) {
+      const lt = spanText(e.left.span);
+      const rt = spanText(e.right.span);
+      let suggestion: string | undefined;
+      if (sa.length === 2 && sb.length === 2 && sa[0]!.equals(sb[1]!) && sa[1]!.equals(sb[0]!)) suggestion = `did you mean ${lt} ${sym} ${rt}'?`;
+      this.diag.error('MAT0204', `shape mismatch in '${sym}'`, e.span, {
+        label: `${short(lt)} is ${shapeLabel(a)} but ${short(rt)} is ${shapeLabel(b)}`,
+        notes: [{ message: `elementwise operators need equal shapes (or a scalar on one side)` }],
+        suggestion,
+      });
+      return poison;
+    }
+    if (sa.length === 1 && sb.length === 1 && a.row !== b.row) {
+      this.diag.error('MAT0212', `cannot combine a row vector and a column vector with '${sym}'`, e.span, {
+        label: `${short(spanText(e.left.span))} is a ${a.row ? 'row' : 'column'} vector, ${short(spanText(e.right.span))} a ${b.row ? 'row' : 'column'} vector`,
+        suggestion: "transpose one of them with '",
+      });
+      return poison;
+    }
+    const node = this.b.binary(op, a.node, b.node);
+    const row = sa.length === 1 ? a.row : sb.length === 1 ? b.row : false;
+    let st: Struct = 'general';
+    if (op === 'add' || op === 'sub') st = combineStruct(a.struct, b.struct, sa.length === 0, sb.length === 0);
+    else if (op === 'mul' || op === 'div') {
+      if (sa.length === 0) st = scaleStruct(b.struct);
+      else if (sb.length === 0) st = scaleStruct(a.struct);
+    }
+    return arr(node, st, row);
+  }
+
+  /** `*`: scale, matrix product, matrix–vector, inner or outer product, by operand ranks. */
+  product(a: Val & { k: 'arr' }, b: Val & { k: 'arr' }, e: { left: A.Expr; right: A.Expr; opSpan: Span; span: Span }): Val {
+    const sa = shapeOf(a.node);
+    const sb = shapeOf(b.node);
+    const lt = short(spanText(e.left.span));
+    const rt = short(spanText(e.right.span));
+    if (sa.length === 0 || sb.length === 0) return this.elementwise('mul', a, b, e);
+    const mismatch = (inner: [Dim, Dim], suggestion?: string): Val => {
+      this.diag.error('MAT0203', 'shape mismatch in matrix product', e.span, {
+        label: `${lt} is ${describeShape(a)} but ${rt} is ${describeShape(b)}`,
+        notes: [{ message: `the inner dimensions ${inner[0]} and ${inner[1]} must agree` }, ...this.operandNote(e.left, a).slice(0, 0)],
+        suggestion,
+      });
+      return poison;
+    };
+    if (sa.length > 2 || sb.length > 2) {
+      this.diag.error('MAT0208', "'*' multiplies vectors and matrices; tensors need einsum", e.span, {
+        suggestion: 'write the contraction with einsum("...", A, B)',
+      });
+      return poison;
+    }
+    if (sa.length === 2 && sb.length === 2) {
+      if (!sa[1]!.equals(sb[0]!)) {
+        let s: string | undefined;
+        if (sa[0]!.equals(sb[0]!)) s = `did you mean ${lt}' * ${rt}?`;
+        else if (sa[1]!.equals(sb[1]!)) s = `did you mean ${lt} * ${rt}'?`;
+        return mismatch([sa[1]!, sb[0]!], s);
+      }
+      return arr(this.b.matmul(a.node, b.node), productStruct(a.struct, b.struct));
+    }
+    if (sa.length === 2 && sb.length === 1) {
+      if (b.row) {
+        this.diag.error('MAT0212', 'a matrix times a row vector is not defined', e.span, {
+          label: `${rt} is a row vector`,
+          suggestion: `did you mean ${lt} * ${rt}' ?`,
+        });
+        return poison;
+      }
+      if (!sa[1]!.equals(sb[0]!)) return mismatch([sa[1]!, sb[0]!], sa[0]!.equals(sb[0]!) ? `did you mean ${lt}' * ${rt}?` : undefined);
+      return arr(this.b.matvec(a.node, b.node));
+    }
+    if (sa.length === 1 && sb.length === 2) {
+      if (!a.row) {
+        this.diag.error('MAT0212', 'a column vector times a matrix is not defined', e.span, {
+          label: `${lt} is a column vector`,
+          suggestion: `did you mean ${lt}' * ${rt}?`,
+        });
+        return poison;
+      }
+      if (!sa[0]!.equals(sb[0]!)) return mismatch([sa[0]!, sb[0]!]);
+      return arr(this.b.vecmat(a.node, b.node), 'general', true);
+    }
+    // vector · vector
+    if (a.row && !b.row) {
+      if (!sa[0]!.equals(sb[0]!)) return mismatch([sa[0]!, sb[0]!]);
+      return arr(this.b.dot(a.node, b.node));
+    }
+    if (!a.row && b.row) return arr(this.b.outer(a.node, b.node));
+    this.diag.error('MAT0212', `both operands of '*' are ${a.row ? 'row' : 'column'} vectors`, e.span, {
+      label: `${lt} and ${rt} are ${shapeLabel(a)} and ${shapeLabel(b)}`,
+      suggestion: a.row ? `did you mean ${lt} * ${rt}'?` : `use ${lt}' * ${rt} for the inner product, ${lt} * ${rt}' for the outer product, or .* elementwise`,
+    });
+    return poison;
+  }
+
+  matPower(a: Val & { k: 'arr' }, r: Val, e: { left: A.Expr; right: A.Expr; opSpan: Span; span: Span }): Val {
+    const sa = shapeOf(a.node);
+    if (sa.length === 0) {
+      const b = this.toArr(r, e.right.span);
+      return b.k === 'arr' ? this.elementwise('pow', a, b, e) : poison;
+    }
+    if (sa.length === 2 && sa[0]!.equals(sa[1]!) && r.k === 'lit' && r.isInt && r.value >= 1 && r.value <= 64) {
+      let acc = a.node;
+      for (let i = 1; i < r.value; i++) acc = this.b.matmul(acc, a.node);
+      return arr(acc, a.struct === 'sym' ? 'sym' : 'general');
+    }
+    this.diag.error('MAT0204', "'^' is a scalar power or a square matrix to a positive integer power", e.opSpan, {
+      label: `the left operand is ${shapeLabel(a)}`,
+      suggestion: "use '.^' for elementwise powers",
+    });
+    return poison;
+  }
+
+  // ---- indexing -----------------------------------------------------------------------------
+
+  indexExpr(e: Extract<A.Expr, { kind: 'index' }>, env: Scope): Val {
+    const t = this.expr(e.target, env);
+    if (t.k === 'error') return t;
+    const a = this.toArr(t, e.target.span, 'indexing');
+    if (a.k !== 'arr') return poison;
+    const sh = shapeOf(a.node);
+    if (e.indices.length !== sh.length) {
+      this.diag.error('MAT0210', `${short(spanText(e.target.span))} has ${sh.length} dimension${sh.length === 1 ? '' : 's'} but ${e.indices.length} ${e.indices.length === 1 ? 'index was' : 'indices were'} given`, e.span, {
+        label: `it is ${shapeLabel(a)}`,
+      });
+      return poison;
+    }
+    // Static slices first, then dynamic single indices.
+    const starts: Dim[] = [];
+    const sizes: Dim[] = [];
+    const dyn: { axis: number; node: Node }[] = [];
+    let bad = false;
+    e.indices.forEach((ix, axis) => {
+      if (ix.kind === 'all') {
+        starts.push(Dim.const(0));
+        sizes.push(sh[axis]!);
+      } else if (ix.kind === 'range') {
+        const lo = this.toDim(this.expr(ix.lo, env), ix.lo.span, 'a slice bound');
+        const hi = this.toDim(this.expr(ix.hi, env), ix.hi.span, 'a slice bound');
+        if (!lo || !hi) {
+          bad = true;
+          return;
+        }
+        const size = hi.sub(lo);
+        const c = size.constValue();
+        if (c !== undefined && c < 0) {
+          this.diag.error('MAT0210', `empty slice ${lo}:${hi}`, ix.span);
+          bad = true;
+          return;
+        }
+        starts.push(lo);
+        sizes.push(size);
+      } else {
+        const v = this.toInt(this.expr(ix.index, env), ix.index.span);
+        if (v.k !== 'int') {
+          bad = true;
+          return;
+        }
+        const c = v.dim?.constValue();
+        const lim = sh[axis]!.constValue();
+        if (c !== undefined && (c < 0 || (lim !== undefined && c >= lim))) {
+          this.diag.error('MAT0210', `index ${c} is out of range for a dimension of size ${sh[axis]}`, ix.span, {
+            notes: [{ message: 'indices start at 0' }],
+          });
+          bad = true;
+          return;
+        }
+        starts.push(Dim.const(0));
+        sizes.push(sh[axis]!);
+        dyn.push({ axis, node: v.node });
+      }
+    });
+    if (bad) return poison;
+    let node = this.b.slice(a.node, starts, sizes);
+    if (dyn.length === 0) return arr(node, 'general', a.row);
+    if (sh.length === 1) return arr(this.b.index(node, [dyn[0]!.node]));
+    if (sh.length === 2) {
+      if (dyn.length === 2) return arr(this.b.index(node, [dyn[0]!.node, dyn[1]!.node]));
+      if (dyn[0]!.axis === 1) return arr(this.b.getcol(node, dyn[0]!.node));
+      return arr(this.b.getrow(node, dyn[0]!.node), 'general', true);
+    }
+    if (dyn.length === sh.length) return arr(this.b.index(node, dyn.map((d) => d.node)));
+    this.diag.error('MAT0210', 'tensors of rank 3 or more can be indexed by all indices or sliced, not partly indexed', e.span, {
+      suggestion: 'use slices (lo:hi) or einsum',
+    });
+    node = a.node;
+    return poison;
+  }
+
+  // ---- literals and bindings ------------------------------------------------------------------
+
+  matrixLit(e: Extract<A.Expr, { kind: 'matrix' }>, env: Scope): Val {
+    const rows: { node: Node; span: Span }[][] = [];
+    let scalarsOnly = true;
+    let allColumns = true;
+    for (const row of e.rows) {
+      const out: { node: Node; span: Span }[] = [];
+      for (const x of row) {
+        const v = this.toArr(this.expr(x, env), x.span, 'a matrix block');
+        if (v.k !== 'arr') return poison;
+        const s = shapeOf(v.node);
+        if (s.length > 2) {
+          this.diag.error('MAT0208', 'matrix blocks must be scalars, vectors or matrices', x.span);
+          return poison;
+        }
+        if (s.length !== 0) scalarsOnly = false;
+        if (!(s.length === 1 && !v.row) && s.length !== 0) allColumns = false;
+        const block =
+          s.length === 0 ? this.b.reshape(v.node, [Dim.const(1), Dim.const(1)]) : s.length === 1 ? this.b.reshape(v.node, v.row ? [Dim.const(1), s[0]!] : [s[0]!, Dim.const(1)]) : v.node;
+        out.push({ node: block, span: x.span });
+      }
+      rows.push(out);
+    }
+    const rowNodes: Node[] = [];
+    for (const row of rows) {
+      const h = shapeOf(row[0]!.node)[0]!;
+      for (const blk of row) {
+        if (!shapeOf(blk.node)[0]!.equals(h)) {
+          this.diag.error('MAT0204', 'blocks in one row of a matrix literal must have the same number of rows', blk.span, {
+            label: `${shapeOf(blk.node)[0]} rows, the first block has ${h}`,
+          });
+          return poison;
+        }
+      }
+      rowNodes.push(this.b.concat(row.map((r) => r.node), 1));
+    }
+    const w = shapeOf(rowNodes[0]!)[1]!;
+    for (let i = 1; i < rowNodes.length; i++) {
+      if (!shapeOf(rowNodes[i]!)[1]!.equals(w)) {
+        this.diag.error('MAT0204', 'rows of a matrix literal must have the same number of columns', e.span, {
+          label: `row ${i + 1} has ${shapeOf(rowNodes[i]!)[1]} columns, row 1 has ${w}`,
+        });
+        return poison;
+      }
+    }
+    const m = this.b.concat(rowNodes, 0);
+    const [r, c] = shapeOf(m);
+    if (c!.constValue() === 1 && (scalarsOnly || allColumns) && e.rows.every((row) => row.length === 1)) return arr(this.b.reshape(m, [r!]));
+    if (r!.constValue() === 1 && scalarsOnly && e.rows.length === 1) return arr(this.b.reshape(m, [c!]), 'general', true);
+    return arr(m);
+  }
+
+  bindPattern(bd: A.LetBinding, v: Val, env: Scope, what: string): void {
+    if (!bd.tuple && bd.names.length === 1) {
+      env.define(bd.names[0]!.name, { val: v, span: bd.names[0]!.span, what });
+      return;
+    }
+    const elems = v.k === 'tuple' ? v.elems : v.k === 'error' ? bd.names.map(() => poison) : null;
+    if (!elems || elems.length !== bd.names.length) {
+      if (v.k !== 'error') {
+        this.diag.error('MAT0205', `cannot bind ${bd.names.length} names to ${v.k === 'tuple' ? `a tuple of ${v.elems.length}` : describeVal(v)}`, bd.span, {
+          label: 'pattern and value differ in size',
+        });
+      }
+      for (const n of bd.names) env.define(n.name, { val: poison, span: n.span, what });
+      return;
+    }
+    bd.names.forEach((n, i) => env.define(n.name, { val: elems[i]!, span: n.span, what }));
+  }
+
+  letExpr(e: Extract<A.Expr, { kind: 'let' }>, env: Scope): Val {
+    let scope = env;
+    for (const bd of e.bindings) {
+      const v = this.expr(bd.value, scope);
+      scope = scope.child();
+      this.bindPattern(bd, v, scope, 'let');
+    }
+    return this.expr(e.body, scope);
+  }
+
+  ifExpr(e: Extract<A.Expr, { kind: 'if' }>, env: Scope): Val {
+    const c = this.toScalar(this.expr(e.cond, env), e.cond.span, 'the condition');
+    const t = this.expr(e.then, env);
+    const f = this.expr(e.else, env);
+    if (!c) return poison;
+    return this.selectVal(c, t, f, e.span, e.then.span, e.else.span);
+  }
+
+  selectVal(c: Node, t: Val, f: Val, span: Span, ts: Span, fs: Span): Val {
+    if (t.k === 'error' || f.k === 'error') return poison;
+    if (t.k === 'tuple' || f.k === 'tuple') {
+      if (t.k !== 'tuple' || f.k !== 'tuple' || t.elems.length !== f.elems.length) {
+        this.diag.error('MAT0205', 'the branches of if have different tuple sizes', span);
+        return poison;
+      }
+      return { k: 'tuple', elems: t.elems.map((x, i) => this.selectVal(c, x, f.elems[i]!, span, ts, fs)) };
+    }
+    if (t.k === 'int' && f.k === 'int') {
+      // integer select: both branches are ints; compute via reals is lossy, so keep a real mask trick out
+      this.diag.error('MAT0211', 'if/else on integer values is not supported; compute the index arithmetically', span);
+      return poison;
+    }
+    const a = this.toArr(t, ts);
+    const b = this.toArr(f, fs);
+    if (a.k !== 'arr' || b.k !== 'arr') return poison;
+    const sa = shapeOf(a.node);
+    const sb = shapeOf(b.node);
+    if (sa.length > 0 && sb.length > 0 && !shapeEquals(sa, sb)) {
+      this.diag.error('MAT0204', 'the branches of if have different shapes', span, {
+        label: `then is ${shapeLabel(a)}, else is ${shapeLabel(b)}`,
+      });
+      return poison;
+    }
+    return arr(this.b.select(c, a.node, b.node), a.struct === b.struct ? a.struct : 'general', a.row);
+  }
+
+  // ---- calls --------------------------------------------------------------------------------
+
+  call(e: Extract<A.Expr, { kind: 'call' }>, env: Scope): Val {
+    const name = e.callee.name;
+    const local = env.lookup(name);
+    if (local) {
+      this.diag.error('MAT0302', `'${name}' is a value, not a function`, e.callee.span, {
+        notes: local.span ? [{ message: `${name} is defined here`, span: local.span }] : [],
+      });
+      return poison;
+    }
+    const user = this.ctx.items.get(name);
+    if (user) {
+      const named = e.args.find((a) => a.name);
+      if (named) {
+        this.diag.error('MAT0307', `named arguments are only for solver options; '${named.name!.name}' passed to ${name}`, named.name!.span);
+        return poison;
+      }
+      const args = e.args.map((a) => this.expr(a.value, env));
+      if (args.some((a) => a.k === 'error')) return poison;
+      if (this.inlineStack.includes(name)) {
+        this.diag.error('MAT0304', `recursive call to '${name}'`, e.callee.span, {
+          notes: [{ message: `call chain: ${[...this.inlineStack, name].join(' → ')}` }],
+          suggestion: 'write the repetition with iterate (...) for i in 0..n => ...',
+        });
+        return poison;
+      }
+      return this.ctx.inline(this, user, args, e.span, e.args.map((a) => a.value.span));
+    }
+    const bi = builtins[name];
+    if (bi) return bi.elaborate(this, e, env);
+    const sug = closest(name, [...Object.keys(builtins), ...this.ctx.items.keys()]);
+    this.diag.error('MAT0302', `unknown function '${name}'`, e.callee.span, {
+      label: 'not a builtin or a function in this file or its imports',
+      suggestion: sug ? `did you mean '${sug}'?` : undefined,
+    });
+    for (const a of e.args) this.expr(a.value, env);
+    return poison;
+  }
+
+  /** Checks that a value matches a declared type (results, carries, updates). */
+  checkAgainst(v: Val, want: { shape: readonly Dim[] | null; isInt?: boolean }, span: Span, what: string, declSpan?: Span): Val {
+    if (v.k === 'error') return v;
+    if (want.isInt) return this.toInt(v, span, what);
+    const a = this.toArr(v, span, what);
+    if (a.k !== 'arr' || !want.shape) return a;
+    const got = shapeOf(a.node);
+    if (!shapeEquals(got, want.shape)) {
+      if (got.length === 0 && (v.k === 'lit' || v.k === 'int')) return arr(this.b.broadcastTo(a.node, want.shape));
+      this.diag.error('MAT0209', `${what} has shape ${shapeToString(got)} but ${shapeToString(want.shape)} was declared`, span, {
+        label: `this is ${shapeLabel(a)}`,
+        notes: declSpan ? [{ message: 'declared here', span: declSpan }] : [],
+      });
+      return poison;
+    }
+    return a;
+  }
+}
+
+function short(s: string): string {
+  const one = s.replace(/\s+/g, ' ');
+  return one.length > 24 ? one.slice(0, 21) + '...' : one;
+}
+
+function describeShape(v: Val & { k: 'arr' }): string {
+  const s = shapeOf(v.node);
+  if (s.length === 1) return `${shapeToString(s)}${v.row ? ' (a row vector)' : ''}`;
+  return shapeToString(s);
+}
+
+function negStruct(s: Struct): Struct {
+  return s === 'sym' || s === 'diag' || s === 'tril' || s === 'triu' ? s : 'general';
+}
+
+function scaleStruct(s: Struct): Struct {
+  return s === 'sym' || s === 'diag' || s === 'tril' || s === 'triu' ? s : s === 'spd' ? 'sym' : 'general';
+}
+
+function combineStruct(a: Struct, b: Struct, aScalar: boolean, bScalar: boolean): Struct {
+  if (aScalar || bScalar) return 'general';
+  if (a === b && (a === 'sym' || a === 'diag' || a === 'tril' || a === 'triu')) return a;
+  const symish = (s: Struct) => s === 'sym' || s === 'spd' || s === 'diag';
+  if (symish(a) && symish(b)) return 'sym';
+  return 'general';
+}
+
+function productStruct(a: Struct, b: Struct): Struct {
+  if (a === b && (a === 'diag' || a === 'tril' || a === 'triu')) return a;
+  return 'general';
+}
+
+export { joinSpans, tt };

@@ -1,0 +1,440 @@
+// Program-level elaboration: imports, the item table, and each fn / layer / optimizer turned into
+// an IR Func. Dimension names are bound by parameter types (a bare name in a type binds it),
+// int parameters and where-clauses; a name that only appears inside a compound dimension
+// cannot be inferred from the inputs (MAT0207).
+
+import { dirname, resolve as resolvePath, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type * as A from '../../grammar/ast.js';
+import { parseFile } from '../../grammar/build-ast.js';
+import { closest, DiagnosticBag } from '../diagnostics.js';
+import { Dim, shapeEquals, shapeToString } from '../dims.js';
+import { Builder, shapeOf } from '../ir/builder.js';
+import type { Func, FuncParam, FuncResult, Node } from '../ir/node.js';
+import { type SourceFile, type Span, sourceFile } from '../source.js';
+import { Elab, type ElabContext } from './elaborate.js';
+import { Scope } from './scope.js';
+import { resolveDim, resolveType, type TypeInfo } from './type-ast.js';
+import { type Val, arr, poison, shapeLabel } from './values.js';
+
+export interface ItemEntry {
+  item: A.FnItem | A.OptimizerItem;
+  file: SourceFile;
+}
+
+export interface SourceLoader {
+  /** Returns the text of a file, or undefined if it does not exist. */
+  read(path: string): string | undefined;
+}
+
+export const fsLoader: SourceLoader = {
+  read(path) {
+    return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+  },
+};
+
+/** The directory holding the standard library (.mat files shipped with matc). */
+export function stdlibDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // compiled: dist/compiler/check → ../../../stdlib ; sources: compiler/check → ../../stdlib
+  for (const up of ['../../../stdlib', '../../stdlib']) {
+    const p = resolvePath(here, up);
+    if (existsSync(p)) return p;
+  }
+  return resolvePath(here, '../../../stdlib');
+}
+
+export interface ProgramOut {
+  files: { file: SourceFile; program: A.Program }[];
+  items: Map<string, ItemEntry>;
+  funcs: Map<string, Func>;
+}
+
+/** Parses the main file and its imports, then elaborates every item. */
+export function elaborateProgram(main: SourceFile, diag: DiagnosticBag, loader: SourceLoader = fsLoader, builder = new Builder()): ProgramOut {
+  const files: { file: SourceFile; program: A.Program }[] = [];
+  const items = new Map<string, ItemEntry>();
+  const loaded = new Set<string>();
+  const visiting: string[] = [];
+
+  const load = (file: SourceFile): void => {
+    loaded.add(file.path);
+    visiting.push(file.path);
+    const program = parseFile(file, diag);
+    files.push({ file, program });
+    for (const it of program.items) {
+      if (it.kind === 'import') {
+        if (!it.path) continue;
+        const candidates = [resolvePath(dirname(file.path), it.path), join(stdlibDir(), it.path)];
+        const found = candidates.find((p) => loader.read(p) !== undefined);
+        if (!found) {
+          diag.error('MAT0306', `cannot find "${it.path}"`, it.span, {
+            notes: [{ message: `looked in ${candidates.join(' and ')}` }],
+          });
+          continue;
+        }
+        if (visiting.includes(found)) {
+          diag.error('MAT0306', `import cycle: ${[...visiting, found].join(' → ')}`, it.span);
+          continue;
+        }
+        if (!loaded.has(found)) {
+          const before = new Set(items.keys());
+          load(sourceFile(found, loader.read(found)!));
+          if (it.names) {
+            for (const n of it.names) {
+              if (!items.has(n.name) || before.has(n.name)) {
+                const sug = closest(n.name, [...items.keys()].filter((k) => !before.has(k)));
+                diag.error('MAT0306', `"${it.path}" has no function '${n.name}'`, n.span, { suggestion: sug ? `did you mean '${sug}'?` : undefined });
+              }
+            }
+          }
+        }
+      }
+    }
+    for (const it of program.items) {
+      if (it.kind === 'import') continue;
+      const prev = items.get(it.name.name);
+      if (prev) {
+        diag.error('MAT0305', `'${it.name.name}' is defined twice`, it.name.span, {
+          notes: [{ message: 'first defined here', span: prev.item.name.span }],
+        });
+        continue;
+      }
+      if (it.name.name !== '<error>') items.set(it.name.name, { item: it, file });
+    }
+    visiting.pop();
+  };
+  load(main);
+
+  const ctx: ElabContext = { items, inline: (el, entry, args, span, argSpans) => inlineCall(el, entry, args, span, argSpans) };
+  const funcs = new Map<string, Func>();
+  // Elaborate items of the main file (and imported ones: they are checked too, once).
+  for (const [name, entry] of items) {
+    if (entry.item.kind === 'optimizer') {
+      for (const f of elaborateOptimizer(entry.item, builder, diag, ctx)) funcs.set(f.name, f);
+    } else {
+      const f = elaborateFn(entry.item, builder, diag, ctx);
+      if (f) funcs.set(name, f);
+    }
+  }
+  return { files, items, funcs };
+}
+
+// ---- dimension binding ---------------------------------------------------------------------------
+
+interface SigParam {
+  ast: A.Param;
+  info: TypeInfo | null;
+}
+
+/** Binds dims from parameter types; returns per-param type info. */
+function bindSignature(el: Elab, params: A.Param[], where: A.WhereDim[], intDefaults: Map<string, number | undefined>): SigParam[] {
+  // Bare names in parameter types bind dimensions; int parameters are dimensions too.
+  for (const p of params) {
+    if (p.type?.name.name === 'int') {
+      el.dims.set(p.name.name, Dim.var(p.name.name));
+      const d = p.default;
+      intDefaults.set(p.name.name, d && d.kind === 'num' && Number.isInteger(d.value) ? d.value : undefined);
+      if (d && !(d.kind === 'num' && Number.isInteger(d.value) && d.value >= 0)) {
+        el.diag.error('MAT0211', 'the default of an int parameter must be a non-negative integer literal', d.span);
+      }
+    }
+  }
+  const bare = new Set<string>();
+  for (const p of params) for (const d of p.type?.dims ?? []) if (d.kind === 'name') bare.add(d.name);
+  for (const n of bare) if (!el.dims.has(n)) el.dims.set(n, Dim.var(n));
+  for (const w of where) {
+    const v = resolveDim(w.value, (n) => el.dims.get(n), el.diag);
+    if (el.dims.has(w.name.name)) {
+      el.diag.error('MAT0305', `dimension '${w.name.name}' is already bound by a parameter`, w.name.span);
+      continue;
+    }
+    el.dims.set(w.name.name, v);
+  }
+  return params.map((p) => {
+    if (!p.type) return { ast: p, info: null };
+    const lookup = (n: string): Dim | undefined => el.dims.get(n);
+    const info = resolveType(p.type, lookup, el.diag);
+    return { ast: p, info };
+  });
+}
+
+function scalarDefault(el: Elab, p: A.Param): number | undefined {
+  const d = p.default;
+  if (!d) return undefined;
+  if (d.kind === 'num') return d.value;
+  if (d.kind === 'unary' && d.op === '-' && d.operand.kind === 'num') return -d.operand.value;
+  el.diag.error('MAT0208', 'parameter defaults must be numeric literals', d.span);
+  return undefined;
+}
+
+function makeParams(el: Elab, sig: SigParam[], env: Scope, hyper: boolean): FuncParam[] {
+  const out: FuncParam[] = [];
+  for (const { ast, info } of sig) {
+    const name = ast.name.name;
+    if (!ast.type && !hyper) {
+      el.diag.error('MAT0201', `parameter '${name}' needs a type`, ast.name.span, { suggestion: `e.g. ${name}: mat[m, n]` });
+      env.define(name, { val: poison, span: ast.name.span, what: 'parameter' });
+      continue;
+    }
+    if (info?.isInt) continue; // dimension-like: resolved through el.dims
+    const type = info?.ir ?? { kind: 'tensor' as const, dtype: 'f' as const, shape: [] };
+    if (!info && ast.type) {
+      env.define(name, { val: poison, span: ast.name.span, what: 'parameter' });
+      continue;
+    }
+    if (ast.default && type.kind === 'tensor' && type.shape.length > 0) {
+      el.diag.error('MAT0208', 'only scalar parameters can have defaults', ast.default.span);
+    }
+    const node = el.b.g.param(name, type, ast.name.span);
+    const dflt = scalarDefault(el, ast);
+    out.push({ name, node, differentiable: true, ...(dflt !== undefined ? { default: dflt } : {}), span: ast.name.span });
+    env.define(name, { val: arr(node, info?.struct ?? 'general'), span: ast.name.span, what: 'parameter' });
+  }
+  return out;
+}
+
+function derivedDims(where: A.WhereDim[], el: Elab): { name: string; value: Dim }[] {
+  return where.map((w) => ({ name: w.name.name, value: el.dims.get(w.name.name) ?? Dim.const(0) }));
+}
+
+export function elaborateFn(item: A.FnItem, b: Builder, diag: DiagnosticBag, ctx: ElabContext): Func | null {
+  const el = new Elab(b, diag, ctx);
+  el.inlineStack = [item.name.name];
+  el.statusPrefix = `${item.name.name}/`;
+  const intDefaults = new Map<string, number | undefined>();
+  const sig = bindSignature(el, item.params, item.where, intDefaults);
+  const env = new Scope();
+  const params = makeParams(el, sig, env, false);
+  const val = el.expr(item.body, env);
+  const results = checkResults(el, item, val);
+  if (!results) return null;
+  return {
+    name: item.name.name,
+    kind: item.kind,
+    params,
+    results,
+    status: el.statuses,
+    intParams: [...intDefaults].map(([name, d]) => ({ name, ...(d !== undefined ? { default: d } : {}) })),
+    derivedDims: derivedDims(item.where, el),
+    span: item.name.span,
+  };
+}
+
+function checkResults(el: Elab, item: A.FnItem, val: Val): FuncResult[] | null {
+  if (val.k === 'error') return null;
+  const elems = item.results.length === 1 && !item.tupleResults ? [val] : val.k === 'tuple' ? val.elems : [val];
+  if (elems.length !== item.results.length) {
+    el.diag.error('MAT0209', `${item.name.name} declares ${item.results.length} result${item.results.length === 1 ? '' : 's'} but its body gives ${elems.length}`, item.body.span);
+    return null;
+  }
+  const out: FuncResult[] = [];
+  for (let i = 0; i < elems.length; i++) {
+    const r = item.results[i]!;
+    const info = resolveType(r.type, (n) => el.dims.get(n), el.diag);
+    if (!info) return null;
+    const name = r.name?.name ?? (item.results.length === 1 ? 'out' : `out${i}`);
+    const want = info.ir.kind === 'tensor' ? info.ir.shape : [];
+    if (info.isInt) {
+      el.diag.error('MAT0209', 'results are real values, not int', r.type.span);
+      return null;
+    }
+    const a = el.checkAgainst(elems[i]!, { shape: want }, item.body.span, `result ${name}`, r.type.span);
+    if (a.k !== 'arr') return null;
+    if (a.k === 'arr' && a.row && want.length === 1) {
+      // Row orientation is a checker notion; results are plain vectors.
+    }
+    out.push({ name, node: a.node });
+  }
+  return out;
+}
+
+// ---- inlining user calls ---------------------------------------------------------------------------
+
+function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpans: Span[]): Val {
+  const item = entry.item;
+  if (item.kind === 'optimizer') {
+    el.diag.error('MAT0302', `'${item.name.name}' is an optimizer; optimizers are run, not called`, span);
+    return poison;
+  }
+  const required = item.params.filter((p) => !p.default).length;
+  if (args.length < required || args.length > item.params.length) {
+    el.diag.error('MAT0303', `${item.name.name} takes ${required === item.params.length ? required : `${required} to ${item.params.length}`} argument${item.params.length === 1 ? '' : 's'}, got ${args.length}`, span, {
+      notes: [{ message: `${item.name.name} is defined here`, span: item.name.span }],
+    });
+    return poison;
+  }
+  // Bind the callee's dimension names to the caller's dimensions by unifying parameter types.
+  const bind = new Map<string, Dim>();
+  const sub = new Elab(el.b, new DiagnosticBag(), el.ctx);
+  const env = new Scope();
+  for (let i = 0; i < item.params.length; i++) {
+    const p = item.params[i]!;
+    const argSpan = argSpans[i] ?? span;
+    if (i >= args.length) {
+      // defaulted scalar
+      const d = p.default!;
+      const v = d.kind === 'num' ? d.value : d.kind === 'unary' && d.operand.kind === 'num' ? -d.operand.value : 0;
+      if (p.type?.name.name === 'int') bind.set(p.name.name, Dim.const(v));
+      else env.define(p.name.name, { val: arr(el.b.const(v)), what: 'parameter' });
+      continue;
+    }
+    const a = args[i]!;
+    if (p.type?.name.name === 'int') {
+      const d = el.toDim(a, argSpan, `argument ${i + 1} of ${item.name.name} (an int parameter)`);
+      if (!d) return poison;
+      bind.set(p.name.name, d);
+      continue;
+    }
+    const av = el.toArr(a, argSpan, `argument ${i + 1} of ${item.name.name}`);
+    if (av.k !== 'arr') return poison;
+    const got = shapeOf(av.node);
+    const dims = p.type?.dims ?? [];
+    const tname = p.type?.name.name ?? 'real';
+    // Expected rank from the type constructor.
+    const rankOf: Record<string, number> = { real: 0, bool: 0, vec: 1, sphere: 1, mat: 2, sym: 2, spd: 2, orth: 2, stiefel: 2, diag: 2, tril: 2, triu: 2, tensor: dims.length };
+    const want = rankOf[tname] ?? dims.length;
+    if (got.length !== want) {
+      el.diag.error('MAT0203', `argument ${i + 1} of ${item.name.name} is ${shapeLabel(av)} but the parameter ${p.name.name} is ${tname}${p.type?.dims ? `[${p.type.dims.map(dimText).join(', ')}]` : ''}`, argSpan, {
+        notes: [{ message: `${p.name.name} is declared here`, span: p.span }],
+      });
+      return poison;
+    }
+    // Square types (sym[n], orth[n], ...) repeat their one dimension.
+    const dimList = want === 2 && dims.length === 1 ? [dims[0]!, dims[0]!] : dims;
+    for (let j = 0; j < dimList.length; j++) {
+      const d = dimList[j]!;
+      if (d.kind === 'name' && !bind.has(d.name)) {
+        bind.set(d.name, got[j]!);
+        continue;
+      }
+      const expected = resolveDim(d, (n) => bind.get(n), new DiagnosticBag());
+      if (!expected.equals(got[j]!)) {
+        el.diag.error('MAT0203', `argument ${i + 1} of ${item.name.name} has shape ${shapeToString(got)}, which does not fit ${p.name.name}: ${tname}[${dims.map(dimText).join(', ')}]`, argSpan, {
+          label: `dimension ${j + 1} is ${got[j]} but ${expected} is required here`,
+          notes: [{ message: `${p.name.name} is declared here`, span: p.span }],
+        });
+        return poison;
+      }
+    }
+    const info = p.type ? resolveType(p.type, (n) => bind.get(n), new DiagnosticBag()) : null;
+    env.define(p.name.name, { val: arr(av.node, info?.struct ?? av.struct, av.row), what: 'parameter' });
+  }
+  for (const w of item.where) bind.set(w.name.name, resolveDim(w.value, (n) => bind.get(n), new DiagnosticBag()));
+  sub.dims = bind;
+  sub.inlineStack = [...el.inlineStack, item.name.name];
+  sub.statusPrefix = `${el.statusPrefix}${item.name.name}/`;
+  const val = el.b.at(span, () => sub.expr(item.body, env));
+  if (sub.diag.hasErrors) {
+    el.diag.error('MAT0308', `${item.name.name} cannot be applied to these arguments`, span, {
+      notes: sub.diag.errors.slice(0, 3).map((d) => ({ message: d.message, ...(d.span ? { span: d.span } : {}) })),
+    });
+    return poison;
+  }
+  el.statuses.push(...sub.statuses);
+  if (val.k === 'tuple') return { k: 'tuple', elems: val.elems.map((x) => (x.k === 'arr' ? { ...x, row: false } : x)) };
+  return val.k === 'arr' ? { ...val, row: false } : val;
+}
+
+function dimText(d: A.DimAst): string {
+  switch (d.kind) {
+    case 'num':
+      return String(d.value);
+    case 'name':
+      return d.name;
+    case 'bin':
+      return `${dimText(d.left)} ${d.op} ${dimText(d.right)}`;
+    case 'call':
+      return `${d.fn}(${d.args.map(dimText).join(', ')})`;
+    case 'ellipsis':
+      return '...';
+  }
+}
+
+// ---- optimizers --------------------------------------------------------------------------------------
+
+/** An optimizer becomes two functions: `name` (one step: params and state in, updated out) and
+ *  `name.init` (the initial state from the parameters). */
+export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: DiagnosticBag, ctx: ElabContext): Func[] {
+  const el = new Elab(b, diag, ctx);
+  el.inlineStack = [item.name.name];
+  el.statusPrefix = `${item.name.name}/`;
+  const intDefaults = new Map<string, number | undefined>();
+  const sig = bindSignature(el, [...item.params, ...item.hyper], item.where, intDefaults);
+  const env = new Scope();
+  const params = makeParams(el, sig.slice(0, item.params.length), env, false);
+  const hyper = makeParams(el, sig.slice(item.params.length), env, true);
+  // State: initial values (the init function) and parameters of the step function.
+  const stateInit: FuncResult[] = [];
+  const stateParams: FuncParam[] = [];
+  const stepEnv = env.child();
+  for (const s of item.body.state) {
+    const info = resolveType(s.type, (n) => el.dims.get(n), diag);
+    const v = el.expr(s.init, env);
+    if (!info) continue;
+    const shape = info.ir.kind === 'tensor' ? info.ir.shape : [];
+    const a = el.checkAgainst(v, { shape }, s.init.span, `the initial value of ${s.name.name}`, s.type.span);
+    if (a.k === 'arr') stateInit.push({ name: s.name.name, node: a.node });
+    const node = b.g.param(s.name.name, info.ir, s.name.span);
+    stateParams.push({ name: s.name.name, node, differentiable: false, span: s.name.span });
+    stepEnv.define(s.name.name, { val: arr(node, info.struct), span: s.name.span, what: 'state' });
+  }
+  let scope = stepEnv;
+  for (const bd of item.body.lets) {
+    const v = el.expr(bd.value, scope);
+    scope = scope.child();
+    el.bindPattern(bd, v, scope, 'let');
+  }
+  const updated = new Map<string, Node>();
+  const targets = new Map<string, Node>([...params, ...stateParams].map((p) => [p.name, p.node]));
+  const tSpans = new Map<string, Span | undefined>([...params, ...stateParams].map((p) => [p.name, p.span]));
+  for (const u of item.body.updates) {
+    const name = u.target.name;
+    const target = targets.get(name);
+    const v = el.expr(u.value, scope);
+    if (!target) {
+      const sug = closest(name, targets.keys());
+      diag.error('MAT0601', `'${name}' is not a parameter or state of ${item.name.name}`, u.target.span, {
+        label: 'only parameters and state can be updated',
+        suggestion: sug ? `did you mean '${sug}'?` : undefined,
+      });
+      continue;
+    }
+    if (updated.has(name)) {
+      diag.error('MAT0603', `'${name}' is updated twice`, u.target.span);
+      continue;
+    }
+    const a = el.checkAgainst(v, { shape: shapeOf(target) }, u.value.span, `the new value of ${name}`, tSpans.get(name));
+    if (a.k === 'arr') updated.set(name, a.node);
+  }
+  if (diag.hasErrors) return [];
+  const results: FuncResult[] = [];
+  for (const p of params) if (updated.has(p.name)) results.push({ name: p.name, node: updated.get(p.name)! });
+  for (const s of stateParams) results.push({ name: s.name, node: updated.get(s.name) ?? s.node });
+  if (results.length === 0) diag.warning('MAT0602', `${item.name.name} updates nothing`, item.name.span);
+  const intParams = [...intDefaults].map(([name, d]) => ({ name, ...(d !== undefined ? { default: d } : {}) }));
+  const step: Func = {
+    name: item.name.name,
+    kind: 'optimizer',
+    params: [...params, ...stateParams, ...hyper],
+    results,
+    status: el.statuses,
+    intParams,
+    derivedDims: derivedDims(item.where, el),
+    span: item.name.span,
+  };
+  const init: Func = {
+    name: `${item.name.name}.init`,
+    kind: 'fn',
+    params: [...params, ...hyper],
+    results: stateInit,
+    status: [],
+    intParams,
+    derivedDims: derivedDims(item.where, el),
+    span: item.name.span,
+  };
+  return stateInit.length ? [step, init] : [step];
+}
+
+export { shapeEquals };

@@ -1,0 +1,155 @@
+// The builtin solvers a declarative node may name in its `by` clause, with their options,
+// defaults and the problems they apply to. Option values are literals (numbers, booleans,
+// enum names, or constructor calls such as armijo(0.5, 0.8)), read here without elaboration.
+
+import type * as A from '../../grammar/ast.js';
+import { closest, type DiagnosticBag } from '../diagnostics.js';
+
+export type OptValue = number | boolean | string | { fn: string; args: number[] };
+
+interface OptionSpec {
+  doc: string;
+  default: OptValue;
+  /** allowed enum names, or constructor names for calls */
+  enum?: string[];
+  kind: 'number' | 'bool' | 'enum' | 'step';
+}
+
+export interface SolverSpec {
+  doc: string;
+  for: ('argmin' | 'argmax' | 'solve')[];
+  options: Record<string, OptionSpec>;
+}
+
+const tol: OptionSpec = { doc: 'stop when the change in the objective (or residual) is below tol', default: 1e-7, kind: 'number' };
+const maxIter = (n: number): OptionSpec => ({ doc: 'iteration limit; reaching it is reported as not converged', default: n, kind: 'number' });
+
+export const solverSpecs: Record<string, SolverSpec> = {
+  riemannian_descent: {
+    doc: 'gradient descent on the variable\'s manifold (sphere, stiefel) with retraction; the LESS paper\'s variants',
+    for: ['argmin', 'argmax'],
+    options: {
+      gradient: { doc: 'riemannian (RM, projected onto the tangent space) or euclidean (PGD)', default: 'riemannian', enum: ['riemannian', 'euclidean'], kind: 'enum' },
+      step: {
+        doc: 'exact (exact line search for quadratic objectives), armijo(alpha, beta) backtracking from the exact step (BLS), armijo_one(alpha, beta) backtracking from 1 (BLSOne), or a fixed number',
+        default: 'exact',
+        enum: ['exact', 'armijo', 'armijo_one'],
+        kind: 'step',
+      },
+      direction_weight: { doc: 'scale steps by 1 − cos(x, d) (DW)', default: false, kind: 'bool' },
+      tangent_decay: { doc: 'shrink the step by this factor while successive Riemannian gradients point against each other (TWD); 0 = off', default: 0, kind: 'number' },
+      tol,
+      max_iter: maxIter(100),
+    },
+  },
+  power_iteration: {
+    doc: 'x ← retract(∇f(x)) for objectives quadratic in x on the sphere (top eigenvector)',
+    for: ['argmax', 'argmin'],
+    options: { tol: { ...tol, doc: 'stop when max |Δx| is below tol' }, max_iter: maxIter(100) },
+  },
+  subspace_iteration: {
+    doc: 'X ← qf(∇f(X)) for trace objectives on the Stiefel manifold (top-k eigenvectors)',
+    for: ['argmax', 'argmin'],
+    options: { tol: { ...tol, doc: 'stop when max |ΔX| is below tol' }, max_iter: maxIter(100) },
+  },
+  newton: {
+    doc: 'Newton on the optimality (KKT) system or on the equations, with dense linear solves; for small problems',
+    for: ['argmin', 'argmax', 'solve'],
+    options: { tol: { ...tol, doc: 'stop when the residual norm is below tol' }, max_iter: maxIter(50), damping: { doc: 'Levenberg damping added to the Jacobian', default: 0, kind: 'number' } },
+  },
+  gauss_newton: {
+    doc: 'Gauss–Newton for least-squares objectives 0.5*sumsq(r(x)) without constraints',
+    for: ['argmin'],
+    options: { tol, max_iter: maxIter(50), damping: { doc: 'Levenberg–Marquardt damping', default: 0, kind: 'number' } },
+  },
+  gradient_descent: {
+    doc: 'plain gradient descent with Armijo backtracking, no constraints',
+    for: ['argmin', 'argmax'],
+    options: { step: { doc: 'armijo(alpha, beta) or a fixed number', default: { fn: 'armijo', args: [0.5, 0.8] }, enum: ['armijo'], kind: 'step' }, tol, max_iter: maxIter(1000) },
+  },
+};
+
+/** Options every solver accepts. */
+const common: Record<string, OptionSpec> = {
+  refine: { doc: 'Newton steps on the optimality system after the solver (polishes the solution for accurate implicit gradients); 0 = off', default: 0, kind: 'number' },
+};
+for (const s of Object.values(solverSpecs)) Object.assign(s.options, common);
+
+/** Reads `name(opt: value, ...)` as literal options; reports unknown options and bad values. */
+export function readSolverOptions(spec: SolverSpec, name: string, args: A.Arg[], diag: DiagnosticBag): Record<string, OptValue> {
+  const out: Record<string, OptValue> = {};
+  for (const [k, o] of Object.entries(spec.options)) out[k] = o.default;
+  for (const a of args) {
+    if (!a.name) {
+      diag.error('MAT0404', `options of ${name} are named, e.g. ${Object.keys(spec.options)[0]}: ...`, a.value.span, {
+        suggestion: `options: ${Object.keys(spec.options).join(', ')}`,
+      });
+      continue;
+    }
+    const o = spec.options[a.name.name];
+    if (!o) {
+      const sug = closest(a.name.name, Object.keys(spec.options));
+      diag.error('MAT0404', `unknown option '${a.name.name}' for ${name}`, a.name.span, {
+        suggestion: sug ? `did you mean '${sug}'?` : `options: ${Object.keys(spec.options).join(', ')}`,
+      });
+      continue;
+    }
+    const v = literal(a.value);
+    const bad = (what: string) =>
+      diag.error('MAT0404', `option '${a.name!.name}' of ${name} expects ${what}`, a.value.span, { notes: [{ message: o.doc }] });
+    if (v === undefined) {
+      bad('a literal value');
+      continue;
+    }
+    switch (o.kind) {
+      case 'number':
+        if (typeof v !== 'number') bad('a number');
+        else if (v < 0) bad('a non-negative number');
+        else out[a.name.name] = v;
+        break;
+      case 'bool':
+        if (typeof v !== 'boolean') bad('true or false');
+        else out[a.name.name] = v;
+        break;
+      case 'enum':
+        if (typeof v !== 'string' || !o.enum!.includes(v)) bad(`one of ${o.enum!.join(', ')}`);
+        else out[a.name.name] = v;
+        break;
+      case 'step':
+        if (typeof v === 'number' && v > 0) out[a.name.name] = v;
+        else if (typeof v === 'string' && o.enum!.includes(v)) out[a.name.name] = v === 'exact' ? v : { fn: v, args: [0.5, 0.8] };
+        else if (typeof v === 'object' && o.enum!.includes(v.fn) && v.args.length <= 2) out[a.name.name] = { fn: v.fn, args: [v.args[0] ?? 0.5, v.args[1] ?? 0.8] };
+        else bad(`a positive number or one of ${o.enum!.map((x) => (x === 'exact' ? x : `${x}(alpha, beta)`)).join(', ')}`);
+        break;
+    }
+  }
+  if (typeof out.max_iter === 'number' && (!Number.isInteger(out.max_iter) || out.max_iter < 1)) {
+    diag.error('MAT0404', `max_iter of ${name} must be a positive integer`, args.find((a) => a.name?.name === 'max_iter')?.value.span);
+  }
+  return out;
+}
+
+function literal(e: A.Expr): OptValue | undefined {
+  switch (e.kind) {
+    case 'num':
+      return e.value;
+    case 'bool':
+      return e.value;
+    case 'name':
+      return e.name;
+    case 'unary':
+      if (e.op === '-' && e.operand.kind === 'num') return -e.operand.value;
+      return undefined;
+    case 'call': {
+      const args: number[] = [];
+      for (const a of e.args) {
+        const v = literal(a.value);
+        if (typeof v !== 'number') return undefined;
+        args.push(v);
+      }
+      return { fn: e.callee.name, args };
+    }
+    default:
+      return undefined;
+  }
+}

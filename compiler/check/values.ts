@@ -1,0 +1,56 @@
+// What an expression elaborates to: an IR node plus the checker's extra facts (vector
+// orientation, structure, static dimension value of an integer), a tuple, a string, a numeric
+// literal whose int/real nature is decided by its use, or poison after an error (which
+// silences follow-on diagnostics).
+
+import type { Dim } from '../dims.js';
+import type { Node } from '../ir/node.js';
+import type { Struct } from '../ir/types.js';
+import type { Span } from '../source.js';
+import { shapeOf } from '../ir/builder.js';
+import { shapeToString } from '../dims.js';
+
+export type Val =
+  | { k: 'arr'; node: Node; struct: Struct; row: boolean }
+  | { k: 'int'; node: Node; dim?: Dim }
+  | { k: 'lit'; value: number; isInt: boolean; span: Span }
+  | { k: 'tuple'; elems: Val[] }
+  | { k: 'string'; value: string }
+  | { k: 'error' };
+
+export const poison: Val = { k: 'error' };
+
+export function arr(node: Node, struct: Struct = 'general', row = false): Val {
+  return { k: 'arr', node, struct, row };
+}
+
+export function describeVal(v: Val): string {
+  switch (v.k) {
+    case 'arr': {
+      const s = shapeOf(v.node);
+      if (s.length === 0) return 'real';
+      if (s.length === 1) return `${v.row ? 'row vector' : 'vec'}${shapeToString(s)}`;
+      if (s.length === 2) return `${v.struct !== 'general' ? v.struct : 'mat'}${shapeToString(s)}`;
+      return `tensor${shapeToString(s)}`;
+    }
+    case 'int':
+      return 'int';
+    case 'lit':
+      return v.isInt ? 'int literal' : 'real literal';
+    case 'tuple':
+      return `(${v.elems.map(describeVal).join(', ')})`;
+    case 'string':
+      return 'string';
+    case 'error':
+      return '<error>';
+  }
+}
+
+/** Short form for labels: "[m, n]" for arrays, the kind otherwise. */
+export function shapeLabel(v: Val): string {
+  if (v.k === 'arr') {
+    const s = shapeOf(v.node);
+    return s.length === 0 ? 'a scalar' : shapeToString(s);
+  }
+  return describeVal(v);
+}

@@ -1,0 +1,177 @@
+// THE pass list. Reading top to bottom gives matc's pipeline:
+//
+//   parse            grammar/ (chevrotain CST → AST with spans)
+//   elaborate        compiler/check/ (scopes, shapes, structures → typed IR; check = lower)
+//   differentiate    compiler/diff/ (VJP and JVP rule tables; implicit.ts = IFT for
+//                    declarative nodes)
+//   expand           compiler/solvers/ (declarative nodes → solver loops)
+//   optimize         compiler/opt/ (simplify, rank-1 structure, matrix-chain order)
+//   verify           compiler/ir/verifier.ts (after every pass in tests)
+//   schedule, wgsl   compiler/schedule, compiler/codegen (GPU kernels; see issue 4)
+//
+// Every pass is a function Func → Func over the shared hash-consed graph; `stage` dumps any of
+// them for `matc ir --stage`.
+
+import type * as A from '../grammar/ast.js';
+import { type Diagnostic, DiagnosticBag, UserErrors, renderAll } from './diagnostics.js';
+import { Builder } from './ir/builder.js';
+import type { Func } from './ir/node.js';
+import { printFunc } from './ir/printer.js';
+import { verifyFunc } from './ir/verifier.js';
+import { sourceFile, type SourceFile } from './source.js';
+import { elaborateProgram, fsLoader, type ProgramOut, type SourceLoader } from './check/items.js';
+import { vjpFunc } from './diff/vjp.js';
+import { jvpFunc } from './diff/jvp.js';
+import { DiffError } from './diff/vjp-rules.js';
+import { implicitHooks } from './diff/implicit.js';
+import { expandFunc, type ExpandOptions } from './solvers/expand.js';
+import { simplifyFunc } from './opt/simplify.js';
+import { structuredGradients } from './diff/structure.js';
+import { printProgram } from '../grammar/print-ast.js';
+
+export interface CompileOptions {
+  /** file name for diagnostics and relative imports */
+  path?: string;
+  loader?: SourceLoader;
+  /** run the IR verifier after every pass (tests do) */
+  verify?: boolean;
+  /** solver option overrides (`--set tol=1e-9`) */
+  solverOptions?: Record<string, number>;
+}
+
+export class CompileError extends UserErrors {
+  constructor(diagnostics: Diagnostic[]) {
+    super(diagnostics);
+    this.name = 'CompileError';
+    this.message = renderAll(diagnostics);
+  }
+}
+
+export type Stage = 'parse' | 'check' | 'lower' | 'diff' | 'jvp' | 'expand' | 'opt';
+export const stages: Stage[] = ['parse', 'check', 'lower', 'diff', 'jvp', 'expand', 'opt'];
+
+/** The compiled program: the elaborated functions and the passes that derive the rest. */
+export class Program {
+  private cache = new Map<string, Func>();
+
+  constructor(
+    readonly out: ProgramOut,
+    readonly b: Builder,
+    readonly main: SourceFile,
+    readonly warnings: Diagnostic[],
+    readonly options: CompileOptions,
+  ) {}
+
+  get names(): string[] {
+    return [...this.out.funcs.keys()];
+  }
+
+  lowered(name: string): Func {
+    const f = this.out.funcs.get(name);
+    if (!f) throw new Error(`no function '${name}' (have: ${this.names.join(', ')})`);
+    return f;
+  }
+
+  private memo(key: string, make: () => Func): Func {
+    let f = this.cache.get(key);
+    if (!f) {
+      f = this.guard(make);
+      if (this.options.verify) verifyFunc(f);
+      this.cache.set(key, f);
+    }
+    return f;
+  }
+
+  /** Turns differentiation and solver errors into diagnostics with the node's span. */
+  private guard<T>(make: () => T): T {
+    try {
+      return make();
+    } catch (e) {
+      if (e instanceof DiffError) {
+        throw new CompileError([{ code: e.code, severity: 'error', message: e.message, ...(e.node.span ? { span: e.node.span } : {}) }]);
+      }
+      if (e instanceof UserErrors && !(e instanceof CompileError)) throw new CompileError(e.diagnostics);
+      throw e;
+    }
+  }
+
+  private expandOpts(): ExpandOptions {
+    return { overrides: this.options.solverOptions ?? {} };
+  }
+
+  /** differentiate: the VJP function (before solver expansion). */
+  vjpRaw(name: string): Func {
+    return this.memo(`vjp-raw:${name}`, () => structuredGradients(this.b, vjpFunc({ b: this.b, implicit: implicitHooks.vjp, notes: [] }, this.lowered(name))));
+  }
+
+  jvpRaw(name: string): Func {
+    return this.memo(`jvp-raw:${name}`, () => jvpFunc(this.b, this.lowered(name), { implicit: implicitHooks.jvp }));
+  }
+
+  /** The executable forms: expanded and optimized. */
+  forward(name: string): Func {
+    return this.memo(`fwd:${name}`, () => simplifyFunc(this.b, expandFunc(this.b, this.lowered(name), this.expandOpts())));
+  }
+
+  vjp(name: string): Func {
+    return this.memo(`vjp:${name}`, () => simplifyFunc(this.b, expandFunc(this.b, this.vjpRaw(name), this.expandOpts())));
+  }
+
+  jvp(name: string): Func {
+    return this.memo(`jvp:${name}`, () => simplifyFunc(this.b, expandFunc(this.b, this.jvpRaw(name), this.expandOpts())));
+  }
+
+  /** Text of one stage, for `matc ir --stage`. */
+  stage(name: string, stage: Stage): string {
+    switch (stage) {
+      case 'parse':
+        return printProgram(this.out.files.find((f) => f.file === this.main)?.program as A.Program);
+      case 'check':
+        return signature(this.lowered(name));
+      case 'lower':
+        return printFunc(this.lowered(name));
+      case 'diff':
+        return printFunc(simplifyFunc(this.b, this.vjpRaw(name)));
+      case 'jvp':
+        return printFunc(simplifyFunc(this.b, this.jvpRaw(name)));
+      case 'expand':
+        return printFunc(expandFunc(this.b, this.lowered(name), this.expandOpts()));
+      case 'opt':
+        return printFunc(this.forward(name)) + '\n\n' + printFunc(this.vjp(name));
+    }
+  }
+}
+
+function signature(f: Func): string {
+  const t = (n: { node: { type: unknown } }) => {
+    const ty = n.node.type as { shape: { toString(): string }[]; struct?: string };
+    const dims = ty.shape.map((d) => d.toString()).join(', ');
+    return ty.shape.length === 0 ? 'real' : `${ty.struct ?? (ty.shape.length === 1 ? 'vec' : ty.shape.length === 2 ? 'mat' : 'tensor')}[${dims}]`;
+  };
+  const lines = [`${f.kind} ${f.name}`];
+  for (const p of f.params) lines.push(`  in  ${p.name}: ${t(p)}${p.default !== undefined ? ` = ${p.default}` : ''}`);
+  for (const i of f.intParams) lines.push(`  int ${i.name}${i.default !== undefined ? ` = ${i.default}` : ''}`);
+  for (const d of f.derivedDims) lines.push(`  dim ${d.name} = ${d.value}`);
+  for (const r of f.results) lines.push(`  out ${r.name}: ${t(r)}`);
+  for (const s of f.status) lines.push(`  status ${s.name}`);
+  return lines.join('\n');
+}
+
+/** Parses and checks a program; throws CompileError with every diagnostic on user errors. */
+export function compileProgram(source: string, opts: CompileOptions = {}): Program {
+  const diag = new DiagnosticBag();
+  const file = sourceFile(opts.path ?? '<input>', source);
+  const b = new Builder();
+  const out = elaborateProgram(file, diag, opts.loader ?? fsLoader, b);
+  if (diag.hasErrors) throw new CompileError(diag.items);
+  if (opts.verify) for (const f of out.funcs.values()) verifyFunc(f);
+  return new Program(out, b, file, diag.items, opts);
+}
+
+/** Diagnostics only (the `matc check` pass). */
+export function checkSource(source: string, opts: CompileOptions = {}): Diagnostic[] {
+  const diag = new DiagnosticBag();
+  const file = sourceFile(opts.path ?? '<input>', source);
+  elaborateProgram(file, diag, opts.loader ?? fsLoader, new Builder());
+  return diag.items;
+}

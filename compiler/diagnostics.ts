@@ -1,0 +1,137 @@
+// Diagnostics: user errors are collected (never thrown) with a stable code, a primary span and a
+// label, optional notes pointing elsewhere, and an optional suggestion. `render` draws them with a
+// code frame. Every code is documented in docs/diagnostics.md; tests pin the rendered text.
+
+import { type Span, lineCol, lineText } from './source.js';
+
+export type Severity = 'error' | 'warning';
+
+export interface Note {
+  message: string;
+  span?: Span;
+}
+
+export interface Diagnostic {
+  code: string;
+  severity: Severity;
+  message: string;
+  span?: Span;
+  /** Text written under the carets of the primary span. */
+  label?: string;
+  notes?: Note[];
+  suggestion?: string;
+}
+
+/** Thrown only to unwind after a fatal user error has already been reported. */
+export class UserErrors extends Error {
+  readonly diagnostics: Diagnostic[];
+  constructor(diagnostics: Diagnostic[]) {
+    super(diagnostics.map((d) => `${d.code}: ${d.message}`).join('\n'));
+    this.name = 'UserErrors';
+    this.diagnostics = diagnostics;
+  }
+}
+
+export class DiagnosticBag {
+  readonly items: Diagnostic[] = [];
+
+  report(d: Diagnostic): void {
+    // One report per (code, span): recovery paths can otherwise repeat the same complaint.
+    const dup = this.items.some(
+      (e) => e.code === d.code && e.span?.start === d.span?.start && e.span?.end === d.span?.end && e.span?.file === d.span?.file,
+    );
+    if (!dup) this.items.push(d);
+  }
+
+  error(code: string, message: string, span?: Span, extra: Partial<Diagnostic> = {}): void {
+    this.report({ code, severity: 'error', message, ...(span ? { span } : {}), ...extra });
+  }
+
+  warning(code: string, message: string, span?: Span, extra: Partial<Diagnostic> = {}): void {
+    this.report({ code, severity: 'warning', message, ...(span ? { span } : {}), ...extra });
+  }
+
+  get hasErrors(): boolean {
+    return this.items.some((d) => d.severity === 'error');
+  }
+
+  get errors(): Diagnostic[] {
+    return this.items.filter((d) => d.severity === 'error');
+  }
+
+  /** Throws UserErrors if any error was reported. */
+  check(): void {
+    if (this.hasErrors) throw new UserErrors(this.errors);
+  }
+}
+
+function frame(span: Span, label: string | undefined, gutter: number): string[] {
+  const a = lineCol(span.file, span.start);
+  const endOff = Math.max(span.start, span.end - 1);
+  const b = lineCol(span.file, endOff);
+  const text = lineText(span.file, a.line);
+  const pad = ' '.repeat(gutter);
+  const width = a.line === b.line ? Math.max(1, b.col - a.col + 1) : Math.max(1, text.length - a.col + 1);
+  const out = [`${pad} |`, `${String(a.line).padStart(gutter)} | ${text}`];
+  out.push(`${pad} | ${' '.repeat(a.col - 1)}${'^'.repeat(width)}${label ? ' ' + label : ''}`);
+  return out;
+}
+
+/** Renders a diagnostic as text with a code frame, rustc style. */
+export function render(d: Diagnostic): string {
+  const lines = [`${d.severity}[${d.code}]: ${d.message}`];
+  const spans = [d.span, ...(d.notes ?? []).map((n) => n.span)].filter((s): s is Span => !!s);
+  const gutter = Math.max(1, ...spans.map((s) => String(lineCol(s.file, s.end).line).length));
+  const pad = ' '.repeat(gutter);
+  if (d.span) {
+    const { line, col } = lineCol(d.span.file, d.span.start);
+    lines.push(`${pad}--> ${d.span.file.path}:${line}:${col}`);
+    lines.push(...frame(d.span, d.label, gutter));
+  }
+  for (const n of d.notes ?? []) {
+    if (n.span) {
+      const { line, col } = lineCol(n.span.file, n.span.start);
+      lines.push(`${pad} = note: ${n.message}`);
+      lines.push(`${pad}--> ${n.span.file.path}:${line}:${col}`);
+      lines.push(...frame(n.span, undefined, gutter));
+    } else {
+      lines.push(`${pad} = note: ${n.message}`);
+    }
+  }
+  if (d.suggestion) lines.push(`${pad} = help: ${d.suggestion}`);
+  return lines.join('\n');
+}
+
+export function renderAll(ds: readonly Diagnostic[]): string {
+  return ds.map(render).join('\n\n');
+}
+
+/** Levenshtein distance, for "did you mean" suggestions. */
+export function editDistance(a: string, b: string): number {
+  const m = a.length;
+  const n = b.length;
+  let prev = Array.from({ length: n + 1 }, (_, j) => j);
+  for (let i = 1; i <= m; i++) {
+    const cur = [i];
+    for (let j = 1; j <= n; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[n]!;
+}
+
+/** The closest candidate within a small edit distance, or undefined. */
+export function closest(name: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(name.toLowerCase(), c.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
+  }
+  const limit = Math.max(1, Math.floor(name.length / 3));
+  return bestD <= limit ? best : undefined;
+}

@@ -1,0 +1,109 @@
+// The expand pass: every declarative node becomes its forward solver (an IR loop), its
+// orientation rule and its status outputs. Its derivative was taken before this pass, from the
+// node's equations (compiler/diff/implicit.ts); here the node's uses are rewired to the solver's
+// results.
+
+import type { Builder } from '../ir/builder.js';
+import { type Func, type Node, reachable, substitute } from '../ir/node.js';
+import { implicitHooks } from '../diff/implicit.js';
+import { DiffError } from '../diff/vjp-rules.js';
+import {
+  constraintsAt,
+  defaultInit,
+  equationsAt,
+  flatten,
+  gradient,
+  kktResidual,
+  multipliers,
+  objectiveAt,
+  orientAt,
+  readDecl,
+  type Decl,
+} from './problem.js';
+import { num, type SolverCtx, type Solution } from './solver.js';
+import { riemannianDescent } from './riemannian.js';
+import { powerIteration } from './power.js';
+import { newton, gaussNewton, gradientDescent } from './newton.js';
+
+export interface ExpandOptions {
+  overrides: Record<string, number>;
+}
+
+function residualAt(cx: SolverCtx, d: Decl, xs: Node[]): Node {
+  const b = cx.b;
+  if (d.kind === 'root') return b.norm(flatten(b, equationsAt(b, d, xs)));
+  const hs = constraintsAt(b, d, xs);
+  const nu = hs.length ? multipliers(cx.vcx, hs, xs, gradient(cx.vcx, objectiveAt(b, d, xs), xs)) : null;
+  return b.norm(kktResidual(cx.vcx, d, xs, nu));
+}
+
+function solve(cx: SolverCtx, d: Decl): Solution {
+  const b = cx.b;
+  if (d.byArgs.length) {
+    return { xs: d.byArgs, iterations: b.iconst(0), converged: b.const(1), residual: residualAt(cx, d, d.byArgs) };
+  }
+  const x0 = d.initArgs.length ? d.initArgs : d.vars.map((v) => defaultInit(b, v));
+  const name = d.solver?.name ?? defaultSolver(d);
+  switch (name) {
+    case 'riemannian_descent':
+      return riemannianDescent(cx, d, x0[0]!);
+    case 'power_iteration':
+      return powerIteration(cx, d, x0[0]!);
+    case 'newton':
+      return newton(cx, d, x0);
+    case 'gauss_newton':
+      return gaussNewton(cx, d, x0);
+    case 'gradient_descent':
+      return gradientDescent(cx, d, x0);
+    default:
+      throw new DiffError('MAT0403', `solver ${name} is not available for this node`, d.node);
+  }
+}
+
+/** `refine: k`: k Newton steps on the node's optimality system after the solver, to polish the
+ *  solution to machine precision (the implicit gradient assumes an exact solution). */
+function refine(cx: SolverCtx, d: Decl, sol: Solution): Solution {
+  const steps = num(cx, d, 'refine', 0);
+  if (!(steps > 0)) return sol;
+  const r = newton(cx, d, sol.xs, { tol: 0, maxIter: Math.round(steps), damping: 0 });
+  return { xs: r.xs, iterations: cx.b.ibin('iadd', sol.iterations, r.iterations), converged: sol.converged, residual: r.residual };
+}
+
+function defaultSolver(d: Decl): string {
+  if (d.kind === 'root') return 'newton';
+  const onlySphere = d.vars.length === 1 && d.vars[0]!.domain === 'sphere' && !(d.constraints && d.constraints.results.length);
+  return onlySphere ? 'riemannian_descent' : 'newton';
+}
+
+export function expandFunc(b: Builder, f: Func, opts: ExpandOptions): Func {
+  const cx: SolverCtx = { b, vcx: { b, implicit: implicitHooks.vjp }, hooks: { implicit: implicitHooks.jvp }, overrides: opts.overrides };
+  let cur = f;
+  for (let guard = 0; guard < 1000; guard++) {
+    const roots = [...cur.results.map((r) => r.node), ...cur.status.flatMap((s) => [s.iterations, s.converged, ...(s.residual ? [s.residual] : []), ...(s.extra ?? []).map((e) => e.node)])];
+    const all = reachable(roots);
+    const decl = all.find((n) => n.op === 'opt' || n.op === 'root');
+    if (!decl) return cur;
+    const d = readDecl(decl);
+    const sol = b.at(decl.span, () => refine(cx, d, solve(cx, d)));
+    const xs = b.at(decl.span, () => orientAt(b, d, sol.xs));
+    const k = d.vars.length;
+    const repl = [...xs, sol.iterations, sol.converged, sol.residual];
+    const mapping = new Map<Node, Node>();
+    for (const n of all) if (n.op === 'proj' && n.args[0] === decl) mapping.set(n, repl[n.attrs.index as number]!);
+    const map = substitute(b.g, roots, mapping);
+    const m = (n: Node): Node => map.get(n) ?? n;
+    cur = {
+      ...cur,
+      results: cur.results.map((r) => ({ ...r, node: m(r.node) })),
+      status: cur.status.map((s) => ({
+        ...s,
+        iterations: m(s.iterations),
+        converged: m(s.converged),
+        ...(s.residual ? { residual: m(s.residual) } : {}),
+        ...(s.extra ? { extra: s.extra.map((e) => ({ ...e, node: m(e.node) })) } : {}),
+      })),
+    };
+    void k;
+  }
+  throw new Error('expand: too many declarative nodes');
+}

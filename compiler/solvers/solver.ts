@@ -1,0 +1,33 @@
+// The interface every forward solver template implements, and the small helpers they share.
+
+import type { Builder } from '../ir/builder.js';
+import type { Node } from '../ir/node.js';
+import type { VjpCtx } from '../diff/vjp-rules.js';
+import type { JvpHooks } from '../diff/jvp.js';
+import { type Decl, option } from './problem.js';
+import type { OptValue } from '../check/solver-specs.js';
+
+export interface SolverCtx {
+  b: Builder;
+  vcx: VjpCtx;
+  hooks: JvpHooks;
+  overrides: Record<string, number>;
+}
+
+export interface Solution {
+  xs: Node[];
+  iterations: Node;
+  converged: Node;
+  residual: Node;
+}
+
+export type SolverFn = (cx: SolverCtx, d: Decl) => Solution;
+
+export function num(cx: SolverCtx, d: Decl, key: string, fallback: number): number {
+  const v = option(d, key, fallback, cx.overrides);
+  return typeof v === 'number' ? v : fallback;
+}
+
+export function opt(cx: SolverCtx, d: Decl, key: string, fallback: OptValue): OptValue {
+  return option(d, key, fallback, cx.overrides);
+}

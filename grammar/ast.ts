@@ -1,0 +1,187 @@
+// The abstract syntax tree of .mat programs. Every node has a span. Expressions are a
+// discriminated union on `kind`; the checker annotates them in side tables, never in place.
+
+import type { Span } from '../compiler/source.js';
+
+export interface Ident {
+  name: string;
+  span: Span;
+}
+
+// ---- dimensions and types ----------------------------------------------------------------
+
+export type DimAst =
+  | { kind: 'num'; value: number; span: Span }
+  | { kind: 'name'; name: string; span: Span }
+  | { kind: 'bin'; op: '+' | '-' | '*' | '/'; left: DimAst; right: DimAst; span: Span }
+  | { kind: 'call'; fn: 'min' | 'max'; args: DimAst[]; span: Span }
+  | { kind: 'ellipsis'; span: Span };
+
+export interface TypeAst {
+  /** real, int, vec, mat, tensor, sym, spd, diag, tril, triu, orth, stiefel, sphere */
+  name: Ident;
+  dims: DimAst[] | null;
+  span: Span;
+}
+
+// ---- expressions ---------------------------------------------------------------------------
+
+export type BinaryOp = '+' | '-' | '*' | '/' | '.*' | './' | '^' | '.^' | '==' | '!=' | '<' | '<=' | '>' | '>=' | '&&' | '||';
+
+export interface Arg {
+  name: Ident | null;
+  value: Expr;
+}
+
+export type IndexAst =
+  | { kind: 'all'; span: Span }
+  | { kind: 'at'; index: Expr; span: Span }
+  | { kind: 'range'; lo: Expr; hi: Expr; span: Span };
+
+export interface LetBinding {
+  names: Ident[];
+  /** true when the pattern was a parenthesised tuple, even of one name */
+  tuple: boolean;
+  value: Expr;
+  span: Span;
+}
+
+export interface VarDecl {
+  name: Ident;
+  type: TypeAst;
+  span: Span;
+}
+
+export interface SolverSpec {
+  name: Ident;
+  args: Arg[];
+  /** the whole `by` clause; when name is a user fn, this is an ordinary call producing the solution */
+  call: Expr;
+  span: Span;
+}
+
+export interface GradRule {
+  /** cotangent names, one per output of the node */
+  cotangents: Ident[];
+  /** (target, cotangent expression) pairs: `A: expr, b: expr` */
+  targets: { target: Ident; value: Expr }[];
+  span: Span;
+}
+
+export interface DeclClauses {
+  constraints: Expr[];
+  init: Expr | null;
+  by: SolverSpec | null;
+  grad: GradRule | null;
+  orient: Expr | null;
+}
+
+export interface CarryBinding {
+  name: Ident;
+  type: TypeAst | null;
+  init: Expr;
+  span: Span;
+}
+
+export type Expr =
+  | { kind: 'num'; value: number; text: string; span: Span }
+  | { kind: 'bool'; value: boolean; span: Span }
+  | { kind: 'string'; value: string; span: Span }
+  | { kind: 'name'; name: string; span: Span }
+  | { kind: 'call'; callee: Ident; args: Arg[]; span: Span }
+  | { kind: 'unary'; op: '-' | '+' | '!'; operand: Expr; span: Span }
+  | { kind: 'binary'; op: BinaryOp; left: Expr; right: Expr; opSpan: Span; span: Span }
+  | { kind: 'transpose'; operand: Expr; span: Span }
+  | { kind: 'index'; target: Expr; indices: IndexAst[]; span: Span }
+  | { kind: 'tuple'; elems: Expr[]; span: Span }
+  | { kind: 'matrix'; rows: Expr[][]; span: Span }
+  | { kind: 'let'; bindings: LetBinding[]; body: Expr; span: Span }
+  | { kind: 'if'; cond: Expr; then: Expr; else: Expr; span: Span }
+  | { kind: 'argopt'; sense: 'min' | 'max'; vars: VarDecl[]; objective: Expr; clauses: DeclClauses; span: Span }
+  | { kind: 'solve'; vars: VarDecl[]; equations: Expr[]; clauses: DeclClauses; span: Span }
+  | {
+      kind: 'iterate';
+      carries: CarryBinding[];
+      index: Ident;
+      reverse: boolean;
+      lo: Expr;
+      hi: Expr;
+      body: Expr;
+      /** `until` condition attached to the body's final expression (inside its lets) */
+      until: Expr | null;
+      span: Span;
+    }
+  | { kind: 'error'; span: Span };
+
+// ---- items -------------------------------------------------------------------------------
+
+export interface Param {
+  name: Ident;
+  type: TypeAst | null;
+  default: Expr | null;
+  span: Span;
+}
+
+export interface Result {
+  name: Ident | null;
+  type: TypeAst;
+  span: Span;
+}
+
+export interface WhereDim {
+  name: Ident;
+  value: DimAst;
+  span: Span;
+}
+
+export interface StateDecl {
+  name: Ident;
+  type: TypeAst;
+  init: Expr;
+  span: Span;
+}
+
+export interface UpdateAst {
+  target: Ident;
+  value: Expr;
+  span: Span;
+}
+
+export interface OptimizerBody {
+  state: StateDecl[];
+  lets: LetBinding[];
+  updates: UpdateAst[];
+  span: Span;
+}
+
+export type Item =
+  | {
+      kind: 'fn' | 'layer';
+      name: Ident;
+      params: Param[];
+      results: Result[];
+      /** results were written in parentheses: the body must be a tuple */
+      tupleResults: boolean;
+      where: WhereDim[];
+      body: Expr;
+      span: Span;
+    }
+  | {
+      kind: 'optimizer';
+      name: Ident;
+      params: Param[];
+      hyper: Param[];
+      where: WhereDim[];
+      body: OptimizerBody;
+      span: Span;
+    }
+  | { kind: 'import'; path: string; names: Ident[] | null; span: Span };
+
+export interface Program {
+  items: Item[];
+  span: Span;
+}
+
+export type FnItem = Extract<Item, { kind: 'fn' | 'layer' }>;
+export type OptimizerItem = Extract<Item, { kind: 'optimizer' }>;
+export type ImportItem = Extract<Item, { kind: 'import' }>;

@@ -1,0 +1,565 @@
+// The .mat grammar as a chevrotain CstParser with error recovery. The CST is turned into the AST
+// by build-ast.ts. Precedence, lowest first: || · && · comparisons · + - · * / .* ./ · unary
+// - ! · ^ .^ (right-assoc) · postfix (' indexing calls).
+
+import { CstParser, type CstNode, type IToken } from 'chevrotain';
+import * as T from './tokens.js';
+
+export class MatParser extends CstParser {
+  constructor() {
+    super(T.allTokens, { recoveryEnabled: true, maxLookahead: 4, nodeLocationTracking: 'full' });
+    this.performSelfAnalysis();
+  }
+
+  program = this.RULE('program', () => {
+    this.MANY(() => this.SUBRULE(this.item));
+  });
+
+  item = this.RULE('item', () => {
+    this.OR([
+      { ALT: () => this.SUBRULE(this.importDecl) },
+      { ALT: () => this.SUBRULE(this.fnDecl) },
+      { ALT: () => this.SUBRULE(this.optimizerDecl) },
+    ]);
+  });
+
+  importDecl = this.RULE('importDecl', () => {
+    this.CONSUME(T.Import);
+    this.OR([
+      { ALT: () => this.CONSUME(T.StringLit) },
+      {
+        ALT: () => {
+          this.CONSUME(T.LBrace);
+          this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.CONSUME(T.Identifier) });
+          this.CONSUME(T.RBrace);
+          this.CONSUME(T.From);
+          this.CONSUME2(T.StringLit);
+        },
+      },
+    ]);
+  });
+
+  fnDecl = this.RULE('fnDecl', () => {
+    this.OR([{ ALT: () => this.CONSUME(T.Fn) }, { ALT: () => this.CONSUME(T.Layer) }]);
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.LParen);
+    this.OPTION(() => this.SUBRULE(this.paramList));
+    this.CONSUME(T.RParen);
+    this.CONSUME(T.Arrow);
+    this.SUBRULE(this.results);
+    this.OPTION2(() => this.SUBRULE(this.whereClause));
+    this.CONSUME(T.Equals);
+    this.SUBRULE(this.expr);
+  });
+
+  optimizerDecl = this.RULE('optimizerDecl', () => {
+    this.CONSUME(T.Optimizer);
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.LParen);
+    this.OPTION(() => this.SUBRULE(this.paramList));
+    this.OPTION2(() => {
+      this.CONSUME(T.Semi);
+      this.SUBRULE2(this.paramList, { LABEL: 'hyper' });
+    });
+    this.CONSUME(T.RParen);
+    this.OPTION3(() => this.SUBRULE(this.whereClause));
+    this.CONSUME(T.Equals);
+    this.OPTION4(() => {
+      this.CONSUME(T.State);
+      this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.stateDecl) });
+    });
+    this.SUBRULE(this.updateBody);
+  });
+
+  stateDecl = this.RULE('stateDecl', () => {
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.Colon);
+    this.SUBRULE(this.type);
+    this.CONSUME(T.Equals);
+    this.SUBRULE(this.orExpr);
+  });
+
+  updateBody = this.RULE('updateBody', () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.Let);
+          this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.letBinding) });
+          this.CONSUME(T.In);
+          this.SUBRULE(this.updateBody);
+        },
+      },
+      { ALT: () => this.AT_LEAST_ONE_SEP2({ SEP: T.Comma, DEF: () => this.SUBRULE(this.update) }) },
+    ]);
+  });
+
+  update = this.RULE('update', () => {
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.Update);
+    this.SUBRULE(this.expr);
+  });
+
+  paramList = this.RULE('paramList', () => {
+    this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.param) });
+  });
+
+  param = this.RULE('param', () => {
+    this.CONSUME(T.Identifier);
+    this.OPTION(() => {
+      this.CONSUME(T.Colon);
+      this.SUBRULE(this.type);
+    });
+    this.OPTION2(() => {
+      this.CONSUME(T.Equals);
+      this.SUBRULE(this.orExpr);
+    });
+  });
+
+  results = this.RULE('results', () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.LParen);
+          this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.result) });
+          this.CONSUME(T.RParen);
+        },
+      },
+      { ALT: () => this.SUBRULE2(this.result) },
+    ]);
+  });
+
+  result = this.RULE('result', () => {
+    this.OPTION({
+      GATE: () => this.LA(2).tokenType === T.Colon,
+      DEF: () => {
+        this.CONSUME(T.Identifier);
+        this.CONSUME(T.Colon);
+      },
+    });
+    this.SUBRULE(this.type);
+  });
+
+  whereClause = this.RULE('whereClause', () => {
+    this.CONSUME(T.Where);
+    this.AT_LEAST_ONE_SEP({
+      SEP: T.Comma,
+      DEF: () => {
+        this.CONSUME(T.Identifier);
+        this.CONSUME(T.Equals);
+        this.SUBRULE(this.dimExpr);
+      },
+    });
+  });
+
+  type = this.RULE('type', () => {
+    this.CONSUME(T.Identifier);
+    this.OPTION(() => {
+      this.CONSUME(T.LBracket);
+      this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.dim) });
+      this.CONSUME(T.RBracket);
+    });
+  });
+
+  dim = this.RULE('dim', () => {
+    this.OR([
+      {
+        // `...` lexes as `..` followed by `.`
+        ALT: () => {
+          this.CONSUME(T.DotDot);
+          this.CONSUME(T.Dot);
+        },
+      },
+      { ALT: () => this.SUBRULE(this.dimExpr) },
+    ]);
+  });
+
+  dimExpr = this.RULE('dimExpr', () => {
+    this.SUBRULE(this.dimTerm);
+    this.MANY(() => {
+      this.OR([{ ALT: () => this.CONSUME(T.Plus) }, { ALT: () => this.CONSUME(T.Minus) }]);
+      this.SUBRULE2(this.dimTerm);
+    });
+  });
+
+  dimTerm = this.RULE('dimTerm', () => {
+    this.SUBRULE(this.dimAtom);
+    this.MANY(() => {
+      this.OR([{ ALT: () => this.CONSUME(T.Star) }, { ALT: () => this.CONSUME(T.Slash) }]);
+      this.SUBRULE2(this.dimAtom);
+    });
+  });
+
+  dimAtom = this.RULE('dimAtom', () => {
+    this.OR([
+      { ALT: () => this.CONSUME(T.Number_) },
+      {
+        ALT: () => {
+          this.CONSUME(T.Identifier);
+          this.OPTION(() => {
+            this.CONSUME(T.LParen);
+            this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.dimExpr) });
+            this.CONSUME(T.RParen);
+          });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME2(T.LParen);
+          this.SUBRULE2(this.dimExpr);
+          this.CONSUME2(T.RParen);
+        },
+      },
+    ]);
+  });
+
+  // ---- expressions ----------------------------------------------------------------------
+
+  expr = this.RULE('expr', () => {
+    this.OR([
+      { ALT: () => this.SUBRULE(this.letExpr) },
+      { ALT: () => this.SUBRULE(this.ifExpr) },
+      { ALT: () => this.SUBRULE(this.argExpr) },
+      { ALT: () => this.SUBRULE(this.solveExpr) },
+      { ALT: () => this.SUBRULE(this.iterateExpr) },
+      { ALT: () => this.SUBRULE(this.orExpr) },
+    ]);
+  });
+
+  letExpr = this.RULE('letExpr', () => {
+    this.CONSUME(T.Let);
+    this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.letBinding) });
+    this.CONSUME(T.In);
+    this.SUBRULE(this.expr);
+  });
+
+  letBinding = this.RULE('letBinding', () => {
+    this.OR([
+      { ALT: () => this.CONSUME(T.Identifier) },
+      {
+        ALT: () => {
+          this.CONSUME(T.LParen);
+          this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.CONSUME2(T.Identifier) });
+          this.CONSUME(T.RParen);
+        },
+      },
+    ]);
+    this.CONSUME(T.Equals);
+    this.SUBRULE(this.expr);
+  });
+
+  ifExpr = this.RULE('ifExpr', () => {
+    this.CONSUME(T.If);
+    this.SUBRULE(this.expr, { LABEL: 'cond' });
+    this.CONSUME(T.Then);
+    this.SUBRULE2(this.expr, { LABEL: 'then' });
+    this.CONSUME(T.Else);
+    this.SUBRULE3(this.expr, { LABEL: 'else' });
+  });
+
+  varDecl = this.RULE('varDecl', () => {
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.Colon);
+    this.SUBRULE(this.type);
+  });
+
+  argExpr = this.RULE('argExpr', () => {
+    this.OR([{ ALT: () => this.CONSUME(T.Argmin) }, { ALT: () => this.CONSUME(T.Argmax) }]);
+    this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.varDecl) });
+    this.CONSUME(T.Of);
+    this.SUBRULE(this.orExpr);
+    this.MANY(() => this.SUBRULE(this.declClause));
+  });
+
+  solveExpr = this.RULE('solveExpr', () => {
+    this.CONSUME(T.Solve);
+    this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.varDecl) });
+    this.CONSUME(T.Such);
+    this.CONSUME(T.That);
+    this.AT_LEAST_ONE_SEP2({ SEP: T.Comma, DEF: () => this.SUBRULE(this.orExpr) });
+    this.MANY(() => this.SUBRULE(this.declClause));
+  });
+
+  declClause = this.RULE('declClause', () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.Subject);
+          this.CONSUME(T.To);
+          this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.orExpr, { LABEL: 'constraint' }) });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.Init);
+          this.SUBRULE2(this.orExpr, { LABEL: 'init' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.By);
+          this.SUBRULE3(this.orExpr, { LABEL: 'by' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.Orient);
+          this.SUBRULE4(this.orExpr, { LABEL: 'orient' });
+        },
+      },
+      { ALT: () => this.SUBRULE(this.gradRule) },
+    ]);
+  });
+
+  gradRule = this.RULE('gradRule', () => {
+    this.CONSUME(T.Grad);
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.LParen);
+          this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.CONSUME(T.Identifier) });
+          this.CONSUME(T.RParen);
+        },
+      },
+      { ALT: () => this.CONSUME2(T.Identifier) },
+    ]);
+    this.CONSUME(T.FatArrow);
+    this.AT_LEAST_ONE_SEP2({
+      SEP: T.Comma,
+      DEF: () => {
+        this.CONSUME3(T.Identifier, { LABEL: 'target' });
+        this.CONSUME(T.Colon);
+        this.SUBRULE(this.orExpr);
+      },
+    });
+  });
+
+  iterateExpr = this.RULE('iterateExpr', () => {
+    this.CONSUME(T.Iterate);
+    this.CONSUME(T.LParen);
+    this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.carryBinding) });
+    this.CONSUME(T.RParen);
+    this.CONSUME(T.For);
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.In);
+    this.OPTION(() => this.CONSUME(T.Reverse));
+    this.SUBRULE(this.addExpr, { LABEL: 'lo' });
+    this.CONSUME(T.DotDot);
+    this.SUBRULE2(this.addExpr, { LABEL: 'hi' });
+    this.CONSUME(T.FatArrow);
+    this.SUBRULE(this.iterBody);
+  });
+
+  carryBinding = this.RULE('carryBinding', () => {
+    this.CONSUME(T.Identifier);
+    this.OPTION(() => {
+      this.CONSUME(T.Colon);
+      this.SUBRULE(this.type);
+    });
+    this.CONSUME(T.Equals);
+    this.SUBRULE(this.expr);
+  });
+
+  iterBody = this.RULE('iterBody', () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.Let);
+          this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.letBinding) });
+          this.CONSUME(T.In);
+          this.SUBRULE(this.iterBody);
+        },
+      },
+      {
+        ALT: () => {
+          this.OR2([{ ALT: () => this.SUBRULE(this.ifExpr) }, { ALT: () => this.SUBRULE(this.orExpr) }]);
+          this.OPTION(() => {
+            this.CONSUME(T.Until);
+            this.SUBRULE2(this.orExpr, { LABEL: 'until' });
+          });
+        },
+      },
+    ]);
+  });
+
+  orExpr = this.RULE('orExpr', () => {
+    this.SUBRULE(this.andExpr);
+    this.MANY(() => {
+      this.CONSUME(T.OrOr);
+      this.SUBRULE2(this.andExpr);
+    });
+  });
+
+  andExpr = this.RULE('andExpr', () => {
+    this.SUBRULE(this.cmpExpr);
+    this.MANY(() => {
+      this.CONSUME(T.AndAnd);
+      this.SUBRULE2(this.cmpExpr);
+    });
+  });
+
+  cmpExpr = this.RULE('cmpExpr', () => {
+    this.SUBRULE(this.addExpr);
+    this.OPTION(() => {
+      this.OR([
+        { ALT: () => this.CONSUME(T.EqEq) },
+        { ALT: () => this.CONSUME(T.NotEq) },
+        { ALT: () => this.CONSUME(T.LessEq) },
+        { ALT: () => this.CONSUME(T.GreaterEq) },
+        { ALT: () => this.CONSUME(T.Less) },
+        { ALT: () => this.CONSUME(T.Greater) },
+      ]);
+      this.SUBRULE2(this.addExpr);
+    });
+  });
+
+  addExpr = this.RULE('addExpr', () => {
+    this.SUBRULE(this.mulExpr);
+    this.MANY(() => {
+      this.OR([{ ALT: () => this.CONSUME(T.Plus) }, { ALT: () => this.CONSUME(T.Minus) }]);
+      this.SUBRULE2(this.mulExpr);
+    });
+  });
+
+  mulExpr = this.RULE('mulExpr', () => {
+    this.SUBRULE(this.unaryExpr);
+    this.MANY(() => {
+      this.OR([
+        { ALT: () => this.CONSUME(T.Star) },
+        { ALT: () => this.CONSUME(T.Slash) },
+        { ALT: () => this.CONSUME(T.DotStar) },
+        { ALT: () => this.CONSUME(T.DotSlash) },
+      ]);
+      this.SUBRULE2(this.unaryExpr);
+    });
+  });
+
+  unaryExpr = this.RULE('unaryExpr', () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.OR2([
+            { ALT: () => this.CONSUME(T.Minus) },
+            { ALT: () => this.CONSUME(T.Plus) },
+            { ALT: () => this.CONSUME(T.Bang) },
+          ]);
+          this.SUBRULE(this.unaryExpr);
+        },
+      },
+      { ALT: () => this.SUBRULE(this.powExpr) },
+    ]);
+  });
+
+  powExpr = this.RULE('powExpr', () => {
+    this.SUBRULE(this.postfixExpr);
+    this.OPTION(() => {
+      this.OR([{ ALT: () => this.CONSUME(T.Caret) }, { ALT: () => this.CONSUME(T.DotCaret) }]);
+      this.SUBRULE(this.unaryExpr);
+    });
+  });
+
+  postfixExpr = this.RULE('postfixExpr', () => {
+    this.SUBRULE(this.primary);
+    this.MANY(() => {
+      this.OR([
+        { ALT: () => this.CONSUME(T.Quote) },
+        {
+          ALT: () => {
+            this.CONSUME(T.LBracket);
+            this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.indexItem) });
+            this.CONSUME(T.RBracket);
+          },
+        },
+      ]);
+    });
+  });
+
+  indexItem = this.RULE('indexItem', () => {
+    this.OR([
+      {
+        GATE: () => this.LA(1).tokenType === T.Colon,
+        ALT: () => this.CONSUME(T.Colon),
+      },
+      {
+        ALT: () => {
+          this.SUBRULE(this.addExpr, { LABEL: 'lo' });
+          this.OPTION(() => {
+            this.CONSUME2(T.Colon);
+            this.SUBRULE2(this.addExpr, { LABEL: 'hi' });
+          });
+        },
+      },
+    ]);
+  });
+
+  primary = this.RULE('primary', () => {
+    this.OR([
+      { ALT: () => this.CONSUME(T.Number_) },
+      { ALT: () => this.CONSUME(T.True) },
+      { ALT: () => this.CONSUME(T.False) },
+      { ALT: () => this.CONSUME(T.StringLit) },
+      {
+        ALT: () => {
+          this.CONSUME(T.Identifier);
+          this.OPTION(() => {
+            this.CONSUME(T.LParen);
+            this.OPTION2(() => this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.arg) }));
+            this.CONSUME(T.RParen);
+          });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME2(T.LParen);
+          this.AT_LEAST_ONE_SEP2({ SEP: T.Comma, DEF: () => this.SUBRULE(this.expr) });
+          this.CONSUME2(T.RParen);
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.LBracket);
+          this.AT_LEAST_ONE_SEP3({ SEP: T.Semi, DEF: () => this.SUBRULE(this.matrixRow) });
+          this.CONSUME(T.RBracket);
+        },
+      },
+    ]);
+  });
+
+  matrixRow = this.RULE('matrixRow', () => {
+    this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.expr) });
+  });
+
+  arg = this.RULE('arg', () => {
+    this.OPTION({
+      GATE: () => this.LA(1).tokenType === T.Identifier && this.LA(2).tokenType === T.Colon,
+      DEF: () => {
+        this.CONSUME(T.Identifier);
+        this.CONSUME(T.Colon);
+      },
+    });
+    this.SUBRULE(this.expr);
+  });
+}
+
+export const parserInstance = new MatParser();
+
+export interface ParseOutput {
+  cst: CstNode;
+  lexErrors: { offset: number; length: number; message: string }[];
+  parseErrors: { token: IToken; message: string; previous?: IToken; ruleStack: string[] }[];
+}
+
+export function parseCst(text: string): ParseOutput {
+  const lex = T.lexer.tokenize(text);
+  parserInstance.input = lex.tokens;
+  const cst = parserInstance.program();
+  return {
+    cst,
+    lexErrors: lex.errors.map((e) => ({ offset: e.offset, length: e.length, message: e.message })),
+    parseErrors: parserInstance.errors.map((e) => ({
+      token: e.token,
+      message: e.message,
+      previous: (e as { previousToken?: IToken }).previousToken,
+      ruleStack: e.context?.ruleStack ?? [],
+    })),
+  };
+}

@@ -1,0 +1,65 @@
+// The CPU backend: runs an IR function over a batch, one instance at a time, in f64 (or with
+// f32 rounding), and stacks the results. Solver statuses are gathered per instance.
+
+import type { Func } from '../../compiler/ir/node.js';
+import type { TensorType } from '../../compiler/ir/types.js';
+import type { Binding } from '../bind.js';
+import { Tensor } from '../tensor.js';
+import { Evaluator } from './interp.js';
+import type { T, V } from './kernels.js';
+
+export interface NodeStatus {
+  name: string;
+  iterations: number[];
+  converged: boolean[];
+  residual?: number[];
+}
+
+export interface RawResult {
+  outputs: Record<string, Tensor>;
+  status: NodeStatus[];
+}
+
+const evaluators = new WeakMap<Func, Map<string, Evaluator>>();
+
+function evaluatorFor(func: Func, f32: boolean): Evaluator {
+  let m = evaluators.get(func);
+  if (!m) evaluators.set(func, (m = new Map()));
+  const key = f32 ? 'f32' : 'f64';
+  let e = m.get(key);
+  if (!e) m.set(key, (e = new Evaluator(func, { f32 })));
+  return e;
+}
+
+export function runCpu(func: Func, bind: Binding, opts: { f32?: boolean } = {}): RawResult {
+  const ev = evaluatorFor(func, !!opts.f32);
+  const B = bind.batchSize;
+  const outShapes = func.results.map((r) => (r.node.type as TensorType).shape.map((d) => d.eval(bind.dims)));
+  const outSizes = outShapes.map((s) => s.reduce((a, b) => a * b, 1));
+  const outData = outSizes.map((s) => new Float64Array(s * B));
+  const status = func.status.map((s) => ({
+    name: s.name,
+    iterations: new Array<number>(B),
+    converged: new Array<boolean>(B),
+    ...(s.residual ? { residual: new Array<number>(B) } : {}),
+  }));
+  for (let b = 0; b < B; b++) {
+    const params: V[] = bind.inputs.map((inp) => {
+      const size = inp.shape.reduce((x, y) => x * y, 1);
+      const off = inp.batched ? b * size : 0;
+      return { shape: inp.shape, data: Float64Array.from(inp.tensor.data.subarray(off, off + size)) } as T;
+    });
+    const r = ev.run(params, bind.dims);
+    r.results.forEach((v, i) => outData[i]!.set((v as T).data, b * outSizes[i]!));
+    r.status.forEach((s, i) => {
+      status[i]!.iterations[b] = s.iterations;
+      status[i]!.converged[b] = s.converged !== 0;
+      if (status[i]!.residual) status[i]!.residual![b] = s.residual ?? NaN;
+    });
+  }
+  const outputs: Record<string, Tensor> = {};
+  func.results.forEach((r, i) => {
+    outputs[r.name] = new Tensor([...bind.batch, ...outShapes[i]!], outData[i]!);
+  });
+  return { outputs, status };
+}
