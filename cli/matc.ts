@@ -85,6 +85,7 @@ function parseKv(text: string | undefined, what: string): Record<string, number>
   for (const part of text.split(',')) {
     const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([-+0-9.eE]+)\s*$/.exec(part);
     if (!m || !Number.isFinite(Number(m[2]))) throw new MatcRuntimeError('MATR112', `bad ${what} '${part}': expected name=number`);
+    if (what === '--dims' && !(Number.isInteger(Number(m[2])) && Number(m[2]) >= 0)) throw new MatcRuntimeError('MATR112', `bad --dims '${part}': dimensions are non-negative integers`);
     out[m[1]!] = Number(m[2]);
   }
   return out;

@@ -123,6 +123,10 @@ export class Program {
 
   /** Text of one stage, for `matc ir --stage`. */
   stage(name: string, stage: Stage): string {
+    return this.guard(() => this.stageText(name, stage));
+  }
+
+  private stageText(name: string, stage: Stage): string {
     switch (stage) {
       case 'parse':
         return printProgram(this.out.files.find((f) => f.file === this.main)?.program as A.Program);

@@ -133,5 +133,12 @@ export function closest(name: string, candidates: Iterable<string>): string | un
     }
   }
   const limit = Math.max(1, Math.floor(name.length / 3));
-  return bestD <= limit ? best : undefined;
+  if (bestD <= limit) return best;
+  // a candidate that is a prefix of the name or the other way round (tolerance → tol, matrix → mat)
+  const lower = name.toLowerCase();
+  for (const c of candidates) {
+    const cl = c.toLowerCase();
+    if (cl.length >= 3 && (lower.startsWith(cl) || cl.startsWith(lower))) return c;
+  }
+  return undefined;
 }

@@ -224,6 +224,10 @@ export class Dim {
   toString(): string {
     if (this.terms.length === 0) return '0';
     const den = this.terms.reduce((l, t) => (l * t.coef[1]) / gcd(l, t.coef[1]), 1);
+    // A floor division binds like a product, so next to a coefficient, another factor or a sign
+    // it needs parentheses: 2*(1 / m) is not 2*1 / m, and -(1 / m) is not -1 / m.
+    const t0 = this.terms[0]!;
+    const lone = this.terms.length === 1 && t0.atoms.length === 1 && t0.coef[0] === 1 && t0.coef[1] === 1;
     const atomStr = (a: Atom): string => {
       switch (a.k) {
         case 'var':
@@ -232,7 +236,7 @@ export class Dim {
         case 'max':
           return `${a.k}(${a.args.map((x) => x.toString()).join(', ')})`;
         case 'div':
-          return `${paren(a.a)} / ${paren(a.b)}`;
+          return lone ? `${paren(a.a)} / ${paren(a.b)}` : `(${paren(a.a)} / ${paren(a.b)})`;
       }
     };
     const parts: string[] = [];
@@ -251,7 +255,7 @@ export class Dim {
 
 function paren(d: Dim): string {
   const s = d.toString();
-  return d.terms.length > 1 || s.includes('/') ? `(${s})` : s;
+  return d.terms.length > 1 || s.includes('/') || s.includes('*') ? `(${s})` : s;
 }
 
 export function shapeEquals(a: readonly Dim[], b: readonly Dim[]): boolean {

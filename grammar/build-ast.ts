@@ -185,7 +185,8 @@ class Builder {
     const span = this.nodeSpan(n);
     const num = tok(n, 'Number');
     if (num) return { kind: 'num', value: Number(num.image), span };
-    const id = tok(n, 'Identifier');
+    const solveTok = tok(n, 'Kw_solve');
+    const id = tok(n, 'Identifier') ?? (solveTok ? { ...solveTok, image: 'solve' } : undefined);
     if (id) {
       if (tok(n, 'LParen')) {
         const args = (n.children.dimExpr ?? []).map((d) => this.dimExpr(d as CstNode));
@@ -476,7 +477,8 @@ class Builder {
     if (tok(n, 'Kw_false')) return { kind: 'bool', value: false, span };
     const str = tok(n, 'String');
     if (str) return { kind: 'string', value: str.image.slice(1, -1), span };
-    const id = tok(n, 'Identifier');
+    const solveTok = tok(n, 'Kw_solve');
+    const id = tok(n, 'Identifier') ?? (solveTok ? { ...solveTok, image: 'solve' } : undefined);
     if (id) {
       if (tok(n, 'LParen')) {
         const args = (c.arg ?? []).map((a) => {
@@ -584,10 +586,13 @@ export function parseFile(file: SourceFile, diag: DiagnosticBag): A.Program {
       const at = Math.min(prev, file.text.length);
       span = { file, start: Math.max(0, at - 1), end: Math.max(at, 1) };
     } else span = { file, start: t.startOffset, end: t.endOffset! + 1 };
-    const expected = /Expecting token of type --> (\w+) <--/.exec(e.message);
+    const expected = /Expecting (?:token of type )?--> (.+?) <--/.exec(e.message);
     let message: string;
-    if (expected) {
-      message = `expected ${tokenLabels.get(expected[1]!) ?? expected[1]} but found ${describeToken(t)}`;
+    if (expected && expected[1] === 'EOF') {
+      message = `unexpected ${describeToken(t)}; expected a new declaration (fn, layer, optimizer or import)`;
+    } else if (expected) {
+      const what = tokenLabels.get(expected[1]!) ?? (expected[1] === 'Identifier' ? 'a name' : expected[1]);
+      message = `expected ${what} but found ${describeToken(t)}`;
     } else {
       const stack = e.ruleStack;
       const rule = [...stack].reverse().find((r) => ruleWhat[r]);

@@ -219,7 +219,7 @@ export class MatParser extends CstParser {
       { ALT: () => this.SUBRULE(this.letExpr) },
       { ALT: () => this.SUBRULE(this.ifExpr) },
       { ALT: () => this.SUBRULE(this.argExpr) },
-      { ALT: () => this.SUBRULE(this.solveExpr) },
+      { GATE: () => this.LA(2).tokenType !== T.LParen, ALT: () => this.SUBRULE(this.solveExpr) },
       { ALT: () => this.SUBRULE(this.iterateExpr) },
       { ALT: () => this.SUBRULE(this.orExpr) },
     ]);
@@ -505,6 +505,16 @@ export class MatParser extends CstParser {
             this.OPTION2(() => this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.arg) }));
             this.CONSUME(T.RParen);
           });
+        },
+      },
+      {
+        // `solve(A, b)` is the builtin; `solve x: T such that ...` the declarative node
+        GATE: () => this.LA(2).tokenType === T.LParen,
+        ALT: () => {
+          this.CONSUME(T.Solve);
+          this.CONSUME3(T.LParen);
+          this.OPTION3(() => this.AT_LEAST_ONE_SEP4({ SEP: T.Comma, DEF: () => this.SUBRULE2(this.arg) }));
+          this.CONSUME3(T.RParen);
         },
       },
       {

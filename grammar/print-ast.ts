@@ -127,7 +127,9 @@ export function expr(e: A.Expr): string {
 
 function iterBody(body: A.Expr, until: A.Expr | null): string {
   if (body.kind === 'let') return `let ${body.bindings.map(binding).join(', ')} in ${iterBody(body.body, until)}`;
-  const tail = body.kind === 'if' ? expr(body) : p(body, 1);
+  // An `if` tail ends in its else branch, which may itself end in a loop body that would take
+  // this loop's `until`: parenthesize it when an until follows.
+  const tail = body.kind === 'if' && !until ? expr(body) : p(body, 1);
   return until ? `${tail} until ${p(until, 1)}` : tail;
 }
 

@@ -101,6 +101,10 @@ export function bindInputs(func: Func, given: Record<string, InputValue>, opts: 
     });
   }
   for (const [k, v] of dims) if (!Number.isInteger(v) || v < 0) throw new MatcRuntimeError('MATR103', `${func.name}: dimension ${k} = ${v} is not a non-negative integer`);
+  for (const a of func.assertions ?? []) {
+    const v = a.dim.eval(dims);
+    if (!(v >= 0)) throw new MatcRuntimeError('MATR103', `${func.name}: ${a.message}, which fails for ${[...dims].map(([k, x]) => `${k}=${x}`).join(', ')}`);
+  }
   const b = batch ?? [];
   const binding: Binding = { dims, batch: b, batchSize: b.reduce((x, y) => x * y, 1), inputs };
   if (!opts.noValidate) for (const inp of inputs) validate(func, inp);

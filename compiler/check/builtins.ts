@@ -9,6 +9,7 @@ import type { Node } from '../ir/node.js';
 import type { UnaryKind } from '../ir/ops.js';
 import { parseEinsum } from '../ir/ops.js';
 import type { Struct } from '../ir/types.js';
+import { lineCol } from '../source.js';
 import type { Scope } from './scope.js';
 import { type Val, arr, poison, shapeLabel } from './values.js';
 import type { Elab } from './elaborate.js';
@@ -139,6 +140,20 @@ function solveLike(kind: 'tril' | 'triu'): Builtin {
       return arr(el.b.trisolve(node, b.node, { lower, trans }));
     },
   };
+}
+
+/** A linear solve in user code reports its conditioning in the call's status: a singular or
+ *  numerically singular system is flagged (rcond ≤ 1e-10), never silently returned. */
+function solved(el: Elab, e: Call, pair: [Node, Node]): Node {
+  const { line, col } = lineCol(e.span.file, e.span.start);
+  el.statuses.push({
+    name: `${el.statusPrefix}${e.callee.name}@${line}:${col}`,
+    iterations: el.b.iconst(0),
+    converged: el.b.binary('gt', pair[1], el.b.const(1e-10)),
+    residual: pair[1],
+    span: e.span,
+  });
+  return pair[0];
 }
 
 export const builtins: Record<string, Builtin> = {
@@ -432,7 +447,7 @@ export const builtins: Record<string, Builtin> = {
         el.diag.error('MAT0203', 'shape mismatch in solve', e.span, { label: `A is ${shapeLabel(a)} but B is ${shapeLabel(b)}` });
         return poison;
       }
-      return arr(el.b.solve(a.node, b.node)[0]);
+      return arr(solved(el, e, el.b.solve(a.node, b.node)));
     },
   },
   inv: {
@@ -442,7 +457,7 @@ export const builtins: Record<string, Builtin> = {
       const a = v && arrArg(el, e, v[0]!, 0, [2]);
       if (!a || !square(el, e, a, 0)) return poison;
       const n = shapeOf(a.node)[0]!;
-      return arr(el.b.solve(a.node, el.b.eye(n))[0]);
+      return arr(solved(el, e, el.b.solve(a.node, el.b.eye(n))));
     },
   },
   lstsq: {
@@ -462,9 +477,9 @@ export const builtins: Record<string, Builtin> = {
       const c = m!.sub(n!).constValue();
       if (c !== undefined && c < 0) {
         // wide: x = Aᵀ (A Aᵀ)⁻¹ b
-        return arr(mul(at, el.b.solve(el.b.matmul(a.node, at), b.node)[0]));
+        return arr(mul(at, solved(el, e, el.b.solve(el.b.matmul(a.node, at), b.node))));
       }
-      return arr(el.b.solve(el.b.matmul(at, a.node), mul(at, b.node))[0]);
+      return arr(solved(el, e, el.b.solve(el.b.matmul(at, a.node), mul(at, b.node))));
     },
   },
   tril_solve: solveLike('tril'),

@@ -31,6 +31,8 @@ export class Elab {
   inlineStack: string[] = [];
   /** prefix for status entries of inlined callees */
   statusPrefix = '';
+  /** run-time conditions on dimensions (slice bounds that cannot be proved statically) */
+  assertions: { dim: Dim; message: string }[] = [];
 
   constructor(
     readonly b: Builder,
@@ -166,7 +168,7 @@ export class Elab {
       const a = this.toArr(v, e.operand.span);
       return a.k === 'arr' ? arr(this.b.unary('not', a.node)) : poison;
     }
-    if (v.k === 'lit') return { ...v, value: -v.value, isInt: false, span: e.span };
+    if (v.k === 'lit') return { ...v, value: -v.value, span: e.span };
     if (v.k === 'int') return { k: 'int', node: this.b.ibin('isub', this.b.iconst(0), v.node), dim: v.dim?.neg() };
     const a = this.toArr(v, e.operand.span);
     if (a.k !== 'arr') return poison;
@@ -428,11 +430,16 @@ export class Elab {
         }
         const size = hi.sub(lo);
         const c = size.constValue();
-        if (c !== undefined && c < 0) {
-          this.diag.error('MAT0210', `empty slice ${lo}:${hi}`, ix.span);
+        const over = sh[axis]!.sub(hi).constValue();
+        if ((c !== undefined && c < 0) || (over !== undefined && over < 0) || (lo.constValue() ?? 0) < 0) {
+          this.diag.error('MAT0210', `slice ${lo}:${hi} does not fit a dimension of size ${sh[axis]}`, ix.span, {
+            notes: [{ message: 'slices are lo:hi with 0 <= lo <= hi <= size; indices start at 0' }],
+          });
           bad = true;
           return;
         }
+        if (c === undefined) this.assertions.push({ dim: size, message: `slice ${lo}:${hi} needs ${lo} <= ${hi}` });
+        if (over === undefined) this.assertions.push({ dim: sh[axis]!.sub(hi), message: `slice ${lo}:${hi} needs ${hi} <= ${sh[axis]}` });
         starts.push(lo);
         sizes.push(size);
       } else {
@@ -475,6 +482,12 @@ export class Elab {
   // ---- literals and bindings ------------------------------------------------------------------
 
   matrixLit(e: Extract<A.Expr, { kind: 'matrix' }>, env: Scope): Val {
+    if (e.rows.length === 0 || e.rows.some((r) => r.length === 0)) {
+      this.diag.error('MAT0208', 'a matrix literal needs at least one entry in every row', e.span, {
+        suggestion: 'write [a, b; c, d]; for an empty or zero matrix use zeros(m, n)',
+      });
+      return poison;
+    }
     const rows: { node: Node; span: Span }[][] = [];
     let scalarsOnly = true;
     let allColumns = true;

@@ -4,7 +4,7 @@
 // cannot be inferred from the inputs (MAT0207).
 
 import { dirname, resolve as resolvePath, join } from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type * as A from '../../grammar/ast.js';
 import { parseFile } from '../../grammar/build-ast.js';
@@ -30,7 +30,11 @@ export interface SourceLoader {
 
 export const fsLoader: SourceLoader = {
   read(path) {
-    return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+    try {
+      return statSync(path).isFile() ? readFileSync(path, 'utf8') : undefined;
+    } catch {
+      return undefined;
+    }
   },
 };
 
@@ -59,8 +63,9 @@ export function elaborateProgram(main: SourceFile, diag: DiagnosticBag, loader: 
   const visiting: string[] = [];
 
   const load = (file: SourceFile): void => {
-    loaded.add(file.path);
-    visiting.push(file.path);
+    const key = resolvePath(file.path);
+    loaded.add(key);
+    visiting.push(key);
     const program = parseFile(file, diag);
     files.push({ file, program });
     for (const it of program.items) {
@@ -75,7 +80,8 @@ export function elaborateProgram(main: SourceFile, diag: DiagnosticBag, loader: 
           continue;
         }
         if (visiting.includes(found)) {
-          diag.error('MAT0306', `import cycle: ${[...visiting, found].join(' → ')}`, it.span);
+          const chain = [...visiting.slice(visiting.indexOf(found)), found].map((p) => p.split('/').pop());
+          diag.error('MAT0306', found === key ? `a file cannot import itself` : `import cycle: ${chain.join(' → ')}`, it.span);
           continue;
         }
         if (!loaded.has(found)) {
@@ -144,6 +150,21 @@ function bindSignature(el: Elab, params: A.Param[], where: A.WhereDim[], intDefa
   const bare = new Set<string>();
   for (const p of params) for (const d of p.type?.dims ?? []) if (d.kind === 'name') bare.add(d.name);
   for (const n of bare) if (!el.dims.has(n)) el.dims.set(n, Dim.var(n));
+  // A name that appears only inside compound dimensions (vec[n + 1]) cannot be read off shapes.
+  const whereNames = new Set(where.map((w) => w.name.name));
+  const visit = (d: A.DimAst, inCompound: boolean): void => {
+    if (d.kind === 'name' && inCompound && !el.dims.has(d.name) && !whereNames.has(d.name)) {
+      el.diag.error('MAT0207', `dimension '${d.name}' cannot be inferred from the inputs`, d.span, {
+        label: `${d.name} only appears inside a compound dimension`,
+        suggestion: `give some parameter a type with ${d.name} alone (e.g. x: vec[${d.name}]), or declare ${d.name}: int`,
+      });
+      el.dims.set(d.name, Dim.var(d.name));
+    } else if (d.kind === 'bin') {
+      visit(d.left, true);
+      visit(d.right, true);
+    } else if (d.kind === 'call') d.args.forEach((x) => visit(x, true));
+  };
+  for (const p of params) for (const d of p.type?.dims ?? []) visit(d, false);
   for (const w of where) {
     const v = resolveDim(w.value, (n) => el.dims.get(n), el.diag);
     if (el.dims.has(w.name.name)) {
@@ -173,6 +194,7 @@ function makeParams(el: Elab, sig: SigParam[], env: Scope, hyper: boolean): Func
   const out: FuncParam[] = [];
   for (const { ast, info } of sig) {
     const name = ast.name.name;
+    if (name === '<error>') continue; // a syntax error, already reported
     if (!ast.type && !hyper) {
       el.diag.error('MAT0201', `parameter '${name}' needs a type`, ast.name.span, { suggestion: `e.g. ${name}: mat[m, n]` });
       env.define(name, { val: poison, span: ast.name.span, what: 'parameter' });
@@ -218,6 +240,7 @@ export function elaborateFn(item: A.FnItem, b: Builder, diag: DiagnosticBag, ctx
     status: el.statuses,
     intParams: [...intDefaults].map(([name, d]) => ({ name, ...(d !== undefined ? { default: d } : {}) })),
     derivedDims: derivedDims(item.where, el),
+    assertions: el.assertions,
     span: item.name.span,
   };
 }
@@ -235,12 +258,13 @@ function checkResults(el: Elab, item: A.FnItem, val: Val): FuncResult[] | null {
     const info = resolveType(r.type, (n) => el.dims.get(n), el.diag);
     if (!info) return null;
     const name = r.name?.name ?? (item.results.length === 1 ? 'out' : `out${i}`);
+    const what = r.name ? `result ${name}` : item.results.length === 1 ? 'the result' : `result ${i + 1}`;
     const want = info.ir.kind === 'tensor' ? info.ir.shape : [];
     if (info.isInt) {
       el.diag.error('MAT0209', 'results are real values, not int', r.type.span);
       return null;
     }
-    const a = el.checkAgainst(elems[i]!, { shape: want }, item.body.span, `result ${name}`, r.type.span);
+    const a = el.checkAgainst(elems[i]!, { shape: want }, item.body.span, what, r.type.span);
     if (a.k !== 'arr') return null;
     if (a.k === 'arr' && a.row && want.length === 1) {
       // Row orientation is a checker notion; results are plain vectors.
@@ -258,7 +282,9 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
     el.diag.error('MAT0302', `'${item.name.name}' is an optimizer; optimizers are run, not called`, span);
     return poison;
   }
-  const required = item.params.filter((p) => !p.default).length;
+  // trailing parameters with defaults may be left out
+  let required = item.params.length;
+  while (required > 0 && item.params[required - 1]!.default) required--;
   if (args.length < required || args.length > item.params.length) {
     el.diag.error('MAT0303', `${item.name.name} takes ${required === item.params.length ? required : `${required} to ${item.params.length}`} argument${item.params.length === 1 ? '' : 's'}, got ${args.length}`, span, {
       notes: [{ message: `${item.name.name} is defined here`, span: item.name.span }],
@@ -274,7 +300,8 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
     const argSpan = argSpans[i] ?? span;
     if (i >= args.length) {
       // defaulted scalar
-      const d = p.default!;
+      const d = p.default;
+      if (!d) return poison;
       const v = d.kind === 'num' ? d.value : d.kind === 'unary' && d.operand.kind === 'num' ? -d.operand.value : 0;
       if (p.type?.name.name === 'int') bind.set(p.name.name, Dim.const(v));
       else env.define(p.name.name, { val: arr(el.b.const(v)), what: 'parameter' });
@@ -303,6 +330,7 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
     }
     // Square types (sym[n], orth[n], ...) repeat their one dimension.
     const dimList = want === 2 && dims.length === 1 ? [dims[0]!, dims[0]!] : dims;
+    if (dimList.length !== got.length) return poison; // the callee's own type is wrong (reported there)
     for (let j = 0; j < dimList.length; j++) {
       const d = dimList[j]!;
       if (d.kind === 'name' && !bind.has(d.name)) {
@@ -312,7 +340,7 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
       const expected = resolveDim(d, (n) => bind.get(n), new DiagnosticBag());
       if (!expected.equals(got[j]!)) {
         el.diag.error('MAT0203', `argument ${i + 1} of ${item.name.name} has shape ${shapeToString(got)}, which does not fit ${p.name.name}: ${tname}[${dims.map(dimText).join(', ')}]`, argSpan, {
-          label: `dimension ${j + 1} is ${got[j]} but ${expected} is required here`,
+          label: `its dimension ${j + 1} is ${got[j]}, but '${dimText(d)}' in the parameter type means ${expected} for this call`,
           notes: [{ message: `${p.name.name} is declared here`, span: p.span }],
         });
         return poison;
@@ -326,6 +354,7 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
   sub.inlineStack = [...el.inlineStack, item.name.name];
   sub.statusPrefix = `${el.statusPrefix}${item.name.name}/`;
   const val = el.b.at(span, () => sub.expr(item.body, env));
+  if (sub.diag.hasErrors && calleeHasOwnErrors(el, entry)) return poison; // reported at the callee
   if (sub.diag.hasErrors) {
     el.diag.error('MAT0308', `${item.name.name} cannot be applied to these arguments`, span, {
       notes: sub.diag.errors.slice(0, 3).map((d) => ({ message: d.message, ...(d.span ? { span: d.span } : {}) })),
@@ -333,8 +362,23 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
     return poison;
   }
   el.statuses.push(...sub.statuses);
+  el.assertions.push(...sub.assertions);
   if (val.k === 'tuple') return { k: 'tuple', elems: val.elems.map((x) => (x.k === 'arr' ? { ...x, row: false } : x)) };
   return val.k === 'arr' ? { ...val, row: false } : val;
+}
+
+const ownErrors = new WeakMap<ItemEntry, boolean>();
+
+/** Whether a function fails to check on its own (then call sites stay quiet). */
+function calleeHasOwnErrors(el: Elab, entry: ItemEntry): boolean {
+  let v = ownErrors.get(entry);
+  if (v === undefined) {
+    const bag = new DiagnosticBag();
+    if (entry.item.kind !== 'optimizer') elaborateFn(entry.item, new Builder(), bag, el.ctx);
+    v = bag.hasErrors;
+    ownErrors.set(entry, v);
+  }
+  return v;
 }
 
 function dimText(d: A.DimAst): string {
@@ -391,6 +435,7 @@ export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: Diag
   const tSpans = new Map<string, Span | undefined>([...params, ...stateParams].map((p) => [p.name, p.span]));
   for (const u of item.body.updates) {
     const name = u.target.name;
+    if (name === '<error>') continue;
     const target = targets.get(name);
     const v = el.expr(u.value, scope);
     if (!target) {
@@ -412,7 +457,6 @@ export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: Diag
   const results: FuncResult[] = [];
   for (const p of params) if (updated.has(p.name)) results.push({ name: p.name, node: updated.get(p.name)! });
   for (const s of stateParams) results.push({ name: s.name, node: updated.get(s.name) ?? s.node });
-  if (results.length === 0) diag.warning('MAT0602', `${item.name.name} updates nothing`, item.name.span);
   const intParams = [...intDefaults].map(([name, d]) => ({ name, ...(d !== undefined ? { default: d } : {}) }));
   const step: Func = {
     name: item.name.name,
@@ -422,6 +466,7 @@ export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: Diag
     status: el.statuses,
     intParams,
     derivedDims: derivedDims(item.where, el),
+    assertions: el.assertions,
     span: item.name.span,
   };
   const init: Func = {

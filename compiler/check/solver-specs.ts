@@ -47,11 +47,6 @@ export const solverSpecs: Record<string, SolverSpec> = {
     for: ['argmax', 'argmin'],
     options: { tol: { ...tol, doc: 'stop when max |Δx| is below tol' }, max_iter: maxIter(100) },
   },
-  subspace_iteration: {
-    doc: 'X ← qf(∇f(X)) for trace objectives on the Stiefel manifold (top-k eigenvectors)',
-    for: ['argmax', 'argmin'],
-    options: { tol: { ...tol, doc: 'stop when max |ΔX| is below tol' }, max_iter: maxIter(100) },
-  },
   newton: {
     doc: 'Newton on the optimality (KKT) system or on the equations, with dense linear solves; for small problems',
     for: ['argmin', 'argmax', 'solve'],

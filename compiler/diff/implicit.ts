@@ -63,7 +63,7 @@ function linearize(cx: VjpCtx, d: Decl): Linearization {
     return { F, z: xs, J: denseJacobian(b, F, xs, { implicit: implicitHooks.jvp }, `${d.label}/hessian`) };
   }
   const g = gradient(cx, objectiveAt(b, d, xs), xs);
-  const nu = b.nograd(multipliers(cx, hs, xs, g));
+  const nu = b.nograd(multipliers(cx, hs, xs, g, { implicit: implicitHooks.jvp }));
   const F = kktResidual(cx, d, xs, nu);
   return { F, z: [...xs, nu], J: denseJacobian(b, F, [...xs, nu], { implicit: implicitHooks.jvp }, `${d.label}/kkt`) };
 }

@@ -6,7 +6,8 @@
 import { type Builder, shapeOf } from '../ir/builder.js';
 import { captures, inlineRegion, type Node } from '../ir/node.js';
 import type { OpKind } from '../ir/ops.js';
-import { DiffError } from './vjp-rules.js';
+import { broadcastAxis } from './vjp-rules.js';
+import { InternalError } from '../../runtime/errors.js';
 
 export type Tan = Node | (Node | undefined)[] | undefined;
 
@@ -165,22 +166,26 @@ export const jvpRules: Record<OpKind, Rule> = {
 
   loop: (cx, n, ds) => loopJvp(cx, n, ds),
   opt: (cx, n, ds) => {
-    if (!cx.implicit) throw new DiffError('MAT0502', 'declarative node in a context that cannot differentiate it', n);
+    if (!cx.implicit) throw new InternalError('forward mode reached a declarative node without the implicit rule');
     return cx.implicit(n, ds);
   },
   root: (cx, n, ds) => {
-    if (!cx.implicit) throw new DiffError('MAT0502', 'declarative node in a context that cannot differentiate it', n);
+    if (!cx.implicit) throw new InternalError('forward mode reached a declarative node without the implicit rule');
     return cx.implicit(n, ds);
   },
 };
 
+/** The tangent of max/min is the tangent at the arg-extremum (ties averaged), per slice. */
 function extremumJvp(b: Builder, n: Node, d: Node | undefined): Node | undefined {
   if (!d) return undefined;
   const x = n.args[0]!;
   const axis = n.attrs.axis as number;
-  if (axis >= 0) throw new DiffError('MAT0503', 'forward mode through max/min along an axis is not supported; reduce the whole tensor', n);
-  const mask = b.binary('eq', x, n);
-  return b.div(b.sum(b.mul(d, mask)), b.sum(mask));
+  if (axis < 0) {
+    const mask = b.binary('eq', x, n);
+    return b.div(b.sum(b.mul(d, mask)), b.sum(mask));
+  }
+  const mask = b.binary('eq', x, broadcastAxis(b, n, shapeOf(x), axis));
+  return b.div(b.sum(b.mul(d, mask), axis), b.sum(mask, axis));
 }
 
 /** Tangent of a loop: a new loop carrying (state, tangent of state). Captured values' tangents

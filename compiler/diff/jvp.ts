@@ -23,7 +23,9 @@ export function jvpNodes(b: Builder, outs: readonly Node[], wrt: readonly Node[]
     const n = stack.pop()!;
     if (seen.has(n)) continue;
     seen.add(n);
-    if (wrt.includes(n)) continue;
+    // nothing flows through nograd, and walking past it reaches the declarative node whose
+    // implicit rule called us (its solution is held constant), which would recurse forever
+    if (wrt.includes(n) || n.op === 'nograd') continue;
     for (const a of deps(n)) stack.push(a);
   }
   const order = [...seen].sort((x, y) => x.id - y.id);

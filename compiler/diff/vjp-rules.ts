@@ -7,6 +7,7 @@ import { Dim } from '../dims.js';
 import { type Builder, shapeOf, tt } from '../ir/builder.js';
 import type { Node, StatusEntry } from '../ir/node.js';
 import type { OpKind } from '../ir/ops.js';
+import { InternalError } from '../../runtime/errors.js';
 import { parseEinsum } from '../ir/ops.js';
 
 export type Contrib = [target: Node, cotangent: Node];
@@ -69,7 +70,7 @@ function einsumVjp(b: Builder, n: Node, g: Node, i: number): Node {
 }
 
 /** Broadcasts a reduced tensor back along `axis` (inverse of sum over that axis). */
-function broadcastAxis(b: Builder, g: Node, full: readonly Dim[], axis: number): Node {
+export function broadcastAxis(b: Builder, g: Node, full: readonly Dim[], axis: number): Node {
   const letters = 'abcdefgh'.slice(0, full.length);
   const reduced = letters.slice(0, axis) + letters.slice(axis + 1);
   return b.einsum(`${reduced},${letters[axis]}->${letters}`, [g, b.fill([full[axis]!], 1)]);
@@ -265,11 +266,11 @@ export const vjpRules: Record<OpKind, Rule> = {
     );
   },
   opt: (cx, n, g) => {
-    if (!cx.implicit) throw new DiffError('MAT0502', 'declarative node in a context that cannot differentiate it', n);
+    if (!cx.implicit) throw new InternalError('reverse mode reached a declarative node without the implicit rule');
     return cx.implicit(cx, n, Array.isArray(g) ? g : [g]);
   },
   root: (cx, n, g) => {
-    if (!cx.implicit) throw new DiffError('MAT0502', 'declarative node in a context that cannot differentiate it', n);
+    if (!cx.implicit) throw new InternalError('reverse mode reached a declarative node without the implicit rule');
     return cx.implicit(cx, n, Array.isArray(g) ? g : [g]);
   },
 };

@@ -272,7 +272,8 @@ export class Builder {
 
   dot(x: Node, y: Node): Node {
     if (isZero(x) || isZero(y)) return this.const(0);
-    return this.raw('dot', [x, y]);
+    // xᵀy = yᵀx: a canonical operand order lets hash-consing share both spellings
+    return x.id <= y.id ? this.raw('dot', [x, y]) : this.raw('dot', [y, x]);
   }
 
   outer(x: Node, y: Node): Node {

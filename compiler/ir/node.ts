@@ -54,6 +54,8 @@ function attrValueKey(v: AttrValue): string {
       .map((k) => `${k}:${attrValueKey(o[k]!)}`)
       .join(',')}}`;
   }
+  // JSON spells ±Infinity and NaN as null, which made -inf the same node as inf
+  if (typeof v === 'number') return String(v);
   return JSON.stringify(v);
 }
 
@@ -149,6 +151,8 @@ export interface Func {
   intParams: { name: string; default?: number }[];
   /** derived dimensions (where-clauses): name → definition over input dims */
   derivedDims: { name: string; value: Dim }[];
+  /** dimension expressions that must be ≥ 0 at run time (slice bounds), with the reason */
+  assertions?: { dim: Dim; message: string }[];
   span?: Span;
 }
 

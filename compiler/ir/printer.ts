@@ -8,6 +8,8 @@ import { type IrType, typeToString } from './types.js';
 
 function attrJson(v: AttrValue): unknown {
   if (v === null) return null;
+  // JSON has no spelling for ±Infinity and NaN (JSON.stringify writes null)
+  if (typeof v === 'number' && !Number.isFinite(v)) return { $num: String(v) };
   if (v instanceof Dim) return { $dim: v.toString() };
   if (Array.isArray(v)) return v.map((x) => attrJson(x as AttrValue));
   if (typeof v === 'object') {

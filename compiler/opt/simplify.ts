@@ -73,7 +73,11 @@ function rewrite(b: Builder, n: Node, single: (x: Node) => boolean, top = true):
     }
     case 'transpose': {
       if (x!.op === 'matmul') return b.matmul(b.transpose(x!.args[1]!), b.transpose(x!.args[0]!));
-      if (x!.op === 'add' || x!.op === 'sub') return b.binary(x!.op, b.transpose(x!.args[0]!), b.transpose(x!.args[1]!));
+      if (x!.op === 'add' || x!.op === 'sub') {
+        // a broadcast scalar operand is its own transpose: (B - s)ᵀ = Bᵀ - s
+        const t = (v: Node): Node => (isScalar(v) ? v : b.transpose(v));
+        return b.binary(x!.op, t(x!.args[0]!), t(x!.args[1]!));
+      }
       if (x!.op === 'mul' && isScalar(x!.args[0]!)) return b.mul(x!.args[0]!, b.transpose(x!.args[1]!));
       if (x!.op === 'neg') return b.neg(b.transpose(x!.args[0]!));
       return n;

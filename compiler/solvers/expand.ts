@@ -33,7 +33,7 @@ function residualAt(cx: SolverCtx, d: Decl, xs: Node[]): Node {
   const b = cx.b;
   if (d.kind === 'root') return b.norm(flatten(b, equationsAt(b, d, xs)));
   const hs = constraintsAt(b, d, xs);
-  const nu = hs.length ? multipliers(cx.vcx, hs, xs, gradient(cx.vcx, objectiveAt(b, d, xs), xs)) : null;
+  const nu = hs.length ? multipliers(cx.vcx, hs, xs, gradient(cx.vcx, objectiveAt(b, d, xs), xs), cx.hooks) : null;
   return b.norm(kktResidual(cx.vcx, d, xs, nu));
 }
 

@@ -44,7 +44,7 @@ export function newton(cx: SolverCtx, d: Decl, x0: Node[], fixed?: { tol: number
   // the initial guess).
   const hs0 = constraintsAt(b, d, x0);
   const withNu = hs0.length > 0;
-  const nu0 = withNu ? multipliers(cx.vcx, hs0, x0, gradient(cx.vcx, objectiveAt(b, d, x0), x0)) : null;
+  const nu0 = withNu ? multipliers(cx.vcx, hs0, x0, gradient(cx.vcx, objectiveAt(b, d, x0), x0), cx.hooks) : null;
   const like = withNu ? [...x0, nu0!] : x0;
   const lp = buildLoop(b, { lo: b.iconst(0), hi: b.iconst(maxIter), inits: [flatten(b, like)], names: ['z'], until: true, label: d.label, origin: 'newton' }, (_i, [z]) => {
     const parts = unflatten(b, z!, like);

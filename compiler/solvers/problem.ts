@@ -229,17 +229,17 @@ export function defaultInit(b: Builder, v: DeclVar): Node {
 }
 
 /** The least-squares multipliers ν of L = f − νᵀh at x: (J_h J_hᵀ) ν = J_h ∇f. */
-export function multipliers(cx: VjpCtx, hs: Node[], xs: Node[], g: Node[]): Node {
+export function multipliers(cx: VjpCtx, hs: Node[], xs: Node[], g: Node[], hooks: JvpHooks = {}): Node {
   const b = cx.b;
   const gf = flatten(b, g);
   const hflat = flatten(b, hs);
   const p = shapeOf(hflat)[0]!;
   if (p.constValue() === 1) {
     // one constraint: ν = (∇hᵀ∇f) / (∇hᵀ∇h)
-    const gh = flatten(b, gradient(cx, b.index(hflat, [b.iconst(0)]), xs));
+    const gh = flatten(b, gradient(cx, b.reshape(hflat, []), xs));
     return b.reshape(b.div(b.dot(gh, gf), b.dot(gh, gh)), [p]);
   }
-  const Jh = denseJacobian(b, hflat, xs, {}, 'constraint-jacobian');
+  const Jh = denseJacobian(b, hflat, xs, hooks, 'constraint-jacobian');
   return lsqSolve(b, b.transpose(Jh), gf)[0];
 }
 

@@ -17,7 +17,9 @@ export interface CopyConfig {
   perThread: number;
 }
 
-export const DEFAULT_COPY_CONFIG: CopyConfig = { vec4: true, workgroupSize: 256, perThread: 4 };
+/** On an H100 every vec4 variant with 128–512 invocations moved 2.84–2.88 TB/s (97 % of
+ *  PyTorch's copy); one vec4 per invocation was the fastest by a hair (bench/RESULTS.md). */
+export const DEFAULT_COPY_CONFIG: CopyConfig = { vec4: true, workgroupSize: 256, perThread: 1 };
 
 export interface CopyKernel extends TemplateKernel {
   config: CopyConfig;

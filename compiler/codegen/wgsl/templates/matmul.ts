@@ -15,6 +15,8 @@
 //   touches 64 + 128 contiguous bytes per k: one shared-memory wavefront each, conflict-free.
 //   An operand loaded along K is scattered into the k-major tile with scalar stores (at most 2-way
 //   bank conflicts, once per tile: negligible next to the tileK·threadM·threadN FMAs).
+//   prefetch: one shared stage, tile t+1 fetched into registers while tile t is computed (two
+//   barriers per K step).
 //   doubleBuffer: two shared stages; tile t+1 is fetched into registers before computing tile t and
 //   stored into the other stage afterwards, so one barrier per K step and the global-load latency is
 //   hidden behind tileK·threadM·threadN FMAs.
@@ -50,6 +52,8 @@ export interface MatmulConfig {
   transB: boolean;
   /** Two shared-memory stages with register prefetch ('tiled'). */
   doubleBuffer: boolean;
+  /** With one stage: fetch tile t+1 into registers while computing tile t ('tiled'). */
+  prefetch: boolean;
   /** Tile-row group size for the launch order; 0 or 1 disables ('tiled'). */
   swizzle: number;
   /** Invocations per workgroup ('subgroup-splitk'). */
@@ -60,13 +64,14 @@ export const DEFAULT_MATMUL_CONFIG: MatmulConfig = {
   variant: 'tiled',
   tileM: 128,
   tileN: 128,
-  tileK: 8,
+  tileK: 16,
   threadM: 8,
   threadN: 8,
   vec4: true,
   transA: false,
   transB: false,
-  doubleBuffer: true,
+  doubleBuffer: false,
+  prefetch: false,
   swizzle: 0,
   splitThreads: 256,
 };
@@ -197,7 +202,7 @@ function tiledWgsl(c: MatmulConfig): { wgsl: string; threads: number; workgroupB
     L.push(s);
   };
 
-  e(`// matc matmul (tiled): C = ${transA ? 'Aᵀ' : 'A'}·${transB ? 'Bᵀ' : 'B'}, tile ${BM}x${BN}x${BK}, thread ${TM}x${TN}, ${vec4 ? 'vec4' : 'scalar'}, ${NBUF} stage(s)${c.swizzle > 1 ? `, swizzle ${c.swizzle}` : ''}`);
+  e(`// matc matmul (tiled): C = ${transA ? 'Aᵀ' : 'A'}·${transB ? 'Bᵀ' : 'B'}, tile ${BM}x${BN}x${BK}, thread ${TM}x${TN}, ${vec4 ? 'vec4' : 'scalar'}, ${NBUF} stage(s)${c.prefetch && NBUF === 1 ? ' + register prefetch' : ''}${c.swizzle > 1 ? `, swizzle ${c.swizzle}` : ''}`);
   e(HEADER);
   e(`@group(0) @binding(0) var<storage, read> A: array<${elt}>;`);
   e(`@group(0) @binding(1) var<storage, read> B: array<${elt}>;`);
@@ -380,6 +385,20 @@ function tiledWgsl(c: MatmulConfig): { wgsl: string; threads: number; workgroupB
     e(`    }`);
     e(`    workgroupBarrier();`);
     e(`  }`);
+  } else if (c.prefetch) {
+    e(`  if (numTiles > 0u) {`);
+    L.push(...loadA('0u'), ...loadB('0u'));
+    e(`  }`);
+    e(`  for (var t = 0u; t < numTiles; t++) {`);
+    L.push(...storeA('0u'), ...storeB('0u'));
+    e(`    workgroupBarrier();`);
+    e(`    if (t + 1u < numTiles) {`);
+    e(`      let kn = (t + 1u) * ${BK}u;`);
+    L.push(...loadA('kn'), ...loadB('kn'));
+    e(`    }`);
+    L.push(...compute('0', '0'));
+    e(`    workgroupBarrier();`);
+    e(`  }`);
   } else {
     e(`  for (var t = 0u; t < numTiles; t++) {`);
     e(`    let k0 = t * ${BK}u;`);
@@ -470,10 +489,21 @@ export interface MatmulCaps {
   maxInvocations: number;
 }
 
-/** The configuration the scheduler should use for these sizes on a device with `caps`: the large
- *  register-blocked tile for big products, smaller tiles when the big one would leave too few
- *  workgroups, split-K over subgroups for small outputs with long K, vec4 whenever aligned. The
- *  thresholds come from H100 measurements (bench/RESULTS.md). */
+/** Tile shapes the chooser picks from, largest first (measured on an H100, bench/RESULTS.md):
+ *  128×128 with 8×8 per invocation, tileK 16, one stage plus register prefetch reached
+ *  39.2 TFLOP/s at 4096³ (75 % of cuBLAS without TF32) and 37.9 at 2048³, ahead of every
+ *  two-stage variant (which lost 10–40 %); 64×128 won at 1024³ and 32×32 at 512³ and 256³, where
+ *  the big tile leaves SMs idle (fewer than ~2 workgroups per SM). */
+export const MATMUL_TILES = {
+  large: { tileM: 128, tileN: 128, tileK: 16, threadM: 8, threadN: 8, doubleBuffer: false, prefetch: true },
+  wide: { tileM: 64, tileN: 128, tileK: 16, threadM: 8, threadN: 8, doubleBuffer: false, prefetch: false },
+  medium: { tileM: 64, tileN: 64, tileK: 16, threadM: 8, threadN: 8, doubleBuffer: false, prefetch: false },
+  small: { tileM: 32, tileN: 32, tileK: 8, threadM: 4, threadN: 4, doubleBuffer: false, prefetch: true },
+} as const satisfies Record<string, Partial<MatmulConfig>>;
+
+/** The configuration the scheduler should use for these sizes on a device with `caps`: the
+ *  largest tile that still gives the GPU enough workgroups, split-K over subgroups for small
+ *  outputs with long K, vec4 whenever the sizes are aligned. */
 export function chooseMatmulConfig(d: MatmulDims, caps: MatmulCaps, base: Partial<MatmulConfig> = {}): MatmulConfig {
   const batch = d.batch ?? 1;
   const pick = (c: Partial<MatmulConfig>): MatmulConfig => {
@@ -481,21 +511,20 @@ export function chooseMatmulConfig(d: MatmulDims, caps: MatmulCaps, base: Partia
     if (cfg.variant === 'tiled' && cfg.vec4 && matmulSupports(cfg, d) !== null) cfg.vec4 = false;
     return cfg;
   };
-  const outBlocks = (bm: number, bn: number): number => ceilDiv(d.M, bm) * ceilDiv(d.N, bn) * batch;
-  if (caps.subgroups && outBlocks(64, 64) < 32 && d.K >= 4096 && ceilDiv(d.M, 4) * ceilDiv(d.N, 4) * batch <= 65535) {
+  const tiles = (bm: number, bn: number): number => ceilDiv(d.M, bm) * ceilDiv(d.N, bn) * batch;
+  if (caps.subgroups && tiles(64, 64) < 32 && d.K >= 4096 && batch <= 65535) {
     return pick({ variant: 'subgroup-splitk', threadM: 4, threadN: 4, splitThreads: 256 });
   }
   const fits = (c: Partial<MatmulConfig>): boolean => {
     const k = matmulKernel({ ...base, ...c });
     return k.workgroupBytes <= caps.maxWorkgroupStorage && k.workgroupSize[0] <= caps.maxInvocations;
   };
-  const big = { tileM: 128, tileN: 128, tileK: 8, threadM: 8, threadN: 8, doubleBuffer: true, swizzle: d.M >= 2048 && d.N >= 2048 ? 8 : 0 };
-  if (outBlocks(128, 128) >= 264 && fits(big)) return pick(big);
-  const mid = { tileM: 64, tileN: 64, tileK: 8, threadM: 4, threadN: 4, doubleBuffer: true, swizzle: 0 };
-  if (outBlocks(64, 64) >= 64 || d.M * d.N > 32 * 32) return pick(mid);
-  return pick({ tileM: 32, tileN: 32, tileK: 8, threadM: 4, threadN: 4, doubleBuffer: true, swizzle: 0 });
+  const T = MATMUL_TILES;
+  if (tiles(128, 128) >= 256 && fits(T.large)) return pick({ ...T.large, swizzle: tiles(128, 128) >= 512 ? 8 : 0 });
+  if (tiles(64, 128) >= 128 && fits(T.wide)) return pick({ ...T.wide, swizzle: 0 });
+  if (tiles(64, 64) >= 128 && fits(T.medium)) return pick({ ...T.medium, swizzle: 0 });
+  return pick({ ...T.small, swizzle: 0 });
 }
-
 /** A one-launch GpuPlan computing C = op(A)·op(B) with buffers 'A', 'B' (inputs), 'C' (output)
  *  and 'params' (uniform), for tests, benchmarks and simple schedules. */
 export function matmulPlan(d: MatmulDims, kernel: MatmulKernel): GpuPlan {

@@ -1,0 +1,761 @@
+// Instance kernels: one WGSL compute kernel runs a whole IR function for one problem instance
+// per workgroup (batch = grid), the forward solver's loop and convergence test included, so a
+// layer call is one dispatch with no host round-trip (DESIGN §3 "Batch-first kernels").
+//
+// Values: integers and real scalars are private per thread (every thread computes the same
+// value); tensors are either fused element expressions ("views", recomputed where used) or
+// materialized into a per-instance scratch slot by a cooperative loop over elements followed by
+// a barrier. Reductions go through workgroup memory; loop exits go through workgroupUniformLoad
+// so WGSL's uniformity analysis accepts the barriers inside loops. Dimensions, slot offsets and
+// input/output placement come from a uniform table computed by the host (layout.ts), so one
+// kernel serves every size.
+
+import { Dim, shapeEquals } from '../../dims.js';
+import { InternalError } from '../../../runtime/errors.js';
+import { type Func, type Node, type Region, freeParams, reachable, scopes, type Scopes } from '../../ir/node.js';
+import { parseEinsum } from '../../ir/ops.js';
+import { type TensorType, numel } from '../../ir/types.js';
+import { type InstanceKernelSpec, type KernelIO, uniformIndex } from './layout.js';
+import { WGSL_HELPERS, elementwise, f32lit, intOp, wgslClass } from './ops.js';
+
+type Storage =
+  | { k: 'slot'; slot: number }
+  | { k: 'input'; index: number }
+  | { k: 'scalar'; name: string }
+  | { k: 'int'; name: string }
+  | { k: 'view' }
+  | { k: 'tuple'; parts: Storage[] };
+
+const isTensor = (n: Node): boolean => n.type.kind === 'tensor' && n.type.shape.length > 0;
+const isScalar = (n: Node): boolean => n.type.kind === 'tensor' && n.type.shape.length === 0 && n.type.dtype === 'f';
+const isInt = (n: Node): boolean => n.type.kind === 'tensor' && n.type.dtype === 'i';
+const shape = (n: Node): readonly Dim[] => (n.type as TensorType).shape;
+
+export interface InstanceOptions {
+  workgroupSize?: number;
+}
+
+export function genInstanceKernel(f: Func, opts: InstanceOptions = {}): InstanceKernelSpec {
+  return new Gen(f, opts.workgroupSize ?? 128).run();
+}
+
+class Gen {
+  private out: string[] = [];
+  private ind = '  ';
+  private dimIdx = new Map<string, number>();
+  private dimList: Dim[] = [];
+  private slots: Dim[] = [];
+  private store = new Map<Node, Storage>();
+  private uses = new Map<Node, number>();
+  private mat = new Set<Node>();
+  private sc!: Scopes;
+  private roots: Node[] = [];
+  private inputs: KernelIO[] = [];
+  private outputs: KernelIO[] = [];
+  private counter = 0;
+
+  constructor(
+    private f: Func,
+    private wg: number,
+  ) {}
+
+  // ---- naming ------------------------------------------------------------------------------------
+
+  private fresh(p: string): string {
+    return `${p}${this.counter++}`;
+  }
+
+  private line(s: string): void {
+    this.out.push(this.ind + s);
+  }
+
+  private block(head: string, body: () => void): void {
+    this.line(`${head} {`);
+    const prev = this.ind;
+    this.ind += '  ';
+    body();
+    this.ind = prev;
+    this.line('}');
+  }
+
+  /** WGSL i32 expression for a dimension. */
+  private dim(d: Dim): string {
+    const c = d.constValue();
+    if (c !== undefined && Number.isInteger(c)) return `${c}`;
+    let i = this.dimIdx.get(d.key);
+    if (i === undefined) {
+      i = this.dimList.length;
+      this.dimIdx.set(d.key, i);
+      this.dimList.push(d);
+    }
+    return `D${i}`;
+  }
+
+  private newSlot(size: Dim): number {
+    this.slots.push(size);
+    return this.slots.length - 1;
+  }
+
+  private slotAt(slot: number, flat: string): string {
+    return `S[b0 + SO${slot} + ${flat}]`;
+  }
+
+  private barrier(): void {
+    this.line('storageBarrier();');
+    this.line('workgroupBarrier();');
+  }
+
+  // ---- index helpers -------------------------------------------------------------------------------
+
+  private flat(ix: string[], sh: readonly Dim[]): string {
+    if (sh.length === 0) return '0';
+    let s = ix[0]!;
+    for (let k = 1; k < sh.length; k++) s = `(${s}) * ${this.dim(sh[k]!)} + ${ix[k]}`;
+    return s;
+  }
+
+  private unflat(e: string, sh: readonly Dim[]): string[] {
+    if (sh.length === 0) return [];
+    if (sh.length === 1) return [e];
+    const out: string[] = [];
+    let stride = '';
+    for (let k = sh.length - 1; k >= 0; k--) {
+      const d = this.dim(sh[k]!);
+      const q = stride ? `(${e} / (${stride}))` : e;
+      out.unshift(k === 0 ? q : `(${q} % ${d})`);
+      stride = stride ? `${stride} * ${d}` : d;
+    }
+    return out;
+  }
+
+  // ---- element expressions -------------------------------------------------------------------------
+
+  /** WGSL f32 expression for element `ix` of node n (scalars ignore ix). */
+  private elem(n: Node, ix: string[]): string {
+    const st = this.store.get(n);
+    if (st) {
+      switch (st.k) {
+        case 'slot':
+          return this.slotAt(st.slot, this.flat(ix, shape(n)));
+        case 'input':
+          return `IN[IO${st.index} + inst * IS${st.index} + ${this.flat(ix, shape(n))}]`;
+        case 'scalar':
+          return st.name;
+        case 'int':
+          return `f32(${st.name})`;
+        case 'tuple':
+          throw new InternalError(`WGSL: tuple %${n.id} used as a value`);
+        case 'view':
+          break;
+      }
+    }
+    const a = n.args;
+    const at = (x: Node, i: string[]) => this.elem(x, i);
+    const [i, j] = ix;
+    switch (n.op) {
+      case 'const':
+        return f32lit(n.attrs.value as number);
+      case 'fill':
+        return f32lit(n.attrs.value as number);
+      case 'eye':
+        return `select(0.0, 1.0, ${i} == ${j})`;
+      case 'iota':
+        return `f32(${i})`;
+      case 'itof':
+        return `f32(${this.int(a[0]!)})`;
+      case 'transpose':
+        return at(a[0]!, [j!, i!]);
+      case 'reshape':
+        return at(a[0]!, this.unflat(`(${this.flat(ix, shape(n))})`, shape(a[0]!)));
+      case 'slice': {
+        const start = n.attrs.start as Dim[];
+        return at(a[0]!, ix.map((x, k) => (start[k]!.constValue() === 0 ? x : `(${x} + ${this.dim(start[k]!)})`)));
+      }
+      case 'pad': {
+        const start = n.attrs.start as Dim[];
+        const inner = shape(a[0]!);
+        const conds = ix.map((x, k) => `(${x} >= ${this.dim(start[k]!)} && ${x} < ${this.dim(start[k]!)} + ${this.dim(inner[k]!)})`).join(' && ');
+        const src = ix.map((x, k) => `clamp(${x} - ${this.dim(start[k]!)}, 0, max(${this.dim(inner[k]!)} - 1, 0))`);
+        return `select(0.0, ${at(a[0]!, src)}, ${conds || 'true'})`;
+      }
+      case 'tril':
+        return `select(0.0, ${at(a[0]!, ix)}, (${j} - ${i}) <= ${n.attrs.k as number})`;
+      case 'triu':
+        return `select(0.0, ${at(a[0]!, ix)}, (${j} - ${i}) >= ${n.attrs.k as number})`;
+      case 'diag':
+        return `select(0.0, ${at(a[0]!, [i!])}, ${i} == ${j})`;
+      case 'diagvec':
+        return at(a[0]!, [i!, i!]);
+      case 'outer':
+        return `(${at(a[0]!, [i!])} * ${at(a[1]!, [j!])})`;
+      case 'getcol':
+        return at(a[0]!, [i!, this.int(a[1]!)]);
+      case 'getrow':
+        return at(a[0]!, [this.int(a[1]!), i!]);
+      case 'setcol':
+        return `select(${at(a[0]!, ix)}, ${at(a[2]!, [i!])}, ${j} == ${this.int(a[1]!)})`;
+      case 'setrow':
+        return `select(${at(a[0]!, ix)}, ${at(a[2]!, [j!])}, ${i} == ${this.int(a[1]!)})`;
+      case 'setindex': {
+        const idx = a.slice(1, -1).map((x) => this.int(x));
+        const cond = idx.map((x, k) => `${ix[k]} == ${x}`).join(' && ');
+        return `select(${at(a[0]!, ix)}, ${at(a[a.length - 1]!, [])}, ${cond})`;
+      }
+      case 'index':
+        return at(a[0]!, a.slice(1).map((x) => this.int(x)));
+      case 'nograd':
+        return at(a[0]!, ix);
+      default:
+        if (wgslClass[n.op] === 'view') {
+          const args = a.map((x) => (shape(x).length === 0 ? this.elem(x, []) : this.elem(x, ix)));
+          return elementwise(n.op, args);
+        }
+        throw new InternalError(`WGSL: %${n.id} (${n.op}) has no value here (not materialized)`);
+    }
+  }
+
+  private int(n: Node): string {
+    const st = this.store.get(n);
+    if (st?.k === 'int') return st.name;
+    if (n.op === 'iconst') return `${n.attrs.value as number}`;
+    if (n.op === 'dim') return this.dim(n.attrs.dim as Dim);
+    throw new InternalError(`WGSL: int %${n.id} (${n.op}) is not available`);
+  }
+
+  // ---- analysis -----------------------------------------------------------------------------------
+
+  /** Tensors that need a slot: contractions, shared or heavy views, values read from loops. */
+  private analyze(): void {
+    const all = reachable(this.roots);
+    for (const n of all) {
+      for (const a of n.args) this.uses.set(a, (this.uses.get(a) ?? 0) + 1);
+      for (const r of n.regions) for (const x of r.results) this.uses.set(x, (this.uses.get(x) ?? 0) + 2);
+    }
+    for (const r of this.roots) this.uses.set(r, (this.uses.get(r) ?? 0) + 1);
+    const depth = (r: Region | null): number => {
+      let d = 0;
+      for (let x = r; x; x = this.sc.parent.get(x) ?? null) d++;
+      return d;
+    };
+    // a view used inside a deeper region than its home would be recomputed per iteration
+    const deepUse = new Set<Node>();
+    for (const n of all) {
+      const hn = depth(this.sc.home.get(n) ?? null);
+      for (const a of n.args) if (depth(this.sc.home.get(a) ?? null) < hn) deepUse.add(a);
+      for (const r of n.regions) for (const x of r.results) if (depth(this.sc.home.get(x) ?? null) < depth(r)) deepUse.add(x);
+    }
+    for (const n of all) {
+      if (!isTensor(n) || n.op === 'param') continue;
+      const cls = wgslClass[n.op];
+      if (cls === 'contraction' || cls === 'reduction' || (cls === 'special' && n.op !== 'proj')) {
+        this.mat.add(n);
+        continue;
+      }
+      if (cls === 'view' || cls === 'remap') {
+        const heavy = cls === 'view' && n.op !== 'outer';
+        const shared = (this.uses.get(n) ?? 0) > 1 || deepUse.has(n);
+        if (heavy && shared) this.mat.add(n);
+        if (n.op === 'fill' || n.op === 'eye' || n.op === 'iota') this.mat.delete(n);
+      }
+    }
+    // Operands of contractions are read many times per output element: keep them cheap.
+    for (const n of all) {
+      if (wgslClass[n.op] !== 'contraction' && n.op !== 'solve' && n.op !== 'trisolve') continue;
+      for (const a of n.args) if (isTensor(a) && wgslClass[a.op] === 'view' && a.op !== 'outer') this.mat.add(a);
+    }
+  }
+
+  // ---- emission -----------------------------------------------------------------------------------
+
+  private emitRegion(r: Region | null): void {
+    for (const n of this.sc.body.get(r) ?? []) this.emitNode(n);
+  }
+
+  private materialize(n: Node, slot: number, value: (ix: string[]) => string): void {
+    const e = this.fresh('e');
+    const N = this.dim(numel(n.type as TensorType));
+    this.block(`for (var ${e}: i32 = lid; ${e} < ${N}; ${e} = ${e} + WGI)`, () => {
+      const ix = this.unflat(e, shape(n));
+      this.line(`${this.slotAt(slot, e)} = ${value(ix)};`);
+    });
+  }
+
+  private emitNode(n: Node): void {
+    if (this.store.has(n)) return;
+    if (n.op === 'param') return; // function params are bound up front; region params by their owner
+    if (n.op === 'opt' || n.op === 'root') throw new InternalError('WGSL: declarative nodes must be expanded before code generation');
+    if (isInt(n)) {
+      if (n.op === 'proj') {
+        this.store.set(n, (this.store.get(n.args[0]!) as { parts: Storage[] }).parts[n.attrs.index as number]!);
+        return;
+      }
+      const name = this.fresh('i');
+      const a = n.args;
+      const v = n.op === 'iconst' ? `${n.attrs.value as number}` : n.op === 'dim' ? this.dim(n.attrs.dim as Dim) : intOp(n.op, this.int(a[0]!), this.int(a[1]!));
+      this.line(`let ${name}: i32 = ${v};`);
+      this.store.set(n, { k: 'int', name });
+      return;
+    }
+    if (n.op === 'proj') {
+      const t = this.store.get(n.args[0]!);
+      if (!t || t.k !== 'tuple') throw new InternalError(`WGSL: proj of %${n.args[0]!.id} before its tuple`);
+      this.store.set(n, t.parts[n.attrs.index as number]!);
+      return;
+    }
+    if (n.op === 'nograd') {
+      const s = this.store.get(n.args[0]!);
+      if (s && s.k !== 'view') {
+        this.store.set(n, s);
+        return;
+      }
+    }
+    if (n.op === 'loop') return this.emitLoop(n);
+    if (n.op === 'solve') return this.emitSolve(n);
+    if (n.op === 'trisolve') return this.emitTrisolve(n);
+    if (isScalar(n)) return this.emitScalar(n);
+    // tensors
+    if (n.op === 'concat') return this.emitConcat(n);
+    if (!this.mat.has(n)) {
+      this.store.set(n, { k: 'view' });
+      return;
+    }
+    const slot = this.newSlot(numel(n.type as TensorType));
+    const cls = wgslClass[n.op];
+    if (cls === 'contraction' || cls === 'reduction') this.materialize(n, slot, (ix) => this.contraction(n, ix));
+    else this.materialize(n, slot, (ix) => this.elem(n, ix));
+    this.barrier();
+    this.store.set(n, { k: 'slot', slot });
+  }
+
+  /** Element ix of a contraction, with its inner loop emitted inline. */
+  private contraction(n: Node, ix: string[]): string {
+    const acc = this.fresh('acc');
+    const a = n.args;
+    if (n.op === 'matmul' || n.op === 'matvec') {
+      const K = this.dim(shape(a[0]!)[1]!);
+      const p = this.fresh('p');
+      this.line(`var ${acc}: f32 = 0.0;`);
+      const rhs = n.op === 'matmul' ? this.elem(a[1]!, [p, ix[1]!]) : this.elem(a[1]!, [p]);
+      this.line(`for (var ${p}: i32 = 0; ${p} < ${K}; ${p} = ${p} + 1) { ${acc} = ${acc} + ${this.elem(a[0]!, [ix[0]!, p])} * ${rhs}; }`);
+      return acc;
+    }
+    if (n.op === 'sum' || n.op === 'rmax' || n.op === 'rmin') {
+      const axis = n.attrs.axis as number;
+      const len = this.dim(shape(a[0]!)[axis]!);
+      const t = this.fresh('t');
+      const src = [...ix.slice(0, axis), t, ...ix.slice(axis)];
+      const init = n.op === 'sum' ? '0.0' : n.op === 'rmax' ? f32lit(-Infinity) : f32lit(Infinity);
+      const upd = n.op === 'sum' ? `${acc} + ${this.elem(a[0]!, src)}` : `${n.op === 'rmax' ? 'max' : 'min'}(${acc}, ${this.elem(a[0]!, src)})`;
+      this.line(`var ${acc}: f32 = ${init};`);
+      this.line(`for (var ${t}: i32 = 0; ${t} < ${len}; ${t} = ${t} + 1) { ${acc} = ${upd}; }`);
+      return acc;
+    }
+    if (n.op === 'einsum') {
+      const { inputs, output } = parseEinsum(String(n.attrs.spec));
+      const size = new Map<string, Dim>();
+      inputs.forEach((s, k) => [...s].forEach((c, q) => size.set(c, shape(a[k]!)[q]!)));
+      const summed = [...size.keys()].filter((c) => !output.includes(c));
+      const vars = new Map<string, string>();
+      [...output].forEach((c, k) => vars.set(c, ix[k]!));
+      for (const c of summed) vars.set(c, this.fresh(`s${c}`));
+      this.line(`var ${acc}: f32 = 0.0;`);
+      const prod = inputs.map((s, k) => this.elem(a[k]!, [...s].map((c) => vars.get(c)!))).join(' * ') || '1.0';
+      let body = `${acc} = ${acc} + ${prod};`;
+      for (const c of [...summed].reverse()) {
+        const v = vars.get(c)!;
+        body = `for (var ${v}: i32 = 0; ${v} < ${this.dim(size.get(c)!)}; ${v} = ${v} + 1) { ${body} }`;
+      }
+      this.line(body);
+      return acc;
+    }
+    throw new InternalError(`WGSL: ${n.op} is not a contraction`);
+  }
+
+  private emitScalar(n: Node): void {
+    const name = this.fresh('s');
+    const a = n.args;
+    if (n.op === 'dot' || (n.op === 'sum' && (n.attrs.axis as number) < 0) || n.op === 'rmax' || n.op === 'rmin') {
+      const src = a[0]!;
+      const N = this.dim(numel(src.type as TensorType));
+      const part = this.fresh('part');
+      const e = this.fresh('e');
+      const kind = n.op === 'rmax' ? 'max' : n.op === 'rmin' ? 'min' : 'sum';
+      const init = kind === 'sum' ? '0.0' : kind === 'max' ? f32lit(-Infinity) : f32lit(Infinity);
+      this.line(`var ${part}: f32 = ${init};`);
+      this.block(`for (var ${e}: i32 = lid; ${e} < ${N}; ${e} = ${e} + WGI)`, () => {
+        const ix = this.unflat(e, shape(src));
+        const v = n.op === 'dot' ? `${this.elem(a[0]!, ix)} * ${this.elem(a[1]!, ix)}` : this.elem(src, ix);
+        this.line(kind === 'sum' ? `${part} = ${part} + ${v};` : `${part} = ${kind}(${part}, ${v});`);
+      });
+      this.line(`let ${name}: f32 = wg_${kind}(${part}, lidu);`);
+    } else if (n.op === 'sum') {
+      // axis reduction of a vector to a scalar
+      this.line(`let ${name}: f32 = ${this.contraction(n, [])};`);
+    } else if (n.op === 'matvec' || n.op === 'einsum' || n.op === 'matmul') {
+      this.line(`let ${name}: f32 = ${this.contraction(n, [])};`);
+    } else {
+      this.line(`let ${name}: f32 = ${this.elem(n, [])};`);
+    }
+    this.store.set(n, { k: 'scalar', name });
+  }
+
+  private emitConcat(n: Node): void {
+    const slot = this.newSlot(numel(n.type as TensorType));
+    const axis = n.attrs.axis as number;
+    let off = Dim.const(0);
+    for (const part of n.args) {
+      const e = this.fresh('e');
+      const psh = shape(part);
+      const o = off;
+      this.block(`for (var ${e}: i32 = lid; ${e} < ${this.dim(numel(part.type as TensorType))}; ${e} = ${e} + WGI)`, () => {
+        const ix = this.unflat(e, psh);
+        const dst = ix.map((x, k) => (k === axis && o.constValue() !== 0 ? `(${x} + ${this.dim(o)})` : x));
+        this.line(`${this.slotAt(slot, this.flat(dst, shape(n)))} = ${this.elem(part, ix)};`);
+      });
+      off = off.add(psh[axis]!);
+    }
+    this.barrier();
+    this.store.set(n, { k: 'slot', slot });
+  }
+
+  /** loop lo hi inits… { (i, c…) → (c'…, done) } → (c…, iterations, converged) */
+  private emitLoop(n: Node): void {
+    const r = n.regions[0]!;
+    const k = n.args.length - 2;
+    const lo = this.int(n.args[0]!);
+    const hi = this.int(n.args[1]!);
+    const carries: Storage[] = [];
+    for (let c = 0; c < k; c++) {
+      const init = n.args[c + 2]!;
+      if (isTensor(init)) {
+        const slot = this.newSlot(numel(init.type as TensorType));
+        this.materialize(init, slot, (ix) => this.elem(init, ix));
+        carries.push({ k: 'slot', slot });
+      } else if (isInt(init)) {
+        const name = this.fresh('ci');
+        this.line(`var ${name}: i32 = ${this.int(init)};`);
+        carries.push({ k: 'int', name });
+      } else {
+        const name = this.fresh('cs');
+        this.line(`var ${name}: f32 = ${this.elem(init, [])};`);
+        carries.push({ k: 'scalar', name });
+      }
+    }
+    if (carries.some((c) => c.k === 'slot')) this.barrier();
+    const it = this.fresh('it');
+    const cv = this.fresh('cv');
+    const hasUntil = n.attrs.hasUntil === true;
+    this.line(`var ${it}: i32 = 0;`);
+    this.line(`var ${cv}: f32 = ${hasUntil ? '0.0' : '1.0'};`);
+    const s = this.fresh('step');
+    r.params.slice(1).forEach((p, c) => this.store.set(p, carries[c]!));
+    this.block(`for (var ${s}: i32 = 0; ${s} < ${hi} - ${lo}; ${s} = ${s} + 1)`, () => {
+      const iname = this.fresh('i');
+      this.line(`let ${iname}: i32 = ${n.attrs.reverse === true ? `${hi} - 1 - ${s}` : `${lo} + ${s}`};`);
+      this.store.set(r.params[0]!, { k: 'int', name: iname });
+      this.emitRegion(r);
+      const next = r.results.slice(0, k);
+      const done = r.results[k]!;
+      const doneExpr = this.elem(done, []);
+      const doneName = this.fresh('done');
+      this.line(`let ${doneName}: f32 = ${doneExpr};`);
+      // Phase A: new tensor values that are views of the carries are written to temporaries,
+      // except in-place column/row/entry updates of the carry itself.
+      const plan: { c: number; kind: 'skip' | 'inplace' | 'copy'; src?: Storage; node: Node }[] = [];
+      let tempWritten = false;
+      next.forEach((x, c) => {
+        const carry = carries[c]!;
+        const param = r.params[c + 1]!;
+        if (x === param) return plan.push({ c, kind: 'skip', node: x });
+        if (carry.k !== 'slot') return plan.push({ c, kind: 'copy', node: x });
+        if ((x.op === 'setcol' || x.op === 'setrow' || x.op === 'setindex') && x.args[0] === param && !this.mat.has(x)) {
+          const v = x.args[x.args.length - 1]!;
+          if (!freeParams(v).has(param) || (this.store.get(v)?.k === 'slot')) return plan.push({ c, kind: 'inplace', node: x });
+        }
+        const st = this.store.get(x);
+        const readsCarry = r.params.slice(1).some((p) => p !== x && freeParams(x).has(p));
+        if (st && st.k === 'slot' && !carries.some((cc) => cc === st)) return plan.push({ c, kind: 'copy', src: st, node: x });
+        if (st && st.k === 'input') return plan.push({ c, kind: 'copy', src: st, node: x });
+        // a view (or a carry slot): evaluate into a temporary first
+        const tmp = this.newSlot(numel(x.type as TensorType));
+        this.materialize(x, tmp, (ix) => this.elem(x, ix));
+        tempWritten = true;
+        void readsCarry;
+        return plan.push({ c, kind: 'copy', src: { k: 'slot', slot: tmp }, node: x });
+      });
+      if (tempWritten) this.barrier();
+      // scalar and int carries: compute all new values before assigning any
+      const newNames: (string | null)[] = next.map((x, c) => {
+        const carry = carries[c]!;
+        if (carry.k === 'slot' || x === r.params[c + 1]) return null;
+        const nm = this.fresh('nx');
+        this.line(carry.k === 'int' ? `let ${nm}: i32 = ${this.int(x)};` : `let ${nm}: f32 = ${this.elem(x, [])};`);
+        return nm;
+      });
+      let wrote = false;
+      for (const p of plan) {
+        const carry = carries[p.c]!;
+        if (carry.k !== 'slot') {
+          if (newNames[p.c]) this.line(`${(carry as { name: string }).name} = ${newNames[p.c]};`);
+          continue;
+        }
+        if (p.kind === 'skip') continue;
+        wrote = true;
+        const x = p.node;
+        if (p.kind === 'inplace') {
+          const sh = shape(x);
+          const v = x.args[x.args.length - 1]!;
+          if (x.op === 'setindex') {
+            const idx = x.args.slice(1, -1).map((q) => this.int(q));
+            this.line(`if (lid == 0) { ${this.slotAt(carry.slot, this.flat(idx, sh))} = ${this.elem(v, [])}; }`);
+          } else {
+            const t = this.fresh('t');
+            const len = x.op === 'setcol' ? sh[0]! : sh[1]!;
+            const pos = this.int(x.args[1]!);
+            const ix = x.op === 'setcol' ? [t, pos] : [pos, t];
+            this.line(`for (var ${t}: i32 = lid; ${t} < ${this.dim(len)}; ${t} = ${t} + WGI) { ${this.slotAt(carry.slot, this.flat(ix, sh))} = ${this.elem(v, [t])}; }`);
+          }
+          continue;
+        }
+        const e = this.fresh('e');
+        const src = p.src!;
+        const N = this.dim(numel(x.type as TensorType));
+        const read = src.k === 'slot' ? this.slotAt(src.slot, e) : `IN[IO${(src as { index: number }).index} + inst * IS${(src as { index: number }).index} + ${e}]`;
+        this.line(`for (var ${e}: i32 = lid; ${e} < ${N}; ${e} = ${e} + WGI) { ${this.slotAt(carry.slot, e)} = ${read}; }`);
+      }
+      if (wrote) this.barrier();
+      this.line(`${it} = ${it} + 1;`);
+      if (hasUntil) {
+        this.line(`if (uniform_flag(${doneName}, lidu) != 0) { ${cv} = 1.0; break; }`);
+      }
+    });
+    this.store.set(n, { k: 'tuple', parts: [...carries, { k: 'int', name: it }, { k: 'scalar', name: cv }] });
+  }
+
+  /** X = A⁻¹B by LU with partial pivoting in scratch; rcond = min|uᵢᵢ| / max|uᵢᵢ| (0 if singular). */
+  private emitSolve(n: Node): void {
+    const [A, B] = n.args as [Node, Node];
+    const nn = shape(A)[0]!;
+    const nrhs = shape(B).length === 1 ? Dim.const(1) : shape(B)[1]!;
+    const N = this.dim(nn);
+    const R = this.dim(nrhs);
+    const M = this.newSlot(nn.mul(nn));
+    const X = this.newSlot(nn.mul(nrhs));
+    this.materialize(A, M, (ix) => this.elem(A, ix));
+    const bsh = shape(B);
+    const e0 = this.fresh('e');
+    this.block(`for (var ${e0}: i32 = lid; ${e0} < ${N} * ${R}; ${e0} = ${e0} + WGI)`, () => {
+      const ix = bsh.length === 1 ? [e0] : this.unflat(e0, bsh);
+      this.line(`${this.slotAt(X, e0)} = ${this.elem(B, ix)};`);
+    });
+    this.barrier();
+    const m = (r: string, c: string) => this.slotAt(M, `(${r}) * ${N} + ${c}`);
+    const x = (r: string, c: string) => this.slotAt(X, `(${r}) * ${R} + ${c}`);
+    const scale = this.fresh('scale');
+    const part = this.fresh('part');
+    const e = this.fresh('e');
+    this.line(`var ${part}: f32 = 0.0;`);
+    this.line(`for (var ${e}: i32 = lid; ${e} < ${N} * ${N}; ${e} = ${e} + WGI) { ${part} = max(${part}, abs(${this.slotAt(M, e)})); }`);
+    this.line(`let ${scale}: f32 = max(wg_max(${part}, lidu), 1e-30);`);
+    const mx = this.fresh('mx');
+    const mn = this.fresh('mn');
+    const sg = this.fresh('sg');
+    this.line(`var ${mx}: f32 = 0.0;`);
+    this.line(`var ${mn}: f32 = ${f32lit(Infinity)};`);
+    this.line(`var ${sg}: bool = false;`);
+    const c = this.fresh('c');
+    this.block(`for (var ${c}: i32 = 0; ${c} < ${N}; ${c} = ${c} + 1)`, () => {
+      const bv = this.fresh('bv');
+      const bi = this.fresh('bi');
+      const r = this.fresh('r');
+      this.line(`var ${bv}: f32 = -1.0;`);
+      this.line(`var ${bi}: i32 = ${c};`);
+      this.line(`for (var ${r}: i32 = ${c} + lid; ${r} < ${N}; ${r} = ${r} + WGI) { let v = abs(${m(r, c)}); if (v > ${bv}) { ${bv} = v; ${bi} = ${r}; } }`);
+      const p = this.fresh('piv');
+      this.line(`let ${p}: i32 = wg_argmax(${bv}, ${bi}, lidu);`);
+      const j = this.fresh('j');
+      this.block(`if (${p} != ${c})`, () => {
+        this.line(`for (var ${j}: i32 = lid; ${j} < ${N}; ${j} = ${j} + WGI) { let t = ${m(c, j)}; ${m(c, j)} = ${m(p, j)}; ${m(p, j)} = t; }`);
+        this.line(`for (var ${j}: i32 = lid; ${j} < ${R}; ${j} = ${j} + WGI) { let t = ${x(c, j)}; ${x(c, j)} = ${x(p, j)}; ${x(p, j)} = t; }`);
+      });
+      this.barrier();
+      const pv = this.fresh('pv');
+      this.line(`var ${pv}: f32 = ${m(c, c)};`);
+      this.line(`if (!(abs(${pv}) > 1e-30 * ${scale})) { ${pv} = ${scale} * 1e-7; ${sg} = true; }`);
+      this.line(`${mx} = max(${mx}, abs(${pv}));`);
+      this.line(`${mn} = min(${mn}, abs(${pv}));`);
+      this.barrier();
+      this.line(`if (lid == 0) { ${m(c, c)} = ${pv}; }`);
+      const rr = this.fresh('r');
+      this.line(`for (var ${rr}: i32 = ${c} + 1 + lid; ${rr} < ${N}; ${rr} = ${rr} + WGI) { ${m(rr, c)} = ${m(rr, c)} / ${pv}; }`);
+      this.barrier();
+      const w = this.fresh('w');
+      const t = this.fresh('t');
+      this.line(`let ${w}: i32 = ${N} - ${c} - 1;`);
+      this.line(`for (var ${t}: i32 = lid; ${t} < ${w} * ${w}; ${t} = ${t} + WGI) { let rr = ${c} + 1 + ${t} / ${w}; let jj = ${c} + 1 + ${t} % ${w}; ${m('rr', 'jj')} = ${m('rr', 'jj')} - ${m('rr', c)} * ${m(c, 'jj')}; }`);
+      this.line(`for (var ${t}: i32 = lid; ${t} < ${w} * ${R}; ${t} = ${t} + WGI) { let rr = ${c} + 1 + ${t} / ${R}; let jj = ${t} % ${R}; ${x('rr', 'jj')} = ${x('rr', 'jj')} - ${m('rr', c)} * ${x(c, 'jj')}; }`);
+      this.barrier();
+    });
+    // back substitution, column-oriented
+    const cb = this.fresh('c');
+    this.block(`for (var ${cb}: i32 = ${N} - 1; ${cb} >= 0; ${cb} = ${cb} - 1)`, () => {
+      const j = this.fresh('j');
+      this.line(`for (var ${j}: i32 = lid; ${j} < ${R}; ${j} = ${j} + WGI) { ${x(cb, j)} = ${x(cb, j)} / ${m(cb, cb)}; }`);
+      this.barrier();
+      const t = this.fresh('t');
+      this.line(`for (var ${t}: i32 = lid; ${t} < ${cb} * ${R}; ${t} = ${t} + WGI) { let rr = ${t} / ${R}; let jj = ${t} % ${R}; ${x('rr', 'jj')} = ${x('rr', 'jj')} - ${m('rr', cb)} * ${x(cb, 'jj')}; }`);
+      this.barrier();
+    });
+    const rc = this.fresh('rc');
+    this.line(`let ${rc}: f32 = select(${mn} / max(${mx}, 1e-30), 0.0, ${sg});`);
+    this.store.set(n, { k: 'tuple', parts: [{ k: 'slot', slot: X }, { k: 'scalar', name: rc }] });
+  }
+
+  /** Triangular solve by column-oriented substitution in a scratch copy of B. */
+  private emitTrisolve(n: Node): void {
+    const [T, B] = n.args as [Node, Node];
+    const { lower, trans, unit } = n.attrs as { lower: boolean; trans: boolean; unit: boolean };
+    const left = n.attrs.left !== false;
+    const nn = shape(T)[0]!;
+    const bsh = shape(B);
+    const X = this.newSlot(numel(B.type as TensorType));
+    this.materialize(B, X, (ix) => this.elem(B, ix));
+    this.barrier();
+    const N = this.dim(nn);
+    // op(T)[i, j]
+    const t = (i: string, j: string) => (trans ? this.elem(T, [j, i]) : this.elem(T, [i, j]));
+    const effLower = lower !== trans;
+    if (left) {
+      // op(T) X = B: rows of X, columns = right-hand sides
+      const R = bsh.length === 1 ? '1' : this.dim(bsh[1]!);
+      const x = (r: string, c: string) => this.slotAt(X, bsh.length === 1 ? r : `(${r}) * ${R} + ${c}`);
+      const c = this.fresh('c');
+      const head = effLower ? `for (var ${c}: i32 = 0; ${c} < ${N}; ${c} = ${c} + 1)` : `for (var ${c}: i32 = ${N} - 1; ${c} >= 0; ${c} = ${c} - 1)`;
+      this.block(head, () => {
+        const j = this.fresh('j');
+        if (!unit) {
+          this.line(`for (var ${j}: i32 = lid; ${j} < ${R}; ${j} = ${j} + WGI) { ${x(c, j)} = ${x(c, j)} / ${t(c, c)}; }`);
+          this.barrier();
+        }
+        const q = this.fresh('q');
+        const rows = effLower ? `(${N} - ${c} - 1)` : c;
+        const row = effLower ? `${c} + 1 + ${q} / ${R}` : `${q} / ${R}`;
+        this.line(`for (var ${q}: i32 = lid; ${q} < ${rows} * ${R}; ${q} = ${q} + WGI) { let rr = ${row}; let jj = ${q} % ${R}; ${x('rr', 'jj')} = ${x('rr', 'jj')} - ${t('rr', c)} * ${x(c, 'jj')}; }`);
+        this.barrier();
+      });
+    } else {
+      // X op(T) = B: columns of X; column c depends on earlier columns when op(T) is upper
+      const Mr = this.dim(bsh[0]!);
+      const x = (r: string, c: string) => this.slotAt(X, `(${r}) * ${N} + ${c}`);
+      const forward = !effLower;
+      const c = this.fresh('c');
+      const head = forward ? `for (var ${c}: i32 = 0; ${c} < ${N}; ${c} = ${c} + 1)` : `for (var ${c}: i32 = ${N} - 1; ${c} >= 0; ${c} = ${c} - 1)`;
+      this.block(head, () => {
+        const i = this.fresh('i');
+        if (!unit) {
+          this.line(`for (var ${i}: i32 = lid; ${i} < ${Mr}; ${i} = ${i} + WGI) { ${x(i, c)} = ${x(i, c)} / ${t(c, c)}; }`);
+          this.barrier();
+        }
+        const q = this.fresh('q');
+        const cols = forward ? `(${N} - ${c} - 1)` : c;
+        const col = forward ? `${c} + 1 + ${q} % (${N} - ${c} - 1)` : `${q} % max(${c}, 1)`;
+        const rowOf = forward ? `${q} / (${N} - ${c} - 1)` : `${q} / max(${c}, 1)`;
+        this.line(`for (var ${q}: i32 = lid; ${q} < ${cols} * ${Mr}; ${q} = ${q} + WGI) { let ii = ${rowOf}; let jj = ${col}; ${x('ii', 'jj')} = ${x('ii', 'jj')} - ${x('ii', c)} * ${t(c, 'jj')}; }`);
+        this.barrier();
+      });
+    }
+    this.store.set(n, { k: 'slot', slot: X });
+  }
+
+  // ---- the kernel ------------------------------------------------------------------------------------
+
+  run(): InstanceKernelSpec {
+    const f = this.f;
+    const statusNodes = f.status.flatMap((s) => [
+      { name: `${s.name}#iterations`, node: s.iterations },
+      { name: `${s.name}#converged`, node: s.converged },
+      ...(s.residual ? [{ name: `${s.name}#residual`, node: s.residual }] : []),
+    ]);
+    this.roots = [...f.results.map((r) => r.node), ...statusNodes.map((s) => s.node)];
+    this.sc = scopes(this.roots);
+    this.analyze();
+    f.params.forEach((p, i) => {
+      const t = p.node.type as TensorType;
+      this.inputs.push({ name: p.name, size: numel(t).toString(), kind: 'result', shape: t.shape.map((d) => d.toString()) });
+      this.store.set(p.node, { k: 'input', index: i });
+      if (t.shape.length === 0) this.store.set(p.node, { k: 'input', index: i });
+    });
+    const body = this.out;
+    this.emitRegion(null);
+    // outputs
+    const outLines: string[] = [];
+    this.out = outLines;
+    f.results.forEach((r, i) => {
+      const t = r.node.type as TensorType;
+      this.outputs.push({ name: r.name, size: numel(t).toString(), kind: 'result', shape: t.shape.map((d) => d.toString()) });
+      const N = this.dim(numel(t));
+      const e = this.fresh('e');
+      if (t.shape.length === 0) this.line(`if (lid == 0) { OUT[OO${i} + inst] = ${this.valueOf(r.node, [])}; }`);
+      else this.line(`for (var ${e}: i32 = lid; ${e} < ${N}; ${e} = ${e} + WGI) { OUT[OO${i} + inst * ${N} + ${e}] = ${this.valueOf(r.node, this.unflat(e, t.shape))}; }`);
+    });
+    statusNodes.forEach((s, k) => {
+      const i = f.results.length + k;
+      this.outputs.push({ name: s.name, size: '1', kind: 'status' });
+      this.line(`if (lid == 0) { OUT[OO${i} + inst] = ${this.valueOf(s.node, [])}; }`);
+    });
+    this.out = body;
+    return this.assemble(outLines);
+  }
+
+  private valueOf(n: Node, ix: string[]): string {
+    if (isInt(n)) return `f32(${this.int(n)})`;
+    return this.elem(n, ix);
+  }
+
+  private assemble(outLines: string[]): InstanceKernelSpec {
+    const spec = { dims: this.dimList, slots: this.slots, inputs: this.inputs };
+    const { dimBase, slotBase, inBase, outBase } = uniformIndex(spec);
+    const nUni = outBase + this.outputs.length;
+    const nVec = Math.ceil(nUni / 4) + 1;
+    const pre: string[] = [];
+    this.dimList.forEach((_, i) => pre.push(`  let D${i}: i32 = ui(${dimBase + i});`));
+    this.slots.forEach((_, i) => pre.push(`  let SO${i}: i32 = ui(${slotBase + i});`));
+    this.inputs.forEach((_, i) => pre.push(`  let IO${i}: i32 = ui(${inBase + 2 * i});`, `  let IS${i}: i32 = ui(${inBase + 2 * i + 1});`));
+    this.outputs.forEach((_, i) => pre.push(`  let OO${i}: i32 = ui(${outBase + i});`));
+    const wg = this.wg;
+    const wgsl = `// matc instance kernel for ${this.f.name}: one workgroup per problem instance
+struct Uni { v: array<vec4<i32>, ${nVec}>, }
+@group(0) @binding(0) var<uniform> U: Uni;
+@group(0) @binding(1) var<storage, read_write> S: array<f32>;
+@group(0) @binding(2) var<storage, read> IN: array<f32>;
+@group(0) @binding(3) var<storage, read_write> OUT: array<f32>;
+const WG: u32 = ${wg}u;
+const WGI: i32 = ${wg};
+var<workgroup> red: array<f32, ${wg}>;
+var<workgroup> redi: array<i32, ${wg}>;
+var<workgroup> wflag: i32;
+${WGSL_HELPERS}
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidu: u32) {
+  let inst: i32 = i32(wid.x + wid.y * nwg.x);
+  if (inst >= ui(0)) { return; }
+  let lid: i32 = i32(lidu);
+  let b0: i32 = inst * ui(1);
+${pre.join('\n')}
+${this.out.join('\n')}
+${outLines.join('\n')}
+}
+`;
+    return {
+      wgsl,
+      entryPoint: 'main',
+      workgroupSize: wg,
+      dims: this.dimList.map((d) => d.toString()),
+      slots: this.slots.map((d) => d.toString()),
+      inputs: this.inputs,
+      outputs: this.outputs,
+    };
+  }
+}
+
+export { shapeEquals };

@@ -1,0 +1,85 @@
+// The host-side description of an instance kernel: which uniform entries it reads (batch,
+// per-instance scratch size, dimensions, slot offsets, input and output placement), all as
+// dimension expressions the runtime evaluates at call time. It is plain JSON, so AOT modules
+// embed it and need no compiler to run the kernel.
+
+import { Dim, parseDim } from '../../dims.js';
+
+export interface KernelIO {
+  name: string;
+  /** elements per instance, as dimension text */
+  size: string;
+  /** 'result' | 'status-iterations' | ...: how the runtime unpacks it */
+  kind: 'result' | 'status';
+  /** for results: the instance shape as dimension texts */
+  shape?: string[];
+}
+
+export interface InstanceKernelSpec {
+  wgsl: string;
+  entryPoint: string;
+  workgroupSize: number;
+  /** uniform entries 4.. hold these dimensions, in order */
+  dims: string[];
+  /** scratch slots (tensor temporaries), sizes in f32 elements */
+  slots: string[];
+  inputs: KernelIO[];
+  outputs: KernelIO[];
+}
+
+/** Uniform layout: [batch, scratch/instance, instance base, 0], dims…, slot offsets…,
+ *  (input offset, input stride)…, output offsets…. */
+export function uniformIndex(spec: { dims: unknown[]; slots: unknown[]; inputs: unknown[] }) {
+  const dimBase = 4;
+  const slotBase = dimBase + spec.dims.length;
+  const inBase = slotBase + spec.slots.length;
+  const outBase = inBase + 2 * spec.inputs.length;
+  return { dimBase, slotBase, inBase, outBase };
+}
+
+export interface KernelArgs {
+  uniforms: Int32Array;
+  scratchPerInstance: number;
+  inputSizes: number[];
+  outputSizes: number[];
+}
+
+/** Evaluates the layout for concrete dimensions and a chunk of instances. */
+export function kernelArgs(spec: InstanceKernelSpec, dims: ReadonlyMap<string, number>, chunk: { count: number; base: number; batched: boolean[] }): KernelArgs {
+  const ev = (t: string): number => {
+    const v = parseDim(t).eval(dims);
+    if (!Number.isFinite(v)) throw new Error(`cannot evaluate dimension ${t}`);
+    return v;
+  };
+  const { dimBase, slotBase, inBase, outBase } = uniformIndex(spec);
+  const n = outBase + spec.outputs.length;
+  const u = new Int32Array(Math.ceil(n / 4) * 4 + 4);
+  const slotSizes = spec.slots.map(ev);
+  let off = 0;
+  slotSizes.forEach((s, i) => {
+    u[slotBase + i] = off;
+    off += s;
+  });
+  const scratch = Math.max(off, 1);
+  u[0] = chunk.count;
+  u[1] = scratch;
+  u[2] = chunk.base;
+  spec.dims.forEach((d, i) => (u[dimBase + i] = ev(d)));
+  const inputSizes = spec.inputs.map((x) => ev(x.size));
+  let ioff = 0;
+  inputSizes.forEach((s, i) => {
+    const batched = chunk.batched[i] ?? false;
+    u[inBase + 2 * i] = ioff;
+    u[inBase + 2 * i + 1] = batched ? s : 0;
+    ioff += batched ? s * chunk.count : s;
+  });
+  const outputSizes = spec.outputs.map((x) => ev(x.size));
+  let ooff = 0;
+  outputSizes.forEach((s, i) => {
+    u[outBase + i] = ooff;
+    ooff += s * chunk.count;
+  });
+  return { uniforms: u, scratchPerInstance: scratch, inputSizes, outputSizes };
+}
+
+export { Dim };

@@ -1,0 +1,174 @@
+// The WGSL rule table: for every IR op, how the instance-kernel generator treats it — an element
+// expression fused into its consumers ("view"), a private scalar, a contraction or reduction that
+// writes a scratch slot, or a construct with its own emitter. A new op does not compile until it
+// has an entry here.
+
+import type { OpKind } from '../../ir/ops.js';
+
+export type WgslClass =
+  /** element expression, fused into consumers (materialized only when shared or heavy) */
+  | 'view'
+  /** pure index remapping of one operand: always cheap to recompute */
+  | 'remap'
+  /** computed per output element with an inner loop (matmul, matvec, einsum, axis reductions) */
+  | 'contraction'
+  /** whole-tensor reduction to a scalar through workgroup memory */
+  | 'reduction'
+  /** integer scalar arithmetic (private, uniform) */
+  | 'int'
+  /** special emitter (loops, solves, concat, tuples, leaves) */
+  | 'special';
+
+export const wgslClass: Record<OpKind, WgslClass> = {
+  param: 'special', const: 'view', iconst: 'int', fill: 'remap', eye: 'remap', iota: 'remap', dim: 'int',
+  iadd: 'int', isub: 'int', imul: 'int', imin: 'int', imax: 'int', idiv: 'int', imod: 'int',
+  itof: 'view',
+  neg: 'view', exp: 'view', log: 'view', sqrt: 'view', abs: 'view', sign: 'view', sin: 'view', cos: 'view',
+  tanh: 'view', sigmoid: 'view', not: 'view',
+  add: 'view', sub: 'view', mul: 'view', div: 'view', pow: 'view', maximum: 'view', minimum: 'view',
+  lt: 'view', le: 'view', gt: 'view', ge: 'view', eq: 'view', ne: 'view', and: 'view', or: 'view',
+  select: 'view',
+  matmul: 'contraction', matvec: 'contraction', dot: 'reduction', outer: 'view', transpose: 'remap',
+  einsum: 'contraction',
+  sum: 'reduction', rmax: 'reduction', rmin: 'reduction',
+  diag: 'remap', diagvec: 'remap', tril: 'remap', triu: 'remap',
+  reshape: 'remap', slice: 'remap', pad: 'remap', concat: 'special',
+  index: 'view', setindex: 'view', getcol: 'remap', setcol: 'view', getrow: 'remap', setrow: 'view',
+  solve: 'special', trisolve: 'special',
+  loop: 'special', opt: 'special', root: 'special', proj: 'special', nograd: 'remap',
+};
+
+/** WGSL for an elementwise op on already-formatted operand expressions. */
+export function elementwise(op: OpKind, a: string[]): string {
+  const [x, y, z] = a;
+  switch (op) {
+    case 'neg': return `(-${x})`;
+    case 'exp': return `exp(${x})`;
+    case 'log': return `log(${x})`;
+    case 'sqrt': return `sqrt(${x})`;
+    case 'abs': return `abs(${x})`;
+    case 'sign': return `sign(${x})`;
+    case 'sin': return `sin(${x})`;
+    case 'cos': return `cos(${x})`;
+    // tanh(x) for |x| > 15 is ±1 in f32; clamping avoids exp overflow inside some tanh lowerings
+    case 'tanh': return `tanh(clamp(${x}, -15.0, 15.0))`;
+    case 'sigmoid': return `sigm(${x})`;
+    case 'not': return `select(0.0, 1.0, ${x} == 0.0)`;
+    case 'add': return `(${x} + ${y})`;
+    case 'sub': return `(${x} - ${y})`;
+    case 'mul': return `(${x} * ${y})`;
+    case 'div': return `(${x} / ${y})`;
+    case 'pow': return `powf(${x}, ${y})`;
+    case 'maximum': return `max(${x}, ${y})`;
+    case 'minimum': return `min(${x}, ${y})`;
+    case 'lt': return `select(0.0, 1.0, ${x} < ${y})`;
+    case 'le': return `select(0.0, 1.0, ${x} <= ${y})`;
+    case 'gt': return `select(0.0, 1.0, ${x} > ${y})`;
+    case 'ge': return `select(0.0, 1.0, ${x} >= ${y})`;
+    case 'eq': return `select(0.0, 1.0, ${x} == ${y})`;
+    case 'ne': return `select(0.0, 1.0, ${x} != ${y})`;
+    case 'and': return `select(0.0, 1.0, ${x} != 0.0 && ${y} != 0.0)`;
+    case 'or': return `select(0.0, 1.0, ${x} != 0.0 || ${y} != 0.0)`;
+    case 'select': return `select(${z}, ${y}, ${x} != 0.0)`;
+    default: throw new Error(`not an elementwise op: ${op}`);
+  }
+}
+
+export function intOp(op: OpKind, x: string, y: string): string {
+  switch (op) {
+    case 'iadd': return `(${x} + ${y})`;
+    case 'isub': return `(${x} - ${y})`;
+    case 'imul': return `(${x} * ${y})`;
+    case 'imin': return `min(${x}, ${y})`;
+    case 'imax': return `max(${x}, ${y})`;
+    case 'idiv': return `idivf(${x}, ${y})`;
+    case 'imod': return `imodf(${x}, ${y})`;
+    default: throw new Error(`not an int op: ${op}`);
+  }
+}
+
+/** A WGSL f32 literal. */
+export function f32lit(v: number): string {
+  // WGSL rejects non-finite constant expressions, so these are built at run time (ui(3) is 0)
+  if (Number.isNaN(v)) return 'fnan()';
+  if (v === Infinity || v > 3.4028234e38) return 'finf()';
+  if (v === -Infinity || v < -3.4028234e38) return '(-finf())';
+  if (v !== 0 && Math.abs(v) < 1.1754944e-38) return '0.0';
+  if (Number.isInteger(v) && Math.abs(v) < 1e15) return `${v}.0`;
+  const s = v.toExponential(8);
+  return s.includes('e') ? s.replace('e+', 'e') : s;
+}
+
+export const WGSL_HELPERS = `
+fn ui(k: i32) -> i32 { return U.v[k / 4][k % 4]; }
+fn finf() -> f32 { return bitcast<f32>(0x7f800000u | u32(ui(3))); }
+fn fnan() -> f32 { return bitcast<f32>(0x7fc00000u | u32(ui(3))); }
+fn sigm(x: f32) -> f32 { return select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0); }
+fn powf(a: f32, b: f32) -> f32 {
+  if (b == 2.0) { return a * a; }
+  if (b == 1.0) { return a; }
+  if (b == 0.0) { return 1.0; }
+  if (a >= 0.0) { return pow(a, b); }
+  // negative base: defined for integer exponents only (IEEE pow semantics)
+  if (floor(b) != b) { return fnan(); }
+  let m = pow(-a, b);
+  return select(m, -m, (i32(b) & 1) == 1);
+}
+fn idivf(a: i32, b: i32) -> i32 { let q = a / b; return select(q, q - 1, (a % b != 0) && ((a < 0) != (b < 0))); }
+fn imodf(a: i32, b: i32) -> i32 { let r = a % b; return select(r, r + b, r != 0 && ((r < 0) != (b < 0))); }
+fn wg_sum(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+fn wg_max(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+fn wg_min(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (lid < s) { red[lid] = min(red[lid], red[lid + s]); }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+// index of the largest value (ties: the smaller index)
+fn wg_argmax(v: f32, i: i32, lid: u32) -> i32 {
+  red[lid] = v;
+  redi[lid] = i;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (lid < s) {
+      let a = red[lid];
+      let b = red[lid + s];
+      if (b > a || (b == a && redi[lid + s] < redi[lid])) { red[lid] = b; redi[lid] = redi[lid + s]; }
+    }
+    workgroupBarrier();
+  }
+  let r = redi[0];
+  workgroupBarrier();
+  return r;
+}
+// all threads hold the same flag; make it provably uniform for the loop exit
+fn uniform_flag(v: f32, lid: u32) -> i32 {
+  if (lid == 0u) { wflag = select(0, 1, v != 0.0); }
+  return workgroupUniformLoad(&wflag);
+}
+`;

@@ -1,0 +1,172 @@
+// The WebGPU backend: an IR function becomes one instance kernel (compiler/codegen/wgsl/
+// instance.ts) run with one workgroup per batch instance: one dispatch, one submission and one
+// readback per call. Batches whose scratch, inputs or outputs exceed the device's buffer limits
+// (or its 65,535 × 65,535 grid) are split into chunks, one plan run each, never rejected.
+/// <reference types="@webgpu/types" />
+
+import type { Func } from '../../compiler/ir/node.js';
+import { genInstanceKernel } from '../../compiler/codegen/wgsl/instance.js';
+import { kernelArgs, type InstanceKernelSpec } from '../../compiler/codegen/wgsl/layout.js';
+import type { Backend } from '../backend.js';
+import type { Binding } from '../bind.js';
+import type { NodeStatus } from '../cpu/backend.js';
+import { Tensor } from '../tensor.js';
+import { MatcRuntimeError } from '../errors.js';
+import { createGpuContext, getNodeGPU, type GpuContext } from './device.js';
+import { runPlan } from './executor.js';
+import type { GpuPlan } from './plan.js';
+
+export interface KernelProvider {
+  kernel(f: Func): InstanceKernelSpec;
+}
+
+/** JIT: generate the kernel from IR on first use. AOT modules supply their embedded specs. */
+export const jitKernels: KernelProvider = (() => {
+  const cache = new WeakMap<Func, InstanceKernelSpec>();
+  return {
+    kernel(f: Func): InstanceKernelSpec {
+      let k = cache.get(f);
+      if (!k) cache.set(f, (k = genInstanceKernel(f)));
+      return k;
+    },
+  };
+})();
+
+export interface RunSpecResult {
+  outputs: Record<string, Tensor>;
+  nodes: NodeStatus[];
+  gpuMs?: number;
+}
+
+/** Runs an instance kernel spec on bound inputs (shared by the JIT backend and AOT modules). */
+export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpec, bind: Binding, opts: { timing?: boolean } = {}): Promise<RunSpecResult> {
+  const B = bind.batchSize;
+  const lim = ctx.limits;
+  const maxBind = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
+  const maxGrid = lim.maxComputeWorkgroupsPerDimension;
+  const probe = kernelArgs(spec, bind.dims, { count: 1, base: 0, batched: bind.inputs.map((i) => i.batched) });
+  const perInstance = Math.max(
+    probe.scratchPerInstance * 4,
+    bind.inputs.reduce((s, inp, i) => s + (inp.batched ? probe.inputSizes[i]! * 4 : 0), 0),
+    probe.outputSizes.reduce((s, x) => s + x * 4, 0),
+    4,
+  );
+  const fixedIn = bind.inputs.reduce((s, inp, i) => s + (inp.batched ? 0 : probe.inputSizes[i]! * 4), 0);
+  let chunk = Math.max(1, Math.min(B, Math.floor((maxBind - fixedIn) / perInstance), maxGrid * maxGrid));
+  if (chunk < 1 || fixedIn + perInstance > maxBind) {
+    throw new MatcRuntimeError('MATR130', `one problem instance needs ${perInstance + fixedIn} bytes of GPU buffers, more than the device allows (${maxBind})`);
+  }
+  const outData = spec.outputs.map((o, i) => new Float64Array(probe.outputSizes[i]! * B));
+  let gpuMs = 0;
+  for (let base = 0; base < B; base += chunk) {
+    const count = Math.min(chunk, B - base);
+    const args = kernelArgs(spec, bind.dims, { count, base, batched: bind.inputs.map((i) => i.batched) });
+    let total = 0;
+    bind.inputs.forEach((inp, i) => (total += inp.batched ? args.inputSizes[i]! * count : args.inputSizes[i]!));
+    const input = new Float32Array(Math.max(total, 1));
+    let off = 0;
+    bind.inputs.forEach((inp, i) => {
+      const size = args.inputSizes[i]!;
+      const src = inp.tensor.data;
+      if (inp.batched) {
+        input.set(src.subarray(base * size, (base + count) * size), off);
+        off += size * count;
+      } else {
+        input.set(src.subarray(0, size), off);
+        off += size;
+      }
+    });
+    const outLen = args.outputSizes.reduce((s, x) => s + x * count, 0);
+    const gx = Math.min(count, maxGrid);
+    const gy = Math.ceil(count / gx);
+    const plan: GpuPlan = {
+      kernels: { inst: { wgsl: spec.wgsl, entryPoint: spec.entryPoint } },
+      buffers: [
+        { name: 'uni', bytes: args.uniforms.byteLength, kind: 'uniform' },
+        { name: 'scratch', bytes: Math.max(4, args.scratchPerInstance * 4 * count), kind: 'scratch' },
+        { name: 'in', bytes: input.byteLength, kind: 'input' },
+        { name: 'out', bytes: Math.max(4, outLen * 4), kind: 'output' },
+      ],
+      launches: [
+        {
+          kernel: 'inst',
+          bindings: [
+            { binding: 0, buffer: 'uni', access: 'uniform' },
+            { binding: 1, buffer: 'scratch', access: 'read_write' },
+            { binding: 2, buffer: 'in', access: 'read' },
+            { binding: 3, buffer: 'out', access: 'read_write' },
+          ],
+          workgroups: [gx, gy, 1],
+        },
+      ],
+      outputs: ['out'],
+    };
+    const r = await runPlan(ctx, plan, { uni: args.uniforms, in: input }, { timing: opts.timing === true, label: 'matc' });
+    if (r.gpuMs !== undefined) gpuMs += r.gpuMs;
+    const out = r.outputs.out!;
+    let o = 0;
+    spec.outputs.forEach((_, i) => {
+      const size = args.outputSizes[i]!;
+      const n = size * count;
+      for (let k = 0; k < n; k++) outData[i]![base * size + k] = out[o + k]!;
+      o += n;
+    });
+  }
+  const outputs: Record<string, Tensor> = {};
+  const nodes = new Map<string, NodeStatus>();
+  spec.outputs.forEach((o, i) => {
+    if (o.kind === 'result') {
+      const shape = (o.shape ?? []).map((d) => Number(bind.dims.get(d) ?? evalText(d, bind.dims)));
+      outputs[o.name] = new Tensor([...bind.batch, ...shape], outData[i]!);
+      return;
+    }
+    const [name, field] = o.name.split('#') as [string, string];
+    let s = nodes.get(name);
+    if (!s) nodes.set(name, (s = { name, iterations: [], converged: [] }));
+    const vals = Array.from(outData[i]!);
+    if (field === 'iterations') s.iterations = vals.map((v) => Math.round(v));
+    else if (field === 'converged') s.converged = vals.map((v) => v !== 0);
+    else s.residual = vals;
+  });
+  return { outputs, nodes: [...nodes.values()], ...(opts.timing ? { gpuMs } : {}) };
+}
+
+function evalText(d: string, dims: ReadonlyMap<string, number>): number {
+  // shapes are dimension texts; most are plain names or numbers
+  if (/^\d+$/.test(d)) return Number(d);
+  return kernelDim(d, dims);
+}
+
+import { parseDim } from '../../compiler/dims.js';
+function kernelDim(d: string, dims: ReadonlyMap<string, number>): number {
+  return parseDim(d).eval(dims);
+}
+
+export class WebGpuBackend implements Backend {
+  readonly kind = 'webgpu' as const;
+  constructor(
+    readonly ctx: GpuContext,
+    readonly kernels: KernelProvider = jitKernels,
+  ) {}
+
+  describe(): string {
+    return this.ctx.describe();
+  }
+
+  async run(f: Func, bind: Binding): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[] }> {
+    return runInstanceKernel(this.ctx, this.kernels.kernel(f), bind);
+  }
+
+  dispose(): void {
+    this.ctx.destroy();
+  }
+}
+
+/** A WebGPU backend on Node's Dawn (npm `webgpu`) or an injected GPU object; null without an
+ *  adapter. */
+export async function createWebGpuBackend(opts: { gpu?: GPU } = {}): Promise<WebGpuBackend | null> {
+  const gpu = opts.gpu ?? (await getNodeGPU());
+  if (!gpu) return null;
+  const ctx = await createGpuContext({ gpu });
+  return new WebGpuBackend(ctx);
+}
