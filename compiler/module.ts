@@ -61,7 +61,7 @@ export function summarize(nodes: NodeStatus[], outputs: Record<string, Tensor>, 
   for (const s of nodes) {
     const bad = s.converged.filter((c) => !c).length;
     if (bad > 0) {
-      if (/(solve|inv|lstsq)@/.test(s.name)) {
+      if (/(solve|inv|lstsq|tril_solve|triu_solve)@/.test(s.name)) {
         warnings.push(`${s.name}: the linear system is singular or nearly so (rcond ≤ 1e-10) in ${bad} of ${s.converged.length} instance(s); its result is unreliable`);
       } else if (s.name.endsWith('/backward')) {
         warnings.push(`${s.name}: the implicit backward system is singular or nearly so in ${bad} of ${s.converged.length} instance(s) (rcond ≤ 1e-13); gradients there are unreliable`);

@@ -11,6 +11,19 @@ export class MatParser extends CstParser {
     this.performSelfAnalysis();
   }
 
+  /** After a comma: does a let binding (`name =` or `(a, b) =`) follow rather than a list item? */
+  private bindingAhead(): boolean {
+    if (this.LA(1).tokenType !== T.Comma) return true;
+    if (this.LA(2).tokenType === T.Identifier && this.LA(3).tokenType === T.Equals) return true;
+    if (this.LA(2).tokenType === T.LParen) {
+      // (a, b, ...) =
+      let k = 3;
+      while (this.LA(k).tokenType === T.Identifier && this.LA(k + 1).tokenType === T.Comma) k += 2;
+      return this.LA(k).tokenType === T.Identifier && this.LA(k + 1).tokenType === T.RParen && this.LA(k + 2).tokenType === T.Equals;
+    }
+    return false;
+  }
+
   program = this.RULE('program', () => {
     this.MANY(() => this.SUBRULE(this.item));
   });
@@ -275,7 +288,11 @@ export class MatParser extends CstParser {
     this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.varDecl) });
     this.CONSUME(T.Such);
     this.CONSUME(T.That);
-    this.AT_LEAST_ONE_SEP2({ SEP: T.Comma, DEF: () => this.SUBRULE(this.orExpr) });
+    this.SUBRULE(this.orExpr);
+    this.MANY2({ GATE: () => !this.bindingAhead(), DEF: () => {
+      this.CONSUME(T.Comma);
+      this.SUBRULE2(this.orExpr);
+    } });
     this.MANY(() => this.SUBRULE(this.declClause));
   });
 
@@ -285,7 +302,11 @@ export class MatParser extends CstParser {
         ALT: () => {
           this.CONSUME(T.Subject);
           this.CONSUME(T.To);
-          this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.orExpr, { LABEL: 'constraint' }) });
+          this.SUBRULE(this.orExpr, { LABEL: 'constraint' });
+          this.MANY({ GATE: () => !this.bindingAhead(), DEF: () => {
+            this.CONSUME(T.Comma);
+            this.SUBRULE5(this.orExpr, { LABEL: 'constraint' });
+          } });
         },
       },
       {
@@ -323,12 +344,18 @@ export class MatParser extends CstParser {
       { ALT: () => this.CONSUME2(T.Identifier) },
     ]);
     this.CONSUME(T.FatArrow);
-    this.AT_LEAST_ONE_SEP2({
-      SEP: T.Comma,
+    this.CONSUME3(T.Identifier, { LABEL: 'target' });
+    this.CONSUME(T.Colon);
+    this.SUBRULE(this.orExpr);
+    // more targets `, name: expr`; a comma followed by anything else ends the rule (e.g. the
+    // next binding of an enclosing let)
+    this.MANY({
+      GATE: () => this.LA(2).tokenType === T.Identifier && this.LA(3).tokenType === T.Colon,
       DEF: () => {
-        this.CONSUME3(T.Identifier, { LABEL: 'target' });
-        this.CONSUME(T.Colon);
-        this.SUBRULE(this.orExpr);
+        this.CONSUME(T.Comma);
+        this.CONSUME4(T.Identifier, { LABEL: 'target' });
+        this.CONSUME2(T.Colon);
+        this.SUBRULE2(this.orExpr);
       },
     });
   });

@@ -28,3 +28,13 @@ export const paritySpecs: ParitySpec[] = [
   { name: 'loop-until', fn: 'f', dims: { n: 5 }, src: `fn f(X: sym[n]) -> vec[n] = iterate (u = ones(n) / sqrt(n)) for i in 0..200 => let v = normalize((X + 10 * eye(n)) * u) in v until norm(v - u) < 1e-6` },
   { name: 'loop-reverse', fn: 'f', dims: { n: 4 }, src: `fn f(x: vec[n]) -> vec[n] = iterate (y = zeros(n)) for i in reverse 0..n => set(y, i, x[i] * (i + 1) + sum(y))` },
 ];
+
+/** The QR/LQ family from the stdlib (imported, so the stdlib spec itself is what runs). */
+export const qrParitySpecs: ParitySpec[] = [
+  { name: 'qr-square', fn: 'qr', dims: { m: 6, n: 6 }, grad: true, tol: 2e-4, src: 'import "qr.mat"' },
+  { name: 'qr-deep', fn: 'qr', dims: { m: 9, n: 4 }, grad: true, tol: 2e-4, src: 'import "qr.mat"' },
+  { name: 'qr-wide', fn: 'qr', dims: { m: 3, n: 7 }, grad: true, tol: 2e-4, src: 'import "qr.mat"' },
+  { name: 'lq-wide', fn: 'lq', dims: { m: 4, n: 7 }, grad: true, tol: 2e-4, src: 'import "qr.mat"' },
+  { name: 'lq-deep', fn: 'lq', dims: { m: 7, n: 3 }, grad: true, tol: 2e-4, src: 'import "qr.mat"' },
+  { name: 'qr-pivoted', fn: 'qr_pivoted', dims: { m: 6, n: 5 }, grad: true, tol: 2e-4, src: 'import "qr.mat"' },
+];

@@ -137,6 +137,10 @@ function solveLike(kind: 'tril' | 'triu'): Builtin {
         lower = !lower;
         trans = true;
       }
+      // conditioning of a triangular system: min |T_ii| / max |T_ii|
+      const d = el.b.unary('abs', el.b.diagvec(node));
+      const rc = el.b.div(el.b.rmin(d), el.b.rmax(d));
+      solved(el, e, [el.b.nograd(node), rc]);
       return arr(el.b.trisolve(node, b.node, { lower, trans }));
     },
   };
@@ -558,6 +562,47 @@ export const builtins: Record<string, Builtin> = {
       const a = v && arrArg(el, e, v[0]!, 0);
       if (!a) return poison;
       return arr(el.b.reshape(a.node, [shapeOf(a.node).reduce((x, y) => x.mul(y), Dim.const(1))]));
+    },
+  },
+  maxloc: {
+    sig: 'maxloc(x): the index (0-based int) of the largest entry of a vector; ties give the first',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1);
+      const a = v && arrArg(el, e, v[0]!, 0, [1]);
+      return a ? { k: 'int', node: el.b.maxloc(a.node) } : poison;
+    },
+  },
+  minloc: {
+    sig: 'minloc(x): the index (0-based int) of the smallest entry of a vector; ties give the first',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1);
+      const a = v && arrArg(el, e, v[0]!, 0, [1]);
+      return a ? { k: 'int', node: el.b.minloc(a.node) } : poison;
+    },
+  },
+  float: {
+    sig: 'float(i): an int (index, dimension) as a real',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1);
+      if (!v) return poison;
+      const i = el.toInt(v[0]!, e.args[0]!.value.span);
+      return i.k === 'int' ? arr(el.b.itof(i.node)) : poison;
+    },
+  },
+  monitor: {
+    sig: 'monitor("name", value, ok): value, also reported in the call\'s status (ok = 0 flags it)',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 3);
+      if (!v) return poison;
+      if (v[0]!.k !== 'string') {
+        el.diag.error('MAT0208', 'the first argument of monitor is its name in double quotes', e.args[0]!.value.span);
+        return poison;
+      }
+      const x = el.toScalar(v[1]!, e.args[1]!.value.span, 'the monitored value');
+      const ok = el.toScalar(v[2]!, e.args[2]!.value.span, 'the condition');
+      if (!x || !ok) return poison;
+      el.statuses.push({ name: `${el.statusPrefix}${v[0]!.value}`, iterations: el.b.iconst(0), converged: el.b.binary('ne', ok, el.b.const(0)), residual: x, span: e.span });
+      return arr(x);
     },
   },
   stop_gradient: {

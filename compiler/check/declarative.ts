@@ -13,6 +13,7 @@ import { lineCol, type Span } from '../source.js';
 import type { Elab } from './elaborate.js';
 import type { Scope } from './scope.js';
 import { readSolverOptions, solverSpecs, type OptValue } from './solver-specs.js';
+import { builtins } from './builtins.js';
 import { resolveType } from './type-ast.js';
 import { type Val, arr, poison, shapeLabel } from './values.js';
 
@@ -118,7 +119,15 @@ function clauses(el: Elab, kind: 'argmin' | 'argmax' | 'solve', c: A.DeclClauses
   if (c.by) {
     const name = c.by.name.name;
     const spec = solverSpecs[name];
-    if (spec) {
+    const call = c.by.call;
+    // `by EXPR` with any expression other than a builtin solver gives the solution directly
+    const isValue = !spec && (el.ctx.items.has(name) || (call.kind === 'call' && !!builtins[name]) || (call.kind !== 'call' && call.kind !== 'name') || (call.kind === 'name' && !!env.lookup(name)));
+    if (isValue) {
+      const v = el.expr(call, env);
+      const nodes = matchVars(el, v, vars, call.span, 'the solution given by `by`');
+      if (nodes) out.byArgs = nodes;
+      else ok = false;
+    } else if (spec) {
       if (!spec.for.includes(kind)) {
         el.diag.error('MAT0409', `solver ${name} does not apply to ${kind} nodes`, c.by.name.span, {
           suggestion: `solvers for ${kind}: ${Object.entries(solverSpecs).filter(([, s]) => s.for.includes(kind)).map(([n]) => n).join(', ')}`,
@@ -126,13 +135,6 @@ function clauses(el: Elab, kind: 'argmin' | 'argmax' | 'solve', c: A.DeclClauses
         ok = false;
       }
       out.solver = { name, options: readSolverOptions(spec, name, c.by.args, el.diag) };
-    } else if (el.ctx.items.has(name)) {
-      // `by f(args)`: the user function computes the solution; the node's equations still define
-      // the derivative.
-      const v = el.expr(c.by.call, env);
-      const nodes = matchVars(el, v, vars, c.by.call.span, `the solution computed by ${name}`);
-      if (nodes) out.byArgs = nodes;
-      else ok = false;
     } else if (name !== '<error>') {
       const sug = closest(name, [...Object.keys(solverSpecs), ...el.ctx.items.keys()]);
       el.diag.error('MAT0403', `unknown solver '${name}'`, c.by.name.span, {

@@ -11,7 +11,7 @@ import { parseFile } from '../../grammar/build-ast.js';
 import { closest, DiagnosticBag } from '../diagnostics.js';
 import { Dim, shapeEquals, shapeToString } from '../dims.js';
 import { Builder, shapeOf } from '../ir/builder.js';
-import type { Func, FuncParam, FuncResult, Node } from '../ir/node.js';
+import { freeParams, type Func, type FuncParam, type FuncResult, type Node, type StatusEntry } from '../ir/node.js';
 import { type SourceFile, type Span, sourceFile } from '../source.js';
 import { Elab, type ElabContext } from './elaborate.js';
 import { Scope } from './scope.js';
@@ -147,11 +147,12 @@ function bindSignature(el: Elab, params: A.Param[], where: A.WhereDim[], intDefa
       }
     }
   }
+  // where-dimensions are defined by their clause even when a parameter type mentions them
+  const whereNames = new Set(where.map((w) => w.name.name));
   const bare = new Set<string>();
-  for (const p of params) for (const d of p.type?.dims ?? []) if (d.kind === 'name') bare.add(d.name);
+  for (const p of params) for (const d of p.type?.dims ?? []) if (d.kind === 'name' && !whereNames.has(d.name)) bare.add(d.name);
   for (const n of bare) if (!el.dims.has(n)) el.dims.set(n, Dim.var(n));
   // A name that appears only inside compound dimensions (vec[n + 1]) cannot be read off shapes.
-  const whereNames = new Set(where.map((w) => w.name.name));
   const visit = (d: A.DimAst, inCompound: boolean): void => {
     if (d.kind === 'name' && inCompound && !el.dims.has(d.name) && !whereNames.has(d.name)) {
       el.diag.error('MAT0207', `dimension '${d.name}' cannot be inferred from the inputs`, d.span, {
@@ -237,7 +238,7 @@ export function elaborateFn(item: A.FnItem, b: Builder, diag: DiagnosticBag, ctx
     kind: item.kind,
     params,
     results,
-    status: el.statuses,
+    status: topLevelStatuses(el, params),
     intParams: [...intDefaults].map(([name, d]) => ({ name, ...(d !== undefined ? { default: d } : {}) })),
     derivedDims: derivedDims(item.where, el),
     assertions: el.assertions,
@@ -291,15 +292,19 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
     });
     return poison;
   }
-  // Bind the callee's dimension names to the caller's dimensions by unifying parameter types.
+  // Bind the callee's dimension names to the caller's dimensions by unifying parameter types:
+  // first bare names (not where-dimensions), then where-dimensions, then check every dimension.
   const bind = new Map<string, Dim>();
   const sub = new Elab(el.b, new DiagnosticBag(), el.ctx);
   const env = new Scope();
+  const whereNames = new Set(item.where.map((w) => w.name.name));
+  const rankOf: Record<string, number> = { real: 0, bool: 0, vec: 1, sphere: 1, mat: 2, sym: 2, spd: 2, orth: 2, stiefel: 2, diag: 2, tril: 2, triu: 2 };
+  const checks: { p: A.Param; i: number; av: Val & { k: 'arr' }; dimList: A.DimAst[]; got: readonly Dim[]; argSpan: Span }[] = [];
   for (let i = 0; i < item.params.length; i++) {
     const p = item.params[i]!;
     const argSpan = argSpans[i] ?? span;
     if (i >= args.length) {
-      // defaulted scalar
+      // a defaulted trailing scalar
       const d = p.default;
       if (!d) return poison;
       const v = d.kind === 'num' ? d.value : d.kind === 'unary' && d.operand.kind === 'num' ? -d.operand.value : 0;
@@ -319,8 +324,6 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
     const got = shapeOf(av.node);
     const dims = p.type?.dims ?? [];
     const tname = p.type?.name.name ?? 'real';
-    // Expected rank from the type constructor.
-    const rankOf: Record<string, number> = { real: 0, bool: 0, vec: 1, sphere: 1, mat: 2, sym: 2, spd: 2, orth: 2, stiefel: 2, diag: 2, tril: 2, triu: 2, tensor: dims.length };
     const want = rankOf[tname] ?? dims.length;
     if (got.length !== want) {
       el.diag.error('MAT0203', `argument ${i + 1} of ${item.name.name} is ${shapeLabel(av)} but the parameter ${p.name.name} is ${tname}${p.type?.dims ? `[${p.type.dims.map(dimText).join(', ')}]` : ''}`, argSpan, {
@@ -331,12 +334,17 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
     // Square types (sym[n], orth[n], ...) repeat their one dimension.
     const dimList = want === 2 && dims.length === 1 ? [dims[0]!, dims[0]!] : dims;
     if (dimList.length !== got.length) return poison; // the callee's own type is wrong (reported there)
+    dimList.forEach((d, j) => {
+      if (d.kind === 'name' && !whereNames.has(d.name) && !bind.has(d.name)) bind.set(d.name, got[j]!);
+    });
+    checks.push({ p, i, av, dimList, got, argSpan });
+  }
+  for (const w of item.where) bind.set(w.name.name, resolveDim(w.value, (n) => bind.get(n), new DiagnosticBag()));
+  for (const { p, i, av, dimList, got, argSpan } of checks) {
+    const tname = p.type?.name.name ?? 'real';
+    const dims = p.type?.dims ?? [];
     for (let j = 0; j < dimList.length; j++) {
       const d = dimList[j]!;
-      if (d.kind === 'name' && !bind.has(d.name)) {
-        bind.set(d.name, got[j]!);
-        continue;
-      }
       const expected = resolveDim(d, (n) => bind.get(n), new DiagnosticBag());
       if (!expected.equals(got[j]!)) {
         el.diag.error('MAT0203', `argument ${i + 1} of ${item.name.name} has shape ${shapeToString(got)}, which does not fit ${p.name.name}: ${tname}[${dims.map(dimText).join(', ')}]`, argSpan, {
@@ -349,7 +357,6 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
     const info = p.type ? resolveType(p.type, (n) => bind.get(n), new DiagnosticBag()) : null;
     env.define(p.name.name, { val: arr(av.node, info?.struct ?? av.struct, av.row), what: 'parameter' });
   }
-  for (const w of item.where) bind.set(w.name.name, resolveDim(w.value, (n) => bind.get(n), new DiagnosticBag()));
   sub.dims = bind;
   sub.inlineStack = [...el.inlineStack, item.name.name];
   sub.statusPrefix = `${el.statusPrefix}${item.name.name}/`;
@@ -365,6 +372,14 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
   el.assertions.push(...sub.assertions);
   if (val.k === 'tuple') return { k: 'tuple', elems: val.elems.map((x) => (x.k === 'arr' ? { ...x, row: false } : x)) };
   return val.k === 'arr' ? { ...val, row: false } : val;
+}
+
+/** Status entries made inside regions (a solve in a loop body, an objective or a grad rule) have a
+ *  value per iteration or per evaluation, not per call: only top-level ones are reported. */
+function topLevelStatuses(el: Elab, params: FuncParam[]): StatusEntry[] {
+  const allowed = new Set(params.map((p) => p.node));
+  const top = (n: Node | undefined) => !n || [...freeParams(n)].every((p) => allowed.has(p));
+  return el.statuses.filter((s) => top(s.iterations) && top(s.converged) && top(s.residual));
 }
 
 const ownErrors = new WeakMap<ItemEntry, boolean>();
@@ -463,7 +478,7 @@ export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: Diag
     kind: 'optimizer',
     params: [...params, ...stateParams, ...hyper],
     results,
-    status: el.statuses,
+    status: topLevelStatuses(el, [...params, ...stateParams, ...hyper]),
     intParams,
     derivedDims: derivedDims(item.where, el),
     assertions: el.assertions,

@@ -306,6 +306,14 @@ export class Builder {
     return this.raw('rmax', [x], { axis });
   }
 
+  maxloc(x: Node): Node {
+    return this.raw('maxloc', [x]);
+  }
+
+  minloc(x: Node): Node {
+    return this.raw('minloc', [x]);
+  }
+
   rmin(x: Node, axis = -1): Node {
     return this.raw('rmin', [x], { axis });
   }

@@ -26,7 +26,7 @@ export type OpKind =
   // linear algebra
   | 'matmul' | 'matvec' | 'dot' | 'outer' | 'transpose' | 'einsum'
   // reductions
-  | 'sum' | 'rmax' | 'rmin'
+  | 'sum' | 'rmax' | 'rmin' | 'maxloc' | 'minloc'
   // structure
   | 'diag' | 'diagvec' | 'tril' | 'triu'
   // shape and indexing
@@ -240,6 +240,9 @@ export const opSpecs: Record<OpKind, OpSpec> = {
     },
   },
   rmax: { arity: 1, regions: 0, type: (a, attrs, r) => opSpecs.sum.type(a, attrs, r) },
+  // index (0-based, an int) of the largest / smallest entry of a vector; ties: the first
+  maxloc: { arity: 1, regions: 0, type: ([a]) => (rankOf(f(a!, 'maxloc'), 1, 'maxloc'), intT) },
+  minloc: { arity: 1, regions: 0, type: ([a]) => (rankOf(f(a!, 'minloc'), 1, 'minloc'), intT) },
   rmin: { arity: 1, regions: 0, type: (a, attrs, r) => opSpecs.sum.type(a, attrs, r) },
 
   diag: {

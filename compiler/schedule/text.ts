@@ -1,5 +1,249 @@
-// PLACEHOLDER (replaced in the WebGPU work of this session)
-import type { Program } from '../compile.js';
-export function scheduleText(_p: Program, _fn: string, _stage: 'schedule' | 'wgsl'): string {
-  throw new Error('schedule: pending');
+// `matc ir --stage schedule|wgsl`: the GPU plan of a function's forward and VJP, as the WebGPU
+// backend runs them. Today every call is ONE instance kernel (compiler/codegen/wgsl/instance.ts):
+// one dispatch with one workgroup per problem instance, one submission, one readback; the host
+// side is the layout (compiler/codegen/wgsl/layout.ts) — dimensions, scratch slots, input and
+// output placement as dimension expressions that the runtime evaluates per call into a uniform
+// table. `schedule` prints that plan with, for every scratch slot, the IR value it holds (named as
+// in `--stage opt`); `wgsl` prints the kernels themselves.
+
+import { Dim, parseDim } from '../dims.js';
+import { CompileError, type Program } from '../compile.js';
+import { genInstanceKernel } from '../codegen/wgsl/instance.js';
+import { type InstanceKernelSpec, uniformIndex } from '../codegen/wgsl/layout.js';
+import { type Func, type Node, reachable, scopes } from '../ir/node.js';
+import { printFunc } from '../ir/printer.js';
+
+export type ScheduleStage = 'schedule' | 'wgsl';
+
+export function scheduleText(p: Program, fn: string, stage: ScheduleStage): string {
+  const forms: { label: string; f: Func | string }[] = [
+    { label: 'forward', f: p.forward(fn) },
+    { label: 'vjp', f: derived(() => p.vjp(fn)) },
+  ];
+  const missing = (label: string, why: string) => (stage === 'wgsl' ? '// ' : '') + `${fn} (${label}): not compiled: ${why.split('\n')[0]}`;
+  if (stage === 'wgsl') return forms.map(({ label, f }) => (typeof f === 'string' ? missing(label, f) : wgslText(label, f, genInstanceKernel(f)))).join('\n');
+  return forms.map(({ label, f }) => (typeof f === 'string' ? missing(label, f) : planText(label, f))).join('\n\n');
+}
+
+/** A derived form, or the reason it does not exist (a function without a reverse rule still has
+ *  a forward plan worth printing). */
+function derived(make: () => Func): Func | string {
+  try {
+    return make();
+  } catch (e) {
+    if (e instanceof CompileError) return e.message;
+    throw e;
+  }
+}
+
+function wgslText(label: string, f: Func, spec: InstanceKernelSpec): string {
+  const head = [
+    `// ---- ${f.name} (${label}) ----------------------------------------------------------------`,
+    `// matc ir --stage wgsl: the instance kernel of the ${label}; entry point '${spec.entryPoint}', @workgroup_size(${spec.workgroupSize}),`,
+    `// one workgroup per problem instance. Bindings: 0 uniform table (layout below), 1 scratch S (${spec.slots.length} slots per`,
+    `// instance), 2 inputs IN (read), 3 outputs OUT. Uniforms: [batch, scratch/instance, instance base, 0], then`,
+    `// dims ${spec.dims.map((d, i) => `D${i}=${d}`).join(', ') || '(none)'}; slot offsets SO0..; input (offset, stride) IO/IS; output offsets OO.`,
+  ];
+  return head.join('\n') + '\n' + spec.wgsl;
+}
+
+// ---- which IR value each scratch slot holds --------------------------------------------------------
+
+/** What a slot holds: an IR value (with its role in a multi-valued node) or a solver workspace. */
+interface SlotUse {
+  node: Node | null;
+  role: string;
+}
+
+interface Observed {
+  spec: InstanceKernelSpec;
+  uses: (SlotUse | null)[];
+}
+
+type Storage = { k: string; slot?: number; parts?: Storage[] };
+
+const isIrNode = (x: unknown): x is Node => typeof x === 'object' && x !== null && typeof (x as Node).id === 'number' && typeof (x as Node).op === 'string' && Array.isArray((x as Node).args);
+const isStorage = (x: unknown): x is Storage => typeof x === 'object' && x !== null && typeof (x as Storage).k === 'string' && ((x as Storage).k === 'slot' || (x as Storage).k === 'tuple');
+
+/**
+ * Generates the kernel and records which IR node each slot was made for.
+ *
+ * The kernel spec does not say (the proposed hook is an `onSlot(slot, node, role)` option of
+ * genInstanceKernel). Until it does, this view watches the generator's own bookkeeping while it
+ * runs, synchronously: slot allocations (the pushes of slot sizes, told apart from dimension
+ * pushes by matching the spec's slot list) and the value → storage map entries that place an IR
+ * node in a slot. Slots no IR value is placed in are solver workspaces: the LU factors of a
+ * `solve` (allocated just before its solution) or a loop's step temporaries (new carry values
+ * built before the carries are overwritten), recognised by when they were allocated.
+ */
+function observeKernel(f: Func): Observed {
+  type Ev = { t: number; kind: 'push'; arr: unknown[]; value: Dim } | { t: number; kind: 'set'; node: Node; st: Storage };
+  const events: Ev[] = [];
+  let t = 0;
+  const mapSet = Map.prototype.set;
+  const arrPush = Array.prototype.push;
+  let spec: InstanceKernelSpec;
+  Map.prototype.set = function (this: Map<unknown, unknown>, k: unknown, v: unknown) {
+    if (isIrNode(k) && isStorage(v)) arrPush.call(events, { t: t++, kind: 'set', node: k, st: v });
+    return mapSet.call(this, k, v);
+  } as typeof Map.prototype.set;
+  Array.prototype.push = function (this: unknown[], ...items: unknown[]) {
+    if (items.length === 1 && items[0] instanceof Dim) arrPush.call(events, { t: t++, kind: 'push', arr: this, value: items[0] });
+    return arrPush.apply(this, items);
+  };
+  try {
+    spec = genInstanceKernel(f);
+  } finally {
+    Map.prototype.set = mapSet;
+    Array.prototype.push = arrPush;
+  }
+  const uses: (SlotUse | null)[] = spec.slots.map(() => null);
+  // the slot array: the one whose pushes spell the spec's slot sizes, in order
+  const byArr = new Map<unknown, { t: number; value: Dim }[]>();
+  for (const e of events) if (e.kind === 'push') byArr.set(e.arr, [...(byArr.get(e.arr) ?? []), { t: e.t, value: e.value }]);
+  const slotPushes = [...byArr.values()].find((ps) => ps.length === spec.slots.length && ps.every((p, i) => p.value.toString() === spec.slots[i]));
+  if (!slotPushes) return { spec, uses };
+  const allocT = slotPushes.map((p) => p.t);
+  const loops = reachable([...f.results.map((r) => r.node), ...f.status.flatMap((s) => [s.iterations, s.converged, ...(s.residual ? [s.residual] : [])])]).filter((n) => n.op === 'loop');
+  const carryOf = new Map<Node, { loop: Node; index: number }>();
+  for (const l of loops) l.regions[0]!.params.forEach((p, i) => carryOf.set(p, { loop: l, index: i }));
+  // a loop's emission spans from the first store of its region parameters to the store of its result
+  const span = new Map<Node, [number, number]>();
+  const claim = (st: Storage, node: Node, role: string, at: number): void => {
+    if (st.k === 'slot' && st.slot !== undefined) {
+      if (uses[st.slot] === null || uses[st.slot] === undefined) uses[st.slot] = { node, role };
+    } else if (st.k === 'tuple') st.parts?.forEach((part, i) => claim(part, node, node.op === 'solve' && i === 0 ? 'solution' : `part ${i}`, at));
+  };
+  for (const e of events) {
+    if (e.kind !== 'set') continue;
+    const c = carryOf.get(e.node);
+    if (c) {
+      const s = span.get(c.loop);
+      if (!s) span.set(c.loop, [e.t, Infinity]);
+      claim(e.st, e.node, c.index === 0 ? 'loop index' : 'loop carry', e.t);
+      continue;
+    }
+    if (e.node.op === 'loop') {
+      const s = span.get(e.node);
+      if (s) s[1] = e.t;
+    }
+    claim(e.st, e.node, e.node.op === 'proj' ? 'projection' : 'value', e.t);
+  }
+  spec.slots.forEach((_, k) => {
+    if (uses[k]) return;
+    const next = uses[k + 1];
+    if (next && next.node?.op === 'solve' && next.role === 'solution') {
+      uses[k] = { node: next.node, role: 'LU factors' };
+      return;
+    }
+    // the innermost loop whose emission encloses the allocation
+    let best: { loop: Node; start: number } | null = null;
+    for (const [loop, [s, e]] of span) if (s < allocT[k]! && allocT[k]! < e && (!best || s > best.start)) best = { loop, start: s };
+    if (best) uses[k] = { node: best.loop, role: 'step temporary' };
+  });
+  return { spec, uses };
+}
+
+// ---- IR names as printed -----------------------------------------------------------------------------
+
+/** Each node's printed line and each region parameter's printed name, walking the function in the
+ *  printer's order and reading the names off printFunc's text (so they are the `--stage opt` ones). */
+function printedNames(f: Func): { line: Map<Node, string>; name: Map<Node, string> } {
+  const text = printFunc(f).split('\n');
+  const nodeLines = text.map((l) => l.trim()).filter((l) => /^%[^:\s]+: .+ = [a-z]+/.test(l));
+  const regionLines = text.map((l) => l.trim()).filter((l) => /^region \d+ \(.*\) \{$/.test(l));
+  const roots = [...f.results.map((r) => r.node), ...f.status.flatMap((s) => [s.iterations, s.converged, ...(s.residual ? [s.residual] : [])])];
+  const sc = scopes(roots);
+  const order: Node[] = [];
+  const regionParams: Node[][] = [];
+  const walk = (r: Parameters<typeof sc.body.get>[0]): void => {
+    for (const n of sc.body.get(r) ?? []) {
+      if (n.op === 'param') continue;
+      order.push(n);
+      for (const reg of n.regions) {
+        regionParams.push([...reg.params]);
+        walk(reg);
+      }
+    }
+  };
+  walk(null);
+  const line = new Map<Node, string>();
+  const name = new Map<Node, string>();
+  if (order.length === nodeLines.length && order.every((n, i) => nodeLines[i]!.includes(` = ${n.op}`))) {
+    order.forEach((n, i) => {
+      line.set(n, nodeLines[i]!);
+      name.set(n, nodeLines[i]!.slice(0, nodeLines[i]!.indexOf(':')));
+    });
+  }
+  if (regionParams.length === regionLines.length) {
+    regionParams.forEach((ps, i) => {
+      const inner = /^region \d+ \((.*)\) \{$/.exec(regionLines[i]!)![1]!;
+      const names = inner ? inner.split(/, (?=%)/).map((s) => s.slice(0, s.indexOf(':'))) : [];
+      if (names.length === ps.length) ps.forEach((p, k) => name.set(p, names[k]!));
+    });
+  }
+  for (const p of f.params) name.set(p.node, `%${String(p.node.attrs.name)}`);
+  return { line, name };
+}
+
+// ---- the plan ----------------------------------------------------------------------------------------
+
+function clip(s: string, n = 110): string {
+  return s.length <= n ? s : s.slice(0, n - 1) + '…';
+}
+
+function total(dims: string[]): string {
+  if (dims.length === 0) return '0';
+  return dims.map((d) => parseDim(d)).reduce((a, b) => a.add(b)).toString();
+}
+
+function planText(label: string, f: Func): string {
+  const { spec, uses } = observeKernel(f);
+  const { line, name } = printedNames(f);
+  const ref = (n: Node): string => name.get(n) ?? `#${n.id} (${n.op})`;
+  const u = uniformIndex(spec);
+  const nUni = u.outBase + spec.outputs.length;
+  const out: string[] = [];
+  out.push(`schedule ${f.name} (${label})`);
+  out.push(`  kernel     1 instance kernel per call, entry '${spec.entryPoint}': one dispatch, one submission, one readback`);
+  out.push(`  grid       one workgroup per problem instance: x = min(batch, maxComputeWorkgroupsPerDimension), y = ⌈batch / x⌉`);
+  out.push(`             (batches past the device's buffer limits run as several such dispatches)`);
+  out.push(`  workgroup  ${spec.workgroupSize} threads; workgroup memory red: array<f32, ${spec.workgroupSize}>, redi: array<i32, ${spec.workgroupSize}>, wflag: i32`);
+  out.push(`  dims       ${spec.dims.length ? spec.dims.map((d, i) => `D${i} = ${d}`).join(', ') : '(none: every size is a constant)'}`);
+  out.push(`  scratch    ${spec.slots.length} slot${spec.slots.length === 1 ? '' : 's'}, ${total(spec.slots)} f32 per instance (binding 1, S[inst * scratch + offset + i])`);
+  const w = Math.min(16, Math.max(4, ...spec.slots.map((s) => s.length)));
+  spec.slots.forEach((size, k) => {
+    const use = uses[k];
+    let what: string;
+    if (!use || !use.node) what = 'scratch (no IR value identified)';
+    else if (use.role === 'LU factors') what = `LU factors (pivoted, in place) for ${clip(line.get(use.node) ?? `${ref(use.node)} = solve`)}`;
+    else if (use.role === 'step temporary') what = `step temporary of loop ${ref(use.node)} (a new carry value, written before the carries are)`;
+    else if (use.role === 'loop carry' || use.role === 'loop index') {
+      const loop = findLoop(f, use.node);
+      what = `${ref(use.node)}: ${use.role}${loop ? ` of ${ref(loop)} (${String(loop.attrs.label ?? 'loop')})` : ''}`;
+    } else {
+      const l = line.get(use.node);
+      what = `${clip(l ?? `${ref(use.node)} = ${use.node.op}`)}${use.role !== 'value' ? `   [${use.role}]` : ''}`;
+    }
+    out.push(`    S${String(k).padEnd(3)} ${size.padEnd(w)}  ${what}`);
+  });
+  out.push(`  inputs     binding 2 (read), per input an offset and a per-instance stride (0 = shared by the batch):`);
+  const iw = Math.max(4, ...spec.inputs.map((x) => x.name.length));
+  spec.inputs.forEach((x, i) => out.push(`    IN${String(i).padEnd(2)} ${x.name.padEnd(iw)}  [${(x.shape ?? []).join(', ')}]  ${x.size} per instance`));
+  out.push(`  outputs    binding 3, instance-major per output:`);
+  const ow = Math.max(4, ...spec.outputs.map((x) => x.name.length));
+  spec.outputs.forEach((x, i) =>
+    out.push(`    OUT${String(i).padEnd(2)} ${x.name.padEnd(ow)}  ${x.kind === 'result' ? `[${(x.shape ?? []).join(', ')}]  ${x.size} per instance` : 'status, 1 per instance'}`),
+  );
+  out.push(
+    `  uniforms   ${nUni} i32 (binding 0): [0..3] batch, scratch per instance, instance base, 0; ` +
+      `[${u.dimBase}..] dims; [${u.slotBase}..] slot offsets; [${u.inBase}..] input (offset, stride); [${u.outBase}..] output offsets`,
+  );
+  return out.join('\n');
+}
+
+function findLoop(f: Func, param: Node): Node | null {
+  const roots = [...f.results.map((r) => r.node), ...f.status.flatMap((s) => [s.iterations, s.converged, ...(s.residual ? [s.residual] : [])])];
+  for (const n of reachable(roots)) if (n.op === 'loop' && n.regions.some((r) => r.params.includes(param))) return n;
+  return null;
 }

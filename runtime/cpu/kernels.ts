@@ -363,6 +363,18 @@ export const cpuKernels: Record<OpKind, (n: Node, args: V[], cx: KernelCtx) => V
   sum: (n, [a]) => reduceAxis(asT(a!, 'sum'), n.attrs.axis as number, 0, (x, y) => x + y),
   rmax: (n, [a]) => reduceAxis(asT(a!, 'rmax'), n.attrs.axis as number, -Infinity, Math.max),
   rmin: (n, [a]) => reduceAxis(asT(a!, 'rmin'), n.attrs.axis as number, Infinity, Math.min),
+  maxloc: (_n, [a]) => {
+    const d = asT(a!, 'maxloc').data;
+    let best = 0;
+    for (let i = 1; i < d.length; i++) if (d[i]! > d[best]!) best = i;
+    return best;
+  },
+  minloc: (_n, [a]) => {
+    const d = asT(a!, 'minloc').data;
+    let best = 0;
+    for (let i = 1; i < d.length; i++) if (d[i]! < d[best]!) best = i;
+    return best;
+  },
   diag: (_n, [v]) => {
     const V = asT(v!, 'diag').data;
     const k = V.length;

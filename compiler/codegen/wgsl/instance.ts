@@ -62,7 +62,7 @@ class Gen {
   // ---- naming ------------------------------------------------------------------------------------
 
   private fresh(p: string): string {
-    return `${p}${this.counter++}`;
+    return `${p}_${this.counter++}`; // never a WGSL type name such as i32 or f16
   }
 
   private line(s: string): void {
@@ -291,6 +291,20 @@ class Gen {
       }
       const name = this.fresh('i');
       const a = n.args;
+      if (n.op === 'maxloc' || n.op === 'minloc') {
+        // workgroup argmax (of −x for minloc); ties resolve to the smallest index
+        const src = a[0]!;
+        const bv = this.fresh('bv');
+        const bi = this.fresh('bi');
+        const e = this.fresh('e');
+        const sg = n.op === 'minloc' ? '-' : '';
+        this.line(`var ${bv}: f32 = ${f32lit(-Infinity)};`);
+        this.line(`var ${bi}: i32 = 0;`);
+        this.line(`for (var ${e}: i32 = lid; ${e} < ${this.dim(shape(src)[0]!)}; ${e} = ${e} + WGI) { let v = ${sg}(${this.elem(src, [e])}); if (v > ${bv}) { ${bv} = v; ${bi} = ${e}; } }`);
+        this.line(`let ${name}: i32 = wg_argmax(${bv}, ${bi}, lidu);`);
+        this.store.set(n, { k: 'int', name });
+        return;
+      }
       const v = n.op === 'iconst' ? `${n.attrs.value as number}` : n.op === 'dim' ? this.dim(n.attrs.dim as Dim) : intOp(n.op, this.int(a[0]!), this.int(a[1]!));
       this.line(`let ${name}: i32 = ${v};`);
       this.store.set(n, { k: 'int', name });

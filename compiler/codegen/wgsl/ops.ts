@@ -30,7 +30,7 @@ export const wgslClass: Record<OpKind, WgslClass> = {
   select: 'view',
   matmul: 'contraction', matvec: 'contraction', dot: 'reduction', outer: 'view', transpose: 'remap',
   einsum: 'contraction',
-  sum: 'reduction', rmax: 'reduction', rmin: 'reduction',
+  sum: 'reduction', rmax: 'reduction', rmin: 'reduction', maxloc: 'int', minloc: 'int',
   diag: 'remap', diagvec: 'remap', tril: 'remap', triu: 'remap',
   reshape: 'remap', slice: 'remap', pad: 'remap', concat: 'special',
   index: 'view', setindex: 'view', getcol: 'remap', setcol: 'view', getrow: 'remap', setrow: 'view',
@@ -91,8 +91,11 @@ export function intOp(op: OpKind, x: string, y: string): string {
 export function f32lit(v: number): string {
   // WGSL rejects non-finite constant expressions, so these are built at run time (ui(3) is 0)
   if (Number.isNaN(v)) return 'fnan()';
-  if (v === Infinity || v > 3.4028234e38) return 'finf()';
-  if (v === -Infinity || v < -3.4028234e38) return '(-finf())';
+  if (v === Infinity) return 'finf()';
+  if (v === -Infinity) return '(-finf())';
+  // finite constants beyond f32's range saturate (1e300 * 0 must stay 0, as in f64)
+  if (v > 3.4028234e38) return '3.4028234e38';
+  if (v < -3.4028234e38) return '-3.4028234e38';
   if (v !== 0 && Math.abs(v) < 1.1754944e-38) return '0.0';
   if (Number.isInteger(v) && Math.abs(v) < 1e15) return `${v}.0`;
   const s = v.toExponential(8);

@@ -1,0 +1,156 @@
+// A callable function of an AOT module: `forward`, `vjp` and `jvp` with the JIT API's behaviour
+// (compiler/module.ts CompiledFn) — the same binding, the same checks and messages, the same
+// result shapes — but over embedded artifacts: the printed IR, read back by the IR parser and run
+// by the CPU reference, and the embedded instance-kernel specs, run by the WebGPU runtime.
+
+import type { Func } from '../../compiler/ir/node.js';
+import type { Backend } from '../backend.js';
+import { bindInputs, type InputValue } from '../bind.js';
+import { runCpu, type NodeStatus } from '../cpu/backend.js';
+import { InternalError, MatcRuntimeError } from '../errors.js';
+import { Tensor } from '../tensor.js';
+import { WebGpuBackend, runInstanceKernel } from '../webgpu/backend.js';
+import { embeddedKernel } from './backend.js';
+import type { AotFunctionData, AotSignature, FunctionKind } from './format.js';
+import { summarize, type CallStatus } from './status.js';
+
+export type { InputValue };
+
+export interface AotCallOptions {
+  /** values for int parameters / dimension overrides */
+  dims?: Record<string, number>;
+  /** evaluate with f32 rounding on the CPU backend */
+  f32?: boolean;
+  /** 'cpu' forces the CPU reference; a Backend (e.g. the JIT's WebGpuBackend) runs the embedded
+   *  kernels on its device. Default: the backend the module was loaded with (CPU until then). */
+  backend?: Backend | 'cpu';
+}
+
+export interface ForwardResult<O> {
+  outputs: O;
+  status: CallStatus;
+}
+
+export interface VjpResult<O, G extends string> extends ForwardResult<O> {
+  gradients: { [K in G]: Tensor };
+}
+
+export interface JvpResult<O> extends ForwardResult<O> {
+  tangents: O;
+}
+
+/** One compiled function. `I`: its inputs ({A: InputValue, ...}; parameters with defaults are
+ *  optional), `O`: its outputs ({x: Tensor}), `G`: the inputs it is differentiable in. */
+export interface MatcFunction<I extends object = Record<string, InputValue>, O extends object = Record<string, Tensor>, G extends string = Extract<keyof I, string>> {
+  readonly name: string;
+  readonly kind: FunctionKind;
+  /** parameter and result names, types as text, structure, defaults, int parameters */
+  readonly signature: AotSignature;
+  forward(inputs: I, opts?: AotCallOptions): Promise<ForwardResult<O>>;
+  /** Gradients of ⟨cotangents, outputs⟩ for every differentiable input. */
+  vjp(inputs: I, cotangents: { [K in keyof O]: InputValue }, opts?: AotCallOptions): Promise<VjpResult<O, G>>;
+  /** Tangents of the outputs along input tangents (missing tangents are zero). */
+  jvp(inputs: I, tangents: { [K in G]?: InputValue }, opts?: AotCallOptions): Promise<JvpResult<O>>;
+}
+
+export type Mode = 'forward' | 'vjp' | 'jvp';
+
+/** What a function needs from its module: parsed IR and the backend it was loaded with. */
+export interface FunctionHost {
+  executable(name: string, mode: Mode): Func;
+  backend(): Backend | undefined;
+}
+
+/** A derived form (VJP/JVP) that did not compile when the module was written. */
+export class AotCompileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CompileError';
+  }
+}
+
+type Inputs = Record<string, InputValue>;
+
+export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>, string> {
+  constructor(
+    readonly name: string,
+    readonly data: AotFunctionData,
+    private readonly host: FunctionHost,
+  ) {}
+
+  get kind(): FunctionKind {
+    return this.data.signature.kind;
+  }
+
+  get signature(): AotSignature {
+    return this.data.signature;
+  }
+
+  private async exec(mode: Mode, inputs: Inputs, opts: AotCallOptions): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[] }> {
+    const f = this.host.executable(this.name, mode);
+    const bind = bindInputs(f, inputs, { ...(opts.dims ? { dims: opts.dims } : {}) });
+    const backend = opts.backend === 'cpu' ? undefined : (opts.backend ?? this.host.backend());
+    if (backend && backend.kind === 'webgpu') {
+      const spec = embeddedKernel(f);
+      if (!spec) {
+        const ex = this.data[mode] as { kernelError?: string };
+        throw new InternalError(`${this.name}: the module has no WebGPU kernel for the ${mode}${ex.kernelError ? `: ${ex.kernelError}` : ''}`);
+      }
+      // The embedded spec, whichever provider the backend was built with (a JIT WebGpuBackend
+      // would otherwise regenerate the kernel from the parsed IR).
+      if (backend instanceof WebGpuBackend) return runInstanceKernel(backend.ctx, spec, bind);
+      return backend.run(f, bind);
+    }
+    const r = runCpu(f, bind, { ...(opts.f32 ? { f32: true } : {}) });
+    return { outputs: r.outputs, nodes: r.status };
+  }
+
+  async forward(inputs: Inputs, opts: AotCallOptions = {}): Promise<ForwardResult<Record<string, Tensor>>> {
+    const r = await this.exec('forward', inputs, opts);
+    return { outputs: r.outputs, status: summarize(r.nodes, r.outputs) };
+  }
+
+  async vjp(inputs: Inputs, cotangents: Record<string, InputValue>, opts: AotCallOptions = {}): Promise<VjpResult<Record<string, Tensor>, string>> {
+    this.host.executable(this.name, 'vjp'); // a VJP that did not compile fails first, as in the JIT
+    const results = this.signature.results;
+    const all: Inputs = { ...inputs };
+    for (const r of results) {
+      const c = cotangents[r.name];
+      if (c === undefined) throw new MatcRuntimeError('MATR101', `${this.name}: missing cotangent for output '${r.name}'`);
+      all[`d${r.name}`] = c;
+    }
+    for (const k of Object.keys(cotangents)) {
+      if (!results.some((r) => r.name === k)) throw new MatcRuntimeError('MATR101', `${this.name} has no output '${k}'`);
+    }
+    const r = await this.exec('vjp', all, opts);
+    const outputs: Record<string, Tensor> = {};
+    const gradients: Record<string, Tensor> = {};
+    for (const [k, v] of Object.entries(r.outputs)) {
+      if (k.startsWith('grad_')) gradients[k.slice(5)] = v;
+      else outputs[k] = v;
+    }
+    return { outputs, gradients, status: summarize(r.nodes, outputs, gradients) };
+  }
+
+  async jvp(inputs: Inputs, tangents: Record<string, InputValue | undefined>, opts: AotCallOptions = {}): Promise<JvpResult<Record<string, Tensor>>> {
+    // Shapes of the zero tangents come from binding the forward (as the JIT binds the function).
+    this.host.executable(this.name, 'jvp'); // a JVP that did not compile fails first, as in the JIT
+    const fwd = this.host.executable(this.name, 'forward');
+    const all: Inputs = { ...inputs };
+    const bind = bindInputs(fwd, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), noValidate: true });
+    const takes = new Set(this.signature.tangents);
+    for (const inp of bind.inputs) {
+      if (!takes.has(inp.param.name)) continue;
+      const t = tangents[inp.param.name];
+      all[`d${inp.param.name}`] = t ?? Tensor.zeros(inp.tensor.shape);
+    }
+    const r = await this.exec('jvp', all, opts);
+    const outputs: Record<string, Tensor> = {};
+    const tans: Record<string, Tensor> = {};
+    for (const res of this.signature.results) {
+      outputs[res.name] = r.outputs[res.name]!;
+      tans[res.name] = r.outputs[`d${res.name}`]!;
+    }
+    return { outputs, tangents: tans, status: summarize(r.nodes, outputs) };
+  }
+}

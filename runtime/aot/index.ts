@@ -1,0 +1,15 @@
+// The runtime entry of modules written by `matc compile`: everything a generated module imports,
+// and the types its .d.ts names. This import graph holds the runtime only (tensor, binding, CPU
+// reference, WebGPU runtime, the IR data structures and the small IR parser) — no grammar, no
+// elaborator, no differentiation, solver expansion or optimization passes; test/aot.test.ts walks
+// it to keep it so.
+
+export { defineModule, AotModule, type LoadedModule } from './module.js';
+export { AotFunction, AotCompileError, type MatcFunction, type AotCallOptions, type ForwardResult, type VjpResult, type JvpResult, type InputValue, type Mode } from './function.js';
+export { selectBackend as selectAotBackend, CPU_NAME, type BackendChoice, type LoadOptions, type SelectedBackend } from './backend.js';
+export { summarize, type CallStatus } from './status.js';
+export { AOT_FORMAT, type AotModuleData, type AotFunctionData, type AotExecutable, type AotSignature, type AotParam, type AotResult, type FunctionKind } from './format.js';
+export { Tensor, type DType } from '../tensor.js';
+export { MatcRuntimeError, InternalError } from '../errors.js';
+export type { NodeStatus } from '../cpu/backend.js';
+export type { Backend } from '../backend.js';

@@ -1,0 +1,166 @@
+// The loaded form of a module written by `matc compile`: its functions, and the backend they run
+// on. The generated ES module calls `defineModule(data)` once and exports the functions, `load`
+// and `createModule`:
+//
+//   load(opts)          picks the backend for the module's exported functions (WebGPU when a GPU
+//                       object is given or found, else the CPU reference) and returns the loaded
+//                       module; a later load() replaces (and disposes) it.
+//   createModule(opts)  an independent instance with its own backend (several devices, tests).
+//
+// Until load() the exported functions run on the CPU reference, as the JIT API does without a
+// backend: creating a device implicitly would keep a Node process alive (Dawn) behind the
+// caller's back.
+//
+// The printed IR is parsed on first use of each form (forward, VJP, JVP) and shared by every
+// instance of the module.
+
+import { parseDim } from '../../compiler/dims.js';
+import { Graph, type Func } from '../../compiler/ir/node.js';
+import { parseFunc } from '../../compiler/ir/parser.js';
+import type { Backend } from '../backend.js';
+import { InternalError, MatcRuntimeError } from '../errors.js';
+import { registerKernel, selectBackend, type LoadOptions, type SelectedBackend } from './backend.js';
+import { AOT_FORMAT, isMissing, type AotExecutable, type AotModuleData } from './format.js';
+import { AotCompileError, AotFunction, type FunctionHost, type MatcFunction, type Mode } from './function.js';
+
+export interface LoadedModule<F = Record<string, MatcFunction>> {
+  /** the functions, by their source names ("less", "sgd.init") */
+  readonly functions: F;
+  fn<K extends keyof F & string>(name: K): F[K];
+  /** "cpu (f64 reference)", "webgpu (llvmpipe)", ... */
+  readonly backend: string;
+  readonly kind: 'cpu' | 'webgpu';
+  /** why WebGPU was not taken, when it was asked for by 'auto' and not taken */
+  readonly note: string | undefined;
+  /** releases the GPU device (a Node process with a live Dawn device does not exit) */
+  dispose(): void;
+}
+
+class Loaded<F> implements LoadedModule<F> {
+  readonly functions: F;
+  constructor(
+    readonly module: AotModule<F>,
+    readonly selected: SelectedBackend,
+  ) {
+    this.functions = module.makeFunctions(() => selected.backend);
+  }
+  fn<K extends keyof F & string>(name: K): F[K] {
+    return this.module.lookup(this.functions, name);
+  }
+  get backend(): string {
+    return this.selected.name;
+  }
+  get kind(): 'cpu' | 'webgpu' {
+    return this.selected.backend?.kind === 'webgpu' ? 'webgpu' : 'cpu';
+  }
+  get note(): string | undefined {
+    return this.selected.note;
+  }
+  dispose(): void {
+    this.selected.backend?.dispose?.();
+  }
+}
+
+export class AotModule<F = Record<string, MatcFunction>> {
+  private readonly graph = new Graph();
+  private readonly parsed = new Map<string, Func>();
+  private current: Loaded<F> | null = null;
+  /** The module's functions; they run on the backend of the last load() (CPU before). */
+  readonly functions: F;
+
+  constructor(readonly data: AotModuleData) {
+    if (data.format !== AOT_FORMAT) {
+      throw new InternalError(`the module compiled from ${data.source} by matc ${data.matc} has format ${data.format}; this runtime reads format ${AOT_FORMAT}: recompile it with this version of matc (matc compile)`);
+    }
+    this.functions = this.makeFunctions(() => this.current?.selected.backend);
+  }
+
+  get names(): string[] {
+    return Object.keys(this.data.functions);
+  }
+
+  fn<K extends keyof F & string>(name: K): F[K] {
+    return this.lookup(this.functions, name);
+  }
+
+  /** Picks the backend of the module's functions; disposes the one a previous load() made. */
+  async load(opts: LoadOptions = {}): Promise<LoadedModule<F>> {
+    const next = new Loaded(this, await selectBackend(opts));
+    this.current?.dispose();
+    this.current = next;
+    return next;
+  }
+
+  /** An independent instance on its own backend. */
+  async createModule(opts: LoadOptions = {}): Promise<LoadedModule<F>> {
+    return new Loaded(this, await selectBackend(opts));
+  }
+
+  /** Disposes the backend of the last load(); the functions fall back to the CPU reference. */
+  dispose(): void {
+    this.current?.dispose();
+    this.current = null;
+  }
+
+  /** @internal */
+  makeFunctions(backend: () => Backend | undefined): F {
+    const host: FunctionHost = { executable: (name, mode) => this.executable(name, mode), backend };
+    const out: Record<string, MatcFunction> = {};
+    for (const [name, d] of Object.entries(this.data.functions)) out[name] = new AotFunction(name, d, host);
+    return Object.freeze(out) as F;
+  }
+
+  /** @internal */
+  lookup<K extends keyof F & string>(fns: F, name: K): F[K] {
+    if (!Object.prototype.hasOwnProperty.call(this.data.functions, name)) {
+      throw new MatcRuntimeError('MATR100', `no function '${name}' in this module (have: ${this.names.join(', ')})`);
+    }
+    return fns[name];
+  }
+
+  /** The executable IR function of one form, parsed on first use. */
+  executable(name: string, mode: Mode): Func {
+    const key = `${mode}:${name}`;
+    const hit = this.parsed.get(key);
+    if (hit) return hit;
+    const d = this.data.functions[name];
+    if (!d) throw new MatcRuntimeError('MATR100', `no function '${name}' in this module (have: ${this.names.join(', ')})`);
+    const e = d[mode];
+    if (isMissing(e)) throw new AotCompileError(e.error);
+    const f = readExecutable(e, this.graph, `${name} (${mode})`);
+    this.parsed.set(key, f);
+    return f;
+  }
+}
+
+/** Parses printed IR and restores what the text does not carry. */
+function readExecutable(e: AotExecutable, g: Graph, what: string): Func {
+  let f: Func;
+  try {
+    f = parseFunc(e.ir, g);
+  } catch (err) {
+    throw new InternalError(`the embedded IR of ${what} does not parse (module written by another matc version?): ${(err as Error).message}`);
+  }
+  if (f.params.length !== e.params.length || f.params.some((p, i) => p.name !== e.params[i]!.name)) {
+    throw new InternalError(`the embedded IR of ${what} has parameters (${f.params.map((p) => p.name).join(', ')}) but its metadata lists (${e.params.map((p) => p.name).join(', ')})`);
+  }
+  if (f.intParams.length !== e.intParams.length || f.intParams.some((p, i) => p.name !== e.intParams[i]!.name)) {
+    throw new InternalError(`the embedded IR of ${what} has int parameters (${f.intParams.map((p) => p.name).join(', ')}) but its metadata lists (${e.intParams.map((p) => p.name).join(', ')})`);
+  }
+  const func: Func = {
+    ...f,
+    params: f.params.map((p, i) => {
+      const m = e.params[i]!;
+      return { ...p, differentiable: m.differentiable, ...(m.default !== undefined ? { default: m.default } : {}) };
+    }),
+    intParams: e.intParams.map((p) => ({ ...p })),
+    ...(e.assertions.length ? { assertions: e.assertions.map((a) => ({ dim: parseDim(a.dim), message: a.message })) } : {}),
+  };
+  if (e.kernel) registerKernel(func, e.kernel);
+  return func;
+}
+
+/** Called once by a generated module with its embedded data. */
+export function defineModule<F = Record<string, MatcFunction>>(data: AotModuleData): AotModule<F> {
+  return new AotModule<F>(data);
+}
