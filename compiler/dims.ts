@@ -153,6 +153,15 @@ export class Dim {
 
   private static minmax(k: 'min' | 'max', a: Dim, b: Dim): Dim {
     if (a.equals(b)) return a;
+    // min(min(x, y), y) = min(x, y) (and for max)
+    const inner = (x: Dim, y: Dim): boolean => {
+      const t = x.terms[0];
+      if (x.terms.length !== 1 || !t || t.atoms.length !== 1 || t.coef[0] !== 1 || t.coef[1] !== 1) return false;
+      const at = t.atoms[0]!;
+      return at.k === k && at.args.some((z) => z.equals(y));
+    };
+    if (inner(a, b)) return a;
+    if (inner(b, a)) return b;
     const d = a.sub(b).constValue();
     if (d !== undefined) return (k === 'min') === d <= 0 ? a : b;
     const args = [a, b].sort((x, y) => (x.key < y.key ? -1 : 1));

@@ -314,9 +314,12 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
     }
     const a = args[i]!;
     if (p.type?.name.name === 'int') {
-      const d = el.toDim(a, argSpan, `argument ${i + 1} of ${item.name.name} (an int parameter)`);
-      if (!d) return poison;
-      bind.set(p.name.name, d);
+      // A dimension expression binds the name as a dimension; any other integer (a loop index)
+      // is passed as a value, which the callee may use in arithmetic but not in its types.
+      const iv = el.toInt(a, argSpan, `argument ${i + 1} of ${item.name.name} (an int parameter)`);
+      if (iv.k !== 'int') return poison;
+      if (iv.dim) bind.set(p.name.name, iv.dim);
+      else env.define(p.name.name, { val: iv, what: 'parameter' });
       continue;
     }
     const av = el.toArr(a, argSpan, `argument ${i + 1} of ${item.name.name}`);
