@@ -71,7 +71,8 @@ export function summarize(nodes: NodeStatus[], outputs: Record<string, Tensor>, 
   for (const [what, group] of [['output', outputs], ['gradient', gradients]] as const) {
     for (const [name, t] of Object.entries(group)) {
       let n = 0;
-      for (const v of t.data) if (!Number.isFinite(v)) n++;
+      const d = t.data;
+      for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) n++;
       if (n > 0) warnings.push(`${what} ${name} has ${n} non-finite value(s)`);
     }
   }

@@ -101,6 +101,11 @@ export function bindInputs(func: Func, given: Record<string, InputValue>, opts: 
     });
   }
   for (const [k, v] of dims) if (!Number.isInteger(v) || v < 0) throw new MatcRuntimeError('MATR103', `${func.name}: dimension ${k} = ${v} is not a non-negative integer`);
+  for (const inp of inputs) {
+    const z = inp.shape.indexOf(0);
+    if (z >= 0) throw new MatcRuntimeError('MATR106', `${func.name}: input '${inp.param.name}' has an empty dimension (size 0 at position ${z + 1} of [${inp.shape.join(', ')}]); matc does not run on empty tensors`);
+  }
+  if ((batch ?? []).includes(0)) throw new MatcRuntimeError('MATR106', `${func.name}: the batch [${batch!.join(', ')}] is empty`);
   for (const a of func.assertions ?? []) {
     const v = a.dim.eval(dims);
     if (!(v >= 0)) throw new MatcRuntimeError('MATR103', `${func.name}: ${a.message}, which fails for ${[...dims].map(([k, x]) => `${k}=${x}`).join(', ')}`);

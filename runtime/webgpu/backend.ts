@@ -108,7 +108,7 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
     spec.outputs.forEach((_, i) => {
       const size = args.outputSizes[i]!;
       const n = size * count;
-      for (let k = 0; k < n; k++) outData[i]![base * size + k] = out[o + k]!;
+      outData[i]!.set(out.subarray(o, o + n), base * size); // native f32 → f64 conversion
       o += n;
     });
   }

@@ -227,9 +227,15 @@ class Gen {
   /** Tensors that need a slot: contractions, shared or heavy views, values read from loops. */
   private analyze(): void {
     const all = reachable(this.roots);
+    // values a loop carries to its next iteration: the loop emitter writes them (in place for
+    // column/row/entry updates of the carry itself), so they are not "shared" views
+    const carried = new Set<Node>();
     for (const n of all) {
       for (const a of n.args) this.uses.set(a, (this.uses.get(a) ?? 0) + 1);
-      for (const r of n.regions) for (const x of r.results) this.uses.set(x, (this.uses.get(x) ?? 0) + 2);
+      for (const r of n.regions) for (const x of r.results) {
+        if (n.op === 'loop') carried.add(x);
+        else this.uses.set(x, (this.uses.get(x) ?? 0) + 2);
+      }
     }
     for (const r of this.roots) this.uses.set(r, (this.uses.get(r) ?? 0) + 1);
     const depth = (r: Region | null): number => {
@@ -253,7 +259,7 @@ class Gen {
       }
       if (cls === 'view' || cls === 'remap') {
         const heavy = cls === 'view' && n.op !== 'outer';
-        const shared = (this.uses.get(n) ?? 0) > 1 || deepUse.has(n);
+        const shared = (this.uses.get(n) ?? 0) > 1 || (deepUse.has(n) && !carried.has(n));
         if (heavy && shared) this.mat.add(n);
         if (n.op === 'fill' || n.op === 'eye' || n.op === 'iota') this.mat.delete(n);
       }
@@ -507,7 +513,13 @@ class Gen {
         return nm;
       });
       let wrote = false;
-      for (const p of plan) {
+      // in-place updates read the old values of other carries: run them before any copy
+      // overwrites a carry, with a barrier between the two groups
+      plan.sort((a, b) => (a.kind === 'inplace' ? 0 : 1) - (b.kind === 'inplace' ? 0 : 1));
+      const firstCopy = plan.findIndex((p) => p.kind === 'copy' && carries[p.c]!.k === 'slot');
+      const anyInplace = plan.some((p) => p.kind === 'inplace');
+      for (const [pi, p] of plan.entries()) {
+        if (pi === firstCopy && anyInplace) this.barrier();
         const carry = carries[p.c]!;
         if (carry.k !== 'slot') {
           if (newNames[p.c]) this.line(`${(carry as { name: string }).name} = ${newNames[p.c]};`);
