@@ -54,7 +54,8 @@ options:
   --batch B         leading batch dimension (default 1, no batch dimension)
   --dims m=64,n=32  dimension sizes (default 4 each)
   --backend B       auto (WebGPU when an adapter exists, else CPU), cpu or webgpu
-  --reps N          timed repetitions per phase (default 20; fewer when one run is long)
+  --reps N          timed repetitions per phase (default 20; fewer when they would take
+                    over ~2 s, at least 1)
   --set K=V         solver options for every declarative node (tol, max_iter, ...)
   --json            one JSON object on stdout:
                     { backend, fn, dims, batch, forward: { gpuMsMedian, wallMsMedian, ... },
@@ -432,7 +433,7 @@ export async function benchCommand(positionals: string[], values: Record<string,
   const dims = parseKv(values.dims as string | undefined, '--dims', true);
   const sel = await selectBackend(((values.backend as string | undefined) ?? 'auto') as BackendChoice);
   try {
-    const run = await benchFunction(fn, sel.backend, sel.name, { batch, dims, reps, seed });
+    const run = await benchFunction(fn, sel.backend, sel.name, { batch, dims, reps, seed, budgetMs: 2000 });
     if (values.json) process.stdout.write(JSON.stringify(run.report) + '\n');
     else process.stdout.write(formatReport(run.report, sel.note) + '\n');
     return 0;

@@ -1,9 +1,11 @@
 // The `compile` and `bench` commands (AOT modules and timing); they live apart from matc.ts
 // because they pull in the GPU code generator.
 
+import { BENCH_HELP } from './bench.js';
+
 export function extraHelp(cmd: string): string | undefined {
   if (cmd === 'compile') return 'usage: matc compile FILE -o DIR\n\nWrites DIR/<name>.js (an ES module) and DIR/<name>.d.ts with every function\'s WGSL kernels, host\nschedule and CPU reference IR embedded. Loading it needs only matc\'s runtime.';
-  if (cmd === 'bench') return 'usage: matc bench FILE --fn NAME [--batch B] [--dims m=64,n=32] [--backend B] [--reps N] [--json]\n\nTimes forward and backward (median of --reps runs after warm-up) on the chosen backend.';
+  if (cmd === 'bench') return BENCH_HELP;
   return undefined;
 }
 
