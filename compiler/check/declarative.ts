@@ -166,8 +166,8 @@ function clauses(el: Elab, kind: 'argmin' | 'argmax' | 'solve', c: A.DeclClauses
           const v0 = vars[0]!;
           const v0s = v0.type.kind === 'tensor' ? v0.type.shape : [];
           const cols = v0s.length === 2 ? v0s[1] : undefined;
-          if (vars.length !== 1 || !(sh.length === 0 || (cols && sh.length === 1 && sh[0]!.equals(cols)))) {
-            el.diag.error('MAT0407', 'orient needs one variable and a scalar (or one value per column of a matrix variable)', target.left.span, {
+          if (!(sh.length === 0 || (cols && sh.length === 1 && sh[0]!.equals(cols)))) {
+            el.diag.error('MAT0407', 'orient orients the first variable: give a scalar (or one value per column of a matrix variable)', target.left.span, {
               label: `this is ${shapeLabel(a)}`,
             });
             ok = false;
