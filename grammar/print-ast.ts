@@ -57,13 +57,19 @@ export function type(t: A.TypeAst): string {
   return t.dims ? `${t.name.name}[${t.dims.map((d) => dim(d)).join(', ')}]` : t.name.name;
 }
 
+/** An element of a comma-separated list: a declarative node's own comma lists (constraints,
+ *  equations, grad targets) would swallow the next element, so it is parenthesized. */
+function item(e: A.Expr): string {
+  return level(e) === 0 ? `(${expr(e)})` : expr(e);
+}
+
 function args(as: A.Arg[]): string {
-  return as.map((a) => (a.name ? `${a.name.name}: ${expr(a.value)}` : expr(a.value))).join(', ');
+  return as.map((a) => (a.name ? `${a.name.name}: ${item(a.value)}` : item(a.value))).join(', ');
 }
 
 function binding(b: A.LetBinding): string {
   const pat = b.tuple || b.names.length > 1 ? `(${b.names.map((n) => n.name).join(', ')})` : b.names[0]!.name;
-  return `${pat} = ${expr(b.value)}`;
+  return `${pat} = ${item(b.value)}`;
 }
 
 function clauses(c: A.DeclClauses): string {
@@ -105,9 +111,9 @@ export function expr(e: A.Expr): string {
         .map((i) => (i.kind === 'all' ? ':' : i.kind === 'at' ? p(i.index, 4) : `${p(i.lo, 4)}:${p(i.hi, 4)}`))
         .join(', ')}]`;
     case 'tuple':
-      return `(${e.elems.map(expr).join(', ')})`;
+      return `(${e.elems.map(item).join(', ')})`;
     case 'matrix':
-      return `[${e.rows.map((r) => r.map(expr).join(', ')).join('; ')}]`;
+      return `[${e.rows.map((r) => r.map(item).join(', ')).join('; ')}]`;
     case 'let':
       return `let ${e.bindings.map(binding).join(', ')} in ${expr(e.body)}`;
     case 'if':
@@ -117,7 +123,7 @@ export function expr(e: A.Expr): string {
     case 'solve':
       return `solve ${e.vars.map((v) => `${v.name.name}: ${type(v.type)}`).join(', ')} such that ${e.equations.map((q) => p(q, 1)).join(', ')}${clauses(e.clauses)}`;
     case 'iterate': {
-      const carries = e.carries.map((c) => `${c.name.name}${c.type ? `: ${type(c.type)}` : ''} = ${expr(c.init)}`).join(', ');
+      const carries = e.carries.map((c) => `${c.name.name}${c.type ? `: ${type(c.type)}` : ''} = ${item(c.init)}`).join(', ');
       return `iterate (${carries}) for ${e.index.name} in ${e.reverse ? 'reverse ' : ''}${p(e.lo, 4)}..${p(e.hi, 4)} => ${iterBody(e.body, e.until)}`;
     }
     case 'error':
@@ -152,7 +158,7 @@ export function printItem(it: A.Item): string {
       const where = it.where.length ? ` where ${it.where.map((w) => `${w.name.name} = ${dim(w.value)}`).join(', ')}` : '';
       const state = it.body.state.length ? `\n  state ${it.body.state.map((s) => `${s.name.name}: ${type(s.type)} = ${p(s.init, 1)}`).join(', ')}` : '';
       const lets = it.body.lets.length ? `\n  let ${it.body.lets.map(binding).join(', ')} in` : '';
-      const ups = it.body.updates.map((u) => `${u.target.name} <- ${expr(u.value)}`).join(', ');
+      const ups = it.body.updates.map((u) => `${u.target.name} <- ${item(u.value)}`).join(', ');
       return `optimizer ${it.name.name}(${it.params.map(param).join(', ')}${hyper})${where} =${state}${lets}\n  ${ups}`;
     }
   }

@@ -26,7 +26,7 @@ const maxIter = (n: number): OptionSpec => ({ doc: 'iteration limit; reaching it
 
 export const solverSpecs: Record<string, SolverSpec> = {
   riemannian_descent: {
-    doc: 'gradient descent on the variable\'s manifold (sphere, stiefel) with retraction; the LESS paper\'s variants',
+    doc: 'gradient descent on the unit sphere with retraction x ← x/‖x‖; the LESS paper\'s variants',
     for: ['argmin', 'argmax'],
     options: {
       gradient: { doc: 'riemannian (RM, projected onto the tangent space) or euclidean (PGD)', default: 'riemannian', enum: ['riemannian', 'euclidean'], kind: 'enum' },
