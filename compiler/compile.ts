@@ -105,7 +105,7 @@ export class Program {
   }
 
   jvpRaw(name: string): Func {
-    return this.memo(`jvp-raw:${name}`, () => jvpFunc(this.b, this.lowered(name), { implicit: implicitHooks.jvp }));
+    return this.memo(`jvp-raw:${name}`, () => jvpFunc(this.b, this.lowered(name), { implicit: implicitHooks.jvp, notes: [] }));
   }
 
   /** The executable forms: expanded and optimized. */

@@ -71,7 +71,7 @@ test('ied, batch with one degenerate instance: only that instance is flagged, th
   assert.ok(allFinite(out.gradients.X!.data));
 });
 
-test('ied, repeated top eigenvalue: the JVP reports the singular system too', { todo: 'implicitHooks.jvp (compiler/diff/implicit.ts) solves J ż = −∂F θ̇ without recording rcond: status.ok stays true' }, async () => {
+test('ied, repeated top eigenvalue: the JVP reports the singular system too', async () => {
   const m = 5;
   const X = rotated([3, 3, 1, 0.5, 0.2], 41);
   const out = await stdlibFn('ied', 'ied').jvp({ X: new Tensor([m, m], X) }, { X: new Tensor([m, m], X) });
@@ -79,7 +79,7 @@ test('ied, repeated top eigenvalue: the JVP reports the singular system too', { 
   assert.ok(!out.status.ok, `JVP status: ${JSON.stringify(out.status)}`);
 });
 
-test('ied, no dominant eigenvalue (λ = 2, −2, …) or a tiny gap (3, 3 − 1e-5): power iteration is flagged as not converged, outputs finite', async () => {
+test('ied, no dominant eigenvalue (λ = 2, −2, …) or a tiny gap (3, 3 − 1e-5): the true argmax, or flagged as not converged; outputs finite', async () => {
   for (const ev of [
     [2, -2, 1, 0.5],
     [3, 3 - 1e-5, 1, 0.5],
@@ -87,14 +87,19 @@ test('ied, no dominant eigenvalue (λ = 2, −2, …) or a tiny gap (3, 3 − 1e
     const X = rotated(ev, 46);
     const fn = stdlibFn('ied', 'ied');
     const fwd = await fn.forward({ X: new Tensor([4, 4], X) });
-    assert.ok(allFinite(fwd.outputs.u!.data));
-    assert.ok(flagged(fwd.status, /ied\/argmax.*did not converge/), `${ev}: ${JSON.stringify(fwd.status.warnings)}`);
+    const u = fwd.outputs.u!.data;
+    assert.ok(allFinite(u));
+    // power iteration alone oscillates between ±2; the shifted second phase finds λ = 2
+    const rq = matvec(X, 4, 4, u).reduce((s, v, i) => s + v * u[i]!, 0);
+    const right = Math.abs(rq - ev[0]!) < 1e-6 && fwd.status.ok;
+    assert.ok(right || flagged(fwd.status, /ied\/argmax.*did not converge/), `${ev}: uᵀXu = ${rq}, ${JSON.stringify(fwd.status.warnings)}`);
+    if (right) continue;
     const out = await fn.vjp({ X: new Tensor([4, 4], X) }, { u: new Tensor([4], [1, 2, 3, 4]) });
     assert.ok(allFinite(out.gradients.X!.data) && !out.status.ok);
   }
 });
 
-test('ied, the most negative eigenvalue dominates in magnitude (λ = 1, …, −3): argmax must not return the argmin silently', { todo: 'power_iteration converges to the eigenvector of the largest |λ| (here λ = −3, the minimiser of uᵀXu) and reports ok' }, async () => {
+test('ied, the most negative eigenvalue dominates in magnitude (λ = 1, …, −3): argmax must not return the argmin silently', async () => {
   const m = 5;
   const X = rotated([1, 0.5, 0.2, -0.3, -3], 47);
   const out = await stdlibFn('ied', 'ied', TIGHT).forward({ X: new Tensor([m, m], X) });
@@ -141,15 +146,16 @@ test('less, hard case (Aᵀb ⟂ the smallest eigenvector of AᵀA): outputs and
   }
 });
 
-test('less, wide hard case (3×5, ‖A⁺b‖ < 1, f* = 0): the minimum is found and the singular backward is flagged', async () => {
+test('less, wide hard case (3×5, ‖A⁺b‖ < 1, f* = 0): the minimum is found (backward flagged singular), or the non-minimum is flagged', async () => {
   const c = loadFixture('less').cases.find((k) => k.name === '3x5_wide_hard_case')!;
   const p: LessProblem = { A: f64(c.inputs.A!), b: f64(c.inputs.b!), m: 3, n: 5 };
   const out = await stdlibFn('less', 'less', TIGHT).vjp(lessInputs(p), { x: new Tensor([5], [1, 0, 0, 0, 0]) });
-  assert.ok(lessF(p, out.outputs.x!.data) < 1e-20, `f = ${lessF(p, out.outputs.x!.data)}`);
-  assert.ok(flagged(out.status, /less\/argmin.*\/backward.*singular/), JSON.stringify(out.status.warnings));
+  const f = lessF(p, out.outputs.x!.data);
+  if (f < 1e-20) assert.ok(flagged(out.status, /less\/argmin.*\/backward.*singular/), JSON.stringify(out.status.warnings));
+  else assert.ok(flagged(out.status, /less\/argmin.*\/curvature.*not a local minimum/), `f = ${f}, ${JSON.stringify(out.status.warnings)}`);
 });
 
-test('less, 2×2 hard case: the returned x is the global minimiser, or the status says it is not', { todo: 'the init normalize(lstsq(A, b)) is a stationary point (an eigenvector of AᵀA) in every 2×2 hard case; riemannian_descent stops there after one step and reports ok with f − f* = 0.54' }, async () => {
+test('less, 2×2 hard case: the returned x is the global minimiser, or the status says it is not', async () => {
   const c = loadFixture('less').cases.find((k) => k.name === '2x2_hard_case')!;
   const p: LessProblem = { A: f64(c.inputs.A!), b: f64(c.inputs.b!), m: 2, n: 2 };
   for (const layer of ['less', 'less_bls']) {
@@ -168,14 +174,15 @@ test('less, b = 0 (min ‖Ax‖ on the sphere, the smallest eigenvector of AᵀA
   }
 });
 
-test('less, b = 0: x is finite (the smallest eigenvector of AᵀA) and the singular backward is flagged', { todo: 'the init normalize(lstsq(A, 0)) is 0/0 = NaN, so x is NaN (flagged as non-finite, but the problem is well posed)' }, async () => {
+test('less, b = 0: x is finite (the smallest eigenvector of AᵀA), gradients finite', async () => {
   const A = new Rng(50).normals(6);
   const out = await stdlibFn('less', 'less', TIGHT).vjp({ A: new Tensor([3, 2], A), b: new Tensor([3], [0, 0, 0]) }, { x: new Tensor([2], [1, 0]) });
   const x = out.outputs.x!.data;
   assert.ok(allFinite(x), `x = ${Array.from(x)}`);
   const { vectorsT } = symEig(gram(A, 3, 2), 2);
   assert.ok(maxAbsDiff(x.map(Math.abs), vectorsT.subarray(0, 2).map(Math.abs)) < 1e-9);
-  assert.ok(flagged(out.status, /\/backward/), JSON.stringify(out.status.warnings));
+  // the smallest eigenvalue of AᵀA is simple, so the bordered KKT system is regular
+  assert.ok(allFinite(out.gradients.A!.data), JSON.stringify(out.status.warnings));
 });
 
 test('less, rank-deficient A (5×3 of rank 2): exact minimum, finite gradients, the lstsq init flagged', async () => {
@@ -199,7 +206,7 @@ test('less, rank-deficient A (5×3 of rank 2): exact minimum, finite gradients, 
     if (!hard) assert.ok(maxAbsDiff(x, ex.x) < 1e-9);
     assert.ok(allFinite(out.gradients.A!.data) && allFinite(out.gradients.b!.data));
     // AᵀA is singular, so the normal-equations init reports itself
-    assert.ok(flagged(out.status, /less\/lstsq.*singular/), JSON.stringify(out.status.warnings));
+    assert.ok(flagged(out.status, /less\/.*lstsq.*singular/), JSON.stringify(out.status.warnings));
   }
 });
 

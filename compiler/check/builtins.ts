@@ -479,11 +479,18 @@ export const builtins: Record<string, Builtin> = {
       const at = el.b.transpose(a.node);
       const mul = (x: Node, y: Node) => (shapeOf(y).length === 1 ? el.b.matvec(x, y) : el.b.matmul(x, y));
       const c = m!.sub(n!).constValue();
-      if (c !== undefined && c < 0) {
-        // wide: x = Aᵀ (A Aᵀ)⁻¹ b
-        return arr(mul(at, solved(el, e, el.b.solve(el.b.matmul(a.node, at), b.node))));
-      }
-      return arr(solved(el, e, el.b.solve(el.b.matmul(at, a.node), mul(at, b.node))));
+      // tall or square: x = (AᵀA)⁻¹ Aᵀ b;  wide: the minimum-norm x = Aᵀ (A Aᵀ)⁻¹ b
+      const tall = () => el.b.solve(el.b.matmul(at, a.node), mul(at, b.node));
+      const wide = () => {
+        const [y, rc] = el.b.solve(el.b.matmul(a.node, at), b.node);
+        return [mul(at, y), rc] as [Node, Node];
+      };
+      if (c !== undefined) return arr(solved(el, e, c < 0 ? wide() : tall()));
+      // orientation known only at run time: both, and the status reports the one used
+      const [xt, rt] = tall();
+      const [xw, rw] = wide();
+      const isTall = el.b.binary('ge', el.b.itof(el.b.dim(m!)), el.b.itof(el.b.dim(n!)));
+      return arr(solved(el, e, [el.b.select(isTall, xt, xw), el.b.select(isTall, rt, rw)]));
     },
   },
   tril_solve: solveLike('tril'),

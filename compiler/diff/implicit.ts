@@ -119,7 +119,14 @@ export const implicitHooks = {
     const lin = linearize(vcx, d);
     const dF = jvpNodes(b, [lin.F], caps, caps.map((c) => cx.tangentOf(c) as Node), { implicit: implicitHooks.jvp })[0];
     if (!dF) return out;
-    const dz = lsqSolve(b, lin.J, b.neg(dF))[0];
+    const [dz, rcond] = lsqSolve(b, lin.J, b.neg(dF));
+    cx.notes?.push({
+      name: `${d.label}/tangent`,
+      iterations: b.iconst(0),
+      converged: b.binary('gt', rcond, b.const(1e-13)),
+      residual: rcond,
+      extra: [{ name: 'rcond', node: rcond }],
+    });
     const parts = unflatten(b, dz, lin.z);
     for (let i = 0; i < k; i++) out[i] = parts[i]!;
     void shapeOf;

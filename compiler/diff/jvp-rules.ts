@@ -4,7 +4,7 @@
 // (compiler/diff/implicit.ts).
 
 import { type Builder, shapeOf } from '../ir/builder.js';
-import { captures, inlineRegion, type Node } from '../ir/node.js';
+import { captures, inlineRegion, type Node, type StatusEntry } from '../ir/node.js';
 import type { OpKind } from '../ir/ops.js';
 import { broadcastAxis } from './vjp-rules.js';
 import { InternalError } from '../../runtime/errors.js';
@@ -18,6 +18,8 @@ export interface JvpCtx {
   /** nested forward mode, for loop bodies */
   jvpNodes(outs: readonly Node[], wrt: readonly Node[], tangents: readonly (Node | undefined)[]): (Node | undefined)[];
   implicit?(n: Node, dargs: (Node | undefined)[]): (Node | undefined)[];
+  /** statuses to report (conditioning of implicit solves) */
+  notes?: StatusEntry[];
 }
 
 type Rule = (cx: JvpCtx, n: Node, d: (Node | undefined)[]) => Tan;

@@ -3,7 +3,7 @@
 // mode: forward-over-reverse gives Hessian–vector products, which the implicit backward needs.
 
 import { shapeOf } from '../ir/builder.js';
-import { captures, type Node, type Func, type FuncParam } from '../ir/node.js';
+import { captures, type Node, type Func, type FuncParam, type StatusEntry } from '../ir/node.js';
 import type { Builder } from '../ir/builder.js';
 import { type JvpCtx, jvpRules, type Tan } from './jvp-rules.js';
 import { plain } from './vjp.js';
@@ -14,6 +14,8 @@ function deps(n: Node): Node[] {
 
 export interface JvpHooks {
   implicit?(cx: JvpCtx, n: Node, dargs: (Node | undefined)[]): (Node | undefined)[];
+  /** statuses the forward-mode derivative reports (conditioning of implicit solves) */
+  notes?: StatusEntry[];
 }
 
 export function jvpNodes(b: Builder, outs: readonly Node[], wrt: readonly Node[], tangents: readonly (Node | undefined)[], hooks: JvpHooks = {}): (Node | undefined)[] {
@@ -37,6 +39,7 @@ export function jvpNodes(b: Builder, outs: readonly Node[], wrt: readonly Node[]
     b,
     tangentOf: (n) => tan.get(n),
     jvpNodes: (o, w, t) => jvpNodes(b, o, w, t, hooks),
+    ...(hooks.notes ? { notes: hooks.notes } : {}),
     ...(hooks.implicit ? { implicit: (n: Node, d: (Node | undefined)[]) => hooks.implicit!(cx, n, d) } : {}),
   };
   for (const n of order) {
@@ -77,5 +80,6 @@ export function jvpFunc(b: Builder, f: Func, hooks: JvpHooks = {}, name = `${f.n
     kind: 'jvp',
     params: [...f.params, ...tanParams],
     results: [...f.results, ...f.results.map((r, i) => ({ name: `d${r.name}`, node: outs[i] ?? b.zeros(shapeOf(r.node)) }))],
+    status: [...f.status, ...(hooks.notes ?? [])],
   };
 }

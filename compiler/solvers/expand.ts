@@ -4,7 +4,7 @@
 // results.
 
 import type { Builder } from '../ir/builder.js';
-import { type Func, type Node, reachable, substitute } from '../ir/node.js';
+import { type Func, type Node, type StatusEntry, freeParams, reachable, substitute } from '../ir/node.js';
 import { implicitHooks } from '../diff/implicit.js';
 import { DiffError } from '../diff/vjp-rules.js';
 import {
@@ -66,7 +66,7 @@ function refine(cx: SolverCtx, d: Decl, sol: Solution): Solution {
   const steps = num(cx, d, 'refine', 0);
   if (!(steps > 0)) return sol;
   const r = newton(cx, d, sol.xs, { tol: 0, maxIter: Math.round(steps), damping: 0 });
-  return { xs: r.xs, iterations: cx.b.ibin('iadd', sol.iterations, r.iterations), converged: sol.converged, residual: r.residual };
+  return { xs: r.xs, iterations: cx.b.ibin('iadd', sol.iterations, r.iterations), converged: sol.converged, residual: r.residual, ...(sol.checks ? { checks: sol.checks } : {}) };
 }
 
 function defaultSolver(d: Decl): string {
@@ -92,10 +92,16 @@ export function expandFunc(b: Builder, f: Func, opts: ExpandOptions): Func {
     for (const n of all) if (n.op === 'proj' && n.args[0] === decl) mapping.set(n, repl[n.attrs.index as number]!);
     const map = substitute(b.g, roots, mapping);
     const m = (n: Node): Node => map.get(n) ?? n;
+    // solver checks become status entries when they are per call (not inside a region)
+    const allowed = new Set(cur.params.map((p) => p.node));
+    const topLevel = (n: Node) => [...freeParams(n)].every((p) => allowed.has(p));
+    const extra = (sol.checks ?? [])
+      .filter((c) => [c.value, c.ok].every((n) => topLevel(m(n))) && all.some((x) => x.op === 'proj' && x.args[0] === decl && cur.status.some((s) => s.iterations === x || s.converged === x)))
+      .map((c): StatusEntry => ({ name: `${d.label}/${c.name}`, iterations: b.iconst(0), converged: m(c.ok), residual: m(c.value) }));
     cur = {
       ...cur,
       results: cur.results.map((r) => ({ ...r, node: m(r.node) })),
-      status: cur.status.map((s) => ({
+      status: [...cur.status, ...extra].map((s) => ({
         ...s,
         iterations: m(s.iterations),
         converged: m(s.converged),

@@ -2,6 +2,13 @@
 // argmax, − for argmin), i.e. for f = xᵀXx the classic x ← Xx/‖Xx‖ (PMaF "PI", seeds-math
 // §1.5). It stops when the iterate stops moving up to sign (max |Δx| ≤ tol, compared with
 // both ±x so a negative dominant eigenvalue still converges), or at max_iter.
+//
+// Plain power iteration finds the eigenvalue of largest MAGNITUDE; when that one has the wrong
+// sign (for argmax: the most negative eigenvalue dominates), it converged to the minimiser. A
+// second phase then iterates on ±∇f(x) + σx with σ = |ρ| (ρ the Rayleigh quotient of phase 1),
+// which shifts the spectrum to be nonnegative so that the wanted extreme eigenvalue dominates,
+// starting again from the initial point. When phase 1 is right, σ = 0 and phase 2 stops after
+// one step.
 
 import { buildLoop } from '../ir/loops.js';
 import { freeParams, type Node } from '../ir/node.js';
@@ -26,18 +33,23 @@ export function powerIteration(cx: SolverCtx, d: Decl, x0: Node): Solution {
   const grad = (x: Node): Node => gradient(cx.vcx, objectiveAt(b, d, [x]), [x])[0]!;
   const tol = num(cx, d, 'tol', 1e-7);
   const maxIter = num(cx, d, 'max_iter', 100);
-  const lp = buildLoop(
-    b,
-    { lo: b.iconst(0), hi: b.iconst(maxIter), inits: [x0], names: ['x'], until: true, label: d.label, origin: 'power_iteration' },
-    (_i, [x]) => {
-      const g = b.scale(sgn, grad(x!));
+  const phase = (start: Node, sigma: Node | null, label: string) =>
+    buildLoop(b, { lo: b.iconst(0), hi: b.iconst(maxIter), inits: [start], names: ['x'], until: true, label, origin: 'power_iteration' }, (_i, [x]) => {
+      let g = b.scale(sgn, grad(x!));
+      if (sigma) g = b.add(g, b.mul(sigma, x!));
       const xn = b.div(g, b.norm(g));
       const dm = b.rmax(b.unary('abs', b.sub(xn, x!)));
       const dp = b.rmax(b.unary('abs', b.add(xn, x!)));
       const done = b.binary('le', b.binary('minimum', dm, dp), b.const(tol));
       return { next: [xn], done };
-    },
-  );
+    });
+  const p1 = phase(x0, null, d.label);
+  const x1 = p1.outs[0]!;
+  const rho = b.dot(x1, b.scale(sgn, grad(x1)));
+  const wrong = b.binary('lt', rho, b.const(0));
+  const sigma = b.binary('maximum', b.neg(rho), b.const(0));
+  const p2 = phase(b.select(wrong, x0, x1), sigma, `${d.label}/shifted`);
+  const lp = { outs: p2.outs, iterations: b.ibin('iadd', p1.iterations, p2.iterations), converged: p2.converged };
   const x = lp.outs[0]!;
   const g = grad(x);
   const residual = b.norm(b.sub(g, b.mul(b.dot(x, g), x)));

@@ -18,6 +18,7 @@ import { buildLoop } from '../ir/loops.js';
 import type { Node } from '../ir/node.js';
 import { DiffError } from '../diff/vjp-rules.js';
 import { directional, gradient, objectiveAt, type Decl } from './problem.js';
+
 import { num, opt, type SolverCtx, type Solution } from './solver.js';
 
 export function riemannianDescent(cx: SolverCtx, d: Decl, x0: Node): Solution {
@@ -71,7 +72,39 @@ export function riemannianDescent(cx: SolverCtx, d: Decl, x0: Node): Solution {
   const x = lp.outs[0]!;
   const residual = b.norm(proj(x, grad(x)));
   void shapeOf;
-  return { xs: [x], iterations: lp.iterations, converged: lp.converged, residual };
+  return { xs: [x], iterations: lp.iterations, converged: lp.converged, residual, checks: [curvature(cx, x, grad, d.label)] };
+}
+
+/**
+ * Second-order check: descent stops at any stationary point, and on the sphere some are saddles
+ * or maxima (LESS's "hard case" starts at one). At x, the Hessian of the Lagrangian restricted to
+ * the tangent space is T v = P(∇²φ Pv − (xᵀ∇φ) Pv), P = I − xxᵀ; a minimum needs T ⪰ 0. Its
+ * extreme eigenvalues are estimated by power iteration on T (30 steps, giving c ≥ |λ|max) and on
+ * c·I − T (30 steps): λmin ≈ c − μ. Reported as `<node>/curvature`; negative curvature beyond
+ * rounding flags the status.
+ */
+function curvature(cx: SolverCtx, x: Node, grad: (x: Node) => Node, label: string): { name: string; value: Node; ok: Node } {
+  const b = cx.b;
+  const g = grad(x);
+  const nu2 = b.dot(x, g);
+  const P = (v: Node) => b.sub(v, b.mul(b.dot(x, v), x));
+  const T = (v: Node) => {
+    const pv = P(v);
+    return P(b.sub(directional(b, [g], [x], [pv], cx.hooks)[0]!, b.mul(nu2, pv)));
+  };
+  const n = shapeOf(x)[0]!;
+  const v0 = P(b.add(b.fill([n], 1), b.unary('sin', b.scale(2.1, b.iota(n)))));
+  const power = (op: (v: Node) => Node, start: Node, name: string) =>
+    buildLoop(b, { lo: b.iconst(0), hi: b.iconst(30), inits: [b.div(start, b.add(b.norm(start), b.const(1e-300)))], names: ['v'], label: `${label}/${name}`, origin: 'curvature' }, (_i, [v]) => {
+      const w = op(v!);
+      return { next: [b.div(w, b.add(b.norm(w), b.const(1e-300)))] };
+    }).outs[0]!;
+  const v1 = power(T, v0, 'curvature-max');
+  const c = b.add(b.scale(1.05, b.unary('abs', b.dot(v1, T(v1)))), b.const(1e-12));
+  const v2 = power((v) => b.sub(b.mul(c, v), T(v)), v0, 'curvature-min');
+  const lmin = b.dot(v2, T(v2));
+  const scale = b.add(c, b.unary('abs', nu2));
+  return { name: 'curvature', value: lmin, ok: b.binary('ge', lmin, b.mul(b.const(-1e-6), scale)) };
 }
 
 /** Backtracking: the largest η = β^k η₀ with f(η) ≤ f₀ + α w η slope (at most 60 halvings). */

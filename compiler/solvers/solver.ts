@@ -19,6 +19,8 @@ export interface Solution {
   iterations: Node;
   converged: Node;
   residual: Node;
+  /** further checks reported as status entries `<node>/<name>` (ok = 0 flags them) */
+  checks?: { name: string; value: Node; ok: Node }[];
 }
 
 export type SolverFn = (cx: SolverCtx, d: Decl) => Solution;

@@ -12,24 +12,9 @@ import { WebGpuBackend, type KernelProvider } from '../webgpu/backend.js';
 import type { InstanceKernelSpec } from '../../compiler/codegen/wgsl/layout.js';
 import type { Func } from '../../compiler/ir/node.js';
 import { InternalError } from '../errors.js';
+import type { LoadOptions, SelectedBackend } from './options.js';
 
-export type BackendChoice = 'auto' | 'cpu' | 'webgpu';
-
-export interface LoadOptions {
-  /** 'auto' (default): WebGPU when a GPU object is given or found, else the CPU reference */
-  backend?: BackendChoice;
-  /** a WebGPU `GPU` object (`navigator.gpu` in a browser); null forbids probing for one */
-  gpu?: GPU | null;
-}
-
-export interface SelectedBackend {
-  /** undefined = the in-process CPU reference (f64) */
-  backend: Backend | undefined;
-  /** "cpu (f64 reference)", "webgpu (llvmpipe)", ... */
-  name: string;
-  /** why WebGPU was not taken, when it was not */
-  note?: string;
-}
+export type { BackendChoice, GpuLike, LoadOptions, SelectedBackend } from './options.js';
 
 export const CPU_NAME = 'cpu (f64 reference)';
 
@@ -45,7 +30,7 @@ export function embeddedKernel(f: Func): InstanceKernelSpec | undefined {
 }
 
 /** The KernelProvider of AOT WebGPU backends: embedded specs only, never the code generator. */
-export const aotKernels: KernelProvider = {
+const aotKernels: KernelProvider = {
   kernel(f: Func): InstanceKernelSpec {
     const k = embedded.get(f);
     if (!k) throw new InternalError(`no embedded WebGPU kernel for ${f.kind} ${f.name}`);
@@ -64,7 +49,8 @@ export async function selectBackend(opts: LoadOptions = {}): Promise<SelectedBac
     throw new MatcRuntimeError('MATR112', `unknown backend '${String(choice)}' (auto, cpu or webgpu)`);
   }
   if (choice === 'cpu') return { backend: undefined, name: CPU_NAME };
-  let gpu: GPU | null = opts.gpu ?? null;
+  // GpuLike is the declarations' view; at run time it is a GPU object
+  let gpu: GPU | null = (opts.gpu as GPU | null | undefined) ?? null;
   let why = '';
   if (!gpu && opts.gpu === undefined) {
     if (inNode()) {

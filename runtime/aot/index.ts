@@ -3,10 +3,14 @@
 // reference, WebGPU runtime, the IR data structures and the small IR parser) — no grammar, no
 // elaborator, no differentiation, solver expansion or optimization passes; test/aot.test.ts walks
 // it to keep it so.
+//
+// Its declarations name no WebGPU type (runtime/aot/options.ts), so the generated .d.ts
+// type-checks in a Node project without the DOM lib and in a browser project alike.
 
 export { defineModule, AotModule, type LoadedModule } from './module.js';
 export { AotFunction, AotCompileError, type MatcFunction, type AotCallOptions, type ForwardResult, type VjpResult, type JvpResult, type InputValue, type Mode } from './function.js';
-export { selectBackend as selectAotBackend, CPU_NAME, type BackendChoice, type LoadOptions, type SelectedBackend } from './backend.js';
+export { selectBackend as selectAotBackend, CPU_NAME } from './backend.js';
+export type { BackendChoice, GpuLike, LoadOptions, SelectedBackend } from './options.js';
 export { summarize, type CallStatus } from './status.js';
 export { AOT_FORMAT, type AotModuleData, type AotFunctionData, type AotExecutable, type AotSignature, type AotParam, type AotResult, type FunctionKind } from './format.js';
 export { Tensor, type DType } from '../tensor.js';

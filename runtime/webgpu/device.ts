@@ -169,7 +169,7 @@ export class GpuContext {
 
   /** The live device and its state; re-creates the device first if it was lost. */
   async acquire(): Promise<DeviceHandle> {
-    if (this.#destroyed) throw new MatcRuntimeError('MATR102', 'the WebGPU context was destroyed');
+    if (this.#destroyed) throw new MatcRuntimeError('MATR122', 'the WebGPU context was destroyed');
     if (this.#lost !== null) {
       this.#recreating ??= this.#recreate().finally(() => {
         this.#recreating = null;
@@ -253,7 +253,7 @@ export class GpuContext {
 
 async function openDevice(gpu: GPU, powerPreference: GPUPowerPreference | undefined): Promise<{ adapter: GPUAdapter; device: GPUDevice }> {
   const adapter = await gpu.requestAdapter(powerPreference === undefined ? undefined : { powerPreference });
-  if (adapter === null) throw new MatcRuntimeError('MATR100', 'no WebGPU adapter is available');
+  if (adapter === null) throw new MatcRuntimeError('MATR120', 'no WebGPU adapter is available');
   const requiredLimits: Record<string, number> = {};
   const al = adapter.limits as unknown as Record<string, number | undefined>;
   for (const k of MAX_LIMITS) {
@@ -265,13 +265,13 @@ async function openDevice(gpu: GPU, powerPreference: GPUPowerPreference | undefi
   try {
     device = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'matc' });
   } catch (e) {
-    throw new MatcRuntimeError('MATR101', `could not open a WebGPU device: ${(e as Error).message}`);
+    throw new MatcRuntimeError('MATR121', `could not open a WebGPU device: ${(e as Error).message}`);
   }
   return { adapter, device };
 }
 
 /** Opens a device on the injected GPU object with the adapter's maximum buffer and workgroup
- *  limits and the features matc uses where present. Throws MatcRuntimeError MATR100 without an
+ *  limits and the features matc uses where present. Throws MatcRuntimeError MATR120 without an
  *  adapter. */
 export async function createGpuContext(opts: GpuContextOptions): Promise<GpuContext> {
   const { adapter, device } = await openDevice(opts.gpu, opts.powerPreference);
