@@ -21,7 +21,9 @@ export function summarize(nodes: NodeStatus[], outputs: Record<string, Tensor>, 
     if (bad > 0) {
       if (/(solve|inv|lstsq|tril_solve|triu_solve)@/.test(s.name)) {
         warnings.push(`${s.name}: the linear system is singular or nearly so (rcond ≤ 1e-10) in ${bad} of ${s.converged.length} instance(s); its result is unreliable`);
-      } else if (s.name.endsWith('/backward')) {
+      } else if (s.name.endsWith('/curvature')) {
+        warnings.push(`${s.name}: the solution is not a local minimum in ${bad} of ${s.converged.length} instance(s) (negative curvature along the constraint: the solver stopped at a saddle point or maximum)`);
+      } else if (s.name.endsWith('/backward') || s.name.endsWith('/tangent')) {
         warnings.push(`${s.name}: the implicit backward system is singular or nearly so in ${bad} of ${s.converged.length} instance(s) (rcond ≤ 1e-13); gradients there are unreliable`);
       } else warnings.push(`${s.name}: did not converge in ${bad} of ${s.converged.length} instance(s) (iteration limit reached)`);
     }

@@ -5,7 +5,7 @@
 /// <reference types="@webgpu/types" />
 
 import type { Func } from '../../compiler/ir/node.js';
-import { genInstanceKernel } from '../../compiler/codegen/wgsl/instance.js';
+import { genInstanceKernel, type InstanceOptions } from '../../compiler/codegen/wgsl/instance.js';
 import { kernelArgs, type InstanceKernelSpec } from '../../compiler/codegen/wgsl/layout.js';
 import type { Backend } from '../backend.js';
 import type { Binding } from '../bind.js';
@@ -17,16 +17,19 @@ import { runPlan } from './executor.js';
 import type { GpuPlan } from './plan.js';
 
 export interface KernelProvider {
-  kernel(f: Func): InstanceKernelSpec;
+  kernel(f: Func, opts?: InstanceOptions): InstanceKernelSpec;
 }
 
 /** JIT: generate the kernel from IR on first use. AOT modules supply their embedded specs. */
 export const jitKernels: KernelProvider = (() => {
-  const cache = new WeakMap<Func, InstanceKernelSpec>();
+  const cache = new WeakMap<Func, Map<string, InstanceKernelSpec>>();
   return {
-    kernel(f: Func): InstanceKernelSpec {
-      let k = cache.get(f);
-      if (!k) cache.set(f, (k = genInstanceKernel(f)));
+    kernel(f: Func, opts: InstanceOptions = {}): InstanceKernelSpec {
+      let m = cache.get(f);
+      if (!m) cache.set(f, (m = new Map()));
+      const key = JSON.stringify(opts);
+      let k = m.get(key);
+      if (!k) m.set(key, (k = genInstanceKernel(f, opts)));
       return k;
     },
   };
@@ -153,8 +156,18 @@ export class WebGpuBackend implements Backend {
     return this.ctx.describe();
   }
 
+  /** Code generation options for this device: subgroup reductions where the adapter has them
+   *  (MATC_SUBGROUPS=0 turns them off), workgroup size from MATC_WG (default 128). */
+  get kernelOptions(): InstanceOptions {
+    const env = typeof process !== 'undefined' ? process.env : {};
+    return {
+      subgroups: this.ctx.features.subgroups && env.MATC_SUBGROUPS !== '0',
+      ...(env.MATC_WG ? { workgroupSize: Number(env.MATC_WG) } : {}),
+    };
+  }
+
   async run(f: Func, bind: Binding): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[] }> {
-    return runInstanceKernel(this.ctx, this.kernels.kernel(f), bind);
+    return runInstanceKernel(this.ctx, this.kernels.kernel(f, this.kernelOptions), bind);
   }
 
   dispose(): void {

@@ -16,7 +16,7 @@ import { type Func, type Node, type Region, freeParams, reachable, scopes, type 
 import { parseEinsum } from '../../ir/ops.js';
 import { type TensorType, numel } from '../../ir/types.js';
 import { type InstanceKernelSpec, type KernelIO, uniformIndex } from './layout.js';
-import { WGSL_HELPERS, elementwise, f32lit, intOp, wgslClass } from './ops.js';
+import { WGSL_HELPERS, elementwise, f32lit, intOp, reductionHelpers, wgslClass } from './ops.js';
 
 type Storage =
   | { k: 'slot'; slot: number }
@@ -33,10 +33,12 @@ const shape = (n: Node): readonly Dim[] => (n.type as TensorType).shape;
 
 export interface InstanceOptions {
   workgroupSize?: number;
+  /** use subgroup operations for reductions (the device must have the 'subgroups' feature) */
+  subgroups?: boolean;
 }
 
 export function genInstanceKernel(f: Func, opts: InstanceOptions = {}): InstanceKernelSpec {
-  return new Gen(f, opts.workgroupSize ?? 128).run();
+  return new Gen(f, opts.workgroupSize ?? 128, opts.subgroups ?? false).run();
 }
 
 class Gen {
@@ -57,6 +59,7 @@ class Gen {
   constructor(
     private f: Func,
     private wg: number,
+    private subgroups: boolean,
   ) {}
 
   // ---- naming ------------------------------------------------------------------------------------
@@ -481,8 +484,27 @@ class Gen {
       this.line(`let ${doneName}: f32 = ${doneExpr};`);
       // Phase A: new tensor values that are views of the carries are written to temporaries,
       // except in-place column/row/entry updates of the carry itself.
-      const plan: { c: number; kind: 'skip' | 'inplace' | 'copy'; src?: Storage; node: Node }[] = [];
+      const plan: { c: number; kind: 'skip' | 'inplace' | 'elementwise' | 'copy'; src?: Storage; node: Node }[] = [];
       let tempWritten = false;
+      const carryParams = new Set(r.params.slice(1));
+      // values already computed this iteration (slots, privates) or free of every carry can be read
+      // at any index while carries are being overwritten
+      const settled = (n: Node): boolean => {
+        const st = this.store.get(n);
+        if (st && st.k !== 'view' && !carryParams.has(n)) return true;
+        for (const p of freeParams(n)) if (carryParams.has(p)) return false;
+        return true;
+      };
+      // does `x` read `param` only at the element it writes (and nothing else being overwritten)?
+      const sameIndex = (x: Node, param: Node): boolean => {
+        if (x === param) return true;
+        if (settled(x)) return true;
+        if (this.store.has(x) && this.store.get(x)!.k !== 'view') return false;
+        if (wgslClass[x.op] === 'view' && !['index', 'setcol', 'setrow', 'setindex'].includes(x.op)) return x.args.every((a) => sameIndex(a, param));
+        if (x.op === 'tril' || x.op === 'triu' || x.op === 'nograd') return sameIndex(x.args[0]!, param);
+        if (x.op === 'setcol' || x.op === 'setrow' || x.op === 'setindex') return sameIndex(x.args[0]!, param) && x.args.slice(1).every(settled);
+        return false;
+      };
       next.forEach((x, c) => {
         const carry = carries[c]!;
         const param = r.params[c + 1]!;
@@ -490,8 +512,11 @@ class Gen {
         if (carry.k !== 'slot') return plan.push({ c, kind: 'copy', node: x });
         if ((x.op === 'setcol' || x.op === 'setrow' || x.op === 'setindex') && x.args[0] === param && !this.mat.has(x)) {
           const v = x.args[x.args.length - 1]!;
-          if (!freeParams(v).has(param) || (this.store.get(v)?.k === 'slot')) return plan.push({ c, kind: 'inplace', node: x });
+          if (settled(v)) return plan.push({ c, kind: 'inplace', node: x });
         }
+        // an elementwise update of the carry by itself (R ← R − 2 v wᵀ): written in place
+        const xs = this.store.get(x);
+        if ((!xs || xs.k === 'view') && !this.mat.has(x) && sameIndex(x, param)) return plan.push({ c, kind: 'elementwise', node: x });
         const st = this.store.get(x);
         const readsCarry = r.params.slice(1).some((p) => p !== x && freeParams(x).has(p));
         if (st && st.k === 'slot' && !carries.some((cc) => cc === st)) return plan.push({ c, kind: 'copy', src: st, node: x });
@@ -515,9 +540,10 @@ class Gen {
       let wrote = false;
       // in-place updates read the old values of other carries: run them before any copy
       // overwrites a carry, with a barrier between the two groups
-      plan.sort((a, b) => (a.kind === 'inplace' ? 0 : 1) - (b.kind === 'inplace' ? 0 : 1));
+      const early = (k: string) => (k === 'inplace' || k === 'elementwise' ? 0 : 1);
+      plan.sort((a, b) => early(a.kind) - early(b.kind));
       const firstCopy = plan.findIndex((p) => p.kind === 'copy' && carries[p.c]!.k === 'slot');
-      const anyInplace = plan.some((p) => p.kind === 'inplace');
+      const anyInplace = plan.some((p) => p.kind === 'inplace' || p.kind === 'elementwise');
       for (const [pi, p] of plan.entries()) {
         if (pi === firstCopy && anyInplace) this.barrier();
         const carry = carries[p.c]!;
@@ -528,6 +554,12 @@ class Gen {
         if (p.kind === 'skip') continue;
         wrote = true;
         const x = p.node;
+        if (p.kind === 'elementwise') {
+          // the carry's own slot is x's only reader of the carry, at the same element
+          this.store.set(x, { k: 'view' });
+          this.materialize(x, carry.slot, (ix) => this.elem(x, ix));
+          continue;
+        }
         if (p.kind === 'inplace') {
           const sh = shape(x);
           const v = x.args[x.args.length - 1]!;
@@ -749,7 +781,8 @@ class Gen {
     this.inputs.forEach((_, i) => pre.push(`  let IO${i}: i32 = ui(${inBase + 2 * i});`, `  let IS${i}: i32 = ui(${inBase + 2 * i + 1});`));
     this.outputs.forEach((_, i) => pre.push(`  let OO${i}: i32 = ui(${outBase + i});`));
     const wg = this.wg;
-    const wgsl = `// matc instance kernel for ${this.f.name}: one workgroup per problem instance
+    const sg = this.subgroups;
+    const wgsl = `${sg ? 'enable subgroups;\n' : ''}// matc instance kernel for ${this.f.name}: one workgroup per problem instance
 struct Uni { v: array<vec4<i32>, ${nVec}>, }
 @group(0) @binding(0) var<uniform> U: Uni;
 @group(0) @binding(1) var<storage, read_write> S: array<f32>;
@@ -760,10 +793,12 @@ const WGI: i32 = ${wg};
 var<workgroup> red: array<f32, ${wg}>;
 var<workgroup> redi: array<i32, ${wg}>;
 var<workgroup> wflag: i32;
+${sg ? 'var<private> sg_lane: u32;\nvar<private> sg_size: u32;' : ''}
 ${WGSL_HELPERS}
+${reductionHelpers(sg)}
 @compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidu: u32) {
-  let inst: i32 = i32(wid.x + wid.y * nwg.x);
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidu: u32${sg ? ', @builtin(subgroup_invocation_id) sgl: u32, @builtin(subgroup_size) sgs: u32' : ''}) {
+${sg ? '  sg_lane = sgl;\n  sg_size = sgs;\n' : ''}  let inst: i32 = i32(wid.x + wid.y * nwg.x);
   if (inst >= ui(0)) { return; }
   let lid: i32 = i32(lidu);
   let b0: i32 = inst * ui(1);
@@ -776,6 +811,7 @@ ${outLines.join('\n')}
       wgsl,
       entryPoint: 'main',
       workgroupSize: wg,
+      ...(sg ? { features: ['subgroups'] } : {}),
       dims: this.dimList.map((d) => d.toString()),
       slots: this.slots.map((d) => d.toString()),
       inputs: this.inputs,

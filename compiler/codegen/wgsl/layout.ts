@@ -19,6 +19,8 @@ export interface InstanceKernelSpec {
   wgsl: string;
   entryPoint: string;
   workgroupSize: number;
+  /** device features the WGSL needs (e.g. 'subgroups') */
+  features?: string[];
   /** uniform entries 4.. hold these dimensions, in order */
   dims: string[];
   /** scratch slots (tensor temporaries), sizes in f32 elements */

@@ -102,23 +102,63 @@ export function f32lit(v: number): string {
   return s.includes('e') ? s.replace('e+', 'e') : s;
 }
 
-export const WGSL_HELPERS = `
-fn ui(k: i32) -> i32 { return U.v[k / 4][k % 4]; }
-fn finf() -> f32 { return bitcast<f32>(0x7f800000u | u32(ui(3))); }
-fn fnan() -> f32 { return bitcast<f32>(0x7fc00000u | u32(ui(3))); }
-fn sigm(x: f32) -> f32 { return select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0); }
-fn powf(a: f32, b: f32) -> f32 {
-  if (b == 2.0) { return a * a; }
-  if (b == 1.0) { return a; }
-  if (b == 0.0) { return 1.0; }
-  if (a >= 0.0) { return pow(a, b); }
-  // negative base: defined for integer exponents only (IEEE pow semantics)
-  if (floor(b) != b) { return fnan(); }
-  let m = pow(-a, b);
-  return select(m, -m, (i32(b) & 1) == 1);
+/** Workgroup reductions with subgroup operations: one subgroup reduction, one value per subgroup
+ *  in workgroup memory, two barriers (instead of log₂(WG) + 2 for the tree). Subgroups of a 1-D
+ *  workgroup are taken to be runs of consecutive invocations, as Vulkan drivers lay them out;
+ *  the backend parity tests check it on every adapter CI and benchmarks run on. */
+export function subgroupReductions(): string {
+  const red = (name: string, sg: string, comb: (a: string, b: string) => string, init: string) => `
+fn ${name}(v: f32, lid: u32) -> f32 {
+  let s = ${sg}(v);
+  if (sg_lane == 0u) { red[lid / sg_size] = s; }
+  workgroupBarrier();
+  var r: f32 = ${init};
+  let parts = (WG + sg_size - 1u) / sg_size;
+  for (var i = 0u; i < parts; i = i + 1u) { r = ${comb('r', 'red[i]')}; }
+  workgroupBarrier();
+  return r;
+}`;
+  const argmax = `
+fn wg_argmax(v: f32, i: i32, lid: u32) -> i32 {
+  let m = subgroupMax(v);
+  let c = subgroupMin(select(2147483647, i, v == m));
+  if (sg_lane == 0u) { red[lid / sg_size] = m; redi[lid / sg_size] = c; }
+  workgroupBarrier();
+  var bv: f32 = red[0];
+  var bi: i32 = redi[0];
+  let parts = (WG + sg_size - 1u) / sg_size;
+  for (var k = 1u; k < parts; k = k + 1u) {
+    if (red[k] > bv || (red[k] == bv && redi[k] < bi)) { bv = red[k]; bi = redi[k]; }
+  }
+  workgroupBarrier();
+  return bi;
+}`;
+  return [
+    argmax,
+    red('wg_sum', 'subgroupAdd', (a, b) => `${a} + ${b}`, '0.0'),
+    red('wg_max', 'subgroupMax', (a, b) => `max(${a}, ${b})`, '-finf()'),
+    red('wg_min', 'subgroupMin', (a, b) => `min(${a}, ${b})`, 'finf()'),
+  ].join('\n');
 }
-fn idivf(a: i32, b: i32) -> i32 { let q = a / b; return select(q, q - 1, (a % b != 0) && ((a < 0) != (b < 0))); }
-fn imodf(a: i32, b: i32) -> i32 { let r = a % b; return select(r, r + b, r != 0 && ((r < 0) != (b < 0))); }
+
+const TREE_REDUCTIONS = `
+// index of the largest value (ties: the smaller index)
+fn wg_argmax(v: f32, i: i32, lid: u32) -> i32 {
+  red[lid] = v;
+  redi[lid] = i;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (lid < s) {
+      let a = red[lid];
+      let b = red[lid + s];
+      if (b > a || (b == a && redi[lid + s] < redi[lid])) { red[lid] = b; redi[lid] = redi[lid + s]; }
+    }
+    workgroupBarrier();
+  }
+  let r = redi[0];
+  workgroupBarrier();
+  return r;
+}
 fn wg_sum(v: f32, lid: u32) -> f32 {
   red[lid] = v;
   workgroupBarrier();
@@ -151,24 +191,29 @@ fn wg_min(v: f32, lid: u32) -> f32 {
   let r = red[0];
   workgroupBarrier();
   return r;
+}`;
+
+export function reductionHelpers(subgroups: boolean): string {
+  return subgroups ? subgroupReductions() : TREE_REDUCTIONS;
 }
-// index of the largest value (ties: the smaller index)
-fn wg_argmax(v: f32, i: i32, lid: u32) -> i32 {
-  red[lid] = v;
-  redi[lid] = i;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (lid < s) {
-      let a = red[lid];
-      let b = red[lid + s];
-      if (b > a || (b == a && redi[lid + s] < redi[lid])) { red[lid] = b; redi[lid] = redi[lid + s]; }
-    }
-    workgroupBarrier();
-  }
-  let r = redi[0];
-  workgroupBarrier();
-  return r;
+
+export const WGSL_HELPERS = `
+fn ui(k: i32) -> i32 { return U.v[k / 4][k % 4]; }
+fn finf() -> f32 { return bitcast<f32>(0x7f800000u | u32(ui(3))); }
+fn fnan() -> f32 { return bitcast<f32>(0x7fc00000u | u32(ui(3))); }
+fn sigm(x: f32) -> f32 { return select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0); }
+fn powf(a: f32, b: f32) -> f32 {
+  if (b == 2.0) { return a * a; }
+  if (b == 1.0) { return a; }
+  if (b == 0.0) { return 1.0; }
+  if (a >= 0.0) { return pow(a, b); }
+  // negative base: defined for integer exponents only (IEEE pow semantics)
+  if (floor(b) != b) { return fnan(); }
+  let m = pow(-a, b);
+  return select(m, -m, (i32(b) & 1) == 1);
 }
+fn idivf(a: i32, b: i32) -> i32 { let q = a / b; return select(q, q - 1, (a % b != 0) && ((a < 0) != (b < 0))); }
+fn imodf(a: i32, b: i32) -> i32 { let r = a % b; return select(r, r + b, r != 0 && ((r < 0) != (b < 0))); }
 // all threads hold the same flag; make it provably uniform for the loop exit
 fn uniform_flag(v: f32, lid: u32) -> i32 {
   if (lid == 0u) { wflag = select(0, 1, v != 0.0); }
