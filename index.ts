@@ -10,3 +10,6 @@ export { MatcRuntimeError, InternalError } from './runtime/errors.js';
 export { createWebGpuBackend, WebGpuBackend } from './runtime/webgpu/backend.js';
 export { selectBackend, type BackendChoice } from './runtime/select.js';
 export type { Backend } from './runtime/backend.js';
+// Loading modules written by `matc compile` (generated modules import runtime/aot directly, so that
+// loading them needs no compiler; this re-export is for API users who already have it loaded).
+export { defineModule as defineAotModule, AotModule, AotFunction, type LoadedModule, type MatcFunction, type AotCallOptions, type AotModuleData, type LoadOptions as AotLoadOptions } from './runtime/aot/index.js';

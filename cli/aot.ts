@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { CompileError, compileProgram, type Program } from '../compiler/compile.js';
 import { renderAll } from '../compiler/diagnostics.js';
 import { genInstanceKernel } from '../compiler/codegen/wgsl/instance.js';
+import type { InstanceKernelSpec } from '../compiler/codegen/wgsl/layout.js';
 import { Graph, type Func } from '../compiler/ir/node.js';
 import { parseFunc } from '../compiler/ir/parser.js';
 import { printFunc } from '../compiler/ir/printer.js';
@@ -65,9 +66,13 @@ function executable(f: Func, what: string): AotExecutable {
   }
   if (again !== ir) throw new InternalError(`${what}: the printed IR does not print back identically after parsing`, firstDifference(ir, again));
   let kernel: AotExecutable['kernel'] = null;
+  let kernelSubgroups: InstanceKernelSpec | undefined;
   let kernelError: string | undefined;
   try {
     kernel = genInstanceKernel(f);
+    // the JIT uses subgroup reductions where the adapter has them; embed that variant too
+    const sg = genInstanceKernel(f, { subgroups: true });
+    if (sg.wgsl !== kernel.wgsl) kernelSubgroups = sg;
   } catch (e) {
     kernelError = (e as Error).message.split('\n')[0];
   }
@@ -77,6 +82,7 @@ function executable(f: Func, what: string): AotExecutable {
     intParams: f.intParams.map((p) => ({ name: p.name, ...(p.default !== undefined ? { default: p.default } : {}) })),
     assertions: (f.assertions ?? []).map((a) => ({ dim: a.dim.toString(), message: a.message })),
     kernel,
+    ...(kernelSubgroups ? { kernelSubgroups } : {}),
     ...(kernelError !== undefined ? { kernelError } : {}),
   };
 }
@@ -350,8 +356,7 @@ export async function compileCommand(positionals: string[], values: Record<strin
   if (positionals.length !== 1) throw new MatcRuntimeError('MATR112', `matc compile: expected one FILE\n\n${USAGE}`);
   const out = values.out;
   if (typeof out !== 'string' || out === '') throw new MatcRuntimeError('MATR112', `matc compile: -o DIR is required\n\n${USAGE}`);
-  // MATC_RUNTIME stands in for --runtime where the caller's option parser does not know it.
-  const runtime = typeof values.runtime === 'string' ? values.runtime : process.env.MATC_RUNTIME;
+  const runtime = typeof values.runtime === 'string' ? values.runtime : undefined;
   const r = compileToDir(positionals[0]!, out, { ...(runtime ? { runtime } : {}) });
   for (const w of r.warnings) process.stderr.write(`warning: ${w.fn}: ${w.message}\n`);
   process.stdout.write(`wrote ${r.js} and ${r.dts} (${r.functions.length} function${r.functions.length === 1 ? '' : 's'}: ${r.functions.join(', ')})\n`);

@@ -282,6 +282,7 @@ async function main(argv: string[]): Promise<number> {
     out: { type: 'string' as const, short: 'o' },
     help: { type: 'boolean' as const, short: 'h' },
     reps: { type: 'string' as const },
+    runtime: { type: 'string' as const },
   };
   let parsed;
   try {

@@ -74,7 +74,7 @@ export function summarize(nodes: NodeStatus[], outputs: Record<string, Tensor>, 
     for (const [name, t] of Object.entries(group)) {
       let n = 0;
       const d = t.data;
-      for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) n++;
+      if (t.firstNonFinite() >= 0) for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) n++;
       if (n > 0) warnings.push(`${what} ${name} has ${n} non-finite value(s)`);
     }
   }

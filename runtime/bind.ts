@@ -119,11 +119,8 @@ export function bindInputs(func: Func, given: Record<string, InputValue>, opts: 
 /** Finite values and the declared structure, per instance. */
 function validate(func: Func, inp: Binding['inputs'][number]): void {
   const data = inp.tensor.data;
-  for (let i = 0; i < data.length; i++) {
-    if (!Number.isFinite(data[i]!)) {
-      throw new MatcRuntimeError('MATR104', `${func.name}: input '${inp.param.name}' has a non-finite value (${data[i]}) at flat index ${i}`);
-    }
-  }
+  const bad = inp.tensor.firstNonFinite();
+  if (bad >= 0) throw new MatcRuntimeError('MATR104', `${func.name}: input '${inp.param.name}' has a non-finite value (${data[bad]}) at flat index ${bad}`);
   const t = inp.param.node.type as TensorType;
   const st = t.struct;
   if (!st || st === 'general') return;

@@ -50,6 +50,17 @@ export class Tensor {
     this.#data = null;
   }
 
+  /** Index of the first NaN or ±Inf, or −1. (x − x is 0 for finite x and NaN otherwise, so one
+   *  pass of subtractions finds out whether a search is needed at all.) */
+  firstNonFinite(): number {
+    const d = this.data;
+    let acc = 0;
+    for (let i = 0; i < d.length; i++) acc += d[i]! - d[i]!;
+    if (acc === 0) return -1;
+    for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) return i;
+    return -1;
+  }
+
   toJSON(): { shape: number[]; data: number[] } {
     return { shape: [...this.shape], data: Array.from(this.data) };
   }

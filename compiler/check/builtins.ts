@@ -465,7 +465,7 @@ export const builtins: Record<string, Builtin> = {
     },
   },
   lstsq: {
-    sig: "lstsq(A, b): argmin ‖A x − b‖ (normal equations; minimum-norm for wide A)",
+    sig: "lstsq(A, b): argmin ‖A x − b‖ (normal equations; minimum-norm when A is statically wide)",
     elaborate(el, e, env) {
       const v = args(el, e, env, 2);
       const a = v && arrArg(el, e, v[0]!, 0, [2]);
@@ -485,12 +485,12 @@ export const builtins: Record<string, Builtin> = {
         const [y, rc] = el.b.solve(el.b.matmul(a.node, at), b.node);
         return [mul(at, y), rc] as [Node, Node];
       };
-      if (c !== undefined) return arr(solved(el, e, c < 0 ? wide() : tall()));
-      // orientation known only at run time: both, and the status reports the one used
-      const [xt, rt] = tall();
-      const [xw, rw] = wide();
-      const isTall = el.b.binary('ge', el.b.itof(el.b.dim(m!)), el.b.itof(el.b.dim(n!)));
-      return arr(solved(el, e, [el.b.select(isTall, xt, xw), el.b.select(isTall, rt, rw)]));
+      // Orientation known only at run time: the normal equations of the tall case. Computing both
+      // and selecting would allocate an m×m Gram matrix in every tall call (LESS at m = 1024 would
+      // carry 1M scratch elements per instance); a wide A then has a singular AᵀA, which the
+      // solve's conditioning status reports. Spell the sizes (or call lstsq on A' for wide
+      // problems) to get the minimum-norm solution.
+      return arr(solved(el, e, c !== undefined && c < 0 ? wide() : tall()));
     },
   },
   tril_solve: solveLike('tril'),

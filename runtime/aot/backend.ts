@@ -10,6 +10,7 @@ import { MatcRuntimeError } from '../errors.js';
 import { createGpuContext, getNodeGPU } from '../webgpu/device.js';
 import { WebGpuBackend, type KernelProvider } from '../webgpu/backend.js';
 import type { InstanceKernelSpec } from '../../compiler/codegen/wgsl/layout.js';
+import type { InstanceOptions } from '../../compiler/codegen/wgsl/instance.js';
 import type { Func } from '../../compiler/ir/node.js';
 import { InternalError } from '../errors.js';
 import type { LoadOptions, SelectedBackend } from './options.js';
@@ -19,20 +20,25 @@ export type { BackendChoice, GpuLike, LoadOptions, SelectedBackend } from './opt
 export const CPU_NAME = 'cpu (f64 reference)';
 
 /** Kernels of AOT modules are the embedded specs, registered per parsed IR function. */
-const embedded = new WeakMap<Func, InstanceKernelSpec>();
+const embedded = new WeakMap<Func, { plain: InstanceKernelSpec; subgroups?: InstanceKernelSpec }>();
 
-export function registerKernel(f: Func, spec: InstanceKernelSpec): void {
-  embedded.set(f, spec);
+export function registerKernel(f: Func, spec: InstanceKernelSpec, subgroups?: InstanceKernelSpec): void {
+  embedded.set(f, { plain: spec, ...(subgroups ? { subgroups } : {}) });
 }
 
-export function embeddedKernel(f: Func): InstanceKernelSpec | undefined {
-  return embedded.get(f);
+/** The embedded kernel for these code-generation options: the subgroup variant exactly when the
+ *  JIT would generate one. */
+export function embeddedKernel(f: Func, opts?: InstanceOptions): InstanceKernelSpec | undefined {
+  const k = embedded.get(f);
+  return k && ((opts?.subgroups && k.subgroups) || k.plain);
 }
 
-/** The KernelProvider of AOT WebGPU backends: embedded specs only, never the code generator. */
+/** The KernelProvider of AOT WebGPU backends: embedded specs only, never the code generator.
+ *  The subgroup variant is taken exactly when the JIT would generate one (the backend's
+ *  kernelOptions); a workgroup size other than the default is not embedded. */
 const aotKernels: KernelProvider = {
-  kernel(f: Func): InstanceKernelSpec {
-    const k = embedded.get(f);
+  kernel(f: Func, opts?: InstanceOptions): InstanceKernelSpec {
+    const k = embeddedKernel(f, opts);
     if (!k) throw new InternalError(`no embedded WebGPU kernel for ${f.kind} ${f.name}`);
     return k;
   },

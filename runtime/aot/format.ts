@@ -57,6 +57,9 @@ export interface AotExecutable {
   assertions: { dim: string; message: string }[];
   /** null when the WGSL generator could not handle this function (then `kernelError` says why) */
   kernel: InstanceKernelSpec | null;
+  /** the kernel with subgroup reductions, for adapters with the 'subgroups' feature (the JIT's
+   *  choice there); absent when it would be the same text as `kernel` */
+  kernelSubgroups?: InstanceKernelSpec;
   kernelError?: string;
 }
 

@@ -91,14 +91,15 @@ export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>,
     const bind = bindInputs(f, inputs, { ...(opts.dims ? { dims: opts.dims } : {}) });
     const backend = opts.backend === 'cpu' ? undefined : (opts.backend ?? this.host.backend());
     if (backend && backend.kind === 'webgpu') {
-      const spec = embeddedKernel(f);
+      const wgpu = backend instanceof WebGpuBackend ? backend : undefined;
+      const spec = embeddedKernel(f, wgpu?.kernelOptions);
       if (!spec) {
         const ex = this.data[mode] as { kernelError?: string };
         throw new InternalError(`${this.name}: the module has no WebGPU kernel for the ${mode}${ex.kernelError ? `: ${ex.kernelError}` : ''}`);
       }
       // The embedded spec, whichever provider the backend was built with (a JIT WebGpuBackend
       // would otherwise regenerate the kernel from the parsed IR).
-      if (backend instanceof WebGpuBackend) return runInstanceKernel(backend.ctx, spec, bind);
+      if (wgpu) return runInstanceKernel(wgpu.ctx, spec, bind);
       return backend.run(f, bind);
     }
     const r = runCpu(f, bind, { ...(opts.f32 ? { f32: true } : {}) });

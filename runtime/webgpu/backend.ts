@@ -59,13 +59,19 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
   if (chunk < 1 || fixedIn + perInstance > maxBind) {
     throw new MatcRuntimeError('MATR130', `one problem instance needs ${perInstance + fixedIn} bytes of GPU buffers, more than the device allows (${maxBind})`);
   }
-  const outData = spec.outputs.map((o, i) => new Float64Array(probe.outputSizes[i]! * B));
+  // results stay f32 (what the device computed): no conversion pass over large outputs
+  const outData = spec.outputs.map((o, i) => new Float32Array(probe.outputSizes[i]! * B));
+  const trace = typeof process !== 'undefined' && process.env.MATC_TRACE === '1';
+  const t0 = performance.now();
+  const phases: Record<string, number> = {};
+  const mark = (k: string, t: number) => (phases[k] = (phases[k] ?? 0) + performance.now() - t);
   let gpuMs = 0;
   for (let base = 0; base < B; base += chunk) {
     const count = Math.min(chunk, B - base);
     const args = kernelArgs(spec, bind.dims, { count, base, batched: bind.inputs.map((i) => i.batched) });
     let total = 0;
     bind.inputs.forEach((inp, i) => (total += inp.batched ? args.inputSizes[i]! * count : args.inputSizes[i]!));
+    let tp = performance.now();
     const input = new Float32Array(Math.max(total, 1));
     let off = 0;
     bind.inputs.forEach((inp, i) => {
@@ -79,6 +85,7 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
         off += size;
       }
     });
+    mark('pack', tp);
     const outLen = args.outputSizes.reduce((s, x) => s + x * count, 0);
     const gx = Math.min(count, maxGrid);
     const gy = Math.ceil(count / gx);
@@ -104,17 +111,22 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
       ],
       outputs: ['out'],
     };
+    tp = performance.now();
     const r = await runPlan(ctx, plan, { uni: args.uniforms, in: input }, { timing: opts.timing === true, label: 'matc' });
+    mark('gpu run (upload, dispatch, readback)', tp);
+    tp = performance.now();
     if (r.gpuMs !== undefined) gpuMs += r.gpuMs;
     const out = r.outputs.out!;
     let o = 0;
     spec.outputs.forEach((_, i) => {
       const size = args.outputSizes[i]!;
       const n = size * count;
-      outData[i]!.set(out.subarray(o, o + n), base * size); // native f32 → f64 conversion
+      outData[i]!.set(out.subarray(o, o + n), base * size);
       o += n;
     });
+    mark('unpack', tp);
   }
+  if (trace) console.error(`[matc trace] ${spec.wgsl.split('\n')[1]?.slice(0, 60)}: ${Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(1)} ms`).join(', ')}; total ${(performance.now() - t0).toFixed(1)} ms`);
   const outputs: Record<string, Tensor> = {};
   const nodes = new Map<string, NodeStatus>();
   spec.outputs.forEach((o, i) => {
