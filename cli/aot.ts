@@ -23,7 +23,8 @@ import { parseFunc } from '../compiler/ir/parser.js';
 import { printFunc } from '../compiler/ir/printer.js';
 import type { TensorType } from '../compiler/ir/types.js';
 import { InternalError, MatcRuntimeError } from '../runtime/errors.js';
-import { AOT_FORMAT, type AotExecutable, type AotFunctionData, type AotMissing, type AotModuleData, type AotSignature, type FunctionKind } from '../runtime/aot/format.js';
+import { WORKGROUP_SIZES } from '../runtime/webgpu/backend.js';
+import { AOT_FORMAT, kernelKey, type AotExecutable, type AotFunctionData, type AotMissing, type AotModuleData, type AotSignature, type FunctionKind } from '../runtime/aot/format.js';
 
 /** The runtime entry a generated module imports unless told otherwise. */
 export const DEFAULT_RUNTIME = 'matc/dist/runtime/aot/index.js';
@@ -66,13 +67,17 @@ function executable(f: Func, what: string): AotExecutable {
   }
   if (again !== ir) throw new InternalError(`${what}: the printed IR does not print back identically after parsing`, firstDifference(ir, again));
   let kernel: AotExecutable['kernel'] = null;
-  let kernelSubgroups: InstanceKernelSpec | undefined;
+  let variants: Record<string, InstanceKernelSpec> | undefined;
   let kernelError: string | undefined;
   try {
     kernel = genInstanceKernel(f);
-    // the JIT uses subgroup reductions where the adapter has them; embed that variant too
-    const sg = genInstanceKernel(f, { subgroups: true });
-    if (sg.wgsl !== kernel.wgsl) kernelSubgroups = sg;
+    // every variant the JIT may pick on some adapter for some dimensions (WebGpuBackend.kernelOptions)
+    for (const wg of WORKGROUP_SIZES) {
+      for (const sg of [false, true]) {
+        const v = genInstanceKernel(f, { workgroupSize: wg, subgroups: sg });
+        if (v.wgsl !== kernel.wgsl) (variants ??= {})[kernelKey(wg, sg)] = v;
+      }
+    }
   } catch (e) {
     kernelError = (e as Error).message.split('\n')[0];
   }
@@ -82,7 +87,7 @@ function executable(f: Func, what: string): AotExecutable {
     intParams: f.intParams.map((p) => ({ name: p.name, ...(p.default !== undefined ? { default: p.default } : {}) })),
     assertions: (f.assertions ?? []).map((a) => ({ dim: a.dim.toString(), message: a.message })),
     kernel,
-    ...(kernelSubgroups ? { kernelSubgroups } : {}),
+    ...(variants ? { variants } : {}),
     ...(kernelError !== undefined ? { kernelError } : {}),
   };
 }

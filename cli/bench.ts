@@ -324,7 +324,7 @@ export async function benchFunction(fn: CompiledFn, backend: Backend | undefined
   const gpuTime = async (f: Func, inputs: Record<string, Tensor>) => {
     if (!gpu) return null;
     const bind = bindInputs(f, inputs, { dims: d.callDims });
-    return timeGpu(gpu.ctx, gpu.kernels.kernel(f, gpu.kernelOptions), bind, o);
+    return timeGpu(gpu.ctx, gpu.kernels.kernel(f, gpu.kernelOptions(bind.dims)), bind, o);
   };
 
   // GPU time first: its probe run compiles the pipeline and warms the GPU for the wall-time calls.

@@ -25,10 +25,11 @@ import { compileProgram } from '../compiler/compile.js';
 import { genInstanceKernel } from '../compiler/codegen/wgsl/instance.js';
 import { Graph } from '../compiler/ir/node.js';
 import { parseFunc } from '../compiler/ir/parser.js';
-import { jitKernels, WebGpuBackend } from '../runtime/webgpu/backend.js';
+import { jitKernels, WebGpuBackend, WORKGROUP_SIZES } from '../runtime/webgpu/backend.js';
 import { getNodeGPU } from '../runtime/webgpu/device.js';
 import { summarize as aotSummarize } from '../runtime/aot/status.js';
 import type { AotExecutable, AotModuleData, LoadedModule, MatcFunction } from '../runtime/aot/index.js';
+import { kernelKey } from '../runtime/aot/format.js';
 import type { NodeStatus } from '../runtime/cpu/backend.js';
 import { Tensor } from '../runtime/tensor.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
@@ -121,6 +122,8 @@ const cases: Case[] = [
   { mod: 'ied', fn: 'ied', dims: { m: 5 }, batch: [2] },
   { mod: 'extra', fn: 'shaped', dims: { m: 3, n: 4, k: 2 }, batch: [2] },
   { mod: 'extra', fn: 'shaped', dims: { m: 3, n: 4, k: 3 }, batch: [], call: { k: 3 } },
+  // a dimension ≥ 128: the 256-invocation kernel variant (defaultWorkgroupSize)
+  { mod: 'extra', fn: 'shaped', dims: { m: 130, n: 2, k: 2 }, batch: [2] },
   { mod: 'extra', fn: 'sgd', dims: { m: 2, n: 3 }, batch: [2] },
   { mod: 'extra', fn: 'sgd.init', dims: { m: 2, n: 3 }, batch: [] },
 ];
@@ -278,9 +281,13 @@ test('WebGPU: the embedded kernels are the JIT kernels and the kernels of the em
         assert.deepEqual(ex.kernel, jitKernels.kernel(f), `${name}: ${fn} ${mode}: the kernel spec is the JIT's`);
         // the CPU path (parsed IR) and the GPU path (kernel) of the module are the same function
         assert.deepEqual(ex.kernel, genInstanceKernel(parseFunc(ex.ir, new Graph())), `${name}: ${fn} ${mode}: the kernel of the embedded IR`);
-        // the subgroup variant (what the JIT runs where the adapter has subgroups)
-        const sg = jitKernels.kernel(f, { subgroups: true });
-        assert.deepEqual(ex.kernelSubgroups ?? ex.kernel, sg, `${name}: ${fn} ${mode}: the subgroup kernel spec is the JIT's`);
+        // every variant the JIT may pick (workgroup size by dimensions, subgroups by adapter)
+        for (const wg of WORKGROUP_SIZES) {
+          for (const sg of [false, true]) {
+            const want = jitKernels.kernel(f, { workgroupSize: wg, subgroups: sg });
+            assert.deepEqual(ex.variants?.[kernelKey(wg, sg)] ?? ex.kernel, want, `${name}: ${fn} ${mode}: the ${kernelKey(wg, sg)} kernel spec is the JIT's`);
+          }
+        }
       }
     }
   }

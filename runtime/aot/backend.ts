@@ -14,28 +14,29 @@ import type { InstanceOptions } from '../../compiler/codegen/wgsl/instance.js';
 import type { Func } from '../../compiler/ir/node.js';
 import { InternalError } from '../errors.js';
 import type { LoadOptions, SelectedBackend } from './options.js';
+import { kernelKey } from './format.js';
 
 export type { BackendChoice, GpuLike, LoadOptions, SelectedBackend } from './options.js';
 
 export const CPU_NAME = 'cpu (f64 reference)';
 
 /** Kernels of AOT modules are the embedded specs, registered per parsed IR function. */
-const embedded = new WeakMap<Func, { plain: InstanceKernelSpec; subgroups?: InstanceKernelSpec }>();
+const embedded = new WeakMap<Func, { plain: InstanceKernelSpec; variants: Record<string, InstanceKernelSpec> }>();
 
-export function registerKernel(f: Func, spec: InstanceKernelSpec, subgroups?: InstanceKernelSpec): void {
-  embedded.set(f, { plain: spec, ...(subgroups ? { subgroups } : {}) });
+export function registerKernel(f: Func, spec: InstanceKernelSpec, variants: Record<string, InstanceKernelSpec> = {}): void {
+  embedded.set(f, { plain: spec, variants });
 }
 
-/** The embedded kernel for these code-generation options: the subgroup variant exactly when the
- *  JIT would generate one. */
+/** The embedded kernel for these code-generation options — the one the JIT would generate. A
+ *  workgroup size that was not embedded (MATC_WG=64) falls back to the default size's kernel. */
 export function embeddedKernel(f: Func, opts?: InstanceOptions): InstanceKernelSpec | undefined {
   const k = embedded.get(f);
-  return k && ((opts?.subgroups && k.subgroups) || k.plain);
+  if (!k) return undefined;
+  const sg = opts?.subgroups ?? false;
+  return k.variants[kernelKey(opts?.workgroupSize ?? 128, sg)] ?? k.variants[kernelKey(128, sg)] ?? k.plain;
 }
 
-/** The KernelProvider of AOT WebGPU backends: embedded specs only, never the code generator.
- *  The subgroup variant is taken exactly when the JIT would generate one (the backend's
- *  kernelOptions); a workgroup size other than the default is not embedded. */
+/** The KernelProvider of AOT WebGPU backends: embedded specs only, never the code generator. */
 const aotKernels: KernelProvider = {
   kernel(f: Func, opts?: InstanceOptions): InstanceKernelSpec {
     const k = embeddedKernel(f, opts);

@@ -57,9 +57,10 @@ export interface AotExecutable {
   assertions: { dim: string; message: string }[];
   /** null when the WGSL generator could not handle this function (then `kernelError` says why) */
   kernel: InstanceKernelSpec | null;
-  /** the kernel with subgroup reductions, for adapters with the 'subgroups' feature (the JIT's
-   *  choice there); absent when it would be the same text as `kernel` */
-  kernelSubgroups?: InstanceKernelSpec;
+  /** The kernels the JIT would generate for other options, by `kernelKey` ("256", "128+sg",
+   *  "256+sg"): every workgroup size of WORKGROUP_SIZES, with and without subgroup reductions;
+   *  a variant whose text equals `kernel` (the "128" one) is left out. */
+  variants?: Record<string, InstanceKernelSpec>;
   kernelError?: string;
 }
 
@@ -86,4 +87,9 @@ export interface AotModuleData {
 
 export function isMissing(x: AotExecutable | AotMissing): x is AotMissing {
   return (x as AotMissing).error !== undefined;
+}
+
+/** The key of a kernel variant: workgroup size, then "+sg" with subgroup reductions. */
+export function kernelKey(workgroupSize: number, subgroups: boolean): string {
+  return `${workgroupSize}${subgroups ? '+sg' : ''}`;
 }

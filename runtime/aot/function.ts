@@ -92,7 +92,7 @@ export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>,
     const backend = opts.backend === 'cpu' ? undefined : (opts.backend ?? this.host.backend());
     if (backend && backend.kind === 'webgpu') {
       const wgpu = backend instanceof WebGpuBackend ? backend : undefined;
-      const spec = embeddedKernel(f, wgpu?.kernelOptions);
+      const spec = embeddedKernel(f, wgpu?.kernelOptions(bind.dims));
       if (!spec) {
         const ex = this.data[mode] as { kernelError?: string };
         throw new InternalError(`${this.name}: the module has no WebGPU kernel for the ${mode}${ex.kernelError ? `: ${ex.kernelError}` : ''}`);

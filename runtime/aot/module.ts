@@ -156,7 +156,7 @@ function readExecutable(e: AotExecutable, g: Graph, what: string): Func {
     intParams: e.intParams.map((p) => ({ ...p })),
     ...(e.assertions.length ? { assertions: e.assertions.map((a) => ({ dim: parseDim(a.dim), message: a.message })) } : {}),
   };
-  if (e.kernel) registerKernel(func, e.kernel, e.kernelSubgroups);
+  if (e.kernel) registerKernel(func, e.kernel, e.variants);
   return func;
 }
 

@@ -20,6 +20,22 @@ export interface KernelProvider {
   kernel(f: Func, opts?: InstanceOptions): InstanceKernelSpec;
 }
 
+/** The workgroup sizes instance kernels are generated with (AOT modules embed each). */
+export const WORKGROUP_SIZES = [128, 256] as const;
+
+/**
+ * One workgroup runs one problem instance, so its size trades idle invocations on small operands
+ * against serial loops on large ones. The H100 sweep of 2026-11-23 (bench/variants.ts,
+ * bench/RESULTS.md): at 128 ≤ the largest dimension, 256 invocations won (QR 1024 × 128²
+ * fwd+bwd 60.5 vs 80.7 ms at 128; IED 1024 × 128² 14.5 vs 18.6–37 ms); below it 128 won or tied
+ * (QR 16384 × 32² 9.7 vs 12.8 ms at 256; LESS 16384 × 64×32 42.4 vs 48.5 ms).
+ */
+export function defaultWorkgroupSize(dims: ReadonlyMap<string, number>): number {
+  let big = 0;
+  for (const v of dims.values()) big = Math.max(big, v);
+  return big >= 128 ? 256 : 128;
+}
+
 /** JIT: generate the kernel from IR on first use. AOT modules supply their embedded specs. */
 export const jitKernels: KernelProvider = (() => {
   const cache = new WeakMap<Func, Map<string, InstanceKernelSpec>>();
@@ -168,18 +184,19 @@ export class WebGpuBackend implements Backend {
     return this.ctx.describe();
   }
 
-  /** Code generation options for this device: subgroup reductions where the adapter has them
-   *  (MATC_SUBGROUPS=0 turns them off), workgroup size from MATC_WG (default 128). */
-  get kernelOptions(): InstanceOptions {
+  /** Code generation options for this device and these dimensions: subgroup reductions where the
+   *  adapter has them (MATC_SUBGROUPS=0 turns them off); the workgroup size of
+   *  `defaultWorkgroupSize` (MATC_WG overrides it). */
+  kernelOptions(dims: ReadonlyMap<string, number>): InstanceOptions {
     const env = typeof process !== 'undefined' ? process.env : {};
     return {
       subgroups: this.ctx.features.subgroups && env.MATC_SUBGROUPS !== '0',
-      ...(env.MATC_WG ? { workgroupSize: Number(env.MATC_WG) } : {}),
+      workgroupSize: env.MATC_WG ? Number(env.MATC_WG) : defaultWorkgroupSize(dims),
     };
   }
 
   async run(f: Func, bind: Binding): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[] }> {
-    return runInstanceKernel(this.ctx, this.kernels.kernel(f, this.kernelOptions), bind);
+    return runInstanceKernel(this.ctx, this.kernels.kernel(f, this.kernelOptions(bind.dims)), bind);
   }
 
   dispose(): void {
