@@ -24,6 +24,7 @@ import { printFunc } from '../compiler/ir/printer.js';
 import type { TensorType } from '../compiler/ir/types.js';
 import { InternalError, MatcRuntimeError } from '../runtime/errors.js';
 import { WORKGROUP_SIZES } from '../runtime/webgpu/backend.js';
+import { gradientOf } from '../runtime/derivative-names.js';
 import { AOT_FORMAT, kernelKey, type AotExecutable, type AotFunctionData, type AotMissing, type AotModuleData, type AotSignature, type FunctionKind } from '../runtime/aot/format.js';
 
 /** The runtime entry a generated module imports unless told otherwise. */
@@ -149,7 +150,7 @@ export function buildModuleData(program: Program, source: string, warnings: Buil
       intParams: lowered.intParams.map((p) => ({ name: p.name, ...(p.default !== undefined ? { default: p.default } : {}) })),
       derivedDims: lowered.derivedDims.map((d) => ({ name: d.name, value: d.value.toString() })),
       status: fwdFunc.status.map((s) => s.name),
-      gradients: vjpResults.filter((r) => r.startsWith('grad_')).map((r) => r.slice(5)),
+      gradients: vjpResults.map(gradientOf).filter((p): p is string => p !== null),
       // as the JIT's jvp: every differentiable input of the function takes a tangent
       tangents: 'error' in jvp ? [] : lowered.params.filter((p) => p.differentiable).map((p) => p.name),
     };

@@ -28,6 +28,7 @@ import type { TensorType } from '../compiler/ir/types.js';
 import { kernelArgs, type InstanceKernelSpec } from '../compiler/codegen/wgsl/layout.js';
 import { bindInputs, type Binding } from '../runtime/bind.js';
 import { MatcRuntimeError } from '../runtime/errors.js';
+import { cotangentName } from '../runtime/derivative-names.js';
 import { Rng, randomInstance } from '../runtime/random.js';
 import { selectBackend, type BackendChoice } from '../runtime/select.js';
 import { Tensor } from '../runtime/tensor.js';
@@ -334,7 +335,7 @@ export async function benchFunction(fn: CompiledFn, backend: Backend | undefined
   let bwdLast: VjpResult | null = null;
   if (o.backward !== false) {
     const all: Record<string, Tensor> = { ...d.inputs };
-    for (const r of fn.func.results) all[`d${r.name}`] = d.cotangents[r.name]!;
+    for (const r of fn.func.results) all[cotangentName(r.name)] = d.cotangents[r.name]!;
     const bwdGpu = await gpuTime(program.vjp(fn.name), all);
     const bwdWall = await timeWall(() => fn.vjp(d.inputs, d.cotangents, opts), o, bwdGpu !== null);
     bwd = phase(bwdGpu, bwdWall.ms);

@@ -9,6 +9,7 @@ import { bindInputs, type Binding, type InputValue } from '../runtime/bind.js';
 import { runCpu, type NodeStatus } from '../runtime/cpu/backend.js';
 import { Tensor } from '../runtime/tensor.js';
 import { MatcRuntimeError } from '../runtime/errors.js';
+import { cotangentName, gradientOf, tangentName } from '../runtime/derivative-names.js';
 import type { Backend } from '../runtime/backend.js';
 
 export interface CallOptions {
@@ -137,7 +138,7 @@ export class CompiledFn {
     for (const r of this.func.results) {
       const c = cotangents[r.name];
       if (c === undefined) throw new MatcRuntimeError('MATR101', `${this.name}: missing cotangent for output '${r.name}'`);
-      all[`d${r.name}`] = c;
+      all[cotangentName(r.name)] = c;
     }
     for (const k of Object.keys(cotangents)) {
       if (!this.func.results.some((r) => r.name === k)) throw new MatcRuntimeError('MATR101', `${this.name} has no output '${k}'`);
@@ -146,7 +147,8 @@ export class CompiledFn {
     const outputs: Record<string, Tensor> = {};
     const gradients: Record<string, Tensor> = {};
     for (const [k, v] of Object.entries(r.outputs)) {
-      if (k.startsWith('grad_')) gradients[k.slice(5)] = v;
+      const of = gradientOf(k);
+      if (of !== null) gradients[of] = v;
       else outputs[k] = v;
     }
     return { outputs, gradients, status: summarize(r.nodes, outputs, gradients) };
@@ -160,14 +162,14 @@ export class CompiledFn {
     for (const inp of bind.inputs) {
       if (!inp.param.differentiable) continue;
       const t = tangents[inp.param.name];
-      all[`d${inp.param.name}`] = t ?? Tensor.zeros(inp.tensor.shape);
+      all[tangentName(inp.param.name)] = t ?? Tensor.zeros(inp.tensor.shape);
     }
     const r = await this.exec(f, all, opts);
     const outputs: Record<string, Tensor> = {};
     const tans: Record<string, Tensor> = {};
     for (const res of this.func.results) {
       outputs[res.name] = r.outputs[res.name]!;
-      tans[res.name] = r.outputs[`d${res.name}`]!;
+      tans[res.name] = r.outputs[tangentName(res.name)]!;
     }
     return { outputs, tangents: tans, status: summarize(r.nodes, outputs) };
   }

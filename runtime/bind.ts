@@ -7,6 +7,7 @@
 import { Dim, shapeToString } from '../compiler/dims.js';
 import type { Func, FuncParam } from '../compiler/ir/node.js';
 import type { TensorType } from '../compiler/ir/types.js';
+import { describeParam, isDerivedName } from './derivative-names.js';
 import { MatcRuntimeError } from './errors.js';
 import { Tensor } from './tensor.js';
 
@@ -28,10 +29,21 @@ export interface BindOptions {
   noValidate?: boolean;
 }
 
+/** A parameter in the batch-shape message: `'A'`, or `the cotangent of output 'x'`. */
+function batchRef(name: string): string {
+  return isDerivedName(name) ? describeParam(name) : `'${name}'`;
+}
+
 function toTensor(v: InputValue): Tensor {
   if (v instanceof Tensor) return v;
   if (typeof v === 'number') return new Tensor([], [v]);
   return new Tensor([v.length], v);
+}
+
+/** The parameter as the second mention in a message: its name, or `it` for a derived one
+ *  (a cotangent or tangent, which the caller passed under the user's name). */
+function paramRef(p: FuncParam): string {
+  return isDerivedName(p.name) ? 'it' : p.name;
 }
 
 function paramTypeText(p: FuncParam): string {
@@ -50,7 +62,7 @@ export function bindInputs(func: Func, given: Record<string, InputValue>, opts: 
   for (const [k, v] of Object.entries(opts.dims ?? {})) if (!dims.has(k) && !func.derivedDims.some((d) => d.name === k)) dims.set(k, v);
   const known = new Set(func.params.map((p) => p.name));
   for (const k of Object.keys(given)) {
-    if (!known.has(k)) throw new MatcRuntimeError('MATR101', `${func.name} has no parameter '${k}' (parameters: ${[...known].join(', ')})`);
+    if (!known.has(k)) throw new MatcRuntimeError('MATR101', `${func.name} has no parameter '${k}' (parameters: ${[...known].filter((n) => !isDerivedName(n)).join(', ')})`);
   }
   const inputs: Binding['inputs'] = [];
   let batch: number[] | null = null;
@@ -61,13 +73,13 @@ export function bindInputs(func: Func, given: Record<string, InputValue>, opts: 
     let raw = given[p.name];
     if (raw === undefined) {
       if (p.default !== undefined) raw = p.default;
-      else throw new MatcRuntimeError('MATR101', `${func.name}: missing input '${p.name}' (${paramTypeText(p)})`);
+      else throw new MatcRuntimeError('MATR101', `${func.name}: missing ${describeParam(p.name)} (${paramTypeText(p)})`);
     }
     const tensor = toTensor(raw);
     const t = p.node.type as TensorType;
     const r = t.shape.length;
     if (tensor.shape.length < r) {
-      throw new MatcRuntimeError('MATR102', `${func.name}: input '${p.name}' has shape [${tensor.shape.join(', ')}] but ${p.name} is ${paramTypeText(p)} (rank ${r})`);
+      throw new MatcRuntimeError('MATR102', `${func.name}: ${describeParam(p.name)} has shape [${tensor.shape.join(', ')}] but ${paramRef(p)} is ${paramTypeText(p)} (rank ${r})`);
     }
     const bshape = tensor.shape.slice(0, tensor.shape.length - r);
     const ishape = tensor.shape.slice(tensor.shape.length - r);
@@ -76,7 +88,7 @@ export function bindInputs(func: Func, given: Record<string, InputValue>, opts: 
         batch = bshape;
         batchFrom = p.name;
       } else if (batch.length !== bshape.length || batch.some((d, i) => d !== bshape[i])) {
-        throw new MatcRuntimeError('MATR102', `${func.name}: batch shape [${bshape.join(', ')}] of '${p.name}' differs from [${batch.join(', ')}] of '${batchFrom}'`);
+        throw new MatcRuntimeError('MATR102', `${func.name}: batch shape [${bshape.join(', ')}] of ${batchRef(p.name)} differs from [${batch.join(', ')}] of ${batchRef(batchFrom)}`);
       }
     }
     inputs.push({ param: p, tensor, shape: ishape, batched: bshape.length > 0 });
@@ -95,7 +107,7 @@ export function bindInputs(func: Func, given: Record<string, InputValue>, opts: 
         const detail = Number.isFinite(want) ? `dimension ${i + 1} must be ${d} = ${want}` : `dimension ${d} cannot be determined`;
         throw new MatcRuntimeError(
           'MATR102',
-          `${func.name}: input '${p.name}' has shape [${shape.join(', ')}] but ${p.name} is ${paramTypeText(p)}: ${detail} (${[...dims].map(([k, v]) => `${k}=${v}`).join(', ')})`,
+          `${func.name}: ${describeParam(p.name)} has shape [${shape.join(', ')}] but ${paramRef(p)} is ${paramTypeText(p)}: ${detail} (${[...dims].map(([k, v]) => `${k}=${v}`).join(', ')})`,
         );
       }
     });
@@ -103,7 +115,7 @@ export function bindInputs(func: Func, given: Record<string, InputValue>, opts: 
   for (const [k, v] of dims) if (!Number.isInteger(v) || v < 0) throw new MatcRuntimeError('MATR103', `${func.name}: dimension ${k} = ${v} is not a non-negative integer`);
   for (const inp of inputs) {
     const z = inp.shape.indexOf(0);
-    if (z >= 0) throw new MatcRuntimeError('MATR106', `${func.name}: input '${inp.param.name}' has an empty dimension (size 0 at position ${z + 1} of [${inp.shape.join(', ')}]); matc does not run on empty tensors`);
+    if (z >= 0) throw new MatcRuntimeError('MATR106', `${func.name}: ${describeParam(inp.param.name)} has an empty dimension (size 0 at position ${z + 1} of [${inp.shape.join(', ')}]); matc does not run on empty tensors`);
   }
   if ((batch ?? []).includes(0)) throw new MatcRuntimeError('MATR106', `${func.name}: the batch [${batch!.join(', ')}] is empty`);
   for (const a of func.assertions ?? []) {
@@ -120,7 +132,7 @@ export function bindInputs(func: Func, given: Record<string, InputValue>, opts: 
 function validate(func: Func, inp: Binding['inputs'][number]): void {
   const data = inp.tensor.data;
   const bad = inp.tensor.firstNonFinite();
-  if (bad >= 0) throw new MatcRuntimeError('MATR104', `${func.name}: input '${inp.param.name}' has a non-finite value (${data[bad]}) at flat index ${bad}`);
+  if (bad >= 0) throw new MatcRuntimeError('MATR104', `${func.name}: ${describeParam(inp.param.name)} has a non-finite value (${data[bad]}) at flat index ${bad}`);
   const t = inp.param.node.type as TensorType;
   const st = t.struct;
   if (!st || st === 'general') return;
@@ -130,7 +142,7 @@ function validate(func: Func, inp: Binding['inputs'][number]): void {
     const x = data.subarray(b * size, (b + 1) * size);
     const where = count > 1 ? ` (batch instance ${b})` : '';
     const fail = (what: string) => {
-      throw new MatcRuntimeError('MATR105', `${func.name}: input '${inp.param.name}' is declared ${st} but ${what}${where}`);
+      throw new MatcRuntimeError('MATR105', `${func.name}: ${describeParam(inp.param.name)} is declared ${st} but ${what}${where}`);
     };
     let scale = 0;
     for (let i = 0; i < x.length; i++) scale = Math.max(scale, Math.abs(x[i]!));

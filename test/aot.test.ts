@@ -38,7 +38,8 @@ import { repoRoot } from './gen/paths.js';
 after(releaseSharedGpu);
 
 /** Exercises what less/ied do not: int parameters with defaults, derived dimensions, slice
- *  assertions, scalar defaults, an optimizer and its .init, and a function with no VJP. */
+ *  assertions, scalar defaults, an optimizer and its .init, a function with no VJP, and names
+ *  like the derived ones (a parameter dx beside x, results dy and grad_y). */
 const EXTRA = `
 fn shaped(A: mat[m, n], k: int = 2) -> (s: vec[d], t: mat[k, n]) where d = m * n =
   (vec(A) .* vec(A), reshape(A, m, n)[0:k, :] + zeros(k, n))
@@ -50,6 +51,9 @@ optimizer sgd(W: mat[m, n], G: mat[m, n]; lr: real = 0.1, beta: real = 0.9) =
 
 fn halve(x: vec[n]) -> vec[n] =
   iterate (u = x) for i in 0..3 => 0.5 * u
+
+fn clash(x: vec[n], dx: vec[n]) -> (y: vec[n], dy: vec[n], grad_y: vec[n]) =
+  (x .* dx, 3 * x, dx)
 `;
 
 type AnyFn = MatcFunction<Record<string, Tensor | number | readonly number[]>, Record<string, Tensor>, string>;
@@ -125,7 +129,7 @@ const cases: Case[] = [
   // a dimension ≥ 128: the 256-invocation kernel variant (defaultWorkgroupSize)
   { mod: 'extra', fn: 'shaped', dims: { m: 130, n: 2, k: 2 }, batch: [2] },
   { mod: 'extra', fn: 'sgd', dims: { m: 2, n: 3 }, batch: [2] },
-  { mod: 'extra', fn: 'sgd.init', dims: { m: 2, n: 3 }, batch: [] },
+  { mod: 'extra', fn: 'sgd.init', dims: { m: 2, n: 3 }, batch: [] },  { mod: 'extra', fn: 'clash', dims: { n: 3 }, batch: [2] },
 ];
 
 function inputsFor(c: Case, jitFn: CompiledFn, seed = 7): Record<string, Tensor> {
@@ -206,6 +210,27 @@ for (const c of cases) {
     await parity(c);
   });
 }
+
+// The derived functions' own inputs and results (runtime/derivative-names.ts) never take a user's
+// name: a parameter dx beside x, a result dy beside y or one called grad_y keep their values.
+test('names like the derived ones (dx beside x, results dy and grad_y): the closed-form derivatives', async () => {
+  const clash = gen.extra!.ns.functions.clash!;
+  assert.deepEqual(clash.signature.gradients, ['x', 'dx']);
+  assert.deepEqual(clash.signature.tangents, ['x', 'dx']);
+  const [x, dx] = [[1, 2, -1], [10, 20, 4]];
+  const j = await clash.jvp({ x, dx }, { x: [1, 0, 2], dx: [0.5, -1, 1] });
+  assert.deepEqual(Object.keys(j.tangents), ['y', 'dy', 'grad_y']);
+  assert.deepEqual(Array.from(j.outputs.y!.data), [10, 40, -4]);
+  assert.deepEqual(Array.from(j.tangents.y!.data), [10.5, -2, 7]); // ẋ .* dx + x .* (dx)˙
+  assert.deepEqual(Array.from(j.tangents.dy!.data), [3, 0, 6]);
+  assert.deepEqual(Array.from(j.tangents.grad_y!.data), [0.5, -1, 1]);
+  const v = await clash.vjp({ x, dx }, { y: [1, 1, 2], dy: [1, 0, 0], grad_y: [0, 1, 0] });
+  assert.deepEqual(Object.keys(v.outputs), ['y', 'dy', 'grad_y']);
+  assert.deepEqual(Object.keys(v.gradients).sort(), ['dx', 'x']);
+  assert.deepEqual(Array.from(v.outputs.grad_y!.data), dx);
+  assert.deepEqual(Array.from(v.gradients.x!.data), [13, 20, 8]); // c_y .* dx + 3 c_dy
+  assert.deepEqual(Array.from(v.gradients.dx!.data), [1, 3, -2]); // c_y .* x + c_grad_y
+});
 
 test('CPU with f32 rounding equals the JIT too', async () => {
   await parity(cases[0]!, { f32: true });

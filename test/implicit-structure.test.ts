@@ -16,6 +16,7 @@ import { genInstanceKernel } from '../compiler/codegen/wgsl/instance.js';
 import { kernelArgs } from '../compiler/codegen/wgsl/layout.js';
 import { parseDim } from '../compiler/dims.js';
 import { stdlibSource } from './util/layers.js';
+import { cotangentName } from '../runtime/derivative-names.js';
 
 const programs = new Map<string, Program>();
 function program(name: 'less' | 'ied'): Program {
@@ -114,7 +115,7 @@ test("IED backward IR (stage 'diff'): one (m+1)² bordered KKT solve, a rank-2 s
   const lines = parseIr(text);
   assert.ok(lines.length > 10, 'parsed the IR');
   assert.ok(!/\beinsum\b/.test(text), 'no einsum');
-  const back = dependents(lines, ['%du']);
+  const back = dependents(lines, [`%${cotangentName('u')}`]);
   assert.deepEqual(
     back.filter((l) => l.op === 'solve').map((l) => l.types[0]),
     ['m + 1'],
@@ -152,7 +153,7 @@ test("LESS backward IR (stage 'diff'): rank-1 outer products, exactly one dense 
     const text = program('less').stage(fn, 'diff');
     const lines = parseIr(text);
     assert.ok(!/\beinsum\b/.test(text), `${fn}: no einsum`);
-    const back = dependents(lines, ['%dx']);
+    const back = dependents(lines, [`%${cotangentName('x')}`]);
     const solves = back.filter((l) => l.op === 'solve');
     assert.equal(solves.length, 1, `${fn}: solves in the backward: ${solves.map((l) => l.id).join(', ')}`);
     assert.equal(solves[0]!.types[0], 'n + 1', `${fn}: the backward solve is the (n+1)-bordered KKT system`);

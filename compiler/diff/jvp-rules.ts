@@ -8,6 +8,7 @@ import { captures, inlineRegion, type Node, type StatusEntry } from '../ir/node.
 import type { OpKind } from '../ir/ops.js';
 import { broadcastAxis } from './vjp-rules.js';
 import { InternalError } from '../../runtime/errors.js';
+import { tangentName } from '../../runtime/derivative-names.js';
 
 export type Tan = Node | (Node | undefined)[] | undefined;
 
@@ -203,13 +204,13 @@ function loopJvp(cx: JvpCtx, n: Node, ds: (Node | undefined)[]): Tan {
   const tInits = inits.map((a, i) => carryTans[i] ?? b.zerosLike(a));
   const idx = b.regionParam('i', region.params[0]!.type);
   const cs = inits.map((a, i) => b.regionParam(String(region.params[i + 1]!.attrs.name), a.type));
-  const dcs = inits.map((a, i) => b.regionParam(`d${String(region.params[i + 1]!.attrs.name)}`, a.type));
+  const dcs = inits.map((a, i) => b.regionParam(tangentName(String(region.params[i + 1]!.attrs.name)), a.type));
   const res = inlineRegion(b.g, region, [idx, ...cs]);
   const next = res.slice(0, k);
   const done = res[k]!;
   const capT = caps.map((c) => cx.tangentOf(c) as Node);
   const dnext = cx.jvpNodes(next, [...cs, ...caps], [...dcs, ...capT]);
-  const loop = b.raw('loop', [n.args[0]!, n.args[1]!, ...inits, ...tInits], { ...n.attrs, names: [...(n.attrs.names as string[]), ...(n.attrs.names as string[]).map((x) => `d${x}`)] }, [
+  const loop = b.raw('loop', [n.args[0]!, n.args[1]!, ...inits, ...tInits], { ...n.attrs, names: [...(n.attrs.names as string[]), ...(n.attrs.names as string[]).map(tangentName)] }, [
     { params: [idx, ...cs, ...dcs], results: [...next, ...dnext.map((d, i) => d ?? b.zerosLike(inits[i]!)), done] },
   ]);
   const out: (Node | undefined)[] = [];

@@ -7,6 +7,7 @@ import { captures, type Node, type Func, type FuncParam, type StatusEntry } from
 import type { Builder } from '../ir/builder.js';
 import { type JvpCtx, jvpRules, type Tan } from './jvp-rules.js';
 import { plain } from './vjp.js';
+import { tangentName } from '../../runtime/derivative-names.js';
 
 function deps(n: Node): Node[] {
   return n.regions.length ? [...n.args, ...captures(n)] : [...n.args];
@@ -66,7 +67,7 @@ export function jvpNodes(b: Builder, outs: readonly Node[], wrt: readonly Node[]
 /** The JVP of a function: (params…, tangents of params) → (results…, tangents of results). */
 export function jvpFunc(b: Builder, f: Func, hooks: JvpHooks = {}, name = `${f.name}.jvp`): Func {
   const wrt = f.params.filter((p) => p.differentiable && p.node.type.kind === 'tensor' && p.node.type.dtype === 'f');
-  const tanParams: FuncParam[] = wrt.map((p) => ({ name: `d${p.name}`, node: b.g.param(`d${p.name}`, plain(p.node.type)), differentiable: false }));
+  const tanParams: FuncParam[] = wrt.map((p) => ({ name: tangentName(p.name), node: b.g.param(tangentName(p.name), plain(p.node.type)), differentiable: false }));
   const outs = jvpNodes(
     b,
     f.results.map((r) => r.node),
@@ -79,7 +80,7 @@ export function jvpFunc(b: Builder, f: Func, hooks: JvpHooks = {}, name = `${f.n
     name,
     kind: 'jvp',
     params: [...f.params, ...tanParams],
-    results: [...f.results, ...f.results.map((r, i) => ({ name: `d${r.name}`, node: outs[i] ?? b.zeros(shapeOf(r.node)) }))],
+    results: [...f.results, ...f.results.map((r, i) => ({ name: tangentName(r.name), node: outs[i] ?? b.zeros(shapeOf(r.node)) }))],
     status: [...f.status, ...(hooks.notes ?? [])],
   };
 }

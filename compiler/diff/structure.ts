@@ -5,14 +5,16 @@
 
 import { type Builder, tt } from '../ir/builder.js';
 import type { Func } from '../ir/node.js';
+import { gradientOf } from '../../runtime/derivative-names.js';
 
 export function structuredGradients(b: Builder, f: Func): Func {
   const byName = new Map(f.params.map((p) => [p.name, p]));
   return {
     ...f,
     results: f.results.map((r) => {
-      if (!r.name.startsWith('grad_')) return r;
-      const p = byName.get(r.name.slice(5));
+      const of = gradientOf(r.name);
+      if (of === null) return r;
+      const p = byName.get(of);
       if (!p || p.node.type.kind !== 'tensor') return r;
       const st = tt(p.node).struct;
       let g = r.node;

@@ -8,6 +8,7 @@ import { type Builder, shapeOf } from '../ir/builder.js';
 import { captures, type Node, type Func, type FuncParam, type FuncResult } from '../ir/node.js';
 import { type Contrib, type Cot, type VjpCtx, vjpRules } from './vjp-rules.js';
 import { type IrType, tensorT } from '../ir/types.js';
+import { cotangentName, gradientName } from '../../runtime/derivative-names.js';
 
 /** Cotangents and tangents carry no structure (the cotangent of a sphere point is any vector). */
 export function plain(t: IrType): IrType {
@@ -98,8 +99,8 @@ export function vjpNodes(cx: VjpCtx, outs: readonly Node[], cots: readonly (Node
 export function vjpFunc(cx: VjpCtx, f: Func, name = `${f.name}.vjp`): Func {
   const b = cx.b;
   const cotParams: FuncParam[] = f.results.map((r) => ({
-    name: `d${r.name}`,
-    node: b.g.param(`d${r.name}`, plain(r.node.type)),
+    name: cotangentName(r.name),
+    node: b.g.param(cotangentName(r.name), plain(r.node.type)),
     differentiable: false,
   }));
   const wrt = f.params.filter((p) => p.differentiable && p.node.type.kind === 'tensor' && p.node.type.dtype === 'f');
@@ -110,7 +111,7 @@ export function vjpFunc(cx: VjpCtx, f: Func, name = `${f.name}.vjp`): Func {
     wrt.map((p) => p.node),
   );
   const gradResults: FuncResult[] = wrt.map((p, i) => ({
-    name: `grad_${p.name}`,
+    name: gradientName(p.name),
     node: grads[i] ?? b.zeros(shapeOf(p.node)),
   }));
   return {

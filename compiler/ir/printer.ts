@@ -39,7 +39,9 @@ class Namer {
     let s = this.names.get(n);
     if (s) return s;
     if (n.op === 'param') {
-      const base = String(n.attrs.name).replace(/[^A-Za-z0-9_]/g, '_');
+      // '.' stays: derived names (runtime/derivative-names.ts: ct.r, tg.p, grad.p) must read back as
+      // themselves; a repeated name gets `.1`, `.2`, which the parser strips (no name ends in .<digits>)
+      const base = String(n.attrs.name).replace(/[^A-Za-z0-9_.]/g, '_');
       s = base;
       for (let i = 1; this.used.has(s); i++) s = `${base}.${i}`;
     } else s = String(this.counter++);

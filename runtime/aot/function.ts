@@ -8,6 +8,7 @@ import type { Backend } from '../backend.js';
 import { bindInputs, type InputValue } from '../bind.js';
 import { runCpu, type NodeStatus } from '../cpu/backend.js';
 import { InternalError, MatcRuntimeError } from '../errors.js';
+import { cotangentName, gradientOf, tangentName } from '../derivative-names.js';
 import { Tensor } from '../tensor.js';
 import { WebGpuBackend, runInstanceKernel } from '../webgpu/backend.js';
 import { embeddedKernel } from './backend.js';
@@ -118,7 +119,7 @@ export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>,
     for (const r of results) {
       const c = cotangents[r.name];
       if (c === undefined) throw new MatcRuntimeError('MATR101', `${this.name}: missing cotangent for output '${r.name}'`);
-      all[`d${r.name}`] = c;
+      all[cotangentName(r.name)] = c;
     }
     for (const k of Object.keys(cotangents)) {
       if (!results.some((r) => r.name === k)) throw new MatcRuntimeError('MATR101', `${this.name} has no output '${k}'`);
@@ -127,7 +128,8 @@ export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>,
     const outputs: Record<string, Tensor> = {};
     const gradients: Record<string, Tensor> = {};
     for (const [k, v] of Object.entries(r.outputs)) {
-      if (k.startsWith('grad_')) gradients[k.slice(5)] = v;
+      const of = gradientOf(k);
+      if (of !== null) gradients[of] = v;
       else outputs[k] = v;
     }
     return { outputs, gradients, status: summarize(r.nodes, outputs, gradients) };
@@ -143,14 +145,14 @@ export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>,
     for (const inp of bind.inputs) {
       if (!takes.has(inp.param.name)) continue;
       const t = tangents[inp.param.name];
-      all[`d${inp.param.name}`] = t ?? Tensor.zeros(inp.tensor.shape);
+      all[tangentName(inp.param.name)] = t ?? Tensor.zeros(inp.tensor.shape);
     }
     const r = await this.exec('jvp', all, opts);
     const outputs: Record<string, Tensor> = {};
     const tans: Record<string, Tensor> = {};
     for (const res of this.signature.results) {
       outputs[res.name] = r.outputs[res.name]!;
-      tans[res.name] = r.outputs[`d${res.name}`]!;
+      tans[res.name] = r.outputs[tangentName(res.name)]!;
     }
     return { outputs, tangents: tans, status: summarize(r.nodes, outputs) };
   }
