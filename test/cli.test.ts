@@ -1,0 +1,110 @@
+// The `matc` command line as a newcomer meets it (the "done when" commands of issues 2–5), run as
+// child processes of the built CLI: exit codes, the --json shape scripts rely on (DESIGN §4),
+// code frames with the right span, a passing gradient check, readable derived IR, and the IED
+// batch on WebGPU with a gradient check (lavapipe in CI).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = [resolve(here, '../..'), resolve(here, '..')].find((p) => existsSync(join(p, 'stdlib', 'less.mat')))!;
+const matcJs = join(root, 'dist', 'cli', 'matc.js');
+
+function matc(args: string[], timeout = 120_000): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [matcJs, ...args], { cwd: root, encoding: 'utf8', timeout });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function withSpec<T>(text: string, f: (path: string) => T): T {
+  const dir = mkdtempSync(join(tmpdir(), 'matc-cli-'));
+  try {
+    const p = join(dir, 'spec.mat');
+    writeFileSync(p, text);
+    return f(p);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('matc check: a shape error exits 1 with its code, a code frame and a caret under the operand', () => {
+  const src = 'fn f(A: mat[m, n], x: vec[m]) -> vec[m] =\n  A * x\n';
+  withSpec(src, (p) => {
+    const r = matc(['check', p]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /error\[MAT0\d{3}\]/);
+    // the frame shows line 2 and underlines `A * x` (columns 3..7), not the whole item
+    const lines = r.stderr.split('\n');
+    const at = lines.findIndex((l) => /^\s*2 \|\s+A \* x/.test(l));
+    assert.ok(at >= 0, r.stderr);
+    const caret = lines[at + 1] ?? '';
+    const col = caret.indexOf('^');
+    assert.equal(caret.slice(col).replace(/\s.*$/, ''), '^^^^^', `caret line: ${JSON.stringify(caret)}`);
+    assert.equal(col - caret.indexOf('|') - 2, 2, 'the caret starts at `A`');
+    assert.doesNotMatch(r.stderr, /\n\s+at .*\.js:\d+/, 'no stack trace');
+  });
+});
+
+test('matc check: a misspelled function gets a did-you-mean, exit 1; a clean stdlib file exits 0', () => {
+  withSpec('fn f(x: vec[n]) -> real =\n  sumsqq(x)\n', (p) => {
+    const r = matc(['check', p]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /sumsqq/);
+    assert.match(r.stderr, /sumsq/);
+  });
+  const ok = matc(['check', join(root, 'stdlib', 'less.mat'), join(root, 'stdlib', 'qr.mat')]);
+  assert.equal(ok.code, 0, ok.stderr);
+});
+
+test('matc run --check-grad --json on ½‖Ax − b‖² reports a passing gradient check (exit 0)', () => {
+  const src = 'fn f(A: mat[m, n], x: vec[n], b: vec[m]) -> real =\n  0.5 * sumsq(A * x - b)\n';
+  withSpec(src, (p) => {
+    const r = matc(['run', p, '--fn', 'f', '--random', '--seed', '3', '--dims', 'm=5,n=3', '--check-grad', '--backend', 'cpu', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as Record<string, unknown>;
+    for (const k of ['backend', 'fn', 'dims', 'outputs', 'status', 'gradCheck']) assert.ok(k in out, `--json has ${k}`);
+    const gc = out.gradCheck as { ok: boolean; maxRelErr: number; tolerance: number };
+    assert.equal(gc.ok, true);
+    assert.ok(gc.maxRelErr < 1e-6, `maxRelErr ${gc.maxRelErr}`);
+    assert.match(String(out.backend), /^cpu/);
+  });
+});
+
+test('matc run: a wrong --dims value and an unknown function are user errors (exit 1), not crashes', () => {
+  const less = join(root, 'stdlib', 'less.mat');
+  const a = matc(['run', less, '--fn', 'lesss', '--random']);
+  assert.equal(a.code, 1);
+  assert.match(a.stderr, /lesss/);
+  const b = matc(['run', less, '--fn', 'less', '--random', '--dims', 'm=-1']);
+  assert.equal(b.code, 1);
+  assert.doesNotMatch(a.stderr + b.stderr, /internal error/);
+});
+
+test('matc ir --stage diff on LESS: readable gradient IR with one bordered solve and named gradients', () => {
+  const r = matc(['ir', join(root, 'stdlib', 'less.mat'), '--fn', 'less', '--stage', 'diff']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /grad\.A/);
+  assert.match(r.stdout, /grad\.b/);
+  // the forward's start (lstsq: an n×n solve) and the backward's bordered (n+1)×(n+1) KKT solve
+  const solves = r.stdout.split('\n').filter((l) => /= solve /.test(l));
+  assert.equal(solves.length, 2, solves.join('\n'));
+  assert.equal(solves.filter((l) => /\(f\[n \+ 1\], f\[\]\) = solve/.test(l)).length, 1, `one bordered KKT solve:\n${solves.join('\n')}`);
+});
+
+test('issue 4 done-when: matc run stdlib/ied.mat --fn ied --random --batch 1024 --backend webgpu --check-grad --json', async (t) => {
+  if (!(await gpuOrSkip(t))) return;
+  await releaseSharedGpu(); // the child opens its own device
+  const r = matc(['run', join(root, 'stdlib', 'ied.mat'), '--fn', 'ied', '--random', '--batch', '1024', '--backend', 'webgpu', '--check-grad', '--json'], 300_000);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { backend: string; batch: number[]; outputs: { u: { shape: number[]; data: number[] } }; gradCheck: { ok: boolean } };
+  assert.match(out.backend, /^webgpu/);
+  assert.deepEqual(out.batch, [1024]);
+  assert.deepEqual(out.outputs.u.shape.slice(0, 1), [1024]);
+  assert.ok(out.outputs.u.data.every(Number.isFinite), 'every eigenvector entry finite');
+  assert.equal(out.gradCheck.ok, true);
+});
