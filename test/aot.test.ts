@@ -30,6 +30,7 @@ import { getNodeGPU } from '../runtime/webgpu/device.js';
 import { summarize as aotSummarize } from '../runtime/aot/status.js';
 import type { AotExecutable, AotModuleData, LoadedModule, MatcFunction } from '../runtime/aot/index.js';
 import { kernelKey } from '../runtime/aot/format.js';
+import { SHAPED_AND_SGD } from './util/specs.js';
 import type { NodeStatus } from '../runtime/cpu/backend.js';
 import { Tensor } from '../runtime/tensor.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
@@ -40,15 +41,7 @@ after(releaseSharedGpu);
 /** Exercises what less/ied do not: int parameters with defaults, derived dimensions, slice
  *  assertions, scalar defaults, an optimizer and its .init, a function with no VJP, and names
  *  like the derived ones (a parameter dx beside x, results dy and grad_y). */
-const EXTRA = `
-fn shaped(A: mat[m, n], k: int = 2) -> (s: vec[d], t: mat[k, n]) where d = m * n =
-  (vec(A) .* vec(A), reshape(A, m, n)[0:k, :] + zeros(k, n))
-
-optimizer sgd(W: mat[m, n], G: mat[m, n]; lr: real = 0.1, beta: real = 0.9) =
-  state M: mat[m, n] = zeros(m, n)
-  let M2 = beta * M + G in
-  W <- W - lr * M2, M <- M2
-
+const EXTRA = `${SHAPED_AND_SGD}
 fn halve(x: vec[n]) -> vec[n] =
   iterate (u = x) for i in 0..3 => 0.5 * u
 

@@ -29,6 +29,7 @@ import { specArb } from './gen/expr.js';
 import { funcInputs } from './gen/numeric.js';
 import { assertProperty } from './gen/property.js';
 import { repoRoot, stdlibFiles } from './gen/paths.js';
+import { SHAPED_AND_SGD } from './util/specs.js';
 
 /** Hand-written specs for what the stdlib does not (yet) reach: loops, declarative nodes of
  *  every kind, tuples, slices, blocks, einsum, triangular solves, optimizers. */
@@ -63,15 +64,7 @@ fn pick(x: vec[n], c: real) -> vec[n] =
 
 fn infs(x: vec[n]) -> real =
   min(sum(x), inf) + max(-inf, sum(x))
-
-fn shaped(A: mat[m, n], k: int = 2) -> (s: vec[d], t: mat[k, n]) where d = m * n =
-  (vec(A) .* vec(A), reshape(A, m, n)[0:k, :] + zeros(k, n))
-
-optimizer sgd(W: mat[m, n], G: mat[m, n]; lr: real = 0.1, beta: real = 0.9) =
-  state M: mat[m, n] = zeros(m, n)
-  let M2 = beta * M + G in
-  W <- W - lr * M2, M <- M2
-`,
+${SHAPED_AND_SGD}`,
   'declarative.mat': `
 fn eqc(A: mat[m, n], b: vec[m]) -> x: vec[n] =
   argmin x: vec[n] of 0.5 * sumsq(A * x - b) + 0.5 * sumsq(x) subject to sum(x) == 1 by newton(tol: 1e-12)
