@@ -26,6 +26,7 @@ import { InternalError, MatcRuntimeError } from '../runtime/errors.js';
 import { WORKGROUP_SIZES } from '../runtime/webgpu/backend.js';
 import { gradientOf } from '../runtime/derivative-names.js';
 import { AOT_FORMAT, kernelKey, type AotExecutable, type AotFunctionData, type AotMissing, type AotModuleData, type AotSignature, type FunctionKind } from '../runtime/aot/format.js';
+import { exitAfterFlush } from './exit.js';
 
 /** The runtime entry a generated module imports unless told otherwise. */
 export const DEFAULT_RUNTIME = 'matc/dist/runtime/aot/index.js';
@@ -380,18 +381,20 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
     process.exit(0);
   }
   compileCommand(positionals, values).then(
-    (code) => process.exit(code),
+    (code) => exitAfterFlush(code),
     (e: unknown) => {
       if (e instanceof CompileError) {
         process.stderr.write(renderAll(e.diagnostics) + '\n');
-        process.exit(1);
+        exitAfterFlush(1);
+        return;
       }
       if (e instanceof MatcRuntimeError) {
         process.stderr.write(`error[${e.code}]: ${e.message}\n`);
-        process.exit(1);
+        exitAfterFlush(1);
+        return;
       }
       process.stderr.write(`internal error: ${(e as Error)?.stack ?? String(e)}\n`);
-      process.exit(2);
+      exitAfterFlush(2);
     },
   );
 }

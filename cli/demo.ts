@@ -11,6 +11,7 @@ import { selectBackend } from '../runtime/select.js';
 import { stdlibDir } from '../compiler/check/items.js';
 import { Tensor } from '../runtime/tensor.js';
 import { Rng, randomInstance } from '../runtime/random.js';
+import { exitAfterFlush } from './exit.js';
 
 function batchOf(rng: Rng, batch: number, shape: number[], make?: (x: Float64Array) => Float64Array): Tensor {
   const size = shape.reduce((a, b) => a * b, 1);
@@ -87,7 +88,7 @@ async function main(): Promise<void> {
 }
 
 main().then(
-  () => process.exit(process.exitCode ?? 0),
+  () => exitAfterFlush(Number(process.exitCode ?? 0)),
   (e) => {
     console.error(e);
     process.exit(2);

@@ -3,7 +3,7 @@
 // is a contract scripts rely on (DESIGN §4): extend it, don't break it. Exit codes: 0 success,
 // 1 user errors (diagnostics, bad input data), 2 internal errors.
 
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { CompileError, checkSource, compileProgram, stages, type Stage } from '../compiler/compile.js';
@@ -15,6 +15,7 @@ import { Tensor } from '../runtime/tensor.js';
 import { readTensorFile, resolveDims, randomInputs, randomLike } from './inputs.js';
 import { selectBackend, type BackendChoice } from '../runtime/select.js';
 import { runCompileCommand, runBenchCommand, extraHelp } from './commands.js';
+import { exitAfterFlush } from './exit.js';
 
 const VERSION = '0.1.0';
 
@@ -70,7 +71,8 @@ execution:
 };
 
 function fail(code: number, msg: string): never {
-  process.stderr.write(msg.endsWith('\n') ? msg : msg + '\n');
+  // synchronous, so process.exit cannot drop it
+  writeSync(2, msg.endsWith('\n') ? msg : msg + '\n');
   process.exit(code);
 }
 
@@ -314,11 +316,12 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => exitAfterFlush(code),
   (e: unknown) => {
     if (e instanceof CompileError) {
       printDiagnostics(e.diagnostics);
-      process.exit(1);
+      exitAfterFlush(1);
+      return;
     }
     if (e instanceof MatcRuntimeError) fail(1, `error[${e.code}]: ${e.message}`);
     if (e instanceof InternalError) fail(2, `internal error: ${e.message}\nThis is a bug in matc; please report it with the spec that triggered it.`);
