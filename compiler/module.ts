@@ -9,7 +9,7 @@ import { bindInputs, type Binding, type InputValue } from '../runtime/bind.js';
 import { runCpu, type NodeStatus } from '../runtime/cpu/backend.js';
 import { Tensor } from '../runtime/tensor.js';
 import { MatcRuntimeError } from '../runtime/errors.js';
-import { cotangentName, gradientOf, tangentName } from '../runtime/derivative-names.js';
+import { jvpInputs, jvpResults, summarize, vjpInputs, vjpResults, type CallStatus } from '../runtime/call.js';
 import type { Backend } from '../runtime/backend.js';
 
 export interface CallOptions {
@@ -20,12 +20,7 @@ export interface CallOptions {
   backend?: Backend;
 }
 
-export interface CallStatus {
-  /** false if a solver did not converge, a backward solve was singular or an output is not finite */
-  ok: boolean;
-  nodes: NodeStatus[];
-  warnings: string[];
-}
+export { summarize, type CallStatus };
 
 export interface ForwardResult {
   outputs: Record<string, Tensor>;
@@ -54,32 +49,6 @@ function typeText(t: TensorType): { text: string; shape: string[] } {
   const shape = t.shape.map((d) => d.toString());
   const kind = t.struct ?? (shape.length === 0 ? 'real' : shape.length === 1 ? 'vec' : shape.length === 2 ? 'mat' : 'tensor');
   return { text: shape.length ? `${kind}[${shape.join(', ')}]` : kind, shape };
-}
-
-/** Summarizes statuses and checks outputs for non-finite values ("never a silent NaN"). */
-export function summarize(nodes: NodeStatus[], outputs: Record<string, Tensor>, gradients: Record<string, Tensor> = {}): CallStatus {
-  const warnings: string[] = [];
-  for (const s of nodes) {
-    const bad = s.converged.filter((c) => !c).length;
-    if (bad > 0) {
-      if (/(solve|inv|lstsq|tril_solve|triu_solve)@/.test(s.name)) {
-        warnings.push(`${s.name}: the linear system is singular or nearly so (rcond ≤ 1e-10) in ${bad} of ${s.converged.length} instance(s); its result is unreliable`);
-      } else if (s.name.endsWith('/curvature')) {
-        warnings.push(`${s.name}: the solution is not a local minimum in ${bad} of ${s.converged.length} instance(s) (negative curvature along the constraint: the solver stopped at a saddle point or maximum)`);
-      } else if (s.name.endsWith('/backward') || s.name.endsWith('/tangent')) {
-        warnings.push(`${s.name}: the implicit backward system is singular or nearly so in ${bad} of ${s.converged.length} instance(s) (rcond ≤ 1e-13); gradients there are unreliable`);
-      } else warnings.push(`${s.name}: did not converge in ${bad} of ${s.converged.length} instance(s) (iteration limit reached)`);
-    }
-  }
-  for (const [what, group] of [['output', outputs], ['gradient', gradients]] as const) {
-    for (const [name, t] of Object.entries(group)) {
-      let n = 0;
-      const d = t.data;
-      if (t.firstNonFinite() >= 0) for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) n++;
-      if (n > 0) warnings.push(`${what} ${name} has ${n} non-finite value(s)`);
-    }
-  }
-  return { ok: warnings.length === 0, nodes, warnings };
 }
 
 export class CompiledFn {
@@ -134,43 +103,19 @@ export class CompiledFn {
   /** Gradients of ⟨cotangents, outputs⟩ for every differentiable input. */
   async vjp(inputs: Record<string, InputValue>, cotangents: Record<string, InputValue>, opts: CallOptions = {}): Promise<VjpResult> {
     const f = this.module.program.vjp(this.name);
-    const all: Record<string, InputValue> = { ...inputs };
-    for (const r of this.func.results) {
-      const c = cotangents[r.name];
-      if (c === undefined) throw new MatcRuntimeError('MATR101', `${this.name}: missing cotangent for output '${r.name}'`);
-      all[cotangentName(r.name)] = c;
-    }
-    for (const k of Object.keys(cotangents)) {
-      if (!this.func.results.some((r) => r.name === k)) throw new MatcRuntimeError('MATR101', `${this.name} has no output '${k}'`);
-    }
+    const all = vjpInputs(this.name, this.func.results.map((r) => r.name), inputs, cotangents);
     const r = await this.exec(f, all, opts);
-    const outputs: Record<string, Tensor> = {};
-    const gradients: Record<string, Tensor> = {};
-    for (const [k, v] of Object.entries(r.outputs)) {
-      const of = gradientOf(k);
-      if (of !== null) gradients[of] = v;
-      else outputs[k] = v;
-    }
+    const { outputs, gradients } = vjpResults(r.outputs);
     return { outputs, gradients, status: summarize(r.nodes, outputs, gradients) };
   }
 
   /** Tangents of the outputs along input tangents (missing tangents are zero). */
   async jvp(inputs: Record<string, InputValue>, tangents: Record<string, InputValue>, opts: CallOptions = {}): Promise<JvpResult> {
     const f = this.module.program.jvp(this.name);
-    const all: Record<string, InputValue> = { ...inputs };
     const bind = bindInputs(this.func, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), noValidate: true });
-    for (const inp of bind.inputs) {
-      if (!inp.param.differentiable) continue;
-      const t = tangents[inp.param.name];
-      all[tangentName(inp.param.name)] = t ?? Tensor.zeros(inp.tensor.shape);
-    }
+    const all = jvpInputs(bind, (p) => this.func.params.some((q) => q.name === p && q.differentiable), inputs, tangents);
     const r = await this.exec(f, all, opts);
-    const outputs: Record<string, Tensor> = {};
-    const tans: Record<string, Tensor> = {};
-    for (const res of this.func.results) {
-      outputs[res.name] = r.outputs[res.name]!;
-      tans[res.name] = r.outputs[tangentName(res.name)]!;
-    }
+    const { outputs, tangents: tans } = jvpResults(this.func.results.map((x) => x.name), r.outputs);
     return { outputs, tangents: tans, status: summarize(r.nodes, outputs) };
   }
 }

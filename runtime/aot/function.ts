@@ -7,13 +7,12 @@ import type { Func } from '../../compiler/ir/node.js';
 import type { Backend } from '../backend.js';
 import { bindInputs, type InputValue } from '../bind.js';
 import { runCpu, type NodeStatus } from '../cpu/backend.js';
-import { InternalError, MatcRuntimeError } from '../errors.js';
-import { cotangentName, gradientOf, tangentName } from '../derivative-names.js';
+import { InternalError } from '../errors.js';
 import { Tensor } from '../tensor.js';
 import { WebGpuBackend, runInstanceKernel } from '../webgpu/backend.js';
 import { embeddedKernel } from './backend.js';
 import type { AotFunctionData, AotSignature, FunctionKind } from './format.js';
-import { summarize, type CallStatus } from './status.js';
+import { jvpInputs, jvpResults, summarize, vjpInputs, vjpResults, type CallStatus } from '../call.js';
 
 export type { InputValue };
 
@@ -114,24 +113,9 @@ export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>,
 
   async vjp(inputs: Inputs, cotangents: Record<string, InputValue>, opts: AotCallOptions = {}): Promise<VjpResult<Record<string, Tensor>, string>> {
     this.host.executable(this.name, 'vjp'); // a VJP that did not compile fails first, as in the JIT
-    const results = this.signature.results;
-    const all: Inputs = { ...inputs };
-    for (const r of results) {
-      const c = cotangents[r.name];
-      if (c === undefined) throw new MatcRuntimeError('MATR101', `${this.name}: missing cotangent for output '${r.name}'`);
-      all[cotangentName(r.name)] = c;
-    }
-    for (const k of Object.keys(cotangents)) {
-      if (!results.some((r) => r.name === k)) throw new MatcRuntimeError('MATR101', `${this.name} has no output '${k}'`);
-    }
+    const all = vjpInputs(this.name, this.signature.results.map((r) => r.name), inputs, cotangents);
     const r = await this.exec('vjp', all, opts);
-    const outputs: Record<string, Tensor> = {};
-    const gradients: Record<string, Tensor> = {};
-    for (const [k, v] of Object.entries(r.outputs)) {
-      const of = gradientOf(k);
-      if (of !== null) gradients[of] = v;
-      else outputs[k] = v;
-    }
+    const { outputs, gradients } = vjpResults(r.outputs);
     return { outputs, gradients, status: summarize(r.nodes, outputs, gradients) };
   }
 
@@ -139,21 +123,11 @@ export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>,
     // Shapes of the zero tangents come from binding the forward (as the JIT binds the function).
     this.host.executable(this.name, 'jvp'); // a JVP that did not compile fails first, as in the JIT
     const fwd = this.host.executable(this.name, 'forward');
-    const all: Inputs = { ...inputs };
     const bind = bindInputs(fwd, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), noValidate: true });
     const takes = new Set(this.signature.tangents);
-    for (const inp of bind.inputs) {
-      if (!takes.has(inp.param.name)) continue;
-      const t = tangents[inp.param.name];
-      all[tangentName(inp.param.name)] = t ?? Tensor.zeros(inp.tensor.shape);
-    }
+    const all = jvpInputs(bind, (p) => takes.has(p), inputs, tangents);
     const r = await this.exec('jvp', all, opts);
-    const outputs: Record<string, Tensor> = {};
-    const tans: Record<string, Tensor> = {};
-    for (const res of this.signature.results) {
-      outputs[res.name] = r.outputs[res.name]!;
-      tans[res.name] = r.outputs[tangentName(res.name)]!;
-    }
+    const { outputs, tangents: tans } = jvpResults(this.signature.results.map((x) => x.name), r.outputs);
     return { outputs, tangents: tans, status: summarize(r.nodes, outputs) };
   }
 }

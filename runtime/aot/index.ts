@@ -11,7 +11,7 @@ export { defineModule, AotModule, type LoadedModule } from './module.js';
 export { AotFunction, AotCompileError, type MatcFunction, type AotCallOptions, type ForwardResult, type VjpResult, type JvpResult, type InputValue, type Mode } from './function.js';
 export { selectBackend as selectAotBackend, CPU_NAME } from './backend.js';
 export type { BackendChoice, GpuLike, LoadOptions, SelectedBackend } from './options.js';
-export { summarize, type CallStatus } from './status.js';
+export { summarize, type CallStatus } from '../call.js';
 export { AOT_FORMAT, type AotModuleData, type AotFunctionData, type AotExecutable, type AotSignature, type AotParam, type AotResult, type FunctionKind } from './format.js';
 export { Tensor, type DType } from '../tensor.js';
 export { MatcRuntimeError, InternalError } from '../errors.js';

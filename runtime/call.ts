@@ -1,0 +1,92 @@
+// What the JIT API (compiler/module.ts CompiledFn) and AOT modules (runtime/aot/function.ts) share
+// around a call of a forward, VJP or JVP: the call status with its warnings ("never a silent
+// NaN"), and the mapping between the user's names and the derived functions' IR names
+// (runtime/derivative-names.ts). It lives in the runtime so AOT modules need no compiler.
+
+import type { Binding, InputValue } from './bind.js';
+import type { NodeStatus } from './cpu/backend.js';
+import { MatcRuntimeError } from './errors.js';
+import { cotangentName, gradientOf, tangentName } from './derivative-names.js';
+import { Tensor } from './tensor.js';
+
+export interface CallStatus {
+  /** false if a solver did not converge, a backward solve was singular or an output is not finite */
+  ok: boolean;
+  nodes: NodeStatus[];
+  warnings: string[];
+}
+
+/** Summarizes statuses and checks outputs for non-finite values ("never a silent NaN"). */
+export function summarize(nodes: NodeStatus[], outputs: Record<string, Tensor>, gradients: Record<string, Tensor> = {}): CallStatus {
+  const warnings: string[] = [];
+  for (const s of nodes) {
+    const bad = s.converged.filter((c) => !c).length;
+    if (bad > 0) {
+      if (/(solve|inv|lstsq|tril_solve|triu_solve)@/.test(s.name)) {
+        warnings.push(`${s.name}: the linear system is singular or nearly so (rcond ≤ 1e-10) in ${bad} of ${s.converged.length} instance(s); its result is unreliable`);
+      } else if (s.name.endsWith('/curvature')) {
+        warnings.push(`${s.name}: the solution is not a local minimum in ${bad} of ${s.converged.length} instance(s) (negative curvature along the constraint: the solver stopped at a saddle point or maximum)`);
+      } else if (s.name.endsWith('/backward') || s.name.endsWith('/tangent')) {
+        warnings.push(`${s.name}: the implicit backward system is singular or nearly so in ${bad} of ${s.converged.length} instance(s) (rcond ≤ 1e-13); gradients there are unreliable`);
+      } else warnings.push(`${s.name}: did not converge in ${bad} of ${s.converged.length} instance(s) (iteration limit reached)`);
+    }
+  }
+  for (const [what, group] of [['output', outputs], ['gradient', gradients]] as const) {
+    for (const [name, t] of Object.entries(group)) {
+      let n = 0;
+      const d = t.data;
+      if (t.firstNonFinite() >= 0) for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) n++;
+      if (n > 0) warnings.push(`${what} ${name} has ${n} non-finite value(s)`);
+    }
+  }
+  return { ok: warnings.length === 0, nodes, warnings };
+}
+
+/** The VJP's inputs: the function's inputs plus one cotangent per result (every result needs
+ *  one; an unknown name is an error). */
+export function vjpInputs<I extends Record<string, unknown>>(fn: string, results: readonly string[], inputs: I, cotangents: Record<string, InputValue>): I {
+  const all: Record<string, unknown> = { ...inputs };
+  for (const r of results) {
+    const c = cotangents[r];
+    if (c === undefined) throw new MatcRuntimeError('MATR101', `${fn}: missing cotangent for output '${r}'`);
+    all[cotangentName(r)] = c;
+  }
+  for (const k of Object.keys(cotangents)) {
+    if (!results.includes(k)) throw new MatcRuntimeError('MATR101', `${fn} has no output '${k}'`);
+  }
+  return all as I;
+}
+
+/** Splits the VJP's outputs into the function's outputs and the gradients by parameter name. */
+export function vjpResults(out: Record<string, Tensor>): { outputs: Record<string, Tensor>; gradients: Record<string, Tensor> } {
+  const outputs: Record<string, Tensor> = {};
+  const gradients: Record<string, Tensor> = {};
+  for (const [k, v] of Object.entries(out)) {
+    const of = gradientOf(k);
+    if (of !== null) gradients[of] = v;
+    else outputs[k] = v;
+  }
+  return { outputs, gradients };
+}
+
+/** The JVP's inputs: the function's inputs plus a tangent for each input `takes` accepts (zeros
+ *  of the bound input's shape where none is given). `bind` is the forward's binding. */
+export function jvpInputs<I extends Record<string, unknown>>(bind: Binding, takes: (param: string) => boolean, inputs: I, tangents: Record<string, InputValue | undefined>): I {
+  const all: Record<string, unknown> = { ...inputs };
+  for (const inp of bind.inputs) {
+    if (!takes(inp.param.name)) continue;
+    all[tangentName(inp.param.name)] = tangents[inp.param.name] ?? Tensor.zeros(inp.tensor.shape);
+  }
+  return all as I;
+}
+
+/** Splits the JVP's outputs into the function's outputs and their tangents, by result name. */
+export function jvpResults(results: readonly string[], out: Record<string, Tensor>): { outputs: Record<string, Tensor>; tangents: Record<string, Tensor> } {
+  const outputs: Record<string, Tensor> = {};
+  const tangents: Record<string, Tensor> = {};
+  for (const r of results) {
+    outputs[r] = out[r]!;
+    tangents[r] = out[tangentName(r)]!;
+  }
+  return { outputs, tangents };
+}
