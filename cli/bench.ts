@@ -33,7 +33,7 @@ import { Rng, randomInstance } from '../runtime/random.js';
 import { selectBackend, type BackendChoice } from '../runtime/select.js';
 import { Tensor } from '../runtime/tensor.js';
 import type { Backend } from '../runtime/backend.js';
-import type { WebGpuBackend } from '../runtime/webgpu/backend.js';
+import { instanceChunking, packChunkInputs, type WebGpuBackend } from '../runtime/webgpu/backend.js';
 import type { GpuContext } from '../runtime/webgpu/device.js';
 import type { GpuPlan, PlanInputs } from '../runtime/webgpu/plan.js';
 import { randomLike, resolveDims } from './inputs.js';
@@ -124,41 +124,15 @@ export function benchInputs(fn: CompiledFn, given: Record<string, number>, batch
  *  with its own uniform/input/output buffers, so the whole batch is one timed compute pass. */
 export function instancePlan(ctx: GpuContext, spec: InstanceKernelSpec, bind: Binding): { plan: GpuPlan; inputs: PlanInputs } {
   const B = bind.batchSize;
-  const lim = ctx.limits;
-  const maxBind = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
-  const maxGrid = lim.maxComputeWorkgroupsPerDimension;
   const batched = bind.inputs.map((i) => i.batched);
-  const probe = kernelArgs(spec, bind.dims, { count: 1, base: 0, batched });
-  const perInstance = Math.max(
-    probe.scratchPerInstance * 4,
-    bind.inputs.reduce((s, inp, i) => s + (inp.batched ? probe.inputSizes[i]! * 4 : 0), 0),
-    probe.outputSizes.reduce((s, x) => s + x * 4, 0),
-    4,
-  );
-  const fixedIn = bind.inputs.reduce((s, inp, i) => s + (inp.batched ? 0 : probe.inputSizes[i]! * 4), 0);
-  if (fixedIn + perInstance > maxBind) throw new MatcRuntimeError('MATR130', `one problem instance needs ${perInstance + fixedIn} bytes of GPU buffers, more than the device allows (${maxBind})`);
-  const chunk = Math.max(1, Math.min(B, Math.floor((maxBind - fixedIn) / perInstance), maxGrid * maxGrid));
+  const { chunk, maxGrid, probe } = instanceChunking(ctx, spec, bind);
   const plan: GpuPlan = { kernels: { inst: { wgsl: spec.wgsl, entryPoint: spec.entryPoint } }, buffers: [], launches: [], outputs: [] };
   const inputs: PlanInputs = {};
   plan.buffers.push({ name: 'scratch', bytes: Math.max(4, probe.scratchPerInstance * 4 * Math.min(chunk, B)), kind: 'scratch' });
   for (let base = 0, k = 0; base < B; base += chunk, k++) {
     const count = Math.min(chunk, B - base);
     const args = kernelArgs(spec, bind.dims, { count, base, batched });
-    let total = 0;
-    bind.inputs.forEach((inp, i) => (total += inp.batched ? args.inputSizes[i]! * count : args.inputSizes[i]!));
-    const input = new Float32Array(Math.max(total, 1));
-    let off = 0;
-    bind.inputs.forEach((inp, i) => {
-      const size = args.inputSizes[i]!;
-      const src = inp.tensor.data;
-      if (inp.batched) {
-        input.set(src.subarray(base * size, (base + count) * size), off);
-        off += size * count;
-      } else {
-        input.set(src.subarray(0, size), off);
-        off += size;
-      }
-    });
+    const input = packChunkInputs(bind, args.inputSizes, base, count);
     const outLen = args.outputSizes.reduce((s, x) => s + x * count, 0);
     const gx = Math.min(count, maxGrid);
     plan.buffers.push(

@@ -57,9 +57,11 @@ export interface RunSpecResult {
   gpuMs?: number;
 }
 
-/** Runs an instance kernel spec on bound inputs (shared by the JIT backend and AOT modules). */
-export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpec, bind: Binding, opts: { timing?: boolean } = {}): Promise<RunSpecResult> {
-  const B = bind.batchSize;
+/** How a batch splits into launches of the instance kernel: the largest chunk whose buffers
+ *  (scratch, batched inputs, outputs; f32) fit one storage binding and whose workgroups fit the
+ *  2-D grid. `probe` is the layout of one instance. Shared with the resident timing plan
+ *  (cli/bench.ts), which must chunk exactly as a call does. */
+export function instanceChunking(ctx: GpuContext, spec: InstanceKernelSpec, bind: Binding): { chunk: number; maxGrid: number; probe: ReturnType<typeof kernelArgs> } {
   const lim = ctx.limits;
   const maxBind = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
   const maxGrid = lim.maxComputeWorkgroupsPerDimension;
@@ -71,10 +73,38 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
     4,
   );
   const fixedIn = bind.inputs.reduce((s, inp, i) => s + (inp.batched ? 0 : probe.inputSizes[i]! * 4), 0);
-  let chunk = Math.max(1, Math.min(B, Math.floor((maxBind - fixedIn) / perInstance), maxGrid * maxGrid));
-  if (chunk < 1 || fixedIn + perInstance > maxBind) {
+  if (fixedIn + perInstance > maxBind) {
     throw new MatcRuntimeError('MATR130', `one problem instance needs ${perInstance + fixedIn} bytes of GPU buffers, more than the device allows (${maxBind})`);
   }
+  const chunk = Math.max(1, Math.min(bind.batchSize, Math.floor((maxBind - fixedIn) / perInstance), maxGrid * maxGrid));
+  return { chunk, maxGrid, probe };
+}
+
+/** The f32 input buffer of one chunk (instances base … base+count−1): batched inputs contribute
+ *  their slice, unbatched ones their single instance, in parameter order (the kernel layout). */
+export function packChunkInputs(bind: Binding, inputSizes: readonly number[], base: number, count: number): Float32Array {
+  let total = 0;
+  bind.inputs.forEach((inp, i) => (total += inp.batched ? inputSizes[i]! * count : inputSizes[i]!));
+  const input = new Float32Array(Math.max(total, 1));
+  let off = 0;
+  bind.inputs.forEach((inp, i) => {
+    const size = inputSizes[i]!;
+    const src = inp.tensor.data;
+    if (inp.batched) {
+      input.set(src.subarray(base * size, (base + count) * size), off);
+      off += size * count;
+    } else {
+      input.set(src.subarray(0, size), off);
+      off += size;
+    }
+  });
+  return input;
+}
+
+/** Runs an instance kernel spec on bound inputs (shared by the JIT backend and AOT modules). */
+export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpec, bind: Binding, opts: { timing?: boolean } = {}): Promise<RunSpecResult> {
+  const B = bind.batchSize;
+  const { chunk, maxGrid, probe } = instanceChunking(ctx, spec, bind);
   // results stay f32 (what the device computed): no conversion pass over large outputs
   const outData = spec.outputs.map((o, i) => new Float32Array(probe.outputSizes[i]! * B));
   const trace = typeof process !== 'undefined' && process.env.MATC_TRACE === '1';
@@ -85,23 +115,9 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
   for (let base = 0; base < B; base += chunk) {
     const count = Math.min(chunk, B - base);
     const args = kernelArgs(spec, bind.dims, { count, base, batched: bind.inputs.map((i) => i.batched) });
-    let total = 0;
-    bind.inputs.forEach((inp, i) => (total += inp.batched ? args.inputSizes[i]! * count : args.inputSizes[i]!));
-    let tp = performance.now();
-    const input = new Float32Array(Math.max(total, 1));
-    let off = 0;
-    bind.inputs.forEach((inp, i) => {
-      const size = args.inputSizes[i]!;
-      const src = inp.tensor.data;
-      if (inp.batched) {
-        input.set(src.subarray(base * size, (base + count) * size), off);
-        off += size * count;
-      } else {
-        input.set(src.subarray(0, size), off);
-        off += size;
-      }
-    });
-    mark('pack', tp);
+    const tp0 = performance.now();
+    const input = packChunkInputs(bind, args.inputSizes, base, count);
+    mark('pack', tp0);
     const outLen = args.outputSizes.reduce((s, x) => s + x * count, 0);
     const gx = Math.min(count, maxGrid);
     const gy = Math.ceil(count / gx);
@@ -127,7 +143,7 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
       ],
       outputs: ['out'],
     };
-    tp = performance.now();
+    let tp = performance.now();
     const r = await runPlan(ctx, plan, { uni: args.uniforms, in: input }, { timing: opts.timing === true, label: 'matc' });
     mark('gpu run (upload, dispatch, readback)', tp);
     tp = performance.now();
