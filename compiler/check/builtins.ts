@@ -115,6 +115,30 @@ function minmax(kind: 'max' | 'min'): Builtin {
   };
 }
 
+/** setcol(A, j, v) / setrow(A, i, v): A with one column (row) replaced by v, whose length must be
+ *  the matrix's column (row) length. */
+function setLine(axis: 'col' | 'row'): Builtin {
+  const name = axis === 'col' ? 'setcol' : 'setrow';
+  const what = axis === 'col' ? 'column' : 'row';
+  return {
+    sig: `${name}(A, ${axis === 'col' ? 'j' : 'i'}, v): A with ${what} ${axis === 'col' ? 'j' : 'i'} replaced by v`,
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 3);
+      const a = v && arrArg(el, e, v[0]!, 0, [2]);
+      const k = v && el.toInt(v[1]!, e.args[1]!.value.span);
+      const x = v && arrArg(el, e, v[2]!, 2, [1]);
+      if (!a || !k || k.k !== 'int' || !x) return poison;
+      if (!shapeOf(x.node)[0]!.equals(shapeOf(a.node)[axis === 'col' ? 0 : 1]!)) {
+        el.diag.error('MAT0203', `${name}: the ${what} has the wrong length`, e.args[2]!.value.span, {
+          label: `${shapeLabel(x)}, the matrix is ${shapeLabel(a)}`,
+        });
+        return poison;
+      }
+      return arr(axis === 'col' ? el.b.setcol(a.node, k.node, x.node) : el.b.setrow(a.node, k.node, x.node));
+    },
+  };
+}
+
 function solveLike(kind: 'tril' | 'triu'): Builtin {
   return {
     sig: `${kind}_solve(T, B): X with T X = B, T ${kind === 'tril' ? 'lower' : 'upper'} triangular (T may be a transpose)`,
@@ -393,40 +417,8 @@ export const builtins: Record<string, Builtin> = {
       return a && i && i.k === 'int' ? arr(el.b.getrow(a.node, i.node), 'general', true) : poison;
     },
   },
-  setcol: {
-    sig: 'setcol(A, j, v): A with column j replaced by v',
-    elaborate(el, e, env) {
-      const v = args(el, e, env, 3);
-      const a = v && arrArg(el, e, v[0]!, 0, [2]);
-      const j = v && el.toInt(v[1]!, e.args[1]!.value.span);
-      const x = v && arrArg(el, e, v[2]!, 2, [1]);
-      if (!a || !j || j.k !== 'int' || !x) return poison;
-      if (!shapeOf(x.node)[0]!.equals(shapeOf(a.node)[0]!)) {
-        el.diag.error('MAT0203', 'setcol: the column has the wrong length', e.args[2]!.value.span, {
-          label: `${shapeLabel(x)}, the matrix is ${shapeLabel(a)}`,
-        });
-        return poison;
-      }
-      return arr(el.b.setcol(a.node, j.node, x.node));
-    },
-  },
-  setrow: {
-    sig: 'setrow(A, i, v): A with row i replaced by v',
-    elaborate(el, e, env) {
-      const v = args(el, e, env, 3);
-      const a = v && arrArg(el, e, v[0]!, 0, [2]);
-      const i = v && el.toInt(v[1]!, e.args[1]!.value.span);
-      const x = v && arrArg(el, e, v[2]!, 2, [1]);
-      if (!a || !i || i.k !== 'int' || !x) return poison;
-      if (!shapeOf(x.node)[0]!.equals(shapeOf(a.node)[1]!)) {
-        el.diag.error('MAT0203', 'setrow: the row has the wrong length', e.args[2]!.value.span, {
-          label: `${shapeLabel(x)}, the matrix is ${shapeLabel(a)}`,
-        });
-        return poison;
-      }
-      return arr(el.b.setrow(a.node, i.node, x.node));
-    },
-  },
+  setcol: setLine('col'),
+  setrow: setLine('row'),
   set: {
     sig: 'set(x, i, v) or set(A, i, j, v): a copy with one entry replaced',
     elaborate(el, e, env) {
