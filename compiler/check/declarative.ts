@@ -76,6 +76,27 @@ function equation(el: Elab, e: A.Expr, scope: Scope, what: string): Node | null 
   return el.b.at(e.span, () => el.b.sub(el.b.broadcastTo(a.node, sa.length ? sa : sb), el.b.broadcastTo(b.node, sa.length ? sa : sb)));
 }
 
+/** The residuals lhs − rhs of a list of equations over a variable region; an equation that is
+ *  malformed or does not involve the variables is an error (MAT0402, with `independent`). */
+function residualsOf(el: Elab, eqs: A.Expr[], region: { params: Node[]; scope: Scope }, what: string, independent: string): { residuals: Node[]; ok: boolean } {
+  const residuals: Node[] = [];
+  let ok = true;
+  for (const q of eqs) {
+    const r = equation(el, q, region.scope, what);
+    if (!r) {
+      ok = false;
+      continue;
+    }
+    if (!dependsOn(r, region.params)) {
+      el.diag.error('MAT0402', independent, q.span);
+      ok = false;
+      continue;
+    }
+    residuals.push(r);
+  }
+  return { residuals, ok };
+}
+
 function dependsOn(n: Node, params: Node[]): boolean {
   const f = freeParams(n);
   return params.some((p) => f.has(p));
@@ -246,20 +267,9 @@ export function elaborateArgopt(el: Elab, e: Extract<A.Expr, { kind: 'argopt' }>
     ok = false;
   }
   const con = varRegion(el, vars, env);
-  const residuals: Node[] = [];
-  for (const c of e.clauses.constraints) {
-    const r = equation(el, c, con.scope, 'a constraint');
-    if (!r) {
-      ok = false;
-      continue;
-    }
-    if (!dependsOn(r, con.params)) {
-      el.diag.error('MAT0402', 'this constraint does not depend on the variables', c.span);
-      ok = false;
-      continue;
-    }
-    residuals.push(r);
-  }
+  const cons = residualsOf(el, e.clauses.constraints, con, 'a constraint', 'this constraint does not depend on the variables');
+  const residuals = cons.residuals;
+  ok &&= cons.ok;
   for (const v of vars) {
     if ((v.struct === 'sphere' || v.struct === 'stiefel' || v.struct === 'orth') && residuals.length > 0) {
       el.diag.error('MAT0402', `constraints together with a ${v.struct} domain are not supported yet`, e.clauses.constraints[0]!.span, {
@@ -300,21 +310,7 @@ export function elaborateSolve(el: Elab, e: Extract<A.Expr, { kind: 'solve' }>, 
     return poison;
   }
   const eqs = varRegion(el, vars, env);
-  const residuals: Node[] = [];
-  let ok = true;
-  for (const q of e.equations) {
-    const r = equation(el, q, eqs.scope, 'an equation');
-    if (!r) {
-      ok = false;
-      continue;
-    }
-    if (!dependsOn(r, eqs.params)) {
-      el.diag.error('MAT0402', 'this equation does not depend on the unknowns', q.span);
-      ok = false;
-      continue;
-    }
-    residuals.push(r);
-  }
+  const { residuals, ok } = residualsOf(el, e.equations, eqs, 'an equation', 'this equation does not depend on the unknowns');
   const c = clauses(el, 'solve', e.clauses, vars, env, e.span);
   if (!ok || !c) return poison;
   if (!c.solver && c.byArgs.length === 0 && c.initArgs.length === 0) {
