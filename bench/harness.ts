@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import type { GpuContext } from '../runtime/webgpu/device.js';
 import { prepareResidentPlan, type ResidentPlan } from '../runtime/webgpu/executor.js';
-import type { GpuPlan } from '../runtime/webgpu/plan.js';
+import type { GpuPlan } from '../core/gpu-plan.js';
 
 export type CaseKind = 'copy' | 'gemm' | 'bmm' | 'other';
 

@@ -25,7 +25,7 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compile, type CompiledFn } from '../compiler/module.js';
+import { compile, type CompiledFn } from '../api/module.js';
 import { createWebGpuBackend, type WebGpuBackend } from '../runtime/webgpu/backend.js';
 import { benchFunction, type BenchReport, type BenchRun } from '../cli/bench.js';
 

@@ -12,7 +12,7 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compile } from '../compiler/module.js';
+import { compile } from '../api/module.js';
 import { stdlibDir } from '../compiler/check/items.js';
 import { createWebGpuBackend } from '../runtime/webgpu/backend.js';
 import { benchFunction, type BenchReport } from '../cli/bench.js';

@@ -22,20 +22,20 @@ import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { compileProgram } from '../compiler/compile.js';
 import { renderAll } from '../compiler/diagnostics.js';
-import { Module, type CompiledFn, type CallOptions, type ForwardResult, type VjpResult } from '../compiler/module.js';
+import { Module, type CompiledFn, type CallOptions, type ForwardResult, type VjpResult } from '../api/module.js';
 import type { Func } from '../compiler/ir/node.js';
 import type { TensorType } from '../compiler/ir/types.js';
-import { kernelArgs, type InstanceKernelSpec } from '../compiler/codegen/wgsl/layout.js';
+import { kernelArgs, type InstanceKernelSpec } from '../core/instance-layout.js';
 import { bindInputs, type Binding } from '../runtime/bind.js';
-import { MatcRuntimeError } from '../runtime/errors.js';
-import { cotangentName } from '../runtime/derivative-names.js';
+import { MatcRuntimeError } from '../core/errors.js';
+import { cotangentName } from '../core/derivative-names.js';
 import { Rng, randomInstance } from '../runtime/random.js';
 import { selectBackend, type BackendChoice } from '../runtime/select.js';
 import { Tensor } from '../runtime/tensor.js';
 import type { Backend } from '../runtime/backend.js';
-import { instanceChunking, packChunkInputs, type WebGpuBackend } from '../runtime/webgpu/backend.js';
+import { instanceChunking, instanceKernelOf, packChunkInputs, type WebGpuBackend } from '../runtime/webgpu/backend.js';
 import type { GpuContext } from '../runtime/webgpu/device.js';
-import type { GpuPlan, PlanInputs } from '../runtime/webgpu/plan.js';
+import type { GpuPlan, PlanInputs } from '../core/gpu-plan.js';
 import { randomLike, resolveDims } from './inputs.js';
 
 export const BENCH_HELP = `usage: matc bench FILE --fn NAME [--batch B] [--dims m=64,n=32] [--backend auto|cpu|webgpu]
@@ -296,21 +296,22 @@ export async function benchFunction(fn: CompiledFn, backend: Backend | undefined
   const gpu = backend?.kind === 'webgpu' ? (backend as WebGpuBackend) : null;
   const program = fn.module.program;
 
-  const gpuTime = async (f: Func, inputs: Record<string, Tensor>) => {
+  const gpuTime = async (mode: 'forward' | 'vjp', inputs: Record<string, Tensor>) => {
     if (!gpu) return null;
-    const bind = bindInputs(f, inputs, { dims: d.callDims });
-    return timeGpu(gpu.ctx, gpu.kernels.kernel(f, gpu.kernelOptions(bind.dims)), bind, o);
+    const exe = fn.executable(mode);
+    const bind = bindInputs(exe.signature, inputs, { dims: d.callDims });
+    return timeGpu(gpu.ctx, instanceKernelOf(gpu.variantFor(exe, bind.dims)), bind, o);
   };
 
   // GPU time first: its probe run compiles the pipeline and warms the GPU for the wall-time calls.
-  const fwdGpu = await gpuTime(program.forward(fn.name), d.inputs);
+  const fwdGpu = await gpuTime('forward', d.inputs);
   const fwdWall = await timeWall(() => fn.forward(d.inputs, opts), o, fwdGpu !== null);
   let bwd: PhaseTiming = { gpuMsMedian: null, gpuMsMin: null, gpuSamples: 0, wallMsMedian: NaN, wallMsMin: NaN, wallSamples: 0 };
   let bwdLast: VjpResult | null = null;
   if (o.backward !== false) {
     const all: Record<string, Tensor> = { ...d.inputs };
     for (const r of fn.func.results) all[cotangentName(r.name)] = d.cotangents[r.name]!;
-    const bwdGpu = await gpuTime(program.vjp(fn.name), all);
+    const bwdGpu = await gpuTime('vjp', all);
     const bwdWall = await timeWall(() => fn.vjp(d.inputs, d.cotangents, opts), o, bwdGpu !== null);
     bwd = phase(bwdGpu, bwdWall.ms);
     bwdLast = bwdWall.last;

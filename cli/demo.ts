@@ -5,8 +5,8 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compile } from '../compiler/module.js';
-import { gradCheck } from '../compiler/gradcheck.js';
+import { compile } from '../api/module.js';
+import { gradCheck } from '../api/gradcheck.js';
 import { selectBackend } from '../runtime/select.js';
 import { stdlibDir } from '../compiler/check/items.js';
 import { Tensor } from '../runtime/tensor.js';

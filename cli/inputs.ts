@@ -2,10 +2,10 @@
 // batch dimensions leading) and seeded random inputs that respect declared structure.
 
 import { readFileSync } from 'node:fs';
-import type { CompiledFn } from '../compiler/module.js';
+import type { CompiledFn } from '../api/module.js';
 import type { TensorType } from '../compiler/ir/types.js';
 import { Tensor } from '../runtime/tensor.js';
-import { MatcRuntimeError } from '../runtime/errors.js';
+import { MatcRuntimeError } from '../core/errors.js';
 import { Rng, randomInstance } from '../runtime/random.js';
 
 export function readTensorFile(path: string, what: string): Record<string, Tensor> {

@@ -4,11 +4,11 @@
 // parameter, the expected shape and what was passed. Inputs are validated (finite values,
 // declared structure) before anything runs, and never modified.
 
-import { Dim, shapeToString } from '../compiler/dims.js';
-import type { Func, FuncParam } from '../compiler/ir/node.js';
-import type { TensorType } from '../compiler/ir/types.js';
-import { describeParam, isDerivedName } from './derivative-names.js';
-import { MatcRuntimeError } from './errors.js';
+import { Dim, shapeToString } from '../core/dims.js';
+import type { Func } from '../compiler/ir/node.js';
+import { signatureOf, type BoundParam, type Signature } from './signature.js';
+import { describeParam, isDerivedName } from '../core/derivative-names.js';
+import { MatcRuntimeError } from '../core/errors.js';
 import { Tensor } from './tensor.js';
 
 export type InputValue = Tensor | number | readonly number[];
@@ -19,7 +19,7 @@ export interface Binding {
   batch: number[];
   batchSize: number;
   /** per parameter: its tensor, its instance shape and whether it is batched */
-  inputs: { param: FuncParam; tensor: Tensor; shape: number[]; batched: boolean }[];
+  inputs: { param: BoundParam; tensor: Tensor; shape: number[]; batched: boolean }[];
 }
 
 export interface BindOptions {
@@ -42,16 +42,19 @@ function toTensor(v: InputValue): Tensor {
 
 /** The parameter as the second mention in a message: its name, or `it` for a derived one
  *  (a cotangent or tangent, which the caller passed under the user's name). */
-function paramRef(p: FuncParam): string {
+function paramRef(p: BoundParam): string {
   return isDerivedName(p.name) ? 'it' : p.name;
 }
 
-function paramTypeText(p: FuncParam): string {
-  const t = p.node.type as TensorType;
-  return `${t.struct ?? (t.shape.length === 0 ? 'real' : t.shape.length === 1 ? 'vec' : 'mat')}${shapeToString(t.shape)}`;
+function paramTypeText(p: BoundParam): string {
+  return `${p.struct ?? (p.shape.length === 0 ? 'real' : p.shape.length === 1 ? 'vec' : 'mat')}${shapeToString(p.shape)}`;
 }
 
-export function bindInputs(func: Func, given: Record<string, InputValue>, opts: BindOptions = {}): Binding {
+const isFunc = (t: Signature | Func): t is Func => t.results.some((r) => 'node' in r);
+
+/** Binds inputs against a signature (an executable's, or an IR function's). */
+export function bindInputs(target: Signature | Func, given: Record<string, InputValue>, opts: BindOptions = {}): Binding {
+  const func: Signature = isFunc(target) ? signatureOf(target) : target;
   const dims = new Map<string, number>();
   for (const ip of func.intParams) {
     const v = opts.dims?.[ip.name] ?? ip.default;
@@ -68,7 +71,7 @@ export function bindInputs(func: Func, given: Record<string, InputValue>, opts: 
   let batch: number[] | null = null;
   let batchFrom = '';
   // Two passes: bare dimension names bind first, compound dimensions are checked after.
-  const pending: { p: FuncParam; shape: number[] }[] = [];
+  const pending: { p: BoundParam; shape: number[] }[] = [];
   for (const p of func.params) {
     let raw = given[p.name];
     if (raw === undefined) {
@@ -76,7 +79,7 @@ export function bindInputs(func: Func, given: Record<string, InputValue>, opts: 
       else throw new MatcRuntimeError('MATR101', `${func.name}: missing ${describeParam(p.name)} (${paramTypeText(p)})`);
     }
     const tensor = toTensor(raw);
-    const t = p.node.type as TensorType;
+    const t = p;
     const r = t.shape.length;
     if (tensor.shape.length < r) {
       throw new MatcRuntimeError('MATR102', `${func.name}: ${describeParam(p.name)} has shape [${tensor.shape.join(', ')}] but ${paramRef(p)} is ${paramTypeText(p)} (rank ${r})`);
@@ -100,8 +103,7 @@ export function bindInputs(func: Func, given: Record<string, InputValue>, opts: 
   }
   for (const dd of func.derivedDims) dims.set(dd.name, dd.value.eval(dims));
   for (const { p, shape } of pending) {
-    const t = p.node.type as TensorType;
-    t.shape.forEach((d, i) => {
+    p.shape.forEach((d, i) => {
       const want = d.eval(dims);
       if (want !== shape[i]) {
         const detail = Number.isFinite(want) ? `dimension ${i + 1} must be ${d} = ${want}` : `dimension ${d} cannot be determined`;
@@ -129,12 +131,11 @@ export function bindInputs(func: Func, given: Record<string, InputValue>, opts: 
 }
 
 /** Finite values and the declared structure, per instance. */
-function validate(func: Func, inp: Binding['inputs'][number]): void {
+function validate(func: Signature, inp: Binding['inputs'][number]): void {
   const data = inp.tensor.data;
   const bad = inp.tensor.firstNonFinite();
   if (bad >= 0) throw new MatcRuntimeError('MATR104', `${func.name}: ${describeParam(inp.param.name)} has a non-finite value (${data[bad]}) at flat index ${bad}`);
-  const t = inp.param.node.type as TensorType;
-  const st = t.struct;
+  const st = inp.param.struct;
   if (!st || st === 'general') return;
   const size = inp.shape.reduce((a, b) => a * b, 1);
   const count = size === 0 ? 0 : data.length / size;

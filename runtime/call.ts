@@ -4,9 +4,9 @@
 // (runtime/derivative-names.ts). It lives in the runtime so AOT modules need no compiler.
 
 import type { Binding, InputValue } from './bind.js';
-import type { NodeStatus } from './cpu/backend.js';
-import { MatcRuntimeError } from './errors.js';
-import { cotangentName, gradientOf, tangentName } from './derivative-names.js';
+import type { NodeStatus } from './executable.js';
+import { MatcRuntimeError } from '../core/errors.js';
+import { cotangentName, gradientOf, tangentName } from '../core/derivative-names.js';
 import { Tensor } from './tensor.js';
 
 export interface CallStatus {
@@ -16,20 +16,46 @@ export interface CallStatus {
   warnings: string[];
 }
 
+/** What a failed entry of each kind means (status entries carry their kind: compiler/ir/node.ts). */
+function failure(s: NodeStatus): string {
+  switch (s.kind) {
+    case 'solver':
+      return 'did not converge (iteration limit reached)';
+    case 'loop':
+      return 'did not stop early: its until condition never held within the trip count';
+    case 'linear':
+      return 'the linear system is singular or nearly so (rcond ≤ 1e-10)';
+    case 'monitor': {
+      const vals = (s.residual ?? []).filter((_, i) => !s.converged[i]);
+      const range = vals.length ? ` (value ${fmt(Math.min(...vals))}${vals.length > 1 && Math.max(...vals) !== Math.min(...vals) ? ` … ${fmt(Math.max(...vals))}` : ''})` : '';
+      return `the monitored condition failed${range}`;
+    }
+    case 'curvature':
+      return 'the solution is not a local minimum (negative curvature along the constraint: the solver stopped at a saddle point or maximum)';
+    case 'implicit':
+      return 'the implicit backward system is singular or nearly so (rcond ≤ 1e-13)';
+    default:
+      return s.kind satisfies never;
+  }
+}
+
+const fmt = (x: number): string => (Number.isFinite(x) ? Number(x.toPrecision(3)).toString() : String(x));
+
+const consequence: Record<NodeStatus['kind'], string> = {
+  solver: '',
+  loop: '',
+  linear: '; its result is unreliable',
+  monitor: '',
+  curvature: '',
+  implicit: '; gradients there are unreliable',
+};
+
 /** Summarizes statuses and checks outputs for non-finite values ("never a silent NaN"). */
 export function summarize(nodes: NodeStatus[], outputs: Record<string, Tensor>, gradients: Record<string, Tensor> = {}): CallStatus {
   const warnings: string[] = [];
   for (const s of nodes) {
     const bad = s.converged.filter((c) => !c).length;
-    if (bad > 0) {
-      if (/(solve|inv|lstsq|tril_solve|triu_solve)@/.test(s.name)) {
-        warnings.push(`${s.name}: the linear system is singular or nearly so (rcond ≤ 1e-10) in ${bad} of ${s.converged.length} instance(s); its result is unreliable`);
-      } else if (s.name.endsWith('/curvature')) {
-        warnings.push(`${s.name}: the solution is not a local minimum in ${bad} of ${s.converged.length} instance(s) (negative curvature along the constraint: the solver stopped at a saddle point or maximum)`);
-      } else if (s.name.endsWith('/backward') || s.name.endsWith('/tangent')) {
-        warnings.push(`${s.name}: the implicit backward system is singular or nearly so in ${bad} of ${s.converged.length} instance(s) (rcond ≤ 1e-13); gradients there are unreliable`);
-      } else warnings.push(`${s.name}: did not converge in ${bad} of ${s.converged.length} instance(s) (iteration limit reached)`);
-    }
+    if (bad > 0) warnings.push(`${s.name}: ${failure(s)} in ${bad} of ${s.converged.length} instance(s)${consequence[s.kind]}`);
   }
   for (const [what, group] of [['output', outputs], ['gradient', gradients]] as const) {
     for (const [name, t] of Object.entries(group)) {

@@ -2,7 +2,7 @@
 // falls back to the CPU reference otherwise, and always says which it took and why.
 
 import type { Backend } from './backend.js';
-import { MatcRuntimeError } from './errors.js';
+import { MatcRuntimeError } from '../core/errors.js';
 
 export type BackendChoice = 'auto' | 'cpu' | 'webgpu';
 

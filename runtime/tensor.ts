@@ -2,7 +2,7 @@
 // Batch dimensions lead. `dispose()` releases the data explicitly (and, for tensors a GPU backend
 // keeps resident, the device buffer); using a disposed tensor is an error, not a silent zero.
 
-import { MatcRuntimeError } from './errors.js';
+import { MatcRuntimeError } from '../core/errors.js';
 
 export type DType = 'f64' | 'f32';
 export type TensorData = Float64Array | Float32Array;

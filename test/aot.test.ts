@@ -20,16 +20,18 @@ import { pathToFileURL } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { compileToDir } from '../cli/aot.js';
 import { randomInputs, randomLike } from '../cli/inputs.js';
-import { compile, summarize as jitSummarize, type CompiledFn, type Module } from '../compiler/module.js';
+import { compile, summarize as jitSummarize, type CompiledFn, type Module } from '../api/module.js';
 import { compileProgram } from '../compiler/compile.js';
 import { genInstanceKernel } from '../compiler/codegen/wgsl/instance.js';
 import { Graph } from '../compiler/ir/node.js';
 import { parseFunc } from '../compiler/ir/parser.js';
-import { jitKernels, WebGpuBackend, WORKGROUP_SIZES } from '../runtime/webgpu/backend.js';
+import { WebGpuBackend } from '../runtime/webgpu/backend.js';
+import { ALL_VARIANTS } from '../compiler/executable.js';
 import { getNodeGPU } from '../runtime/webgpu/device.js';
 import { summarize as aotSummarize } from '../runtime/aot/index.js';
-import type { AotExecutable, AotModuleData, LoadedModule, MatcFunction } from '../runtime/aot/index.js';
-import { kernelKey } from '../runtime/aot/format.js';
+import type { AotModuleData, ExecutableData, LoadedModule, MatcFunction } from '../runtime/aot/index.js';
+import { variantKey } from '../core/executable.js';
+import { verifySchedule } from '../core/schedule.js';
 import { SHAPED_AND_SGD } from './util/specs.js';
 import type { NodeStatus } from '../runtime/cpu/backend.js';
 import { Tensor } from '../runtime/tensor.js';
@@ -256,18 +258,21 @@ test('errors are the JIT errors: bad input, failed assertion, unknown cotangent,
 });
 
 test('status summaries: AOT modules use the JIT summarize (runtime/call.ts), with its wording', () => {
-  const st = (name: string, conv: boolean[]): NodeStatus => ({ name, iterations: conv.map(() => 3), converged: conv });
+  const st = (name: string, kind: NodeStatus['kind'], conv: boolean[]): NodeStatus => ({ name, kind, iterations: conv.map(() => 3), converged: conv, residual: conv.map((_, i) => 0.25 * i) });
   const nodes = [
-    st('f/solve@1:2', [true, false]),
-    st('f/inv@1:2', [false]),
-    st('f/lstsq@1:2', [true]),
-    st('f/tril_solve@3:4', [false]),
-    st('f/triu_solve@3:4', [false, false]),
-    st('f/argmin@2:3/backward', [false, true]),
-    st('f/argmin@2:3/tangent', [false]),
-    st('f/argmin@2:3/curvature', [true, false]),
-    st('f/argmin@2:3', [false]),
-    st('f/iterate@5:1', [true]),
+    st('f/solve@1:2', 'linear', [true, false]),
+    st('f/inv@1:2', 'linear', [false]),
+    st('f/lstsq@1:2', 'linear', [true]),
+    st('f/tril_solve@3:4', 'linear', [false]),
+    st('f/triu_solve@3:4', 'linear', [false, false]),
+    st('f/argmin@2:3/backward', 'implicit', [false, true]),
+    st('f/argmin@2:3/tangent', 'implicit', [false]),
+    st('f/argmin@2:3/curvature', 'curvature', [true, false]),
+    st('f/argmin@2:3', 'solver', [false]),
+    st('f/iterate@5:1', 'loop', [true]),
+    // the wording follows the kind, not the name (issue 12: a failed rcond monitor read "did not converge")
+    st('qr/rcond(R)', 'monitor', [true, false, false]),
+    st('f/solve_like@9:9', 'solver', [false]),
   ];
   const outputs = { x: new Tensor([3], [1, NaN, Infinity]) };
   const gradients = { A: new Tensor([2], [-Infinity, 0]) };
@@ -275,7 +280,7 @@ test('status summaries: AOT modules use the JIT summarize (runtime/call.ts), wit
   const s = aotSummarize(nodes, outputs, gradients);
   assert.equal(s.ok, false);
   assert.deepEqual(
-    s.warnings.map((w) => w.replace(/^(\S+): .*?(singular|not a local minimum|did not converge)\b.*$/, '$1: $2')),
+    s.warnings.map((w) => (w.includes('monitored') ? w : w.replace(/^(\S+): .*?(singular|not a local minimum|did not converge)\b.*$/, '$1: $2'))),
     [
       'f/solve@1:2: singular',
       'f/inv@1:2: singular',
@@ -285,6 +290,8 @@ test('status summaries: AOT modules use the JIT summarize (runtime/call.ts), wit
       'f/argmin@2:3/tangent: singular',
       'f/argmin@2:3/curvature: not a local minimum',
       'f/argmin@2:3: did not converge',
+      'qr/rcond(R): the monitored condition failed (value 0.25 … 0.5) in 2 of 3 instance(s)',
+      'f/solve_like@9:9: did not converge',
       'output x has 2 non-finite value(s)',
       'gradient A has 1 non-finite value(s)',
     ],
@@ -314,16 +321,15 @@ test('WebGPU: the embedded kernels are the JIT kernels and the kernels of the em
           continue;
         }
         assert.ok(!('error' in e), `${fn} ${mode} is embedded`);
-        const ex = e as AotExecutable;
-        assert.deepEqual(ex.kernel, jitKernels.kernel(f), `${name}: ${fn} ${mode}: the kernel spec is the JIT's`);
-        // the CPU path (parsed IR) and the GPU path (kernel) of the module are the same function
-        assert.deepEqual(ex.kernel, genInstanceKernel(parseFunc(ex.ir, new Graph())), `${name}: ${fn} ${mode}: the kernel of the embedded IR`);
-        // every variant the JIT may pick (workgroup size by dimensions, subgroups by adapter)
-        for (const wg of WORKGROUP_SIZES) {
-          for (const sg of [false, true]) {
-            const want = jitKernels.kernel(f, { workgroupSize: wg, subgroups: sg });
-            assert.deepEqual(ex.variants?.[kernelKey(wg, sg)] ?? ex.kernel, want, `${name}: ${fn} ${mode}: the ${kernelKey(wg, sg)} kernel spec is the JIT's`);
-          }
+        const ex = e as ExecutableData;
+        assert.deepEqual(ex.variants.map((v) => variantKey(v.when)), ALL_VARIANTS.map(variantKey), `${name}: ${fn} ${mode}: every variant the runtime may pick is embedded`);
+        for (const v of ex.variants) {
+          const key = `${name}: ${fn} ${mode} (${variantKey(v.when)})`;
+          assert.equal(v.schedule.model, 'instance', key);
+          assert.deepEqual(verifySchedule(v.schedule, Object.keys(v.kernels)), [], `${key}: the schedule verifies`);
+          assert.deepEqual(v.kernels.inst, genInstanceKernel(f, v.when), `${key}: the kernel spec is the JIT's`);
+          // the CPU path (parsed IR) and the GPU path (kernel) of the module are the same function
+          assert.deepEqual(v.kernels.inst, genInstanceKernel(parseFunc(ex.ir, new Graph()), v.when), `${key}: the kernel of the embedded IR`);
         }
       }
     }

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compile } from '../compiler/module.js';
+import { compile } from '../api/module.js';
 import { BENCH_HELP, benchInputs, instancePlan } from '../cli/bench.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
 import { genInstanceKernel } from '../compiler/codegen/wgsl/instance.js';

@@ -9,9 +9,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compile } from '../compiler/module.js';
+import { compile } from '../api/module.js';
 import { CompileError } from '../compiler/compile.js';
-import { MatcRuntimeError } from '../runtime/errors.js';
+import { MatcRuntimeError } from '../core/errors.js';
 import { Tensor } from '../runtime/tensor.js';
 import { lessExact } from './oracles/less-exact.js';
 import { f64, loadFixture } from './oracles/fixtures.js';
@@ -19,7 +19,7 @@ import { Rng, allFinite, gram, matvec, maxAbsDiff, norm, randomOrthogonal, relEr
 import { iedClosedFormVjp, topEigen } from './util/ied-ref.js';
 import { lessF, type LessProblem } from './util/less-ref.js';
 import { TIGHT, instance, stack, stdlibFn } from './util/layers.js';
-import type { CallStatus } from '../compiler/module.js';
+import type { CallStatus } from '../api/module.js';
 
 function flagged(status: CallStatus, pattern: RegExp): boolean {
   return !status.ok && status.warnings.some((w) => pattern.test(w));

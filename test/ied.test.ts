@@ -12,7 +12,7 @@
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { gradCheck } from '../compiler/gradcheck.js';
+import { gradCheck } from '../api/gradcheck.js';
 import { Tensor } from '../runtime/tensor.js';
 import { WebGpuBackend } from '../runtime/webgpu/backend.js';
 import { f64, loadFixture } from './oracles/fixtures.js';

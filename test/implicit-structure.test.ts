@@ -13,10 +13,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileProgram, type Program } from '../compiler/compile.js';
 import { genInstanceKernel } from '../compiler/codegen/wgsl/instance.js';
-import { kernelArgs } from '../compiler/codegen/wgsl/layout.js';
-import { parseDim } from '../compiler/dims.js';
+import { kernelArgs } from '../core/instance-layout.js';
+import { parseDim } from '../core/dims.js';
 import { stdlibSource } from './util/layers.js';
-import { cotangentName } from '../runtime/derivative-names.js';
+import { cotangentName } from '../core/derivative-names.js';
 
 const programs = new Map<string, Program>();
 function program(name: 'less' | 'ied'): Program {

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { compileProgram } from '../compiler/compile.js';
-import { Dim, parseDim } from '../compiler/dims.js';
+import { Dim, parseDim } from '../core/dims.js';
 import { Graph } from '../compiler/ir/node.js';
 import { IrParseError, parseFunc, parseType } from '../compiler/ir/parser.js';
 import { printFunc } from '../compiler/ir/printer.js';
@@ -46,7 +46,7 @@ test('a loop with a region, written by hand: the sum 0 + 1 + … + (n − 1) and
   %7: i[] = proj %3 {"index":1}
   %8: f[] = proj %3 {"index":2}
   return s = %6
-  status "sum" iterations = %7, converged = %8
+  status "sum" loop iterations = %7, converged = %8
 }`;
   const f = parseFunc(text, new Graph());
   verifyFunc(f);

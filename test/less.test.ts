@@ -14,8 +14,8 @@
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compile } from '../compiler/module.js';
-import { gradCheck } from '../compiler/gradcheck.js';
+import { compile } from '../api/module.js';
+import { gradCheck } from '../api/gradcheck.js';
 import { Tensor } from '../runtime/tensor.js';
 import { WebGpuBackend } from '../runtime/webgpu/backend.js';
 import { lessExact } from './oracles/less-exact.js';

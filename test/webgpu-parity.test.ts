@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { compile } from '../compiler/module.js';
+import { compile } from '../api/module.js';
 import { Tensor } from '../runtime/tensor.js';
 import { WebGpuBackend } from '../runtime/webgpu/backend.js';
 import { randomInputs } from '../cli/inputs.js';

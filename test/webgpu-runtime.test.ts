@@ -5,14 +5,14 @@
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InternalError } from '../runtime/errors.js';
+import { InternalError } from '../core/errors.js';
 import { BufferPool, sizeClass } from '../runtime/webgpu/buffer-pool.js';
 import { BufferUsage } from '../runtime/webgpu/constants.js';
 import { adapterName, createGpuContext, getNodeGPU } from '../runtime/webgpu/device.js';
 import { prepareResidentPlan, runPlan } from '../runtime/webgpu/executor.js';
 import { PipelineCache, layoutKey } from '../runtime/webgpu/pipeline-cache.js';
 import { planProblems, validatePlan } from '../runtime/webgpu/plan-check.js';
-import type { GpuPlan } from '../runtime/webgpu/plan.js';
+import type { GpuPlan } from '../core/gpu-plan.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
 
 after(releaseSharedGpu);

@@ -3,7 +3,7 @@
 // differentiation and backends only ever see the core ops of compiler/ir/ops.ts.
 
 import type * as A from '../../grammar/ast.js';
-import { Dim } from '../dims.js';
+import { Dim } from '../../core/dims.js';
 import { shapeOf } from '../ir/builder.js';
 import type { Node } from '../ir/node.js';
 import type { UnaryKind } from '../ir/ops.js';
@@ -176,6 +176,7 @@ function solved(el: Elab, e: Call, pair: [Node, Node]): Node {
   const { line, col } = lineCol(e.span.file, e.span.start);
   el.statuses.push({
     name: `${el.statusPrefix}${e.callee.name}@${line}:${col}`,
+    kind: 'linear',
     iterations: el.b.iconst(0),
     converged: el.b.binary('gt', pair[1], el.b.const(1e-10)),
     residual: pair[1],
@@ -600,7 +601,7 @@ export const builtins: Record<string, Builtin> = {
       const x = el.toScalar(v[1]!, e.args[1]!.value.span, 'the monitored value');
       const ok = el.toScalar(v[2]!, e.args[2]!.value.span, 'the condition');
       if (!x || !ok) return poison;
-      el.statuses.push({ name: `${el.statusPrefix}${v[0]!.value}`, iterations: el.b.iconst(0), converged: el.b.binary('ne', ok, el.b.const(0)), residual: x, span: e.span });
+      el.statuses.push({ name: `${el.statusPrefix}${v[0]!.value}`, kind: 'monitor', iterations: el.b.iconst(0), converged: el.b.binary('ne', ok, el.b.const(0)), residual: x, span: e.span });
       return arr(x);
     },
   },

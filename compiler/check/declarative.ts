@@ -5,7 +5,7 @@
 
 import type * as A from '../../grammar/ast.js';
 import { closest } from '../diagnostics.js';
-import { shapeEquals, shapeToString } from '../dims.js';
+import { shapeEquals, shapeToString } from '../../core/dims.js';
 import { shapeOf } from '../ir/builder.js';
 import { freeParams, type Node } from '../ir/node.js';
 import { type IrType, type Struct, intT, scalarT, tupleT } from '../ir/types.js';
@@ -243,6 +243,7 @@ function outputs(el: Elab, node: Node, vars: VarInfo[], kind: string, span: Span
   const n = vars.length;
   el.statuses.push({
     name: label(el, kind, span),
+    kind: 'solver',
     iterations: el.b.proj(node, n),
     converged: el.b.proj(node, n + 1),
     residual: el.b.proj(node, n + 2),
@@ -412,7 +413,7 @@ export function elaborateIterate(el: Elab, e: Extract<A.Expr, { kind: 'iterate' 
   );
   const k = inits.length;
   if (e.until) {
-    el.statuses.push({ name: label(el, 'iterate', e.span), iterations: el.b.proj(node, k), converged: el.b.proj(node, k + 1), span: e.span });
+    el.statuses.push({ name: label(el, 'iterate', e.span), kind: 'loop', iterations: el.b.proj(node, k), converged: el.b.proj(node, k + 1), span: e.span });
   }
   const outs = inits.map((x, i) => ({ ...x.val, node: el.b.proj(node, i) }) as Val);
   return outs.length === 1 ? outs[0]! : { k: 'tuple', elems: outs };

@@ -6,7 +6,7 @@
 
 import type * as A from '../../grammar/ast.js';
 import { closest, type DiagnosticBag, type Note } from '../diagnostics.js';
-import { Dim, shapeEquals, shapeToString } from '../dims.js';
+import { Dim, shapeEquals, shapeToString } from '../../core/dims.js';
 import { Builder, shapeOf, tt } from '../ir/builder.js';
 import type { Node, StatusEntry } from '../ir/node.js';
 import type { Struct } from '../ir/types.js';

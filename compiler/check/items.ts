@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type * as A from '../../grammar/ast.js';
 import { parseFile } from '../../grammar/build-ast.js';
 import { closest, DiagnosticBag } from '../diagnostics.js';
-import { Dim, shapeEquals, shapeToString } from '../dims.js';
+import { Dim, shapeEquals, shapeToString } from '../../core/dims.js';
 import { Builder, shapeOf } from '../ir/builder.js';
 import { freeParams, type Func, type FuncParam, type FuncResult, type Node, type StatusEntry } from '../ir/node.js';
 import { type SourceFile, type Span, sourceFile } from '../source.js';

@@ -4,7 +4,7 @@
 
 import type * as A from '../../grammar/ast.js';
 import { closest, type DiagnosticBag } from '../diagnostics.js';
-import { Dim } from '../dims.js';
+import { Dim } from '../../core/dims.js';
 import { type IrType, type Struct, tensorT, scalarT, intT } from '../ir/types.js';
 
 export interface TypeInfo {

@@ -3,12 +3,12 @@
 // literal whose int/real nature is decided by its use, or poison after an error (which
 // silences follow-on diagnostics).
 
-import type { Dim } from '../dims.js';
+import type { Dim } from '../../core/dims.js';
 import type { Node } from '../ir/node.js';
 import type { Struct } from '../ir/types.js';
 import type { Span } from '../source.js';
 import { shapeOf } from '../ir/builder.js';
-import { shapeToString } from '../dims.js';
+import { shapeToString } from '../../core/dims.js';
 
 export type Val =
   | { k: 'arr'; node: Node; struct: Struct; row: boolean }

@@ -72,6 +72,7 @@ function note(cx: VjpCtx, d: Decl, rcond: Node): void {
   const b = cx.b;
   cx.notes?.push({
     name: `${d.label}/backward`,
+    kind: 'implicit',
     iterations: b.iconst(0),
     converged: b.binary('gt', rcond, b.const(1e-13)),
     residual: rcond,
@@ -122,6 +123,7 @@ export const implicitHooks = {
     const [dz, rcond] = lsqSolve(b, lin.J, b.neg(dF));
     cx.notes?.push({
       name: `${d.label}/tangent`,
+      kind: 'implicit',
       iterations: b.iconst(0),
       converged: b.binary('gt', rcond, b.const(1e-13)),
       residual: rcond,

@@ -7,8 +7,8 @@ import { type Builder, shapeOf } from '../ir/builder.js';
 import { captures, inlineRegion, type Node, type StatusEntry } from '../ir/node.js';
 import type { OpKind } from '../ir/ops.js';
 import { broadcastAxis } from './vjp-rules.js';
-import { InternalError } from '../../runtime/errors.js';
-import { tangentName } from '../../runtime/derivative-names.js';
+import { InternalError } from '../../core/errors.js';
+import { tangentName } from '../../core/derivative-names.js';
 
 export type Tan = Node | (Node | undefined)[] | undefined;
 

@@ -7,7 +7,7 @@ import { captures, type Node, type Func, type FuncParam, type StatusEntry } from
 import type { Builder } from '../ir/builder.js';
 import { type JvpCtx, jvpRules, type Tan } from './jvp-rules.js';
 import { plain } from './vjp.js';
-import { tangentName } from '../../runtime/derivative-names.js';
+import { tangentName } from '../../core/derivative-names.js';
 
 function deps(n: Node): Node[] {
   return n.regions.length ? [...n.args, ...captures(n)] : [...n.args];

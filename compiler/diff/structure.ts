@@ -5,7 +5,7 @@
 
 import { type Builder, tt } from '../ir/builder.js';
 import type { Func } from '../ir/node.js';
-import { gradientOf } from '../../runtime/derivative-names.js';
+import { gradientOf } from '../../core/derivative-names.js';
 
 export function structuredGradients(b: Builder, f: Func): Func {
   const byName = new Map(f.params.map((p) => [p.name, p]));

@@ -3,11 +3,11 @@
 // constructors, so the backward is ordinary IR that is simplified and fused like any other.
 // Notation: g = output cotangent, y = the node's output.
 
-import { Dim } from '../dims.js';
+import { Dim } from '../../core/dims.js';
 import { type Builder, shapeOf, tt } from '../ir/builder.js';
 import type { Node, StatusEntry } from '../ir/node.js';
 import type { OpKind } from '../ir/ops.js';
-import { InternalError } from '../../runtime/errors.js';
+import { InternalError } from '../../core/errors.js';
 import { parseEinsum } from '../ir/ops.js';
 
 export type Contrib = [target: Node, cotangent: Node];

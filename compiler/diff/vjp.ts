@@ -8,7 +8,7 @@ import { type Builder, shapeOf } from '../ir/builder.js';
 import { captures, type Node, type Func, type FuncParam, type FuncResult } from '../ir/node.js';
 import { type Contrib, type Cot, type VjpCtx, vjpRules } from './vjp-rules.js';
 import { type IrType, tensorT } from '../ir/types.js';
-import { cotangentName, gradientName } from '../../runtime/derivative-names.js';
+import { cotangentName, gradientName } from '../../core/derivative-names.js';
 
 /** Cotangents and tangents carry no structure (the cotangent of a sphere point is any vector). */
 export function plain(t: IrType): IrType {

@@ -2,12 +2,12 @@
 // always-valid simplifications (x+0, x*1, --x, constant folding, (Aᵀ)ᵀ) happen at construction
 // and derivative IR starts small. Heavier rewriting lives in compiler/opt.
 
-import { Dim } from '../dims.js';
+import { Dim } from '../../core/dims.js';
 import type { Span } from '../source.js';
 import { type Attrs, type Node, type Region, Graph } from './node.js';
 import type { OpKind, UnaryKind, BinaryKind, IntBinaryKind } from './ops.js';
 import { type IrType, type TensorType, tensorT, typeEquals } from './types.js';
-import { shapeEquals } from '../dims.js';
+import { shapeEquals } from '../../core/dims.js';
 
 export function tt(n: Node): TensorType {
   if (n.type.kind !== 'tensor') throw new Error(`node %${n.id} (${n.op}) is a tuple`);

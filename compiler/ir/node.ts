@@ -4,11 +4,12 @@
 // innermost region whose parameters it depends on, so loop-invariant code is hoisted by
 // construction. Hash-consing within a Graph gives common-subexpression elimination for free.
 
-import { Dim } from '../dims.js';
+import { Dim } from '../../core/dims.js';
 import type { Span } from '../source.js';
 import { type OpKind, opSpecs, IrTypeError } from './ops.js';
 import { type IrType, typeKey, typeToString } from './types.js';
-import { InternalError } from '../../runtime/errors.js';
+import { InternalError } from '../../core/errors.js';
+import type { StatusKind } from '../../core/executable.js';
 
 export type AttrValue =
   | number
@@ -130,9 +131,13 @@ export interface FuncResult {
   node: Node;
 }
 
+export type { StatusKind } from '../../core/executable.js';
+export { statusKinds } from '../../core/executable.js';
+
 /** A solver status entry: which declarative node or loop, and its status outputs. */
 export interface StatusEntry {
   name: string;
+  kind: StatusKind;
   iterations: Node;
   converged: Node;
   residual?: Node;

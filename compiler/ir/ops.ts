@@ -2,7 +2,7 @@
 // JVP, CPU evaluation, WGSL) are `Record<OpKind, ...>`, so adding an op here does not compile
 // until each of them has its entry.
 
-import { Dim, shapeEquals, shapeToString } from '../dims.js';
+import { Dim, shapeEquals, shapeToString } from '../../core/dims.js';
 import { type IrType, type TensorType, type Struct, tensorT, tupleT, scalarT, intT } from './types.js';
 import type { Attrs, Region } from './node.js';
 

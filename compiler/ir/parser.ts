@@ -10,8 +10,8 @@
 // `extra` entries, and the sign of a zero attribute (-0 prints as 0; hash-consing does not tell
 // them apart either).
 
-import { type Dim, parseDim } from '../dims.js';
-import { type AttrValue, type Attrs, type Func, type FuncParam, type FuncResult, type Graph, type Node, type Region, type StatusEntry } from './node.js';
+import { type Dim, parseDim } from '../../core/dims.js';
+import { type AttrValue, type Attrs, type Func, type FuncParam, type FuncResult, type Graph, type Node, type Region, type StatusEntry, type StatusKind, statusKinds } from './node.js';
 import { type OpKind, opSpecs } from './ops.js';
 import { type IrType, type Struct, tensorT, tupleT, typeToString } from './types.js';
 
@@ -242,7 +242,7 @@ function paramName(printed: string): string {
 }
 
 const headerRe = /^(fn|layer|optimizer|vjp|jvp) ([^\s(]+)\((.*)\)(?: \[(.*): int\])? \{$/;
-const statusRe = new RegExp(`^status "(.*)" iterations = %(${NAME}), converged = %(${NAME})(?:, residual = %(${NAME}))?$`);
+const statusRe = new RegExp(`^status "(.*)" (\\w+) iterations = %(${NAME}), converged = %(${NAME})(?:, residual = %(${NAME}))?$`);
 
 /** Parses one function as printed by printFunc, building its nodes in `g`. */
 export function parseFunc(text: string, g: Graph): Func {
@@ -289,11 +289,14 @@ export function parseFunc(text: string, g: Graph): Func {
     const m = statusRe.exec(ls.peek());
     if (!m) throw new IrParseError(`cannot read status line '${ls.peek()}'`, ls.lineNo);
     const at = ls.lineNo;
+    const kind = m[2] as StatusKind;
+    if (!statusKinds.includes(kind)) throw new IrParseError(`unknown status kind '${m[2]}' (${statusKinds.join(', ')})`, at);
     status.push({
       name: m[1]!,
-      iterations: b.ref(m[2]!, at),
-      converged: b.ref(m[3]!, at),
-      ...(m[4] !== undefined ? { residual: b.ref(m[4], at) } : {}),
+      kind,
+      iterations: b.ref(m[3]!, at),
+      converged: b.ref(m[4]!, at),
+      ...(m[5] !== undefined ? { residual: b.ref(m[5], at) } : {}),
     });
     ls.i++;
   }

@@ -2,7 +2,7 @@
 // them, function and region parameters by name, other values numbered in print order. The
 // text parses back (compiler/ir/parser.ts), which tests use to pin printed IR.
 
-import { Dim } from '../dims.js';
+import { Dim } from '../../core/dims.js';
 import { type AttrValue, type Attrs, type Func, type Node, type Region, scopes, type Scopes } from './node.js';
 import { type IrType, typeToString } from './types.js';
 
@@ -79,7 +79,7 @@ export function printFunc(f: Func): string {
   printRegionBody(sc, null, namer, '  ', out);
   out.push(`  return ${f.results.map((r) => `${r.name} = %${namer.name(r.node)}`).join(', ')}`);
   for (const s of f.status) {
-    out.push(`  status "${s.name}" iterations = %${namer.name(s.iterations)}, converged = %${namer.name(s.converged)}${s.residual ? `, residual = %${namer.name(s.residual)}` : ''}`);
+    out.push(`  status "${s.name}" ${s.kind} iterations = %${namer.name(s.iterations)}, converged = %${namer.name(s.converged)}${s.residual ? `, residual = %${namer.name(s.residual)}` : ''}`);
   }
   out.push('}');
   return out.join('\n');

@@ -2,7 +2,7 @@
 // dimensions is done by the backends (a loop on the CPU, a grid dimension on the GPU), so shapes
 // here never mention the batch. Structure tags (sym, triu, ...) are hints that passes may use.
 
-import { Dim, shapeEquals, shapeToString } from '../dims.js';
+import { Dim, shapeEquals, shapeToString } from '../../core/dims.js';
 
 export type Struct = 'general' | 'sym' | 'spd' | 'diag' | 'tril' | 'triu' | 'orth' | 'stiefel' | 'sphere';
 

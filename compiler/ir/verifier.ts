@@ -2,7 +2,7 @@
 // region parameters are bound exactly by their regions, and a function's results depend on no
 // parameter other than its own (no region parameter leaks out of its region).
 
-import { InternalError } from '../../runtime/errors.js';
+import { InternalError } from '../../core/errors.js';
 import { freeParams, type Func, type Node, reachable } from './node.js';
 import { opSpecs } from './ops.js';
 import { typeEquals, typeToString } from './types.js';

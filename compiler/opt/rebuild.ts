@@ -5,7 +5,7 @@
 import type { Builder } from '../ir/builder.js';
 import type { Attrs, Node, Region } from '../ir/node.js';
 import { elementwiseBinary, elementwiseUnary, intBinary, type OpKind, type BinaryKind, type UnaryKind, type IntBinaryKind } from '../ir/ops.js';
-import type { Dim } from '../dims.js';
+import type { Dim } from '../../core/dims.js';
 
 const unarySet = new Set<string>(elementwiseUnary);
 const binarySet = new Set<string>(elementwiseBinary);

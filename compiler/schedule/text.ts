@@ -1,15 +1,19 @@
 // `matc ir --stage schedule|wgsl`: the GPU plan of a function's forward and VJP, as the WebGPU
 // backend runs them. Today every call is ONE instance kernel (compiler/codegen/wgsl/instance.ts):
 // one dispatch with one workgroup per problem instance, one submission, one readback; the host
-// side is the layout (compiler/codegen/wgsl/layout.ts) — dimensions, scratch slots, input and
-// output placement as dimension expressions that the runtime evaluates per call into a uniform
-// table. `schedule` prints that plan with, for every scratch slot, the IR value it holds (named as
-// in `--stage opt`); `wgsl` prints the kernels themselves.
+// side is the layout (core/instance-layout.ts) — dimensions, scratch slots, input and output
+// placement as dimension expressions that the runtime evaluates per call into a uniform table —
+// and the schedule IR (core/schedule.ts) of the one launch. `schedule` prints that plan with, for
+// every scratch slot, the IR value it holds (the generator's slot notes, named as in
+// `--stage opt`), then the schedule; `wgsl` prints the kernels themselves.
 
-import { Dim, parseDim } from '../dims.js';
+import { Dim, parseDim } from '../../core/dims.js';
 import { CompileError, type Program } from '../compile.js';
-import { genInstanceKernel } from '../codegen/wgsl/instance.js';
-import { type InstanceKernelSpec, uniformIndex } from '../codegen/wgsl/layout.js';
+import { genInstanceKernel, type SlotNote } from '../codegen/wgsl/instance.js';
+import { type InstanceKernelSpec, uniformIndex } from '../../core/instance-layout.js';
+import { printSchedule, verifySchedule } from '../../core/schedule.js';
+import { InternalError } from '../../core/errors.js';
+import { instanceSchedule } from './instance.js';
 import { type Func, type Node, reachable, scopes } from '../ir/node.js';
 import { printFunc } from '../ir/printer.js';
 
@@ -47,100 +51,12 @@ function wgslText(label: string, f: Func, spec: InstanceKernelSpec): string {
   return head.join('\n') + '\n' + spec.wgsl;
 }
 
-// ---- which IR value each scratch slot holds --------------------------------------------------------
+// ---- which IR value each scratch slot holds ----------------------------------------------------------
 
-/** What a slot holds: an IR value (with its role in a multi-valued node) or a solver workspace. */
-interface SlotUse {
-  node: Node | null;
-  role: string;
-}
-
-interface Observed {
-  spec: InstanceKernelSpec;
-  uses: (SlotUse | null)[];
-}
-
-type Storage = { k: string; slot?: number; parts?: Storage[] };
-
-const isIrNode = (x: unknown): x is Node => typeof x === 'object' && x !== null && typeof (x as Node).id === 'number' && typeof (x as Node).op === 'string' && Array.isArray((x as Node).args);
-const isStorage = (x: unknown): x is Storage => typeof x === 'object' && x !== null && typeof (x as Storage).k === 'string' && ((x as Storage).k === 'slot' || (x as Storage).k === 'tuple');
-
-/**
- * Generates the kernel and records which IR node each slot was made for.
- *
- * The kernel spec does not say (the proposed hook is an `onSlot(slot, node, role)` option of
- * genInstanceKernel). Until it does, this view watches the generator's own bookkeeping while it
- * runs, synchronously: slot allocations (the pushes of slot sizes, told apart from dimension
- * pushes by matching the spec's slot list) and the value → storage map entries that place an IR
- * node in a slot. Slots no IR value is placed in are solver workspaces: the LU factors of a
- * `solve` (allocated just before its solution) or a loop's step temporaries (new carry values
- * built before the carries are overwritten), recognised by when they were allocated.
- */
-function observeKernel(f: Func): Observed {
-  type Ev = { t: number; kind: 'push'; arr: unknown[]; value: Dim } | { t: number; kind: 'set'; node: Node; st: Storage };
-  const events: Ev[] = [];
-  let t = 0;
-  const mapSet = Map.prototype.set;
-  const arrPush = Array.prototype.push;
-  let spec: InstanceKernelSpec;
-  Map.prototype.set = function (this: Map<unknown, unknown>, k: unknown, v: unknown) {
-    if (isIrNode(k) && isStorage(v)) arrPush.call(events, { t: t++, kind: 'set', node: k, st: v });
-    return mapSet.call(this, k, v);
-  } as typeof Map.prototype.set;
-  Array.prototype.push = function (this: unknown[], ...items: unknown[]) {
-    if (items.length === 1 && items[0] instanceof Dim) arrPush.call(events, { t: t++, kind: 'push', arr: this, value: items[0] });
-    return arrPush.apply(this, items);
-  };
-  try {
-    spec = genInstanceKernel(f);
-  } finally {
-    Map.prototype.set = mapSet;
-    Array.prototype.push = arrPush;
-  }
-  const uses: (SlotUse | null)[] = spec.slots.map(() => null);
-  // the slot array: the one whose pushes spell the spec's slot sizes, in order
-  const byArr = new Map<unknown, { t: number; value: Dim }[]>();
-  for (const e of events) if (e.kind === 'push') byArr.set(e.arr, [...(byArr.get(e.arr) ?? []), { t: e.t, value: e.value }]);
-  const slotPushes = [...byArr.values()].find((ps) => ps.length === spec.slots.length && ps.every((p, i) => p.value.toString() === spec.slots[i]));
-  if (!slotPushes) return { spec, uses };
-  const allocT = slotPushes.map((p) => p.t);
-  const loops = reachable([...f.results.map((r) => r.node), ...f.status.flatMap((s) => [s.iterations, s.converged, ...(s.residual ? [s.residual] : [])])]).filter((n) => n.op === 'loop');
-  const carryOf = new Map<Node, { loop: Node; index: number }>();
-  for (const l of loops) l.regions[0]!.params.forEach((p, i) => carryOf.set(p, { loop: l, index: i }));
-  // a loop's emission spans from the first store of its region parameters to the store of its result
-  const span = new Map<Node, [number, number]>();
-  const claim = (st: Storage, node: Node, role: string, at: number): void => {
-    if (st.k === 'slot' && st.slot !== undefined) {
-      if (uses[st.slot] === null || uses[st.slot] === undefined) uses[st.slot] = { node, role };
-    } else if (st.k === 'tuple') st.parts?.forEach((part, i) => claim(part, node, node.op === 'solve' && i === 0 ? 'solution' : `part ${i}`, at));
-  };
-  for (const e of events) {
-    if (e.kind !== 'set') continue;
-    const c = carryOf.get(e.node);
-    if (c) {
-      const s = span.get(c.loop);
-      if (!s) span.set(c.loop, [e.t, Infinity]);
-      claim(e.st, e.node, c.index === 0 ? 'loop index' : 'loop carry', e.t);
-      continue;
-    }
-    if (e.node.op === 'loop') {
-      const s = span.get(e.node);
-      if (s) s[1] = e.t;
-    }
-    claim(e.st, e.node, e.node.op === 'proj' ? 'projection' : 'value', e.t);
-  }
-  spec.slots.forEach((_, k) => {
-    if (uses[k]) return;
-    const next = uses[k + 1];
-    if (next && next.node?.op === 'solve' && next.role === 'solution') {
-      uses[k] = { node: next.node, role: 'LU factors' };
-      return;
-    }
-    // the innermost loop whose emission encloses the allocation
-    let best: { loop: Node; start: number } | null = null;
-    for (const [loop, [s, e]] of span) if (s < allocT[k]! && allocT[k]! < e && (!best || s > best.start)) best = { loop, start: s };
-    if (best) uses[k] = { node: best.loop, role: 'step temporary' };
-  });
+/** Generates the kernel and what each slot holds (the generator's slot notes). */
+function observeKernel(f: Func): { spec: InstanceKernelSpec; uses: SlotNote[] } {
+  const uses: SlotNote[] = [];
+  const spec = genInstanceKernel(f, { slotNotes: uses });
   return { spec, uses };
 }
 
@@ -215,12 +131,12 @@ function planText(label: string, f: Func): string {
   spec.slots.forEach((size, k) => {
     const use = uses[k];
     let what: string;
-    if (!use || !use.node) what = 'scratch (no IR value identified)';
+    if (!use) what = 'scratch (no IR value identified)';
     else if (use.role === 'LU factors') what = `LU factors (pivoted, in place) for ${clip(line.get(use.node) ?? `${ref(use.node)} = solve`)}`;
     else if (use.role === 'step temporary') what = `step temporary of loop ${ref(use.node)} (a new carry value, written before the carries are)`;
-    else if (use.role === 'loop carry' || use.role === 'loop index') {
+    else if (use.role === 'loop carry') {
       const loop = findLoop(f, use.node);
-      what = `${ref(use.node)}: ${use.role}${loop ? ` of ${ref(loop)} (${String(loop.attrs.label ?? 'loop')})` : ''}`;
+      what = `${ref(use.node)}: loop carry${loop ? ` of ${ref(loop)} (${String(loop.attrs.label ?? 'loop')})` : ''}`;
     } else {
       const l = line.get(use.node);
       what = `${clip(l ?? `${ref(use.node)} = ${use.node.op}`)}${use.role !== 'value' ? `   [${use.role}]` : ''}`;
@@ -239,6 +155,10 @@ function planText(label: string, f: Func): string {
     `  uniforms   ${nUni} i32 (binding 0): [0..3] batch, scratch per instance, instance base, 0; ` +
       `[${u.dimBase}..] dims; [${u.slotBase}..] slot offsets; [${u.inBase}..] input (offset, stride); [${u.outBase}..] output offsets`,
   );
+  const sched = instanceSchedule(spec);
+  const problems = verifySchedule(sched, ['inst']);
+  if (problems.length) throw new InternalError(`the schedule of ${f.name} does not verify: ${problems.join('; ')}`);
+  out.push(...printSchedule(sched).split('\n').map((l) => `  ${l}`));
   return out.join('\n');
 }
 

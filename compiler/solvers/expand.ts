@@ -97,7 +97,7 @@ export function expandFunc(b: Builder, f: Func, opts: ExpandOptions): Func {
     const topLevel = (n: Node) => [...freeParams(n)].every((p) => allowed.has(p));
     const extra = (sol.checks ?? [])
       .filter((c) => [c.value, c.ok].every((n) => topLevel(m(n))) && all.some((x) => x.op === 'proj' && x.args[0] === decl && cur.status.some((s) => s.iterations === x || s.converged === x)))
-      .map((c): StatusEntry => ({ name: `${d.label}/${c.name}`, iterations: b.iconst(0), converged: m(c.ok), residual: m(c.value) }));
+      .map((c): StatusEntry => ({ name: `${d.label}/${c.name}`, kind: c.kind, iterations: b.iconst(0), converged: m(c.ok), residual: m(c.value) }));
     cur = {
       ...cur,
       results: cur.results.map((r) => ({ ...r, node: m(r.node) })),

@@ -12,7 +12,7 @@
 //                  sphere  yᵀy − 1 = 0,  sym  Y − Yᵀ = 0.  The system may then be
 //                  over-determined but consistent; it is solved in the least-squares sense.
 
-import { Dim } from '../dims.js';
+import { Dim } from '../../core/dims.js';
 import { type Builder, shapeOf } from '../ir/builder.js';
 import { buildLoop } from '../ir/loops.js';
 import { type Node, type Region, inlineRegion } from '../ir/node.js';

@@ -83,7 +83,7 @@ export function riemannianDescent(cx: SolverCtx, d: Decl, x0: Node): Solution {
  * c·I − T (30 steps): λmin ≈ c − μ. Reported as `<node>/curvature`; negative curvature beyond
  * rounding flags the status.
  */
-function curvature(cx: SolverCtx, x: Node, grad: (x: Node) => Node, label: string): { name: string; value: Node; ok: Node } {
+function curvature(cx: SolverCtx, x: Node, grad: (x: Node) => Node, label: string): { name: string; kind: 'curvature'; value: Node; ok: Node } {
   const b = cx.b;
   const g = grad(x);
   const nu2 = b.dot(x, g);
@@ -104,7 +104,7 @@ function curvature(cx: SolverCtx, x: Node, grad: (x: Node) => Node, label: strin
   const v2 = power((v) => b.sub(b.mul(c, v), T(v)), v0, 'curvature-min');
   const lmin = b.dot(v2, T(v2));
   const scale = b.add(c, b.unary('abs', nu2));
-  return { name: 'curvature', value: lmin, ok: b.binary('ge', lmin, b.mul(b.const(-1e-6), scale)) };
+  return { name: 'curvature', kind: 'curvature', value: lmin, ok: b.binary('ge', lmin, b.mul(b.const(-1e-6), scale)) };
 }
 
 /** Backtracking: the largest η = β^k η₀ with f(η) ≤ f₀ + α w η slope (at most 60 halvings). */

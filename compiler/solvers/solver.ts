@@ -1,7 +1,7 @@
 // The interface every forward solver template implements, and the small helpers they share.
 
 import type { Builder } from '../ir/builder.js';
-import type { Node } from '../ir/node.js';
+import type { Node, StatusKind } from '../ir/node.js';
 import type { VjpCtx } from '../diff/vjp-rules.js';
 import type { JvpHooks } from '../diff/jvp.js';
 import { type Decl, option } from './problem.js';
@@ -20,7 +20,7 @@ export interface Solution {
   converged: Node;
   residual: Node;
   /** further checks reported as status entries `<node>/<name>` (ok = 0 flags them) */
-  checks?: { name: string; value: Node; ok: Node }[];
+  checks?: { name: string; kind: StatusKind; value: Node; ok: Node }[];
 }
 
 export type SolverFn = (cx: SolverCtx, d: Decl) => Solution;

@@ -5,45 +5,14 @@
 // Node-only probe is not called outside Node because it touches `process`.
 /// <reference types="@webgpu/types" />
 
-import type { Backend } from '../backend.js';
-import { MatcRuntimeError } from '../errors.js';
+import { MatcRuntimeError } from '../../core/errors.js';
 import { createGpuContext, getNodeGPU } from '../webgpu/device.js';
-import { WebGpuBackend, type KernelProvider } from '../webgpu/backend.js';
-import type { InstanceKernelSpec } from '../../compiler/codegen/wgsl/layout.js';
-import type { InstanceOptions } from '../../compiler/codegen/wgsl/instance.js';
-import type { Func } from '../../compiler/ir/node.js';
-import { InternalError } from '../errors.js';
+import { WebGpuBackend } from '../webgpu/backend.js';
 import type { LoadOptions, SelectedBackend } from './options.js';
-import { kernelKey } from './format.js';
 
 export type { BackendChoice, GpuLike, LoadOptions, SelectedBackend } from './options.js';
 
 export const CPU_NAME = 'cpu (f64 reference)';
-
-/** Kernels of AOT modules are the embedded specs, registered per parsed IR function. */
-const embedded = new WeakMap<Func, { plain: InstanceKernelSpec; variants: Record<string, InstanceKernelSpec> }>();
-
-export function registerKernel(f: Func, spec: InstanceKernelSpec, variants: Record<string, InstanceKernelSpec> = {}): void {
-  embedded.set(f, { plain: spec, variants });
-}
-
-/** The embedded kernel for these code-generation options — the one the JIT would generate. A
- *  workgroup size that was not embedded (MATC_WG=64) falls back to the default size's kernel. */
-export function embeddedKernel(f: Func, opts?: InstanceOptions): InstanceKernelSpec | undefined {
-  const k = embedded.get(f);
-  if (!k) return undefined;
-  const sg = opts?.subgroups ?? false;
-  return k.variants[kernelKey(opts?.workgroupSize ?? 128, sg)] ?? k.variants[kernelKey(128, sg)] ?? k.plain;
-}
-
-/** The KernelProvider of AOT WebGPU backends: embedded specs only, never the code generator. */
-const aotKernels: KernelProvider = {
-  kernel(f: Func, opts?: InstanceOptions): InstanceKernelSpec {
-    const k = embeddedKernel(f, opts);
-    if (!k) throw new InternalError(`no embedded WebGPU kernel for ${f.kind} ${f.name}`);
-    return k;
-  },
-};
 
 function inNode(): boolean {
   const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
@@ -68,7 +37,7 @@ export async function selectBackend(opts: LoadOptions = {}): Promise<SelectedBac
   if (gpu) {
     try {
       const ctx = await createGpuContext({ gpu });
-      const backend = new WebGpuBackend(ctx, aotKernels);
+      const backend = new WebGpuBackend(ctx);
       return { backend, name: backend.describe() };
     } catch (e) {
       why = `WebGPU unavailable: ${(e as Error).message.split('\n')[0]}`;

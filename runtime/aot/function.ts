@@ -1,17 +1,13 @@
 // A callable function of an AOT module: `forward`, `vjp` and `jvp` with the JIT API's behaviour
-// (compiler/module.ts CompiledFn) — the same binding, the same checks and messages, the same
-// result shapes — but over embedded artifacts: the printed IR, read back by the IR parser and run
-// by the CPU reference, and the embedded instance-kernel specs, run by the WebGPU runtime.
+// (api/module.ts CompiledFn) — the same binding, the same checks and messages, the same result
+// shapes — over the module's embedded executables, which the backends run as they run the JIT's.
 
-import type { Func } from '../../compiler/ir/node.js';
 import type { Backend } from '../backend.js';
 import { bindInputs, type InputValue } from '../bind.js';
-import { runCpu, type NodeStatus } from '../cpu/backend.js';
-import { InternalError } from '../errors.js';
+import { runExecutableCpu } from '../cpu/backend.js';
+import type { Executable, NodeStatus } from '../executable.js';
 import { Tensor } from '../tensor.js';
-import { WebGpuBackend, runInstanceKernel } from '../webgpu/backend.js';
-import { embeddedKernel } from './backend.js';
-import type { AotFunctionData, AotSignature, FunctionKind } from './format.js';
+import type { AotFunctionData, AotSignature, FunctionKind } from '../../core/aot-format.js';
 import { jvpInputs, jvpResults, summarize, vjpInputs, vjpResults, type CallStatus } from '../call.js';
 
 export type { InputValue };
@@ -55,9 +51,9 @@ export interface MatcFunction<I extends object = Record<string, InputValue>, O e
 
 export type Mode = 'forward' | 'vjp' | 'jvp';
 
-/** What a function needs from its module: parsed IR and the backend it was loaded with. */
+/** What a function needs from its module: its executables and the backend it was loaded with. */
 export interface FunctionHost {
-  executable(name: string, mode: Mode): Func;
+  executable(name: string, mode: Mode): Executable;
   backend(): Backend | undefined;
 }
 
@@ -87,23 +83,11 @@ export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>,
   }
 
   private async exec(mode: Mode, inputs: Inputs, opts: AotCallOptions): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[] }> {
-    const f = this.host.executable(this.name, mode);
-    const bind = bindInputs(f, inputs, { ...(opts.dims ? { dims: opts.dims } : {}) });
+    const exe = this.host.executable(this.name, mode);
+    const bind = bindInputs(exe.signature, inputs, { ...(opts.dims ? { dims: opts.dims } : {}) });
     const backend = opts.backend === 'cpu' ? undefined : (opts.backend ?? this.host.backend());
-    if (backend && backend.kind === 'webgpu') {
-      const wgpu = backend instanceof WebGpuBackend ? backend : undefined;
-      const spec = embeddedKernel(f, wgpu?.kernelOptions(bind.dims));
-      if (!spec) {
-        const ex = this.data[mode] as { kernelError?: string };
-        throw new InternalError(`${this.name}: the module has no WebGPU kernel for the ${mode}${ex.kernelError ? `: ${ex.kernelError}` : ''}`);
-      }
-      // The embedded spec, whichever provider the backend was built with (a JIT WebGpuBackend
-      // would otherwise regenerate the kernel from the parsed IR).
-      if (wgpu) return runInstanceKernel(wgpu.ctx, spec, bind);
-      return backend.run(f, bind);
-    }
-    const r = runCpu(f, bind, { ...(opts.f32 ? { f32: true } : {}) });
-    return { outputs: r.outputs, nodes: r.status };
+    if (backend && backend.kind === 'webgpu') return backend.run(exe, bind);
+    return runExecutableCpu(exe, bind, { ...(opts.f32 ? { f32: true } : {}) });
   }
 
   async forward(inputs: Inputs, opts: AotCallOptions = {}): Promise<ForwardResult<Record<string, Tensor>>> {
@@ -123,7 +107,7 @@ export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>,
     // Shapes of the zero tangents come from binding the forward (as the JIT binds the function).
     this.host.executable(this.name, 'jvp'); // a JVP that did not compile fails first, as in the JIT
     const fwd = this.host.executable(this.name, 'forward');
-    const bind = bindInputs(fwd, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), noValidate: true });
+    const bind = bindInputs(fwd.signature, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), noValidate: true });
     const takes = new Set(this.signature.tangents);
     const all = jvpInputs(bind, (p) => takes.has(p), inputs, tangents);
     const r = await this.exec('jvp', all, opts);

@@ -12,8 +12,9 @@ export { AotFunction, AotCompileError, type MatcFunction, type AotCallOptions, t
 export { selectBackend as selectAotBackend, CPU_NAME } from './backend.js';
 export type { BackendChoice, GpuLike, LoadOptions, SelectedBackend } from './options.js';
 export { summarize, type CallStatus } from '../call.js';
-export { AOT_FORMAT, type AotModuleData, type AotFunctionData, type AotExecutable, type AotSignature, type AotParam, type AotResult, type FunctionKind } from './format.js';
+export type { ExecutableData } from '../../core/executable.js';
+export { AOT_FORMAT, type AotModuleData, type AotFunctionData, type AotSignature, type AotParam, type AotResult, type FunctionKind } from '../../core/aot-format.js';
 export { Tensor, type DType } from '../tensor.js';
-export { MatcRuntimeError, InternalError } from '../errors.js';
+export { MatcRuntimeError, InternalError } from '../../core/errors.js';
 export type { NodeStatus } from '../cpu/backend.js';
 export type { Backend } from '../backend.js';

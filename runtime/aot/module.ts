@@ -11,16 +11,19 @@
 // backend: creating a device implicitly would keep a Node process alive (Dawn) behind the
 // caller's back.
 //
-// The printed IR is parsed on first use of each form (forward, VJP, JVP) and shared by every
-// instance of the module.
+// Each form (forward, VJP, JVP) of a function is an executable over its embedded data
+// (runtime/executable.ts DataExecutable), shared by every instance of the module; its printed IR
+// is parsed only when the CPU reference interpreter needs it.
 
-import { parseDim } from '../../compiler/dims.js';
+import type { ExecutableData } from '../../core/executable.js';
 import { Graph, type Func } from '../../compiler/ir/node.js';
 import { parseFunc } from '../../compiler/ir/parser.js';
 import type { Backend } from '../backend.js';
-import { InternalError, MatcRuntimeError } from '../errors.js';
-import { registerKernel, selectBackend, type LoadOptions, type SelectedBackend } from './backend.js';
-import { AOT_FORMAT, isMissing, type AotExecutable, type AotModuleData } from './format.js';
+import { InternalError, MatcRuntimeError } from '../../core/errors.js';
+import { DataExecutable, type Executable } from '../executable.js';
+import type { Signature } from '../signature.js';
+import { selectBackend, type LoadOptions, type SelectedBackend } from './backend.js';
+import { AOT_FORMAT, isMissing, type AotModuleData } from '../../core/aot-format.js';
 import { AotCompileError, AotFunction, type FunctionHost, type MatcFunction, type Mode } from './function.js';
 
 export interface LoadedModule<F = Record<string, MatcFunction>> {
@@ -63,14 +66,14 @@ class Loaded<F> implements LoadedModule<F> {
 
 export class AotModule<F = Record<string, MatcFunction>> {
   private readonly graph = new Graph();
-  private readonly parsed = new Map<string, Func>();
+  private readonly executables = new Map<string, Executable>();
   private current: Loaded<F> | null = null;
   /** The module's functions; they run on the backend of the last load() (CPU before). */
   readonly functions: F;
 
   constructor(readonly data: AotModuleData) {
     if (data.format !== AOT_FORMAT) {
-      throw new InternalError(`the module compiled from ${data.source} by matc ${data.matc} has format ${data.format}; this runtime reads format ${AOT_FORMAT}: recompile it with this version of matc (matc compile)`);
+      throw new MatcRuntimeError('MATR113', `the module compiled from ${data.source} by matc ${data.matc} has format ${data.format}; this runtime reads format ${AOT_FORMAT}: recompile it with this version of matc (matc compile)`);
     }
     this.functions = this.makeFunctions(() => this.current?.selected.backend);
   }
@@ -118,46 +121,46 @@ export class AotModule<F = Record<string, MatcFunction>> {
     return fns[name];
   }
 
-  /** The executable IR function of one form, parsed on first use. */
-  executable(name: string, mode: Mode): Func {
+  /** The executable of one form. */
+  executable(name: string, mode: Mode): Executable {
     const key = `${mode}:${name}`;
-    const hit = this.parsed.get(key);
+    const hit = this.executables.get(key);
     if (hit) return hit;
     const d = this.data.functions[name];
     if (!d) throw new MatcRuntimeError('MATR100', `no function '${name}' in this module (have: ${this.names.join(', ')})`);
     const e = d[mode];
     if (isMissing(e)) throw new AotCompileError(e.error);
-    const f = readExecutable(e, this.graph, `${name} (${mode})`);
-    this.parsed.set(key, f);
-    return f;
+    const what = `${name} (${mode})`;
+    const exe = new DataExecutable(e, (data, sig) => readIr(data, sig, this.graph, what), what, (m) => new InternalError(m));
+    this.executables.set(key, exe);
+    return exe;
   }
 }
 
-/** Parses printed IR and restores what the text does not carry. */
-function readExecutable(e: AotExecutable, g: Graph, what: string): Func {
+/** Parses printed IR and restores what the text does not carry (parameter defaults,
+ *  `differentiable` flags, int-parameter defaults, run-time assertions) from the signature. */
+function readIr(e: ExecutableData, sig: Signature, g: Graph, what: string): Func {
   let f: Func;
   try {
     f = parseFunc(e.ir, g);
   } catch (err) {
     throw new InternalError(`the embedded IR of ${what} does not parse (module written by another matc version?): ${(err as Error).message}`);
   }
-  if (f.params.length !== e.params.length || f.params.some((p, i) => p.name !== e.params[i]!.name)) {
-    throw new InternalError(`the embedded IR of ${what} has parameters (${f.params.map((p) => p.name).join(', ')}) but its metadata lists (${e.params.map((p) => p.name).join(', ')})`);
+  if (f.params.length !== sig.params.length || f.params.some((p, i) => p.name !== sig.params[i]!.name)) {
+    throw new InternalError(`the embedded IR of ${what} has parameters (${f.params.map((p) => p.name).join(', ')}) but its signature lists (${sig.params.map((p) => p.name).join(', ')})`);
   }
-  if (f.intParams.length !== e.intParams.length || f.intParams.some((p, i) => p.name !== e.intParams[i]!.name)) {
-    throw new InternalError(`the embedded IR of ${what} has int parameters (${f.intParams.map((p) => p.name).join(', ')}) but its metadata lists (${e.intParams.map((p) => p.name).join(', ')})`);
+  if (f.intParams.length !== sig.intParams.length || f.intParams.some((p, i) => p.name !== sig.intParams[i]!.name)) {
+    throw new InternalError(`the embedded IR of ${what} has int parameters (${f.intParams.map((p) => p.name).join(', ')}) but its signature lists (${sig.intParams.map((p) => p.name).join(', ')})`);
   }
-  const func: Func = {
+  return {
     ...f,
     params: f.params.map((p, i) => {
-      const m = e.params[i]!;
+      const m = sig.params[i]!;
       return { ...p, differentiable: m.differentiable, ...(m.default !== undefined ? { default: m.default } : {}) };
     }),
-    intParams: e.intParams.map((p) => ({ ...p })),
-    ...(e.assertions.length ? { assertions: e.assertions.map((a) => ({ dim: parseDim(a.dim), message: a.message })) } : {}),
+    intParams: sig.intParams.map((p) => ({ ...p })),
+    ...(sig.assertions.length ? { assertions: sig.assertions.map((a) => ({ ...a })) } : {}),
   };
-  if (e.kernel) registerKernel(func, e.kernel, e.variants);
-  return func;
 }
 
 /** Called once by a generated module with its embedded data. */

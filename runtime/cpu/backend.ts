@@ -4,20 +4,35 @@
 import type { Func } from '../../compiler/ir/node.js';
 import type { TensorType } from '../../compiler/ir/types.js';
 import type { Binding } from '../bind.js';
+import type { Executable, NodeStatus } from '../executable.js';
 import { Tensor } from '../tensor.js';
 import { Evaluator } from './interp.js';
 import type { T, V } from './kernels.js';
+import { runProgram, type Precision } from './program.js';
 
-export interface NodeStatus {
-  name: string;
-  iterations: number[];
-  converged: boolean[];
-  residual?: number[];
-}
+export type { NodeStatus };
 
 export interface RawResult {
   outputs: Record<string, Tensor>;
   status: NodeStatus[];
+}
+
+export interface CpuRunOptions {
+  /** the reference interpreter, rounding every intermediate to f32 (its prediction of GPU results) */
+  f32?: boolean;
+  /** the reference interpreter instead of the compiled CPU program */
+  reference?: boolean;
+  /** storage precision of the compiled CPU program (default f64) */
+  precision?: Precision;
+}
+
+/** Runs an executable on the CPU: its compiled program, or the reference interpreter when asked
+ *  for (or when the code generator could not handle the function). */
+export function runExecutableCpu(exe: Executable, bind: Binding, opts: CpuRunOptions = {}): { outputs: Record<string, Tensor>; nodes: NodeStatus[] } {
+  const prog = opts.reference || opts.f32 ? undefined : exe.cpu();
+  if (prog) return runProgram(prog, exe.signature, bind, opts.precision ?? 'f64');
+  const r = runCpu(exe.func(), bind, opts);
+  return { outputs: r.outputs, nodes: r.status };
 }
 
 const evaluators = new WeakMap<Func, Map<string, Evaluator>>();
@@ -37,8 +52,9 @@ export function runCpu(func: Func, bind: Binding, opts: { f32?: boolean } = {}):
   const outShapes = func.results.map((r) => (r.node.type as TensorType).shape.map((d) => d.eval(bind.dims)));
   const outSizes = outShapes.map((s) => s.reduce((a, b) => a * b, 1));
   const outData = outSizes.map((s) => new Float64Array(s * B));
-  const status = func.status.map((s) => ({
+  const status: NodeStatus[] = func.status.map((s) => ({
     name: s.name,
+    kind: s.kind,
     iterations: new Array<number>(B),
     converged: new Array<boolean>(B),
     ...(s.residual ? { residual: new Array<number>(B) } : {}),

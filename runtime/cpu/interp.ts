@@ -3,9 +3,9 @@
 // per iteration with the enclosing values visible; loop-invariant nodes live in the outer scope
 // by construction of the IR, so they are computed once.
 
-import type { Dim } from '../../compiler/dims.js';
+import type { Dim } from '../../core/dims.js';
 import { type Func, type Node, type Region, scopes, type Scopes } from '../../compiler/ir/node.js';
-import { InternalError } from '../errors.js';
+import { InternalError } from '../../core/errors.js';
 import { cpuKernels, scalar, type KernelCtx, type T, type V } from './kernels.js';
 
 class Env {

@@ -5,8 +5,9 @@
 import type { Node } from '../../compiler/ir/node.js';
 import type { OpKind } from '../../compiler/ir/ops.js';
 import { parseEinsum } from '../../compiler/ir/ops.js';
-import type { Dim } from '../../compiler/dims.js';
-import { InternalError } from '../errors.js';
+import type { Dim } from '../../core/dims.js';
+import { InternalError } from '../../core/errors.js';
+import { oob } from './helpers.js';
 
 export interface T {
   shape: number[];
@@ -443,7 +444,7 @@ export const cpuKernels: Record<OpKind, (n: Node, args: V[], cx: KernelCtx) => V
     let off = 0;
     ix.forEach((i, k) => {
       const v = asI(i, 'index');
-      if (v < 0 || v >= A.shape[k]!) throw new InternalError(`index ${v} out of range for dimension ${A.shape[k]}`);
+      if (!(v >= 0 && v < A.shape[k]!)) oob('an index', v, A.shape[k]!);
       off += v * st[k]!;
     });
     return scalar(A.data[off]!);
@@ -455,7 +456,7 @@ export const cpuKernels: Record<OpKind, (n: Node, args: V[], cx: KernelCtx) => V
     let off = 0;
     args.slice(1, -1).forEach((i, k) => {
       const x = asI(i, 'setindex');
-      if (x < 0 || x >= A.shape[k]!) throw new InternalError(`index ${x} out of range for dimension ${A.shape[k]}`);
+      if (!(x >= 0 && x < A.shape[k]!)) oob('set', x, A.shape[k]!);
       off += x * st[k]!;
     });
     const out = Float64Array.from(A.data);
@@ -466,7 +467,7 @@ export const cpuKernels: Record<OpKind, (n: Node, args: V[], cx: KernelCtx) => V
     const A = asT(a!, 'getcol');
     const [m, n] = A.shape as [number, number];
     const c = asI(j!, 'getcol');
-    if (c < 0 || c >= n) throw new InternalError(`column ${c} out of range (${n} columns)`);
+    if (!(c >= 0 && c < n)) oob('a column index', c, n);
     const out = t([m]);
     for (let i = 0; i < m; i++) out.data[i] = A.data[i * n + c]!;
     return out;
@@ -475,14 +476,14 @@ export const cpuKernels: Record<OpKind, (n: Node, args: V[], cx: KernelCtx) => V
     const A = asT(a!, 'getrow');
     const [m, n] = A.shape as [number, number];
     const r = asI(i!, 'getrow');
-    if (r < 0 || r >= m) throw new InternalError(`row ${r} out of range (${m} rows)`);
+    if (!(r >= 0 && r < m)) oob('a row index', r, m);
     return { shape: [n], data: A.data.slice(r * n, r * n + n) };
   },
   setcol: (_n, [a, j, v]) => {
     const A = asT(a!, 'setcol');
     const [m, n] = A.shape as [number, number];
     const c = asI(j!, 'setcol');
-    if (c < 0 || c >= n) throw new InternalError(`column ${c} out of range (${n} columns)`);
+    if (!(c >= 0 && c < n)) oob('setcol', c, n);
     const out = Float64Array.from(A.data);
     const V = asT(v!, 'setcol').data;
     for (let i = 0; i < m; i++) out[i * n + c] = V[i]!;
@@ -492,7 +493,7 @@ export const cpuKernels: Record<OpKind, (n: Node, args: V[], cx: KernelCtx) => V
     const A = asT(a!, 'setrow');
     const [m, n] = A.shape as [number, number];
     const r = asI(i!, 'setrow');
-    if (r < 0 || r >= m) throw new InternalError(`row ${r} out of range (${m} rows)`);
+    if (!(r >= 0 && r < m)) oob('setrow', r, m);
     const out = Float64Array.from(A.data);
     out.set(asT(v!, 'setrow').data, r * n);
     return { shape: A.shape, data: out };

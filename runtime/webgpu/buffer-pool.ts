@@ -6,7 +6,7 @@
 // for, so bind it with an explicit `size` (WGSL's arrayLength must see the plan's size).
 /// <reference types="@webgpu/types" />
 
-import { InternalError } from '../errors.js';
+import { InternalError } from '../../core/errors.js';
 
 export interface BufferPoolOptions {
   /** Bytes kept in idle buffers before the oldest are destroyed (default 512 MiB). */

@@ -6,7 +6,7 @@
 // cache and pool, and reports the loss once to the caller instead of failing forever.
 /// <reference types="@webgpu/types" />
 
-import { MatcRuntimeError } from '../errors.js';
+import { MatcRuntimeError } from '../../core/errors.js';
 import { PipelineCache } from './pipeline-cache.js';
 import { BufferPool, type BufferPoolOptions } from './buffer-pool.js';
 

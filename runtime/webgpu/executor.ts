@@ -10,12 +10,12 @@
 // upload or readback, and time them with timestamp queries.
 /// <reference types="@webgpu/types" />
 
-import { InternalError } from '../errors.js';
+import { InternalError } from '../../core/errors.js';
 import { BufferUsage, MapMode } from './constants.js';
 import type { DeviceHandle, DeviceLossInfo, GpuContext } from './device.js';
 import type { CachedPipeline } from './pipeline-cache.js';
 import { validateInputs, validatePlan } from './plan-check.js';
-import type { GpuPlan, PlanBuffer, PlanInputs, PlanRunOptions, PlanRunResult } from './plan.js';
+import type { GpuPlan, PlanBuffer, PlanInputs, PlanRunOptions, PlanRunResult } from '../../core/gpu-plan.js';
 
 export interface RunPlanOptions extends PlanRunOptions {
   /** Label prefix for GPU objects (shows up in Dawn's messages). */

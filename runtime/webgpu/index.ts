@@ -13,4 +13,4 @@ export type { BufferPoolOptions, BufferPoolStats } from './buffer-pool.js';
 export { planProblems, validateInputs, validatePlan } from './plan-check.js';
 export type { PlanLimits } from './plan-check.js';
 export { BufferUsage, MapMode, ShaderStage } from './constants.js';
-export type * from './plan.js';
+export type * from '../../core/gpu-plan.js';

@@ -6,7 +6,7 @@
 // detail shows the compiler's messages (line:col) and the WGSL with line numbers.
 /// <reference types="@webgpu/types" />
 
-import { InternalError, numberLines } from '../errors.js';
+import { InternalError, numberLines } from '../../core/errors.js';
 import { ShaderStage } from './constants.js';
 
 export type BindingAccess = 'read' | 'read_write' | 'uniform';

@@ -5,8 +5,8 @@
 // (buffer sizes, binding counts, writable aliasing inside one dispatch, dispatch sizes).
 /// <reference types="@webgpu/types" />
 
-import { InternalError } from '../errors.js';
-import type { GpuPlan, PlanBinding, PlanInputs } from './plan.js';
+import { InternalError } from '../../core/errors.js';
+import type { GpuPlan, PlanBinding, PlanInputs } from '../../core/gpu-plan.js';
 import { layoutKey } from './pipeline-cache.js';
 
 /** The subset of GPUSupportedLimits the checks use; missing entries are not checked. */

@@ -4,7 +4,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { compile, type CompiledFn, type Module } from '../../compiler/module.js';
+import { compile, type CompiledFn, type Module } from '../../api/module.js';
 import { Tensor } from '../../runtime/tensor.js';
 
 /** Solver overrides for tests that need the exact solution (what gradCheck uses too). */

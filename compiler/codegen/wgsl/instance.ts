@@ -10,12 +10,12 @@
 // input/output placement come from a uniform table computed by the host (layout.ts), so one
 // kernel serves every size.
 
-import { Dim, shapeEquals } from '../../dims.js';
-import { InternalError } from '../../../runtime/errors.js';
+import { Dim, shapeEquals } from '../../../core/dims.js';
+import { InternalError } from '../../../core/errors.js';
 import { type Func, type Node, type Region, freeParams, reachable, scopes, type Scopes } from '../../ir/node.js';
 import { parseEinsum } from '../../ir/ops.js';
 import { type TensorType, numel } from '../../ir/types.js';
-import { type InstanceKernelSpec, type KernelIO, uniformIndex } from './layout.js';
+import { type InstanceKernelSpec, type KernelIO, uniformIndex } from '../../../core/instance-layout.js';
 import { WGSL_HELPERS, elementwise, f32lit, intOp, reductionHelpers, wgslClass } from './ops.js';
 
 type Storage =
@@ -35,10 +35,18 @@ export interface InstanceOptions {
   workgroupSize?: number;
   /** use subgroup operations for reductions (the device must have the 'subgroups' feature) */
   subgroups?: boolean;
+  /** filled with what each scratch slot holds, slot by slot (`matc ir --stage schedule`) */
+  slotNotes?: SlotNote[];
+}
+
+/** What a scratch slot holds: the IR value it was made for and its role there. */
+export interface SlotNote {
+  node: Node;
+  role: 'value' | 'loop carry' | 'step temporary' | 'LU factors' | 'solution';
 }
 
 export function genInstanceKernel(f: Func, opts: InstanceOptions = {}): InstanceKernelSpec {
-  return new Gen(f, opts.workgroupSize ?? 128, opts.subgroups ?? false).run();
+  return new Gen(f, opts.workgroupSize ?? 128, opts.subgroups ?? false, opts.slotNotes).run();
 }
 
 class Gen {
@@ -60,6 +68,7 @@ class Gen {
     private f: Func,
     private wg: number,
     private subgroups: boolean,
+    private notes: SlotNote[] | undefined,
   ) {}
 
   // ---- naming ------------------------------------------------------------------------------------
@@ -94,8 +103,9 @@ class Gen {
     return `D${i}`;
   }
 
-  private newSlot(size: Dim): number {
+  private newSlot(size: Dim, node: Node, role: SlotNote['role']): number {
     this.slots.push(size);
+    this.notes?.push({ node, role });
     return this.slots.length - 1;
   }
 
@@ -342,7 +352,7 @@ class Gen {
       this.store.set(n, { k: 'view' });
       return;
     }
-    const slot = this.newSlot(numel(n.type as TensorType));
+    const slot = this.newSlot(numel(n.type as TensorType), n, 'value');
     const cls = wgslClass[n.op];
     if (cls === 'contraction' || cls === 'reduction') this.materialize(n, slot, (ix) => this.contraction(n, ix));
     else this.materialize(n, slot, (ix) => this.elem(n, ix));
@@ -423,7 +433,7 @@ class Gen {
   }
 
   private emitConcat(n: Node): void {
-    const slot = this.newSlot(numel(n.type as TensorType));
+    const slot = this.newSlot(numel(n.type as TensorType), n, 'value');
     const axis = n.attrs.axis as number;
     let off = Dim.const(0);
     for (const part of n.args) {
@@ -451,7 +461,7 @@ class Gen {
     for (let c = 0; c < k; c++) {
       const init = n.args[c + 2]!;
       if (isTensor(init)) {
-        const slot = this.newSlot(numel(init.type as TensorType));
+        const slot = this.newSlot(numel(init.type as TensorType), r.params[c + 1]!, 'loop carry');
         this.materialize(init, slot, (ix) => this.elem(init, ix));
         carries.push({ k: 'slot', slot });
       } else if (isInt(init)) {
@@ -522,7 +532,7 @@ class Gen {
         if (st && st.k === 'slot' && !carries.some((cc) => cc === st)) return plan.push({ c, kind: 'copy', src: st, node: x });
         if (st && st.k === 'input') return plan.push({ c, kind: 'copy', src: st, node: x });
         // a view (or a carry slot): evaluate into a temporary first
-        const tmp = this.newSlot(numel(x.type as TensorType));
+        const tmp = this.newSlot(numel(x.type as TensorType), n, 'step temporary');
         this.materialize(x, tmp, (ix) => this.elem(x, ix));
         tempWritten = true;
         void readsCarry;
@@ -597,8 +607,8 @@ class Gen {
     const nrhs = shape(B).length === 1 ? Dim.const(1) : shape(B)[1]!;
     const N = this.dim(nn);
     const R = this.dim(nrhs);
-    const M = this.newSlot(nn.mul(nn));
-    const X = this.newSlot(nn.mul(nrhs));
+    const M = this.newSlot(nn.mul(nn), n, 'LU factors');
+    const X = this.newSlot(nn.mul(nrhs), n, 'solution');
     this.materialize(A, M, (ix) => this.elem(A, ix));
     const bsh = shape(B);
     const e0 = this.fresh('e');
@@ -676,7 +686,7 @@ class Gen {
     const left = n.attrs.left !== false;
     const nn = shape(T)[0]!;
     const bsh = shape(B);
-    const X = this.newSlot(numel(B.type as TensorType));
+    const X = this.newSlot(numel(B.type as TensorType), n, 'solution');
     this.materialize(B, X, (ix) => this.elem(B, ix));
     this.barrier();
     const N = this.dim(nn);
@@ -729,10 +739,10 @@ class Gen {
 
   run(): InstanceKernelSpec {
     const f = this.f;
-    const statusNodes = f.status.flatMap((s) => [
-      { name: `${s.name}#iterations`, node: s.iterations },
-      { name: `${s.name}#converged`, node: s.converged },
-      ...(s.residual ? [{ name: `${s.name}#residual`, node: s.residual }] : []),
+    const statusNodes = f.status.flatMap((s, status) => [
+      { name: s.name, status, field: 'iterations' as const, node: s.iterations },
+      { name: s.name, status, field: 'converged' as const, node: s.converged },
+      ...(s.residual ? [{ name: s.name, status, field: 'residual' as const, node: s.residual }] : []),
     ]);
     this.roots = [...f.results.map((r) => r.node), ...statusNodes.map((s) => s.node)];
     this.sc = scopes(this.roots);
@@ -758,7 +768,7 @@ class Gen {
     });
     statusNodes.forEach((s, k) => {
       const i = f.results.length + k;
-      this.outputs.push({ name: s.name, size: '1', kind: 'status' });
+      this.outputs.push({ name: s.name, size: '1', kind: 'status', status: s.status, field: s.field });
       this.line(`if (lid == 0) { OUT[OO${i} + inst] = ${this.valueOf(s.node, [])}; }`);
     });
     this.out = body;

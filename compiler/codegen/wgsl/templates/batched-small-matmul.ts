@@ -15,7 +15,7 @@
 // of a subgroup read A rows from distinct banks; instance strides are odd numbers of vec4s too, so
 // neighbouring instances do not collide either.
 
-import type { GpuPlan } from '../../../../runtime/webgpu/plan.js';
+import type { GpuPlan } from '../../../../core/gpu-plan.js';
 import { ceilDiv, foldGrid, type TemplateKernel } from './kernel.js';
 
 export interface BatchedSmallConfig {

@@ -5,7 +5,7 @@
 // invocation moves `perThread` vec4s strided by the workgroup size, all loads issued first.
 // The element count is a uniform; the grid is folded into (x, y) past 65535 workgroups.
 
-import type { GpuPlan } from '../../../../runtime/webgpu/plan.js';
+import type { GpuPlan } from '../../../../core/gpu-plan.js';
 import { ceilDiv, foldGrid, type TemplateKernel } from './kernel.js';
 
 export interface CopyConfig {

@@ -30,7 +30,7 @@
 //   subgroupAdd and then across subgroups in workgroup memory. The tiled kernel would launch a
 //   handful of workgroups there and leave the GPU idle.
 
-import type { GpuPlan } from '../../../../runtime/webgpu/plan.js';
+import type { GpuPlan } from '../../../../core/gpu-plan.js';
 import { ceilDiv, type TemplateKernel } from './kernel.js';
 
 export type MatmulVariant = 'tiled' | 'subgroup-splitk';

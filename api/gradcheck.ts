@@ -5,11 +5,11 @@
 
 import type { CompiledFn } from './module.js';
 import { Module } from './module.js';
-import { compileProgram } from './compile.js';
+import { compileProgram } from '../compiler/compile.js';
 import { Tensor } from '../runtime/tensor.js';
 import { Rng, structuredDirection } from '../runtime/random.js';
 import type { InputValue } from '../runtime/bind.js';
-import type { Struct, TensorType } from './ir/types.js';
+import type { Struct, TensorType } from '../compiler/ir/types.js';
 
 export interface GradCheckResult {
   maxRelErr: number;
@@ -73,7 +73,7 @@ export async function gradCheck(fn: CompiledFn, inputs: Record<string, InputValu
       }
       const size = inp.shape.reduce((a, b) => a * b, 1);
       const raw = rng.normals(t.size);
-      const st = (inp.param.node.type as TensorType).struct as Struct | undefined;
+      const st = inp.param.struct as Struct | undefined;
       const out = new Float64Array(t.size);
       for (let b = 0; b * size < t.size; b++) {
         const seg = structuredDirection(raw.subarray(b * size, (b + 1) * size), t.data.subarray(b * size, (b + 1) * size) as Float64Array, inp.shape, st);

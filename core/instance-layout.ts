@@ -3,16 +3,19 @@
 // dimension expressions the runtime evaluates at call time. It is plain JSON, so AOT modules
 // embed it and need no compiler to run the kernel.
 
-import { Dim, parseDim } from '../../dims.js';
+import { Dim, parseDim } from './dims.js';
 
 export interface KernelIO {
   name: string;
   /** elements per instance, as dimension text */
   size: string;
-  /** 'result' | 'status-iterations' | ...: how the runtime unpacks it */
+  /** a result (or an input), or one field of a status entry */
   kind: 'result' | 'status';
   /** for results: the instance shape as dimension texts */
   shape?: string[];
+  /** for status fields: the index of the entry in the function's status list, and the field */
+  status?: number;
+  field?: 'iterations' | 'converged' | 'residual';
 }
 
 export interface InstanceKernelSpec {

@@ -1,16 +1,20 @@
 // The embedding API: compile(source) → Module; module.fn(name) → a callable with forward, vjp
-// and jvp, batched over leading dimensions. Backends: the CPU reference (f64) and WebGPU (f32);
-// derived functions (VJP, JVP) are compiled on first use and cached.
+// and jvp, batched over leading dimensions. Backends: the CPU (f64) and WebGPU (f32). Each form
+// of a function (forward, VJP, JVP) is compiled on first use into an executable (jit.ts), which
+// the backends run exactly as they run the executables of AOT modules.
 
-import type { Func } from './ir/node.js';
-import type { TensorType } from './ir/types.js';
-import { compileProgram, type CompileOptions, type Program } from './compile.js';
+import type { Func } from '../compiler/ir/node.js';
+import type { TensorType } from '../compiler/ir/types.js';
+import type { Mode } from '../core/executable.js';
+import { compileProgram, type CompileOptions, type Program } from '../compiler/compile.js';
 import { bindInputs, type Binding, type InputValue } from '../runtime/bind.js';
-import { runCpu, type NodeStatus } from '../runtime/cpu/backend.js';
+import { runExecutableCpu } from '../runtime/cpu/backend.js';
+import type { Executable, NodeStatus } from '../runtime/executable.js';
 import { Tensor } from '../runtime/tensor.js';
-import { MatcRuntimeError } from '../runtime/errors.js';
+import { MatcRuntimeError } from '../core/errors.js';
 import { jvpInputs, jvpResults, summarize, vjpInputs, vjpResults, type CallStatus } from '../runtime/call.js';
 import type { Backend } from '../runtime/backend.js';
+import { jitExecutable } from './jit.js';
 
 export interface CallOptions {
   /** values for int parameters / dimension overrides */
@@ -87,34 +91,40 @@ export class CompiledFn {
     return bindInputs(this.func, inputs, { ...(opts.dims ? { dims: opts.dims } : {}) });
   }
 
-  private async exec(f: Func, inputs: Record<string, InputValue>, opts: CallOptions): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[] }> {
-    const bind = bindInputs(f, inputs, { ...(opts.dims ? { dims: opts.dims } : {}) });
+  /** The executable of one form (compiled on first use; throws CompileError when the form has no
+   *  derivation, e.g. the VJP of a loop). */
+  executable(mode: Mode): Executable {
+    return this.module.executable(this.name, mode);
+  }
+
+  private async exec(mode: Mode, inputs: Record<string, InputValue>, opts: CallOptions): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[] }> {
+    const exe = this.executable(mode);
+    const bind = bindInputs(exe.signature, inputs, { ...(opts.dims ? { dims: opts.dims } : {}) });
     const backend = opts.backend ?? this.module.defaultBackend;
-    if (backend && backend.kind === 'webgpu') return backend.run(f, bind);
-    const r = runCpu(f, bind, { ...(opts.f32 ? { f32: true } : {}) });
-    return { outputs: r.outputs, nodes: r.status };
+    if (backend && backend.kind === 'webgpu') return backend.run(exe, bind);
+    return runExecutableCpu(exe, bind, { ...(opts.f32 ? { f32: true } : {}) });
   }
 
   async forward(inputs: Record<string, InputValue>, opts: CallOptions = {}): Promise<ForwardResult> {
-    const r = await this.exec(this.module.program.forward(this.name), inputs, opts);
+    const r = await this.exec('forward', inputs, opts);
     return { outputs: r.outputs, status: summarize(r.nodes, r.outputs) };
   }
 
   /** Gradients of ⟨cotangents, outputs⟩ for every differentiable input. */
   async vjp(inputs: Record<string, InputValue>, cotangents: Record<string, InputValue>, opts: CallOptions = {}): Promise<VjpResult> {
-    const f = this.module.program.vjp(this.name);
+    this.executable('vjp'); // a VJP that does not compile fails before the inputs are looked at
     const all = vjpInputs(this.name, this.func.results.map((r) => r.name), inputs, cotangents);
-    const r = await this.exec(f, all, opts);
+    const r = await this.exec('vjp', all, opts);
     const { outputs, gradients } = vjpResults(r.outputs);
     return { outputs, gradients, status: summarize(r.nodes, outputs, gradients) };
   }
 
   /** Tangents of the outputs along input tangents (missing tangents are zero). */
   async jvp(inputs: Record<string, InputValue>, tangents: Record<string, InputValue>, opts: CallOptions = {}): Promise<JvpResult> {
-    const f = this.module.program.jvp(this.name);
+    this.executable('jvp');
     const bind = bindInputs(this.func, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), noValidate: true });
     const all = jvpInputs(bind, (p) => this.func.params.some((q) => q.name === p && q.differentiable), inputs, tangents);
-    const r = await this.exec(f, all, opts);
+    const r = await this.exec('jvp', all, opts);
     const { outputs, tangents: tans } = jvpResults(this.func.results.map((x) => x.name), r.outputs);
     return { outputs, tangents: tans, status: summarize(r.nodes, outputs) };
   }
@@ -122,8 +132,21 @@ export class CompiledFn {
 
 export class Module {
   defaultBackend: Backend | undefined;
+  private executables = new Map<string, Executable>();
 
   constructor(readonly program: Program) {}
+
+  /** The executable of one form of a function, compiled on first use. */
+  executable(name: string, mode: Mode): Executable {
+    const key = `${mode}:${name}`;
+    let e = this.executables.get(key);
+    if (!e) {
+      const p = this.program;
+      e = jitExecutable(mode, mode === 'forward' ? p.forward(name) : mode === 'vjp' ? p.vjp(name) : p.jvp(name));
+      this.executables.set(key, e);
+    }
+    return e;
+  }
 
   /** Names of the callable functions (fn, layer, optimizer step and init). */
   get functions(): string[] {

@@ -1,0 +1,73 @@
+// The JIT's executables: the runtime's Executable (runtime/executable.ts) over an IR function in
+// memory, with each part generated on first use and kept — the CPU program when a CPU call first
+// needs it, one GPU variant per set of code-generation options a device asks for. AOT modules
+// build the same parts eagerly (compiler/aot/), so both paths run the same code.
+
+import type { CpuProgramData, Mode, VariantData, VariantWhen } from '../core/executable.js';
+import { variantKey } from '../core/executable.js';
+import { InternalError } from '../core/errors.js';
+import type { Func } from '../compiler/ir/node.js';
+import { cpuPart, gpuVariant } from '../compiler/executable.js';
+import type { Executable } from '../runtime/executable.js';
+import { signatureOf, type Signature } from '../runtime/signature.js';
+
+class JitExecutable implements Executable {
+  readonly signature: Signature;
+  private cpuDone = false;
+  private cpuProgram: CpuProgramData | undefined;
+  private cpuWhy: string | undefined;
+  private variants = new Map<string, VariantData | Error>();
+
+  constructor(
+    readonly mode: Mode,
+    private readonly f: Func,
+  ) {
+    this.signature = signatureOf(f);
+  }
+
+  func(): Func {
+    return this.f;
+  }
+
+  cpu(): CpuProgramData | undefined {
+    if (!this.cpuDone) {
+      const r = cpuPart(this.f);
+      this.cpuProgram = r.cpu;
+      this.cpuWhy = r.cpuError;
+      this.cpuDone = true;
+    }
+    return this.cpuProgram;
+  }
+
+  cpuError(): string | undefined {
+    this.cpu();
+    return this.cpuWhy;
+  }
+
+  variant(when: VariantWhen): VariantData {
+    const key = variantKey(when);
+    let v = this.variants.get(key);
+    if (!v) {
+      try {
+        v = gpuVariant(this.f, when);
+      } catch (e) {
+        if (!(e instanceof Error)) throw e;
+        v = e instanceof InternalError ? e : new InternalError(`${this.f.name} (${this.mode}): no WebGPU kernel: ${e.message}`);
+      }
+      this.variants.set(key, v);
+    }
+    if (v instanceof Error) throw v;
+    return v;
+  }
+}
+
+const cache = new WeakMap<Func, Map<Mode, Executable>>();
+
+/** The JIT executable of an IR function (one per function and form). */
+export function jitExecutable(mode: Mode, f: Func): Executable {
+  let m = cache.get(f);
+  if (!m) cache.set(f, (m = new Map()));
+  let e = m.get(mode);
+  if (!e) m.set(mode, (e = new JitExecutable(mode, f)));
+  return e;
+}

@@ -1,0 +1,67 @@
+// Builds executables (core/executable.ts) from optimized IR functions: the signature, the printed
+// IR, the CPU program and the GPU variants. The JIT (api/jit.ts) calls the parts on first use;
+// `matc compile` (compiler/aot/) calls `executableData` for every part at once.
+
+import type { CpuProgramData, ExecutableData, Mode, VariantData, VariantWhen } from '../core/executable.js';
+import { InternalError } from '../core/errors.js';
+import { genCpuProgram } from './codegen/js/program.js';
+import { Graph, type Func } from './ir/node.js';
+import { parseFunc } from './ir/parser.js';
+import { printFunc } from './ir/printer.js';
+import { instanceVariant } from './schedule/instance.js';
+import { signatureData } from './signature.js';
+
+/** The workgroup sizes instance kernels are generated with (AOT modules embed each). */
+export const WORKGROUP_SIZES = [128, 256] as const;
+
+/** Every variant the WebGPU runtime may pick on some adapter for some dimensions. */
+export const ALL_VARIANTS: readonly VariantWhen[] = WORKGROUP_SIZES.flatMap((workgroupSize) => [false, true].map((subgroups) => ({ workgroupSize, subgroups })));
+
+/** The CPU program, or why there is none (the interpreter runs the IR then). */
+export function cpuPart(f: Func): { cpu?: CpuProgramData; cpuError?: string } {
+  try {
+    return { cpu: genCpuProgram(f) };
+  } catch (e) {
+    if (e instanceof InternalError) return { cpuError: e.message.split('\n')[0]! };
+    throw e;
+  }
+}
+
+/** The GPU variant of a function for these options (today: the instance model). */
+export function gpuVariant(f: Func, when: VariantWhen): VariantData {
+  return instanceVariant(f, when);
+}
+
+/** The printed IR, checked to read back as itself: the CPU path of an AOT module runs the text. */
+export function printedIr(f: Func, what: string): string {
+  const ir = printFunc(f);
+  let again: string;
+  try {
+    again = printFunc(parseFunc(ir, new Graph()));
+  } catch (e) {
+    throw new InternalError(`${what}: the printed IR does not parse back (${(e as Error).message})`, ir);
+  }
+  if (again !== ir) throw new InternalError(`${what}: the printed IR does not print back identically after parsing`, firstDifference(ir, again));
+  return ir;
+}
+
+function firstDifference(a: string, b: string): string {
+  const x = a.split('\n');
+  const y = b.split('\n');
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    if (x[i] !== y[i]) return `line ${i + 1}:\n  printed: ${x[i] ?? '(end)'}\n  re-read: ${y[i] ?? '(end)'}`;
+  }
+  return '';
+}
+
+/** Every part of an executable, as embedded data. */
+export function executableData(f: Func, mode: Mode, what: string, variants: readonly VariantWhen[] = ALL_VARIANTS): ExecutableData {
+  const out: ExecutableData = { mode, signature: signatureData(f), ir: printedIr(f, what), ...cpuPart(f), variants: [] };
+  try {
+    for (const when of variants) out.variants.push(gpuVariant(f, when));
+  } catch (e) {
+    out.variants = [];
+    out.variantError = (e as Error).message.split('\n')[0];
+  }
+  return out;
+}

@@ -1,0 +1,46 @@
+// The instance model as a schedule: the whole function is one kernel (compiler/codegen/wgsl/
+// instance.ts) run by one workgroup per problem instance, so its schedule is one launch of B
+// workgroups over four buffers — the uniform table of the kernel's layout, per-instance scratch,
+// the packed inputs and the packed outputs — and one readback.
+
+import { Dim, parseDim } from '../../core/dims.js';
+import type { VariantData, VariantWhen } from '../../core/executable.js';
+import type { InstanceKernelSpec } from '../../core/instance-layout.js';
+import type { Schedule } from '../../core/schedule.js';
+import { genInstanceKernel } from '../codegen/wgsl/instance.js';
+import type { Func } from '../ir/node.js';
+
+const sum = (texts: readonly string[]): string => texts.reduce((acc, t) => acc.add(parseDim(t)), Dim.const(0)).toString();
+
+/** The one-launch schedule of an instance kernel. */
+export function instanceSchedule(spec: InstanceKernelSpec): Schedule {
+  return {
+    model: 'instance',
+    buffers: [
+      { name: 'uni', kind: 'uniform', elems: '0', perInstance: false },
+      { name: 'scratch', kind: 'scratch', elems: sum(spec.slots), perInstance: true },
+      { name: 'in', kind: 'input', elems: sum(spec.inputs.map((i) => i.size)), perInstance: true },
+      { name: 'out', kind: 'output', elems: sum(spec.outputs.map((o) => o.size)), perInstance: true },
+    ],
+    steps: [
+      {
+        k: 'launch',
+        kernel: 'inst',
+        bindings: [
+          { binding: 0, buffer: 'uni', access: 'uniform' },
+          { binding: 1, buffer: 'scratch', access: 'read_write' },
+          { binding: 2, buffer: 'in', access: 'read' },
+          { binding: 3, buffer: 'out', access: 'read_write' },
+        ],
+        grid: ['B', '1', '1'],
+      },
+      { k: 'readback', buffers: ['out'] },
+    ],
+  };
+}
+
+/** The instance-model variant of a function for these code-generation options. */
+export function instanceVariant(f: Func, when: VariantWhen): VariantData {
+  const spec = genInstanceKernel(f, when);
+  return { when, schedule: instanceSchedule(spec), kernels: { inst: spec } };
+}

@@ -1,0 +1,97 @@
+// The executable: what the compiler hands to the runtime for one form (forward, VJP or JVP) of
+// one function, as plain data. The JIT (api/) builds one in memory, generating each part on first
+// use; `matc compile` (compiler/aot/) builds every part and embeds it in an ES module, whose
+// loader (runtime/aot/) reads it back with no compiler. The runtime runs executables only: it
+// never calls a code generator.
+//
+//   signature   parameters, results, dimensions, assertions and status entries: all a caller needs
+//               to bind inputs and read results, as dimension texts
+//   ir          the printed IR (compiler/ir/printer.ts), which the CPU reference interpreter runs
+//   cpu         the CPU program (compiler/codegen/js): JavaScript over typed arrays
+//   variants    GPU forms, each `{ when, schedule, kernels }`: the code-generation options it was
+//               made for, its schedule (core/schedule.ts) and the kernels the schedule launches
+
+import type { InstanceKernelSpec } from './instance-layout.js';
+import type { Schedule } from './schedule.js';
+
+export type Mode = 'forward' | 'vjp' | 'jvp';
+
+/** What a status entry reports, so that callers word it without reading its name:
+ *  - `solver`: a declarative node's forward solver (iterations, converged, optimality residual)
+ *  - `loop`: an `iterate … until` loop (iterations, whether it stopped early)
+ *  - `linear`: a linear solve of user code (`solve`, `inv`, `lstsq`, triangular solves):
+ *    converged = rcond above 1e-10, residual = the reciprocal condition estimate
+ *  - `monitor`: a user `monitor("name", value, ok)`: converged = ok, residual = value
+ *  - `curvature`: a solver's check that its solution is a minimum (not a saddle or maximum)
+ *  - `implicit`: the linear system of an implicit backward or tangent (converged = rcond above
+ *    1e-13, residual = rcond) */
+export type StatusKind = 'solver' | 'loop' | 'linear' | 'monitor' | 'curvature' | 'implicit';
+export const statusKinds: readonly StatusKind[] = ['solver', 'loop', 'linear', 'monitor', 'curvature', 'implicit'];
+
+export type FunctionKind = 'fn' | 'layer' | 'optimizer' | 'vjp' | 'jvp';
+
+export interface SignatureParam {
+  name: string;
+  /** instance shape as dimension texts (batch dimensions lead in the tensors passed) */
+  shape: string[];
+  /** declared structure ("sym", "sphere", …); absent for a general tensor */
+  struct?: string;
+  default?: number;
+  differentiable: boolean;
+}
+
+export interface SignatureData {
+  name: string;
+  kind: FunctionKind;
+  params: SignatureParam[];
+  results: { name: string; shape: string[] }[];
+  intParams: { name: string; default?: number }[];
+  derivedDims: { name: string; value: string }[];
+  /** dimension expressions that must be ≥ 0 at run time (slice bounds), with the reason */
+  assertions: { dim: string; message: string }[];
+  status: { name: string; kind: StatusKind; residual: boolean }[];
+}
+
+/** Code-generation options a GPU variant was made for. */
+export interface VariantWhen {
+  workgroupSize: number;
+  /** subgroup reductions (the adapter must have the 'subgroups' feature) */
+  subgroups: boolean;
+}
+
+/** The key of a variant: workgroup size, then "+sg" with subgroup reductions ("128", "256+sg"). */
+export function variantKey(w: VariantWhen): string {
+  return `${w.workgroupSize}${w.subgroups ? '+sg' : ''}`;
+}
+
+export interface VariantData {
+  when: VariantWhen;
+  schedule: Schedule;
+  /** the kernels the schedule launches, by name */
+  kernels: Record<string, InstanceKernelSpec>;
+}
+
+/** The CPU program of a function (compiler/codegen/js): JavaScript source of a kernel over a
+ *  range of batch instances, with the host layout it reads (dimensions and workspace buffers, as
+ *  dimension texts). */
+export interface CpuProgramData {
+  /** the body of `function (H, D, IN, INS, OUT, ST, W, base, count, f32)` */
+  js: string;
+  /** D[i] holds this dimension */
+  dims: string[];
+  /** workspace buffer i holds this many elements */
+  buffers: string[];
+}
+
+export interface ExecutableData {
+  mode: Mode;
+  signature: SignatureData;
+  ir: string;
+  /** absent when the CPU code generator could not handle the function (`cpuError` says why):
+   *  the CPU reference interpreter runs it then */
+  cpu?: CpuProgramData;
+  cpuError?: string;
+  variants: VariantData[];
+  /** why there is no GPU variant, when there is none */
+  variantError?: string;
+}

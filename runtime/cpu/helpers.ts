@@ -1,0 +1,303 @@
+// The routines compiled CPU programs call (compiler/codegen/js): dense products over strided
+// operands, LU with partial pivoting, triangular solves, and the checks that raise run-time
+// errors. Generated code fuses elementwise work itself; what does not fuse is here, written once
+// over typed arrays (Float64Array, or Float32Array in f32 mode), like the routines of jax-js.
+//
+// An operand is (array, offset, row stride, column stride); a vector is (array, offset, stride).
+// Results are contiguous (row-major) and written, never accumulated into.
+
+import { MatcRuntimeError } from '../../core/errors.js';
+
+export type Arr = Float64Array | Float32Array;
+
+/** Rows of C computed together: each element of B loaded once feeds this many rows. */
+const ROWS = 4;
+/** Depth of a block of the k loop: ROWS rows of A and KB rows of B stay in cache. */
+const KB = 128;
+/** Width of a block of C's columns. */
+const NB = 512;
+
+/**
+ * C[m×n] (contiguous at co) = A[m×k] · B[k×n].
+ *
+ * When B's rows are contiguous (bcs = 1) the product is a sum of scaled rows of B, four rows of C
+ * at a time (C[i,:] += A[i,p] · B[p,:]), blocked over k and n so that the rows of B a block uses
+ * stay in cache; the inner loop is a contiguous AXPY that V8 compiles to a tight loop. When B's
+ * columns are contiguous instead (a transposed operand, brs = 1) and A's rows are too, each entry
+ * is a contiguous dot product. Anything else uses the plain triple loop.
+ */
+export function gemm(m: number, n: number, k: number, A: Arr, ao: number, ars: number, acs: number, B: Arr, bo: number, brs: number, bcs: number, C: Arr, co: number): void {
+  if (k === 0 || m === 0 || n === 0) {
+    C.fill(0, co, co + m * n);
+    return;
+  }
+  if (bcs === 1 && n > 1) {
+    C.fill(0, co, co + m * n);
+    for (let j0 = 0; j0 < n; j0 += NB) {
+      const j1 = Math.min(n, j0 + NB);
+      for (let p0 = 0; p0 < k; p0 += KB) {
+        const p1 = Math.min(k, p0 + KB);
+        let i = 0;
+        for (; i + ROWS <= m; i += ROWS) {
+          const c0 = co + i * n;
+          const c1 = c0 + n;
+          const c2 = c1 + n;
+          const c3 = c2 + n;
+          const a0 = ao + i * ars;
+          for (let p = p0; p < p1; p++) {
+            const ap = a0 + p * acs;
+            const x0 = A[ap]!;
+            const x1 = A[ap + ars]!;
+            const x2 = A[ap + 2 * ars]!;
+            const x3 = A[ap + 3 * ars]!;
+            const b = bo + p * brs;
+            for (let j = j0; j < j1; j++) {
+              const bv = B[b + j]!;
+              C[c0 + j] += x0 * bv;
+              C[c1 + j] += x1 * bv;
+              C[c2 + j] += x2 * bv;
+              C[c3 + j] += x3 * bv;
+            }
+          }
+        }
+        for (; i < m; i++) {
+          const c0 = co + i * n;
+          const a0 = ao + i * ars;
+          for (let p = p0; p < p1; p++) {
+            const x0 = A[a0 + p * acs]!;
+            if (x0 === 0) continue;
+            const b = bo + p * brs;
+            for (let j = j0; j < j1; j++) C[c0 + j] += x0 * B[b + j]!;
+          }
+        }
+      }
+    }
+    return;
+  }
+  for (let i = 0; i < m; i++) {
+    const a0 = ao + i * ars;
+    const c0 = co + i * n;
+    for (let j = 0; j < n; j++) {
+      const b0 = bo + j * bcs;
+      let s = 0;
+      if (acs === 1 && brs === 1) for (let p = 0; p < k; p++) s += A[a0 + p]! * B[b0 + p]!;
+      else for (let p = 0; p < k; p++) s += A[a0 + p * acs]! * B[b0 + p * brs]!;
+      C[c0 + j] = s;
+    }
+  }
+}
+
+/** Σ x_i y_i over n entries (strided), with four partial sums: the loop is not bound by the
+ *  latency of one chain of additions. */
+export function dot(n: number, x: Arr, xo: number, xs: number, y: Arr, yo: number, ys: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let i = 0;
+  if (xs === 1 && ys === 1) {
+    for (; i + 4 <= n; i += 4) {
+      s0 += x[xo + i]! * y[yo + i]!;
+      s1 += x[xo + i + 1]! * y[yo + i + 1]!;
+      s2 += x[xo + i + 2]! * y[yo + i + 2]!;
+      s3 += x[xo + i + 3]! * y[yo + i + 3]!;
+    }
+    for (; i < n; i++) s0 += x[xo + i]! * y[yo + i]!;
+  } else {
+    for (; i + 4 <= n; i += 4) {
+      s0 += x[xo + i * xs]! * y[yo + i * ys]!;
+      s1 += x[xo + (i + 1) * xs]! * y[yo + (i + 1) * ys]!;
+      s2 += x[xo + (i + 2) * xs]! * y[yo + (i + 2) * ys]!;
+      s3 += x[xo + (i + 3) * xs]! * y[yo + (i + 3) * ys]!;
+    }
+    for (; i < n; i++) s0 += x[xo + i * xs]! * y[yo + i * ys]!;
+  }
+  return s0 + s1 + (s2 + s3);
+}
+
+/** y[m] (contiguous at yo) = A[m×n] · x: dot products along A's rows when they are contiguous,
+ *  else a sum of scaled columns, four at a time (contiguous when A is a transpose); columns whose
+ *  coefficient is zero are skipped (a Householder vector's leading zeros cost nothing). */
+export function gemv(m: number, n: number, A: Arr, ao: number, ars: number, acs: number, x: Arr, xo: number, xs: number, y: Arr, yo: number): void {
+  if (acs === 1 && xs === 1) {
+    // two rows at a time, two partial sums each: x is loaded once per pair of rows
+    let i = 0;
+    for (; i + 2 <= m; i += 2) {
+      const a0 = ao + i * ars;
+      const a1 = a0 + ars;
+      let s0 = 0;
+      let s1 = 0;
+      let t0 = 0;
+      let t1 = 0;
+      let j = 0;
+      for (; j + 2 <= n; j += 2) {
+        const x0 = x[xo + j]!;
+        const x1 = x[xo + j + 1]!;
+        s0 += A[a0 + j]! * x0;
+        s1 += A[a0 + j + 1]! * x1;
+        t0 += A[a1 + j]! * x0;
+        t1 += A[a1 + j + 1]! * x1;
+      }
+      if (j < n) {
+        s0 += A[a0 + j]! * x[xo + j]!;
+        t0 += A[a1 + j]! * x[xo + j]!;
+      }
+      y[yo + i] = s0 + s1;
+      y[yo + i + 1] = t0 + t1;
+    }
+    if (i < m) y[yo + i] = dot(n, A, ao + i * ars, 1, x, xo, 1);
+    return;
+  }
+  if (ars !== 1) {
+    for (let i = 0; i < m; i++) y[yo + i] = dot(n, A, ao + i * ars, acs, x, xo, xs);
+    return;
+  }
+  // columns of A are contiguous: y = Σ_j x_j A[:, j]
+  y.fill(0, yo, yo + m);
+  let j = 0;
+  while (j < n && x[xo + j * xs] === 0) j++;
+  for (; j + 4 <= n; j += 4) {
+    const x0 = x[xo + j * xs]!;
+    const x1 = x[xo + (j + 1) * xs]!;
+    const x2 = x[xo + (j + 2) * xs]!;
+    const x3 = x[xo + (j + 3) * xs]!;
+    const a0 = ao + j * acs;
+    const a1 = a0 + acs;
+    const a2 = a1 + acs;
+    const a3 = a2 + acs;
+    for (let i = 0; i < m; i++) y[yo + i] += x0 * A[a0 + i]! + x1 * A[a1 + i]! + (x2 * A[a2 + i]! + x3 * A[a3 + i]!);
+  }
+  for (; j < n; j++) {
+    const xj = x[xo + j * xs]!;
+    if (xj === 0) continue;
+    const a0 = ao + j * acs;
+    for (let i = 0; i < m; i++) y[yo + i] += xj * A[a0 + i]!;
+  }
+}
+
+/**
+ * Solves A X = B in place by LU with partial pivoting: M (n×n, contiguous) holds A and is
+ * overwritten by its factors, X (n×nrhs, contiguous) holds B and is overwritten by the solution.
+ * Returns the reciprocal condition estimate min|u_ii| / max|u_ii|; an exactly singular pivot is
+ * replaced by a tiny multiple of the largest entry so the result stays finite, and rcond is 0
+ * (the same rule as the reference interpreter, runtime/cpu/kernels.ts luSolve).
+ */
+export function lu(n: number, nrhs: number, M: Arr, X: Arr): number {
+  let maxPiv = 0;
+  let minPiv = Infinity;
+  let singular = false;
+  let scale = 0;
+  for (let i = 0; i < n * n; i++) scale = Math.max(scale, Math.abs(M[i]!));
+  for (let c = 0; c < n; c++) {
+    let p = c;
+    let best = Math.abs(M[c * n + c]!);
+    for (let r = c + 1; r < n; r++) {
+      const v = Math.abs(M[r * n + c]!);
+      if (v > best) {
+        best = v;
+        p = r;
+      }
+    }
+    if (p !== c) {
+      for (let j = 0; j < n; j++) {
+        const t = M[c * n + j]!;
+        M[c * n + j] = M[p * n + j]!;
+        M[p * n + j] = t;
+      }
+      for (let j = 0; j < nrhs; j++) {
+        const t = X[c * nrhs + j]!;
+        X[c * nrhs + j] = X[p * nrhs + j]!;
+        X[p * nrhs + j] = t;
+      }
+    }
+    let piv = M[c * n + c]!;
+    if (!(Math.abs(piv) > 1e-300 * Math.max(1, scale))) {
+      singular = true;
+      piv = (scale || 1) * 1e-15;
+      M[c * n + c] = piv;
+    }
+    maxPiv = Math.max(maxPiv, Math.abs(piv));
+    minPiv = Math.min(minPiv, Math.abs(piv));
+    const rc = c * n;
+    const xc = c * nrhs;
+    for (let r = c + 1; r < n; r++) {
+      const f = M[r * n + c]! / piv;
+      if (f === 0) continue;
+      M[r * n + c] = f;
+      const rr = r * n;
+      for (let j = c + 1; j < n; j++) M[rr + j] -= f * M[rc + j]!;
+      const xr = r * nrhs;
+      for (let j = 0; j < nrhs; j++) X[xr + j] -= f * X[xc + j]!;
+    }
+  }
+  for (let c = n - 1; c >= 0; c--) {
+    const d = M[c * n + c]!;
+    for (let j = 0; j < nrhs; j++) {
+      let s = X[c * nrhs + j]!;
+      for (let k = c + 1; k < n; k++) s -= M[c * n + k]! * X[k * nrhs + j]!;
+      X[c * nrhs + j] = s / d;
+    }
+  }
+  return n === 0 ? 1 : singular ? 0 : minPiv / maxPiv;
+}
+
+/**
+ * Triangular solve in place: X holds B (contiguous, n×nrhs for a left solve, nrhs×n for a right
+ * one) and is overwritten by the solution of op(T) X = B (left) or X op(T) = B (right). T is
+ * (arr, offset, row stride, column stride); `trans` reads it transposed.
+ */
+export function trisolve(n: number, nrhs: number, T: Arr, to: number, trs: number, tcs: number, X: Arr, lower: boolean, trans: boolean, unit: boolean, left: boolean): void {
+  // op(T)[i, j] = T[j, i] when transposed: swap the strides
+  const rs = trans ? tcs : trs;
+  const cs = trans ? trs : tcs;
+  const isLower = lower !== trans;
+  if (left) {
+    // rows of X in dependency order; X[i, :] -= op(T)[i, k] X[k, :]
+    for (let s = 0; s < n; s++) {
+      const i = isLower ? s : n - 1 - s;
+      const xi = i * nrhs;
+      const lo = isLower ? 0 : i + 1;
+      const hi = isLower ? i : n;
+      for (let k = lo; k < hi; k++) {
+        const t = T[to + i * rs + k * cs]!;
+        if (t === 0) continue;
+        const xk = k * nrhs;
+        for (let j = 0; j < nrhs; j++) X[xi + j] -= t * X[xk + j]!;
+      }
+      if (!unit) {
+        const d = T[to + i * rs + i * cs]!;
+        for (let j = 0; j < nrhs; j++) X[xi + j] /= d;
+      }
+    }
+    return;
+  }
+  // X op(T) = B, X is nrhs×n: column j of X depends on the columns that op(T)'s column j mixes
+  // in; op(T)ᵀ Xᵀ = Bᵀ, i.e. a left solve with the other triangle, column by column
+  for (let s = 0; s < n; s++) {
+    const j = isLower ? n - 1 - s : s;
+    const lo = isLower ? j + 1 : 0;
+    const hi = isLower ? n : j;
+    for (let k = lo; k < hi; k++) {
+      const t = T[to + k * rs + j * cs]!;
+      if (t === 0) continue;
+      for (let r = 0; r < nrhs; r++) X[r * n + j] -= t * X[r * n + k]!;
+    }
+    if (!unit) {
+      const d = T[to + j * rs + j * cs]!;
+      for (let r = 0; r < nrhs; r++) X[r * n + j] /= d;
+    }
+  }
+}
+
+/** An index outside its dimension (a loop index past the bound the checker could not prove):
+ *  a run-time error that names the operation, never a read of a neighbouring value. */
+export function oob(what: string, i: number, n: number): never {
+  throw new MatcRuntimeError('MATR107', `${what}: index ${i} is out of range for a dimension of size ${n} (valid: 0 … ${n - 1})`);
+}
+
+export const sgn = (x: number): number => (x > 0 ? 1 : x < 0 ? -1 : 0);
+export const sigm = (x: number): number => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
+
+/** What generated code receives as `H`. */
+export const helpers = { gemm, gemv, dot, lu, trisolve, oob, sgn, sigm };
+export type Helpers = typeof helpers;

@@ -1,0 +1,73 @@
+// A function's signature as the runtime binds it: the executable's signature data
+// (core/executable.ts) with its dimension texts read once into dimensions. An executable carries
+// one; `signatureOf` makes one from an IR function (for the CPU reference run on IR directly:
+// tests, gradient checks).
+
+import { Dim, parseDim } from '../core/dims.js';
+import type { FunctionKind, SignatureData, StatusKind } from '../core/executable.js';
+import type { Func } from '../compiler/ir/node.js';
+import type { TensorType } from '../compiler/ir/types.js';
+
+export interface BoundParam {
+  name: string;
+  shape: readonly Dim[];
+  struct?: string;
+  default?: number;
+  differentiable: boolean;
+}
+
+export interface Signature {
+  readonly name: string;
+  readonly kind: FunctionKind;
+  readonly params: readonly BoundParam[];
+  readonly results: readonly { name: string; shape: readonly Dim[] }[];
+  readonly intParams: readonly { name: string; default?: number }[];
+  readonly derivedDims: readonly { name: string; value: Dim }[];
+  readonly assertions: readonly { dim: Dim; message: string }[];
+  readonly status: readonly { name: string; kind: StatusKind; residual: boolean }[];
+}
+
+export function parseSignature(d: SignatureData): Signature {
+  const dims = (xs: readonly string[]) => xs.map((x) => parseDim(x));
+  return {
+    name: d.name,
+    kind: d.kind,
+    params: d.params.map((p) => ({ ...p, shape: dims(p.shape) })),
+    results: d.results.map((r) => ({ name: r.name, shape: dims(r.shape) })),
+    intParams: d.intParams.map((p) => ({ ...p })),
+    derivedDims: d.derivedDims.map((x) => ({ name: x.name, value: parseDim(x.value) })),
+    assertions: d.assertions.map((a) => ({ dim: parseDim(a.dim), message: a.message })),
+    status: d.status.map((s) => ({ ...s })),
+  };
+}
+
+const cache = new WeakMap<Func, Signature>();
+
+/** The signature of an IR function (its own dimensions, no text round trip). */
+export function signatureOf(f: Func): Signature {
+  let s = cache.get(f);
+  if (!s) {
+    s = {
+      name: f.name,
+      kind: f.kind,
+      params: f.params.map((p) => {
+        const t = p.node.type as TensorType;
+        return { name: p.name, shape: t.shape, ...(t.struct ? { struct: t.struct } : {}), ...(p.default !== undefined ? { default: p.default } : {}), differentiable: p.differentiable };
+      }),
+      results: f.results.map((r) => ({ name: r.name, shape: (r.node.type as TensorType).shape })),
+      intParams: f.intParams,
+      derivedDims: f.derivedDims,
+      assertions: f.assertions ?? [],
+      status: f.status.map((s) => ({ name: s.name, kind: s.kind, residual: s.residual !== undefined })),
+    };
+    cache.set(f, s);
+  }
+  return s;
+}
+
+/** The declared type as text: "mat[m, n]", "sym[m]", "real". */
+export function paramTypeText(p: { shape: readonly Dim[]; struct?: string }): string {
+  const r = p.shape.length;
+  const kind = p.struct ?? (r === 0 ? 'real' : r === 1 ? 'vec' : r === 2 ? 'mat' : 'tensor');
+  return r === 0 ? kind : `${kind}[${p.shape.map((d) => d.toString()).join(', ')}]`;
+}
