@@ -19,7 +19,8 @@ import { jitExecutable } from './jit.js';
 export interface CallOptions {
   /** values for int parameters / dimension overrides */
   dims?: Record<string, number>;
-  /** evaluate with f32 rounding on the CPU backend */
+  /** evaluate on the CPU reference interpreter with every intermediate rounded to f32 (its
+   *  prediction of GPU results); for fast f32 arithmetic use `new CpuBackend({ precision: 'f32' })` */
   f32?: boolean;
   backend?: Backend;
 }
@@ -101,7 +102,8 @@ export class CompiledFn {
     const exe = this.executable(mode);
     const bind = bindInputs(exe.signature, inputs, { ...(opts.dims ? { dims: opts.dims } : {}) });
     const backend = opts.backend ?? this.module.defaultBackend;
-    if (backend && backend.kind === 'webgpu') return backend.run(exe, bind);
+    // f32: the reference interpreter's prediction of GPU rounding, whatever the backend
+    if (backend && !opts.f32) return backend.run(exe, bind);
     return runExecutableCpu(exe, bind, { ...(opts.f32 ? { f32: true } : {}) });
   }
 

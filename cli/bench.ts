@@ -8,7 +8,7 @@
 //                 backend and on adapters without 'timestamp-query'.
 //   wallMsMedian  end-to-end wall time of one full API call (bind and validate, upload, one
 //                 submission, one readback, unpacking), median of --reps calls after one warm-up
-//                 call. On the CPU backend: the f64 reference call.
+//                 call. On the CPU backend: the compiled CPU program's call.
 // The backward phase is the VJP function as the API runs it: one kernel that re-runs the forward
 // solver and then the implicit backward, returning the outputs and the gradients together.
 //
@@ -36,16 +36,17 @@ import type { Backend } from '../runtime/backend.js';
 import { instanceChunking, instanceKernelOf, packChunkInputs, type WebGpuBackend } from '../runtime/webgpu/backend.js';
 import type { GpuContext } from '../runtime/webgpu/device.js';
 import type { GpuPlan, PlanInputs } from '../core/gpu-plan.js';
-import { randomLike, resolveDims } from './inputs.js';
+import { randomLike, resolveDims, cpuOptions } from './inputs.js';
 
 export const BENCH_HELP = `usage: matc bench FILE --fn NAME [--batch B] [--dims m=64,n=32] [--backend auto|cpu|webgpu]
+                  [--precision f64|f32] [--threads N] [--reference]
                   [--reps N] [--seed S] [--set tol=1e-7,max_iter=100] [--json]
 
 Times the forward and the backward (VJP) of a function on seeded random inputs:
   gpu ms   GPU time of the instance kernel by timestamp queries on device-resident buffers
            (no upload, no readback), median of N runs after >= 250 ms of warm-up
   wall ms  one full call end to end (bind, upload, one submission, one readback), median of N
-           calls after one warm-up call; on the CPU backend the f64 reference call
+           calls after one warm-up call; on the CPU backend the compiled program's call
 The backward is the VJP kernel: it re-runs the forward solver, then the implicit backward.
 
 inputs: random with the declared structure; a sym[m] parameter gets PMaF's IED data (entries
@@ -55,6 +56,9 @@ options:
   --batch B         leading batch dimension (default 1, no batch dimension)
   --dims m=64,n=32  dimension sizes (default 4 each)
   --backend B       auto (WebGPU when an adapter exists, else CPU), cpu or webgpu
+  --precision P     the CPU backend's storage precision: f64 (default) or f32
+  --threads N       worker threads for large batches on the CPU (default: every core)
+  --reference       time the CPU reference interpreter instead of the compiled program
   --reps N          timed repetitions per phase (default 20; fewer when they would take
                     over ~2 s, at least 1)
   --set K=V         solver options for every declarative node (tol, max_iter, ...)
@@ -407,7 +411,7 @@ export async function benchCommand(positionals: string[], values: Record<string,
   const seed = values.seed !== undefined ? Number(values.seed) : 1;
   if (!Number.isFinite(seed)) throw new MatcRuntimeError('MATR112', `--seed must be a number`);
   const dims = parseKv(values.dims as string | undefined, '--dims', true);
-  const sel = await selectBackend(((values.backend as string | undefined) ?? 'auto') as BackendChoice);
+  const sel = await selectBackend(((values.backend as string | undefined) ?? 'auto') as BackendChoice, cpuOptions(values));
   try {
     const run = await benchFunction(fn, sel.backend, sel.name, { batch, dims, reps, seed, budgetMs: 2000 });
     if (values.json) process.stdout.write(JSON.stringify(run.report) + '\n');

@@ -12,7 +12,7 @@ import { Module, type CompiledFn } from '../api/module.js';
 import { gradCheck } from '../api/gradcheck.js';
 import { MatcRuntimeError, InternalError } from '../core/errors.js';
 import { Tensor } from '../runtime/tensor.js';
-import { readTensorFile, resolveDims, randomInputs, randomLike } from './inputs.js';
+import { readTensorFile, resolveDims, randomInputs, randomLike, cpuOptions, CPU_OPTIONS_HELP } from './inputs.js';
 import { selectBackend, type BackendChoice } from '../runtime/select.js';
 import { runCompileCommand, runBenchCommand, extraHelp } from './commands.js';
 import { exitAfterFlush } from './exit.js';
@@ -66,6 +66,7 @@ gradients:
   --check-grad         compare the VJP with central finite differences in f64
 execution:
   --backend B          auto (WebGPU when an adapter exists, else CPU), cpu or webgpu
+${CPU_OPTIONS_HELP}
   --json               one JSON object on stdout:
                        { backend, fn, dims, outputs, status, gradients, gradCheck, timings }`,
 };
@@ -173,7 +174,7 @@ async function cmdRun(file: string, v: Record<string, string | boolean | undefin
   for (const [k, x] of Object.entries(scalarSets)) inputs[k] = new Tensor([], [x]);
   const callDims: Record<string, number> = {};
   for (const ip of fn.func.intParams) if (dims[ip.name] !== undefined) callDims[ip.name] = dims[ip.name]!;
-  const backend = await selectBackend((v.backend as BackendChoice | undefined) ?? 'auto');
+  const backend = await selectBackend((v.backend as BackendChoice | undefined) ?? 'auto', cpuOptions(v));
   try {
     const opts = { dims: callDims, backend: backend.backend };
     const bind = fn.bind(inputs, opts);
@@ -280,6 +281,9 @@ async function main(argv: string[]): Promise<number> {
     cotangent: { type: 'string' as const },
     'check-grad': { type: 'boolean' as const },
     backend: { type: 'string' as const },
+    precision: { type: 'string' as const },
+    threads: { type: 'string' as const },
+    reference: { type: 'boolean' as const },
     json: { type: 'boolean' as const },
     out: { type: 'string' as const, short: 'o' },
     help: { type: 'boolean' as const, short: 'h' },

@@ -1,25 +1,27 @@
 // Backend selection for the CLI and the API: `auto` takes WebGPU when an adapter exists and
-// falls back to the CPU reference otherwise, and always says which it took and why.
+// falls back to the CPU backend otherwise, and always says which it took and why.
 
 import type { Backend } from './backend.js';
 import { MatcRuntimeError } from '../core/errors.js';
+import { createCpuBackend, type CpuBackendOptions } from './cpu/cpu-backend.js';
 
 export type BackendChoice = 'auto' | 'cpu' | 'webgpu';
 
 export interface Selected {
-  /** undefined = the in-process CPU reference */
-  backend: Backend | undefined;
+  backend: Backend;
   name: string;
   note?: string;
 }
 
-const CPU_NAME = 'cpu (f64 reference)';
-
-export async function selectBackend(choice: BackendChoice): Promise<Selected> {
+export async function selectBackend(choice: BackendChoice, cpu: CpuBackendOptions = {}): Promise<Selected> {
   if (choice !== 'auto' && choice !== 'cpu' && choice !== 'webgpu') {
     throw new MatcRuntimeError('MATR112', `unknown backend '${choice}' (auto, cpu or webgpu)`);
   }
-  if (choice === 'cpu') return { backend: undefined, name: CPU_NAME };
+  const onCpu = async (note?: string): Promise<Selected> => {
+    const backend = await createCpuBackend(cpu);
+    return { backend, name: backend.describe(), ...(note ? { note } : {}) };
+  };
+  if (choice === 'cpu') return onCpu();
   let gpu: Backend | null = null;
   let why = '';
   try {
@@ -31,5 +33,5 @@ export async function selectBackend(choice: BackendChoice): Promise<Selected> {
   }
   if (gpu) return { backend: gpu, name: gpu.describe() };
   if (choice === 'webgpu') throw new MatcRuntimeError('MATR120', `--backend webgpu: ${why || 'no adapter'}`);
-  return { backend: undefined, name: CPU_NAME, note: `${why}; running on the CPU reference` };
+  return onCpu(`${why}; running on the CPU`);
 }

@@ -13,7 +13,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -374,7 +374,11 @@ test('load(): backend cpu, gpu: null and an unknown backend', async () => {
   const ns = gen.ied!.ns;
   const cpu = await ns.load({ backend: 'cpu' });
   assert.equal(cpu.kind, 'cpu');
-  assert.equal(cpu.backend, 'cpu (f64 reference)');
+  assert.match(cpu.backend, /^cpu \(compiled, f64(, \d+ threads)?\)$/);
+  const ref = await ns.createModule({ backend: 'cpu', cpu: { reference: true } });
+  assert.equal(ref.backend, 'cpu (f64 reference interpreter)');
+  const f32 = await ns.createModule({ backend: 'cpu', cpu: { precision: 'f32', threads: 1 } });
+  assert.equal(f32.backend, 'cpu (compiled, f32)');
   const none = await ns.load({ gpu: null });
   assert.equal(none.kind, 'cpu');
   assert.match(none.note ?? '', /gpu: null/);
@@ -385,7 +389,9 @@ test('load(): backend cpu, gpu: null and an unknown backend', async () => {
 
 // ---- no compiler at load time ------------------------------------------------------------------------
 
-const FORBIDDEN = /(^|\/)(grammar\/|compiler\/(check|diff|solvers|opt)\/|compiler\/compile\.js$|compiler\/module\.js$)/;
+// the runtime reads IR (compiler/ir: the CPU reference interprets it) and nothing else of the
+// compiler: no front end, passes or code generators (runtime executables carry their kernels)
+const FORBIDDEN = /(^|\/)(grammar\/|compiler\/(check|diff|solvers|opt|codegen|schedule|aot)\/|compiler\/(compile|executable|signature|diagnostics)\.js$|api\/)/;
 
 /** Every module reachable from `entry` through static imports, re-exports and literal dynamic
  *  imports; bare specifiers are collected apart. */
@@ -557,4 +563,26 @@ test('the .d.ts type-checks a consumer and rejects wrong calls', async () => {
 test('timing: compiling less.mat, ied.mat and the extra spec to modules', (t) => {
   assert.ok(compileMs > 0);
   t.diagnostic(`matc compile of 3 specs (forward + VJP + JVP, kernels, IR round-trip check): ${compileMs.toFixed(0)} ms`);
+});
+
+test('layering: compiler/ imports nothing from runtime/ or api/, runtime/ nothing of compiler/ but its IR', () => {
+  const src = (dir: string): string[] => {
+    const out: string[] = [];
+    for (const name of readdirSync(join(repoRoot, dir))) {
+      const p = join(dir, name);
+      if (statSync(join(repoRoot, p)).isDirectory()) out.push(...src(p));
+      else if (name.endsWith('.ts')) out.push(p);
+    }
+    return out;
+  };
+  const imports = (file: string): string[] =>
+    [...readFileSync(join(repoRoot, file), 'utf8').matchAll(/(?:^|[\s;])(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm)]
+      .map((m) => (m[1] ?? m[2])!)
+      .filter((s) => s.startsWith('.'))
+      .map((s) => relative(repoRoot, resolve(dirname(join(repoRoot, file)), s)).split('\\').join('/'));
+  const bad: string[] = [];
+  for (const f of src('compiler')) for (const i of imports(f)) if (/^(runtime|api|cli)\//.test(i)) bad.push(`${f} → ${i}`);
+  for (const f of src('runtime')) for (const i of imports(f)) if (/^(grammar|api|cli)\//.test(i) || (/^compiler\//.test(i) && !/^compiler\/ir\//.test(i))) bad.push(`${f} → ${i}`);
+  for (const f of src('core')) for (const i of imports(f)) if (!/^core\//.test(i)) bad.push(`${f} → ${i}`);
+  assert.deepEqual(bad, []);
 });

@@ -8,11 +8,13 @@
 import { MatcRuntimeError } from '../../core/errors.js';
 import { createGpuContext, getNodeGPU } from '../webgpu/device.js';
 import { WebGpuBackend } from '../webgpu/backend.js';
+import { createCpuBackend } from '../cpu/cpu-backend.js';
 import type { LoadOptions, SelectedBackend } from './options.js';
 
 export type { BackendChoice, GpuLike, LoadOptions, SelectedBackend } from './options.js';
 
-export const CPU_NAME = 'cpu (f64 reference)';
+/** What the module's functions run on before load(): the compiled CPU program, this thread. */
+export const CPU_NAME = 'cpu (compiled, f64)';
 
 function inNode(): boolean {
   const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
@@ -24,7 +26,11 @@ export async function selectBackend(opts: LoadOptions = {}): Promise<SelectedBac
   if (choice !== 'auto' && choice !== 'cpu' && choice !== 'webgpu') {
     throw new MatcRuntimeError('MATR112', `unknown backend '${String(choice)}' (auto, cpu or webgpu)`);
   }
-  if (choice === 'cpu') return { backend: undefined, name: CPU_NAME };
+  const onCpu = async (note?: string): Promise<SelectedBackend> => {
+    const backend = await createCpuBackend(opts.cpu);
+    return { backend, name: backend.describe(), ...(note ? { note } : {}) };
+  };
+  if (choice === 'cpu') return onCpu();
   // GpuLike is the declarations' view; at run time it is a GPU object
   let gpu: GPU | null = (opts.gpu as GPU | null | undefined) ?? null;
   let why = '';
@@ -44,5 +50,5 @@ export async function selectBackend(opts: LoadOptions = {}): Promise<SelectedBac
     }
   }
   if (choice === 'webgpu') throw new MatcRuntimeError('MATR120', `backend 'webgpu': ${why}`);
-  return { backend: undefined, name: CPU_NAME, note: `${why}; running on the CPU reference` };
+  return onCpu(`${why}; running on the CPU`);
 }

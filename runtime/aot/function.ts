@@ -86,7 +86,7 @@ export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>,
     const exe = this.host.executable(this.name, mode);
     const bind = bindInputs(exe.signature, inputs, { ...(opts.dims ? { dims: opts.dims } : {}) });
     const backend = opts.backend === 'cpu' ? undefined : (opts.backend ?? this.host.backend());
-    if (backend && backend.kind === 'webgpu') return backend.run(exe, bind);
+    if (backend && !opts.f32) return backend.run(exe, bind);
     return runExecutableCpu(exe, bind, { ...(opts.f32 ? { f32: true } : {}) });
   }
 

@@ -18,12 +18,15 @@ export interface LoadOptions {
   backend?: BackendChoice;
   /** a WebGPU `GPU` object (`navigator.gpu` in a browser); null forbids probing for one */
   gpu?: GpuLike | null;
+  /** the CPU backend's options, when the functions run on the CPU: storage precision ('f64' or
+   *  'f32'), worker threads for large batches (default: every core), or the reference interpreter */
+  cpu?: { precision?: 'f64' | 'f32'; threads?: number; reference?: boolean };
 }
 
 export interface SelectedBackend {
-  /** undefined = the in-process CPU reference (f64) */
+  /** undefined = the compiled CPU program in this thread (before load()) */
   backend: Backend | undefined;
-  /** "cpu (f64 reference)", "webgpu (llvmpipe)", ... */
+  /** "cpu (compiled, f64, 2 threads)", "webgpu (llvmpipe)", ... */
   name: string;
   /** why WebGPU was not taken, when it was not */
   note?: string;

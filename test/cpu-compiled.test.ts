@@ -1,0 +1,214 @@
+// The compiled CPU path (compiler/codegen/js → runtime/cpu/program.ts) against its oracle, the
+// reference interpreter (runtime/cpu/interp.ts): every stdlib function and every parity spec,
+// forward, VJP and JVP, batched and unbatched inputs, outputs to rounding and statuses equal; and a
+// fast-check property over random well-typed programs (test/gen/expr.ts). Plus what the compiled
+// path must do that the interpreter does not show: no per-instance state leaks between instances
+// (a batch equals its instances run alone), out-of-range indices raise MATR107, f32 storage stays
+// within f32 rounding of f64.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { compile, type Module } from '../api/module.js';
+import { compileProgram } from '../compiler/compile.js';
+import { genCpuProgram } from '../compiler/codegen/js/program.js';
+import { bindInputs } from '../runtime/bind.js';
+import { runCpu, runExecutableCpu } from '../runtime/cpu/backend.js';
+import { runProgram } from '../runtime/cpu/program.js';
+import type { Executable } from '../runtime/executable.js';
+import { signatureOf } from '../runtime/signature.js';
+import { Rng, randomInstance } from '../runtime/random.js';
+import { Tensor } from '../runtime/tensor.js';
+import { MatcRuntimeError } from '../core/errors.js';
+import type { Mode } from '../core/executable.js';
+import { paritySpecs, qrParitySpecs } from './parity-specs.js';
+import { specArb, type Spec } from './gen/expr.js';
+import { allFinite, funcInputs, maxAbs, specInputs } from './gen/numeric.js';
+import { assertProperty } from './gen/property.js';
+import { repoRoot } from './gen/paths.js';
+
+const TOL = 1e-10;
+
+function inputsFor(exe: Executable, dims: Record<string, number>, batch: number, rng: Rng, shared: Set<string> = new Set()): Record<string, Tensor> {
+  const d = new Map(Object.entries(dims));
+  const out: Record<string, Tensor> = {};
+  for (const p of exe.signature.params) {
+    const shape = p.shape.map((x) => x.eval(d));
+    const one = shape.reduce((a, b) => a * b, 1);
+    const n = shared.has(p.name) || batch === 0 ? 1 : batch;
+    const data = new Float64Array(one * n);
+    for (let b = 0; b < n; b++) data.set(randomInstance(rng, shape, p.struct as never), b * one);
+    out[p.name] = new Tensor(shared.has(p.name) || batch === 0 ? shape : [batch, ...shape], data);
+  }
+  return out;
+}
+
+/** Runs both paths; outputs to TOL of each output's magnitude, statuses identical. */
+function agree(what: string, exe: Executable, inputs: Record<string, Tensor>, dims: Record<string, number> = {}): void {
+  const bind = bindInputs(exe.signature, inputs, { dims, noValidate: true });
+  const ref = runExecutableCpu(exe, bind, { reference: true });
+  const got = runExecutableCpu(exe, bind);
+  assert.ok(exe.cpu(), `${what}: has a CPU program (${exe.cpuError()})`);
+  for (const [k, a] of Object.entries(ref.outputs)) {
+    const b = got.outputs[k]!;
+    assert.deepEqual(b.shape, a.shape, `${what}: shape of ${k}`);
+    const scale = Math.max(1, maxAbs(Float64Array.from(a.data)));
+    for (let i = 0; i < a.data.length; i++) {
+      const x = a.data[i]!;
+      const y = b.data[i]!;
+      if (Number.isNaN(x) && Number.isNaN(y)) continue;
+      if (!(Math.abs(x - y) <= TOL * scale)) assert.fail(`${what}: output ${k}[${i}] is ${y} compiled, ${x} interpreted`);
+    }
+  }
+  assert.deepEqual(
+    got.nodes.map((n) => [n.name, n.kind, n.iterations, n.converged]),
+    ref.nodes.map((n) => [n.name, n.kind, n.iterations, n.converged]),
+    `${what}: statuses`,
+  );
+  ref.nodes.forEach((n, i) => {
+    const r = got.nodes[i]!.residual;
+    n.residual?.forEach((x, b) => assert.ok(Math.abs(x - r![b]!) <= TOL * Math.max(1, Math.abs(x)) || (Number.isNaN(x) && Number.isNaN(r![b]!)), `${what}: residual of ${n.name}`));
+  });
+}
+
+function forms(m: Module, name: string): [Mode, Executable][] {
+  const out: [Mode, Executable][] = [];
+  for (const mode of ['forward', 'vjp', 'jvp'] as const) {
+    try {
+      out.push([mode, m.executable(name, mode)]);
+    } catch {
+      // no derivation for this form (MAT0501): nothing to compare
+    }
+  }
+  return out;
+}
+
+const STDLIB: { file: string; fns: { fn: string; dims: Record<string, number> }[] }[] = [
+  { file: 'less.mat', fns: [{ fn: 'less', dims: { m: 7, n: 4 } }, { fn: 'less_bls', dims: { m: 6, n: 3 } }, { fn: 'start', dims: { m: 5, n: 5 } }] },
+  { file: 'ied.mat', fns: [{ fn: 'ied', dims: { m: 6 } }, { fn: 'ied_topk', dims: { m: 7, k: 2 } }] },
+  {
+    file: 'qr.mat',
+    fns: [
+      { fn: 'qr', dims: { m: 6, n: 6 } },
+      { fn: 'qr', dims: { m: 8, n: 3 } },
+      { fn: 'qr', dims: { m: 3, n: 7 } },
+      { fn: 'lq', dims: { m: 4, n: 7 } },
+      { fn: 'qr_pivoted', dims: { m: 6, n: 5 } },
+      { fn: 'qr_implicit', dims: { m: 5, n: 4 } },
+      { fn: 'householder', dims: { m: 5, n: 5 } },
+    ],
+  },
+];
+
+for (const { file, fns } of STDLIB) {
+  test(`compiled CPU = reference interpreter: stdlib/${file} forward, VJP and JVP, batched and shared inputs`, () => {
+    const path = join(repoRoot, 'stdlib', file);
+    const m = compile(readFileSync(path, 'utf8'), { path });
+    const rng = new Rng(11);
+    for (const { fn, dims } of fns) {
+      for (const [mode, exe] of forms(m, fn)) {
+        const what = `${fn} ${JSON.stringify(dims)} (${mode})`;
+        agree(`${what} batch 3`, exe, inputsFor(exe, dims, 3, rng), dims);
+        agree(`${what} one instance`, exe, inputsFor(exe, dims, 0, rng), dims);
+        // the first input shared by the batch (broadcast), the rest batched
+        const first = exe.signature.params[0]!.name;
+        agree(`${what} ${first} shared`, exe, inputsFor(exe, dims, 2, rng, new Set([first])), dims);
+      }
+    }
+  });
+}
+
+test('compiled CPU = reference interpreter: every parity spec (every IR op), forward, VJP and JVP', () => {
+  const rng = new Rng(5);
+  for (const s of [...paritySpecs, ...qrParitySpecs]) {
+    const m = compile(s.src, { path: join(repoRoot, 'test', `${s.name}.mat`) });
+    for (const [mode, exe] of forms(m, s.fn)) {
+      agree(`${s.name} (${mode}) batch 2`, exe, inputsFor(exe, s.dims, 2, rng), s.dims);
+      agree(`${s.name} (${mode}) one instance`, exe, inputsFor(exe, s.dims, 0, rng), s.dims);
+    }
+  }
+});
+
+test('a batch equals its instances run alone (no state carried between instances)', () => {
+  const path = join(repoRoot, 'stdlib', 'less.mat');
+  const m = compile(readFileSync(path, 'utf8'), { path });
+  const exe = m.executable('less', 'vjp');
+  const inputs = inputsFor(exe, { m: 6, n: 3 }, 4, new Rng(3));
+  const all = runExecutableCpu(exe, bindInputs(exe.signature, inputs, { noValidate: true }));
+  for (let b = 3; b >= 0; b--) {
+    const one: Record<string, Tensor> = {};
+    for (const [k, t] of Object.entries(inputs)) {
+      const size = t.size / 4;
+      one[k] = new Tensor(t.shape.slice(1), t.data.slice(b * size, (b + 1) * size));
+    }
+    const r = runExecutableCpu(exe, bindInputs(exe.signature, one, { noValidate: true }));
+    for (const [k, t] of Object.entries(r.outputs)) {
+      const size = t.size;
+      assert.deepEqual(Array.from(t.data), Array.from(all.outputs[k]!.data.slice(b * size, (b + 1) * size)), `instance ${b}, ${k}`);
+    }
+  }
+});
+
+test('an index past its bound raises MATR107 on the compiled path and on the interpreter (issue 12)', () => {
+  const src = 'fn f(A: mat[m, n]) -> vec[m] = iterate (x = zeros(m)) for j in 0..n + 1 => A[:, j]';
+  const p = compileProgram(src, { path: 'oob.mat' });
+  const f = p.forward('f');
+  const bind = bindInputs(f, { A: new Tensor([3, 2], [1, 2, 3, 4, 5, 6]) });
+  const isOob = (e: unknown) => e instanceof MatcRuntimeError && e.code === 'MATR107' && /index 2 is out of range for a dimension of size 2/.test(e.message);
+  assert.throws(() => runProgram(genCpuProgram(f), signatureOf(f), bind), isOob);
+  assert.throws(() => runCpu(f, bind), isOob);
+  // the same loop within bounds runs
+  const ok = compileProgram(src.replace('0..n + 1', '0..n'), { path: 'ok.mat' }).forward('f');
+  const r = runProgram(genCpuProgram(ok), signatureOf(ok), bindInputs(ok, { A: new Tensor([3, 2], [1, 2, 3, 4, 5, 6]) }));
+  assert.deepEqual(Array.from(r.outputs.out!.data), [2, 4, 6]);
+});
+
+test('f32 storage: the compiled program in Float32Array stays within f32 rounding of f64', () => {
+  const path = join(repoRoot, 'stdlib', 'qr.mat');
+  const m = compile(readFileSync(path, 'utf8'), { path });
+  const exe = m.executable('qr', 'vjp');
+  const inputs = inputsFor(exe, { m: 8, n: 5 }, 3, new Rng(9));
+  const bind = bindInputs(exe.signature, inputs, { noValidate: true });
+  const f64 = runProgram(exe.cpu()!, exe.signature, bind, 'f64');
+  const f32 = runProgram(exe.cpu()!, exe.signature, bind, 'f32');
+  for (const [k, a] of Object.entries(f64.outputs)) {
+    const b = f32.outputs[k]!;
+    assert.ok(b.data instanceof Float32Array, `${k} is f32`);
+    const scale = Math.max(1, maxAbs(Float64Array.from(a.data)));
+    for (let i = 0; i < a.data.length; i++) assert.ok(Math.abs(a.data[i]! - b.data[i]!) <= 1e-4 * scale, `${k}[${i}]: ${b.data[i]} (f32) vs ${a.data[i]} (f64)`);
+  }
+});
+
+// ---- random programs -------------------------------------------------------------------------------
+
+const RUNS = Number(process.env.MATC_PROPERTY_RUNS ?? 200);
+const SEED = Number(process.env.MATC_PROPERTY_SEED ?? 20261201);
+const TIME_MS = Number(process.env.MATC_PROPERTY_TIME_MS ?? 5_000);
+
+function checkSpec(spec: Spec): void {
+  const m = compile(spec.source, { path: 'generated.mat' });
+  const rng = new Rng(spec.seed);
+  const x = specInputs(spec, rng);
+  for (const name of m.functions) {
+    for (const [mode, exe] of forms(m, name)) {
+      const inputs = { ...x, ...funcInputs(exe.func(), spec.dims, rng, (q) => !(q in x)) };
+      const ref = runCpu(exe.func(), bindInputs(exe.signature, inputs, { noValidate: true })).outputs;
+      for (const v of Object.values(ref)) fc.pre(allFinite(Float64Array.from(v.data)) && maxAbs(Float64Array.from(v.data)) < 1e8);
+      try {
+        agree(`${name} (${mode})`, exe, inputs, spec.dims);
+      } catch (e) {
+        throw new Error(`${(e as Error).message}\n--- source (dims ${JSON.stringify(spec.dims)}):\n${spec.source}`);
+      }
+    }
+  }
+}
+
+test('compiled CPU = reference interpreter on random programs (forward, VJP, JVP)', async () => {
+  await assertProperty(fc.property(specArb(), checkSpec), { numRuns: RUNS, seed: SEED, interruptAfterTimeLimit: TIME_MS });
+});
+
+test('compiled CPU = reference interpreter on random matrix chains and rank-1 products', async () => {
+  await assertProperty(fc.property(specArb(undefined, 'product'), checkSpec), { numRuns: RUNS, seed: SEED + 1, interruptAfterTimeLimit: TIME_MS });
+});
