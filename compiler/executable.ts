@@ -4,7 +4,7 @@
 
 import type { CpuProgramData, ExecutableData, Mode, VariantData, VariantWhen } from '../core/executable.js';
 import { InternalError } from '../core/errors.js';
-import { genCpuProgram } from './codegen/js/program.js';
+import { genCpuProgram } from './codegen/cpu/program.js';
 import { Graph, type Func } from './ir/node.js';
 import { parseFunc } from './ir/parser.js';
 import { printFunc } from './ir/printer.js';

@@ -7,7 +7,7 @@
 //   signature   parameters, results, dimensions, assertions and status entries: all a caller needs
 //               to bind inputs and read results, as dimension texts
 //   ir          the printed IR (compiler/ir/printer.ts), which the CPU reference interpreter runs
-//   cpu         the CPU program (compiler/codegen/js): JavaScript over typed arrays
+//   cpu         the CPU program (compiler/codegen/cpu): JavaScript over typed arrays
 //   variants    GPU forms, each `{ when, schedule, kernels }`: the code-generation options it was
 //               made for, its schedule (core/schedule.ts) and the kernels the schedule launches
 
@@ -71,7 +71,7 @@ export interface VariantData {
   kernels: Record<string, InstanceKernelSpec>;
 }
 
-/** The CPU program of a function (compiler/codegen/js): JavaScript source of a kernel over a
+/** The CPU program of a function (compiler/codegen/cpu): JavaScript source of a kernel over a
  *  range of batch instances, with the host layout it reads (dimensions and workspace buffers, as
  *  dimension texts). */
 export interface CpuProgramData {

@@ -1,4 +1,4 @@
-// The compiled CPU path (compiler/codegen/js → runtime/cpu/program.ts) against its oracle, the
+// The compiled CPU path (compiler/codegen/cpu → runtime/cpu/program.ts) against its oracle, the
 // reference interpreter (runtime/cpu/interp.ts): every stdlib function and every parity spec,
 // forward, VJP and JVP, batched and unbatched inputs, outputs to rounding and statuses equal; and a
 // fast-check property over random well-typed programs (test/gen/expr.ts). Plus what the compiled
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { compile, type Module } from '../api/module.js';
 import { compileProgram } from '../compiler/compile.js';
-import { genCpuProgram } from '../compiler/codegen/js/program.js';
+import { genCpuProgram } from '../compiler/codegen/cpu/program.js';
 import { bindInputs } from '../runtime/bind.js';
 import { runCpu, runExecutableCpu } from '../runtime/cpu/backend.js';
 import { runProgram } from '../runtime/cpu/program.js';

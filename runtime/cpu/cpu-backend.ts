@@ -1,4 +1,4 @@
-// The CPU backend: runs an executable's compiled CPU program (compiler/codegen/js) in f64 or f32
+// The CPU backend: runs an executable's compiled CPU program (compiler/codegen/cpu) in f64 or f32
 // storage, a large batch split over worker threads, or — when asked, or when the code generator
 // could not handle the function — the reference interpreter. `undefined` as a backend (the API's
 // default without a GPU) is this backend with its defaults.

@@ -1,4 +1,4 @@
-// The routines compiled CPU programs call (compiler/codegen/js): dense products over strided
+// The routines compiled CPU programs call (compiler/codegen/cpu): dense products over strided
 // operands, LU with partial pivoting, triangular solves, and the checks that raise run-time
 // errors. Generated code fuses elementwise work itself; what does not fuse is here, written once
 // over typed arrays (Float64Array, or Float32Array in f32 mode), like the routines of jax-js.
@@ -176,13 +176,15 @@ export function gemv(m: number, n: number, A: Arr, ao: number, ars: number, acs:
 }
 
 /**
- * Solves A X = B in place by LU with partial pivoting: M (n×n, contiguous) holds A and is
- * overwritten by its factors, X (n×nrhs, contiguous) holds B and is overwritten by the solution.
+ * Solves A X = B in place by LU with partial pivoting: M (n×n, contiguous at mo) holds A and is
+ * overwritten by its factors, X (n×nrhs, contiguous at xo) holds B and is overwritten by the solution.
  * Returns the reciprocal condition estimate min|u_ii| / max|u_ii|; an exactly singular pivot is
  * replaced by a tiny multiple of the largest entry so the result stays finite, and rcond is 0
  * (the same rule as the reference interpreter, runtime/cpu/kernels.ts luSolve).
  */
-export function lu(n: number, nrhs: number, M: Arr, X: Arr): number {
+export function lu(n: number, nrhs: number, Mb: Arr, mo: number, Xb: Arr, xo: number): number {
+  const M = mo === 0 ? Mb : Mb.subarray(mo);
+  const X = xo === 0 ? Xb : Xb.subarray(xo);
   let maxPiv = 0;
   let minPiv = Infinity;
   let singular = false;
@@ -246,7 +248,12 @@ export function lu(n: number, nrhs: number, M: Arr, X: Arr): number {
  * one) and is overwritten by the solution of op(T) X = B (left) or X op(T) = B (right). T is
  * (arr, offset, row stride, column stride); `trans` reads it transposed.
  */
-export function trisolve(n: number, nrhs: number, T: Arr, to: number, trs: number, tcs: number, X: Arr, lower: boolean, trans: boolean, unit: boolean, left: boolean): void {
+export function trisolve(n: number, nrhs: number, T: Arr, to: number, trs: number, tcs: number, Xb: Arr, xo: number, lowerFlag: number | boolean, transFlag: number | boolean, unitFlag: number | boolean, leftFlag: number | boolean): void {
+  const X = xo === 0 ? Xb : Xb.subarray(xo);
+  const lower = !!lowerFlag;
+  const trans = !!transFlag;
+  const unit = !!unitFlag;
+  const left = !!leftFlag;
   // op(T)[i, j] = T[j, i] when transposed: swap the strides
   const rs = trans ? tcs : trs;
   const cs = trans ? trs : tcs;

@@ -1,4 +1,4 @@
-// Runs CPU programs (core/executable.ts CpuProgramData, made by compiler/codegen/js): the source
+// Runs CPU programs (core/executable.ts CpuProgramData, made by compiler/codegen/cpu): the source
 // is compiled once into a JavaScript function (cached by its text), the host evaluates its
 // dimensions and workspace sizes for the call, and the function runs the batch — in this thread,
 // or split over worker threads (runtime/cpu/threads.ts). The interpreter (interp.ts) stays the

@@ -1,0 +1,441 @@
+// The loop IR of the CPU code generator: what an IR function becomes before it is printed as
+// JavaScript (emit-js.ts) or assembled into WebAssembly (emit-wasm.ts). It is the instance
+// kernel's model written out as statements: i32 loop indices and dimensions, f64 scalars, loops
+// over elements that load and store buffers, and calls of routines (products, LU, triangular
+// solves). Lowering (lower.ts) decides what is fused and what is materialized; the passes here
+// are the ones both targets share (loop-invariant code motion). Buffers are addressed in elements.
+//
+// Semantics follow the reference interpreter (runtime/cpu/kernels.ts): comparisons give 0/1,
+// integer division floors, the remainder is non-negative, `sgn` of NaN is 0.
+
+/** 'f': f64; 'i': i32 (indices, dimensions, booleans of comparisons). */
+export type Ty = 'f' | 'i';
+
+/** A buffer: workspace k (its binding may be swapped with another workspace buffer), parameter
+ *  i, result i, or status entry i (3 values per instance). */
+export type Buf = { k: 'w'; id: number } | { k: 'in'; i: number } | { k: 'out'; i: number } | { k: 'st'; i: number };
+
+export type FUnary = 'neg' | 'abs' | 'sqrt' | 'exp' | 'log' | 'sin' | 'cos' | 'tanh' | 'sigm' | 'sgn';
+export type FBinary = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'max' | 'min';
+export type Cmp = 'lt' | 'le' | 'gt' | 'ge' | 'eq' | 'ne';
+export type IBinary = 'add' | 'sub' | 'mul' | 'min' | 'max' | 'div' | 'mod';
+
+export type Expr =
+  | { k: 'f'; v: number }
+  | { k: 'i'; v: number }
+  | { k: 'var'; name: string; ty: Ty }
+  /** D[i], an i32 read once per call */
+  | { k: 'dim'; i: number }
+  | { k: 'load'; buf: Buf; at: Expr }
+  | { k: 'fun'; op: FUnary; a: Expr }
+  | { k: 'fbin'; op: FBinary; a: Expr; b: Expr }
+  | { k: 'ibin'; op: IBinary; a: Expr; b: Expr }
+  /** comparison of two values of type `ty`: an i32 0/1 */
+  | { k: 'cmp'; op: Cmp; ty: Ty; a: Expr; b: Expr }
+  /** logical and/or/not of i32 booleans */
+  | { k: 'and' | 'or'; a: Expr; b: Expr }
+  | { k: 'not'; a: Expr }
+  /** c (an i32 boolean) ? a : b */
+  | { k: 'sel'; ty: Ty; c: Expr; a: Expr; b: Expr }
+  /** i32 → f64 */
+  | { k: 'itof'; a: Expr }
+  /** a routine returning a value */
+  | { k: 'call'; fn: Routine; args: Arg[]; ty: Ty };
+
+/** A routine argument: a value, or an array position (a buffer and an element index in it). */
+export type Arg = { k: 'val'; e: Expr } | { k: 'ptr'; buf: Buf; at: Expr };
+
+export type Routine = 'gemm' | 'gemv' | 'dot' | 'lu' | 'trisolve';
+
+export type Stmt =
+  | { k: 'decl'; name: string; ty: Ty; init: Expr }
+  | { k: 'assign'; name: string; value: Expr }
+  | { k: 'store'; buf: Buf; at: Expr; value: Expr }
+  /** for (v = lo; v < hi; v++) */
+  | { k: 'for'; v: string; lo: Expr; hi: Expr; body: Stmt[] }
+  | { k: 'if'; c: Expr; then: Stmt[]; else: Stmt[] }
+  /** leaves the innermost `for` */
+  | { k: 'break' }
+  | { k: 'call'; fn: Routine; args: Arg[] }
+  /** exchange the bindings of two workspace buffers */
+  | { k: 'swap'; a: number; b: number }
+  /** dst[dstAt + t] = src[srcAt + t] for t < n */
+  | { k: 'copy'; dst: Buf; dstAt: Expr; src: Buf; srcAt: Expr; n: Expr }
+  /** raises MATR107 unless 0 ≤ i < n */
+  | { k: 'check'; what: string; i: Expr; n: Expr };
+
+/** A lowered function: the body run once per instance (`inst` is the instance index, `io<i>` the
+ *  offset of parameter i's instance), with its dimensions and workspace sizes (texts the host
+ *  evaluates). */
+export interface LoopProgram {
+  body: Stmt[];
+  dims: string[];
+  buffers: string[];
+  params: number;
+  results: { size: Expr }[];
+  status: number;
+}
+
+// ---- constructors ------------------------------------------------------------------------------------
+
+export const F = (v: number): Expr => ({ k: 'f', v });
+export const I = (v: number): Expr => ({ k: 'i', v });
+export const V = (name: string, ty: Ty): Expr => ({ k: 'var', name, ty });
+
+export function iadd(a: Expr, b: Expr): Expr {
+  if (a.k === 'i' && a.v === 0) return b;
+  if (b.k === 'i' && b.v === 0) return a;
+  if (a.k === 'i' && b.k === 'i') return I(a.v + b.v);
+  return { k: 'ibin', op: 'add', a, b };
+}
+
+export function isub(a: Expr, b: Expr): Expr {
+  if (b.k === 'i' && b.v === 0) return a;
+  if (a.k === 'i' && b.k === 'i') return I(a.v - b.v);
+  return { k: 'ibin', op: 'sub', a, b };
+}
+
+export function imul(a: Expr, b: Expr): Expr {
+  if (a.k === 'i' && a.v === 1) return b;
+  if (b.k === 'i' && b.v === 1) return a;
+  if ((a.k === 'i' && a.v === 0) || (b.k === 'i' && b.v === 0)) return I(0);
+  if (a.k === 'i' && b.k === 'i') return I(a.v * b.v);
+  return { k: 'ibin', op: 'mul', a, b };
+}
+
+export const ibin = (op: IBinary, a: Expr, b: Expr): Expr => (op === 'add' ? iadd(a, b) : op === 'sub' ? isub(a, b) : op === 'mul' ? imul(a, b) : { k: 'ibin', op, a, b });
+export function fbin(op: FBinary, a: Expr, b: Expr): Expr {
+  // constants fold (exactly as the operation would at run time)
+  if (a.k === 'f' && b.k === 'f') {
+    const x = a.v;
+    const y = b.v;
+    switch (op) {
+      case 'add': return F(x + y);
+      case 'sub': return F(x - y);
+      case 'mul': return F(x * y);
+      case 'div': return F(x / y);
+      case 'max': return F(Math.max(x, y));
+      case 'min': return F(Math.min(x, y));
+      case 'pow': break;
+    }
+  }
+  return { k: 'fbin', op, a, b };
+}
+export const fun = (op: FUnary, a: Expr): Expr => ({ k: 'fun', op, a });
+export const cmp = (op: Cmp, ty: Ty, a: Expr, b: Expr): Expr => ({ k: 'cmp', op, ty, a, b });
+/** An i32 boolean as the f64 0/1 of the language's comparisons. */
+export const b2f = (c: Expr): Expr => ({ k: 'sel', ty: 'f', c, a: F(1), b: F(0) });
+export const sel = (ty: Ty, c: Expr, a: Expr, b: Expr): Expr => ({ k: 'sel', ty, c, a, b });
+export const load = (buf: Buf, at: Expr): Expr => ({ k: 'load', buf, at });
+
+// ---- traversal ---------------------------------------------------------------------------------------
+
+/** Variables an expression reads. */
+export function readsVars(e: Expr, out: Set<string> = new Set()): Set<string> {
+  switch (e.k) {
+    case 'var':
+      out.add(e.name);
+      break;
+    case 'load':
+      readsVars(e.at, out);
+      break;
+    case 'fun':
+    case 'not':
+    case 'itof':
+      readsVars(e.a, out);
+      break;
+    case 'fbin':
+    case 'ibin':
+    case 'cmp':
+    case 'and':
+    case 'or':
+      readsVars(e.a, out);
+      readsVars(e.b, out);
+      break;
+    case 'sel':
+      readsVars(e.c, out);
+      readsVars(e.a, out);
+      readsVars(e.b, out);
+      break;
+    case 'call':
+      for (const a of e.args) readsVars(a.k === 'val' ? a.e : a.at, out);
+      break;
+    case 'f':
+    case 'i':
+    case 'dim':
+      break;
+    default:
+      e satisfies never;
+  }
+  return out;
+}
+
+/** Does the expression read memory (a load, or a routine)? */
+export function readsMemory(e: Expr): boolean {
+  switch (e.k) {
+    case 'load':
+    case 'call':
+      return true;
+    case 'fun':
+    case 'not':
+    case 'itof':
+      return readsMemory(e.a);
+    case 'fbin':
+    case 'ibin':
+    case 'cmp':
+    case 'and':
+    case 'or':
+      return readsMemory(e.a) || readsMemory(e.b);
+    case 'sel':
+      return readsMemory(e.c) || readsMemory(e.a) || readsMemory(e.b);
+    default:
+      return false;
+  }
+}
+
+/** Buffers an expression loads from. */
+export function loadsFrom(e: Expr, out: Buf[] = []): Buf[] {
+  switch (e.k) {
+    case 'load':
+      out.push(e.buf);
+      loadsFrom(e.at, out);
+      break;
+    case 'fun':
+    case 'not':
+    case 'itof':
+      loadsFrom(e.a, out);
+      break;
+    case 'fbin':
+    case 'ibin':
+    case 'cmp':
+    case 'and':
+    case 'or':
+      loadsFrom(e.a, out);
+      loadsFrom(e.b, out);
+      break;
+    case 'sel':
+      loadsFrom(e.c, out);
+      loadsFrom(e.a, out);
+      loadsFrom(e.b, out);
+      break;
+    case 'call':
+      for (const a of e.args) if (a.k === 'ptr') out.push(a.buf);
+      break;
+    default:
+  }
+  return out;
+}
+
+export const sameBuf = (a: Buf, b: Buf): boolean => a.k === b.k && (a.k === 'w' ? a.id === (b as { id: number }).id : (a as { i: number }).i === (b as { i: number }).i);
+
+/** A structural key of an expression (for common subexpressions and equality of indices). */
+export function exprKey(e: Expr): string {
+  switch (e.k) {
+    case 'f':
+      return Object.is(e.v, -0) ? 'f-0' : `f${e.v}`;
+    case 'i':
+      return `i${e.v}`;
+    case 'var':
+      return `$${e.name}`;
+    case 'dim':
+      return `d${e.i}`;
+    case 'load':
+      return `L(${bufKey(e.buf)},${exprKey(e.at)})`;
+    case 'fun':
+      return `${e.op}(${exprKey(e.a)})`;
+    case 'fbin':
+      return `F${e.op}(${exprKey(e.a)},${exprKey(e.b)})`;
+    case 'ibin':
+      return `I${e.op}(${exprKey(e.a)},${exprKey(e.b)})`;
+    case 'cmp':
+      return `C${e.op}${e.ty}(${exprKey(e.a)},${exprKey(e.b)})`;
+    case 'and':
+    case 'or':
+      return `${e.k}(${exprKey(e.a)},${exprKey(e.b)})`;
+    case 'not':
+      return `!(${exprKey(e.a)})`;
+    case 'sel':
+      return `?${e.ty}(${exprKey(e.c)},${exprKey(e.a)},${exprKey(e.b)})`;
+    case 'itof':
+      return `itof(${exprKey(e.a)})`;
+    case 'call':
+      return `${e.fn}(${e.args.map((a) => (a.k === 'val' ? exprKey(a.e) : `&${bufKey(a.buf)}+${exprKey(a.at)}`)).join(',')})`;
+  }
+}
+
+export const bufKey = (b: Buf): string => (b.k === 'w' ? `w${b.id}` : `${b.k}${b.i}`);
+
+/** Buffers a statement list stores into (directly, by routines, copies or swaps). */
+export function storesTo(body: readonly Stmt[], out: Buf[] = []): Buf[] {
+  for (const s of body) {
+    switch (s.k) {
+      case 'store':
+        out.push(s.buf);
+        break;
+      case 'copy':
+        out.push(s.dst);
+        break;
+      case 'call':
+        // every pointer argument of a routine may be written
+        for (const a of s.args) if (a.k === 'ptr') out.push(a.buf);
+        break;
+      case 'swap':
+        out.push({ k: 'w', id: s.a }, { k: 'w', id: s.b });
+        break;
+      case 'for':
+        storesTo(s.body, out);
+        break;
+      case 'if':
+        storesTo(s.then, out);
+        storesTo(s.else, out);
+        break;
+      default:
+    }
+  }
+  return out;
+}
+
+/** Variables a statement list assigns or declares. */
+export function assignsVars(body: readonly Stmt[], out: Set<string> = new Set()): Set<string> {
+  for (const s of body) {
+    switch (s.k) {
+      case 'decl':
+      case 'assign':
+        out.add(s.name);
+        break;
+      case 'for':
+        out.add(s.v);
+        assignsVars(s.body, out);
+        break;
+      case 'if':
+        assignsVars(s.then, out);
+        assignsVars(s.else, out);
+        break;
+      default:
+    }
+  }
+  return out;
+}
+
+// ---- loop-invariant code motion --------------------------------------------------------------------
+
+/**
+ * Hoists the invariant parts of innermost loops' expressions in front of the loop: a
+ * subexpression that reads no variable the loop assigns (its index included), loads from no
+ * buffer the loop writes, and is worth a local (an operation or a load, not a constant or a
+ * variable) is computed once. Loads are hoisted only from buffers the loop does not write, so the
+ * motion never changes what a load reads. Applied to every loop, innermost first.
+ */
+export function hoistInvariants(body: Stmt[], fresh: () => string): Stmt[] {
+  const out: Stmt[] = [];
+  for (const s of body) {
+    if (s.k === 'for') {
+      const inner = hoistInvariants(s.body, fresh);
+      const assigned = assignsVars(inner);
+      assigned.add(s.v);
+      const written = storesTo(inner);
+      const hoisted: Stmt[] = [];
+      const memo = new Map<string, Expr>();
+      const invariant = (e: Expr): boolean => {
+        for (const v of readsVars(e)) if (assigned.has(v)) return false;
+        for (const b of loadsFrom(e)) if (written.some((w) => sameBuf(w, b))) return false;
+        return !(e.k === 'call');
+      };
+      const worth = (e: Expr): boolean => !(e.k === 'f' || e.k === 'i' || e.k === 'var' || e.k === 'dim');
+      const lift = (e: Expr): Expr => {
+        if (worth(e) && invariant(e)) {
+          const key = exprKey(e);
+          let v = memo.get(key);
+          if (!v) {
+            const name = fresh();
+            const ty = exprTy(e);
+            hoisted.push({ k: 'decl', name, ty, init: e });
+            v = V(name, ty);
+            memo.set(key, v);
+          }
+          return v;
+        }
+        return mapChildren(e, lift);
+      };
+      const rewritten = mapStmts(inner, lift, false);
+      out.push(...hoisted, { ...s, body: rewritten });
+    } else if (s.k === 'if') out.push({ ...s, then: hoistInvariants(s.then, fresh), else: hoistInvariants(s.else, fresh) });
+    else out.push(s);
+  }
+  return out;
+}
+
+/** The type of an expression. */
+export function exprTy(e: Expr): Ty {
+  switch (e.k) {
+    case 'f':
+    case 'load':
+    case 'fun':
+    case 'fbin':
+    case 'itof':
+      return 'f';
+    case 'i':
+    case 'dim':
+    case 'ibin':
+    case 'cmp':
+    case 'and':
+    case 'or':
+    case 'not':
+      return 'i';
+    case 'var':
+    case 'sel':
+    case 'call':
+      return e.ty;
+  }
+}
+
+/** Rebuilds an expression with `f` applied to its direct children. */
+export function mapChildren(e: Expr, f: (x: Expr) => Expr): Expr {
+  switch (e.k) {
+    case 'load':
+      return { ...e, at: f(e.at) };
+    case 'fun':
+    case 'not':
+    case 'itof':
+      return { ...e, a: f(e.a) } as Expr;
+    case 'fbin':
+    case 'ibin':
+    case 'cmp':
+    case 'and':
+    case 'or':
+      return { ...e, a: f(e.a), b: f(e.b) } as Expr;
+    case 'sel':
+      return { ...e, c: f(e.c), a: f(e.a), b: f(e.b) };
+    case 'call':
+      return { ...e, args: e.args.map((a) => (a.k === 'val' ? { k: 'val', e: f(a.e) } : { ...a, at: f(a.at) })) };
+    default:
+      return e;
+  }
+}
+
+/** Applies `f` to every top-level expression of the statements (`deep`: also inside nested
+ *  loops and branches). */
+export function mapStmts(body: readonly Stmt[], f: (e: Expr) => Expr, deep = true): Stmt[] {
+  return body.map((s): Stmt => {
+    switch (s.k) {
+      case 'decl':
+        return { ...s, init: f(s.init) };
+      case 'assign':
+        return { ...s, value: f(s.value) };
+      case 'store':
+        return { ...s, at: f(s.at), value: f(s.value) };
+      case 'for':
+        return { ...s, lo: f(s.lo), hi: f(s.hi), body: deep ? mapStmts(s.body, f, deep) : s.body };
+      case 'if':
+        return { ...s, c: f(s.c), then: deep ? mapStmts(s.then, f, deep) : s.then, else: deep ? mapStmts(s.else, f, deep) : s.else };
+      case 'call':
+        return { ...s, args: s.args.map((a) => (a.k === 'val' ? { k: 'val', e: f(a.e) } : { ...a, at: f(a.at) })) };
+      case 'copy':
+        return { ...s, dstAt: f(s.dstAt), srcAt: f(s.srcAt), n: f(s.n) };
+      case 'check':
+        return { ...s, i: f(s.i), n: f(s.n) };
+      default:
+        return s;
+    }
+  });
+}
