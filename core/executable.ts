@@ -71,12 +71,16 @@ export interface VariantData {
   kernels: Record<string, InstanceKernelSpec>;
 }
 
-/** The CPU program of a function (compiler/codegen/cpu): JavaScript source of a kernel over a
- *  range of batch instances, with the host layout it reads (dimensions and workspace buffers, as
- *  dimension texts). */
+/** The CPU program of a function (compiler/codegen/cpu): a kernel over a range of batch instances
+ *  as JavaScript source and as a WebAssembly module, with the host layout both read (dimensions
+ *  and workspace buffers, as dimension texts). */
 export interface CpuProgramData {
-  /** the body of `function (H, D, IN, INS, OUT, ST, W, base, count, f32)` */
+  /** the body of `function (H, D, IN, INS, OUT, ST, W, base, count)` */
   js: string;
+  /** the WebAssembly module (base64): `run(hdr, base, count)` over an imported memory */
+  wasm?: string;
+  /** messages of the module's range checks, by the index it passes to env.oob */
+  checks?: string[];
   /** D[i] holds this dimension */
   dims: string[];
   /** workspace buffer i holds this many elements */

@@ -15,8 +15,20 @@ import type { NodeStatus } from '../executable.js';
 import type { Signature } from '../signature.js';
 import { Tensor } from '../tensor.js';
 import { helpers, type Arr } from './helpers.js';
+import { runWasmRange, wasmModule, type WasmModule } from './wasm.js';
 
 export type Precision = 'f64' | 'f32';
+
+/** Which form of the program runs: the WebAssembly module (f64, where the engine has SIMD) or
+ *  the JavaScript; `MATC_CPU=js` forces the JavaScript. */
+export type Engine = 'wasm' | 'js';
+
+export function engineFor(p: CpuProgramData, precision: Precision, want?: Engine): Engine {
+  const env = typeof process !== 'undefined' ? process.env.MATC_CPU : undefined;
+  const pick = want ?? (env === 'js' || env === 'wasm' ? env : undefined);
+  if (pick === 'js' || precision !== 'f64') return 'js';
+  return wasmModule(p) ? 'wasm' : 'js';
+}
 
 type Kernel = (H: typeof helpers, D: Float64Array, IN: Arr[], INS: Int32Array | number[], OUT: Arr[], ST: Float64Array[], W: Arr[], base: number, count: number) => void;
 
@@ -97,7 +109,11 @@ export function prepareCall(c: Compiled, sig: Signature, bind: Binding, precisio
 }
 
 /** Runs instances base … base+count−1 of a prepared call in this thread. */
-export function runRange(c: Compiled, call: ProgramCall, W: Arr[], base: number, count: number, source: string): void {
+export function runRange(c: Compiled, call: ProgramCall, W: Arr[], base: number, count: number, source: string, wasm?: { module: WasmModule; checks: readonly string[] }): void {
+  if (wasm) {
+    runWasmRange(wasm.module, wasm.checks, call, base, count);
+    return;
+  }
   try {
     c.fn(helpers, call.D, call.IN, call.INS, call.OUT, call.ST, W, base, count);
   } catch (e) {
@@ -129,9 +145,13 @@ export function finishCall(sig: Signature, bind: Binding, call: ProgramCall): { 
 }
 
 /** Runs a CPU program over a bound batch in this thread. */
-export function runProgram(p: CpuProgramData, sig: Signature, bind: Binding, precision: Precision = 'f64'): { outputs: Record<string, Tensor>; nodes: NodeStatus[] } {
+export function runProgram(p: CpuProgramData, sig: Signature, bind: Binding, precision: Precision = 'f64', engine?: Engine): { outputs: Record<string, Tensor>; nodes: NodeStatus[] } {
   const c = compileProgram(p);
   const call = prepareCall(c, sig, bind, precision);
+  if (engineFor(p, precision, engine) === 'wasm') {
+    runRange(c, call, [], 0, bind.batchSize, p.js, { module: wasmModule(p)!, checks: p.checks ?? [] });
+    return finishCall(sig, bind, call);
+  }
   const key = `${precision}:${call.sizes.join(',')}`;
   let W = c.workspace.get(key);
   if (!W) {

@@ -22,7 +22,7 @@ function num(v: number): string {
   return v < 0 ? `(${s})` : s;
 }
 
-const bufName = (b: Buf): string => (b.k === 'w' ? `w${b.id}` : b.k === 'in' ? `IN${b.i}` : b.k === 'out' ? `OUT${b.i}` : `ST${b.i}`);
+const bufName = (b: Buf): string => (b.k === 'w' ? `w${b.id}` : b.k === 'in' ? `IN${b.i}` : b.k === 'out' ? `OUT${b.i}` : b.k === 'st' ? `ST${b.i}` : 'MEM');
 
 function expr(e: Expr): string {
   switch (e.k) {

@@ -12,8 +12,9 @@
 export type Ty = 'f' | 'i';
 
 /** A buffer: workspace k (its binding may be swapped with another workspace buffer), parameter
- *  i, result i, or status entry i (3 values per instance). */
-export type Buf = { k: 'w'; id: number } | { k: 'in'; i: number } | { k: 'out'; i: number } | { k: 'st'; i: number };
+ *  i, result i, status entry i (3 values per instance), or — in routines — memory itself, indexed
+ *  by absolute element position. */
+export type Buf = { k: 'w'; id: number } | { k: 'in'; i: number } | { k: 'out'; i: number } | { k: 'st'; i: number } | { k: 'mem' };
 
 export type FUnary = 'neg' | 'abs' | 'sqrt' | 'exp' | 'log' | 'sin' | 'cos' | 'tanh' | 'sigm' | 'sgn';
 export type FBinary = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'max' | 'min';
@@ -226,7 +227,7 @@ export function loadsFrom(e: Expr, out: Buf[] = []): Buf[] {
   return out;
 }
 
-export const sameBuf = (a: Buf, b: Buf): boolean => a.k === b.k && (a.k === 'w' ? a.id === (b as { id: number }).id : (a as { i: number }).i === (b as { i: number }).i);
+export const sameBuf = (a: Buf, b: Buf): boolean => a.k === b.k && (a.k === 'mem' || (a.k === 'w' ? a.id === (b as { id: number }).id : (a as { i: number }).i === (b as { i: number }).i));
 
 /** A structural key of an expression (for common subexpressions and equality of indices). */
 export function exprKey(e: Expr): string {
@@ -263,7 +264,7 @@ export function exprKey(e: Expr): string {
   }
 }
 
-export const bufKey = (b: Buf): string => (b.k === 'w' ? `w${b.id}` : `${b.k}${b.i}`);
+export const bufKey = (b: Buf): string => (b.k === 'w' ? `w${b.id}` : b.k === 'mem' ? 'mem' : `${b.k}${b.i}`);
 
 /** Buffers a statement list stores into (directly, by routines, copies or swaps). */
 export function storesTo(body: readonly Stmt[], out: Buf[] = []): Buf[] {

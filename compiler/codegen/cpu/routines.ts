@@ -1,0 +1,297 @@
+// The routines of CPU programs written in the loop IR, for the WebAssembly target (emit-wasm.ts
+// assembles them into every module, where its vectorizer turns their contiguous inner loops into
+// f64x2 SIMD). They compute what runtime/cpu/helpers.ts computes for the JavaScript target, with
+// the same algorithms and the same pivoting and singularity rules (the tests hold both to the
+// reference interpreter). Arrays are absolute element positions in memory (`mem`); results are
+// contiguous and written, never accumulated into.
+
+import { type Expr, type Stmt, type Ty, F, I, V, cmp, fbin, fun, iadd, imul, isub, load, sel } from './loop-ir.js';
+
+export interface RoutineDef {
+  name: string;
+  params: { name: string; ty: Ty }[];
+  /** the variable holding the result, when the routine returns one */
+  result?: { name: string; ty: Ty };
+  body: Stmt[];
+}
+
+const MEM = { k: 'mem' } as const;
+const iv = (n: string): Expr => V(n, 'i');
+const fv = (n: string): Expr => V(n, 'f');
+const m = (at: Expr): Expr => load(MEM, at);
+const st = (at: Expr, value: Expr): Stmt => ({ k: 'store', buf: MEM, at, value });
+const decl = (name: string, ty: Ty, init: Expr): Stmt => ({ k: 'decl', name, ty, init });
+const set = (name: string, value: Expr): Stmt => ({ k: 'assign', name, value });
+const loop = (v: string, lo: Expr, hi: Expr, body: Stmt[]): Stmt => ({ k: 'for', v, lo, hi, body });
+const when = (c: Expr, then: Stmt[], els: Stmt[] = []): Stmt => ({ k: 'if', c, then, else: els });
+const and = (a: Expr, b: Expr): Expr => ({ k: 'and', a, b });
+const imin = (a: Expr, b: Expr): Expr => ({ k: 'ibin', op: 'min', a, b });
+const idivc = (a: Expr, b: Expr): Expr => ({ k: 'ibin', op: 'div', a, b });
+const add = (a: Expr, b: Expr) => fbin('add', a, b);
+const sub = (a: Expr, b: Expr) => fbin('sub', a, b);
+const mul = (a: Expr, b: Expr) => fbin('mul', a, b);
+const p = (name: string, ty: Ty = 'i') => ({ name, ty });
+
+/** Rows of C computed together, the depth of a k block and the width of a column block (as the
+ *  JavaScript gemm of runtime/cpu/helpers.ts). */
+const ROWS = 4;
+const KB = 128;
+const NB = 512;
+
+/** C[m×n] (contiguous at c) = A[m×k] · B[k×n], A and B strided. */
+const gemm: RoutineDef = {
+  name: 'gemm',
+  params: [p('m'), p('n'), p('k'), p('a'), p('ars'), p('acs'), p('b'), p('brs'), p('bcs'), p('c')],
+  body: [
+    loop('t', I(0), imul(iv('m'), iv('n')), [st(iadd(iv('c'), iv('t')), F(0))]),
+    when(
+      and(cmp('eq', 'i', iv('bcs'), I(1)), cmp('gt', 'i', iv('n'), I(1))),
+      [
+        // C[i, :] += A[i, p] · B[p, :], ROWS rows at a time, blocked over k and n
+        loop('jb', I(0), idivc(iadd(iv('n'), I(NB - 1)), I(NB)), [
+          decl('j0', 'i', imul(iv('jb'), I(NB))),
+          decl('j1', 'i', imin(iv('n'), iadd(iv('j0'), I(NB)))),
+          loop('pb', I(0), idivc(iadd(iv('k'), I(KB - 1)), I(KB)), [
+            decl('p0', 'i', imul(iv('pb'), I(KB))),
+            decl('p1', 'i', imin(iv('k'), iadd(iv('p0'), I(KB)))),
+            loop('ib', I(0), idivc(iv('m'), I(ROWS)), [
+              decl('c0', 'i', iadd(iv('c'), imul(imul(iv('ib'), I(ROWS)), iv('n')))),
+              decl('a0', 'i', iadd(iv('a'), imul(imul(iv('ib'), I(ROWS)), iv('ars')))),
+              loop('pp', iv('p0'), iv('p1'), [
+                decl('ap', 'i', iadd(iv('a0'), imul(iv('pp'), iv('acs')))),
+                ...[0, 1, 2, 3].map((r) => decl(`x${r}`, 'f', m(iadd(iv('ap'), imul(I(r), iv('ars')))))),
+                decl('bp', 'i', iadd(iv('b'), imul(iv('pp'), iv('brs')))),
+                loop('j', iv('j0'), iv('j1'), [
+                  decl('bv', 'f', m(iadd(iv('bp'), iv('j')))),
+                  ...[0, 1, 2, 3].map((r) => {
+                    const at = iadd(iadd(iv('c0'), imul(I(r), iv('n'))), iv('j'));
+                    return st(at, add(m(at), mul(fv(`x${r}`), fv('bv'))));
+                  }),
+                ]),
+              ]),
+            ]),
+            loop('i', imul(idivc(iv('m'), I(ROWS)), I(ROWS)), iv('m'), [
+              decl('c1', 'i', iadd(iv('c'), imul(iv('i'), iv('n')))),
+              decl('a1', 'i', iadd(iv('a'), imul(iv('i'), iv('ars')))),
+              loop('q', iv('p0'), iv('p1'), [
+                decl('y0', 'f', m(iadd(iv('a1'), imul(iv('q'), iv('acs'))))),
+                decl('bq', 'i', iadd(iv('b'), imul(iv('q'), iv('brs')))),
+                loop('jj', iv('j0'), iv('j1'), [st(iadd(iv('c1'), iv('jj')), add(m(iadd(iv('c1'), iv('jj'))), mul(fv('y0'), m(iadd(iv('bq'), iv('jj'))))))]),
+              ]),
+            ]),
+          ]),
+        ]),
+      ],
+      [
+        // C[i, j] = A[i, :] · B[:, j]: contiguous dot products when A's rows and B's columns are
+        loop('i2', I(0), iv('m'), [
+          decl('a2', 'i', iadd(iv('a'), imul(iv('i2'), iv('ars')))),
+          loop('j2', I(0), iv('n'), [
+            decl('b2', 'i', iadd(iv('b'), imul(iv('j2'), iv('bcs')))),
+            decl('s', 'f', F(0)),
+            when(
+              and(cmp('eq', 'i', iv('acs'), I(1)), cmp('eq', 'i', iv('brs'), I(1))),
+              [loop('p2', I(0), iv('k'), [set('s', add(fv('s'), mul(m(iadd(iv('a2'), iv('p2'))), m(iadd(iv('b2'), iv('p2'))))))])],
+              [loop('p3', I(0), iv('k'), [set('s', add(fv('s'), mul(m(iadd(iv('a2'), imul(iv('p3'), iv('acs')))), m(iadd(iv('b2'), imul(iv('p3'), iv('brs')))))))])],
+            ),
+            st(iadd(iadd(iv('c'), imul(iv('i2'), iv('n'))), iv('j2')), fv('s')),
+          ]),
+        ]),
+      ],
+    ),
+  ],
+};
+
+/** y[m] (contiguous at y) = A[m×n] · x. */
+const gemv: RoutineDef = {
+  name: 'gemv',
+  params: [p('m'), p('n'), p('a'), p('ars'), p('acs'), p('x'), p('xs'), p('y')],
+  body: [
+    when(
+      and(cmp('eq', 'i', iv('acs'), I(1)), cmp('eq', 'i', iv('xs'), I(1))),
+      [
+        loop('i', I(0), iv('m'), [
+          decl('a0', 'i', iadd(iv('a'), imul(iv('i'), iv('ars')))),
+          decl('s', 'f', F(0)),
+          loop('j', I(0), iv('n'), [set('s', add(fv('s'), mul(m(iadd(iv('a0'), iv('j'))), m(iadd(iv('x'), iv('j'))))))]),
+          st(iadd(iv('y'), iv('i')), fv('s')),
+        ]),
+      ],
+      [
+        when(
+          cmp('ne', 'i', iv('ars'), I(1)),
+          [
+            loop('i1', I(0), iv('m'), [
+              decl('a1', 'i', iadd(iv('a'), imul(iv('i1'), iv('ars')))),
+              decl('s1', 'f', F(0)),
+              loop('j1', I(0), iv('n'), [set('s1', add(fv('s1'), mul(m(iadd(iv('a1'), imul(iv('j1'), iv('acs')))), m(iadd(iv('x'), imul(iv('j1'), iv('xs')))))))]),
+              st(iadd(iv('y'), iv('i1')), fv('s1')),
+            ]),
+          ],
+          [
+            // A's columns are contiguous: y = Σ_j x_j A[:, j]; zero coefficients skipped
+            loop('t', I(0), iv('m'), [st(iadd(iv('y'), iv('t')), F(0))]),
+            loop('j2', I(0), iv('n'), [
+              decl('xj', 'f', m(iadd(iv('x'), imul(iv('j2'), iv('xs'))))),
+              when(cmp('ne', 'f', fv('xj'), F(0)), [
+                decl('a2', 'i', iadd(iv('a'), imul(iv('j2'), iv('acs')))),
+                loop('i2', I(0), iv('m'), [st(iadd(iv('y'), iv('i2')), add(m(iadd(iv('y'), iv('i2'))), mul(fv('xj'), m(iadd(iv('a2'), iv('i2'))))))]),
+              ]),
+            ]),
+          ],
+        ),
+      ],
+    ),
+  ],
+};
+
+/** Σ x_i y_i over n strided entries. */
+const dot: RoutineDef = {
+  name: 'dot',
+  params: [p('n'), p('x'), p('xs'), p('y'), p('ys')],
+  result: { name: 's', ty: 'f' },
+  body: [
+    decl('s', 'f', F(0)),
+    when(
+      and(cmp('eq', 'i', iv('xs'), I(1)), cmp('eq', 'i', iv('ys'), I(1))),
+      [loop('i', I(0), iv('n'), [set('s', add(fv('s'), mul(m(iadd(iv('x'), iv('i'))), m(iadd(iv('y'), iv('i'))))))])],
+      [loop('j', I(0), iv('n'), [set('s', add(fv('s'), mul(m(iadd(iv('x'), imul(iv('j'), iv('xs')))), m(iadd(iv('y'), imul(iv('j'), iv('ys')))))))])],
+    ),
+  ],
+};
+
+/**
+ * Solves A X = B in place by LU with partial pivoting (M n×n at mm, X n×nrhs at xx); returns
+ * rcond = min|u_ii| / max|u_ii|, 0 when a pivot was exactly singular (then replaced by a tiny
+ * multiple of the largest entry so the result stays finite): the rule of the reference.
+ */
+const lu: RoutineDef = {
+  name: 'lu',
+  params: [p('n'), p('nrhs'), p('mm'), p('xx')],
+  result: { name: 'rc', ty: 'f' },
+  body: [
+    decl('maxp', 'f', F(0)),
+    decl('minp', 'f', F(Infinity)),
+    decl('sing', 'i', I(0)),
+    decl('scale', 'f', F(0)),
+    loop('t', I(0), imul(iv('n'), iv('n')), [set('scale', fbin('max', fv('scale'), fun('abs', m(iadd(iv('mm'), iv('t'))))))]),
+    loop('c', I(0), iv('n'), [
+      decl('pv', 'i', iv('c')),
+      decl('best', 'f', fun('abs', m(iadd(iv('mm'), iadd(imul(iv('c'), iv('n')), iv('c')))))),
+      loop('r', iadd(iv('c'), I(1)), iv('n'), [
+        decl('av', 'f', fun('abs', m(iadd(iv('mm'), iadd(imul(iv('r'), iv('n')), iv('c')))))),
+        when(cmp('gt', 'f', fv('av'), fv('best')), [set('best', fv('av')), set('pv', iv('r'))]),
+      ]),
+      when(cmp('ne', 'i', iv('pv'), iv('c')), [
+        loop('j', I(0), iv('n'), [
+          decl('ta', 'i', iadd(iv('mm'), iadd(imul(iv('c'), iv('n')), iv('j')))),
+          decl('tb', 'i', iadd(iv('mm'), iadd(imul(iv('pv'), iv('n')), iv('j')))),
+          decl('tv', 'f', m(iv('ta'))),
+          st(iv('ta'), m(iv('tb'))),
+          st(iv('tb'), fv('tv')),
+        ]),
+        loop('j1', I(0), iv('nrhs'), [
+          decl('xa', 'i', iadd(iv('xx'), iadd(imul(iv('c'), iv('nrhs')), iv('j1')))),
+          decl('xb', 'i', iadd(iv('xx'), iadd(imul(iv('pv'), iv('nrhs')), iv('j1')))),
+          decl('xv', 'f', m(iv('xa'))),
+          st(iv('xa'), m(iv('xb'))),
+          st(iv('xb'), fv('xv')),
+        ]),
+      ]),
+      decl('dc', 'i', iadd(iv('mm'), iadd(imul(iv('c'), iv('n')), iv('c')))),
+      decl('piv', 'f', m(iv('dc'))),
+      // !(|piv| > 1e-300 · max(1, scale)): singular (NaN counts as singular, as in the reference)
+      when({ k: 'not', a: cmp('gt', 'f', fun('abs', fv('piv')), mul(F(1e-300), fbin('max', F(1), fv('scale')))) }, [
+        set('sing', I(1)),
+        set('piv', mul(sel('f', cmp('ne', 'f', fv('scale'), F(0)), fv('scale'), F(1)), F(1e-15))),
+        st(iv('dc'), fv('piv')),
+      ]),
+      set('maxp', fbin('max', fv('maxp'), fun('abs', fv('piv')))),
+      set('minp', fbin('min', fv('minp'), fun('abs', fv('piv')))),
+      decl('rc0', 'i', iadd(iv('mm'), imul(iv('c'), iv('n')))),
+      decl('xc0', 'i', iadd(iv('xx'), imul(iv('c'), iv('nrhs')))),
+      loop('r2', iadd(iv('c'), I(1)), iv('n'), [
+        decl('rr', 'i', iadd(iv('mm'), imul(iv('r2'), iv('n')))),
+        decl('fct', 'f', fbin('div', m(iadd(iv('rr'), iv('c'))), fv('piv'))),
+        when(cmp('ne', 'f', fv('fct'), F(0)), [
+          st(iadd(iv('rr'), iv('c')), fv('fct')),
+          loop('j2', iadd(iv('c'), I(1)), iv('n'), [st(iadd(iv('rr'), iv('j2')), sub(m(iadd(iv('rr'), iv('j2'))), mul(fv('fct'), m(iadd(iv('rc0'), iv('j2'))))))]),
+          decl('xr', 'i', iadd(iv('xx'), imul(iv('r2'), iv('nrhs')))),
+          loop('j3', I(0), iv('nrhs'), [st(iadd(iv('xr'), iv('j3')), sub(m(iadd(iv('xr'), iv('j3'))), mul(fv('fct'), m(iadd(iv('xc0'), iv('j3'))))))]),
+        ]),
+      ]),
+    ]),
+    // back substitution
+    loop('cb', I(0), iv('n'), [
+      decl('c2', 'i', isub(isub(iv('n'), I(1)), iv('cb'))),
+      decl('d', 'f', m(iadd(iv('mm'), iadd(imul(iv('c2'), iv('n')), iv('c2'))))),
+      loop('j4', I(0), iv('nrhs'), [
+        decl('sx', 'f', m(iadd(iv('xx'), iadd(imul(iv('c2'), iv('nrhs')), iv('j4'))))),
+        loop('kk', iadd(iv('c2'), I(1)), iv('n'), [
+          set('sx', sub(fv('sx'), mul(m(iadd(iv('mm'), iadd(imul(iv('c2'), iv('n')), iv('kk')))), m(iadd(iv('xx'), iadd(imul(iv('kk'), iv('nrhs')), iv('j4'))))))),
+        ]),
+        st(iadd(iv('xx'), iadd(imul(iv('c2'), iv('nrhs')), iv('j4'))), fbin('div', fv('sx'), fv('d'))),
+      ]),
+    ]),
+    decl('rc', 'f', sel('f', cmp('eq', 'i', iv('n'), I(0)), F(1), sel('f', cmp('ne', 'i', iv('sing'), I(0)), F(0), fbin('div', fv('minp'), fv('maxp'))))),
+  ],
+};
+
+/**
+ * Triangular solve in place: X (at xx, contiguous; n×nrhs for a left solve, nrhs×n for a right
+ * one) holds B and becomes the solution of op(T) X = B (left) or X op(T) = B (right); T at t with
+ * strides trs, tcs, read transposed when `trans`; flags are 0/1.
+ */
+const trisolve: RoutineDef = {
+  name: 'trisolve',
+  params: [p('n'), p('nrhs'), p('t'), p('trs'), p('tcs'), p('xx'), p('lower'), p('trans'), p('unit'), p('left')],
+  body: [
+    decl('rs', 'i', sel('i', cmp('ne', 'i', iv('trans'), I(0)), iv('tcs'), iv('trs'))),
+    decl('cs', 'i', sel('i', cmp('ne', 'i', iv('trans'), I(0)), iv('trs'), iv('tcs'))),
+    decl('lw', 'i', cmp('ne', 'i', iv('lower'), iv('trans'))),
+    when(
+      cmp('ne', 'i', iv('left'), I(0)),
+      [
+        loop('s', I(0), iv('n'), [
+          decl('i', 'i', sel('i', iv('lw'), iv('s'), isub(isub(iv('n'), I(1)), iv('s')))),
+          decl('xi', 'i', iadd(iv('xx'), imul(iv('i'), iv('nrhs')))),
+          loop('k', sel('i', iv('lw'), I(0), iadd(iv('i'), I(1))), sel('i', iv('lw'), iv('i'), iv('n')), [
+            decl('tk', 'f', m(iadd(iv('t'), iadd(imul(iv('i'), iv('rs')), imul(iv('k'), iv('cs')))))),
+            when(cmp('ne', 'f', fv('tk'), F(0)), [
+              decl('xk', 'i', iadd(iv('xx'), imul(iv('k'), iv('nrhs')))),
+              loop('j', I(0), iv('nrhs'), [st(iadd(iv('xi'), iv('j')), sub(m(iadd(iv('xi'), iv('j'))), mul(fv('tk'), m(iadd(iv('xk'), iv('j'))))))]),
+            ]),
+          ]),
+          when(cmp('eq', 'i', iv('unit'), I(0)), [
+            decl('dg', 'f', m(iadd(iv('t'), iadd(imul(iv('i'), iv('rs')), imul(iv('i'), iv('cs')))))),
+            loop('j1', I(0), iv('nrhs'), [st(iadd(iv('xi'), iv('j1')), fbin('div', m(iadd(iv('xi'), iv('j1'))), fv('dg')))]),
+          ]),
+        ]),
+      ],
+      [
+        // X op(T) = B: column j of X after the columns op(T)'s column j mixes in
+        loop('s2', I(0), iv('n'), [
+          decl('j2', 'i', sel('i', iv('lw'), isub(isub(iv('n'), I(1)), iv('s2')), iv('s2'))),
+          loop('k2', sel('i', iv('lw'), iadd(iv('j2'), I(1)), I(0)), sel('i', iv('lw'), iv('n'), iv('j2')), [
+            decl('tk2', 'f', m(iadd(iv('t'), iadd(imul(iv('k2'), iv('rs')), imul(iv('j2'), iv('cs')))))),
+            when(cmp('ne', 'f', fv('tk2'), F(0)), [
+              loop('r', I(0), iv('nrhs'), [
+                decl('xa', 'i', iadd(iv('xx'), iadd(imul(iv('r'), iv('n')), iv('j2')))),
+                st(iv('xa'), sub(m(iv('xa')), mul(fv('tk2'), m(iadd(iv('xx'), iadd(imul(iv('r'), iv('n')), iv('k2'))))))),
+              ]),
+            ]),
+          ]),
+          when(cmp('eq', 'i', iv('unit'), I(0)), [
+            decl('dg2', 'f', m(iadd(iv('t'), iadd(imul(iv('j2'), iv('rs')), imul(iv('j2'), iv('cs')))))),
+            loop('r2', I(0), iv('nrhs'), [
+              decl('xb', 'i', iadd(iv('xx'), iadd(imul(iv('r2'), iv('n')), iv('j2')))),
+              st(iv('xb'), fbin('div', m(iv('xb')), fv('dg2'))),
+            ]),
+          ]),
+        ]),
+      ],
+    ),
+  ],
+};
+
+export const ROUTINES: readonly RoutineDef[] = [gemm, gemv, dot, lu, trisolve];
