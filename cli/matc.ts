@@ -12,6 +12,7 @@ import { Module, type CompiledFn } from '../api/module.js';
 import { gradCheck } from '../api/gradcheck.js';
 import { MatcRuntimeError, InternalError } from '../core/errors.js';
 import { Tensor } from '../runtime/tensor.js';
+import type { NodeStatus } from '../runtime/executable.js';
 import { readTensorFile, resolveDims, randomInputs, randomLike, cpuOptions, CPU_OPTIONS_HELP } from './inputs.js';
 import { selectBackend, type BackendChoice } from '../runtime/select.js';
 import { runCompileCommand, runBenchCommand, extraHelp } from './commands.js';
@@ -232,7 +233,9 @@ async function cmdRun(file: string, v: Record<string, string | boolean | undefin
   }
 }
 
-function statusJson(s: { ok: boolean; nodes: { name: string; iterations: number[]; converged: boolean[]; residual?: number[] }[]; warnings: string[] }): unknown {
+type StatusNode = NodeStatus;
+
+function statusJson(s: { ok: boolean; nodes: StatusNode[]; warnings: string[] }): unknown {
   return {
     ok: s.ok,
     warnings: s.warnings,
@@ -240,22 +243,42 @@ function statusJson(s: { ok: boolean; nodes: { name: string; iterations: number[
       s.nodes.map((n) => [
         n.name,
         {
+          kind: n.kind,
           iterations: n.iterations.length === 1 ? n.iterations[0] : n.iterations,
           converged: n.converged.length === 1 ? n.converged[0] : n.converged,
           ...(n.residual ? { residual: n.residual.length === 1 ? n.residual[0] : n.residual } : {}),
+          ...(n.residualEstimate ? { residualEstimate: true } : {}),
         },
       ]),
     ),
   };
 }
 
-function statusLine(n: { name: string; iterations: number[]; converged: boolean[]; residual?: number[] }): string {
+/** One line per status entry, worded by its kind. */
+function statusLine(n: StatusNode): string {
   const it = n.iterations;
   const conv = n.converged.filter(Boolean).length;
+  const all = n.converged.length;
+  const worst = (xs: number[], pick: (a: number, b: number) => number) => xs.map((r) => (Number.isFinite(r) ? r : Infinity)).reduce((a, b) => pick(a, b)).toExponential(2);
+  const ok = (yes: string, no: string) => (all === 1 ? (conv ? yes : no) : `${conv}/${all} ${yes}`);
   const iters = it.length === 1 ? `${it[0]} iterations` : `iterations ${Math.min(...it)}…${Math.max(...it)}`;
-  const res = n.residual ? `  residual ${Math.max(...n.residual.map((r) => (Number.isFinite(r) ? r : Infinity))).toExponential(2)}` : '';
-  const c = n.converged.length === 1 ? (conv ? 'converged' : 'NOT converged') : `${conv}/${n.converged.length} converged`;
-  return `${n.name}  ${iters}  ${c}${res}`;
+  switch (n.kind) {
+    case 'linear':
+    case 'implicit':
+      return `${n.name}  rcond ${n.residual ? worst(n.residual, Math.min) : '-'}  ${ok('well conditioned', 'SINGULAR')}`;
+    case 'monitor':
+      return `${n.name}  value ${n.residual ? (n.residual.length === 1 ? n.residual[0]!.toExponential(3) : `${worst(n.residual, Math.min)}…${worst(n.residual, Math.max)}`) : '-'}  ${ok('ok', 'FAILED')}`;
+    case 'curvature':
+      return `${n.name}  least curvature ${n.residual ? worst(n.residual, Math.min) : '-'}  ${ok('a minimum', 'NOT a minimum')}`;
+    case 'loop':
+      return `${n.name}  ${iters}  ${ok('stopped early', 'ran to its trip count')}`;
+    case 'solver': {
+      const res = n.residual ? `  residual ${worst(n.residual, Math.max)}${n.residualEstimate ? ' (estimate; --set check=1 computes it exactly)' : ''}` : '';
+      return `${n.name}  ${iters}  ${ok('converged', 'NOT converged')}${res}`;
+    }
+    default:
+      return n.kind satisfies never;
+  }
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -49,7 +49,8 @@ export interface SignatureData {
   derivedDims: { name: string; value: string }[];
   /** dimension expressions that must be ≥ 0 at run time (slice bounds), with the reason */
   assertions: { dim: string; message: string }[];
-  status: { name: string; kind: StatusKind; residual: boolean }[];
+  /** `estimate`: the residual is a probe estimate, not the exact norm */
+  status: { name: string; kind: StatusKind; residual: boolean; estimate?: boolean }[];
 }
 
 /** Code-generation options a GPU variant was made for. */

@@ -29,6 +29,9 @@ export interface NodeStatus {
   iterations: number[];
   converged: boolean[];
   residual?: number[];
+  /** the residual is a probe estimate (a `solve` whose exact residual would cost as much as its
+   *  solution; `check: 1` computes it exactly) */
+  residualEstimate?: boolean;
 }
 
 export interface RawResult {

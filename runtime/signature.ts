@@ -24,7 +24,7 @@ export interface Signature {
   readonly intParams: readonly { name: string; default?: number }[];
   readonly derivedDims: readonly { name: string; value: Dim }[];
   readonly assertions: readonly { dim: Dim; message: string }[];
-  readonly status: readonly { name: string; kind: StatusKind; residual: boolean }[];
+  readonly status: readonly { name: string; kind: StatusKind; residual: boolean; estimate?: boolean }[];
 }
 
 export function parseSignature(d: SignatureData): Signature {
@@ -58,7 +58,7 @@ export function signatureOf(f: Func): Signature {
       intParams: f.intParams,
       derivedDims: f.derivedDims,
       assertions: f.assertions ?? [],
-      status: f.status.map((s) => ({ name: s.name, kind: s.kind, residual: s.residual !== undefined })),
+      status: f.status.map((s) => ({ name: s.name, kind: s.kind, residual: s.residual !== undefined, ...(s.estimate ? { estimate: true } : {}) })),
     };
     cache.set(f, s);
   }

@@ -212,3 +212,35 @@ test('compiled CPU = reference interpreter on random programs (forward, VJP, JVP
 test('compiled CPU = reference interpreter on random matrix chains and rank-1 products', async () => {
   await assertProperty(fc.property(specArb(undefined, 'product'), checkSpec), { numRuns: RUNS, seed: SEED + 1, interruptAfterTimeLimit: TIME_MS });
 });
+
+test('cheap statuses: a solve’s costly residual is a probe estimate (said so), exact with check: 1', async () => {
+  const path = join(repoRoot, 'stdlib', 'qr.mat');
+  const src = readFileSync(path, 'utf8');
+  const rng = new Rng(4);
+  const A = new Tensor([2, 12, 9], rng.normals(2 * 12 * 9));
+  const est = (await compile(src, { path }).fn('qr').forward({ A })).status.nodes.find((n) => n.kind === 'solver')!;
+  const ex = (await compile(src, { path, solverOptions: { check: 1 } }).fn('qr').forward({ A })).status.nodes.find((n) => n.kind === 'solver')!;
+  assert.equal(est.residualEstimate, true);
+  assert.equal(ex.residualEstimate, undefined);
+  // a correct factorization: both at rounding level, and the estimate of the same order
+  for (let b = 0; b < 2; b++) {
+    assert.ok(ex.residual![b]! < 1e-13 && est.residual![b]! < 1e-13, `residuals ${ex.residual} ${est.residual}`);
+    assert.ok(est.residual![b]! > ex.residual![b]! / 20 && est.residual![b]! < ex.residual![b]! * 20, `estimate ${est.residual![b]} vs exact ${ex.residual![b]}`);
+  }
+  // a wrong "factorization" is caught by the estimate as by the exact norm
+  const bad = `import { householder } from "qr.mat"
+layer bad(A: mat[m, n]) -> (Q: stiefel[m, k], R: triu[k, n]) where k = min(m, n) =
+  solve Q: stiefel[m, k], R: triu[k, n] such that Q * R == A by (let (Q, R) = householder(A) in (Q, 1.01 * R))`;
+  const rb = (await compile(bad, { path: join(repoRoot, 'test', 'bad.mat') }).fn('bad').forward({ A })).status.nodes.find((n) => n.kind === 'solver')!;
+  const rx = (await compile(bad, { path: join(repoRoot, 'test', 'bad.mat'), solverOptions: { check: 1 } }).fn('bad').forward({ A })).status.nodes.find((n) => n.kind === 'solver')!;
+  for (let b = 0; b < 2; b++) {
+    assert.ok(rx.residual![b]! > 1e-3, `exact residual of a 1% error: ${rx.residual![b]}`);
+    assert.ok(rb.residual![b]! > rx.residual![b]! / 5 && rb.residual![b]! < rx.residual![b]! * 5, `estimate ${rb.residual![b]} vs exact ${rx.residual![b]}`);
+  }
+  // the optimized forward has no n³ product left for the status: matmuls only where the
+  // factorization itself needs them (none: Householder is matrix–vector work)
+  const f = compile(src, { path }).program.forward('qr');
+  const { reachable } = await import('../compiler/ir/node.js');
+  const mm = reachable([...f.results.map((r) => r.node), ...f.status.flatMap((s) => [s.iterations, s.converged, ...(s.residual ? [s.residual] : [])])]).filter((n) => n.op === 'matmul');
+  assert.equal(mm.length, 0, 'no matrix–matrix product in the QR forward');
+});

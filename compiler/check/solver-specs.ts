@@ -66,6 +66,7 @@ export const solverSpecs: Record<string, SolverSpec> = {
 
 /** Options every solver accepts. */
 const common: Record<string, OptionSpec> = {
+  check: { doc: 'compute residuals that cost as much as the solution itself exactly (1) instead of estimating them by two probe vectors (0)', default: 0, kind: 'number' },
   refine: { doc: 'Newton steps on the optimality system after the solver (polishes the solution for accurate implicit gradients); 0 = off', default: 0, kind: 'number' },
 };
 for (const s of Object.values(solverSpecs)) Object.assign(s.options, common);

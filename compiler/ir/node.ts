@@ -141,6 +141,8 @@ export interface StatusEntry {
   iterations: Node;
   converged: Node;
   residual?: Node;
+  /** the residual is an estimate (a probe of a residual that is costly to compute exactly) */
+  estimate?: boolean;
   /** extra named diagnostics (condition estimates, ...) */
   extra?: { name: string; node: Node }[];
   span?: Span;

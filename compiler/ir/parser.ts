@@ -242,7 +242,7 @@ function paramName(printed: string): string {
 }
 
 const headerRe = /^(fn|layer|optimizer|vjp|jvp) ([^\s(]+)\((.*)\)(?: \[(.*): int\])? \{$/;
-const statusRe = new RegExp(`^status "(.*)" (\\w+) iterations = %(${NAME}), converged = %(${NAME})(?:, residual = %(${NAME}))?$`);
+const statusRe = new RegExp(`^status "(.*)" (\\w+) iterations = %(${NAME}), converged = %(${NAME})(?:, residual = %(${NAME})( \\(estimate\\))?)?$`);
 
 /** Parses one function as printed by printFunc, building its nodes in `g`. */
 export function parseFunc(text: string, g: Graph): Func {
@@ -297,6 +297,7 @@ export function parseFunc(text: string, g: Graph): Func {
       iterations: b.ref(m[3]!, at),
       converged: b.ref(m[4]!, at),
       ...(m[5] !== undefined ? { residual: b.ref(m[5], at) } : {}),
+      ...(m[6] !== undefined ? { estimate: true } : {}),
     });
     ls.i++;
   }

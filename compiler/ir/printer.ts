@@ -79,7 +79,7 @@ export function printFunc(f: Func): string {
   printRegionBody(sc, null, namer, '  ', out);
   out.push(`  return ${f.results.map((r) => `${r.name} = %${namer.name(r.node)}`).join(', ')}`);
   for (const s of f.status) {
-    out.push(`  status "${s.name}" ${s.kind} iterations = %${namer.name(s.iterations)}, converged = %${namer.name(s.converged)}${s.residual ? `, residual = %${namer.name(s.residual)}` : ''}`);
+    out.push(`  status "${s.name}" ${s.kind} iterations = %${namer.name(s.iterations)}, converged = %${namer.name(s.converged)}${s.residual ? `, residual = %${namer.name(s.residual)}${s.estimate ? ' (estimate)' : ''}` : ''}`);
   }
   out.push('}');
   return out.join('\n');

@@ -18,6 +18,7 @@ import {
   objectiveAt,
   orientAt,
   readDecl,
+  residualNorm,
   type Decl,
 } from './problem.js';
 import { num, type SolverCtx, type Solution } from './solver.js';
@@ -29,18 +30,22 @@ export interface ExpandOptions {
   overrides: Record<string, number>;
 }
 
-function residualAt(cx: SolverCtx, d: Decl, xs: Node[]): Node {
+/** The residual of a solution computed by an expression (`by EXPR`): for a `solve`, the norm of
+ *  its equations — a probe estimate unless `check: 1` (problem.ts residualNorm); for an argmin,
+ *  the KKT residual. */
+function residualAt(cx: SolverCtx, d: Decl, xs: Node[]): { norm: Node; estimate: boolean } {
   const b = cx.b;
-  if (d.kind === 'root') return b.norm(flatten(b, equationsAt(b, d, xs)));
+  if (d.kind === 'root') return residualNorm(b, equationsAt(b, d, xs), num(cx, d, 'check', 0) > 0);
   const hs = constraintsAt(b, d, xs);
   const nu = hs.length ? multipliers(cx.vcx, hs, xs, gradient(cx.vcx, objectiveAt(b, d, xs), xs), cx.hooks) : null;
-  return b.norm(kktResidual(cx.vcx, d, xs, nu));
+  return { norm: b.norm(kktResidual(cx.vcx, d, xs, nu)), estimate: false };
 }
 
 function solve(cx: SolverCtx, d: Decl): Solution {
   const b = cx.b;
   if (d.byArgs.length) {
-    return { xs: d.byArgs, iterations: b.iconst(0), converged: b.const(1), residual: residualAt(cx, d, d.byArgs) };
+    const r = residualAt(cx, d, d.byArgs);
+    return { xs: d.byArgs, iterations: b.iconst(0), converged: b.const(1), residual: r.norm, ...(r.estimate ? { residualEstimate: true } : {}) };
   }
   const x0 = d.initArgs.length ? d.initArgs : d.vars.map((v) => defaultInit(b, v));
   const name = d.solver?.name ?? defaultSolver(d);
@@ -66,7 +71,7 @@ function refine(cx: SolverCtx, d: Decl, sol: Solution): Solution {
   const steps = num(cx, d, 'refine', 0);
   if (!(steps > 0)) return sol;
   const r = newton(cx, d, sol.xs, { tol: 0, maxIter: Math.round(steps), damping: 0 });
-  return { xs: r.xs, iterations: cx.b.ibin('iadd', sol.iterations, r.iterations), converged: sol.converged, residual: r.residual, ...(sol.checks ? { checks: sol.checks } : {}) };
+  return { xs: r.xs, iterations: cx.b.ibin('iadd', sol.iterations, r.iterations), converged: sol.converged, residual: r.residual, ...(r.residualEstimate ? { residualEstimate: true } : {}), ...(sol.checks ? { checks: sol.checks } : {}) };
 }
 
 function defaultSolver(d: Decl): string {
@@ -103,6 +108,7 @@ export function expandFunc(b: Builder, f: Func, opts: ExpandOptions): Func {
       results: cur.results.map((r) => ({ ...r, node: m(r.node) })),
       status: [...cur.status, ...extra].map((s) => ({
         ...s,
+        ...(sol.residualEstimate && s.residual && s.residual.op === 'proj' && s.residual.args[0] === decl ? { estimate: true } : {}),
         iterations: m(s.iterations),
         converged: m(s.converged),
         ...(s.residual ? { residual: m(s.residual) } : {}),

@@ -124,6 +124,69 @@ export function structureEquations(b: Builder, domain: Struct, y: Node): Node[] 
   }
 }
 
+// ---- residual norms ---------------------------------------------------------------------------------
+
+/**
+ * ‖[E₁; E₂; …]‖, the norm of a system's residual blocks, exactly or by probing. Exactly, a
+ * matrix block such as Q R − A or QᵀQ − I costs as much as the factorization it checks (n³). A
+ * probe estimate applies each matrix block to two fixed vectors z (entries cos(2.4 j + φ)) by
+ * pushing the product through the block's expression — (Q R − A) z = Q (R z) − A z,
+ * (QᵀQ − I) z = Qᵀ(Q z) − z, so O(n²) — and uses E‖E z‖² = ‖E‖²_F ‖z‖² / n for z uniform on a
+ * sphere: ‖E‖²_F ≈ n ‖E z‖² / ‖z‖², averaged over the two probes. Vector and scalar blocks are
+ * exact. The status says which a residual is (StatusEntry.estimate).
+ */
+export function residualNorm(b: Builder, blocks: Node[], exact: boolean): { norm: Node; estimate: boolean } {
+  if (exact || blocks.every((e) => shapeOf(e).length < 2)) return { norm: b.norm(flatten(b, blocks)), estimate: false };
+  let sq: Node = b.const(0);
+  for (const e of blocks) {
+    const sh = shapeOf(e);
+    if (sh.length < 2) {
+      sq = b.add(sq, b.sumsq(e));
+      continue;
+    }
+    const n = sh[1]!;
+    const nf = b.itof(b.dim(n));
+    let est: Node = b.const(0);
+    for (const phase of [0.7, 2.1]) {
+      const z = b.unary('cos', b.add(b.mul(b.const(2.4), b.iota(n)), b.const(phase)));
+      est = b.add(est, b.div(b.sumsq(applyTo(b, e, z)), b.sumsq(z)));
+    }
+    sq = b.add(sq, b.mul(b.mul(nf, b.const(0.5)), est));
+  }
+  return { norm: b.unary('sqrt', sq), estimate: true };
+}
+
+/** X z without forming X where X is built of products, sums, scalings and transposes. */
+function applyTo(b: Builder, x: Node, z: Node): Node {
+  const [p, q] = x.args;
+  const isMat = (n: Node) => shapeOf(n).length === 2;
+  switch (x.op) {
+    case 'matmul':
+      return applyTo(b, p!, applyTo(b, q!, z));
+    case 'add':
+    case 'sub':
+      if (isMat(p!) && isMat(q!)) return x.op === 'add' ? b.add(applyTo(b, p!, z), applyTo(b, q!, z)) : b.sub(applyTo(b, p!, z), applyTo(b, q!, z));
+      break;
+    case 'mul':
+      if (!isMat(p!) && isMat(q!)) return b.mul(p!, applyTo(b, q!, z));
+      if (isMat(p!) && !isMat(q!)) return b.mul(q!, applyTo(b, p!, z));
+      break;
+    case 'neg':
+      return b.neg(applyTo(b, p!, z));
+    case 'eye':
+      if (shapeOf(x)[0]!.equals(shapeOf(x)[1]!)) return z;
+      break;
+    case 'outer':
+      return b.mul(b.dot(q!, z), p!);
+    case 'transpose':
+      // (P Q)ᵀ z = Qᵀ (Pᵀ z)
+      if (p!.op === 'matmul') return applyTo(b, b.transpose(p!.args[1]!), applyTo(b, b.transpose(p!.args[0]!), z));
+      break;
+    default:
+  }
+  return b.matvec(x, z);
+}
+
 // ---- flattening ------------------------------------------------------------------------------------
 
 export function sizeOf(nodes: Node[]): Dim {

@@ -19,6 +19,8 @@ export interface Solution {
   iterations: Node;
   converged: Node;
   residual: Node;
+  /** the residual is a probe estimate (problem.ts residualNorm), not the exact norm */
+  residualEstimate?: boolean;
   /** further checks reported as status entries `<node>/<name>` (ok = 0 flags them) */
   checks?: { name: string; kind: StatusKind; value: Node; ok: Node }[];
 }

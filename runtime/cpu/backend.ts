@@ -58,6 +58,7 @@ export function runCpu(func: Func, bind: Binding, opts: { f32?: boolean } = {}):
     iterations: new Array<number>(B),
     converged: new Array<boolean>(B),
     ...(s.residual ? { residual: new Array<number>(B) } : {}),
+    ...(s.estimate ? { residualEstimate: true } : {}),
   }));
   for (let b = 0; b < B; b++) {
     const params: V[] = bind.inputs.map((inp) => {

@@ -139,7 +139,7 @@ export function finishCall(sig: Signature, bind: Binding, call: ProgramCall): { 
       converged[b] = st[3 * b + 1] !== 0;
       if (residual) residual[b] = st[3 * b + 2]!;
     }
-    return { name: s.name, kind: s.kind, iterations, converged, ...(residual ? { residual } : {}) };
+    return { name: s.name, kind: s.kind, iterations, converged, ...(residual ? { residual } : {}), ...(s.estimate ? { residualEstimate: true } : {}) };
   });
   return { outputs, nodes };
 }

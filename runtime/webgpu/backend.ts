@@ -153,7 +153,7 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
   }
   if (trace) console.error(`[matc trace] ${spec.wgsl.split('\n')[1]?.slice(0, 60)}: ${Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(1)} ms`).join(', ')}; total ${(performance.now() - t0).toFixed(1)} ms`);
   const outputs: Record<string, Tensor> = {};
-  const nodes: NodeStatus[] = sig.status.map((st) => ({ name: st.name, kind: st.kind, iterations: [], converged: [] }));
+  const nodes: NodeStatus[] = sig.status.map((st) => ({ name: st.name, kind: st.kind, iterations: [], converged: [], ...(st.estimate ? { residualEstimate: true } : {}) }));
   spec.outputs.forEach((o, i) => {
     if (o.kind === 'result') {
       const shape = (o.shape ?? []).map((d) => (/^\d+$/.test(d) ? Number(d) : parseDim(d).eval(bind.dims)));
