@@ -7,7 +7,7 @@ import type { Backend } from '../backend.js';
 import type { Binding } from '../bind.js';
 import type { Executable, RawResult } from '../executable.js';
 import { runExecutableCpu } from './backend.js';
-import type { Precision } from './program.js';
+import type { Engine, Precision } from './program.js';
 import { ThreadPool } from './threads.js';
 
 export interface CpuBackendOptions {
@@ -17,6 +17,9 @@ export interface CpuBackendOptions {
   threads?: number;
   /** the reference interpreter instead of the compiled program */
   reference?: boolean;
+  /** the form of the compiled program: 'wasm' (default where the engine has WebAssembly SIMD;
+   *  f64 only) or 'js' */
+  engine?: Engine;
 }
 
 /** The machine's cores (Node), or the browser's hardwareConcurrency, or 1. Loaded lazily: the
@@ -59,7 +62,7 @@ export class CpuBackend implements Backend {
     const prog = this.options.reference ? undefined : exe.cpu();
     if (!prog || this.threads < 2 || bind.batchSize < 2) return runExecutableCpu(exe, bind, this.options);
     this.pool ??= new ThreadPool(this.threads);
-    return this.pool.run(prog, exe.signature, bind, this.options.precision ?? 'f64');
+    return this.pool.run(prog, exe.signature, bind, this.options.precision ?? 'f64', this.options.engine);
   }
 
   dispose(): void {

@@ -91,11 +91,12 @@ export interface ProgramCall {
 }
 
 /** Evaluates the program's layout for a call and allocates its outputs. */
-export function prepareCall(c: Compiled, sig: Signature, bind: Binding, precision: Precision): ProgramCall {
+export function prepareCall(c: Compiled, sig: Signature, bind: Binding, precision: Precision, alloc: (n: number, f32: boolean) => Arr = plainArray): ProgramCall {
   const B = bind.batchSize;
   const D = Float64Array.from(evalDims(c.dims, bind.dims, 'dimension'));
   const sizes = evalDims(c.buffers, bind.dims, 'buffer size');
-  const Ctor = precision === 'f32' ? Float32Array : Float64Array;
+  const f32 = precision === 'f32';
+  const Ctor = f32 ? Float32Array : Float64Array;
   const IN = bind.inputs.map((inp) => {
     const d = inp.tensor.data;
     // one array type per precision keeps the kernel monomorphic
@@ -103,10 +104,15 @@ export function prepareCall(c: Compiled, sig: Signature, bind: Binding, precisio
   });
   const INS = bind.inputs.map((inp) => (inp.batched ? inp.shape.reduce((a, b) => a * b, 1) : 0));
   const outSizes = sig.results.map((r) => r.shape.reduce((a, d) => a * d.eval(bind.dims), 1));
-  const OUT = outSizes.map((s) => new Ctor(s * B));
-  const ST = sig.status.map(() => new Float64Array(3 * B));
+  const OUT = outSizes.map((s) => alloc(s * B, f32));
+  const ST = sig.status.map(() => alloc(3 * B, false) as Float64Array);
   return { D, IN, INS, OUT, ST, sizes, outSizes };
 }
+
+const plainArray = (n: number, f32: boolean): Arr => (f32 ? new Float32Array(n) : new Float64Array(n));
+
+/** An array in shared memory (for results that worker threads write). */
+export const sharedArray = (n: number, f32: boolean): Arr => (f32 ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float64Array(new SharedArrayBuffer(n * 8)));
 
 /** Runs instances base … base+count−1 of a prepared call in this thread. */
 export function runRange(c: Compiled, call: ProgramCall, W: Arr[], base: number, count: number, source: string, wasm?: { module: WasmModule; checks: readonly string[] }): void {

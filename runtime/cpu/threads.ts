@@ -15,7 +15,8 @@ import type { NodeStatus } from '../executable.js';
 import type { Signature } from '../signature.js';
 import type { Tensor } from '../tensor.js';
 import type { Arr } from './helpers.js';
-import { allocWorkspace, compileProgram, finishCall, prepareCall, runRange, type Precision, type ProgramCall } from './program.js';
+import { allocWorkspace, compileProgram, engineFor, finishCall, prepareCall, runRange, sharedArray, type Engine, type Precision, type ProgramCall } from './program.js';
+import { wasmModule } from './wasm.js';
 
 /** Splitting is worth it when the rest of the batch takes at least this long in one thread. */
 const THRESHOLD_MS = 4;
@@ -64,18 +65,28 @@ class PoolWorker {
   }
 }
 
-/** Copies a typed array into shared memory (or returns it when it already is shared). */
-function shared(a: Arr): Arr {
+/** Copies a typed array into shared memory (or returns it when it already is shared), reusing
+ *  the pool's staging arrays of the same size between calls. */
+function shared(a: Arr, staging: Map<string, Arr[]>, used: Map<string, number>): Arr {
   if (typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer) return a;
-  const s = a instanceof Float32Array ? new Float32Array(new SharedArrayBuffer(a.length * 4)) : new Float64Array(new SharedArrayBuffer(a.length * 8));
+  const f32 = a instanceof Float32Array;
+  const key = `${f32 ? 'f32' : 'f64'}:${a.length}`;
+  const k = used.get(key) ?? 0;
+  used.set(key, k + 1);
+  let list = staging.get(key);
+  if (!list) staging.set(key, (list = []));
+  if (!list[k]) list[k] = sharedArray(a.length, f32);
+  const s = list[k]!;
   s.set(a);
-  return s as Arr;
+  return s;
 }
 
 export class ThreadPool {
   private workers: PoolWorker[] = [];
   private starting: Promise<void> | null = null;
   private main: Map<string, Arr[]> = new Map();
+  /** shared copies of inputs, by type and length, reused by later calls */
+  private staging: Map<string, Arr[]> = new Map();
 
   constructor(readonly threads: number) {}
 
@@ -110,43 +121,63 @@ export class ThreadPool {
     return w;
   }
 
-  async run(p: CpuProgramData, sig: Signature, bind: Binding, precision: Precision): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[] }> {
+  async run(p: CpuProgramData, sig: Signature, bind: Binding, precision: Precision, engine?: Engine): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[] }> {
     const c = compileProgram(p);
     const B = bind.batchSize;
-    let call = prepareCall(c, sig, bind, precision);
-    const W = this.workspace(call.sizes, precision);
+    // results in shared memory from the start when worker threads may write them
+    let call = prepareCall(c, sig, bind, precision, B > 2 && this.threads > 1 ? sharedArray : undefined);
+    const useWasm = engineFor(p, precision, engine) === 'wasm';
+    const wasm = useWasm ? { module: wasmModule(p)!, checks: p.checks ?? [] } : undefined;
+    const W = useWasm ? [] : this.workspace(call.sizes, precision);
     if (B < 2 || this.threads < 2) {
-      runRange(c, call, W, 0, B, p.js);
+      runRange(c, call, W, 0, B, p.js, wasm);
       return finishCall(sig, bind, call);
     }
-    // the first instance alone, timed: is the rest worth splitting?
-    const t0 = performance.now();
-    runRange(c, call, W, 0, 1, p.js);
-    const per = performance.now() - t0;
-    if (per * (B - 1) < THRESHOLD_MS || !(await this.start())) {
-      runRange(c, call, W, 1, B - 1, p.js);
+    // the first instance alone, timed: is the rest worth splitting? (a first call also compiles;
+    // the timing of a second instance says what one costs)
+    runRange(c, call, W, 0, 1, p.js, wasm);
+    let done = 1;
+    let per = Infinity;
+    if (B > 2) {
+      const t0 = performance.now();
+      runRange(c, call, W, 1, 1, p.js, wasm);
+      per = performance.now() - t0;
+      done = 2;
+    }
+    if (per * (B - done) < THRESHOLD_MS || !(await this.start())) {
+      runRange(c, call, W, done, B - done, p.js, wasm);
       return finishCall(sig, bind, call);
     }
-    call = shareCall(call);
-    const parts = Math.min(this.threads, this.workers.length + 1, B - 1);
-    const rest = B - 1;
+    const tr = typeof process !== 'undefined' && process.env.MATC_TRACE === '1';
+    const t1 = performance.now();
+    const used = new Map<string, number>();
+    call = { ...call, IN: call.IN.map((x) => shared(x, this.staging, used)) };
+    const t2 = performance.now();
+    const parts = Math.min(this.threads, this.workers.length + 1, B - done);
+    const rest = B - done;
     const ranges: [number, number][] = [];
     for (let k = 0; k < parts; k++) {
-      const lo = 1 + Math.floor((rest * k) / parts);
-      const hi = 1 + Math.floor((rest * (k + 1)) / parts);
+      const lo = done + Math.floor((rest * k) / parts);
+      const hi = done + Math.floor((rest * (k + 1)) / parts);
       if (hi > lo) ranges.push([lo, hi - lo]);
     }
     const [mine, ...theirs] = ranges;
     const jobs = theirs.map(([base, count], k) =>
-      this.workers[k]!.run({ js: p.js, D: call.D, IN: call.IN, INS: call.INS, OUT: call.OUT, ST: call.ST, sizes: call.sizes, precision, base, count }),
+      this.workers[k]!.run({
+        js: p.js,
+        ...(useWasm ? { wasm: p.wasm, checks: p.checks ?? [] } : {}),
+        D: call.D, IN: call.IN, INS: call.INS, OUT: call.OUT, ST: call.ST, outSizes: call.outSizes, sizes: call.sizes, precision, base, count,
+      }),
     );
     let mainError: unknown = null;
     try {
-      if (mine) runRange(c, call, W, mine[0], mine[1], p.js);
+      if (mine) runRange(c, call, W, mine[0], mine[1], p.js, wasm);
     } catch (e) {
       mainError = e;
     }
+    const t3 = performance.now();
     const settled = await Promise.allSettled(jobs);
+    if (tr) console.error(`[matc trace] threads: share ${(t2 - t1).toFixed(1)} ms, main range ${(t3 - t2).toFixed(1)} ms, wait ${(performance.now() - t3).toFixed(1)} ms`);
     if (mainError) throw mainError;
     for (const s of settled) if (s.status === 'rejected') throw s.reason;
     return finishCall(sig, bind, call);
@@ -157,10 +188,6 @@ export class ThreadPool {
     this.workers = [];
     this.starting = null;
     this.main.clear();
+    this.staging.clear();
   }
-}
-
-/** The call's arrays in shared memory (the outputs the first instance wrote are kept). */
-function shareCall(call: ProgramCall): ProgramCall {
-  return { ...call, IN: call.IN.map(shared), OUT: call.OUT.map(shared), ST: call.ST.map((s) => shared(s) as Float64Array) };
 }
