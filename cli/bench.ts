@@ -36,35 +36,11 @@ import type { Backend } from '../runtime/backend.js';
 import { instanceChunking, instanceKernelOf, packChunkInputs, type WebGpuBackend } from '../runtime/webgpu/backend.js';
 import type { GpuContext } from '../runtime/webgpu/device.js';
 import type { GpuPlan, PlanInputs } from '../core/gpu-plan.js';
-import { randomLike, resolveDims, cpuOptions } from './inputs.js';
+import { randomLike, resolveDims } from './inputs.js';
+import { cpuOptions } from './cpu-options.js';
+import { BENCH_HELP } from './help.js';
 
-export const BENCH_HELP = `usage: matc bench FILE --fn NAME [--batch B] [--dims m=64,n=32] [--backend auto|cpu|webgpu]
-                  [--precision f64|f32] [--threads N] [--reference]
-                  [--reps N] [--seed S] [--set tol=1e-7,max_iter=100] [--json]
 
-Times the forward and the backward (VJP) of a function on seeded random inputs:
-  gpu ms   GPU time of the instance kernel by timestamp queries on device-resident buffers
-           (no upload, no readback), median of N runs after >= 250 ms of warm-up
-  wall ms  one full call end to end (bind, upload, one submission, one readback), median of N
-           calls after one warm-up call; on the CPU backend the compiled program's call
-The backward is the VJP kernel: it re-runs the forward solver, then the implicit backward.
-
-inputs: random with the declared structure; a sym[m] parameter gets PMaF's IED data (entries
-|N(0,1)|, then X + Xᵀ: a dominant eigenvalue with a large gap), cotangents are N(0,1).
-
-options:
-  --batch B         leading batch dimension (default 1, no batch dimension)
-  --dims m=64,n=32  dimension sizes (default 4 each)
-  --backend B       auto (WebGPU when an adapter exists, else CPU), cpu or webgpu
-  --precision P     the CPU backend's storage precision: f64 (default) or f32
-  --threads N       worker threads for large batches on the CPU (default: every core)
-  --reference       time the CPU reference interpreter instead of the compiled program
-  --reps N          timed repetitions per phase (default 20; fewer when they would take
-                    over ~2 s, at least 1)
-  --set K=V         solver options for every declarative node (tol, max_iter, ...)
-  --json            one JSON object on stdout:
-                    { backend, fn, dims, batch, forward: { gpuMsMedian, wallMsMedian, ... },
-                      backward: { ... }, reps, inputs, status }`;
 
 // ---- inputs --------------------------------------------------------------------------------------
 

@@ -3,7 +3,16 @@
 // matc itself (a WGSL validation failure, a verifier violation) are InternalError, which carries
 // whatever generated text helps to debug it (for WGSL: the source with line numbers).
 
+/** Brands that make `instanceof` hold across copies of matc in one process (see runtime/tensor.ts). */
+const RUNTIME_ERROR = Symbol.for('matc.MatcRuntimeError');
+const INTERNAL_ERROR = Symbol.for('matc.InternalError');
+const branded = (x: unknown, brand: symbol): boolean => typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[brand] === true;
+
 export class MatcRuntimeError extends Error {
+  static override [Symbol.hasInstance](x: unknown): boolean {
+    return branded(x, RUNTIME_ERROR);
+  }
+  readonly [RUNTIME_ERROR] = true;
   readonly code: string;
   constructor(code: string, message: string) {
     super(message);
@@ -13,6 +22,10 @@ export class MatcRuntimeError extends Error {
 }
 
 export class InternalError extends Error {
+  static override [Symbol.hasInstance](x: unknown): boolean {
+    return branded(x, INTERNAL_ERROR);
+  }
+  readonly [INTERNAL_ERROR] = true;
   readonly detail: string | undefined;
   constructor(message: string, detail?: string) {
     super(detail === undefined ? message : `${message}\n${detail}`);

@@ -2,8 +2,8 @@
 // (MAT0101 lexical, MAT0102 syntax). Recovered CST fragments become `error` nodes, which the
 // checker skips silently: one mistake, one diagnostic.
 
-import type { CstNode, IToken, CstElement } from 'chevrotain';
-import { EOF } from 'chevrotain';
+import type { CstNode, IToken, CstElement } from '../vendor/chevrotain.js';
+import { EOF } from '../vendor/chevrotain.js';
 import type * as A from './ast.js';
 import { parseCst } from './parser.js';
 import * as T from './tokens.js';

@@ -2,7 +2,7 @@
 // by build-ast.ts. Precedence, lowest first: || · && · comparisons · + - · * / .* ./ · unary
 // - ! · ^ .^ (right-assoc) · postfix (' indexing calls).
 
-import { CstParser, type CstNode, type IToken } from 'chevrotain';
+import { CstParser, type CstNode, type IToken } from '../vendor/chevrotain.js';
 import * as T from './tokens.js';
 
 export class MatParser extends CstParser {

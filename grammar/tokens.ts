@@ -2,7 +2,7 @@
 // name; type names (`mat`, `sym`, ...) are ordinary identifiers resolved in type position, because
 // several of them (`diag`, `tril`, `sym`) are also functions.
 
-import { createToken, Lexer, type TokenType } from 'chevrotain';
+import { createToken, Lexer, type TokenType } from '../vendor/chevrotain.js';
 
 export const Identifier = createToken({ name: 'Identifier', pattern: /[A-Za-z_][A-Za-z0-9_]*/ });
 

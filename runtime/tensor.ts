@@ -7,7 +7,16 @@ import { MatcRuntimeError } from '../core/errors.js';
 export type DType = 'f64' | 'f32';
 export type TensorData = Float64Array | Float32Array;
 
+/** Marks tensors of every copy of matc loaded in a process (a bundle and the unbundled runtime of
+ *  a compiled module): `instanceof Tensor` holds across copies. */
+const TENSOR = Symbol.for('matc.Tensor');
+
 export class Tensor {
+  static [Symbol.hasInstance](x: unknown): boolean {
+    return typeof x === 'object' && x !== null && (x as { [TENSOR]?: boolean })[TENSOR] === true;
+  }
+
+  readonly [TENSOR] = true;
   readonly shape: readonly number[];
   readonly dtype: DType;
   #data: TensorData | null;

@@ -119,3 +119,26 @@ test('matc run --json through a pipe: a megabyte of output arrives whole (no tru
   // random symmetric matrices: some have tiny eigengaps, which the status reports (not NaN)
   assert.ok(out.outputs.u.data.every(Number.isFinite));
 });
+
+test('the bundled CLI (the package bin, dist/bundle/matc.js) runs help, check, run on the CPU with threads', () => {
+  const bundle = join(root, 'dist', 'bundle', 'matc.js');
+  assert.ok(existsSync(bundle), 'npm test builds the bundle (scripts/bundle.mjs)');
+  const run = (args: string[]) => spawnSync(process.execPath, [bundle, ...args], { cwd: root, encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20 });
+  const h = run(['--help']);
+  assert.equal(h.status, 0, h.stderr);
+  assert.match(h.stdout, /usage: matc <command>/);
+  const c = run(['check', 'stdlib/less.mat', 'stdlib/qr.mat']);
+  assert.equal(c.status, 0, c.stderr);
+  // the worker thread of the bundle lives next to it (runtime/cpu/threads.ts)
+  const r = run(['run', 'stdlib/qr.mat', '--fn', 'qr', '--random', '--dims', 'm=6,n=4', '--batch', '200', '--backend', 'cpu', '--threads', '2', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as { backend: string; status: { ok: boolean }; outputs: { Q: { shape: number[] } } };
+  assert.match(j.backend, /^cpu \(compiled, f64, 2 threads\)$/);
+  assert.equal(j.status.ok, true);
+  assert.deepEqual(j.outputs.Q.shape, [200, 6, 4]);
+  const ref = spawnSync(process.execPath, [matcJs, 'run', 'stdlib/qr.mat', '--fn', 'qr', '--random', '--dims', 'm=6,n=4', '--batch', '200', '--backend', 'cpu', '--reference', '--json'], { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const jr = JSON.parse(ref.stdout) as { backend: string; outputs: { Q: { data: number[] } } };
+  assert.equal(jr.backend, 'cpu (f64 reference interpreter)');
+  const q = (j as unknown as { outputs: { Q: { data: number[] } } }).outputs.Q.data;
+  jr.outputs.Q.data.forEach((x, i) => assert.ok(Math.abs(x - q[i]!) < 1e-12, `Q[${i}]: ${q[i]} threaded vs ${x} reference`));
+});

@@ -244,3 +244,25 @@ layer bad(A: mat[m, n]) -> (Q: stiefel[m, k], R: triu[k, n]) where k = min(m, n)
   const mm = reachable([...f.results.map((r) => r.node), ...f.status.flatMap((s) => [s.iterations, s.converged, ...(s.residual ? [s.residual] : [])])]).filter((n) => n.op === 'matmul');
   assert.equal(mm.length, 0, 'no matrix–matrix product in the QR forward');
 });
+
+test('worker threads: a batch split over threads gives the single thread’s numbers bit for bit (WebAssembly and JS)', async () => {
+  const path = join(repoRoot, 'stdlib', 'qr.mat');
+  const m = compile(readFileSync(path, 'utf8'), { path });
+  const exe = m.executable('qr', 'vjp');
+  // large enough that splitting pays (the pool times one instance first)
+  const inputs = inputsFor(exe, { m: 24, n: 24 }, 400, new Rng(2));
+  const bind = bindInputs(exe.signature, inputs, { noValidate: true });
+  const { ThreadPool } = await import('../runtime/cpu/threads.js');
+  for (const engine of ['wasm', 'js'] as const) {
+    const one = runProgram(exe.cpu()!, exe.signature, bind, 'f64', engine);
+    const pool = new ThreadPool(2);
+    try {
+      const two = await pool.run(exe.cpu()!, exe.signature, bind, 'f64', engine);
+      for (const [k, t] of Object.entries(one.outputs)) assert.deepEqual(Array.from(two.outputs[k]!.data), Array.from(t.data), `${engine}: ${k}`);
+      assert.deepEqual(two.nodes, one.nodes, `${engine}: statuses`);
+      assert.ok(pool.workerCount > 0, 'the batch was split over a worker');
+    } finally {
+      pool.dispose();
+    }
+  }
+});

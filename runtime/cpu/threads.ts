@@ -90,6 +90,11 @@ export class ThreadPool {
 
   constructor(readonly threads: number) {}
 
+  /** workers started so far (0 until a batch was worth splitting) */
+  get workerCount(): number {
+    return this.workers.length;
+  }
+
   private async start(): Promise<boolean> {
     if (this.workers.length >= this.threads - 1) return this.workers.length > 0;
     if (!this.starting) {
