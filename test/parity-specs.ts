@@ -10,9 +10,12 @@ export interface ParitySpec {
   grad?: boolean;
   /** relative tolerance for f32 vs f64 */
   tol?: number;
+  /** compare with the CPU reference's f32 rounding (the spec depends on the precision: `eps`) */
+  f32ref?: boolean;
 }
 
 export const paritySpecs: ParitySpec[] = [
+  { name: 'eps', fn: 'f', dims: { n: 3 }, grad: true, f32ref: true, src: `fn f(x: vec[n]) -> vec[n] = x + 1e6 * eps * x` },
   { name: 'elementwise', fn: 'f', dims: { m: 5, n: 3 }, grad: true, src: `fn f(A: mat[m, n], B: mat[m, n], s: real) -> mat[m, n] = exp(-A .* A) + tanh(B) ./ (1 + A .* A) - s * sin(A) + cos(B) .^ 2 + sigmoid(A) .* abs(B) + sqrt(1 + B .* B) + log(2 + A .* A) + max(A, B) - min(A, 0.5 * B)` },
   { name: 'compare-select', fn: 'f', dims: { n: 7 }, grad: true, src: `fn f(x: vec[n], y: vec[n]) -> vec[n] = (x > y) .* x + (x <= y) .* y .* y + sign(x) + (if sum(x) > 0 then x else -y)` },
   { name: 'products', fn: 'f', dims: { m: 4, k: 6, n: 3 }, grad: true, src: `fn f(A: mat[m, k], B: mat[k, n], x: vec[k], y: vec[m]) -> (C: mat[m, n], v: vec[m], s: real, O: mat[m, k]) = (A * B, A * x, y' * A * x, y * x')` },

@@ -30,7 +30,8 @@ for (const s of paritySpecs) {
         const dims: Record<string, number> = {};
         for (const [k, v] of Object.entries(s.dims)) dims[k] = v + grow;
         const inputs = randomInputs(fn, dims, batch > 1 ? [batch] : [], seed);
-        const cpu = await fn.forward(inputs);
+        const ref = s.f32ref ? { f32: true } : {};
+        const cpu = await fn.forward(inputs, ref);
         const gpu = await fn.forward(inputs, { backend });
         for (const k of Object.keys(cpu.outputs)) {
           const e = relErr(gpu.outputs[k]!.data, cpu.outputs[k]!.data, 1e-3);
@@ -39,7 +40,7 @@ for (const s of paritySpecs) {
         if (s.grad) {
           const cot: Record<string, Tensor> = {};
           for (const [k, v] of Object.entries(cpu.outputs)) cot[k] = new Tensor(v.shape, Array.from({ length: v.size }, (_, i) => Math.cos(i + seed)));
-          const gc = await fn.vjp(inputs, cot);
+          const gc = await fn.vjp(inputs, cot, ref);
           const gg = await fn.vjp(inputs, cot, { backend });
           for (const k of Object.keys(gc.gradients)) {
             const e = relErr(gg.gradients[k]!.data, gc.gradients[k]!.data, 1e-3);

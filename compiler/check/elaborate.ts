@@ -150,6 +150,8 @@ export class Elab {
     if (d) return { k: 'int', node: this.b.dim(d), dim: d };
     if (name === 'pi') return arr(this.b.const(Math.PI));
     if (name === 'inf') return arr(this.b.const(Infinity));
+    // the machine epsilon of the precision the function runs in (2⁻⁵² in f64, 2⁻²³ in f32)
+    if (name === 'eps') return arr(this.b.eps());
     const candidates = new Set([...env.names(), ...this.dims.keys()]);
     const sug = closest(name, candidates);
     const isFn = builtins[name] || this.ctx.items.has(name);

@@ -44,7 +44,7 @@ const lin1 = (f: (b: Builder, dx: Node, n: Node) => Node): Rule => (cx, n, [d]) 
 const unaryChain = (f: (b: Builder, dx: Node, n: Node) => Node): Rule => lin1(f);
 
 export const jvpRules: Record<OpKind, Rule> = {
-  param: zero, const: zero, iconst: zero, fill: zero, eye: zero, iota: zero, dim: zero,
+  param: zero, const: zero, eps: zero, iconst: zero, fill: zero, eye: zero, iota: zero, dim: zero,
   iadd: zero, isub: zero, imul: zero, imin: zero, imax: zero, idiv: zero, imod: zero, itof: zero,
   sign: zero, not: zero, maxloc: zero, minloc: zero, lt: zero, le: zero, gt: zero, ge: zero, eq: zero, ne: zero, and: zero, or: zero,
   nograd: zero,

@@ -95,7 +95,7 @@ function triMask(b: Builder, m: Node, lower: boolean, unit: boolean): Node {
 }
 
 export const vjpRules: Record<OpKind, Rule> = {
-  param: none, const: none, iconst: none, fill: none, eye: none, iota: none, dim: none,
+  param: none, const: none, eps: none, iconst: none, fill: none, eye: none, iota: none, dim: none,
   iadd: none, isub: none, imul: none, imin: none, imax: none, idiv: none, imod: none, itof: none,
   sign: none, not: none, maxloc: none, minloc: none, lt: none, le: none, gt: none, ge: none, eq: none, ne: none, and: none, or: none,
   nograd: none,

@@ -88,6 +88,11 @@ export class Builder {
     return this.raw('const', [], { value: v });
   }
 
+  /** the machine epsilon of the precision the function runs in */
+  eps(): Node {
+    return this.raw('eps', []);
+  }
+
   iconst(v: number): Node {
     return this.raw('iconst', [], { value: v });
   }

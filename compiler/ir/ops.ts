@@ -18,7 +18,7 @@ export type IntBinaryKind = (typeof intBinary)[number];
 
 export type OpKind =
   // leaves
-  | 'param' | 'const' | 'iconst' | 'fill' | 'eye' | 'iota' | 'dim'
+  | 'param' | 'const' | 'eps' | 'iconst' | 'fill' | 'eye' | 'iota' | 'dim'
   // integer scalars (loop indices, dimension arithmetic)
   | IntBinaryKind | 'itof'
   // elementwise (scalars broadcast)
@@ -134,6 +134,9 @@ export function parseEinsum(spec: string): { inputs: string[]; output: string } 
 export const opSpecs: Record<OpKind, OpSpec> = {
   param: { arity: 0, regions: 0, type: (_a, attrs) => attrs.type as IrType },
   const: { arity: 0, regions: 0, type: () => scalarT },
+  // the machine epsilon of the arithmetic the function runs in: 2⁻⁵² on the f64 CPU paths, 2⁻²³
+  // in f32 (WebGPU, f32 storage, the interpreter's f32 rounding); solver tolerances scale with it
+  eps: { arity: 0, regions: 0, type: () => scalarT },
   iconst: { arity: 0, regions: 0, type: () => intT },
   fill: { arity: 0, regions: 0, type: (_a, attrs) => tensorT(dimsAttr(attrs, 'shape')) },
   eye: { arity: 0, regions: 0, type: (_a, attrs) => tensorT(dimsAttr(attrs, 'shape')) },

@@ -47,6 +47,7 @@ export class Evaluator {
   run(params: V[], dims: ReadonlyMap<string, number>): { results: V[]; status: { iterations: number; converged: number; residual?: number }[] } {
     const dimCache = new Map<string, number>();
     const cx: KernelCtx = {
+      eps: this.opts.f32 ? 2 ** -23 : 2 ** -52,
       dim: (d: Dim) => {
         let v = dimCache.get(d.key);
         if (v === undefined) {

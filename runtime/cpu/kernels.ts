@@ -18,6 +18,8 @@ export type V = T | number | V[];
 
 export interface KernelCtx {
   dim(d: Dim): number;
+  /** the machine epsilon of the arithmetic (2⁻⁵², or 2⁻²³ when rounding to f32) */
+  eps: number;
 }
 
 export function t(shape: number[], data?: Float64Array): T {
@@ -263,6 +265,7 @@ const unsupported = (what: string) => (): V => {
 export const cpuKernels: Record<OpKind, (n: Node, args: V[], cx: KernelCtx) => V> = {
   param: unsupported('param'),
   const: (n) => scalar(n.attrs.value as number),
+  eps: (_n, _a, cx) => scalar(cx.eps),
   iconst: (n) => n.attrs.value as number,
   fill: (n, _a, cx) => {
     const shape = (n.attrs.shape as Dim[]).map((d) => cx.dim(d));

@@ -93,7 +93,8 @@ export interface ProgramCall {
 /** Evaluates the program's layout for a call and allocates its outputs. */
 export function prepareCall(c: Compiled, sig: Signature, bind: Binding, precision: Precision, alloc: (n: number, f32: boolean) => Arr = plainArray): ProgramCall {
   const B = bind.batchSize;
-  const D = Float64Array.from(evalDims(c.dims, bind.dims, 'dimension'));
+  // the dimensions, then the machine epsilon of the storage precision (the JavaScript form reads it)
+  const D = Float64Array.from([...evalDims(c.dims, bind.dims, 'dimension'), precision === 'f32' ? 2 ** -23 : 2 ** -52]);
   const sizes = evalDims(c.buffers, bind.dims, 'buffer size');
   const f32 = precision === 'f32';
   const Ctor = f32 ? Float32Array : Float64Array;

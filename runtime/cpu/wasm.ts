@@ -103,7 +103,8 @@ const align = (n: number): number => Math.ceil(n / 16) * 16;
 export function runWasmRange(m: WasmModule, checks: readonly string[], call: WasmCall, base: number, count: number): void {
   const inst = wasmInstance(m, checks);
   const nIn = call.IN.length;
-  const headerInts = call.D.length + 2 * nIn + call.OUT.length + call.ST.length + call.sizes.length;
+  const nD = call.D.length - 1; // the last entry is the machine epsilon (JavaScript's)
+  const headerInts = nD + 2 * nIn + call.OUT.length + call.ST.length + call.sizes.length;
   let at = align(headerInts * 4);
   const wBase = call.sizes.map((s) => {
     const b = at;
@@ -152,7 +153,7 @@ export function runWasmRange(m: WasmModule, checks: readonly string[], call: Was
       return b;
     });
     let h = 0;
-    for (let i = 0; i < call.D.length; i++) i32[h++] = call.D[i]!;
+    for (let i = 0; i < nD; i++) i32[h++] = call.D[i]!;
     for (let i = 0; i < nIn; i++) {
       i32[h++] = inBase[i]! / 8;
       i32[h++] = call.INS[i]!;

@@ -163,6 +163,8 @@ export function emitJs(p: LoopProgram): string {
     '"use strict";',
     'const sgn = H.sgn, sigm = H.sigm;',
     ...p.dims.map((_, i) => `const d${i} = D[${i}];`),
+    // the machine epsilon of the storage precision, after the dimensions
+    `const eps = D[${p.dims.length}];`,
     ...Array.from({ length: p.params }, (_, i) => `const IN${i} = IN[${i}], IS${i} = INS[${i}];`),
     ...p.results.map((_, i) => `const OUT${i} = OUT[${i}];`),
     ...Array.from({ length: p.status }, (_, i) => `const ST${i} = ST[${i}];`),

@@ -89,6 +89,8 @@ function runFunc(p: LoopProgram, checks: string[]): DefinedFunc {
     c.local(op.localGet, 0).mem(op.i32Load, 2, 4 * slot++).local(op.localSet, fc.local(name, I32));
   };
   p.dims.forEach((_, i) => read(`d${i}`));
+  // f64 arithmetic: the machine epsilon 2⁻⁵²
+  c.f64(2 ** -52).local(op.localSet, fc.local('eps', F64));
   for (let i = 0; i < p.params; i++) {
     read(`in${i}`);
     read(`is${i}`);

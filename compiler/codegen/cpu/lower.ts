@@ -187,6 +187,9 @@ class Lower {
       case 'const':
       case 'fill':
         return F(n.attrs.value as number);
+      case 'eps':
+        // defined by the emitters: 2⁻⁵² in WebAssembly (f64), D[last] in JavaScript (by precision)
+        return V('eps', 'f');
       case 'eye':
         return b2f(cmp('eq', 'i', i!, j!));
       case 'iota':

@@ -168,6 +168,8 @@ class Gen {
     switch (n.op) {
       case 'const':
         return f32lit(n.attrs.value as number);
+      case 'eps':
+        return f32lit(2 ** -23);
       case 'fill':
         return f32lit(n.attrs.value as number);
       case 'eye':

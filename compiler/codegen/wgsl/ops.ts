@@ -20,7 +20,7 @@ export type WgslClass =
   | 'special';
 
 export const wgslClass: Record<OpKind, WgslClass> = {
-  param: 'special', const: 'view', iconst: 'int', fill: 'remap', eye: 'remap', iota: 'remap', dim: 'int',
+  param: 'special', const: 'view', eps: 'view', iconst: 'int', fill: 'remap', eye: 'remap', iota: 'remap', dim: 'int',
   iadd: 'int', isub: 'int', imul: 'int', imin: 'int', imax: 'int', idiv: 'int', imod: 'int',
   itof: 'view',
   neg: 'view', exp: 'view', log: 'view', sqrt: 'view', abs: 'view', sign: 'view', sin: 'view', cos: 'view',
