@@ -270,7 +270,7 @@ function variantSource(options: string): string {
   return `layer less(A: mat[m, n], b: vec[m]) -> x: sphere[n] =
   argmin x: sphere[n] of 0.5 * sumsq(A * x - b)
     init normalize(lstsq(A, b))
-    by riemannian_descent(${options}, tol: 1e-7, max_iter: 100)
+    by riemannian_descent(pmaf: true, ${options}, tol: 1e-7, max_iter: 100)
 `;
 }
 

@@ -26,26 +26,36 @@ const maxIter = (n: number): OptionSpec => ({ doc: 'iteration limit; reaching it
 
 export const solverSpecs: Record<string, SolverSpec> = {
   riemannian_descent: {
-    doc: 'gradient descent on the unit sphere with retraction x ← x/‖x‖; the LESS paper\'s variants',
+    doc: 'descent on the unit sphere with retraction x ← x/‖x‖: safeguarded and polished by default, the LESS paper\'s variants with pmaf: true',
     for: ['argmin', 'argmax'],
     options: {
+      direction: { doc: 'cg (Riemannian conjugate gradient, Polak–Ribière⁺ with restarts) or steepest (d = −P∇f, PMaF)', default: 'cg', enum: ['steepest', 'cg'], kind: 'enum' },
       gradient: { doc: 'riemannian (RM, projected onto the tangent space) or euclidean (PGD)', default: 'riemannian', enum: ['riemannian', 'euclidean'], kind: 'enum' },
       step: {
-        doc: 'exact (exact line search for quadratic objectives), armijo(alpha, beta) backtracking from the exact step (BLS), armijo_one(alpha, beta) backtracking from 1 (BLSOne), or a fixed number',
+        doc: 'exact (the minimiser of the second-order model on the sphere, its curvature included; PMaF\'s Euclidean formula with pmaf: true), armijo(alpha, beta) backtracking from the exact step (BLS), armijo_one(alpha, beta) backtracking from 1 (BLSOne), or a fixed number',
         default: 'exact',
         enum: ['exact', 'armijo', 'armijo_one'],
         kind: 'step',
       },
+      monotone: { doc: 'halve a step that would increase the objective (no accepted step goes uphill)', default: true, kind: 'bool' },
+      stop: { doc: 'kkt: the relative KKT residual ‖P∇f‖/(‖∇f‖ + ‖∇²f‖) ≤ tol; delta_f: |Δf| < tol (PMaF)', default: 'kkt', enum: ['kkt', 'delta_f'], kind: 'enum' },
+      polish: { doc: 'Newton steps on the KKT system after the descent while the relative residual is above eps^(3/4) (at most this many); 0 = off', default: 3, kind: 'number' },
       direction_weight: { doc: 'scale steps by 1 − cos(x, d) (DW)', default: false, kind: 'bool' },
       tangent_decay: { doc: 'shrink the step by this factor while successive Riemannian gradients point against each other (TWD); 0 = off', default: 0, kind: 'number' },
-      tol,
+      pmaf: { doc: 'PMaF\'s solver as published: its exact step, no safeguard, |Δf| < tol (1e-7), no polish', default: false, kind: 'bool' },
+      tol: { doc: 'the stopping tolerance; 0 = by precision (√eps on the relative KKT residual; 1e-7 on |Δf|)', default: 0, kind: 'number' },
       max_iter: maxIter(100),
     },
   },
   power_iteration: {
     doc: 'x ← retract(∇f(x)) for objectives quadratic in x on the sphere (top eigenvector)',
     for: ['argmax', 'argmin'],
-    options: { tol: { ...tol, doc: 'stop when max |Δx| is below tol' }, max_iter: maxIter(100) },
+    options: {
+      stop: { doc: 'residual: the relative eigen-residual ‖g − (xᵀg)x‖/‖g‖ ≤ tol; delta_x: max |Δx| ≤ tol, up to sign (PMaF)', default: 'residual', enum: ['residual', 'delta_x'], kind: 'enum' },
+      tol: { ...tol, doc: 'the stopping tolerance; 0 = by precision (eps^(3/4) on the residual; 1e-7 on |Δx|)', default: 0 },
+      polish: { doc: 'Newton steps on the KKT system when max_iter ends short of the tolerance (at most this many); 0 = off (then a short iteration is reported as not converged)', default: 0, kind: 'number' },
+      max_iter: maxIter(100),
+    },
   },
   newton: {
     doc: 'Newton on the optimality (KKT) system or on the equations, with dense linear solves; for small problems',

@@ -45,7 +45,7 @@ const unaryChain = (f: (b: Builder, dx: Node, n: Node) => Node): Rule => lin1(f)
 
 export const jvpRules: Record<OpKind, Rule> = {
   param: zero, const: zero, eps: zero, iconst: zero, fill: zero, eye: zero, iota: zero, dim: zero,
-  iadd: zero, isub: zero, imul: zero, imin: zero, imax: zero, idiv: zero, imod: zero, itof: zero,
+  iadd: zero, isub: zero, imul: zero, imin: zero, imax: zero, idiv: zero, imod: zero, itof: zero, ftoi: zero,
   sign: zero, not: zero, maxloc: zero, minloc: zero, lt: zero, le: zero, gt: zero, ge: zero, eq: zero, ne: zero, and: zero, or: zero,
   nograd: zero,
 

@@ -96,7 +96,7 @@ function triMask(b: Builder, m: Node, lower: boolean, unit: boolean): Node {
 
 export const vjpRules: Record<OpKind, Rule> = {
   param: none, const: none, eps: none, iconst: none, fill: none, eye: none, iota: none, dim: none,
-  iadd: none, isub: none, imul: none, imin: none, imax: none, idiv: none, imod: none, itof: none,
+  iadd: none, isub: none, imul: none, imin: none, imax: none, idiv: none, imod: none, itof: none, ftoi: none,
   sign: none, not: none, maxloc: none, minloc: none, lt: none, le: none, gt: none, ge: none, eq: none, ne: none, and: none, or: none,
   nograd: none,
 

@@ -140,6 +140,13 @@ export class Builder {
     return this.raw(op, [a, b]);
   }
 
+  /** floor(x) as an int (saturated; NaN → 0) */
+  ftoi(x: Node): Node {
+    const c = constValue(x);
+    if (c !== undefined && Number.isFinite(c)) return this.iconst(Math.max(-2147483648, Math.min(2147483647, Math.floor(c))));
+    return this.raw('ftoi', [x]);
+  }
+
   itof(i: Node): Node {
     if (i.op === 'iconst') return this.const(i.attrs.value as number);
     return this.raw('itof', [i]);

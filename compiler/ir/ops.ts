@@ -20,7 +20,7 @@ export type OpKind =
   // leaves
   | 'param' | 'const' | 'eps' | 'iconst' | 'fill' | 'eye' | 'iota' | 'dim'
   // integer scalars (loop indices, dimension arithmetic)
-  | IntBinaryKind | 'itof'
+  | IntBinaryKind | 'itof' | 'ftoi'
   // elementwise (scalars broadcast)
   | UnaryKind | BinaryKind | 'select'
   // linear algebra
@@ -146,6 +146,16 @@ export const opSpecs: Record<OpKind, OpSpec> = {
   iadd: intBin('iadd'), isub: intBin('isub'), imul: intBin('imul'), imin: intBin('imin'), imax: intBin('imax'),
   idiv: intBin('idiv'), imod: intBin('imod'),
   itof: { arity: 1, regions: 0, type: ([a]) => (i32(a!, 'itof'), scalarT) },
+  // floor of a real scalar as an int, saturated to the int range; NaN gives 0
+  ftoi: {
+    arity: 1,
+    regions: 0,
+    type: ([a]) => {
+      const t = f(a!, 'ftoi');
+      if (t.shape.length !== 0) throw new IrTypeError('ftoi: expected a real scalar');
+      return intT;
+    },
+  },
 
   neg: unary('neg'), exp: unary('exp'), log: unary('log'), sqrt: unary('sqrt'), abs: unary('abs'),
   sign: unary('sign'), sin: unary('sin'), cos: unary('cos'), tanh: unary('tanh'), sigmoid: unary('sigmoid'),

@@ -22,7 +22,10 @@ function damped(b: Builder, J: Node, lambda: number): Node {
   return b.add(J, b.scale(lambda, b.eye(N!)));
 }
 
-export function newton(cx: SolverCtx, d: Decl, x0: Node[], fixed?: { tol: number; maxIter: number; damping: number }): Solution {
+/** `fixed`: options given by the caller instead of the node's (`refine`, the descent's polish);
+ *  `until` replaces the stopping test with one on the new iterate; `skip` (a 0/1 real) makes the
+ *  trip count 0 — no step at all, not one computed and discarded. */
+export function newton(cx: SolverCtx, d: Decl, x0: Node[], fixed?: { tol: number; maxIter: number; damping: number; until?: (xs: Node[]) => Node; skip?: Node }): Solution {
   const b = cx.b;
   const tol = fixed ? fixed.tol : num(cx, d, 'tol', 1e-10);
   const maxIter = fixed ? fixed.maxIter : num(cx, d, 'max_iter', 50);
@@ -46,13 +49,17 @@ export function newton(cx: SolverCtx, d: Decl, x0: Node[], fixed?: { tol: number
   const withNu = hs0.length > 0;
   const nu0 = withNu ? multipliers(cx.vcx, hs0, x0, gradient(cx.vcx, objectiveAt(b, d, x0), x0), cx.hooks) : null;
   const like = withNu ? [...x0, nu0!] : x0;
-  const lp = buildLoop(b, { lo: b.iconst(0), hi: b.iconst(maxIter), inits: [flatten(b, like)], names: ['z'], until: true, label: d.label, origin: 'newton' }, (_i, [z]) => {
+  const hi = fixed?.skip ? b.ftoi(b.mul(b.sub(b.const(1), fixed.skip), b.const(maxIter))) : b.iconst(maxIter);
+  const lp = buildLoop(b, { lo: b.iconst(0), hi, inits: [flatten(b, like)], names: ['z'], until: true, label: d.label, origin: 'newton' }, (_i, [z]) => {
     const parts = unflatten(b, z!, like);
     const xs = parts.slice(0, x0.length);
     const r = kktResidual(cx.vcx, d, xs, withNu ? parts[x0.length]! : null);
     const K = denseJacobian(b, r, parts, cx.hooks, `${d.label}/kkt`);
     const step = b.solve(damped(b, K, damping), r)[0];
-    return { next: [b.sub(z!, step)], done: b.binary('lt', b.norm(r), b.const(tol)) };
+    const next = b.sub(z!, step);
+    // the caller's test is on the new iterate (a branch would be needed to skip a step before it)
+    if (fixed?.until) return { next: [next], done: fixed.until(unflatten(b, next, like).slice(0, x0.length)) };
+    return { next: [next], done: b.binary('lt', b.norm(r), b.const(tol)) };
   });
   const parts = unflatten(b, lp.outs[0]!, like);
   const xs = parts.slice(0, x0.length);

@@ -1,7 +1,12 @@
 // Power iteration for objectives quadratic in x on the unit sphere: x ← ±∇f(x)/‖∇f(x)‖ (+ for
 // argmax, − for argmin), i.e. for f = xᵀXx the classic x ← Xx/‖Xx‖ (PMaF "PI", seeds-math
-// §1.5). It stops when the iterate stops moving up to sign (max |Δx| ≤ tol, compared with
-// both ±x so a negative dominant eigenvalue still converges), or at max_iter.
+// §1.5). By default it stops on the relative eigen-residual ‖g − (xᵀg)x‖ / ‖g‖ ≤ tol (g = ±∇f;
+// for xᵀXx: ‖Xx − λx‖/‖Xx‖), tol = eps^(3/4) by precision, and when max_iter ends it short of
+// that (a small eigengap), Newton on the KKT system polishes it (at most `polish` steps, skipped
+// when not needed): `converged` means the returned x meets the tolerance, which is what the
+// implicit gradient assumes. PMaF's rule — stop when the iterate stops moving up to sign,
+// max |Δx| ≤ tol, compared with both ±x so a negative dominant eigenvalue still converges — is
+// `stop: delta_x`.
 //
 // Plain power iteration finds the eigenvalue of largest MAGNITUDE; when that one has the wrong
 // sign (for argmax: the most negative eigenvalue dominates), it converged to the minimiser. A
@@ -14,7 +19,8 @@ import { buildLoop } from '../ir/loops.js';
 import { freeParams, type Node } from '../ir/node.js';
 import { DiffError } from '../diff/vjp-rules.js';
 import { directional, gradient, objectiveAt, type Decl } from './problem.js';
-import { num, type SolverCtx, type Solution } from './solver.js';
+import { newton } from './newton.js';
+import { num, opt, type SolverCtx, type Solution } from './solver.js';
 
 export function powerIteration(cx: SolverCtx, d: Decl, x0: Node): Solution {
   const b = cx.b;
@@ -31,16 +37,28 @@ export function powerIteration(cx: SolverCtx, d: Decl, x0: Node): Solution {
   }
   const sgn = d.sense === 'max' ? 1 : -1;
   const grad = (x: Node): Node => gradient(cx.vcx, objectiveAt(b, d, [x]), [x])[0]!;
-  const tol = num(cx, d, 'tol', 1e-7);
+  const byResidual = opt(cx, d, 'stop', 'residual') === 'residual';
+  const tolGiven = num(cx, d, 'tol', 0);
   const maxIter = num(cx, d, 'max_iter', 100);
+  const polish = byResidual ? num(cx, d, 'polish', 0) : 0;
+  const tolFinal = b.binary('pow', b.eps(), b.const(0.75));
+  const tol = tolGiven > 0 ? b.const(tolGiven) : byResidual ? tolFinal : b.const(1e-7);
+  /** ‖g − (xᵀg)x‖ / ‖g‖ with g = ±∇f(x) (+ σx): the relative eigen-residual */
+  const relRes = (x: Node, g: Node): Node => b.div(b.norm(b.sub(g, b.mul(b.dot(x, g), x))), b.add(b.norm(g), b.const(1e-300)));
   const phase = (start: Node, sigma: Node | null, label: string) =>
     buildLoop(b, { lo: b.iconst(0), hi: b.iconst(maxIter), inits: [start], names: ['x'], until: true, label, origin: 'power_iteration' }, (_i, [x]) => {
       let g = b.scale(sgn, grad(x!));
       if (sigma) g = b.add(g, b.mul(sigma, x!));
       const xn = b.div(g, b.norm(g));
+      let done: Node;
+      if (byResidual) {
+        // the residual at x: x already meets it, so it is returned unchanged
+        done = b.binary('le', relRes(x!, g), tol);
+        return { next: [b.select(done, x!, xn)], done };
+      }
       const dm = b.rmax(b.unary('abs', b.sub(xn, x!)));
       const dp = b.rmax(b.unary('abs', b.add(xn, x!)));
-      const done = b.binary('le', b.binary('minimum', dm, dp), b.const(tol));
+      done = b.binary('le', b.binary('minimum', dm, dp), tol);
       return { next: [xn], done };
     });
   const p1 = phase(x0, null, d.label);
@@ -49,9 +67,19 @@ export function powerIteration(cx: SolverCtx, d: Decl, x0: Node): Solution {
   const wrong = b.binary('lt', rho, b.const(0));
   const sigma = b.binary('maximum', b.neg(rho), b.const(0));
   const p2 = phase(b.select(wrong, x0, x1), sigma, `${d.label}/shifted`);
-  const lp = { outs: p2.outs, iterations: b.ibin('iadd', p1.iterations, p2.iterations), converged: p2.converged };
-  const x = lp.outs[0]!;
+  let x = p2.outs[0]!;
+  let iterations: Node = b.ibin('iadd', p1.iterations, p2.iterations);
+  let converged: Node = p2.converged;
+  if (byResidual) {
+    const met = (y: Node) => b.binary('le', relRes(y, b.scale(sgn, grad(y))), tolFinal);
+    if (polish > 0) {
+      const r = newton(cx, d, [x], { tol: 0, maxIter: Math.round(polish), damping: 0, until: (xs) => met(xs[0]!), skip: met(x) });
+      x = b.div(r.xs[0]!, b.norm(r.xs[0]!));
+      iterations = b.ibin('iadd', iterations, r.iterations);
+    }
+    converged = met(x);
+  }
   const g = grad(x);
   const residual = b.norm(b.sub(g, b.mul(b.dot(x, g), x)));
-  return { xs: [x], iterations: lp.iterations, converged: lp.converged, residual };
+  return { xs: [x], iterations, converged, residual };
 }

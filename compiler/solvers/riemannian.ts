@@ -1,24 +1,40 @@
-// Riemannian gradient descent on the unit sphere with the LESS paper's variants (seeds-math
-// §1.2, PMaF `test_least_squares_sphere.py`):
-//   gradient: riemannian (RM, d = −P_x g) or euclidean (PGD, d = −g), retraction x ← x/‖x‖
-//   step:     exact  η = dᵀd / (dᵀ∇²f d + 1e-8)  — PMaF's gᵀg/(‖Ag‖²+1e-8), generalised by a
-//                    Hessian–vector product; exact for quadratic objectives
-//             armijo(α, β) from the exact step (BLS), armijo_one(α, β) from 1 (BLSOne):
-//                    while f(x + wηd) > f(x) + α w η ∇fᵀd:  η ← βη  (on the unprojected point,
-//                    as PMaF does)
-//   direction_weight (DW): w = 1 − |cos(x, g)|. PMaF takes cos(x, ±g) with the sign chosen by
-//             whether the unconstrained minimiser lies outside the sphere; at a point on the
-//             sphere that sign is the sign of −xᵀg (the multiplier's sign), which gives |cos|.
+// Riemannian descent on the unit sphere (retraction x ← x/‖x‖), for LESS and any smooth objective
+// of one sphere variable; argmax runs the same on φ = −f.
+//
+// The default (issue 9) is a solver whose answer the implicit gradient can trust:
+//   direction  steepest (d = −P_x g) or cg: Riemannian conjugate gradient (Polak–Ribière⁺ with the
+//              projection as vector transport, restarted when d is not a descent direction)
+//   step       exact: the minimiser of the second-order model along d on the sphere,
+//              η = −gᵣᵀd / κ with the Riemannian curvature κ = dᵀ∇²φ d − (xᵀ∇φ)‖d‖² (the sphere's
+//              curvature term included; the Euclidean dᵀ∇²φ d alone overshoots wherever the
+//              multiplier is negative, and can go uphill); where κ ≤ 0 (the model is not convex
+//              along d) the trial step moves x by half a radian and the safeguard shortens it
+//   monotone   no accepted step increases φ: the step is halved (up to 30 times) until φ(x⁺) ≤ φ(x);
+//              if none decreases it, x stays
+//   stop       kkt: the relative KKT residual ‖P_x ∇φ‖ / (‖∇φ‖ + ‖∇²φ‖ + tiny) ≤ tol, tol = √eps by
+//              default (the Hessian scale is |∇²φ[d]|/‖d‖ in the loop, ∇²φ[x] at the end)
+//   polish     then Newton on the KKT system until the relative residual is at eps^(3/4) (≤ 3 steps,
+//              quadratic convergence from √eps); `converged` means the returned x meets eps^(3/4), so
+//              the implicit gradient — the derivative of the exact solution map — is the gradient of
+//              what was returned
+//
+// PMaF's variants stay for reproducing the paper (seeds-math §1.2, `test_least_squares_sphere.py`),
+// with `pmaf: true`:
+//   gradient: riemannian (RM, d = −P_x g) or euclidean (PGD, d = −g)
+//   step:     exact  η = dᵀd / (dᵀ∇²f d + 1e-8)  — PMaF's gᵀg/(‖Ag‖²+1e-8), by a Hessian–vector
+//                    product; armijo(α, β) from that step (BLS), armijo_one(α, β) from 1 (BLSOne):
+//                    while f(x + wηd) > f(x) + α w η ∇fᵀd:  η ← βη  (on the unprojected point)
+//   direction_weight (DW): w = 1 − |cos(x, g)|
 //   tangent_decay β (TWD): while gᵣ(x)ᵀgᵣ(x⁺) < 0 and |·| > 1e-5: η ← βη; stop when |·| ≤ 1e-5
-//   stop:     |f(x_t) − f(x_{t−1})| < tol, or max_iter (reported as not converged).
-// argmax runs the same on −f.
+//   stop:     |f(x_t) − f(x_{t−1})| < tol (1e-7), or max_iter (reported as not converged)
+// DW, TWD and the Armijo steps combine with the default as well (the safeguard then applies).
 
 import { type Builder, shapeOf } from '../ir/builder.js';
 import { buildLoop } from '../ir/loops.js';
 import type { Node } from '../ir/node.js';
 import { DiffError } from '../diff/vjp-rules.js';
 import { directional, gradient, objectiveAt, type Decl } from './problem.js';
-
+import { newton } from './newton.js';
 import { num, opt, type SolverCtx, type Solution } from './solver.js';
 
 export function riemannianDescent(cx: SolverCtx, d: Decl, x0: Node): Solution {
@@ -29,33 +45,68 @@ export function riemannianDescent(cx: SolverCtx, d: Decl, x0: Node): Solution {
   const sgn = d.sense === 'max' ? -1 : 1;
   const phi = (x: Node): Node => b.scale(sgn, objectiveAt(b, d, [x]));
   const grad = (x: Node): Node => gradient(cx.vcx, phi(x), [x])[0]!;
+  const hess = (x: Node, g: Node, v: Node): Node => directional(b, [g], [x], [v], cx.hooks)[0]!;
   const proj = (x: Node, g: Node): Node => b.sub(g, b.mul(b.dot(x, g), x));
   const normalize = (v: Node): Node => b.div(v, b.norm(v));
-  const tol = num(cx, d, 'tol', 1e-7);
+  const pmaf = opt(cx, d, 'pmaf', false) === true;
   const maxIter = num(cx, d, 'max_iter', 100);
   const riem = opt(cx, d, 'gradient', 'riemannian') === 'riemannian';
   const step = opt(cx, d, 'step', 'exact');
   const dw = opt(cx, d, 'direction_weight', false) === true;
   const twd = num(cx, d, 'tangent_decay', 0);
-  const eps = b.const(1e-8);
+  const cg = !pmaf && opt(cx, d, 'direction', 'cg') === 'cg';
+  const stopKkt = !pmaf && opt(cx, d, 'stop', 'kkt') === 'kkt';
+  const monotone = !pmaf && opt(cx, d, 'monotone', true) === true;
+  const polish = pmaf ? 0 : num(cx, d, 'polish', 3);
+  const tolGiven = num(cx, d, 'tol', 0);
+  // tolerances by the precision the function runs in (eps: 2⁻⁵² f64, 2⁻²³ f32)
+  const eps = b.eps();
+  const tolLoop = tolGiven > 0 ? b.const(tolGiven) : stopKkt ? b.unary('sqrt', eps) : b.const(1e-7);
+  const tolFinal = b.binary('pow', eps, b.const(0.75));
+  const tiny = b.const(1e-300);
+  const n = shapeOf(x0)[0]!;
+  const relKkt = (gr: Node, g: Node, hscale: Node): Node => b.div(b.norm(gr), b.add(b.add(b.norm(g), hscale), tiny));
   const lp = buildLoop(
     b,
-    { lo: b.iconst(0), hi: b.iconst(maxIter), inits: [x0], names: ['x'], until: true, label: d.label, origin: 'riemannian_descent' },
-    (_it, [x]) => {
+    {
+      lo: b.iconst(0),
+      hi: b.iconst(maxIter),
+      // conjugate gradient carries the previous direction and Riemannian gradient
+      inits: cg ? [x0, b.zeros([n]), b.zeros([n])] : [x0],
+      names: cg ? ['x', 'dprev', 'gprev'] : ['x'],
+      until: true,
+      label: d.label,
+      origin: 'riemannian_descent',
+    },
+    (_it, [x, dprev, gprev]) => {
       const f0 = phi(x!);
       const g = grad(x!);
-      const gr = proj(x!, g);
-      const dir = riem ? b.neg(gr) : b.neg(g);
-      const w = dw ? b.sub(b.const(1), b.div(b.unary('abs', b.dot(x!, g)), b.add(b.mul(b.norm(x!), b.norm(g)), b.const(1e-30)))) : b.const(1);
-      const hd = directional(b, [g], [x!], [dir], cx.hooks)[0]!;
-      const exact = b.div(b.dot(dir, dir), b.add(b.dot(dir, hd), eps));
+      const nu = b.dot(x!, g);
+      const gr = b.sub(g, b.mul(nu, x!));
+      let dir = riem ? b.neg(gr) : b.neg(g);
+      if (cg) {
+        // Polak–Ribière⁺ on the transported previous gradient and direction (0 on the first step)
+        const tg = proj(x!, gprev!);
+        const beta = b.binary('maximum', b.div(b.dot(gr, b.sub(gr, tg)), b.add(b.dot(gprev!, gprev!), tiny)), b.const(0));
+        const dcg = b.add(dir, b.mul(beta, proj(x!, dprev!)));
+        dir = b.select(b.binary('lt', b.dot(gr, dcg), b.const(0)), dcg, dir);
+      }
+      const w = dw ? b.sub(b.const(1), b.div(b.unary('abs', nu), b.add(b.mul(b.norm(x!), b.norm(g)), b.const(1e-30)))) : b.const(1);
+      const hd = hess(x!, g, dir);
+      const dd = b.dot(dir, dir);
+      const slope = b.dot(riem ? gr : g, dir);
+      // PMaF's step (the Euclidean model), or the sphere's second-order model with its fallback
+      const pmafExact = b.div(dd, b.add(b.dot(dir, hd), b.const(1e-8)));
+      const kappa = b.sub(b.dot(dir, hd), b.mul(nu, dd));
+      const fallback = b.div(b.const(0.5), b.add(b.unary('sqrt', dd), tiny));
+      const model = b.select(b.binary('gt', kappa, b.mul(b.const(1e-12), b.add(b.unary('abs', b.dot(dir, hd)), b.mul(b.unary('abs', nu), dd)))), b.div(b.neg(slope), kappa), fallback);
+      const exact = pmaf ? pmafExact : model;
       let eta: Node;
       if (typeof step === 'number') eta = b.const(step);
       else if (step === 'exact') eta = exact;
       else {
         const [alpha, beta] = (step as { fn: string; args: number[] }).args as [number, number];
         const start = (step as { fn: string }).fn === 'armijo_one' ? b.const(1) : exact;
-        const slope = b.dot(riem ? gr : g, dir);
         eta = armijo(b, (e) => phi(b.add(x!, b.mul(b.mul(w, e), dir))), f0, slope, w, start, alpha, beta, d.label);
       }
       let stopTwd: Node = b.const(0);
@@ -64,15 +115,53 @@ export function riemannianDescent(cx: SolverCtx, d: Decl, x0: Node): Solution {
         eta = r.eta;
         stopTwd = r.flat;
       }
-      const xn = normalize(b.add(x!, b.mul(b.mul(w, eta), dir)));
-      const done = b.binary('or', b.binary('lt', b.unary('abs', b.sub(phi(xn), f0)), b.const(tol)), stopTwd);
-      return { next: [xn], done };
+      let xn = normalize(b.add(x!, b.mul(b.mul(w, eta), dir)));
+      if (monotone) {
+        const s = safeguard(b, (e) => normalize(b.add(x!, b.mul(b.mul(w, e), dir))), phi, f0, eta, d.label);
+        xn = b.select(s.ok, s.x, x!);
+      }
+      let done: Node;
+      if (stopKkt) {
+        // at x: the step above is not taken when x already meets the tolerance (or nothing decreases φ)
+        const rel = relKkt(gr, g, b.div(b.norm(hd), b.add(b.unary('sqrt', dd), tiny)));
+        const met = b.binary('or', b.binary('le', rel, tolLoop), stopTwd);
+        done = met;
+        xn = b.select(met, x!, xn);
+      } else done = b.binary('or', b.binary('lt', b.unary('abs', b.sub(phi(xn), f0)), tolLoop), stopTwd);
+      return { next: cg ? [xn, dir, gr] : [xn], done };
     },
   );
-  const x = lp.outs[0]!;
+  let x = lp.outs[0]!;
+  let iterations: Node = lp.iterations;
+  const relAt = (y: Node): Node => {
+    const g = grad(y);
+    return relKkt(proj(y, g), g, b.norm(hess(y, g, y)));
+  };
+  if (polish > 0) {
+    // Newton on the KKT system while the relative residual is above eps^(3/4)
+    const met = (y: Node) => b.binary('le', relAt(y), tolFinal);
+    const r = newton(cx, d, [x], { tol: 0, maxIter: Math.round(polish), damping: 0, until: (xs) => met(xs[0]!), skip: met(x) });
+    // Newton keeps the norm only to first order: back onto the sphere
+    x = normalize(r.xs[0]!);
+    iterations = b.ibin('iadd', iterations, r.iterations);
+  }
+  const rel = relAt(x);
+  const converged = stopKkt ? b.binary('le', rel, polish > 0 ? tolFinal : tolLoop) : lp.converged;
   const residual = b.norm(proj(x, grad(x)));
-  void shapeOf;
-  return { xs: [x], iterations: lp.iterations, converged: lp.converged, residual, checks: [curvature(cx, x, grad, d.label)] };
+  return { xs: [x], iterations, converged, residual, checks: [curvature(cx, x, grad, d.label)] };
+}
+
+/** Halves η (up to 30 times) until φ(x(η)) ≤ φ(x); `ok` is false when no step decreases φ. */
+function safeguard(b: Builder, at: (eta: Node) => Node, phi: (x: Node) => Node, f0: Node, eta0: Node, label: string): { x: Node; ok: Node } {
+  // a rounding-level increase is no increase: φ values of nearby points differ by ~eps·|φ|
+  const slack = b.mul(b.mul(b.const(4), b.eps()), b.unary('abs', f0));
+  const lp = buildLoop(b, { lo: b.iconst(0), hi: b.iconst(31), inits: [eta0], names: ['eta'], until: true, label: `${label}/safeguard`, origin: 'safeguard' }, (_i, [eta]) => {
+    const ok = b.binary('le', phi(at(eta!)), b.add(f0, slack));
+    return { next: [b.select(ok, eta!, b.scale(0.5, eta!))], done: ok };
+  });
+  const eta = lp.outs[0]!;
+  const x = at(eta);
+  return { x, ok: b.binary('le', phi(x), b.add(f0, slack)) };
 }
 
 /**

@@ -8,6 +8,7 @@
 
 import { MatcRuntimeError } from '../../core/errors.js';
 
+
 export type Arr = Float64Array | Float32Array;
 
 /** Rows of C computed together: each element of B loaded once feeds this many rows. */
@@ -302,9 +303,15 @@ export function oob(what: string, i: number, n: number): never {
   throw new MatcRuntimeError('MATR107', `${what}: index ${i} is out of range for a dimension of size ${n} (valid: 0 … ${n - 1})`);
 }
 
+/** floor(x) as an int, saturated to the i32 range; NaN gives 0 (WebAssembly's trunc_sat, WGSL's). */
+export function ftoi(x: number): number {
+  if (x !== x) return 0;
+  return Math.max(-2147483648, Math.min(2147483647, Math.floor(x)));
+}
+
 export const sgn = (x: number): number => (x > 0 ? 1 : x < 0 ? -1 : 0);
 export const sigm = (x: number): number => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
 
 /** What generated code receives as `H`. */
-export const helpers = { gemm, gemv, dot, lu, trisolve, oob, sgn, sigm };
+export const helpers = { gemm, gemv, dot, lu, trisolve, oob, sgn, sigm, ftoi };
 export type Helpers = typeof helpers;

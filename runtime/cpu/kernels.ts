@@ -7,7 +7,7 @@ import type { OpKind } from '../../compiler/ir/ops.js';
 import { parseEinsum } from '../../compiler/ir/ops.js';
 import type { Dim } from '../../core/dims.js';
 import { InternalError } from '../../core/errors.js';
-import { oob } from './helpers.js';
+import { ftoi, oob } from './helpers.js';
 
 export interface T {
   shape: number[];
@@ -292,6 +292,7 @@ export const cpuKernels: Record<OpKind, (n: Node, args: V[], cx: KernelCtx) => V
   idiv: intK((a, b) => Math.floor(a / b)),
   imod: intK((a, b) => ((a % b) + b) % b),
   itof: (_n, [a]) => scalar(asI(a!, 'itof')),
+  ftoi: (_n, [a]) => ftoi(asT(a!, 'ftoi').data[0]!),
   neg: unaryK((x) => -x),
   exp: unaryK(Math.exp),
   log: unaryK(Math.log),

@@ -94,6 +94,8 @@ function expr(e: Expr): string {
       return `(${expr(e.c)} ? ${expr(e.a)} : ${expr(e.b)})`;
     case 'itof':
       return expr(e.a);
+    case 'ftoi':
+      return `H.ftoi(${expr(e.a)})`;
     case 'call':
       return `H.${e.fn}(${e.args.map(arg).join(', ')})`;
   }

@@ -304,6 +304,11 @@ class FnCompiler {
         this.expr(e.a);
         c.emit(op.f64ConvertI32S);
         return;
+      case 'ftoi':
+        // floor, then the saturating conversion (NaN → 0)
+        this.expr(e.a);
+        c.emit(0x9c /* f64.floor */, 0xfc, 0x02 /* i32.trunc_sat_f64_s */);
+        return;
       case 'call':
         this.callRoutine(e.fn, e.args);
         return;

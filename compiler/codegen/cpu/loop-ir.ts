@@ -40,6 +40,8 @@ export type Expr =
   | { k: 'sel'; ty: Ty; c: Expr; a: Expr; b: Expr }
   /** i32 → f64 */
   | { k: 'itof'; a: Expr }
+  /** floor(f64) → i32, saturated; NaN → 0 */
+  | { k: 'ftoi'; a: Expr }
   /** a routine returning a value */
   | { k: 'call'; fn: Routine; args: Arg[]; ty: Ty };
 
@@ -143,6 +145,7 @@ export function readsVars(e: Expr, out: Set<string> = new Set()): Set<string> {
     case 'fun':
     case 'not':
     case 'itof':
+    case 'ftoi':
       readsVars(e.a, out);
       break;
     case 'fbin':
@@ -180,6 +183,7 @@ export function readsMemory(e: Expr): boolean {
     case 'fun':
     case 'not':
     case 'itof':
+    case 'ftoi':
       return readsMemory(e.a);
     case 'fbin':
     case 'ibin':
@@ -204,6 +208,7 @@ export function loadsFrom(e: Expr, out: Buf[] = []): Buf[] {
     case 'fun':
     case 'not':
     case 'itof':
+    case 'ftoi':
       loadsFrom(e.a, out);
       break;
     case 'fbin':
@@ -259,6 +264,8 @@ export function exprKey(e: Expr): string {
       return `?${e.ty}(${exprKey(e.c)},${exprKey(e.a)},${exprKey(e.b)})`;
     case 'itof':
       return `itof(${exprKey(e.a)})`;
+    case 'ftoi':
+      return `ftoi(${exprKey(e.a)})`;
     case 'call':
       return `${e.fn}(${e.args.map((a) => (a.k === 'val' ? exprKey(a.e) : `&${bufKey(a.buf)}+${exprKey(a.at)}`)).join(',')})`;
   }
@@ -382,6 +389,7 @@ export function exprTy(e: Expr): Ty {
     case 'and':
     case 'or':
     case 'not':
+    case 'ftoi':
       return 'i';
     case 'var':
     case 'sel':
@@ -398,6 +406,7 @@ export function mapChildren(e: Expr, f: (x: Expr) => Expr): Expr {
     case 'fun':
     case 'not':
     case 'itof':
+    case 'ftoi':
       return { ...e, a: f(e.a) } as Expr;
     case 'fbin':
     case 'ibin':

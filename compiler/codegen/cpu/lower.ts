@@ -523,7 +523,8 @@ class Lower {
       this.store.set(n, { k: 'int', v: best });
       return;
     }
-    const v = n.op === 'iconst' ? I(n.attrs.value as number) : n.op === 'dim' ? this.dim(n.attrs.dim as Dim) : ibin(intOp(n.op), this.int(a[0]!), this.int(a[1]!));
+    const v: Expr =
+      n.op === 'iconst' ? I(n.attrs.value as number) : n.op === 'dim' ? this.dim(n.attrs.dim as Dim) : n.op === 'ftoi' ? { k: 'ftoi', a: this.elem(a[0]!, []) } : ibin(intOp(n.op), this.int(a[0]!), this.int(a[1]!));
     const name = this.fresh('n');
     this.emit({ k: 'decl', name, ty: 'i', init: v });
     this.store.set(n, { k: 'int', v: name });

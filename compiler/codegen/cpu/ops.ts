@@ -21,7 +21,7 @@ export type JsClass =
 export const jsClass: Record<OpKind, JsClass> = {
   param: 'special', const: 'view', eps: 'view', iconst: 'int', fill: 'remap', eye: 'remap', iota: 'remap', dim: 'int',
   iadd: 'int', isub: 'int', imul: 'int', imin: 'int', imax: 'int', idiv: 'int', imod: 'int',
-  itof: 'view',
+  itof: 'view', ftoi: 'int',
   neg: 'view', exp: 'view', log: 'view', sqrt: 'view', abs: 'view', sign: 'view', sin: 'view', cos: 'view',
   tanh: 'view', sigmoid: 'view', not: 'view',
   add: 'view', sub: 'view', mul: 'view', div: 'view', pow: 'view', maximum: 'view', minimum: 'view',

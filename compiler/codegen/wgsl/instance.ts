@@ -45,6 +45,13 @@ export interface SlotNote {
   role: 'value' | 'loop carry' | 'step temporary' | 'LU factors' | 'solution';
 }
 
+/** An int computed from data (each invocation holds the same value, but WGSL cannot prove it). */
+function dataInt(n: Node): boolean {
+  if (n.op === 'ftoi' || n.op === 'maxloc' || n.op === 'minloc') return true;
+  if (n.op === 'iadd' || n.op === 'isub' || n.op === 'imul' || n.op === 'imin' || n.op === 'imax' || n.op === 'idiv' || n.op === 'imod') return n.args.some(dataInt);
+  return false;
+}
+
 export function genInstanceKernel(f: Func, opts: InstanceOptions = {}): InstanceKernelSpec {
   return new Gen(f, opts.workgroupSize ?? 128, opts.subgroups ?? false, opts.slotNotes).run();
 }
@@ -326,7 +333,8 @@ class Gen {
         this.store.set(n, { k: 'int', name });
         return;
       }
-      const v = n.op === 'iconst' ? `${n.attrs.value as number}` : n.op === 'dim' ? this.dim(n.attrs.dim as Dim) : intOp(n.op, this.int(a[0]!), this.int(a[1]!));
+      const v =
+        n.op === 'iconst' ? `${n.attrs.value as number}` : n.op === 'dim' ? this.dim(n.attrs.dim as Dim) : n.op === 'ftoi' ? `ftoi(${this.elem(a[0]!, [])})` : intOp(n.op, this.int(a[0]!), this.int(a[1]!));
       this.line(`let ${name}: i32 = ${v};`);
       this.store.set(n, { k: 'int', name });
       return;
@@ -457,8 +465,17 @@ class Gen {
   private emitLoop(n: Node): void {
     const r = n.regions[0]!;
     const k = n.args.length - 2;
-    const lo = this.int(n.args[0]!);
-    const hi = this.int(n.args[1]!);
+    // bounds computed from data (ftoi, maxloc) are uniform only once broadcast through workgroup
+    // memory, which the barriers inside the loop need
+    const bound = (x: Node): string => {
+      const v = this.int(x);
+      if (!dataInt(x)) return v;
+      const u = this.fresh('ub');
+      this.line(`let ${u}: i32 = uniform_int(${v}, lidu);`);
+      return u;
+    };
+    const lo = bound(n.args[0]!);
+    const hi = bound(n.args[1]!);
     const carries: Storage[] = [];
     for (let c = 0; c < k; c++) {
       const init = n.args[c + 2]!;
@@ -805,6 +822,7 @@ const WGI: i32 = ${wg};
 var<workgroup> red: array<f32, ${wg}>;
 var<workgroup> redi: array<i32, ${wg}>;
 var<workgroup> wflag: i32;
+var<workgroup> wint: i32;
 ${sg ? 'var<private> sg_lane: u32;\nvar<private> sg_size: u32;' : ''}
 ${WGSL_HELPERS}
 ${reductionHelpers(sg)}

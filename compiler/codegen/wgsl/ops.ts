@@ -22,7 +22,7 @@ export type WgslClass =
 export const wgslClass: Record<OpKind, WgslClass> = {
   param: 'special', const: 'view', eps: 'view', iconst: 'int', fill: 'remap', eye: 'remap', iota: 'remap', dim: 'int',
   iadd: 'int', isub: 'int', imul: 'int', imin: 'int', imax: 'int', idiv: 'int', imod: 'int',
-  itof: 'view',
+  itof: 'view', ftoi: 'int',
   neg: 'view', exp: 'view', log: 'view', sqrt: 'view', abs: 'view', sign: 'view', sin: 'view', cos: 'view',
   tanh: 'view', sigmoid: 'view', not: 'view',
   add: 'view', sub: 'view', mul: 'view', div: 'view', pow: 'view', maximum: 'view', minimum: 'view',
@@ -214,6 +214,12 @@ fn powf(a: f32, b: f32) -> f32 {
 }
 fn idivf(a: i32, b: i32) -> i32 { let q = a / b; return select(q, q - 1, (a % b != 0) && ((a < 0) != (b < 0))); }
 fn imodf(a: i32, b: i32) -> i32 { let r = a % b; return select(r, r + b, r != 0 && ((r < 0) != (b < 0))); }
+fn ftoi(x: f32) -> i32 { if (x != x) { return 0; } return i32(clamp(floor(x), -2147483648.0, 2147483520.0)); }
+// every invocation holds the same int; make it provably uniform (loop bounds from data)
+fn uniform_int(v: i32, lid: u32) -> i32 {
+  if (lid == 0u) { wint = v; }
+  return workgroupUniformLoad(&wint);
+}
 // all threads hold the same flag; make it provably uniform for the loop exit
 fn uniform_flag(v: f32, lid: u32) -> i32 {
   if (lid == 0u) { wflag = select(0, 1, v != 0.0); }
