@@ -187,3 +187,37 @@ test('IED backward scratch vs PMaF (computed sizes at b = 5, not measurements)',
     t.diagnostic(`${String(m).padEnd(6)} ${`${scratch * 4} B`.padStart(26)} ${mb5.toFixed(3).padStart(9)} ${p.ddnJ.toFixed(1).padStart(12)} ${p.ddnE.toFixed(1).padStart(12)} ${p.iftE.toFixed(1).padStart(12)}`);
   }
 });
+
+// ---- the KKT build --------------------------------------------------------------------------------------
+
+/** The lines of the body of the loop labelled `.../<suffix>` (the dense Jacobian/KKT build). */
+function loopBody(text: string, suffix: string): IrLine[] {
+  const lines = text.split('\n');
+  const start = lines.findIndex((l) => / = loop /.test(l) && l.includes(`/${suffix}"`));
+  assert.ok(start >= 0, `a loop labelled …/${suffix}`);
+  const depth = /^\s*/.exec(lines[start]!)![0].length;
+  const body: string[] = [];
+  for (const l of lines.slice(start + 1)) {
+    if (/^\s*/.exec(l)![0].length <= depth) break;
+    body.push(l);
+  }
+  return parseIr(body.join('\n'));
+}
+
+test("structured KKT build (stage 'diff'): each column of IED's and LESS's bordered KKT matrix is written from column reads of the symbolic Hessian, no Hessian–vector product", () => {
+  // IED: K = [−2X − 2νI, −2u; 2uᵀ, 0] column by column; column j reads X[:, j] (getcol), u[j],
+  // and scales u: O(m) per column, O(m²) in all — not one matvec (O(m²)) per column
+  const ied = loopBody(program('ied').stage('ied', 'diff'), 'kkt');
+  assert.ok(ied.some((l) => l.op === 'getcol'), 'IED: a column read of X');
+  assert.ok(ied.some((l) => l.op === 'setcol'), 'IED: the column written into K');
+  for (const l of ied) assert.ok(!['matvec', 'matmul', 'dot', 'einsum', 'outer'].includes(l.op), `IED: ${l.id} = ${l.op} in the KKT build`);
+  for (const l of ied) for (const ty of l.types) assert.ok(ty.split(',').length === 1 || l.op === 'setcol' || l.op === 'loop', `IED: ${l.id} = ${l.op} builds a matrix f[${ty}] per column`);
+  // LESS: the Hessian is 2AᵀA − 2νI: column j is Aᵀ(A e_j) = Aᵀ A[:, j], one matvec of size m×n
+  // per column (AᵀA is never formed), the rest O(n)
+  for (const fn of ['less', 'less_bls']) {
+    const less = loopBody(program('less').stage(fn, 'diff'), 'kkt');
+    assert.ok(less.some((l) => l.op === 'getcol'), `${fn}: A e_j read as a column`);
+    assert.ok(less.filter((l) => l.op === 'matvec').length <= 1, `${fn}: at most one matvec (Aᵀ a_j) per column`);
+    assert.ok(!less.some((l) => ['matmul', 'einsum', 'dot'].includes(l.op)), `${fn}: no matmul, einsum or dot per column`);
+  }
+});

@@ -9,8 +9,9 @@
 // The second product is reverse mode of the scalar ⟨λ, F⟩ with respect to the values the node
 // captures, with the solution held constant, so ∂F/∂θ is never formed: for LESS it becomes
 // −(r wᵀ + A w yᵀ) and A w (O(mn)), for IED sym((λI − X)⁺ v yᵀ) up to the symmetrization.
-// K and J are formed densely by forward-mode columns (Hessian–vector products for K) and solved
-// with LU; the bordered KKT system needs no ε even where H = ∂²L is singular along the
+// K and J are formed densely by forward-mode columns along one-hot vectors, which the builder's
+// one-hot algebra turns into column reads of the symbolic Hessian (IED: O(m) per column, O(m²)
+// for K), and solved with LU; the bordered KKT system needs no ε even where H = ∂²L is singular along the
 // constraint normal (IED's λI − X). A grad rule in the spec replaces the generic VJP.
 
 import { type Builder, shapeOf } from '../ir/builder.js';

@@ -63,6 +63,27 @@ const foldBinary: Partial<Record<BinaryKind, (a: number, b: number) => number>> 
   or: (a, b) => +(a !== 0 || b !== 0),
 };
 
+/**
+ * The one-hot vector e_j spelled eq(iota(N), itof(j)) (either operand order): its int index j
+ * and length N. e_j is all zeros when j ∉ [0, N). Forward-mode Jacobian columns are JVPs along
+ * e_j; the smart constructors below keep them structured (one-hot algebra):
+ *   slice(e_j^N, off, L)        = e_{j−off}^L
+ *   reshape(e_j^{rc}, [r, c])   = e_{⌊j/c⌋}^r (e_{j mod c}^c)ᵀ        (row-major; zero off range)
+ *   reshape(e_j^1, [])          = [j = 0]
+ *   A e_j                       = [0 ≤ j < N] · A[:, clamp(j)]
+ *   xᵀ e_j                      = [0 ≤ j < N] · x[clamp(j)]
+ *   sum(e_j)                    = [0 ≤ j < N]
+ * so a Hessian–vector product along e_j costs a column read, not a matvec, and the dense
+ * Jacobian loop writes each column in O(rows) (IED's bordered KKT in O(m²)).
+ */
+export function oneHotOf(n: Node): { j: Node; len: Dim } | undefined {
+  if (n.op !== 'eq') return undefined;
+  const [a, c] = n.args as [Node, Node];
+  const [io, s] = a.op === 'iota' ? [a, c] : [c, a];
+  if (io.op !== 'iota' || s.op !== 'itof') return undefined;
+  return { j: s.args[0]!, len: io.attrs.n as Dim };
+}
+
 export class Builder {
   span: Span | undefined;
 
@@ -122,6 +143,25 @@ export class Builder {
 
   iota(n: Dim): Node {
     return this.raw('iota', [], { n });
+  }
+
+  /** e_j of length n (j an int node). */
+  oneHot(n: Dim, j: Node): Node {
+    return this.binary('eq', this.iota(n), this.itof(j));
+  }
+
+  /** [0 ≤ j < n] as 1/0 and j clamped into [0, n): reads through a one-hot vector. */
+  private pick(j: Node, n: Dim): [Node, Node] {
+    if (j.op === 'iconst') {
+      const v = j.attrs.value as number;
+      const c = n.constValue();
+      if (c !== undefined) return [this.const(v >= 0 && v < c ? 1 : 0), this.iconst(Math.max(0, Math.min(c - 1, v)))];
+    }
+    if (n.constValue() === 1) return [this.binary('eq', this.itof(j), this.const(0)), this.iconst(0)];
+    const s = this.itof(j);
+    const inside = this.mul(this.binary('ge', s, this.const(0)), this.binary('lt', s, this.itof(this.dim(n))));
+    const jc = this.ibin('imin', this.ibin('imax', j, this.iconst(0)), this.ibin('isub', this.dim(n), this.iconst(1)));
+    return [inside, jc];
   }
 
   // ---- ints ----
@@ -274,6 +314,11 @@ export class Builder {
     const [m] = shapeOf(a);
     if (isZero(a) || isZero(x)) return this.zeros([m!]);
     if (a.op === 'eye' && shapeOf(a)[0]!.equals(shapeOf(a)[1]!)) return x;
+    const e = oneHotOf(x);
+    if (e) {
+      const [inside, jc] = this.pick(e.j, e.len);
+      return this.mul(inside, this.getcol(a, jc));
+    }
     return this.raw('matvec', [a, x]);
   }
 
@@ -284,6 +329,14 @@ export class Builder {
 
   dot(x: Node, y: Node): Node {
     if (isZero(x) || isZero(y)) return this.const(0);
+    const ex = oneHotOf(x);
+    const ey = oneHotOf(y);
+    if (ex && ey) return this.mul(this.pick(ex.j, ex.len)[0], this.binary('eq', this.itof(ex.j), this.itof(ey.j)));
+    const e = ex ?? ey;
+    if (e) {
+      const [inside, jc] = this.pick(e.j, e.len);
+      return this.mul(inside, this.index(ex ? y : x, [jc]));
+    }
     // xᵀy = yᵀx: a canonical operand order lets hash-consing share both spellings
     return x.id <= y.id ? this.raw('dot', [x, y]) : this.raw('dot', [y, x]);
   }
@@ -302,6 +355,8 @@ export class Builder {
   sum(x: Node, axis = -1): Node {
     if (axis < 0 && shapeOf(x).length === 0) return x;
     if (isZero(x)) return this.zeros(axis < 0 ? [] : shapeOf(x).filter((_, i) => i !== axis));
+    const e = oneHotOf(x);
+    if (e) return this.pick(e.j, e.len)[0];
     return this.raw('sum', [x], { axis });
   }
 
@@ -355,6 +410,12 @@ export class Builder {
   reshape(a: Node, shape: readonly Dim[]): Node {
     if (shapeEquals(shapeOf(a), shape)) return a;
     if (isZero(a)) return this.zeros(shape);
+    const e = oneHotOf(a);
+    if (e && shape.length === 0) return this.binary('eq', this.itof(e.j), this.const(0));
+    if (e && shape.length === 2) {
+      const c = shape[1]!;
+      return this.outer(this.oneHot(shape[0]!, this.ibin('idiv', e.j, this.dim(c))), this.oneHot(c, this.ibin('imod', e.j, this.dim(c))));
+    }
     return this.raw('reshape', [a], { shape: [...shape] });
   }
 
@@ -362,6 +423,8 @@ export class Builder {
     const sh = shapeOf(a);
     if (start.every((s) => s.constValue() === 0) && shapeEquals(size, sh)) return a;
     if (isZero(a)) return this.zeros(size);
+    const e = oneHotOf(a);
+    if (e && start.length === 1) return this.oneHot(size[0]!, this.ibin('isub', e.j, this.dim(start[0]!)));
     return this.raw('slice', [a], { start: [...start], size: [...size] });
   }
 
