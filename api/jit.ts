@@ -17,10 +17,14 @@ class JitExecutable implements Executable {
   private cpuProgram: CpuProgramData | undefined;
   private cpuWhy: string | undefined;
   private variants = new Map<string, VariantData | Error>();
+  private gpuF: Func | undefined;
 
+  /** `gpu` gives the form the kernels are generated from when it may differ from `f`
+   *  (Program.vjp(name, 'gpu')); it is asked for on the first kernel. */
   constructor(
     readonly mode: Mode,
     private readonly f: Func,
+    private readonly gpu?: () => Func,
   ) {
     this.signature = signatureOf(f);
   }
@@ -49,7 +53,8 @@ class JitExecutable implements Executable {
     let v = this.variants.get(key);
     if (!v) {
       try {
-        v = gpuVariant(this.f, when);
+        this.gpuF ??= this.gpu ? this.gpu() : this.f;
+        v = gpuVariant(this.gpuF, when);
       } catch (e) {
         if (!(e instanceof Error)) throw e;
         v = e instanceof InternalError ? e : new InternalError(`${this.f.name} (${this.mode}): no WebGPU kernel: ${e.message}`);
@@ -64,10 +69,10 @@ class JitExecutable implements Executable {
 const cache = new WeakMap<Func, Map<Mode, Executable>>();
 
 /** The JIT executable of an IR function (one per function and form). */
-export function jitExecutable(mode: Mode, f: Func): Executable {
+export function jitExecutable(mode: Mode, f: Func, gpu?: () => Func): Executable {
   let m = cache.get(f);
   if (!m) cache.set(f, (m = new Map()));
   let e = m.get(mode);
-  if (!e) m.set(mode, (e = new JitExecutable(mode, f)));
+  if (!e) m.set(mode, (e = new JitExecutable(mode, f, gpu)));
   return e;
 }

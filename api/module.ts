@@ -144,7 +144,7 @@ export class Module {
     let e = this.executables.get(key);
     if (!e) {
       const p = this.program;
-      e = jitExecutable(mode, mode === 'forward' ? p.forward(name) : mode === 'vjp' ? p.vjp(name) : p.jvp(name));
+      e = mode === 'forward' ? jitExecutable(mode, p.forward(name)) : jitExecutable(mode, p[mode](name), () => p[mode](name, 'gpu'));
       this.executables.set(key, e);
     }
     return e;

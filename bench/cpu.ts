@@ -41,6 +41,7 @@ export const CPU_CASES: CpuCase[] = [
   { name: 'QR 1 × 512×512 fwd', file: 'qr.mat', fn: 'qr', dims: { m: 512, n: 512 }, batch: 1, phase: 'fwd' },
   { name: 'IED 1024 × 32×32 fwd+bwd', file: 'ied.mat', fn: 'ied', dims: { m: 32 }, batch: 1024, phase: 'fwdbwd', reference: true },
   { name: 'IED 5 × 256×256 fwd+bwd', file: 'ied.mat', fn: 'ied', dims: { m: 256 }, batch: 5, phase: 'fwdbwd' },
+  { name: 'IED 5 × 1024×1024 fwd+bwd', file: 'ied.mat', fn: 'ied', dims: { m: 1024 }, batch: 5, phase: 'fwdbwd' },
   { name: 'LESS 1024 × 64×32 fwd+bwd', file: 'less.mat', fn: 'less', dims: { m: 64, n: 32 }, batch: 1024, phase: 'fwdbwd', reference: true },
 ];
 

@@ -205,6 +205,8 @@ function statusLine(n: StatusNode): string {
       return `${n.name}  rcond ${n.residual ? worst(n.residual, Math.min) : '-'}  ${ok('well conditioned', 'SINGULAR')}`;
     case 'monitor':
       return `${n.name}  value ${n.residual ? (n.residual.length === 1 ? n.residual[0]!.toExponential(3) : `${worst(n.residual, Math.min)}…${worst(n.residual, Math.max)}`) : '-'}  ${ok('ok', 'FAILED')}`;
+    case 'iterative':
+      return `${n.name}  ${iters} (MINRES)  relative residual ${n.residual ? worst(n.residual, Math.max) : '-'}  ${ok('solved', 'NOT solved')}`;
     case 'curvature':
       return `${n.name}  least curvature ${n.residual ? worst(n.residual, Math.min) : '-'}  ${ok('a minimum', 'NOT a minimum')}`;
     case 'loop':

@@ -24,6 +24,7 @@ import { vjpFunc } from './diff/vjp.js';
 import { jvpFunc } from './diff/jvp.js';
 import { DiffError } from './diff/vjp-rules.js';
 import { implicitHooks } from './diff/implicit.js';
+import type { DeriveOptions, DeriveTarget } from './diff/options.js';
 import { expandFunc, type ExpandOptions } from './solvers/expand.js';
 import { simplifyFunc } from './opt/simplify.js';
 import { structuredGradients } from './diff/structure.js';
@@ -100,12 +101,14 @@ export class Program {
   }
 
   /** differentiate: the VJP function (before solver expansion). */
-  vjpRaw(name: string): Func {
-    return this.memo(`vjp-raw:${name}`, () => structuredGradients(this.b, vjpFunc({ b: this.b, implicit: implicitHooks.vjp, notes: [] }, this.lowered(name))));
+  vjpRaw(name: string, target: DeriveTarget = 'cpu'): Func {
+    if (target !== 'cpu' && !this.dependsOnTarget(name, 'vjp')) return this.vjpRaw(name);
+    return this.memo(`vjp-raw:${name}${target === 'cpu' ? '' : `:${target}`}`, () => structuredGradients(this.b, vjpFunc({ b: this.b, implicit: implicitHooks.vjp, notes: [], opts: this.deriveOpts(name, 'vjp', target) }, this.lowered(name))));
   }
 
-  jvpRaw(name: string): Func {
-    return this.memo(`jvp-raw:${name}`, () => jvpFunc(this.b, this.lowered(name), { implicit: implicitHooks.jvp, notes: [] }));
+  jvpRaw(name: string, target: DeriveTarget = 'cpu'): Func {
+    if (target !== 'cpu' && !this.dependsOnTarget(name, 'jvp')) return this.jvpRaw(name);
+    return this.memo(`jvp-raw:${name}${target === 'cpu' ? '' : `:${target}`}`, () => jvpFunc(this.b, this.lowered(name), { implicit: implicitHooks.jvp, notes: [], opts: this.deriveOpts(name, 'jvp', target) }));
   }
 
   /** The executable forms: expanded and optimized. */
@@ -113,12 +116,35 @@ export class Program {
     return this.memo(`fwd:${name}`, () => simplifyFunc(this.b, expandFunc(this.b, this.lowered(name), this.expandOpts())));
   }
 
-  vjp(name: string): Func {
-    return this.memo(`vjp:${name}`, () => simplifyFunc(this.b, expandFunc(this.b, this.vjpRaw(name), this.expandOpts())));
+  /** The optimized VJP; `target: 'gpu'` is the form the WebGPU kernels are generated from (the
+   *  same function unless a rule chose by target: compiler/diff/options.ts). */
+  vjp(name: string, target: DeriveTarget = 'cpu'): Func {
+    if (target !== 'cpu' && !this.dependsOnTarget(name, 'vjp')) return this.vjp(name);
+    return this.memo(`vjp:${name}${target === 'cpu' ? '' : `:${target}`}`, () => simplifyFunc(this.b, expandFunc(this.b, this.vjpRaw(name, target), this.expandOpts())));
   }
 
-  jvp(name: string): Func {
-    return this.memo(`jvp:${name}`, () => simplifyFunc(this.b, expandFunc(this.b, this.jvpRaw(name), this.expandOpts())));
+  jvp(name: string, target: DeriveTarget = 'cpu'): Func {
+    if (target !== 'cpu' && !this.dependsOnTarget(name, 'jvp')) return this.jvp(name);
+    return this.memo(`jvp:${name}${target === 'cpu' ? '' : `:${target}`}`, () => simplifyFunc(this.b, expandFunc(this.b, this.jvpRaw(name, target), this.expandOpts())));
+  }
+
+  private targetDependent = new Map<string, { value: boolean }>();
+
+  private deriveOpts(name: string, mode: 'vjp' | 'jvp', target: DeriveTarget): DeriveOptions {
+    const opts: DeriveOptions = { overrides: this.options.solverOptions ?? {}, target };
+    if (target === 'cpu') {
+      const flag = { value: false };
+      this.targetDependent.set(`${mode}:${name}`, flag);
+      opts.targetDependent = flag;
+    }
+    return opts;
+  }
+
+  /** Whether the derived form (derived for the CPU first) chose anything by target. */
+  private dependsOnTarget(name: string, mode: 'vjp' | 'jvp'): boolean {
+    if (mode === 'vjp') this.vjpRaw(name);
+    else this.jvpRaw(name);
+    return this.targetDependent.get(`${mode}:${name}`)?.value ?? false;
   }
 
   /** Text of one stage, for `matc ir --stage`. */

@@ -55,10 +55,10 @@ function firstDifference(a: string, b: string): string {
 }
 
 /** Every part of an executable, as embedded data. */
-export function executableData(f: Func, mode: Mode, what: string, variants: readonly VariantWhen[] = ALL_VARIANTS): ExecutableData {
+export function executableData(f: Func, mode: Mode, what: string, variants: readonly VariantWhen[] = ALL_VARIANTS, gpuF: Func = f): ExecutableData {
   const out: ExecutableData = { mode, signature: signatureData(f), ir: printedIr(f, what), ...cpuPart(f), variants: [] };
   try {
-    for (const when of variants) out.variants.push(gpuVariant(f, when));
+    for (const when of variants) out.variants.push(gpuVariant(gpuF, when));
   } catch (e) {
     out.variants = [];
     out.variantError = (e as Error).message.split('\n')[0];

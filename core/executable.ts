@@ -23,10 +23,13 @@ export type Mode = 'forward' | 'vjp' | 'jvp';
  *    converged = rcond above 1e-10, residual = the reciprocal condition estimate
  *  - `monitor`: a user `monitor("name", value, ok)`: converged = ok, residual = value
  *  - `curvature`: a solver's check that its solution is a minimum (not a saddle or maximum)
- *  - `implicit`: the linear system of an implicit backward or tangent (converged = rcond above
- *    1e-13, residual = rcond) */
-export type StatusKind = 'solver' | 'loop' | 'linear' | 'monitor' | 'curvature' | 'implicit';
-export const statusKinds: readonly StatusKind[] = ['solver', 'loop', 'linear', 'monitor', 'curvature', 'implicit'];
+ *  - `implicit`: the linear system of an implicit backward or tangent solved densely (converged =
+ *    rcond above 1e-13, residual = rcond)
+ *  - `iterative`: that system solved matrix-free by MINRES (`backward: minres | auto`):
+ *    iterations, residual = the true relative residual of the solution, converged = it is within
+ *    10× the tolerance (or, under auto, the dense fallback's rcond is above 1e-13) */
+export type StatusKind = 'solver' | 'loop' | 'linear' | 'monitor' | 'curvature' | 'implicit' | 'iterative';
+export const statusKinds: readonly StatusKind[] = ['solver', 'loop', 'linear', 'monitor', 'curvature', 'implicit', 'iterative'];
 
 export type FunctionKind = 'fn' | 'layer' | 'optimizer' | 'vjp' | 'jvp';
 

@@ -34,6 +34,8 @@ function failure(s: NodeStatus): string {
       return 'the solution is not a local minimum (negative curvature along the constraint: the solver stopped at a saddle point or maximum)';
     case 'implicit':
       return 'the implicit backward system is singular or nearly so (rcond ≤ 1e-13)';
+    case 'iterative':
+      return 'the implicit backward system was not solved to its tolerance (MINRES, and the dense fallback where it ran, failed: singular or ill-conditioned)';
     default:
       return s.kind satisfies never;
   }
@@ -48,6 +50,7 @@ const consequence: Record<NodeStatus['kind'], string> = {
   monitor: '',
   curvature: '',
   implicit: '; gradients there are unreliable',
+  iterative: '; gradients there are unreliable',
 };
 
 /** Summarizes statuses and checks outputs for non-finite values ("never a silent NaN"). */

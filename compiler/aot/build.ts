@@ -33,7 +33,7 @@ function derived(program: Program, name: string, mode: 'vjp' | 'jvp', warnings: 
     warnings.push({ fn: name, message: `no ${mode.toUpperCase()}: ${e.message.split('\n')[0]}` });
     return { error: e.message };
   }
-  return executableData(f, mode, `${name} (${mode})`);
+  return executableData(f, mode, `${name} (${mode})`, undefined, program[mode](name, 'gpu'));
 }
 
 /** The embedded data of every function of a program. */

@@ -78,6 +78,14 @@ export const solverSpecs: Record<string, SolverSpec> = {
 const common: Record<string, OptionSpec> = {
   check: { doc: 'compute residuals that cost as much as the solution itself exactly (1) instead of estimating them by two probe vectors (0)', default: 0, kind: 'number' },
   refine: { doc: 'Newton steps on the optimality system after the solver (polishes the solution for accurate implicit gradients); 0 = off', default: 0, kind: 'number' },
+  backward: {
+    doc: 'how the implicit backward (and tangent) solves its linear system: dense (LU of the KKT matrix assembled column by column), minres (matrix-free MINRES on Hessian–vector products; argmin/argmax only), auto (minres from 256 unknowns, the dense solve where it does not converge; dense below)',
+    default: 'auto',
+    enum: ['auto', 'dense', 'minres'],
+    kind: 'enum',
+  },
+  backward_tol: { doc: 'the relative residual at which MINRES stops; 0 = by precision (eps^(3/4)); converged means the true residual is within 10× of it', default: 0, kind: 'number' },
+  backward_max_iter: { doc: 'the MINRES iteration limit; 0 = N + 20 for minres, N/4 + 20 for auto (then the dense fallback), N the number of unknowns', default: 0, kind: 'number' },
 };
 for (const s of Object.values(solverSpecs)) Object.assign(s.options, common);
 

@@ -15,11 +15,16 @@
 // constraint normal (IED's λI − X). A grad rule in the spec replaces the generic VJP.
 
 import { type Builder, shapeOf } from '../ir/builder.js';
-import { captures, inlineRegion, type Node } from '../ir/node.js';
+import { captures, inlineRegion, type Node, type StatusEntry } from '../ir/node.js';
+import { buildLoop } from '../ir/loops.js';
+import { Dim } from '../../core/dims.js';
+import { minres } from '../solvers/krylov.js';
 import {
   adjointSolve,
   constraintsAt,
   denseJacobian,
+  directional,
+  option,
   equationsAt,
   flatten,
   gradient,
@@ -34,8 +39,9 @@ import {
 } from '../solvers/problem.js';
 import { vjpNodes } from './vjp.js';
 import { jvpNodes } from './jvp.js';
-import type { Contrib, VjpCtx } from './vjp-rules.js';
+import { DiffError, type Contrib, type VjpCtx } from './vjp-rules.js';
 import type { JvpCtx } from './jvp-rules.js';
+import type { DeriveOptions } from './options.js';
 
 /** Solution values held constant (the IFT differentiates F at a fixed solution). */
 function solutionOf(b: Builder, d: Decl): Node[] {
@@ -47,38 +53,165 @@ interface Linearization {
   F: Node;
   /** z: the nodes F is differentiated by (solution, and multipliers for opt nodes) */
   z: Node[];
-  /** ∂F/∂z, dense */
-  J: Node;
+  /** the size of the solution part of z (the rest are multipliers) */
+  nx: Dim;
+  /** ∂F/∂z, dense, by forward-mode columns */
+  jacobian(): Node;
+  /** (∂F/∂z) v for a flat v, by forward mode (a Hessian–vector product for an argmin) */
+  apply(v: Node): Node;
 }
 
 function linearize(cx: VjpCtx, d: Decl): Linearization {
   const b = cx.b;
   const xs = solutionOf(b, d);
-  if (d.kind === 'root') {
-    const F = flatten(b, equationsAt(b, d, xs));
-    return { F, z: xs, J: denseJacobian(b, F, xs, { implicit: implicitHooks.jvp }, `${d.label}/jacobian`) };
-  }
+  const hooks = { implicit: implicitHooks.jvp };
+  const make = (F: Node, z: Node[], what: string): Linearization => ({
+    F,
+    z,
+    nx: sizeOf(xs),
+    jacobian: () => denseJacobian(b, F, z, hooks, `${d.label}/${what}`),
+    apply: (v) => directional(b, [F], z, unflatten(b, v, z), hooks)[0]!,
+  });
+  if (d.kind === 'root') return make(flatten(b, equationsAt(b, d, xs)), xs, 'jacobian');
   const hs = constraintsAt(b, d, xs);
-  if (hs.length === 0) {
-    const F = flatten(b, gradient(cx, objectiveAt(b, d, xs), xs));
-    return { F, z: xs, J: denseJacobian(b, F, xs, { implicit: implicitHooks.jvp }, `${d.label}/hessian`) };
-  }
+  if (hs.length === 0) return make(flatten(b, gradient(cx, objectiveAt(b, d, xs), xs)), xs, 'hessian');
   const g = gradient(cx, objectiveAt(b, d, xs), xs);
-  const nu = b.nograd(multipliers(cx, hs, xs, g, { implicit: implicitHooks.jvp }));
-  const F = kktResidual(cx, d, xs, nu);
-  return { F, z: [...xs, nu], J: denseJacobian(b, F, [...xs, nu], { implicit: implicitHooks.jvp }, `${d.label}/kkt`) };
+  const nu = b.nograd(multipliers(cx, hs, xs, g, hooks));
+  return make(kktResidual(cx, d, xs, nu), [...xs, nu], 'kkt');
 }
 
-function note(cx: VjpCtx, d: Decl, rcond: Node): void {
+// ---- the linear solve of the backward ----------------------------------------------------------------
+//
+// dense   J (or K) assembled column by column and LU-factored; the status reports its rcond.
+// minres  matrix-free, for argmin/argmax only. K = [H, −J_hᵀ; J_h, 0] is not symmetric, but
+//         S = D K with D = diag(I, −I) (the multiplier rows negated) is, so
+//             Kᵀ y = g  ⇔  S (D y) = g  ⇔  y = D · S⁻¹ g        (VJP; Kᵀ = S D)
+//             K ż = r   ⇔  S ż = D r                          (JVP; K = D S)
+//         and S v = D (K v) is one forward-mode product: the Hessian–vector product of the
+//         Lagrangian bordered by J_h v and J_hᵀ v — the matrix is never formed. MINRES handles the
+//         symmetric indefinite S (krylov.ts) and reports its iterations and true relative residual.
+// auto    minres from AUTO_MINRES unknowns on (decided at run time: dimensions are symbolic),
+//         with the dense solve as a fallback for instances where it does not reach its tolerance
+//         within N/4 + 20 steps; below that, dense only. That is the CPU form (and the printed
+//         reference IR). The WebGPU instance kernel of `auto` is the dense solve: one kernel holds
+//         every path of a function, and MINRES beside the dense fallback made the IED backward
+//         kernel take 22 s instead of 4.7 s to compile on lavapipe (f32 per-instance kernels are
+//         the small-problem model; large single problems are the grid model's, issue 8).
+//         `backward: minres` is MINRES on both.
+
+/** Unknowns from which `backward: auto` solves matrix-free first. */
+export const AUTO_MINRES = 256;
+
+interface LinearSolve {
+  sol: Node;
+  status: Omit<StatusEntry, 'name'>;
+}
+
+function backwardMode(cx: { opts?: DeriveOptions }, d: Decl, N: Dim, E: Dim): 'dense' | 'minres' | 'auto' | 'auto-dense' {
+  const mode = String(option(d, 'backward', 'auto'));
+  const symmetric = d.kind === 'opt' && E.equals(N);
+  if (mode === 'minres' && !symmetric) {
+    throw new DiffError('MAT0409', `backward: minres needs a symmetric system (an argmin or argmax); the backward of a ${d.kind === 'root' ? 'solve' : 'structured argmin'} node is dense (backward: dense or auto)`, d.node);
+  }
+  if (!symmetric || mode === 'dense') return 'dense';
+  if (mode === 'auto' && N.constValue() !== undefined && N.constValue()! < AUTO_MINRES) return 'dense';
+  if (mode === 'auto') {
+    // the WebGPU instance kernel: dense (see AUTO_MINRES); the form depends on the target
+    if (cx.opts?.targetDependent) cx.opts.targetDependent.value = true;
+    if (cx.opts?.target === 'gpu') return 'auto-dense';
+  }
+  return mode === 'minres' ? 'minres' : 'auto';
+}
+
+function denseSolve(b: Builder, J: Node, rhs: Node, adjoint: boolean): { sol: Node; rcond: Node } {
+  const [sol, rcond] = adjoint ? adjointSolve(b, J, rhs) : lsqSolve(b, J, rhs);
+  return { sol, rcond };
+}
+
+/** Solves Kᵀ y = rhs (adjoint) or K y = rhs (tangent) for the linearization, as the options say. */
+function linearSolve(cx: { b: Builder; opts?: DeriveOptions }, d: Decl, lin: Linearization, rhs: Node, adjoint: boolean): LinearSolve {
   const b = cx.b;
-  cx.notes?.push({
-    name: `${d.label}/backward`,
-    kind: 'implicit',
-    iterations: b.iconst(0),
-    converged: b.binary('gt', rcond, b.const(1e-13)),
-    residual: rcond,
-    extra: [{ name: 'rcond', node: rcond }],
-  });
+  const N = sizeOf(lin.z);
+  const E = shapeOf(lin.F)[0]!;
+  const mode = backwardMode(cx, d, N, E);
+  const num = (key: string, fallback: number): number => {
+    const v = option(d, key, fallback, cx.opts?.overrides ?? {});
+    return typeof v === 'number' ? v : fallback;
+  };
+  const rcondOk = (rc: Node) => b.binary('gt', rc, b.const(1e-13));
+  if (mode === 'dense') {
+    const { sol, rcond } = denseSolve(b, lin.jacobian(), rhs, adjoint);
+    return { sol, status: { kind: 'implicit', iterations: b.iconst(0), converged: rcondOk(rcond), residual: rcond, extra: [{ name: 'rcond', node: rcond }] } };
+  }
+  // D: the multiplier rows negated
+  const p = N.sub(lin.nx);
+  const flip = (v: Node): Node => (p.constValue() === 0 ? v : b.concat([b.slice(v, [Dim.const(0)], [lin.nx]), b.neg(b.slice(v, [lin.nx], [p]))], 0));
+  const S = (v: Node): Node => flip(lin.apply(v));
+  /** ‖K y − rhs‖ / ‖rhs‖ (adjoint: ‖Kᵀ y − rhs‖) of a dense solution, with the matrix it solved */
+  const relResidual = (K: Node, sol: Node): Node => {
+    const r = b.sub(b.matvec(adjoint ? b.transpose(K) : K, sol), rhs);
+    const nr = b.norm(rhs);
+    const pos = b.binary('gt', nr, b.const(0));
+    return b.select(pos, b.div(b.norm(r), b.select(pos, nr, b.const(1))), b.const(0));
+  };
+  if (mode === 'auto-dense') {
+    // auto's form for the WebGPU kernel: the dense solve only, reported as auto reports it when
+    // MINRES takes no step (kind 'iterative', 0 iterations, the solution's relative residual)
+    const K = lin.jacobian();
+    const { sol, rcond } = denseSolve(b, K, rhs, adjoint);
+    return { sol, status: { kind: 'iterative', iterations: b.iconst(0), converged: rcondOk(rcond), residual: relResidual(K, sol), extra: [{ name: 'rcond', node: rcond }] } };
+  }
+  const tolGiven = num('backward_tol', 0);
+  const tol = tolGiven > 0 ? b.const(tolGiven) : b.binary('pow', b.eps(), b.const(0.75));
+  // the true relative residual may sit a little above the recurrence's estimate
+  const accept = (r: Node) => b.binary('le', r, b.mul(b.const(10), tol));
+  const maxGiven = num('backward_max_iter', 0);
+  const nNode = b.dim(N);
+  const cap =
+    maxGiven > 0
+      ? b.iconst(Math.floor(maxGiven))
+      : mode === 'minres'
+        ? b.ibin('iadd', nNode, b.iconst(20))
+        : b.ibin('iadd', b.ibin('idiv', nNode, b.iconst(4)), b.iconst(20));
+  // auto: matrix-free only from AUTO_MINRES unknowns (0 steps below, so the fallback runs)
+  const large = mode === 'auto' ? b.ftoi(b.binary('ge', b.itof(nNode), b.const(AUTO_MINRES))) : b.iconst(1);
+  const steps = mode === 'auto' ? b.ibin('imul', cap, large) : cap;
+  const g = adjoint ? rhs : flip(rhs);
+  const kr = minres(b, S, g, tol, steps, `${d.label}/${adjoint ? 'backward' : 'tangent'}/minres`);
+  const mfSol = adjoint ? flip(kr.x) : kr.x;
+  const mfOk = b.mul(accept(kr.residual), b.binary('gt', b.itof(large), b.const(0)));
+  if (mode === 'minres') {
+    return { sol: mfSol, status: { kind: 'iterative', iterations: kr.iterations, converged: accept(kr.residual), residual: kr.residual } };
+  }
+  // The dense fallback, only where MINRES did not converge: the KKT build runs 0 or N columns and
+  // the LU solve sits in a loop of 0 or 1 trips with the matrix as a carry (a value the loop body
+  // depends on, so no pass hoists the factorization out of it).
+  const fallback = b.ftoi(b.sub(b.const(1), mfOk));
+  const J = denseJacobian(b, lin.F, lin.z, { implicit: implicitHooks.jvp }, `${d.label}/kkt`, b.ibin('imul', nNode, fallback));
+  const fb = buildLoop(
+    b,
+    { lo: b.iconst(0), hi: fallback, inits: [J, mfSol, kr.residual, b.const(0)], names: ['K', 'y', 'residual', 'rcond'], label: `${d.label}/${adjoint ? 'backward' : 'tangent'}/dense`, origin: 'fallback' },
+    (_i, [K]) => {
+      const { sol, rcond } = denseSolve(b, K!, rhs, adjoint);
+      return { next: [K!, sol, relResidual(K!, sol), rcond] };
+    },
+  );
+  const [, sol, residual, rcond] = fb.outs as [Node, Node, Node, Node];
+  const usedDense = b.binary('gt', b.itof(fallback), b.const(0));
+  const converged = b.select(usedDense, rcondOk(rcond), mfOk);
+  return {
+    sol,
+    status: {
+      kind: 'iterative',
+      iterations: kr.iterations,
+      converged,
+      residual,
+      extra: [
+        { name: 'dense_fallback', node: usedDense },
+        { name: 'rcond', node: rcond },
+      ],
+    },
+  };
 }
 
 export const implicitHooks = {
@@ -97,8 +230,9 @@ export const implicitHooks = {
       }
       const lin = linearize(cx, d);
       const zbar = d.kind === 'opt' && lin.z.length > k ? b.concat([flatten(b, gs), b.zeros([sizeOf(lin.z.slice(k))])], 0) : flatten(b, gs);
-      const [lambda, rcond] = adjointSolve(b, lin.J, zbar);
-      note(cx, d, rcond);
+      const ls = linearSolve(cx, d, lin, zbar, true);
+      cx.notes?.push({ name: `${d.label}/backward`, ...ls.status });
+      const lambda = ls.sol;
       const caps = captures(n);
       const lam = b.nograd(lambda);
       const grads = vjpNodes(cx, [lin.F], [b.neg(lam)], caps);
@@ -117,22 +251,14 @@ export const implicitHooks = {
     const caps = captures(n).filter((c) => cx.tangentOf(c) !== undefined && !Array.isArray(cx.tangentOf(c)));
     const out: (Node | undefined)[] = new Array(k + 3).fill(undefined);
     if (caps.length === 0) return out;
-    const vcx: VjpCtx = { b, implicit: implicitHooks.vjp };
+    const vcx: VjpCtx = { b, implicit: implicitHooks.vjp, ...(cx.opts ? { opts: cx.opts } : {}) };
     const lin = linearize(vcx, d);
     const dF = jvpNodes(b, [lin.F], caps, caps.map((c) => cx.tangentOf(c) as Node), { implicit: implicitHooks.jvp })[0];
     if (!dF) return out;
-    const [dz, rcond] = lsqSolve(b, lin.J, b.neg(dF));
-    cx.notes?.push({
-      name: `${d.label}/tangent`,
-      kind: 'implicit',
-      iterations: b.iconst(0),
-      converged: b.binary('gt', rcond, b.const(1e-13)),
-      residual: rcond,
-      extra: [{ name: 'rcond', node: rcond }],
-    });
-    const parts = unflatten(b, dz, lin.z);
+    const ls = linearSolve(cx, d, lin, b.neg(dF), false);
+    cx.notes?.push({ name: `${d.label}/tangent`, ...ls.status });
+    const parts = unflatten(b, ls.sol, lin.z);
     for (let i = 0; i < k; i++) out[i] = parts[i]!;
-    void shapeOf;
     return out;
   },
 };

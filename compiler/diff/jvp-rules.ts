@@ -3,6 +3,7 @@
 // rule carries tangents along with the state; declarative nodes use the implicit function theorem
 // (compiler/diff/implicit.ts).
 
+import type { DeriveOptions } from './options.js';
 import { type Builder, shapeOf } from '../ir/builder.js';
 import { captures, inlineRegion, type Node, type StatusEntry } from '../ir/node.js';
 import type { OpKind } from '../ir/ops.js';
@@ -21,6 +22,8 @@ export interface JvpCtx {
   implicit?(n: Node, dargs: (Node | undefined)[]): (Node | undefined)[];
   /** statuses to report (conditioning of implicit solves) */
   notes?: StatusEntry[];
+  /** solver option overrides and the target the derivative is for */
+  opts?: DeriveOptions;
 }
 
 type Rule = (cx: JvpCtx, n: Node, d: (Node | undefined)[]) => Tan;

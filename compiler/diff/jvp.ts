@@ -2,6 +2,7 @@
 // per-op rules. Nested for loop bodies (the loop rule calls back in) and composes with reverse
 // mode: forward-over-reverse gives Hessian–vector products, which the implicit backward needs.
 
+import type { DeriveOptions } from './options.js';
 import { shapeOf } from '../ir/builder.js';
 import { captures, type Node, type Func, type FuncParam, type StatusEntry } from '../ir/node.js';
 import type { Builder } from '../ir/builder.js';
@@ -17,6 +18,8 @@ export interface JvpHooks {
   implicit?(cx: JvpCtx, n: Node, dargs: (Node | undefined)[]): (Node | undefined)[];
   /** statuses the forward-mode derivative reports (conditioning of implicit solves) */
   notes?: StatusEntry[];
+  /** solver option overrides and the target the derivative is for */
+  opts?: DeriveOptions;
 }
 
 export function jvpNodes(b: Builder, outs: readonly Node[], wrt: readonly Node[], tangents: readonly (Node | undefined)[], hooks: JvpHooks = {}): (Node | undefined)[] {
@@ -41,6 +44,7 @@ export function jvpNodes(b: Builder, outs: readonly Node[], wrt: readonly Node[]
     tangentOf: (n) => tan.get(n),
     jvpNodes: (o, w, t) => jvpNodes(b, o, w, t, hooks),
     ...(hooks.notes ? { notes: hooks.notes } : {}),
+    ...(hooks.opts ? { opts: hooks.opts } : {}),
     ...(hooks.implicit ? { implicit: (n: Node, d: (Node | undefined)[]) => hooks.implicit!(cx, n, d) } : {}),
   };
   for (const n of order) {

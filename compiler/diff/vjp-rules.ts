@@ -3,6 +3,7 @@
 // constructors, so the backward is ordinary IR that is simplified and fused like any other.
 // Notation: g = output cotangent, y = the node's output.
 
+import type { DeriveOptions } from './options.js';
 import { Dim } from '../../core/dims.js';
 import { type Builder, shapeOf, tt } from '../ir/builder.js';
 import type { Node, StatusEntry } from '../ir/node.js';
@@ -31,6 +32,8 @@ export interface VjpCtx {
   implicit?(cx: VjpCtx, n: Node, g: (Node | undefined)[]): Contrib[];
   /** statuses the backward reports (conditioning of implicit solves) */
   notes?: StatusEntry[];
+  /** solver option overrides and the target the backward is for */
+  opts?: DeriveOptions;
 }
 
 type Rule = (cx: VjpCtx, n: Node, g: Cot) => Contrib[];

@@ -22,7 +22,7 @@ export type ScheduleStage = 'schedule' | 'wgsl';
 export function scheduleText(p: Program, fn: string, stage: ScheduleStage): string {
   const forms: { label: string; f: Func | string }[] = [
     { label: 'forward', f: p.forward(fn) },
-    { label: 'vjp', f: derived(() => p.vjp(fn)) },
+    { label: 'vjp', f: derived(() => p.vjp(fn, 'gpu')) },
   ];
   const missing = (label: string, why: string) => (stage === 'wgsl' ? '// ' : '') + `${fn} (${label}): not compiled: ${why.split('\n')[0]}`;
   if (stage === 'wgsl') return forms.map(({ label, f }) => (typeof f === 'string' ? missing(label, f) : wgslText(label, f, genInstanceKernel(f)))).join('\n');

@@ -227,12 +227,13 @@ export function directional(b: Builder, outs: Node[], xs: Node[], ds: Node[], ho
 
 /**
  * Dense Jacobian ∂F/∂x of the flat vector F (length E) with respect to the nodes xs (total N),
- * one forward-mode column per iteration of an IR loop: J[:, j] = dF(x)[e_j].
+ * one forward-mode column per iteration of an IR loop: J[:, j] = dF(x)[e_j]. `hi` (default N)
+ * may cut the loop short: 0 skips the build (J = 0), for a build needed only conditionally.
  */
-export function denseJacobian(b: Builder, F: Node, xs: Node[], hooks: JvpHooks = {}, label = 'jacobian'): Node {
+export function denseJacobian(b: Builder, F: Node, xs: Node[], hooks: JvpHooks = {}, label = 'jacobian', hi?: Node): Node {
   const E = shapeOf(F)[0]!;
   const N = sizeOf(xs);
-  const loop = buildLoop(b, { lo: b.iconst(0), hi: b.dim(N), inits: [b.zeros([E, N])], names: ['J'], label, origin: 'jacobian' }, (j, [J]) => {
+  const loop = buildLoop(b, { lo: b.iconst(0), hi: hi ?? b.dim(N), inits: [b.zeros([E, N])], names: ['J'], label, origin: 'jacobian' }, (j, [J]) => {
     const e = b.binary('eq', b.iota(N), b.itof(j));
     const ts = unflatten(b, e, xs);
     const col = jvpNodes(b, [F], xs, ts, hooks)[0] ?? b.zeros([E]);
