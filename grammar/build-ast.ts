@@ -8,6 +8,7 @@ import type * as A from './ast.js';
 import { parseCst } from './parser.js';
 import * as T from './tokens.js';
 import { DiagnosticBag } from '../compiler/diagnostics.js';
+import { limitNote, limits } from '../compiler/limits.js';
 import { type SourceFile, type Span } from '../compiler/source.js';
 
 function isToken(e: CstElement): e is IToken {
@@ -570,6 +571,16 @@ export interface ParsedFile {
 /** Parses a file; syntax errors are reported into `diag` and the AST is still returned. */
 export function parseFile(file: SourceFile, diag: DiagnosticBag): A.Program {
   const out = parseCst(file.text);
+  if (out.tooDeep) {
+    const t = out.tooDeep;
+    const at = Number.isFinite(t.startOffset) ? t.startOffset : file.text.length;
+    diag.error('MAT0701', 'expression nested too deeply', { file, start: Math.min(at, file.text.length), end: Math.min(at + Math.max(1, t.image.length), file.text.length) }, {
+      label: 'the parser gives up here',
+      notes: [{ message: limitNote('open grammar rules', limits.parseDepth) + '; a level of parentheses, brackets or call arguments opens 10, a prefix operator 1, let … in and if … else 2' }],
+      suggestion: 'name intermediate values with let, or write the repetition with iterate',
+    });
+    return { items: [], span: { file, start: 0, end: file.text.length } };
+  }
   for (const e of out.lexErrors) {
     const ch = file.text.slice(e.offset, e.offset + Math.max(1, e.length)).slice(0, 1);
     diag.error('MAT0101', `unexpected character '${ch}'`, { file, start: e.offset, end: e.offset + 1 }, {

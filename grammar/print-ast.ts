@@ -102,7 +102,17 @@ export function expr(e: A.Expr): string {
       const lv = binLevel[e.op];
       if (lv === 7) return `${p(e.left, 8)}${e.op}${p(e.right, 6)}`;
       if (lv === 3) return `${p(e.left, 4)} ${e.op} ${p(e.right, 4)}`;
-      return `${p(e.left, lv)} ${e.op} ${p(e.right, lv + 1)}`;
+      // A left-associative chain (a + b - c …) is printed by a loop down its left spine: a chain
+      // of thousands of terms nests no deeper than one of two.
+      const spine: Extract<A.Expr, { kind: 'binary' }>[] = [];
+      let cur: A.Expr = e;
+      while (cur.kind === 'binary' && binLevel[cur.op] === lv) {
+        spine.push(cur);
+        cur = cur.left;
+      }
+      let s = p(cur, lv);
+      for (let i = spine.length - 1; i >= 0; i--) s = `${s} ${spine[i]!.op} ${p(spine[i]!.right, lv + 1)}`;
+      return s;
     }
     case 'transpose':
       return `${p(e.operand, 8)}'`;

@@ -9,6 +9,7 @@ import type { Span } from '../source.js';
 import { type OpKind, opSpecs, IrTypeError } from './ops.js';
 import { type IrType, typeKey, typeToString } from './types.js';
 import { InternalError } from '../../core/errors.js';
+import { tickBudget } from './budget.js';
 import type { StatusKind } from '../../core/executable.js';
 
 export type AttrValue =
@@ -69,6 +70,7 @@ export class Graph {
 
   /** Creates (or finds) a node; the type comes from the op table. */
   node(op: OpKind, args: readonly Node[], attrs: Attrs = {}, regions: readonly Region[] = [], span?: Span): Node {
+    tickBudget();
     const spec = opSpecs[op];
     if (spec.arity !== 'var' && spec.arity !== args.length) {
       throw new InternalError(`IR op ${op} takes ${spec.arity} operands, got ${args.length}`);
@@ -186,8 +188,21 @@ const freeCache = new WeakMap<Node, ReadonlySet<Node>>();
 export function freeParams(n: Node): ReadonlySet<Node> {
   const hit = freeCache.get(n);
   if (hit) return hit;
-  // Iterative post-order to avoid deep recursion on long chains.
-  const order = reachable([n]);
+  // Iterative, and only over the nodes not cached yet: a walk that stopped at nothing would make
+  // a pass asking every node of a chain for its free parameters quadratic in the chain's length.
+  const order: Node[] = [];
+  const seen = new Set<Node>();
+  const stack = [n];
+  while (stack.length) {
+    const x = stack.pop()!;
+    if (seen.has(x) || freeCache.has(x)) continue;
+    seen.add(x);
+    order.push(x);
+    for (const a of x.args) stack.push(a);
+    for (const r of x.regions) for (const res of r.results) stack.push(res);
+  }
+  // ids grow with creation, so ascending ids visit operands before their users
+  order.sort((a, b) => a.id - b.id);
   for (const x of order) {
     if (freeCache.has(x)) continue;
     const s = new Set<Node>();
