@@ -505,8 +505,11 @@ export class Elab {
         }
         const c = v.dim?.constValue();
         const lim = sh[axis]!.constValue();
-        if (c !== undefined && (c < 0 || (lim !== undefined && c >= lim))) {
-          this.diag.error('MAT0210', `index ${c} is out of range for a dimension of size ${sh[axis]}`, ix.span, {
+        // an index given as a dimension is out of range when size − index is provably ≤ 0
+        // (x[n] of a vec[n]); other indices are checked where they run (MATR107)
+        const room = v.dim ? sh[axis]!.sub(v.dim).constValue() : undefined;
+        if ((c !== undefined && (c < 0 || (lim !== undefined && c >= lim))) || (room !== undefined && room <= 0)) {
+          this.diag.error('MAT0210', `index ${c ?? v.dim} is out of range for a dimension of size ${sh[axis]}`, ix.span, {
             notes: [{ message: 'indices start at 0' }],
           });
           bad = true;

@@ -306,14 +306,23 @@ export function substitute(g: Graph, roots: readonly Node[], mapping: ReadonlyMa
     else if (n.args.some((a) => dirty.has(a)) || n.regions.some((r) => r.results.some((x) => dirty.has(x)))) dirty.add(n);
   }
   const map = new Map<Node, Node>();
+  // region parameters renamed so far (their owner was rebuilt): a replacement built in terms of
+  // the old parameters — a solver expanded inside a loop body or an objective — is renamed too,
+  // or it would read a parameter that no longer exists (issue 12: a layer inside a solve's
+  // equations, an iterate body or an argmin objective)
+  const renamed = new Map<Node, Node>();
   for (const n of all) {
     const m = mapping.get(n);
     if (m) {
-      map.set(n, m);
+      let r = m;
+      if (renamed.size > 0 && [...freeParams(m)].some((p) => renamed.has(p))) r = substitute(g, [m], renamed).get(m) ?? m;
+      map.set(n, r);
       continue;
     }
     if (n.op === 'param' && owner.has(n) && dirty.has(owner.get(n)!)) {
-      map.set(n, g.regionParam(String(n.attrs.name), n.type, n.span));
+      const fresh = g.regionParam(String(n.attrs.name), n.type, n.span);
+      map.set(n, fresh);
+      renamed.set(n, fresh);
       continue;
     }
     const touched = n.args.some((a) => map.get(a) !== a && map.has(a)) || n.regions.some((r) => r.params.some((p) => map.get(p) !== p && map.has(p)) || r.results.some((x) => map.get(x) !== x && map.has(x)));
