@@ -7,7 +7,8 @@ import { readFileSync, existsSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { CompileError, checkSource, compileProgram, stages, type Stage } from '../compiler/compile.js';
-import { renderAll, type Diagnostic } from '../compiler/diagnostics.js';
+import { closest, renderAll, type Diagnostic } from '../compiler/diagnostics.js';
+import { solverOptionNames, solverOverrideProblem } from '../compiler/check/solver-specs.js';
 import { Module, type CompiledFn } from '../api/module.js';
 import { gradCheck } from '../api/gradcheck.js';
 import { MatcRuntimeError, InternalError } from '../core/errors.js';
@@ -157,9 +158,22 @@ async function cmdRun(file: string, v: Record<string, string | boolean | undefin
   const scalarSets: Record<string, number> = {};
   const solverSets: Record<string, number> = {};
   for (const [k, x] of Object.entries(sets)) (scalarNames.has(k) ? scalarSets : solverSets)[k] = x;
+  // a name that is neither a scalar input nor a solver option, or a bad option value, is an
+  // error: `--set maxiter=5` must not be ignored, nor `--set max_iter=-5` accepted
+  for (const [k, x] of Object.entries(solverSets)) {
+    const why = solverOverrideProblem(k, x);
+    if (!why) continue;
+    if (solverOptionNames.includes(k)) throw new MatcRuntimeError('MATR112', `--set ${k}=${x}: ${why}`);
+    const sug = closest(k, [...scalarNames, ...solverOptionNames]);
+    throw new MatcRuntimeError(
+      'MATR112',
+      `--set ${k}=${x}: '${k}' is neither a scalar input of ${fn0.name} (${scalarNames.size ? [...scalarNames].join(', ') : 'it has none'}) nor a solver option${sug ? `; did you mean '${sug}'?` : ''} (solver options: ${solverOptionNames.join(', ')})`,
+    );
+  }
   if (Object.keys(solverSets).length) module = loadModule(file, solverSets);
   const fn = module.fn(fn0.name);
   const seed = v.seed !== undefined ? Number(v.seed) : 1;
+  if (!Number.isInteger(seed)) throw new MatcRuntimeError('MATR112', `--seed must be an integer, got '${String(v.seed)}'`);
   const batch = v.batch !== undefined ? [Number(v.batch)] : [];
   if (batch.some((b) => !Number.isInteger(b) || b < 1)) throw new MatcRuntimeError('MATR112', '--batch must be a positive integer');
   let inputs: Record<string, Tensor>;
@@ -328,6 +342,11 @@ main(process.argv.slice(2)).then(
       return;
     }
     if (e instanceof MatcRuntimeError) fail(1, `error[${e.code}]: ${e.message}`);
+    // sizes that cannot be allocated (--dims, --batch, or what the inputs imply) are the user's
+    // request, not a bug in matc
+    if (e instanceof RangeError && /Array buffer allocation failed|Invalid typed array length|Invalid array length/.test(e.message)) {
+      fail(1, `error[MATR109]: not enough memory for the tensors of this call (${e.message}); use smaller --dims or --batch`);
+    }
     if (e instanceof InternalError) fail(2, `internal error: ${e.message}\nThis is a bug in matc; please report it with the spec that triggered it.`);
     fail(2, `internal error: ${(e as Error)?.stack ?? String(e)}\nThis is a bug in matc; please report it with the spec that triggered it.`);
   },

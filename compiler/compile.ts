@@ -22,6 +22,8 @@ import { sourceFile, type SourceFile } from './source.js';
 import { elaborateProgram, fsLoader, type ProgramOut, type SourceLoader } from './check/items.js';
 import { BudgetExceeded, stageBudget, withBudget } from './ir/budget.js';
 import { LimitExceeded, budgetDiagnostic } from './limits.js';
+import { solverOverrideProblem } from './check/solver-specs.js';
+import { MatcRuntimeError } from '../core/errors.js';
 import { vjpFunc } from './diff/vjp.js';
 import { jvpFunc } from './diff/jvp.js';
 import { DiffError } from './diff/vjp-rules.js';
@@ -180,8 +182,21 @@ function signature(f: Func): string {
   return lines.join('\n');
 }
 
+/** Rejects solver option overrides that no solver takes or that no solver could use
+ *  (MATR114): `--set maxiter=5` or `max_iter: -5` must not be ignored silently. */
+function checkSolverOptions(opts: CompileOptions): void {
+  const o = opts.solverOptions;
+  if (o === undefined) return;
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new MatcRuntimeError('MATR114', 'solverOptions must be an object {option: number}');
+  for (const [k, v] of Object.entries(o)) {
+    const why = solverOverrideProblem(k, v);
+    if (why) throw new MatcRuntimeError('MATR114', why);
+  }
+}
+
 /** Parses and checks a program; throws CompileError with every diagnostic on user errors. */
 export function compileProgram(source: string, opts: CompileOptions = {}): Program {
+  checkSolverOptions(opts);
   const diag = new DiagnosticBag();
   const file = sourceFile(opts.path ?? '<input>', source);
   const b = new Builder();

@@ -70,6 +70,10 @@ export class Elab {
     if (v.k === 'int' || v.k === 'error') return v;
     switch (v.k) {
       case 'lit':
+        if (v.isInt && Math.abs(v.value) > limits.maxInt) {
+          this.diag.error('MAT0211', `the integer ${v.value} is out of range for ${what} (integers are at most ${limits.maxInt})`, span);
+          return poison as Val & { k: 'error' };
+        }
         if (v.isInt) return { k: 'int', node: this.b.iconst(v.value), dim: Dim.const(v.value) };
         this.diag.error('MAT0211', `expected an integer for ${what}, found ${v.value}`, span);
         return poison as Val & { k: 'error' };
