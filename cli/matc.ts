@@ -12,6 +12,7 @@ import { solverOptionNames, solverOverrideProblem } from '../compiler/check/solv
 import { Module, type CompiledFn } from '../api/module.js';
 import { gradCheck } from '../api/gradcheck.js';
 import { MatcRuntimeError, InternalError } from '../core/errors.js';
+import type { StatusKind } from '../core/executable.js';
 import { Tensor } from '../runtime/tensor.js';
 import { readTensorFile, resolveDims, randomInputs, randomLike, cpuOptions, CPU_OPTIONS_HELP } from './inputs.js';
 import { selectBackend, type BackendChoice } from '../runtime/select.js';
@@ -230,7 +231,7 @@ async function cmdRun(file: string, v: Record<string, string | boolean | undefin
       out.push('outputs:');
       for (const [k, t] of Object.entries(fwd.outputs)) out.push(`  ${k}  ${fmtTensor(t)}`);
       if (fwd.status.nodes.length) {
-        out.push('solver status:');
+        out.push('status:');
         for (const s of fwd.status.nodes) out.push(`  ${statusLine(s)}`);
       }
       for (const w of fwd.status.warnings) out.push(`  warning: ${w}`);
@@ -263,13 +264,26 @@ function statusJson(s: { ok: boolean; nodes: { name: string; iterations: number[
   };
 }
 
-function statusLine(n: { name: string; iterations: number[]; converged: boolean[]; residual?: number[] }): string {
+/** How a status line words an entry of each kind: what its value is, and what its flag says
+ *  when it holds and when it fails (a singular solve is not "NOT converged"). */
+const statusWords: Record<StatusKind, { value: string; ok: string; bad: string; iterations: boolean }> = {
+  solver: { value: 'residual', ok: 'converged', bad: 'NOT converged', iterations: true },
+  loop: { value: 'residual', ok: 'stopped early', bad: 'ran to its trip count', iterations: true },
+  linear: { value: 'rcond', ok: 'well conditioned', bad: 'SINGULAR', iterations: false },
+  monitor: { value: 'value', ok: 'ok', bad: 'FAILED', iterations: false },
+  curvature: { value: 'curvature', ok: 'a minimum', bad: 'NOT a minimum', iterations: false },
+  implicit: { value: 'rcond', ok: 'well conditioned', bad: 'SINGULAR', iterations: false },
+};
+
+function statusLine(n: { name: string; kind: StatusKind; iterations: number[]; converged: boolean[]; residual?: number[] }): string {
+  const w = statusWords[n.kind];
   const it = n.iterations;
   const conv = n.converged.filter(Boolean).length;
-  const iters = it.length === 1 ? `${it[0]} iterations` : `iterations ${Math.min(...it)}…${Math.max(...it)}`;
-  const res = n.residual ? `  residual ${Math.max(...n.residual.map((r) => (Number.isFinite(r) ? r : Infinity))).toExponential(2)}` : '';
-  const c = n.converged.length === 1 ? (conv ? 'converged' : 'NOT converged') : `${conv}/${n.converged.length} converged`;
-  return `${n.name}  ${iters}  ${c}${res}`;
+  const iters = !w.iterations ? '' : it.length === 1 ? `  ${it[0]} iterations` : `  iterations ${Math.min(...it)}…${Math.max(...it)}`;
+  const worst = (xs: number[]) => (n.kind === 'solver' || n.kind === 'loop' ? Math.max(...xs.map((r) => (Number.isFinite(r) ? r : Infinity))) : Math.min(...xs.map((r) => (Number.isNaN(r) ? -Infinity : r))));
+  const res = n.residual ? `  ${w.value} ${worst(n.residual).toExponential(2)}` : '';
+  const c = n.converged.length === 1 ? (conv ? w.ok : w.bad) : `${conv}/${n.converged.length} ${w.ok}`;
+  return `${n.name}${iters}  ${c}${res}`;
 }
 
 async function main(argv: string[]): Promise<number> {
