@@ -18,6 +18,7 @@ import { readTensorFile, resolveDims, randomInputs, randomLike, cpuOptions, CPU_
 import { selectBackend, type BackendChoice } from '../runtime/select.js';
 import { runCompileCommand, runBenchCommand, extraHelp } from './commands.js';
 import { exitAfterFlush } from './exit.js';
+import { setQuietAdapterProbe } from '../runtime/webgpu/device.js';
 
 const VERSION = '0.1.0';
 
@@ -346,6 +347,9 @@ async function main(argv: string[]): Promise<number> {
       fail(1, `matc: unknown command '${cmd}'\n\n${help.main}`);
   }
 }
+
+// Dawn's adapter-probe warnings are noise on the command line (MATC_VERBOSE=1 shows them).
+setQuietAdapterProbe(true);
 
 main(process.argv.slice(2)).then(
   (code) => exitAfterFlush(code),
