@@ -14,6 +14,8 @@ import { compile, type CompiledFn } from '../api/module.js';
 import { compileToDir } from '../cli/aot.js';
 import { MatcRuntimeError } from '../core/errors.js';
 import { WebGpuBackend } from '../runtime/webgpu/backend.js';
+import { compileProgram } from '../compiler/compile.js';
+import { genInstanceKernel } from '../compiler/codegen/wgsl/instance.js';
 import { Tensor } from '../runtime/tensor.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
 import { repoRoot } from './gen/paths.js';
@@ -158,4 +160,15 @@ test('structured unknowns of every kind solve and differentiate, diag[k, n] incl
   assert.deepEqual(Array.from((await f.forward({ A: A34 })).outputs.R!.data), [1, 0, 0, 0, 0, 6, 0, 0, 0, 0, 11, 0]);
   const g = await f.vjp({ A: A34 }, { R: new Tensor([3, 4], Array(12).fill(1)) });
   assert.deepEqual(Array.from(g.gradients.A!.data).map((v) => Math.round(v * 1e9) / 1e9), [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]);
+});
+
+test('a chain of 3,000 fused views generates WGSL (it overflowed the generator recursion)', () => {
+  const n = 3000;
+  const src = `fn f(x: vec[n]) -> vec[n] = let ${Array.from({ length: n }, (_, i) => `y${i} = sin(${i ? `y${i - 1}` : 'x'}) + x`).join(', ')} in y${n - 1}\n`;
+  const p = compileProgram(src, { path: 'chain.mat' });
+  for (const mode of ['forward', 'vjp', 'jvp'] as const) {
+    const k = genInstanceKernel(p[mode]('f'));
+    // materialized every MAX_FUSION_DEPTH views: about n / 32 slots for the forward chain
+    assert.ok(k.slots.length >= n / 40, `${mode}: ${k.slots.length} slots`);
+  }
 });

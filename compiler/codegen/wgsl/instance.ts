@@ -17,6 +17,7 @@ import { parseEinsum } from '../../ir/ops.js';
 import { type TensorType, numel } from '../../ir/types.js';
 import { type InstanceKernelSpec, type KernelIO, uniformIndex } from '../../../core/instance-layout.js';
 import { WGSL_HELPERS, elementwise, f32lit, intOp, reductionHelpers, wgslClass } from './ops.js';
+import { capFusionDepth } from '../fusion-depth.js';
 
 type Storage =
   | { k: 'slot'; slot: number }
@@ -284,6 +285,9 @@ class Gen {
       if (wgslClass[n.op] !== 'contraction' && n.op !== 'solve' && n.op !== 'trisolve') continue;
       for (const a of n.args) if (isTensor(a) && wgslClass[a.op] === 'view' && a.op !== 'outer') this.mat.add(a);
     }
+    // no fused element expression nests deeper than MAX_FUSION_DEPTH (elem() recurses per level)
+    const fusedClass = (n: Node) => wgslClass[n.op] === 'view' || wgslClass[n.op] === 'remap';
+    capFusionDepth(all, (n) => isTensor(n) && n.op !== 'param' && !this.mat.has(n) && fusedClass(n), (n) => this.mat.add(n));
   }
 
   // ---- emission -----------------------------------------------------------------------------------
