@@ -19,6 +19,9 @@ export const limits = {
   /** expressions the checker has open at once, counted across inlined calls
    *  (compiler/check/elaborate.ts); chains of binary operators count as one level */
   checkDepth: 600,
+  /** levels of a dimension expression (a chain m + m + … counts one per term): they are walked
+   *  recursively (grammar/build-ast.ts) */
+  dimDepth: 200,
   /** user-function calls inlined inside one another (compiler/check/items.ts) */
   inlineDepth: 64,
   /** user-function bodies inlined while checking one item, repeated calls included: bounds the

@@ -67,3 +67,30 @@ export function* walkItem(it: A.FnItem | A.OptimizerItem): Generator<A.Expr> {
     for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i]!);
   }
 }
+
+/** Every dimension expression of an item: in parameter, result, state, variable and carry types,
+ *  and in where clauses. */
+export function* itemDims(it: A.FnItem | A.OptimizerItem): Generator<A.DimAst> {
+  const types: (A.TypeAst | null)[] = [...it.params, ...(it.kind === 'optimizer' ? it.hyper : [])].map((p) => p.type);
+  if (it.kind !== 'optimizer') types.push(...it.results.map((r) => r.type));
+  else types.push(...it.body.state.map((s) => s.type));
+  for (const e of walkItem(it)) {
+    if (e.kind === 'argopt' || e.kind === 'solve') types.push(...e.vars.map((v) => v.type));
+    else if (e.kind === 'iterate') types.push(...e.carries.map((c) => c.type));
+  }
+  for (const t of types) for (const d of t?.dims ?? []) yield d;
+  for (const w of it.where) yield w.value;
+}
+
+/** How deep a dimension expression nests (a chain n + n + … nests as long as it is). */
+export function dimDepth(d: A.DimAst): number {
+  let max = 0;
+  const stack: [A.DimAst, number][] = [[d, 1]];
+  while (stack.length) {
+    const [x, depth] = stack.pop()!;
+    max = Math.max(max, depth);
+    if (x.kind === 'bin') stack.push([x.left, depth + 1], [x.right, depth + 1]);
+    else if (x.kind === 'call') for (const a of x.args) stack.push([a, depth + 1]);
+  }
+  return max;
+}

@@ -9,6 +9,7 @@ import { parseCst } from './parser.js';
 import * as T from './tokens.js';
 import { DiagnosticBag } from '../compiler/diagnostics.js';
 import { limitNote, limits } from '../compiler/limits.js';
+import { dimDepth, itemDims } from './ast-walk.js';
 import { type SourceFile, type Span } from '../compiler/source.js';
 
 function isToken(e: CstElement): e is IToken {
@@ -611,5 +612,21 @@ export function parseFile(file: SourceFile, diag: DiagnosticBag): A.Program {
     }
     diag.error('MAT0102', message, span, { label: atEof ? 'the text ends here' : undefined });
   }
-  return new Builder(file).program(out.cst);
+  const program = new Builder(file).program(out.cst);
+  // Dimension expressions are walked recursively by the checker and the printers, and a chain
+  // (n + n + … ) nests as long as it is: an item with one nested deeper than the limit is
+  // reported and dropped.
+  const items = program.items.filter((it) => {
+    if (it.kind === 'import') return true;
+    for (const d of itemDims(it)) {
+      if (dimDepth(d) <= limits.dimDepth) continue;
+      diag.error('MAT0701', 'dimension expression nested too deeply', d.span, {
+        notes: [{ message: limitNote('levels in a dimension expression', limits.dimDepth) }],
+        suggestion: 'give the dimension a name with where, e.g. where d = m * n',
+      });
+      return false;
+    }
+    return true;
+  });
+  return { ...program, items };
 }

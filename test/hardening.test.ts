@@ -60,6 +60,10 @@ test('143 nested parentheses are MAT0701 (the parser used to overflow at 143), 4
   assert.deepEqual(codes(`fn f(x: real) -> real = ${rep('if x > 0 then x else', 3000, ' ')} x\n`), ['MAT0701']);
   assert.deepEqual(codes(`fn f(x: real) -> real = sum(${'['.repeat(300)}x${']'.repeat(300)})\n`), ['MAT0701']);
   assert.deepEqual(codes(`fn f(x: vec[${rep('(', 300)}n${rep(')', 300)}]) -> real = sum(x)\n`), ['MAT0701']);
+  // a dimension chain nests as long as it is: 20,000 terms overflowed the checker
+  assert.deepEqual(codes(`fn f(x: vec[n], y: vec[${rep('n', 20000, ' + ')}]) -> real = sum(x) + sum(y)\n`), ['MAT0701']);
+  assert.deepEqual(codes(`fn f(x: vec[n]) -> vec[n] where k = ${rep('n', 20000, ' * ')} = x\n`), ['MAT0701']);
+  assert.deepEqual(codes(`fn f(x: vec[n], y: vec[${rep('n', 100, ' + ')}]) -> real = sum(x) + sum(y)\n`), []);
 });
 
 test('long chains are read by loops: 20,000 additions and 3,000 transposes check and compile', () => {
