@@ -6,8 +6,6 @@
 // cache and pool, and reports the loss once to the caller instead of failing forever.
 /// <reference types="@webgpu/types" />
 
-import { closeSync, openSync } from 'node:fs';
-import { isMainThread } from 'node:worker_threads';
 import { MatcRuntimeError } from '../../core/errors.js';
 import { PipelineCache } from './pipeline-cache.js';
 import { BufferPool, type BufferPoolOptions } from './buffer-pool.js';
@@ -30,10 +28,23 @@ export function setQuietAdapterProbe(on: boolean): void {
   quietProbe = on;
 }
 
+/** Node's fs and worker_threads, taken synchronously without a static import (this module is
+ *  also loaded in browsers, by AOT modules); null outside Node. */
+function nodeBuiltins(): { openSync(p: string, f: string): number; closeSync(fd: number): void; isMainThread: boolean } | null {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const get = proc?.getBuiltinModule;
+  if (typeof get !== 'function') return null;
+  const fs = get('node:fs') as { openSync(p: string, f: string): number; closeSync(fd: number): void } | undefined;
+  const wt = get('node:worker_threads') as { isMainThread: boolean } | undefined;
+  return fs && wt ? { openSync: fs.openSync, closeSync: fs.closeSync, isMainThread: wt.isMainThread } : null;
+}
+
 /** Runs `fn` with native writes to fd 2 discarded when the probe is quiet (see above). */
 export function withQuietStderr<T>(fn: () => T): T {
-  const env = typeof process !== 'undefined' ? process.env : {};
-  if (!quietProbe || env.MATC_VERBOSE === '1' || process.platform !== 'linux' || !isMainThread) return fn();
+  if (!quietProbe || typeof process === 'undefined' || process.env.MATC_VERBOSE === '1' || process.platform !== 'linux') return fn();
+  const node = nodeBuiltins();
+  if (node === null || !node.isMainThread) return fn();
+  const { openSync, closeSync } = node;
   let saved: number;
   try {
     saved = openSync('/proc/self/fd/2', 'a');
