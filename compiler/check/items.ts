@@ -518,9 +518,16 @@ export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: Diag
   const stateInit: FuncResult[] = [];
   const stateParams: FuncParam[] = [];
   const stepEnv = env.child();
+  const badState = new Set<string>(); // reported: their updates are not reported again
   for (const s of item.body.state) {
     const info = resolveType(s.type, (n) => el.dims.get(n), diag);
     const v = el.expr(s.init, env);
+    if (info?.isInt) {
+      diag.error('MAT0209', 'state variables are real values, not int', s.type.span);
+      stepEnv.define(s.name.name, { val: poison, span: s.name.span, what: 'state' });
+      badState.add(s.name.name);
+      continue;
+    }
     if (!info) continue;
     const shape = info.ir.kind === 'tensor' ? info.ir.shape : [];
     const a = el.checkAgainst(v, { shape }, s.init.span, `the initial value of ${s.name.name}`, s.type.span);
@@ -540,7 +547,7 @@ export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: Diag
   const tSpans = new Map<string, Span | undefined>([...params, ...stateParams].map((p) => [p.name, p.span]));
   for (const u of item.body.updates) {
     const name = u.target.name;
-    if (name === '<error>') continue;
+    if (name === '<error>' || badState.has(name)) continue;
     const target = targets.get(name);
     const v = el.expr(u.value, scope);
     if (!target) {
