@@ -88,7 +88,7 @@ async function record(c, r) {
   // minimize a crash (not a hang: every try could take the whole timeout)
   let small = c.text;
   if (r.verdict === 'crash') {
-    small = await minimizeAsync(c.text, async (t) => (await pool.run(t)).sig === r.sig, 300);
+    small = await minimizeAsync(c.text, async (t) => (await pool.run(t)).sig === r.sig, 150);
   }
   distinct.set(r.sig, { n: 1, first: { c, r, small } });
   console.log(`\n[${r.verdict}] case ${c.index} (seed ${seed}, ${c.kind}${c.mutations ? `: ${c.mutations.join(', ')}` : ''}): ${r.sig}\n${r.text ?? ''}\ninput:     ${short(JSON.stringify(c.text))}\nminimized: ${short(JSON.stringify(small))}`);
