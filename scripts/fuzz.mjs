@@ -48,13 +48,15 @@ const flag = (name) => {
   args.splice(i, 1);
   return true;
 };
-const seed = Number(opt('--seed', args[0] ?? Date.now() % 1e9));
-const count = Number(opt('--cases', args[1] ?? 100000));
-const jobs = Number(opt('--jobs', Math.max(1, availableParallelism() - 1)));
-const timeoutMs = Number(opt('--timeout', 10000));
-const cliCases = Number(opt('--cli', 0));
-const start = Number(opt('--start', 0));
+const named = { seed: opt('--seed'), cases: opt('--cases'), jobs: opt('--jobs'), timeout: opt('--timeout'), cli: opt('--cli'), start: opt('--start') };
 const save = !flag('--no-save');
+// what is left are the positional SEED and COUNT of the older form
+const seed = Number(named.seed ?? args[0] ?? Date.now() % 1e9);
+const count = Number(named.cases ?? args[1] ?? 100000);
+const jobs = Number(named.jobs ?? Math.max(1, availableParallelism() - 1));
+const timeoutMs = Number(named.timeout ?? 10000);
+const cliCases = Number(named.cli ?? 0);
+const start = Number(named.start ?? 0);
 for (const [k, v] of Object.entries({ seed, count, jobs, timeoutMs, cliCases, start })) {
   if (!Number.isInteger(v) || v < 0) {
     console.error(`bad --${k}: ${v}\nusage: node scripts/fuzz.mjs [--seed S] [--cases N] [--jobs J] [--timeout MS] [--cli N] [--no-save]`);
