@@ -114,8 +114,16 @@ export function expr(e: A.Expr): string {
       for (let i = spine.length - 1; i >= 0; i--) s = `${s} ${spine[i]!.op} ${p(spine[i]!.right, lv + 1)}`;
       return s;
     }
-    case 'transpose':
-      return `${p(e.operand, 8)}'`;
+    case 'transpose': {
+      // A''' … by a loop: the checker reads chains of any length
+      let quotes = 0;
+      let cur: A.Expr = e;
+      while (cur.kind === 'transpose') {
+        quotes++;
+        cur = cur.operand;
+      }
+      return `${p(cur, 8)}${"'".repeat(quotes)}`;
+    }
     case 'index':
       return `${p(e.target, 8)}[${e.indices
         .map((i) => (i.kind === 'all' ? ':' : i.kind === 'at' ? p(i.index, 4) : `${p(i.lo, 4)}:${p(i.hi, 4)}`))

@@ -72,6 +72,8 @@ test('long chains are read by loops: 20,000 additions and 3,000 transposes check
   const p = compileProgram(sum, { path: PATH });
   for (const m of ['forward', 'vjp', 'jvp'] as const) p[m]('f');
   assert.deepEqual(codes(`fn f(A: mat[n, n]) -> mat[n, n] = A${"'".repeat(3000)}\n`), []);
+  // and printed back by loops (`matc ir --stage parse`)
+  for (const src of [`fn f(A: mat[n, n]) -> mat[n, n] = A${"'".repeat(20000)}\n`, sum]) assert.ok(compileProgram(src, { path: PATH }).stage('f', 'parse').length > 20000);
   // a let with thousands of bindings chains no scopes
   const lets = `fn f(x: vec[n]) -> vec[n] = let ${Array.from({ length: 5000 }, (_, i) => `y${i} = sin(${i ? `y${i - 1}` : 'x'}) + x`).join(', ')} in y4999\n`;
   assert.deepEqual(codes(lets), []);
