@@ -4,21 +4,23 @@
 // the checker across inlined calls) counts its depth against one of these limits; passes over the
 // IR are iterative and bounded by the stage budget (compiler/budget.ts).
 //
-// The depths are far below what overflows V8's default stack (about 1,400 parser rules and
-// 2,000 checker levels, measured) and far above what a person writes (the standard library's
-// deepest expression opens 68 parser rules).
+// The depths leave about half of V8's default stack unused in the worst cases measured — cold
+// code (whose frames are the largest), chevrotain's error recovery walking the grammar at the
+// deepest point, builtin and user calls inlined at every level — and hold in a worker thread with
+// 0.7 MB of stack (test/hardening.test.ts runs those cases in one with 0.8 MB). They are far above
+// what a person writes: the standard library's deepest expression opens 68 parser rules.
 
 import type { Diagnostic } from './diagnostics.js';
 import type { Span } from './source.js';
 import type { BudgetExceeded } from './ir/budget.js';
 
 export const limits = {
-  /** parser rules open at once; a level of parentheses costs 10, a prefix operator 1, a
-   *  `let … in` or `if … else` level 2 (grammar/parser.ts) */
-  parseDepth: 500,
+  /** parser rules open at once; a level of parentheses costs 10, a call 11, a prefix operator 1,
+   *  a `let … in` or `if … else` level 2 (grammar/parser.ts) */
+  parseDepth: 250,
   /** expressions the checker has open at once, counted across inlined calls
    *  (compiler/check/elaborate.ts); chains of binary operators count as one level */
-  checkDepth: 600,
+  checkDepth: 300,
   /** levels of a dimension expression (a chain m + m + … counts one per term): they are walked
    *  recursively (grammar/build-ast.ts) */
   dimDepth: 200,

@@ -577,7 +577,7 @@ export function parseFile(file: SourceFile, diag: DiagnosticBag): A.Program {
     const at = Number.isFinite(t.startOffset) ? t.startOffset : file.text.length;
     diag.error('MAT0701', 'expression nested too deeply', { file, start: Math.min(at, file.text.length), end: Math.min(at + Math.max(1, t.image.length), file.text.length) }, {
       label: 'the parser gives up here',
-      notes: [{ message: limitNote('open grammar rules', limits.parseDepth) + '; a level of parentheses, brackets or call arguments opens 10, a prefix operator 1, let … in and if … else 2' }],
+      notes: [{ message: limitNote('open grammar rules', limits.parseDepth) + '; a level of parentheses, brackets or call arguments opens about 10, a prefix operator 1, let … in and if … else 2' }],
       suggestion: 'name intermediate values with let, or write the repetition with iterate',
     });
     return { items: [], span: { file, start: 0, end: file.text.length } };

@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { CompileError, checkSource, compileProgram } from '../compiler/compile.js';
 import type { Diagnostic } from '../compiler/diagnostics.js';
 import { stepCount } from '../compiler/ir/budget.js';
+import { Worker } from 'node:worker_threads';
+import { limits } from '../compiler/limits.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = [resolve(here, '../..'), resolve(here, '..')].find((p) => existsSync(join(p, 'stdlib', 'less.mat')))!;
@@ -50,9 +52,9 @@ test('a cycle of five functions, and recursion through a solver clause, are one 
   assert.deepEqual(codes(caller), ['MAT0304']);
 });
 
-test('143 nested parentheses are MAT0701 (the parser used to overflow at 143), 40 are fine', () => {
+test('143 nested parentheses are MAT0701 (the parser used to overflow at 143), 20 are fine', () => {
   const deep = (n: number) => `fn f(x: real) -> real = ${'('.repeat(n)}x${')'.repeat(n)}\n`;
-  assert.deepEqual(codes(deep(40)), []);
+  assert.deepEqual(codes(deep(20)), []);
   for (const n of [143, 150, 5000]) assert.deepEqual(codes(deep(n)), ['MAT0701'], `${n} levels`);
   // brackets, call arguments, prefix operators and let/if chains nest too
   assert.deepEqual(codes(`fn f(x: real) -> real = ${rep('exp(', 300)}x${')'.repeat(300)}\n`), ['MAT0701']);
@@ -142,5 +144,39 @@ test('matc check on deep nesting and mutual recursion exits 1 with a diagnostic,
       assert.ok(r.status === 0 || r.status === 1, `exit ${r.status}: ${r.stderr.slice(0, 400)}`);
       assert.doesNotMatch(r.stderr, /internal error|RangeError|    at /, r.stderr.slice(0, 400));
     });
+  }
+});
+
+/** Checks `src` in a fresh worker with `mb` MB of stack: error codes, or 'threw …'. */
+function coldCheck(src: string, mb: number): Promise<string> {
+  const w = new Worker(new URL('./util/cold-check.js', import.meta.url), { workerData: { src }, resourceLimits: { stackSizeMb: mb } });
+  return new Promise<string>((resolve) => {
+    w.on('message', (m: string) => resolve(m));
+    w.on('error', (e) => resolve(`threw ${e.message}`));
+  }).finally(() => void w.terminate());
+}
+
+test('the limits hold with cold code on a 0.8 MB stack, below the main thread\'s (worst cases measured)', async () => {
+  const callsNear = Math.floor(limits.parseDepth / 11);
+  const cases: string[] = [];
+  // chevrotain's error recovery walks the grammar from the deepest point: an error there, for
+  // each nesting just below the parser's limit, in a body and at the item level
+  for (const [open, close] of [['abs(', ')'], ['(', ')'], ['[', ']'], ['(x, ', ')']]) {
+    for (const n of [callsNear, callsNear + 3]) {
+      cases.push(`fn f(x: real) -> real = ${open.repeat(n)}where${close.repeat(n)}\n`);
+      cases.push(`fn g(A: mat[m, n]) -> mat[m, n] ${open.repeat(n)}where${close.repeat(n)} k = min(m, n) =\n  A\n`);
+    }
+  }
+  // 64 inlined functions, each nesting builtin calls, up to and past the checker's limit
+  for (const [open, close] of [['sin(', ')'], ['solve(eye(n), ', ')'], ['(', ')']]) {
+    for (const per of [8, 20]) cases.push(Array.from({ length: 64 }, (_, i) => `fn f${i}(x: vec[n]) -> vec[n] = ${i ? `${open.repeat(per)}f${i - 1}(x)${close.repeat(per)}` : 'x'}\n`).join(''));
+  }
+  cases.push(`fn f(x: vec[n], y: vec[${rep('n', limits.dimDepth - 1, ' + ')}]) -> real = sum(x) + sum(y)\n`);
+  cases.push(`fn f(x: vec[n]) -> vec[n] = ${'- '.repeat(limits.parseDepth - 10)}x\n`);
+  // three workers at a time: each loads the compiler afresh
+  for (let i = 0; i < cases.length; i += 3) {
+    const batch = cases.slice(i, i + 3);
+    const rs = await Promise.all(batch.map((src) => coldCheck(src, 0.8)));
+    rs.forEach((r, j) => assert.ok(!r.startsWith('threw'), `${r}\nspec: ${batch[j]!.slice(0, 200)}…`));
   }
 });
