@@ -42,8 +42,8 @@ export interface CompileOptions {
   /** solver option overrides (`--set tol=1e-9`) */
   solverOptions?: Record<string, number>;
   /** what each stage (checking an item, differentiating, expanding, simplifying) may take
-   *  before it fails with MAT0703: milliseconds (default MATC_COMPILE_BUDGET_MS or 10,000) and
-   *  steps of work, IR nodes built and expressions checked (default 2,000,000) */
+   *  before it fails with MAT0703: milliseconds (default MATC_COMPILE_BUDGET_MS or 8,000) and
+   *  steps of work, IR nodes built or visited and expressions checked (default 2,000,000) */
   budgetMs?: number;
   budgetSteps?: number;
 }

@@ -58,7 +58,7 @@ export function budgetDiagnostic(e: BudgetExceeded, span: Span | undefined): Dia
     notes: [
       {
         message:
-          'every compile stage has a budget of steps (IR nodes built, expressions checked; CompileOptions.budgetSteps) and of time (CompileOptions.budgetMs, MATC_COMPILE_BUDGET_MS), so that a pathological spec ends in a diagnostic instead of a hang',
+          'every compile stage has a budget of steps (IR nodes built or visited, expressions checked; CompileOptions.budgetSteps) and of time (CompileOptions.budgetMs, MATC_COMPILE_BUDGET_MS), so that a pathological spec ends in a diagnostic instead of a hang',
       },
     ],
     suggestion: 'split the function into smaller ones or call functions on shared values once (bind results with let); a larger budget may also do',

@@ -1,16 +1,18 @@
 // The compile-time budget: every stage (checking an item, differentiating, expanding solvers,
 // simplifying) runs under a deadline, and the work that grows with the program — building an IR
-// node (graph.node), elaborating an expression — charges it. A stage that passes its deadline
+// node (graph.node), visiting one in a traversal (reachable, freeParams), elaborating an
+// expression — charges it. A stage that passes its deadline
 // throws BudgetExceeded, which the driver reports as MAT0703 with the stage and the function, so a
 // pathological spec ends in a diagnostic instead of a hang (issue 12). Passes that are not
 // near-linear in the size of their input are the usual cause; they are bounded where they are
 // (compiler/opt/chain.ts), and this is the net under all of them.
 
 /** Milliseconds one stage may take unless CompileOptions.budgetMs or MATC_COMPILE_BUDGET_MS say
- *  otherwise. The standard library's slowest stage takes well under a second. */
-export const DEFAULT_STAGE_BUDGET_MS = 10_000;
+ *  otherwise: 8 s, so that a stage that runs out ends, clock checks included, within 10 s. The
+ *  standard library's slowest stage takes well under a second. */
+export const DEFAULT_STAGE_BUDGET_MS = 8_000;
 
-/** Steps of work (IR nodes built, expressions checked) one stage may take unless
+/** Steps of work (IR nodes built or visited, expressions checked) one stage may take unless
  *  CompileOptions.budgetSteps says otherwise. Unlike time, steps do not depend on the machine, so
  *  a spec that compiles on one computer compiles on every other. */
 export const DEFAULT_STAGE_BUDGET_STEPS = 2_000_000;

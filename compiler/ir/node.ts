@@ -173,6 +173,7 @@ export function reachable(roots: readonly Node[]): Node[] {
     const n = stack.pop()!;
     if (seen.has(n)) continue;
     seen.add(n);
+    tickBudget(); // a pass's traversals are work too (compiler/ir/budget.ts)
     for (const a of n.args) stack.push(a);
     for (const r of n.regions) {
       for (const p of r.params) stack.push(p);
@@ -205,6 +206,7 @@ export function freeParams(n: Node): ReadonlySet<Node> {
   order.sort((a, b) => a.id - b.id);
   for (const x of order) {
     if (freeCache.has(x)) continue;
+    tickBudget();
     const s = new Set<Node>();
     if (x.op === 'param') s.add(x);
     for (const a of x.args) for (const p of freeCache.get(a)!) s.add(p);
