@@ -89,7 +89,7 @@ export class CompiledFn {
   }
 
   bind(inputs: Record<string, InputValue>, opts: CallOptions = {}): Binding {
-    return bindInputs(this.func, inputs, { ...(opts.dims ? { dims: opts.dims } : {}) });
+    return bindInputs(this.func, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), strictDims: true });
   }
 
   /** The executable of one form (compiled on first use; throws CompileError when the form has no
@@ -100,7 +100,7 @@ export class CompiledFn {
 
   private async exec(mode: Mode, inputs: Record<string, InputValue>, opts: CallOptions): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[] }> {
     const exe = this.executable(mode);
-    const bind = bindInputs(exe.signature, inputs, { ...(opts.dims ? { dims: opts.dims } : {}) });
+    const bind = bindInputs(exe.signature, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), strictDims: true });
     const backend = opts.backend ?? this.module.defaultBackend;
     // f32: the reference interpreter's prediction of GPU rounding, whatever the backend
     if (backend && !opts.f32) return backend.run(exe, bind);
@@ -124,8 +124,8 @@ export class CompiledFn {
   /** Tangents of the outputs along input tangents (missing tangents are zero). */
   async jvp(inputs: Record<string, InputValue>, tangents: Record<string, InputValue>, opts: CallOptions = {}): Promise<JvpResult> {
     this.executable('jvp');
-    const bind = bindInputs(this.func, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), noValidate: true });
-    const all = jvpInputs(bind, (p) => this.func.params.some((q) => q.name === p && q.differentiable), inputs, tangents);
+    const bind = bindInputs(this.func, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), noValidate: true, strictDims: true });
+    const all = jvpInputs(bind, (p) => this.func.params.some((q) => q.name === p && q.differentiable), inputs, tangents, this.name);
     const r = await this.exec('jvp', all, opts);
     const { outputs, tangents: tans } = jvpResults(this.func.results.map((x) => x.name), r.outputs);
     return { outputs, tangents: tans, status: summarize(r.nodes, outputs) };

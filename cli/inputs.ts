@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { CompiledFn } from '../api/module.js';
 import type { TensorType } from '../compiler/ir/types.js';
 import { Tensor } from '../runtime/tensor.js';
+import { toTensor } from '../runtime/bind.js';
 import { MatcRuntimeError } from '../core/errors.js';
 import { Rng, randomInstance } from '../runtime/random.js';
 
@@ -25,14 +26,17 @@ export function readTensorFile(path: string, what: string): Record<string, Tenso
       continue;
     }
     const o = v as { shape?: unknown; data?: unknown };
-    if (!o || !Array.isArray(o.shape) || !Array.isArray(o.data)) {
+    if (!o || typeof o !== 'object' || !Array.isArray(o.shape) || !Array.isArray(o.data)) {
       throw new MatcRuntimeError('MATR110', `${what} file ${path}: entry '${k}' needs "shape" and "data" arrays`);
     }
-    if (!o.data.every((x) => typeof x === 'number')) throw new MatcRuntimeError('MATR110', `${what} file ${path}: entry '${k}' has non-numeric data`);
-    out[k] = new Tensor(o.shape as number[], o.data as number[]);
+    // the runtime's reading of {shape, data}: every problem named by file and entry
+    out[k] = toTensor(o, `${what} file ${path}: entry '${k}'`);
   }
   return out;
 }
+
+/** The most values --random generates for one input (2 GiB of f64). */
+export const MAX_RANDOM_ELEMENTS = 2 ** 28;
 
 /** Default size for dimensions the user did not give. */
 export const DEFAULT_DIM = 4;
@@ -63,6 +67,11 @@ export function randomInputs(fn: CompiledFn, dims: Record<string, number>, batch
     const shape = t.shape.map((d) => d.eval(dims));
     const size = shape.reduce((a, b) => a * b, 1);
     const B = batch.reduce((a, b) => a * b, 1);
+    const bad = shape.findIndex((d) => !Number.isInteger(d) || d < 1);
+    if (bad >= 0) throw new MatcRuntimeError('MATR112', `--dims: input '${p.name}' (${t.shape.map(String).join(', ')}) would have shape [${shape.join(', ')}]; every dimension must be a positive integer`);
+    if (size * B > MAX_RANDOM_ELEMENTS) {
+      throw new MatcRuntimeError('MATR112', `--dims${B > 1 ? '/--batch' : ''}: input '${p.name}' would have ${(size * B).toExponential(2)} elements (shape [${[...batch, ...shape].join(', ')}]); --random generates at most ${MAX_RANDOM_ELEMENTS.toLocaleString('en-US')} per input`);
+    }
     const data = new Float64Array(size * B);
     for (let b = 0; b < B; b++) data.set(randomInstance(rng, shape, t.struct), b * size);
     out[p.name] = new Tensor([...batch, ...shape], data);

@@ -12,6 +12,7 @@ import { UserErrors, renderAll } from '../compiler/diagnostics.js';
 import { runCompileCommand, runBenchCommand } from './commands.js';
 import { help, extraHelp, VERSION } from './help.js';
 import { exitAfterFlush, fail } from './exit.js';
+import { setQuietAdapterProbe } from '../runtime/webgpu/device.js';
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -74,6 +75,9 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// Dawn's adapter-probe warnings are noise on the command line (MATC_VERBOSE=1 shows them).
+setQuietAdapterProbe(true);
+
 main(process.argv.slice(2)).then(
   (code) => exitAfterFlush(code),
   (e: unknown) => {
@@ -83,6 +87,11 @@ main(process.argv.slice(2)).then(
       return;
     }
     if (e instanceof MatcRuntimeError) fail(1, `error[${e.code}]: ${e.message}`);
+    // sizes that cannot be allocated (--dims, --batch, or what the inputs imply) are the user's
+    // request, not a bug in matc
+    if (e instanceof RangeError && /Array buffer allocation failed|Invalid typed array length|Invalid array length/.test(e.message)) {
+      fail(1, `error[MATR109]: not enough memory for the tensors of this call (${e.message}); use smaller --dims or --batch`);
+    }
     if (e instanceof InternalError) fail(2, `internal error: ${e.message}\nThis is a bug in matc; please report it with the spec that triggered it.`);
     fail(2, `internal error: ${(e as Error)?.stack ?? String(e)}\nThis is a bug in matc; please report it with the spec that triggered it.`);
   },

@@ -3,7 +3,8 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { checkSource, compileProgram, stages, type Stage } from '../compiler/compile.js';
-import { renderAll, type Diagnostic } from '../compiler/diagnostics.js';
+import { closest, renderAll, type Diagnostic } from '../compiler/diagnostics.js';
+import { solverOptionNames, solverOverrideProblem } from '../compiler/check/solver-specs.js';
 import { Module, type CompiledFn } from '../api/module.js';
 import { gradCheck } from '../api/gradcheck.js';
 import { MatcRuntimeError } from '../core/errors.js';
@@ -95,9 +96,22 @@ export async function cmdRun(file: string, v: Record<string, string | boolean | 
   const scalarSets: Record<string, number> = {};
   const solverSets: Record<string, number> = {};
   for (const [k, x] of Object.entries(sets)) (scalarNames.has(k) ? scalarSets : solverSets)[k] = x;
+  // a name that is neither a scalar input nor a solver option, or a bad option value, is an
+  // error: `--set maxiter=5` must not be ignored, nor `--set max_iter=-5` accepted
+  for (const [k, x] of Object.entries(solverSets)) {
+    const why = solverOverrideProblem(k, x);
+    if (!why) continue;
+    if (solverOptionNames.includes(k)) throw new MatcRuntimeError('MATR112', `--set ${k}=${x}: ${why}`);
+    const sug = closest(k, [...scalarNames, ...solverOptionNames]);
+    throw new MatcRuntimeError(
+      'MATR112',
+      `--set ${k}=${x}: '${k}' is neither a scalar input of ${fn0.name} (${scalarNames.size ? [...scalarNames].join(', ') : 'it has none'}) nor a solver option${sug ? `; did you mean '${sug}'?` : ''} (solver options: ${solverOptionNames.join(', ')})`,
+    );
+  }
   if (Object.keys(solverSets).length) module = loadModule(file, solverSets);
   const fn = module.fn(fn0.name);
   const seed = v.seed !== undefined ? Number(v.seed) : 1;
+  if (!Number.isInteger(seed)) throw new MatcRuntimeError('MATR112', `--seed must be an integer, got '${String(v.seed)}'`);
   const batch = v.batch !== undefined ? [Number(v.batch)] : [];
   if (batch.some((b) => !Number.isInteger(b) || b < 1)) throw new MatcRuntimeError('MATR112', '--batch must be a positive integer');
   let inputs: Record<string, Tensor>;
@@ -154,7 +168,7 @@ export async function cmdRun(file: string, v: Record<string, string | boolean | 
       out.push('outputs:');
       for (const [k, t] of Object.entries(fwd.outputs)) out.push(`  ${k}  ${fmtTensor(t)}`);
       if (fwd.status.nodes.length) {
-        out.push('solver status:');
+        out.push('status:');
         for (const s of fwd.status.nodes) out.push(`  ${statusLine(s)}`);
       }
       for (const w of fwd.status.warnings) out.push(`  warning: ${w}`);

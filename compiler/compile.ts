@@ -20,6 +20,10 @@ import { printFunc } from './ir/printer.js';
 import { verifyFunc } from './ir/verifier.js';
 import { sourceFile, type SourceFile } from './source.js';
 import { elaborateProgram, fsLoader, type ProgramOut, type SourceLoader } from './check/items.js';
+import { BudgetExceeded, stageBudget, withBudget } from './ir/budget.js';
+import { LimitExceeded, budgetDiagnostic } from './limits.js';
+import { solverOverrideProblem } from './check/solver-specs.js';
+import { MatcRuntimeError } from '../core/errors.js';
 import { vjpFunc } from './diff/vjp.js';
 import { jvpFunc } from './diff/jvp.js';
 import { DiffError } from './diff/vjp-rules.js';
@@ -38,6 +42,11 @@ export interface CompileOptions {
   verify?: boolean;
   /** solver option overrides (`--set tol=1e-9`) */
   solverOptions?: Record<string, number>;
+  /** what each stage (checking an item, differentiating, expanding, simplifying) may take
+   *  before it fails with MAT0703: milliseconds (default MATC_COMPILE_BUDGET_MS or 8,000) and
+   *  steps of work, IR nodes built or visited and expressions checked (default 2,000,000) */
+  budgetMs?: number;
+  budgetSteps?: number;
 }
 
 export class CompileError extends UserErrors {
@@ -54,6 +63,7 @@ export const stages: Stage[] = ['parse', 'check', 'lower', 'diff', 'jvp', 'expan
 /** The compiled program: the elaborated functions and the passes that derive the rest. */
 export class Program {
   private cache = new Map<string, Func>();
+  private failures = new Map<string, CompileError>();
 
   constructor(
     readonly out: ProgramOut,
@@ -73,21 +83,32 @@ export class Program {
     return f;
   }
 
-  private memo(key: string, make: () => Func): Func {
+  private memo(key: string, stage: string, make: () => Func): Func {
+    const failed = this.failures.get(key);
+    if (failed) throw failed;
     let f = this.cache.get(key);
     if (!f) {
-      f = this.guard(make);
+      try {
+        f = this.guard(() => withBudget(stage, stageBudget(this.options), make), key.split(':')[1]);
+      } catch (e) {
+        // a form that does not compile fails the same way next time, at once (a stage that ran
+        // out of budget is not run again for `matc ir --stage opt` after `forward`)
+        if (e instanceof CompileError) this.failures.set(key, e);
+        throw e;
+      }
       if (this.options.verify) verifyFunc(f);
       this.cache.set(key, f);
     }
     return f;
   }
 
-  /** Turns differentiation and solver errors into diagnostics with the node's span. */
-  private guard<T>(make: () => T): T {
+  /** Turns differentiation and solver errors, limits and budgets into diagnostics. */
+  private guard<T>(make: () => T, fn?: string): T {
     try {
       return make();
     } catch (e) {
+      if (e instanceof LimitExceeded) throw new CompileError([e.diagnostic]);
+      if (e instanceof BudgetExceeded) throw new CompileError([budgetDiagnostic(e, fn === undefined ? undefined : this.out.funcs.get(fn)?.span)]);
       if (e instanceof DiffError) {
         throw new CompileError([{ code: e.code, severity: 'error', message: e.message, ...(e.node.span ? { span: e.node.span } : {}) }]);
       }
@@ -103,29 +124,29 @@ export class Program {
   /** differentiate: the VJP function (before solver expansion). */
   vjpRaw(name: string, target: DeriveTarget = 'cpu'): Func {
     if (target !== 'cpu' && !this.dependsOnTarget(name, 'vjp')) return this.vjpRaw(name);
-    return this.memo(`vjp-raw:${name}${target === 'cpu' ? '' : `:${target}`}`, () => structuredGradients(this.b, vjpFunc({ b: this.b, implicit: implicitHooks.vjp, notes: [], opts: this.deriveOpts(name, 'vjp', target) }, this.lowered(name))));
+    return this.memo(`vjp-raw:${name}${target === 'cpu' ? '' : `:${target}`}`, `differentiating ${name} (reverse mode)`, () => structuredGradients(this.b, vjpFunc({ b: this.b, implicit: implicitHooks.vjp, notes: [], opts: this.deriveOpts(name, 'vjp', target) }, this.lowered(name))));
   }
 
   jvpRaw(name: string, target: DeriveTarget = 'cpu'): Func {
     if (target !== 'cpu' && !this.dependsOnTarget(name, 'jvp')) return this.jvpRaw(name);
-    return this.memo(`jvp-raw:${name}${target === 'cpu' ? '' : `:${target}`}`, () => jvpFunc(this.b, this.lowered(name), { implicit: implicitHooks.jvp, notes: [], opts: this.deriveOpts(name, 'jvp', target) }));
+    return this.memo(`jvp-raw:${name}${target === 'cpu' ? '' : `:${target}`}`, `differentiating ${name} (forward mode)`, () => jvpFunc(this.b, this.lowered(name), { implicit: implicitHooks.jvp, notes: [], opts: this.deriveOpts(name, 'jvp', target) }));
   }
 
   /** The executable forms: expanded and optimized. */
   forward(name: string): Func {
-    return this.memo(`fwd:${name}`, () => simplifyFunc(this.b, expandFunc(this.b, this.lowered(name), this.expandOpts())));
+    return this.memo(`fwd:${name}`, `compiling ${name} (solver expansion and simplification)`, () => simplifyFunc(this.b, expandFunc(this.b, this.lowered(name), this.expandOpts())));
   }
 
   /** The optimized VJP; `target: 'gpu'` is the form the WebGPU kernels are generated from (the
    *  same function unless a rule chose by target: compiler/diff/options.ts). */
   vjp(name: string, target: DeriveTarget = 'cpu'): Func {
     if (target !== 'cpu' && !this.dependsOnTarget(name, 'vjp')) return this.vjp(name);
-    return this.memo(`vjp:${name}${target === 'cpu' ? '' : `:${target}`}`, () => simplifyFunc(this.b, expandFunc(this.b, this.vjpRaw(name, target), this.expandOpts())));
+    return this.memo(`vjp:${name}${target === 'cpu' ? '' : `:${target}`}`, `compiling the VJP of ${name} (solver expansion and simplification)`, () => simplifyFunc(this.b, expandFunc(this.b, this.vjpRaw(name, target), this.expandOpts())));
   }
 
   jvp(name: string, target: DeriveTarget = 'cpu'): Func {
     if (target !== 'cpu' && !this.dependsOnTarget(name, 'jvp')) return this.jvp(name);
-    return this.memo(`jvp:${name}${target === 'cpu' ? '' : `:${target}`}`, () => simplifyFunc(this.b, expandFunc(this.b, this.jvpRaw(name, target), this.expandOpts())));
+    return this.memo(`jvp:${name}${target === 'cpu' ? '' : `:${target}`}`, `compiling the JVP of ${name} (solver expansion and simplification)`, () => simplifyFunc(this.b, expandFunc(this.b, this.jvpRaw(name, target), this.expandOpts())));
   }
 
   private targetDependent = new Map<string, { value: boolean }>();
@@ -149,7 +170,7 @@ export class Program {
 
   /** Text of one stage, for `matc ir --stage`. */
   stage(name: string, stage: Stage): string {
-    return this.guard(() => this.stageText(name, stage));
+    return this.guard(() => withBudget(`stage ${stage} of ${name}`, stageBudget(this.options), () => this.stageText(name, stage)), name);
   }
 
   private stageText(name: string, stage: Stage): string {
@@ -187,12 +208,25 @@ function signature(f: Func): string {
   return lines.join('\n');
 }
 
+/** Rejects solver option overrides that no solver takes or that no solver could use
+ *  (MATR114): `--set maxiter=5` or `max_iter: -5` must not be ignored silently. */
+function checkSolverOptions(opts: CompileOptions): void {
+  const o = opts.solverOptions;
+  if (o === undefined) return;
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new MatcRuntimeError('MATR114', 'solverOptions must be an object {option: number}');
+  for (const [k, v] of Object.entries(o)) {
+    const why = solverOverrideProblem(k, v);
+    if (why) throw new MatcRuntimeError('MATR114', why);
+  }
+}
+
 /** Parses and checks a program; throws CompileError with every diagnostic on user errors. */
 export function compileProgram(source: string, opts: CompileOptions = {}): Program {
+  checkSolverOptions(opts);
   const diag = new DiagnosticBag();
   const file = sourceFile(opts.path ?? '<input>', source);
   const b = new Builder();
-  const out = elaborateProgram(file, diag, opts.loader ?? fsLoader, b);
+  const out = elaborateProgram(file, diag, opts.loader ?? fsLoader, b, budgetOpts(opts));
   if (diag.hasErrors) throw new CompileError(diag.items);
   if (opts.verify) for (const f of out.funcs.values()) verifyFunc(f);
   return new Program(out, b, file, diag.items, opts);
@@ -202,6 +236,10 @@ export function compileProgram(source: string, opts: CompileOptions = {}): Progr
 export function checkSource(source: string, opts: CompileOptions = {}): Diagnostic[] {
   const diag = new DiagnosticBag();
   const file = sourceFile(opts.path ?? '<input>', source);
-  elaborateProgram(file, diag, opts.loader ?? fsLoader, new Builder());
+  elaborateProgram(file, diag, opts.loader ?? fsLoader, new Builder(), budgetOpts(opts));
   return diag.items;
+}
+
+function budgetOpts(opts: CompileOptions): { budgetMs?: number; budgetSteps?: number } {
+  return { ...(opts.budgetMs !== undefined ? { budgetMs: opts.budgetMs } : {}), ...(opts.budgetSteps !== undefined ? { budgetSteps: opts.budgetSteps } : {}) };
 }

@@ -9,8 +9,10 @@ export interface KernelIO {
   name: string;
   /** elements per instance, as dimension text */
   size: string;
-  /** a result (or an input), or one field of a status entry */
-  kind: 'result' | 'status';
+  /** a result (or an input), one field of a status entry, or the kernel's run-time index checks
+   *  (three values per instance: the failed check's number in `checks` counting from 1, or 0;
+   *  the index; the size it had to be below) */
+  kind: 'result' | 'status' | 'check';
   /** for results: the instance shape as dimension texts */
   shape?: string[];
   /** for status fields: the index of the entry in the function's status list, and the field */
@@ -30,6 +32,8 @@ export interface InstanceKernelSpec {
   slots: string[];
   inputs: KernelIO[];
   outputs: KernelIO[];
+  /** what each run-time index check tests ("a column index"), for the MATR107 message */
+  checks?: string[];
 }
 
 /** Uniform layout: [batch, scratch/instance, instance base, 0], dims…, slot offsets…,

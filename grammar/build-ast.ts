@@ -8,6 +8,8 @@ import type * as A from './ast.js';
 import { parseCst } from './parser.js';
 import * as T from './tokens.js';
 import { DiagnosticBag } from '../compiler/diagnostics.js';
+import { limitNote, limits } from '../compiler/limits.js';
+import { dimDepth, itemDims } from './ast-walk.js';
 import { type SourceFile, type Span } from '../compiler/source.js';
 
 function isToken(e: CstElement): e is IToken {
@@ -570,6 +572,16 @@ export interface ParsedFile {
 /** Parses a file; syntax errors are reported into `diag` and the AST is still returned. */
 export function parseFile(file: SourceFile, diag: DiagnosticBag): A.Program {
   const out = parseCst(file.text);
+  if (out.tooDeep) {
+    const t = out.tooDeep;
+    const at = Number.isFinite(t.startOffset) ? t.startOffset : file.text.length;
+    diag.error('MAT0701', 'expression nested too deeply', { file, start: Math.min(at, file.text.length), end: Math.min(at + Math.max(1, t.image.length), file.text.length) }, {
+      label: 'the parser gives up here',
+      notes: [{ message: limitNote('open grammar rules', limits.parseDepth) + '; a level of parentheses, brackets or call arguments opens about 10, a prefix operator 1, let … in and if … else 2' }],
+      suggestion: 'name intermediate values with let, or write the repetition with iterate',
+    });
+    return { items: [], span: { file, start: 0, end: file.text.length } };
+  }
   for (const e of out.lexErrors) {
     const ch = file.text.slice(e.offset, e.offset + Math.max(1, e.length)).slice(0, 1);
     diag.error('MAT0101', `unexpected character '${ch}'`, { file, start: e.offset, end: e.offset + 1 }, {
@@ -600,5 +612,21 @@ export function parseFile(file: SourceFile, diag: DiagnosticBag): A.Program {
     }
     diag.error('MAT0102', message, span, { label: atEof ? 'the text ends here' : undefined });
   }
-  return new Builder(file).program(out.cst);
+  const program = new Builder(file).program(out.cst);
+  // Dimension expressions are walked recursively by the checker and the printers, and a chain
+  // (n + n + … ) nests as long as it is: an item with one nested deeper than the limit is
+  // reported and dropped.
+  const items = program.items.filter((it) => {
+    if (it.kind === 'import') return true;
+    for (const d of itemDims(it)) {
+      if (dimDepth(d) <= limits.dimDepth) continue;
+      diag.error('MAT0701', 'dimension expression nested too deeply', d.span, {
+        notes: [{ message: limitNote('levels in a dimension expression', limits.dimDepth) }],
+        suggestion: 'give the dimension a name with where, e.g. where d = m * n',
+      });
+      return false;
+    }
+    return true;
+  });
+  return { ...program, items };
 }

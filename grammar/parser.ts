@@ -4,11 +4,29 @@
 
 import { CstParser, type CstNode, type IToken } from '../vendor/chevrotain.js';
 import * as T from './tokens.js';
+import { limits } from '../compiler/limits.js';
+
+/** Thrown when more than `limits.parseDepth` rules are open: input nested that deeply would
+ *  overflow the stack (in the parser, or in the walks over its AST). `token` is where it happened. */
+export class NestingTooDeep extends Error {
+  constructor(readonly token: IToken) {
+    super('nesting too deep');
+    this.name = 'NestingTooDeep';
+  }
+}
 
 export class MatParser extends CstParser {
   constructor() {
     super(T.allTokens, { recoveryEnabled: true, maxLookahead: 4, nodeLocationTracking: 'full' });
     this.performSelfAnalysis();
+  }
+
+  /** Called first by every rule that closes a cycle of the grammar (expr, unaryExpr, iterBody,
+   *  updateBody, dimAtom): every way of nesting passes one of them. */
+  private depthGuard(): void {
+    this.ACTION(() => {
+      if ((this as unknown as { RULE_STACK_IDX: number }).RULE_STACK_IDX > limits.parseDepth) throw new NestingTooDeep(this.LA(1));
+    });
   }
 
   /** After a comma: does a let binding (`name =` or `(a, b) =`) follow rather than a list item? */
@@ -93,6 +111,7 @@ export class MatParser extends CstParser {
   });
 
   updateBody = this.RULE('updateBody', () => {
+    this.depthGuard();
     this.OR([
       {
         ALT: () => {
@@ -203,6 +222,7 @@ export class MatParser extends CstParser {
   });
 
   dimAtom = this.RULE('dimAtom', () => {
+    this.depthGuard();
     this.OR([
       { ALT: () => this.CONSUME(T.Number_) },
       {
@@ -228,6 +248,7 @@ export class MatParser extends CstParser {
   // ---- expressions ----------------------------------------------------------------------
 
   expr = this.RULE('expr', () => {
+    this.depthGuard();
     this.OR([
       { ALT: () => this.SUBRULE(this.letExpr) },
       { ALT: () => this.SUBRULE(this.ifExpr) },
@@ -387,6 +408,7 @@ export class MatParser extends CstParser {
   });
 
   iterBody = this.RULE('iterBody', () => {
+    this.depthGuard();
     this.OR([
       {
         ALT: () => {
@@ -461,6 +483,7 @@ export class MatParser extends CstParser {
   });
 
   unaryExpr = this.RULE('unaryExpr', () => {
+    this.depthGuard();
     this.OR([
       {
         ALT: () => {
@@ -581,6 +604,8 @@ export const parserInstance = new MatParser();
 
 export interface ParseOutput {
   cst: CstNode;
+  /** set when the input nests deeper than limits.parseDepth; `cst` is then empty */
+  tooDeep?: IToken;
   lexErrors: { offset: number; length: number; message: string }[];
   parseErrors: { token: IToken; message: string; previous?: IToken; ruleStack: string[] }[];
 }
@@ -588,9 +613,19 @@ export interface ParseOutput {
 export function parseCst(text: string): ParseOutput {
   const lex = T.lexer.tokenize(text);
   parserInstance.input = lex.tokens;
-  const cst = parserInstance.program();
+  let cst: CstNode;
+  let tooDeep: IToken | undefined;
+  try {
+    cst = parserInstance.program();
+  } catch (e) {
+    if (!(e instanceof NestingTooDeep)) throw e;
+    tooDeep = e.token;
+    cst = { name: 'program', children: {} };
+    parserInstance.input = [];
+  }
   return {
     cst,
+    ...(tooDeep ? { tooDeep } : {}),
     lexErrors: lex.errors.map((e) => ({ offset: e.offset, length: e.length, message: e.message })),
     parseErrors: parserInstance.errors.map((e) => ({
       token: e.token,

@@ -102,10 +102,28 @@ export function expr(e: A.Expr): string {
       const lv = binLevel[e.op];
       if (lv === 7) return `${p(e.left, 8)}${e.op}${p(e.right, 6)}`;
       if (lv === 3) return `${p(e.left, 4)} ${e.op} ${p(e.right, 4)}`;
-      return `${p(e.left, lv)} ${e.op} ${p(e.right, lv + 1)}`;
+      // A left-associative chain (a + b - c …) is printed by a loop down its left spine: a chain
+      // of thousands of terms nests no deeper than one of two.
+      const spine: Extract<A.Expr, { kind: 'binary' }>[] = [];
+      let cur: A.Expr = e;
+      while (cur.kind === 'binary' && binLevel[cur.op] === lv) {
+        spine.push(cur);
+        cur = cur.left;
+      }
+      let s = p(cur, lv);
+      for (let i = spine.length - 1; i >= 0; i--) s = `${s} ${spine[i]!.op} ${p(spine[i]!.right, lv + 1)}`;
+      return s;
     }
-    case 'transpose':
-      return `${p(e.operand, 8)}'`;
+    case 'transpose': {
+      // A''' … by a loop: the checker reads chains of any length
+      let quotes = 0;
+      let cur: A.Expr = e;
+      while (cur.kind === 'transpose') {
+        quotes++;
+        cur = cur.operand;
+      }
+      return `${p(cur, 8)}${"'".repeat(quotes)}`;
+    }
     case 'index':
       return `${p(e.target, 8)}[${e.indices
         .map((i) => (i.kind === 'all' ? ':' : i.kind === 'at' ? p(i.index, 4) : `${p(i.lo, 4)}:${p(i.hi, 4)}`))

@@ -7,11 +7,21 @@
 import { Dim, shapeToString } from '../core/dims.js';
 import type { Func } from '../compiler/ir/node.js';
 import { signatureOf, type BoundParam, type Signature } from './signature.js';
-import { describeParam, isDerivedName } from '../core/derivative-names.js';
+import { describeParam, gradientOf, isDerivedName, tangentOf } from '../core/derivative-names.js';
 import { MatcRuntimeError } from '../core/errors.js';
 import { Tensor } from './tensor.js';
 
-export type InputValue = Tensor | number | readonly number[];
+/** Numbers nested in arrays, row-major: [[1, 2], [3, 4]] is a 2 × 2 matrix. */
+export type NestedNumbers = readonly (number | NestedNumbers)[];
+
+/** What a caller may pass for an input, cotangent or tangent: a Tensor, a number, an array of
+ *  numbers (nested arrays give the shape), a Float64Array or Float32Array (a vector), or the JSON
+ *  form {shape, data} with flat row-major data. Anything else is MATR001, naming the parameter. */
+export type InputValue = Tensor | number | readonly number[] | NestedNumbers | Float64Array | Float32Array | { shape: readonly number[]; data: ArrayLike<number> };
+
+/** The largest tensor matc allocates, in elements (WGSL indexes with i32; a Float64Array of
+ *  2³¹ elements is 16 GiB). */
+export const MAX_ELEMENTS = 2 ** 31 - 1;
 
 export interface Binding {
   dims: Map<string, number>;
@@ -27,6 +37,10 @@ export interface BindOptions {
   dims?: Record<string, number>;
   /** skip structure checks (sym, sphere, ...) */
   noValidate?: boolean;
+  /** refuse `dims` that name no dimension of the function (the API and AOT modules: a typo
+   *  must not leave an int parameter at its default silently); tests that pass one map of
+   *  dimensions to many functions leave it off */
+  strictDims?: boolean;
 }
 
 /** A parameter in the batch-shape message: `'A'`, or `the cotangent of output 'x'`. */
@@ -34,10 +48,92 @@ function batchRef(name: string): string {
   return isDerivedName(name) ? describeParam(name) : `'${name}'`;
 }
 
-function toTensor(v: InputValue): Tensor {
-  if (v instanceof Tensor) return v;
+const EXPECTED = 'expected a number, an array of numbers (nested for a matrix), {shape, data} or a Tensor';
+
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'string') return `a string (${JSON.stringify(v.length > 20 ? v.slice(0, 20) + '…' : v)})`;
+  if (typeof v === 'boolean') return `a boolean (${v})`;
+  if (typeof v === 'bigint') return `a bigint (${v}n)`;
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return `an object with keys {${Object.keys(v as object).slice(0, 5).join(', ')}}`;
+  return `a ${typeof v}`;
+}
+
+/** The shape and row-major data of nested arrays of numbers, or what is wrong with them. Both
+ *  walks use explicit stacks: input nested deep or long cannot overflow. */
+function readNested(v: readonly unknown[]): { shape: number[]; data: number[] } | string {
+  const shape: number[] = [];
+  for (let x: unknown = v; Array.isArray(x); x = x[0]) {
+    if (shape.length >= 16) return 'is nested more than 16 deep';
+    shape.push(x.length);
+    if (x.length === 0) break;
+  }
+  const stack: { a: readonly unknown[]; path: number[] }[] = [{ a: v, path: [] }];
+  while (stack.length) {
+    const { a, path } = stack.pop()!;
+    const d = path.length;
+    if (a.length !== shape[d]) return `is a ragged array: [${path.join('][')}] has ${a.length} entries where [${path.map(() => '0').join('][')}] has ${shape[d]}`;
+    for (let i = 0; i < a.length; i++) {
+      const x = a[i];
+      const at = `[${[...path, i].join('][')}]`;
+      if (d + 1 < shape.length) {
+        if (!Array.isArray(x)) return `has ${describeValue(x)} at ${at} where an array of ${shape[d + 1]} was expected`;
+        stack.push({ a: x, path: [...path, i] });
+      } else if (typeof x !== 'number') return `has ${describeValue(x)} at ${at} where a number was expected`;
+    }
+  }
+  const data: number[] = [];
+  const walk: { a: readonly unknown[]; d: number; i: number }[] = [{ a: v, d: 1, i: 0 }];
+  while (walk.length) {
+    const top = walk[walk.length - 1]!;
+    if (top.i >= top.a.length) {
+      walk.pop();
+      continue;
+    }
+    const x = top.a[top.i++];
+    if (top.d < shape.length) walk.push({ a: x as readonly unknown[], d: top.d + 1, i: 0 });
+    else data.push(x as number);
+  }
+  return { shape, data };
+}
+
+/** An input value as a tensor; `what` names it in errors ("f: input 'b'"). */
+export function toTensor(v: unknown, what: string): Tensor {
+  const bad = (why: string): never => {
+    throw new MatcRuntimeError('MATR001', `${what} ${why}; ${EXPECTED}`);
+  };
+  if (v instanceof Tensor) {
+    if (v.disposed) throw new MatcRuntimeError('MATR002', `${what} is a tensor that was disposed`);
+    return v;
+  }
   if (typeof v === 'number') return new Tensor([], [v]);
-  return new Tensor([v.length], v);
+  if (v instanceof Float64Array || v instanceof Float32Array) return new Tensor([v.length], v);
+  if (Array.isArray(v)) {
+    if (v.every((x) => typeof x === 'number')) return new Tensor([v.length], v as number[]);
+    const r = readNested(v);
+    if (typeof r === 'string') return bad(r);
+    return new Tensor(r.shape, r.data);
+  }
+  if (v !== null && typeof v === 'object' && ('shape' in v || 'data' in v)) {
+    const o = v as { shape?: unknown; data?: unknown };
+    if (!Array.isArray(o.shape)) return bad(`has no "shape" array (got ${describeValue(o.shape)})`);
+    const bi = o.shape.findIndex((d) => !(typeof d === 'number' && Number.isInteger(d) && d >= 0));
+    if (bi >= 0) return bad(`has a bad shape [${o.shape.map((d) => JSON.stringify(d)).join(', ')}]: entry ${bi} is not a non-negative integer`);
+    const shape = o.shape as number[];
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (size > MAX_ELEMENTS) return bad(`has shape [${shape.join(', ')}], ${size.toExponential(2)} elements (at most ${MAX_ELEMENTS})`);
+    const data = o.data;
+    const flat = data instanceof Float64Array || data instanceof Float32Array ? data : Array.isArray(data) ? data : null;
+    if (flat === null) return bad(`has no "data" array (got ${describeValue(data)})`);
+    if (Array.isArray(flat)) {
+      const ni = flat.findIndex((x) => typeof x !== 'number');
+      if (ni >= 0) return bad(`has ${describeValue(flat[ni])} at data[${ni}] where a number was expected`);
+    }
+    if (flat.length !== size) return bad(`has ${flat.length} data values but shape [${shape.join(', ')}] needs ${size}`);
+    return new Tensor(shape, flat as number[] | Float64Array | Float32Array);
+  }
+  return bad(`is ${describeValue(v)}`);
 }
 
 /** The parameter as the second mention in a message: its name, or `it` for a derived one
@@ -56,16 +152,33 @@ const isFunc = (t: Signature | Func): t is Func => t.results.some((r) => 'node' 
 export function bindInputs(target: Signature | Func, given: Record<string, InputValue>, opts: BindOptions = {}): Binding {
   const func: Signature = isFunc(target) ? signatureOf(target) : target;
   const dims = new Map<string, number>();
+  // dimensions the call may name: int parameters and the names in parameter types
+  const dimNames = new Set<string>(func.intParams.map((p) => p.name));
+  for (const p of func.params) for (const d of p.shape) for (const v of d.vars()) dimNames.add(v);
+  for (const [k, v] of Object.entries(opts.dims ?? {})) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new MatcRuntimeError('MATR103', `${func.name}: dimension ${k} must be a non-negative integer, got ${typeof v === 'number' ? v : describeValue(v)}`);
+    if (opts.strictDims && func.derivedDims.some((d) => d.name === k)) throw new MatcRuntimeError('MATR103', `${func.name}: ${k} is defined by a where clause (${k} = ${func.derivedDims.find((d) => d.name === k)!.value}); it cannot be given`);
+    if (opts.strictDims && !dimNames.has(k)) {
+      const sug = closestName(k, [...dimNames]);
+      throw new MatcRuntimeError('MATR103', `${func.name} has no dimension '${k}' (${dimNames.size ? `dimensions: ${[...dimNames].join(', ')}` : 'it has none'})${sug ? `; did you mean '${sug}'?` : ''}`);
+    }
+  }
   for (const ip of func.intParams) {
     const v = opts.dims?.[ip.name] ?? ip.default;
     if (v === undefined) throw new MatcRuntimeError('MATR103', `${func.name}: the int parameter ${ip.name} has no default; pass it as a dimension (${ip.name}=...)`);
     if (!Number.isInteger(v) || v < 0) throw new MatcRuntimeError('MATR103', `${func.name}: ${ip.name} must be a non-negative integer, got ${v}`);
     dims.set(ip.name, v);
   }
-  for (const [k, v] of Object.entries(opts.dims ?? {})) if (!dims.has(k) && !func.derivedDims.some((d) => d.name === k)) dims.set(k, v);
+  for (const [k, v] of Object.entries(opts.dims ?? {})) if (!dims.has(k)) dims.set(k, v);
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) {
+    throw new MatcRuntimeError('MATR101', `${func.name}: the inputs must be an object {name: value} (got ${describeValue(given)})`);
+  }
   const known = new Set(func.params.map((p) => p.name));
   for (const k of Object.keys(given)) {
-    if (!known.has(k)) throw new MatcRuntimeError('MATR101', `${func.name} has no parameter '${k}' (parameters: ${[...known].filter((n) => !isDerivedName(n)).join(', ')})`);
+    if (!known.has(k)) {
+      const sug = closestName(k, [...known].filter((n) => !isDerivedName(n)));
+      throw new MatcRuntimeError('MATR101', `${func.name} has no parameter '${k}' (parameters: ${[...known].filter((n) => !isDerivedName(n)).join(', ')})${sug ? `; did you mean '${sug}'?` : ''}`);
+    }
   }
   const inputs: Binding['inputs'] = [];
   let batch: number[] | null = null;
@@ -78,7 +191,7 @@ export function bindInputs(target: Signature | Func, given: Record<string, Input
       if (p.default !== undefined) raw = p.default;
       else throw new MatcRuntimeError('MATR101', `${func.name}: missing ${describeParam(p.name)} (${paramTypeText(p)})`);
     }
-    const tensor = toTensor(raw);
+    const tensor = toTensor(raw, `${func.name}: ${describeParam(p.name)}`);
     const t = p;
     const r = t.shape.length;
     if (tensor.shape.length < r) {
@@ -120,6 +233,21 @@ export function bindInputs(target: Signature | Func, given: Record<string, Input
     if (z >= 0) throw new MatcRuntimeError('MATR106', `${func.name}: ${describeParam(inp.param.name)} has an empty dimension (size 0 at position ${z + 1} of [${inp.shape.join(', ')}]); matc does not run on empty tensors`);
   }
   if ((batch ?? []).includes(0)) throw new MatcRuntimeError('MATR106', `${func.name}: the batch [${batch!.join(', ')}] is empty`);
+  // results: never empty (an int parameter of 0 would give empty outputs with ok: true) and
+  // never larger than can be allocated
+  const batchSize = (batch ?? []).reduce((x, y) => x * y, 1);
+  for (const r of func.results) {
+    const shape = r.shape.map((d) => d.eval(dims));
+    if (shape.some((d) => !Number.isFinite(d))) continue; // reported by the assertions below, or not evaluable here
+    const where = `${[...dims].map(([k, x]) => `${k}=${x}`).join(', ')}`;
+    if (shape.some((d) => d <= 0)) {
+      throw new MatcRuntimeError('MATR106', `${func.name}: ${describeResult(r.name)} would be empty (shape [${shape.join(', ')}] for ${where}); matc does not run on empty tensors`);
+    }
+    const size = shape.reduce((x, y) => x * y, 1) * batchSize;
+    if (size > MAX_ELEMENTS) {
+      throw new MatcRuntimeError('MATR109', `${func.name}: ${describeResult(r.name)} would have ${size.toExponential(2)} elements (shape [${shape.join(', ')}]${batchSize > 1 ? ` × a batch of ${batchSize}` : ''} for ${where}); matc allocates at most ${MAX_ELEMENTS} elements per tensor`);
+    }
+  }
   for (const a of func.assertions ?? []) {
     const v = a.dim.eval(dims);
     if (!(v >= 0)) throw new MatcRuntimeError('MATR103', `${func.name}: ${a.message}, which fails for ${[...dims].map(([k, x]) => `${k}=${x}`).join(', ')}`);
@@ -128,6 +256,39 @@ export function bindInputs(target: Signature | Func, given: Record<string, Input
   const binding: Binding = { dims, batch: b, batchSize: b.reduce((x, y) => x * y, 1), inputs };
   if (!opts.noValidate) for (const inp of inputs) validate(func, inp);
   return binding;
+}
+
+/** How a message names a result of a function or of its VJP/JVP. */
+function describeResult(name: string): string {
+  const g = gradientOf(name);
+  if (g !== null) return `the gradient of input '${g}'`;
+  const t = tangentOf(name);
+  if (t !== null) return `the tangent of output '${t}'`;
+  return `output '${name}'`;
+}
+
+/** The closest name within a small edit distance (for "did you mean"), or undefined. */
+export function closestName(name: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = levenshtein(name.toLowerCase(), c.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
+  }
+  return bestD <= Math.max(1, Math.floor(name.length / 3)) && bestD < name.length ? best : undefined;
+}
+
+function levenshtein(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }
 
 /** Finite values and the declared structure, per instance. */

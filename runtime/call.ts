@@ -3,7 +3,7 @@
 // NaN"), and the mapping between the user's names and the derived functions' IR names
 // (runtime/derivative-names.ts). It lives in the runtime so AOT modules need no compiler.
 
-import type { Binding, InputValue } from './bind.js';
+import { closestName, type Binding, type InputValue } from './bind.js';
 import type { NodeStatus } from './executable.js';
 import { MatcRuntimeError } from '../core/errors.js';
 import { cotangentName, gradientOf, tangentName } from '../core/derivative-names.js';
@@ -74,16 +74,29 @@ export function summarize(nodes: NodeStatus[], outputs: Record<string, Tensor>, 
 /** The VJP's inputs: the function's inputs plus one cotangent per result (every result needs
  *  one; an unknown name is an error). */
 export function vjpInputs<I extends Record<string, unknown>>(fn: string, results: readonly string[], inputs: I, cotangents: Record<string, InputValue>): I {
+  records(fn, inputs, cotangents, 'cotangents');
   const all: Record<string, unknown> = { ...inputs };
+  for (const k of Object.keys(cotangents)) {
+    if (!results.includes(k)) throw new MatcRuntimeError('MATR101', `${fn} has no output '${k}' (outputs: ${results.join(', ')})${suggest(k, results)}`);
+  }
   for (const r of results) {
     const c = cotangents[r];
     if (c === undefined) throw new MatcRuntimeError('MATR101', `${fn}: missing cotangent for output '${r}'`);
     all[cotangentName(r)] = c;
   }
-  for (const k of Object.keys(cotangents)) {
-    if (!results.includes(k)) throw new MatcRuntimeError('MATR101', `${fn} has no output '${k}'`);
-  }
   return all as I;
+}
+
+/** Inputs and cotangents/tangents are records {name: value}. */
+function records(fn: string, inputs: unknown, extra: unknown, what: string): void {
+  for (const [v, w] of [[inputs, 'inputs'], [extra, what]] as const) {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new MatcRuntimeError('MATR101', `${fn}: the ${w} must be an object {name: value}, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
+  }
+}
+
+function suggest(name: string, candidates: readonly string[]): string {
+  const s = closestName(name, candidates);
+  return s ? `; did you mean '${s}'?` : '';
 }
 
 /** Splits the VJP's outputs into the function's outputs and the gradients by parameter name. */
@@ -100,11 +113,20 @@ export function vjpResults(out: Record<string, Tensor>): { outputs: Record<strin
 
 /** The JVP's inputs: the function's inputs plus a tangent for each input `takes` accepts (zeros
  *  of the bound input's shape where none is given). `bind` is the forward's binding. */
-export function jvpInputs<I extends Record<string, unknown>>(bind: Binding, takes: (param: string) => boolean, inputs: I, tangents: Record<string, InputValue | undefined>): I {
+export function jvpInputs<I extends Record<string, unknown>>(bind: Binding, takes: (param: string) => boolean, inputs: I, tangents: Record<string, InputValue | undefined>, fn = 'the function'): I {
+  records(fn, inputs, tangents, 'tangents');
+  // a tangent under a name that takes none is an error, as an unknown cotangent is for the VJP
+  const params = bind.inputs.map((i) => i.param.name);
+  for (const k of Object.keys(tangents)) {
+    if (tangents[k] === undefined) continue;
+    if (!params.includes(k)) throw new MatcRuntimeError('MATR101', `${fn} has no input '${k}' to take a tangent for (inputs: ${params.join(', ')})${suggest(k, params)}`);
+    if (!takes(k)) throw new MatcRuntimeError('MATR101', `${fn}: input '${k}' takes no tangent (it is not differentiable)`);
+  }
   const all: Record<string, unknown> = { ...inputs };
   for (const inp of bind.inputs) {
     if (!takes(inp.param.name)) continue;
-    all[tangentName(inp.param.name)] = tangents[inp.param.name] ?? Tensor.zeros(inp.tensor.shape);
+    const t = tangents[inp.param.name];
+    all[tangentName(inp.param.name)] = t === undefined ? Tensor.zeros(inp.tensor.shape) : t;
   }
   return all as I;
 }

@@ -1,160 +1,197 @@
 #!/usr/bin/env node
-// The long fuzz run (`npm run fuzz`, after a build): `node scripts/fuzz.mjs [SEED] [COUNT]
-// [--derive N]`. Runs COUNT cases (default 100,000) from test/fuzz-gen through checkSource, and
-// the forward, VJP, JVP and `ir --stage expand` of up to N (default 3,000) clean mutants through compileProgram. Prints
-// each distinct crash once, with its seed, case index, input and a minimized repro; exit 1 if any.
-// The CI-sized version of the same checks is test/fuzz.test.ts.
+// The long fuzz campaign (`npm run fuzz -- --cases N`, after a build; issue 12). Cases are random
+// text, token soup and mutants of the standard library, the diagnostics corpus and seed specs
+// (test/fuzz-gen.ts: token deletions, duplications and swaps, truncation, changed dimensions and
+// types, wrong arities, recursion, huge numbers, unicode, deep nesting, long chains, huge trip
+// counts, changed operators, builtins and numbers). Each goes through check → compile → forward,
+// VJP and JVP → a CPU run of each (test/fuzz-run.ts) in a pool of worker threads with a
+// watchdog per stage (test/fuzz-pool.ts). Every distinct crash or hang is printed once with a
+// minimized repro and saved to test/fuzz-corpus/, which test/fuzz.test.ts replays. --cli N also
+// runs N cases through the command line (`matc check`, `matc run --random`): exit 2 or a stack
+// trace there is a crash too.
+//
+//   node scripts/fuzz.mjs [--seed S] [--cases N] [--jobs J] [--timeout MS] [--cli N] [--no-save]
+//   node scripts/fuzz.mjs SEED COUNT            (the older positional form)
+//
+// Exit 1 if anything crashed or hung. A stage that runs past the watchdog while *running* a
+// function whose spec asks for a trip count or iteration limit of a million or more is counted
+// apart ("requested long runs"): the user asked for that much work.
 
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync, mkdtempSync, rmSync, readdirSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CompileError, checkSource, compileProgram } from '../dist/compiler/compile.js';
-import { render, renderAll } from '../dist/compiler/diagnostics.js';
-import { stdlibDir } from '../dist/compiler/check/items.js';
-import { fuzzCase, loadCorpus, minimize } from '../dist/test/fuzz-gen.js';
+import { spawnSync } from 'node:child_process';
 
 const root = new URL('..', import.meta.url).pathname;
-if (!existsSync(join(root, 'dist', 'test', 'fuzz-gen.js'))) {
+if (!existsSync(join(root, 'dist', 'test', 'fuzz-pool.js'))) {
   console.error('dist/ is missing; build first (npm run fuzz does)');
   process.exit(2);
 }
+const { FuzzPool } = await import('../dist/test/fuzz-pool.js');
+const { fuzzCase, loadCorpus, minimize } = await import('../dist/test/fuzz-gen.js');
+const { asksForLongRun, isRequestedLongRun } = await import('../dist/test/fuzz-run.js');
+
+// ---- options ----------------------------------------------------------------------------------------
 
 const args = process.argv.slice(2);
-const flag = (name, dflt) => {
+const opt = (name, dflt) => {
   const i = args.indexOf(name);
   if (i < 0) return dflt;
-  const v = Number(args[i + 1]);
+  const v = args[i + 1];
   args.splice(i, 2);
   return v;
 };
-const deriveMax = flag('--derive', 3000);
-const seed = Number(args[0] ?? Date.now() % 1e9);
-const count = Number(args[1] ?? 100000);
-if (!Number.isFinite(seed) || !Number.isInteger(count) || count < 0) {
-  console.error('usage: node scripts/fuzz.mjs [SEED] [COUNT] [--derive N]');
-  process.exit(2);
+const flag = (name) => {
+  const i = args.indexOf(name);
+  if (i < 0) return false;
+  args.splice(i, 1);
+  return true;
+};
+const named = { seed: opt('--seed'), cases: opt('--cases'), jobs: opt('--jobs'), timeout: opt('--timeout'), cli: opt('--cli'), start: opt('--start') };
+const save = !flag('--no-save');
+// what is left are the positional SEED and COUNT of the older form
+const seed = Number(named.seed ?? args[0] ?? Date.now() % 1e9);
+const count = Number(named.cases ?? args[1] ?? 100000);
+const jobs = Number(named.jobs ?? Math.max(1, availableParallelism() - 1));
+const timeoutMs = Number(named.timeout ?? 10000);
+const cliCases = Number(named.cli ?? 0);
+const start = Number(named.start ?? 0);
+for (const [k, v] of Object.entries({ seed, count, jobs, timeoutMs, cliCases, start })) {
+  if (!Number.isInteger(v) || v < 0) {
+    console.error(`bad --${k}: ${v}\nusage: node scripts/fuzz.mjs [--seed S] [--cases N] [--jobs J] [--timeout MS] [--cli N] [--no-save]`);
+    process.exit(2);
+  }
 }
 
-const PATH = 'fuzz.mat';
-const stdlib = new Map();
-for (const f of readdirSync(stdlibDir())) if (f.endsWith('.mat')) stdlib.set(join(stdlibDir(), f), readFileSync(join(stdlibDir(), f), 'utf8'));
-// Imports see the standard library only: results do not depend on the disk around the checkout.
-const loader = { read: (p) => stdlib.get(p) };
 const corpus = loadCorpus(root);
+const corpusDir = join(root, 'test', 'fuzz-corpus');
+const pool = new FuzzPool(jobs, timeoutMs);
 
-function describe(e) {
-  if (!(e instanceof Error)) return { sig: String(e), text: String(e) };
-  const frames = (e.stack ?? '').split('\n').filter((l) => l.trimStart().startsWith('at ')).slice(0, 4);
-  const first = e.message.split('\n')[0];
-  return { sig: `${e.name}: ${first.replace(/\d+/g, 'N')} @ ${frames[0]?.trim() ?? ''}`, text: `${e.name}: ${first}\n${frames.join('\n')}` };
-}
+// ---- bookkeeping --------------------------------------------------------------------------------------
 
-function malformed(d, text) {
-  if (typeof d.code !== 'string' || !/^MAT\d{4}$/.test(d.code)) return `bad code ${JSON.stringify(d.code)}`;
-  if (typeof d.message !== 'string' || d.message.trim() === '') return `${d.code} has no message`;
-  if (!d.span) return `${d.code} has no span`;
-  const len = d.span.file.path === PATH ? text.length : d.span.file.text.length;
-  if (!(d.span.start >= 0 && d.span.start <= d.span.end && d.span.end <= len)) return `${d.code} span outside the file`;
-  render(d);
-  return null;
-}
+const tally = { cases: 0, diagnostics: 0, 'compile error': 0, 'runtime error': 0, ran: 0, crashes: 0, hangs: 0, longRuns: 0, internal: 0, stackOverflows: 0 };
+const distinct = new Map(); // sig → { n, first }
+const longRuns = [];
+const t0 = performance.now();
 
-/** → { failure: {sig, text} | null, clean } */
-function checkCase(text) {
-  let ds;
-  try {
-    ds = checkSource(text, { path: PATH, loader });
-  } catch (e) {
-    const d = describe(e);
-    return { failure: { sig: `checkSource: ${d.sig}`, text: `checkSource threw ${d.text}` }, clean: false };
-  }
-  try {
-    for (const d of ds) {
-      const bad = malformed(d, text);
-      if (bad) return { failure: { sig: `diagnostic: ${bad.replace(/\d+/g, 'N')}`, text: bad }, clean: false };
-    }
-    renderAll(ds);
-  } catch (e) {
-    const d = describe(e);
-    return { failure: { sig: `render: ${d.sig}`, text: `render threw ${d.text}` }, clean: false };
-  }
-  return { failure: null, clean: !ds.some((d) => d.severity === 'error') };
-}
+const short = (s, n = 400) => (s.length > n ? `${s.slice(0, n)}… (${s.length} chars)` : s);
 
-function deriveCase(text) {
-  let program;
-  try {
-    program = compileProgram(text, { path: PATH, loader });
-  } catch (e) {
-    if (e instanceof CompileError) return null;
-    const d = describe(e);
-    return { sig: `compileProgram: ${d.sig}`, text: `compileProgram threw ${d.text}` };
-  }
-  for (const name of program.names) {
-    for (const mode of ['forward', 'vjp', 'jvp']) {
-      try {
-        program[mode](name);
-      } catch (e) {
-        if (e instanceof CompileError) continue;
-        const d = describe(e);
-        return { sig: `${mode}: ${d.sig}`, text: `${mode}(${name}) threw ${d.text}` };
-      }
-    }
-    // `matc ir --stage expand` runs the solver expansion outside forward()'s error handling.
-    try {
-      program.stage(name, 'expand');
-    } catch (e) {
-      if (e instanceof CompileError) continue;
-      const d = describe(e);
-      return { sig: `stage expand: ${d.sig}`, text: `stage(${name}, 'expand') threw ${d.text}` };
-    }
-  }
-  return null;
-}
-
-const crashes = new Map(); // sig → { count, first }
-function record(stage, c, failure, rerun) {
-  const prev = crashes.get(failure.sig);
+async function record(c, r) {
+  tally.crashes += r.verdict === 'crash' ? 1 : 0;
+  tally.hangs += r.verdict === 'hang' ? 1 : 0;
+  if (/InternalError/.test(r.sig ?? '')) tally.internal++;
+  if (/Maximum call stack/.test(r.sig ?? '')) tally.stackOverflows++;
+  const prev = distinct.get(r.sig);
   if (prev) {
-    prev.count++;
+    prev.n++;
     return;
   }
-  const small = minimize(c.text, (t) => rerun(t)?.sig === failure.sig, 3000);
-  crashes.set(failure.sig, { count: 1, first: { stage, c, failure, small } });
-  console.log(`\n[${stage}] case ${c.index} (seed ${seed}, ${c.kind}): ${failure.text}\ninput:     ${JSON.stringify(c.text)}\nminimized: ${JSON.stringify(small)}`);
-}
-
-const t0 = performance.now();
-const slow = [];
-let clean = 0;
-let derived = 0;
-for (let i = 0; i < count; i++) {
-  const c = fuzzCase(seed, i, corpus);
-  // Timed without the minimizer, which reruns a crashing case thousands of times.
-  let s = performance.now();
-  const r = checkCase(c.text);
-  let ms = performance.now() - s;
-  if (r.failure) record('check', c, r.failure, (t) => checkCase(t).failure);
-  else if (r.clean) {
-    clean++;
-    if (c.kind === 'mutant' && derived < deriveMax) {
-      derived++;
-      s = performance.now();
-      const f = deriveCase(c.text);
-      ms += performance.now() - s;
-      if (f) record('derive', c, f, deriveCase);
+  // minimize a crash (not a hang: every try could take the whole timeout)
+  let small = c.text;
+  if (r.verdict === 'crash') {
+    small = await minimizeAsync(c.text, async (t) => (await pool.run(t)).sig === r.sig, 150);
+  }
+  distinct.set(r.sig, { n: 1, first: { c, r, small } });
+  console.log(`\n[${r.verdict}] case ${c.index} (seed ${seed}, ${c.kind}${c.mutations ? `: ${c.mutations.join(', ')}` : ''}): ${r.sig}\n${r.text ?? ''}\ninput:     ${short(JSON.stringify(c.text))}\nminimized: ${short(JSON.stringify(small))}`);
+  if (save) {
+    mkdirSync(corpusDir, { recursive: true });
+    const h = createHash('sha256').update(r.sig).digest('hex').slice(0, 10);
+    const file = join(corpusDir, `${r.verdict}-${h}.mat`);
+    if (!existsSync(file)) {
+      const header = [`// fuzz ${r.verdict}: ${r.sig}`, `// found by: node scripts/fuzz.mjs --seed ${seed} (case ${c.index}, ${c.kind}${c.mutations ? `: ${c.mutations.join(', ')}` : ''})`, '// replayed by test/fuzz.test.ts', ''];
+      writeFileSync(file, header.join('\n') + small + (small.endsWith('\n') ? '' : '\n'));
     }
   }
-  if (ms > 2000) slow.push({ index: i, ms, text: c.text });
-  if ((i + 1) % 10000 === 0) process.stderr.write(`  ${i + 1}/${count} cases, ${clean} clean, ${derived} derived, ${crashes.size} distinct crashes, ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
 }
 
-const secs = ((performance.now() - t0) / 1000).toFixed(1);
-console.log(`\nfuzz seed ${seed}: ${count} cases (${clean} clean, ${derived} derived) in ${secs} s`);
-for (const s of slow) console.log(`slow: case ${s.index} took ${s.ms.toFixed(0)} ms: ${JSON.stringify(s.text)}`);
-if (crashes.size === 0) {
-  console.log('no crashes');
-  process.exit(0);
+/** minimize() with an asynchronous predicate (each try runs in the pool). */
+async function minimizeAsync(text, fails, budget) {
+  // test/fuzz-gen's minimize is synchronous; collect its candidates in rounds
+  let cur = text;
+  let tries = 0;
+  for (let round = 0; round < 50 && tries < budget; round++) {
+    const candidates = [];
+    minimize(cur, (t) => {
+      candidates.push(t);
+      return false;
+    }, Math.min(200, budget - tries));
+    let improved = false;
+    for (const cand of candidates) {
+      if (++tries > budget) break;
+      if (cand !== cur && cand.length < cur.length && (await fails(cand))) {
+        cur = cand;
+        improved = true;
+        break;
+      }
+    }
+    if (!improved) break;
+  }
+  return cur;
 }
-console.log(`${crashes.size} distinct crash${crashes.size > 1 ? 'es' : ''}:`);
-for (const [sig, { count: n, first }] of crashes) console.log(`  ${n}× ${sig}\n     repro (case ${first.c.index}): ${JSON.stringify(first.small)}`);
-process.exit(1);
+
+// ---- the API campaign -------------------------------------------------------------------------------------
+
+let nextIndex = start;
+const end = start + count;
+async function worker() {
+  for (;;) {
+    const i = nextIndex++;
+    if (i >= end) return;
+    const c = fuzzCase(seed, i, corpus);
+    const r = await pool.run(c.text, {}, timeoutMs, asksForLongRun(c.text) ? Math.min(1000, timeoutMs) : timeoutMs);
+    tally.cases++;
+    if (r.reached) tally[r.reached]++;
+    if (isRequestedLongRun(c.text, r)) {
+      tally.longRuns++;
+      if (longRuns.length < 20) longRuns.push({ index: i, stage: r.stage, text: c.text });
+    } else if (r.verdict !== 'ok') await record(c, r);
+    if (tally.cases % 10000 === 0) {
+      const s = ((performance.now() - t0) / 1000).toFixed(0);
+      process.stderr.write(`  ${tally.cases}/${count} cases in ${s} s: ${tally.ran} ran, ${tally.crashes} crashes, ${tally.hangs} hangs (${tally.longRuns} requested long runs), ${distinct.size} distinct\n`);
+    }
+  }
+}
+await Promise.all(Array.from({ length: jobs }, () => worker()));
+
+// ---- the CLI cases --------------------------------------------------------------------------------------------
+
+const cli = { cases: 0, exit2: 0, traces: 0, timeouts: 0 };
+if (cliCases > 0) {
+  const dir = mkdtempSync(join(tmpdir(), 'matc-fuzz-cli-'));
+  const matc = join(root, 'dist', 'cli', 'matc.js');
+  try {
+    for (let i = 0; i < cliCases; i++) {
+      const c = fuzzCase(seed + 1, i, corpus);
+      const file = join(dir, 'case.mat');
+      writeFileSync(file, c.text);
+      for (const argv of [['check', file], ['run', file, '--random', '--backend', 'cpu']]) {
+        const r = spawnSync(process.execPath, [matc, ...argv], { encoding: 'utf8', timeout: 6 * timeoutMs, maxBuffer: 64 << 20 });
+        cli.cases++;
+        const trace = /internal error|\n\s+at .+\(.*:\d+:\d+\)/.test(r.stderr ?? '');
+        if (r.error && r.error.code === 'ETIMEDOUT') cli.timeouts++;
+        else if (r.status === 2 || trace) {
+          if (r.status === 2) cli.exit2++;
+          if (trace) cli.traces++;
+          console.log(`\n[cli] case ${i} (seed ${seed + 1}): matc ${argv[0]} exited ${r.status}\n${short(r.stderr, 800)}\ninput: ${short(JSON.stringify(c.text))}`);
+        }
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+await pool.close();
+
+// ---- report ---------------------------------------------------------------------------------------------------
+
+const secs = ((performance.now() - t0) / 1000).toFixed(1);
+console.log(`\nfuzz seed ${seed}: ${tally.cases} cases (index ${start}…${end - 1}) in ${secs} s with ${jobs} worker(s), watchdog ${timeoutMs} ms per stage`);
+console.log(`  reached: ${tally.diagnostics} diagnostics, ${tally['compile error']} compile errors, ${tally['runtime error']} runtime errors, ${tally.ran} ran cleanly`);
+console.log(`  crashes: ${tally.crashes} (${tally.internal} internal errors, ${tally.stackOverflows} stack overflows), hangs: ${tally.hangs}, distinct: ${distinct.size}`);
+console.log(`  requested long runs (a run past the watchdog with a trip count or iteration limit ≥ 10⁶): ${tally.longRuns}`);
+for (const l of longRuns.slice(0, 3)) console.log(`    case ${l.index} (${l.stage}): ${short(JSON.stringify(l.text), 200)}`);
+if (cliCases > 0) console.log(`  cli: ${cli.cases} runs of ${cliCases} cases: ${cli.exit2} exit 2, ${cli.traces} stack traces, ${cli.timeouts} timeouts`);
+for (const [sig, { n, first }] of distinct) console.log(`  ${n}× ${sig}\n     repro (case ${first.c.index}): ${short(JSON.stringify(first.small), 300)}`);
+if (save && distinct.size) console.log(`  saved to ${corpusDir} (${readdirSync(corpusDir).length} files)`);
+process.exit(distinct.size > 0 || cli.exit2 > 0 || cli.traces > 0 ? 1 : 0);

@@ -7,7 +7,9 @@
 //
 // Some codes are only raised when a derivative or a solver is built, not by `matc check`; their
 // spec starts with `// derive: MODE NAME` and the golden is the CompileError that
-// compileProgram(text).MODE(NAME) throws.
+// compileProgram(text).MODE(NAME) throws. A spec about the compile-time budget (MAT0703) starts
+// with `// budget-steps: N`, the budget of steps it is checked with (steps, unlike time, make the
+// golden the same on every machine).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -55,6 +57,7 @@ interface Case {
   path: string;
   text: string;
   derive: { mode: 'forward' | 'vjp' | 'jvp'; fn: string } | null;
+  budgetSteps?: number;
 }
 
 function loadCases(): Case[] {
@@ -66,16 +69,18 @@ function loadCases(): Case[] {
       assert.ok(code, `${file}: spec files are named after their code (MAT0203.mat)`);
       const text = readFileSync(join(specDir, file), 'utf8');
       const d = /^\/\/ derive: (forward|vjp|jvp) ([A-Za-z_][A-Za-z0-9_.]*)/.exec(text);
-      return { file, code, path: `test/diagnostics/${file}`, text, derive: d ? { mode: d[1] as 'forward' | 'vjp' | 'jvp', fn: d[2]! } : null };
+      const budget = /^\/\/ budget-steps: (\d+)/m.exec(text);
+      return { file, code, path: `test/diagnostics/${file}`, text, derive: d ? { mode: d[1] as 'forward' | 'vjp' | 'jvp', fn: d[2]! } : null, ...(budget ? { budgetSteps: Number(budget[1]) } : {}) };
     });
 }
 
 /** The diagnostics a case produces: from checking, or from the derivation it names. */
 function diagnose(c: Case): Diagnostic[] {
-  const checked = checkSource(c.text, { path: c.path });
+  const opts = { path: c.path, ...(c.budgetSteps !== undefined ? { budgetSteps: c.budgetSteps } : {}) };
+  const checked = checkSource(c.text, opts);
   if (!c.derive) return checked;
   assert.deepEqual(checked.filter((d) => d.severity === 'error').map((d) => d.code), [], `${c.file}: a derive spec must check cleanly`);
-  const program = compileProgram(c.text, { path: c.path });
+  const program = compileProgram(c.text, opts);
   try {
     program[c.derive.mode](c.derive.fn);
   } catch (e) {

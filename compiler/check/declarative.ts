@@ -343,7 +343,7 @@ function bodyTail(el: Elab, body: A.Expr, env: Scope, until: A.Expr | null): { v
     let scope = env;
     for (const bd of body.bindings) {
       const v = el.expr(bd.value, scope);
-      scope = scope.child();
+      scope = scope.nextLet(env, bd.names);
       el.bindPattern(bd, v, scope, 'let');
     }
     return bodyTail(el, body.body, scope, until);

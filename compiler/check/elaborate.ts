@@ -16,11 +16,20 @@ import { type Val, arr, poison, describeVal, shapeLabel } from './values.js';
 import { builtins } from './builtins.js';
 import { elaborateArgopt, elaborateSolve, elaborateIterate } from './declarative.js';
 import type { ItemEntry } from './items.js';
+import { LimitExceeded, limitNote, limits } from '../limits.js';
+import { tickBudget } from '../ir/budget.js';
 
 export interface ElabContext {
   items: Map<string, ItemEntry>;
   /** called to elaborate a user function's body inline */
   inline(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpans: Span[]): Val;
+  /** items on a cycle of calls (reported once as MAT0304 before elaboration): calls of them
+   *  are not inlined */
+  recursive: ReadonlySet<string>;
+  /** expressions open in `Elab.expr`, across inlined calls and nested checks (limits.checkDepth) */
+  depth: number;
+  /** function bodies inlined for the item being checked (limits.inlineCount) */
+  inlined: number;
 }
 
 export class Elab {
@@ -61,6 +70,10 @@ export class Elab {
     if (v.k === 'int' || v.k === 'error') return v;
     switch (v.k) {
       case 'lit':
+        if (v.isInt && Math.abs(v.value) > limits.maxInt) {
+          this.diag.error('MAT0211', `the integer ${v.value} is out of range for ${what} (integers are at most ${limits.maxInt})`, span);
+          return poison as Val & { k: 'error' };
+        }
         if (v.isInt) return { k: 'int', node: this.b.iconst(v.value), dim: Dim.const(v.value) };
         this.diag.error('MAT0211', `expected an integer for ${what}, found ${v.value}`, span);
         return poison as Val & { k: 'error' };
@@ -101,7 +114,28 @@ export class Elab {
   // ---- expressions --------------------------------------------------------------------------
 
   expr(e: A.Expr, env: Scope): Val {
-    return this.b.at(e.span, () => this.exprInner(e, env));
+    const ctx = this.ctx;
+    if (ctx.depth >= limits.checkDepth) {
+      throw new LimitExceeded({
+        code: 'MAT0701',
+        severity: 'error',
+        message: 'expression nested too deeply',
+        span: e.span,
+        label: 'the checker gives up here',
+        notes: [
+          { message: limitNote('nested expressions', limits.checkDepth) + ', counting the bodies of inlined calls' },
+          ...(this.inlineStack.length > 1 ? [{ message: `inlined through ${this.inlineStack.join(' → ')}` }] : []),
+        ],
+        suggestion: 'name intermediate values with let, or write the repetition with iterate',
+      });
+    }
+    tickBudget();
+    ctx.depth++;
+    try {
+      return this.b.at(e.span, () => this.exprInner(e, env));
+    } finally {
+      ctx.depth--;
+    }
   }
 
   private exprInner(e: A.Expr, env: Scope): Val {
@@ -120,8 +154,18 @@ export class Elab {
         return this.unary(e, env);
       case 'binary':
         return this.binaryExpr(e, env);
-      case 'transpose':
-        return this.transposeVal(this.expr(e.operand, env), e.span);
+      case 'transpose': {
+        // A'''…: a loop down the chain, not a recursion
+        const chain: A.Expr[] = [];
+        let cur: A.Expr = e;
+        while (cur.kind === 'transpose') {
+          chain.push(cur);
+          cur = cur.operand;
+        }
+        let v = this.expr(cur, env);
+        for (let i = chain.length - 1; i >= 0; i--) v = this.transposeVal(v, chain[i]!.span);
+        return v;
+      }
       case 'index':
         return this.indexExpr(e, env);
       case 'tuple':
@@ -197,10 +241,25 @@ export class Elab {
 
   // ---- binary operators ---------------------------------------------------------------------
 
+  /** A chain of binary operators (a + b - c …, left-associative, so nested down the left) is
+   *  elaborated by a loop over its left spine: a chain of thousands of terms is one level deep. */
   binaryExpr(e: Extract<A.Expr, { kind: 'binary' }>, env: Scope): Val {
-    const l = this.expr(e.left, env);
-    const r = this.expr(e.right, env);
-    return this.b.at(e.span, () => this.binary(e.op, l, r, e));
+    const spine: Extract<A.Expr, { kind: 'binary' }>[] = [];
+    let cur: A.Expr = e;
+    while (cur.kind === 'binary') {
+      spine.push(cur);
+      cur = cur.left;
+    }
+    let acc = this.expr(cur, env);
+    for (let i = spine.length - 1; i >= 0; i--) {
+      const s = spine[i]!;
+      const l = acc;
+      acc = this.b.at(s.span, () => {
+        const r = this.expr(s.right, env);
+        return this.binary(s.op, l, r, s);
+      });
+    }
+    return acc;
   }
 
   /** Applies a binary operator; `e` gives spans (operands and operator). */
@@ -452,8 +511,11 @@ export class Elab {
         }
         const c = v.dim?.constValue();
         const lim = sh[axis]!.constValue();
-        if (c !== undefined && (c < 0 || (lim !== undefined && c >= lim))) {
-          this.diag.error('MAT0210', `index ${c} is out of range for a dimension of size ${sh[axis]}`, ix.span, {
+        // an index given as a dimension is out of range when size − index is provably ≤ 0
+        // (x[n] of a vec[n]); other indices are checked where they run (MATR107)
+        const room = v.dim ? sh[axis]!.sub(v.dim).constValue() : undefined;
+        if ((c !== undefined && (c < 0 || (lim !== undefined && c >= lim))) || (room !== undefined && room <= 0)) {
+          this.diag.error('MAT0210', `index ${c ?? v.dim} is out of range for a dimension of size ${sh[axis]}`, ix.span, {
             notes: [{ message: 'indices start at 0' }],
           });
           bad = true;
@@ -562,7 +624,7 @@ export class Elab {
     let scope = env;
     for (const bd of e.bindings) {
       const v = this.expr(bd.value, scope);
-      scope = scope.child();
+      scope = scope.nextLet(env, bd.names);
       this.bindPattern(bd, v, scope, 'let');
     }
     return this.expr(e.body, scope);
@@ -624,6 +686,7 @@ export class Elab {
       }
       const args = e.args.map((a) => this.expr(a.value, env));
       if (args.some((a) => a.k === 'error')) return poison;
+      if (this.ctx.recursive.has(name)) return poison; // MAT0304, reported once for the cycle
       if (this.inlineStack.includes(name)) {
         this.diag.error('MAT0304', `recursive call to '${name}'`, e.callee.span, {
           notes: [{ message: `call chain: ${[...this.inlineStack, name].join(' → ')}` }],

@@ -17,6 +17,9 @@ import { Elab, type ElabContext } from './elaborate.js';
 import { Scope } from './scope.js';
 import { resolveDim, resolveType, type TypeInfo } from './type-ast.js';
 import { type Val, arr, poison, shapeLabel } from './values.js';
+import { findRecursion } from './recursion.js';
+import { LimitExceeded, budgetDiagnostic, limitNote, limits } from '../limits.js';
+import { BudgetExceeded, stageBudget, withBudget } from '../ir/budget.js';
 
 export interface ItemEntry {
   item: A.FnItem | A.OptimizerItem;
@@ -55,8 +58,14 @@ export interface ProgramOut {
   funcs: Map<string, Func>;
 }
 
+export interface ElaborateOptions {
+  /** what each item's check may take (compiler/ir/budget.ts) */
+  budgetMs?: number;
+  budgetSteps?: number;
+}
+
 /** Parses the main file and its imports, then elaborates every item. */
-export function elaborateProgram(main: SourceFile, diag: DiagnosticBag, loader: SourceLoader = fsLoader, builder = new Builder()): ProgramOut {
+export function elaborateProgram(main: SourceFile, diag: DiagnosticBag, loader: SourceLoader = fsLoader, builder = new Builder(), opts: ElaborateOptions = {}): ProgramOut {
   const files: { file: SourceFile; program: A.Program }[] = [];
   const items = new Map<string, ItemEntry>();
   const loaded = new Set<string>();
@@ -113,15 +122,32 @@ export function elaborateProgram(main: SourceFile, diag: DiagnosticBag, loader: 
   };
   load(main);
 
-  const ctx: ElabContext = { items, inline: (el, entry, args, span, argSpans) => inlineCall(el, entry, args, span, argSpans) };
+  const ctx: ElabContext = {
+    items,
+    inline: (el, entry, args, span, argSpans) => inlineCall(el, entry, args, span, argSpans),
+    recursive: findRecursion(items, diag),
+    depth: 0,
+    inlined: 0,
+  };
   const funcs = new Map<string, Func>();
+  const budget = stageBudget(opts);
   // Elaborate items of the main file (and imported ones: they are checked too, once).
   for (const [name, entry] of items) {
-    if (entry.item.kind === 'optimizer') {
-      for (const f of elaborateOptimizer(entry.item, builder, diag, ctx)) funcs.set(f.name, f);
-    } else {
-      const f = elaborateFn(entry.item, builder, diag, ctx);
-      if (f) funcs.set(name, f);
+    ctx.inlined = 0;
+    try {
+      withBudget(`checking ${name}`, budget, () => {
+        if (entry.item.kind === 'optimizer') {
+          for (const f of elaborateOptimizer(entry.item, builder, diag, ctx)) funcs.set(f.name, f);
+        } else {
+          const f = elaborateFn(entry.item, builder, diag, ctx);
+          if (f) funcs.set(name, f);
+        }
+      });
+    } catch (e) {
+      // A limit unwinds the whole item: its own diagnostic is the one to show.
+      if (e instanceof LimitExceeded) diag.report(e.diagnostic);
+      else if (e instanceof BudgetExceeded) diag.report(budgetDiagnostic(e, entry.item.name.span));
+      else throw e;
     }
   }
   return { files, items, funcs };
@@ -277,11 +303,69 @@ function checkResults(el: Elab, item: A.FnItem, val: Val): FuncResult[] | null {
 
 // ---- inlining user calls ---------------------------------------------------------------------------
 
+interface Inlined {
+  val: Val;
+  statuses: StatusEntry[];
+  assertions: { dim: Dim; message: string }[];
+}
+
+/** Inlined calls per graph (node ids in the keys belong to one builder). */
+const inlinedCalls = new WeakMap<Builder, Map<string, Inlined>>();
+
+function memoOf(b: Builder): Map<string, Inlined> {
+  let m = inlinedCalls.get(b);
+  if (!m) inlinedCalls.set(b, (m = new Map()));
+  return m;
+}
+
+/** A memo key for a call: the callee, where its statuses go and what it is applied to; null
+ *  when an argument is not a plain value. */
+function callKey(el: Elab, name: string, args: Val[]): string | null {
+  const parts = [name, el.statusPrefix];
+  for (const a of args) {
+    if (a.k === 'arr') parts.push(`a${a.node.id}:${a.struct}:${a.row ? 1 : 0}`);
+    else if (a.k === 'int') parts.push(`i${a.node.id}:${a.dim?.key ?? ''}`);
+    else if (a.k === 'lit') parts.push(`l${a.value}:${a.isInt ? 1 : 0}`);
+    else return null;
+  }
+  return parts.join('|');
+}
+
 function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpans: Span[]): Val {
   const item = entry.item;
   if (item.kind === 'optimizer') {
     el.diag.error('MAT0302', `'${item.name.name}' is an optimizer; optimizers are run, not called`, span);
     return poison;
+  }
+  // Inlining is pure in the callee and its arguments (the IR is hash-consed), so a call that was
+  // inlined before with the same arguments gives the same value: a call tree that doubles at
+  // every level (f(x) + f(x) down n levels) costs n inlinings, not 2ⁿ.
+  const key = callKey(el, item.name.name, args);
+  const hit = key === null ? undefined : memoOf(el.b).get(key);
+  if (hit) {
+    el.statuses.push(...hit.statuses);
+    el.assertions.push(...hit.assertions);
+    return hit.val;
+  }
+  if (el.inlineStack.length >= limits.inlineDepth) {
+    throw new LimitExceeded({
+      code: 'MAT0702',
+      severity: 'error',
+      message: `calls nested too deeply to inline '${item.name.name}'`,
+      span,
+      notes: [{ message: limitNote('calls inlined inside one another', limits.inlineDepth) }, { message: `call chain: ${[...el.inlineStack, item.name.name].join(' → ')}` }],
+      suggestion: 'flatten the chain of calls, or write the repetition with iterate',
+    });
+  }
+  if (++el.ctx.inlined > limits.inlineCount) {
+    throw new LimitExceeded({
+      code: 'MAT0702',
+      severity: 'error',
+      message: `too many calls to inline: '${el.inlineStack[0]}' expands to more than ${limits.inlineCount.toLocaleString('en-US')} inlined function bodies`,
+      span,
+      notes: [{ message: limitNote('inlined function bodies per function', limits.inlineCount) }, { message: `this call: ${[...el.inlineStack, item.name.name].join(' → ')}` }],
+      suggestion: 'call functions on shared values once (bind the result with let), or write the repetition with iterate',
+    });
   }
   // trailing parameters with defaults may be left out
   let required = item.params.length;
@@ -373,8 +457,9 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
   }
   el.statuses.push(...sub.statuses);
   el.assertions.push(...sub.assertions);
-  if (val.k === 'tuple') return { k: 'tuple', elems: val.elems.map((x) => (x.k === 'arr' ? { ...x, row: false } : x)) };
-  return val.k === 'arr' ? { ...val, row: false } : val;
+  const result: Val = val.k === 'tuple' ? { k: 'tuple', elems: val.elems.map((x) => (x.k === 'arr' ? { ...x, row: false } : x)) } : val.k === 'arr' ? { ...val, row: false } : val;
+  if (key !== null) memoOf(el.b).set(key, { val: result, statuses: sub.statuses, assertions: sub.assertions });
+  return result;
 }
 
 /** Status entries made inside regions (a solve in a loop body, an objective or a grad rule) have a
@@ -391,6 +476,8 @@ const ownErrors = new WeakMap<ItemEntry, boolean>();
 function calleeHasOwnErrors(el: Elab, entry: ItemEntry): boolean {
   let v = ownErrors.get(entry);
   if (v === undefined) {
+    // provisionally: a callee whose own check comes back here is on a cycle, an error
+    ownErrors.set(entry, true);
     const bag = new DiagnosticBag();
     if (entry.item.kind !== 'optimizer') elaborateFn(entry.item, new Builder(), bag, el.ctx);
     v = bag.hasErrors;
@@ -431,9 +518,16 @@ export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: Diag
   const stateInit: FuncResult[] = [];
   const stateParams: FuncParam[] = [];
   const stepEnv = env.child();
+  const badState = new Set<string>(); // reported: their updates are not reported again
   for (const s of item.body.state) {
     const info = resolveType(s.type, (n) => el.dims.get(n), diag);
     const v = el.expr(s.init, env);
+    if (info?.isInt) {
+      diag.error('MAT0209', 'state variables are real values, not int', s.type.span);
+      stepEnv.define(s.name.name, { val: poison, span: s.name.span, what: 'state' });
+      badState.add(s.name.name);
+      continue;
+    }
     if (!info) continue;
     const shape = info.ir.kind === 'tensor' ? info.ir.shape : [];
     const a = el.checkAgainst(v, { shape }, s.init.span, `the initial value of ${s.name.name}`, s.type.span);
@@ -445,7 +539,7 @@ export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: Diag
   let scope = stepEnv;
   for (const bd of item.body.lets) {
     const v = el.expr(bd.value, scope);
-    scope = scope.child();
+    scope = scope.nextLet(stepEnv, bd.names);
     el.bindPattern(bd, v, scope, 'let');
   }
   const updated = new Map<string, Node>();
@@ -453,7 +547,7 @@ export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: Diag
   const tSpans = new Map<string, Span | undefined>([...params, ...stateParams].map((p) => [p.name, p.span]));
   for (const u of item.body.updates) {
     const name = u.target.name;
-    if (name === '<error>') continue;
+    if (name === '<error>' || badState.has(name)) continue;
     const target = targets.get(name);
     const v = el.expr(u.value, scope);
     if (!target) {

@@ -19,17 +19,34 @@ export class Scope {
     return new Scope(this);
   }
 
+  /** The scope that receives the next binding of a sequential `let` over `outer`: a child of
+   *  `outer` for the first binding, then the same scope unless a name is bound there already, so
+   *  that a let with thousands of bindings does not chain thousands of scopes. (Values are
+   *  elaborated before their names are defined, so sharing a scope changes no lookup.) */
+  nextLet(outer: Scope, names: readonly { name: string }[]): Scope {
+    return this === outer || names.some((n) => this.vars.has(n.name)) ? this.child() : this;
+  }
+
   define(name: string, b: Binding): void {
     this.vars.set(name, b);
   }
 
+  /** Whether this scope itself (not a parent) binds `name`. */
+  has(name: string): boolean {
+    return this.vars.has(name);
+  }
+
+  // Both walks are loops: a let with thousands of bindings chains as many scopes.
   lookup(name: string): Binding | undefined {
-    return this.vars.get(name) ?? this.parent?.lookup(name);
+    for (let s: Scope | null = this; s; s = s.parent) {
+      const b = s.vars.get(name);
+      if (b) return b;
+    }
+    return undefined;
   }
 
   names(out = new Set<string>()): Set<string> {
-    for (const k of this.vars.keys()) out.add(k);
-    this.parent?.names(out);
+    for (let s: Scope | null = this; s; s = s.parent) for (const k of s.vars.keys()) out.add(k);
     return out;
   }
 }

@@ -4,6 +4,7 @@
 
 import type * as A from '../../grammar/ast.js';
 import { closest, type DiagnosticBag } from '../diagnostics.js';
+import { limits } from '../limits.js';
 
 export type OptValue = number | boolean | string | { fn: string; args: number[] };
 
@@ -137,10 +138,38 @@ export function readSolverOptions(spec: SolverSpec, name: string, args: A.Arg[],
         break;
     }
   }
-  if (typeof out.max_iter === 'number' && (!Number.isInteger(out.max_iter) || out.max_iter < 1)) {
-    diag.error('MAT0404', `max_iter of ${name} must be a positive integer`, args.find((a) => a.name?.name === 'max_iter')?.value.span);
+  for (const key of ['max_iter', 'refine'] as const) {
+    const v = out[key];
+    const min = key === 'max_iter' ? 1 : 0;
+    if (typeof v === 'number' && (!Number.isInteger(v) || v < min || v > limits.maxInt)) {
+      diag.error('MAT0404', `${key} of ${name} must be ${min ? 'a positive' : 'a non-negative'} integer (at most ${limits.maxInt})`, args.find((a) => a.name?.name === key)?.value.span);
+    }
   }
   return out;
+}
+
+/** Every option name some solver takes, sorted. */
+export const solverOptionNames: readonly string[] = [...new Set(Object.values(solverSpecs).flatMap((s) => Object.keys(s.options)))].sort();
+
+/** What is wrong with overriding option `name` by `value` for every node (`--set`,
+ *  CompileOptions.solverOptions), or null. Overrides are numbers, so enum and boolean options
+ *  cannot be overridden. */
+export function solverOverrideProblem(name: string, value: unknown): string | null {
+  const specs = Object.values(solverSpecs).flatMap((s) => (s.options[name] ? [s.options[name]!] : []));
+  if (specs.length === 0) {
+    const sug = closest(name, solverOptionNames);
+    return `unknown solver option '${name}'${sug ? `; did you mean '${sug}'?` : ''} (options: ${solverOptionNames.join(', ')})`;
+  }
+  const o = specs[0]!;
+  if (o.kind === 'enum' || o.kind === 'bool') return `solver option '${name}' takes ${o.kind === 'bool' ? 'true or false' : `one of ${o.enum!.join(', ')}`}; set it in the spec's by clause, not as a number`;
+  if (typeof value !== 'number' || !Number.isFinite(value)) return `solver option '${name}' must be a finite number, got ${typeof value === 'number' ? value : JSON.stringify(value)}`;
+  if (name === 'max_iter' || name === 'refine') {
+    const min = name === 'max_iter' ? 1 : 0;
+    if (!Number.isInteger(value) || value < min || value > limits.maxInt) return `solver option '${name}' must be ${min ? 'a positive' : 'a non-negative'} integer (at most ${limits.maxInt}), got ${value}`;
+    return null;
+  }
+  if (o.kind === 'step') return value > 0 ? null : `solver option 'step' must be a positive number (a fixed step), got ${value}`;
+  return value >= 0 ? null : `solver option '${name}' must be non-negative, got ${value}`;
 }
 
 function literal(e: A.Expr): OptValue | undefined {

@@ -15,7 +15,7 @@
 // constraint normal (IED's λI − X). A grad rule in the spec replaces the generic VJP.
 
 import { type Builder, shapeOf } from '../ir/builder.js';
-import { captures, inlineRegion, type Node, type StatusEntry } from '../ir/node.js';
+import { captures, inlineRegion, substitute, type Node, type Region, type StatusEntry } from '../ir/node.js';
 import { buildLoop } from '../ir/loops.js';
 import { Dim } from '../../core/dims.js';
 import { minres } from '../solvers/krylov.js';
@@ -78,6 +78,56 @@ function linearize(cx: VjpCtx, d: Decl): Linearization {
   const g = gradient(cx, objectiveAt(b, d, xs), xs);
   const nu = b.nograd(multipliers(cx, hs, xs, g, hooks));
   return make(kktResidual(cx, d, xs, nu), [...xs, nu], 'kkt');
+}
+
+/** Leaves: values no smart constructor can fold into something else. */
+const isLeaf = (n: Node): boolean => n.args.length === 0 && n.regions.length === 0;
+
+/**
+ * The node's regions with every computed capture (not a parameter or constant) replaced by an
+ * opaque placeholder, and the way back. The smart constructors fold across the boundary of the
+ * region otherwise: the gradient of uᵀ(Mᵀ)u with a captured Mᵀ = transpose(3X) contains
+ * transpose(transpose(3X)) = 3X, a value that is not a capture, and the derivative through it was
+ * lost (issue 12: ied(3 * X) had half its gradient). Placeholders keep F a function of the
+ * captures alone; `back` puts the captured values in again.
+ */
+function opaque(b: Builder, d: Decl, caps: Node[]): { d: Decl; wrt: Node[]; back: (outs: Node[]) => Node[] } {
+  const computed = caps.filter((c) => !isLeaf(c));
+  if (computed.length === 0) return { d, wrt: caps, back: (outs) => outs };
+  const holder = new Map<Node, Node>(computed.map((c) => [c, b.g.regionParam('capture', c.type, c.span)]));
+  const swap = (r: Region | undefined): Region | undefined => {
+    if (!r) return r;
+    const m = substitute(b.g, r.results, holder);
+    return { params: r.params, results: r.results.map((x) => m.get(x) ?? x) };
+  };
+  const d2: Decl = { ...d };
+  if (d.objective) d2.objective = swap(d.objective);
+  if (d.constraints) d2.constraints = swap(d.constraints);
+  if (d.equations) d2.equations = swap(d.equations);
+  const inverse = new Map<Node, Node>([...holder].map(([c, h]) => [h, c]));
+  return {
+    d: d2,
+    wrt: caps.map((c) => holder.get(c) ?? c),
+    back: (outs) => {
+      const m = substitute(b.g, outs, inverse);
+      return outs.map((x) => m.get(x) ?? x);
+    },
+  };
+}
+
+/** The solution and status of a linear solve with the placeholders of `opaque` put back. */
+function solveBack(ls: LinearSolve, back: (outs: Node[]) => Node[]): LinearSolve {
+  const s = ls.status;
+  const extra = s.extra ?? [];
+  const nodes = [ls.sol, s.iterations, s.converged, ...(s.residual ? [s.residual] : []), ...extra.map((e) => e.node)];
+  const m = back(nodes);
+  let i = 0;
+  const sol = m[i++]!;
+  const iterations = m[i++]!;
+  const converged = m[i++]!;
+  const residual = s.residual ? m[i++]! : undefined;
+  const ex = extra.map((e) => ({ ...e, node: m[i++]! }));
+  return { sol, status: { ...s, iterations, converged, ...(residual ? { residual } : {}), ...(s.extra ? { extra: ex } : {}) } };
 }
 
 // ---- the linear solve of the backward ----------------------------------------------------------------
@@ -228,19 +278,18 @@ export const implicitHooks = {
         const outs = inlineRegion(b.g, d.grad, [...xs, ...gs]);
         return d.gradTargets.map((t, i) => [t, outs[i]!] as Contrib);
       }
-      const lin = linearize(cx, d);
+      const caps = captures(n);
+      const op = opaque(b, d, caps);
+      const lin = linearize(cx, op.d);
       const zbar = d.kind === 'opt' && lin.z.length > k ? b.concat([flatten(b, gs), b.zeros([sizeOf(lin.z.slice(k))])], 0) : flatten(b, gs);
       const ls = linearSolve(cx, d, lin, zbar, true);
-      cx.notes?.push({ name: `${d.label}/backward`, ...ls.status });
-      const lambda = ls.sol;
-      const caps = captures(n);
-      const lam = b.nograd(lambda);
-      const grads = vjpNodes(cx, [lin.F], [b.neg(lam)], caps);
-      const out: Contrib[] = [];
-      caps.forEach((c, i) => {
-        if (grads[i]) out.push([c, grads[i]!]);
-      });
-      return out;
+      // λ stays in terms of the placeholders: the gradient below is taken with respect to them
+      cx.notes?.push({ name: `${d.label}/backward`, ...solveBack(ls, op.back).status });
+      const lam = b.nograd(ls.sol);
+      const grads = vjpNodes(cx, [lin.F], [b.neg(lam)], op.wrt);
+      const present = grads.flatMap((g0, i) => (g0 ? [i] : []));
+      const back = op.back(present.map((i) => grads[i]!));
+      return present.map((i, j) => [caps[i]!, back[j]!] as Contrib);
   },
 
   /** The forward-mode rule: solve J ż = −∂_θF θ̇. */
@@ -252,10 +301,11 @@ export const implicitHooks = {
     const out: (Node | undefined)[] = new Array(k + 3).fill(undefined);
     if (caps.length === 0) return out;
     const vcx: VjpCtx = { b, implicit: implicitHooks.vjp, ...(cx.opts ? { opts: cx.opts } : {}) };
-    const lin = linearize(vcx, d);
-    const dF = jvpNodes(b, [lin.F], caps, caps.map((c) => cx.tangentOf(c) as Node), { implicit: implicitHooks.jvp })[0];
+    const op = opaque(b, d, caps);
+    const lin = linearize(vcx, op.d);
+    const dF = jvpNodes(b, [lin.F], op.wrt, caps.map((c) => cx.tangentOf(c) as Node), { implicit: implicitHooks.jvp })[0];
     if (!dF) return out;
-    const ls = linearSolve(cx, d, lin, b.neg(dF), false);
+    const ls = solveBack(linearSolve(cx, d, lin, b.neg(dF), false), op.back);
     cx.notes?.push({ name: `${d.label}/tangent`, ...ls.status });
     const parts = unflatten(b, ls.sol, lin.z);
     for (let i = 0; i < k; i++) out[i] = parts[i]!;

@@ -9,6 +9,7 @@ import type { Span } from '../source.js';
 import { type OpKind, opSpecs, IrTypeError } from './ops.js';
 import { type IrType, typeKey, typeToString } from './types.js';
 import { InternalError } from '../../core/errors.js';
+import { tickBudget } from './budget.js';
 import type { StatusKind } from '../../core/executable.js';
 
 export type AttrValue =
@@ -69,6 +70,7 @@ export class Graph {
 
   /** Creates (or finds) a node; the type comes from the op table. */
   node(op: OpKind, args: readonly Node[], attrs: Attrs = {}, regions: readonly Region[] = [], span?: Span): Node {
+    tickBudget();
     const spec = opSpecs[op];
     if (spec.arity !== 'var' && spec.arity !== args.length) {
       throw new InternalError(`IR op ${op} takes ${spec.arity} operands, got ${args.length}`);
@@ -173,6 +175,7 @@ export function reachable(roots: readonly Node[]): Node[] {
     const n = stack.pop()!;
     if (seen.has(n)) continue;
     seen.add(n);
+    tickBudget(); // a pass's traversals are work too (compiler/ir/budget.ts)
     for (const a of n.args) stack.push(a);
     for (const r of n.regions) {
       for (const p of r.params) stack.push(p);
@@ -188,10 +191,24 @@ const freeCache = new WeakMap<Node, ReadonlySet<Node>>();
 export function freeParams(n: Node): ReadonlySet<Node> {
   const hit = freeCache.get(n);
   if (hit) return hit;
-  // Iterative post-order to avoid deep recursion on long chains.
-  const order = reachable([n]);
+  // Iterative, and only over the nodes not cached yet: a walk that stopped at nothing would make
+  // a pass asking every node of a chain for its free parameters quadratic in the chain's length.
+  const order: Node[] = [];
+  const seen = new Set<Node>();
+  const stack = [n];
+  while (stack.length) {
+    const x = stack.pop()!;
+    if (seen.has(x) || freeCache.has(x)) continue;
+    seen.add(x);
+    order.push(x);
+    for (const a of x.args) stack.push(a);
+    for (const r of x.regions) for (const res of r.results) stack.push(res);
+  }
+  // ids grow with creation, so ascending ids visit operands before their users
+  order.sort((a, b) => a.id - b.id);
   for (const x of order) {
     if (freeCache.has(x)) continue;
+    tickBudget();
     const s = new Set<Node>();
     if (x.op === 'param') s.add(x);
     for (const a of x.args) for (const p of freeCache.get(a)!) s.add(p);
@@ -293,14 +310,23 @@ export function substitute(g: Graph, roots: readonly Node[], mapping: ReadonlyMa
     else if (n.args.some((a) => dirty.has(a)) || n.regions.some((r) => r.results.some((x) => dirty.has(x)))) dirty.add(n);
   }
   const map = new Map<Node, Node>();
+  // region parameters renamed so far (their owner was rebuilt): a replacement built in terms of
+  // the old parameters — a solver expanded inside a loop body or an objective — is renamed too,
+  // or it would read a parameter that no longer exists (issue 12: a layer inside a solve's
+  // equations, an iterate body or an argmin objective)
+  const renamed = new Map<Node, Node>();
   for (const n of all) {
     const m = mapping.get(n);
     if (m) {
-      map.set(n, m);
+      let r = m;
+      if (renamed.size > 0 && [...freeParams(m)].some((p) => renamed.has(p))) r = substitute(g, [m], renamed).get(m) ?? m;
+      map.set(n, r);
       continue;
     }
     if (n.op === 'param' && owner.has(n) && dirty.has(owner.get(n)!)) {
-      map.set(n, g.regionParam(String(n.attrs.name), n.type, n.span));
+      const fresh = g.regionParam(String(n.attrs.name), n.type, n.span);
+      map.set(n, fresh);
+      renamed.set(n, fresh);
       continue;
     }
     const touched = n.args.some((a) => map.get(a) !== a && map.has(a)) || n.regions.some((r) => r.params.some((p) => map.get(p) !== p && map.has(p)) || r.results.some((x) => map.get(x) !== x && map.has(x)));

@@ -2,6 +2,10 @@
 // the classic O(k³) dynamic program over the cost p·q·r of each product. Dimensions are symbolic,
 // so costs are compared at representative sizes (every dimension name = 64 unless hinted), which
 // orders chains such as (A B) x → A (B x) and Aᵀ (A x) correctly for any sizes of that shape.
+// Chains longer than WINDOW factors are ordered a window at a time (then the windows' products
+// as a chain), which keeps the cost O(k · WINDOW²) instead of O(k³) for generated chains of
+// thousands of factors (issue 12); a chain ending in a vector is windowed from the right, so
+// that every window folds into the vector.
 
 import type { Builder } from '../ir/builder.js';
 import { shapeOf } from '../ir/builder.js';
@@ -16,11 +20,29 @@ function size(n: Node, axis: number): number {
   return Number.isFinite(v) ? Math.max(v, 1) : REP;
 }
 
+/** Factors ordered exactly by the dynamic program at once. */
+export const WINDOW = 48;
+
 /** Builds the cheapest association of the matrix chain `mats` (each [p_i, p_{i+1}]), followed
  *  by an optional vector. Returns the product node. */
 export function orderChain(b: Builder, mats: Node[], vec: Node | null): Node {
-  const items = vec ? [...mats, vec] : mats;
+  if (vec) {
+    let v = vec;
+    for (let end = mats.length; end > 0; end -= WINDOW - 1) v = orderWindow(b, [...mats.slice(Math.max(0, end - (WINDOW - 1)), end), v]);
+    return v;
+  }
+  let items = mats;
+  while (items.length > WINDOW) {
+    const next: Node[] = [];
+    for (let i = 0; i < items.length; i += WINDOW) next.push(items.length - i === 1 ? items[i]! : orderWindow(b, items.slice(i, i + WINDOW)));
+    items = next;
+  }
+  return orderWindow(b, items);
+}
+
+function orderWindow(b: Builder, items: Node[]): Node {
   const k = items.length;
+  if (k === 1) return items[0]!;
   const dims: number[] = [size(items[0]!, 0)];
   for (const m of items) dims.push(shapeOf(m).length === 1 ? 1 : size(m, 1));
   const cost: number[][] = Array.from({ length: k }, () => new Array<number>(k).fill(0));

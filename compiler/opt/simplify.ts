@@ -26,12 +26,15 @@ function useCounts(roots: Node[]): Map<Node, number> {
   return uses;
 }
 
-/** Collects the factors of a matrix product whose inner products are used only here. */
+/** Collects the factors of a matrix product whose inner products are used only here, left to
+ *  right (an explicit stack: chains may be thousands of factors long). */
 function chainFactors(n: Node, single: (x: Node) => boolean, out: Node[]): void {
-  if (n.op === 'matmul' && single(n)) {
-    chainFactors(n.args[0]!, single, out);
-    chainFactors(n.args[1]!, single, out);
-  } else out.push(n);
+  const stack = [n];
+  while (stack.length) {
+    const x = stack.pop()!;
+    if (x.op === 'matmul' && single(x)) stack.push(x.args[1]!, x.args[0]!);
+    else out.push(x);
+  }
 }
 
 function rewrite(b: Builder, n: Node, single: (x: Node) => boolean, top = true): Node {
@@ -118,12 +121,20 @@ function sweep(b: Builder, roots: Node[]): Map<Node, Node> {
   const uses = useCounts(roots);
   const back = new Map<Node, Node>();
   const single = (m: Node): boolean => (uses.get(back.get(m) ?? m) ?? 0) <= 1;
+  // Products that only feed another product are inner links of a chain: the chain is ordered
+  // once, at its outermost product, not again at every link (which was O(k⁴) for k factors).
+  const inner = new Set<Node>();
+  for (const n of uses.keys()) {
+    if (n.op !== 'matmul' && n.op !== 'matvec') continue;
+    for (const a of n.args) if (a.op === 'matmul' && (uses.get(a) ?? 0) <= 1) inner.add(a);
+  }
   return transform(b.g, roots, (n, args, regions) => {
     if (n.op === 'param') return n;
     let x = b.at(n.span, () => rebuild(b, n.op, args, n.attrs, regions));
     back.set(x, n);
+    const top = !inner.has(n);
     for (let i = 0; i < 4; i++) {
-      const y = b.at(n.span, () => rewrite(b, x, single));
+      const y = b.at(n.span, () => rewrite(b, x, single, top));
       if (y === x) break;
       back.set(y, n);
       x = y;

@@ -111,7 +111,9 @@ export function structureEquations(b: Builder, domain: Struct, y: Node): Node[] 
     case 'tril':
       return [b.triu(y, 1)];
     case 'diag':
-      return [b.sub(y, b.diag(b.diagvec(y)))];
+      // the entries off the diagonal: y − triu(tril(y)), for square and rectangular y alike
+      // (diag(diagvec(y)) is square, so it does not fit a diag[k, n] unknown)
+      return [b.sub(y, b.triu(b.tril(y, 0), 0))];
     case 'sym':
       return [b.sub(y, b.raw('transpose', [y]))];
     case 'sphere':

@@ -84,7 +84,7 @@ export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>,
 
   private async exec(mode: Mode, inputs: Inputs, opts: AotCallOptions): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[] }> {
     const exe = this.host.executable(this.name, mode);
-    const bind = bindInputs(exe.signature, inputs, { ...(opts.dims ? { dims: opts.dims } : {}) });
+    const bind = bindInputs(exe.signature, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), strictDims: true });
     const backend = opts.backend === 'cpu' ? undefined : (opts.backend ?? this.host.backend());
     if (backend && !opts.f32) return backend.run(exe, bind);
     return runExecutableCpu(exe, bind, { ...(opts.f32 ? { f32: true } : {}) });
@@ -107,9 +107,9 @@ export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>,
     // Shapes of the zero tangents come from binding the forward (as the JIT binds the function).
     this.host.executable(this.name, 'jvp'); // a JVP that did not compile fails first, as in the JIT
     const fwd = this.host.executable(this.name, 'forward');
-    const bind = bindInputs(fwd.signature, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), noValidate: true });
+    const bind = bindInputs(fwd.signature, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), noValidate: true, strictDims: true });
     const takes = new Set(this.signature.tangents);
-    const all = jvpInputs(bind, (p) => takes.has(p), inputs, tangents);
+    const all = jvpInputs(bind, (p) => takes.has(p), inputs, tangents, this.name);
     const r = await this.exec('jvp', all, opts);
     const { outputs, tangents: tans } = jvpResults(this.signature.results.map((x) => x.name), r.outputs);
     return { outputs, tangents: tans, status: summarize(r.nodes, outputs) };

@@ -155,6 +155,19 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
   const outputs: Record<string, Tensor> = {};
   const nodes: NodeStatus[] = sig.status.map((st) => ({ name: st.name, kind: st.kind, iterations: [], converged: [], ...(st.estimate ? { residualEstimate: true } : {}) }));
   spec.outputs.forEach((o, i) => {
+    if (o.kind === 'check') {
+      // the first failed index check of the first failing instance, as the CPU program says it
+      const v = outData[i]!;
+      for (let b = 0; b < B; b++) {
+        const id = Math.round(v[3 * b]!);
+        if (id === 0) continue;
+        const what = spec.checks?.[id - 1] ?? 'an index';
+        const idx = Math.round(v[3 * b + 1]!);
+        const n = Math.round(v[3 * b + 2]!);
+        throw new MatcRuntimeError('MATR107', `${what}: index ${idx} is out of range for a dimension of size ${n} (valid: 0 … ${n - 1})${B > 1 ? ` in batch instance ${b}` : ''}`);
+      }
+      return;
+    }
     if (o.kind === 'result') {
       const shape = (o.shape ?? []).map((d) => (/^\d+$/.test(d) ? Number(d) : parseDim(d).eval(bind.dims)));
       outputs[o.name] = new Tensor([...bind.batch, ...shape], outData[i]!);

@@ -10,6 +10,68 @@ import { MatcRuntimeError } from '../../core/errors.js';
 import { PipelineCache } from './pipeline-cache.js';
 import { BufferPool, type BufferPoolOptions } from './buffer-pool.js';
 
+// ---- the adapter probe's native noise ---------------------------------------------------------------
+//
+// Dawn's instance logs warnings straight to file descriptor 2 while it enumerates adapters —
+// "Couldn't load Vulkan" on machines without a Vulkan loader, two "artificially reduced" limit
+// warnings on lavapipe — and its JavaScript API has no way to turn them off. They say nothing a
+// user can act on, so the CLI asks for them to be dropped (setQuietAdapterProbe) unless
+// MATC_VERBOSE=1: for the synchronous part of the probe, fd 2 points at /dev/null. The swap is
+// two system calls with no JavaScript in between; it is only done on Linux, on the main thread,
+// and when fd 2 can be reopened (a terminal, a pipe or a file), and only where no other thread can
+// be opening files (a one-shot CLI before it starts workers), so that fd 2 cannot be taken over.
+
+let quietProbe = false;
+
+/** Drop Dawn's adapter-probe warnings (the CLI turns this on; MATC_VERBOSE=1 overrides it). */
+export function setQuietAdapterProbe(on: boolean): void {
+  quietProbe = on;
+}
+
+/** Node's fs and worker_threads, taken synchronously without a static import (this module is
+ *  also loaded in browsers, by AOT modules); null outside Node. */
+function nodeBuiltins(): { openSync(p: string, f: string): number; closeSync(fd: number): void; isMainThread: boolean } | null {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const get = proc?.getBuiltinModule;
+  if (typeof get !== 'function') return null;
+  const fs = get('node:fs') as { openSync(p: string, f: string): number; closeSync(fd: number): void } | undefined;
+  const wt = get('node:worker_threads') as { isMainThread: boolean } | undefined;
+  return fs && wt ? { openSync: fs.openSync, closeSync: fs.closeSync, isMainThread: wt.isMainThread } : null;
+}
+
+/** Runs `fn` with native writes to fd 2 discarded when the probe is quiet (see above). */
+export function withQuietStderr<T>(fn: () => T): T {
+  if (!quietProbe || typeof process === 'undefined' || process.env.MATC_VERBOSE === '1' || process.platform !== 'linux') return fn();
+  const node = nodeBuiltins();
+  if (node === null || !node.isMainThread) return fn();
+  const { openSync, closeSync } = node;
+  let saved: number;
+  try {
+    saved = openSync('/proc/self/fd/2', 'a');
+  } catch {
+    return fn(); // fd 2 is closed or a socket: leave it alone
+  }
+  let swapped = false;
+  try {
+    closeSync(2);
+    const nul = openSync('/dev/null', 'a'); // the lowest free descriptor: 2
+    swapped = nul === 2;
+    if (!swapped) closeSync(nul);
+  } catch {
+    /* fall through: fd 2 is restored below */
+  }
+  try {
+    return fn();
+  } finally {
+    try {
+      if (swapped) closeSync(2);
+      openSync(`/proc/self/fd/${saved}`, 'a'); // back on fd 2
+    } finally {
+      closeSync(saved);
+    }
+  }
+}
+
 /** Dawn toggles for Node. `timestamp_quantization` is disabled so timestamp queries have ns, not
  *  65,536 ns, resolution; `backend=vulkan` picks NVIDIA's ICD on GPU machines and lavapipe here. */
 export const DEFAULT_DAWN_FLAGS: readonly string[] = ['backend=vulkan', 'disable-dawn-features=timestamp_quantization'];
@@ -38,8 +100,12 @@ export async function getNodeGPU(opts: NodeGpuOptions = {}): Promise<GPU | null>
   flags.push(`disable-dawn-features=${['timestamp_quantization', ...(opts.disableToggles ?? [])].join(',')}`);
   if (opts.enableToggles !== undefined && opts.enableToggles.length > 0) flags.push(`enable-dawn-features=${opts.enableToggles.join(',')}`);
   try {
-    const gpu = mod.create(flags);
-    const adapter = await gpu.requestAdapter();
+    // the probe's synchronous part (instance creation, adapter enumeration) logs natively
+    const { gpu, pending } = withQuietStderr(() => {
+      const g = mod.create(flags);
+      return { gpu: g, pending: g.requestAdapter() };
+    });
+    const adapter = await pending;
     return adapter === null ? null : gpu;
   } catch {
     return null;
@@ -252,7 +318,7 @@ export class GpuContext {
 }
 
 async function openDevice(gpu: GPU, powerPreference: GPUPowerPreference | undefined): Promise<{ adapter: GPUAdapter; device: GPUDevice }> {
-  const adapter = await gpu.requestAdapter(powerPreference === undefined ? undefined : { powerPreference });
+  const adapter = await withQuietStderr(() => gpu.requestAdapter(powerPreference === undefined ? undefined : { powerPreference }));
   if (adapter === null) throw new MatcRuntimeError('MATR120', 'no WebGPU adapter is available');
   const requiredLimits: Record<string, number> = {};
   const al = adapter.limits as unknown as Record<string, number | undefined>;

@@ -17,6 +17,7 @@ import { parseEinsum } from '../../ir/ops.js';
 import { type TensorType, numel } from '../../ir/types.js';
 import { type InstanceKernelSpec, type KernelIO, uniformIndex } from '../../../core/instance-layout.js';
 import { WGSL_HELPERS, elementwise, f32lit, intOp, reductionHelpers, wgslClass } from './ops.js';
+import { capFusionDepth } from '../fusion-depth.js';
 
 type Storage =
   | { k: 'slot'; slot: number }
@@ -70,6 +71,8 @@ class Gen {
   private inputs: KernelIO[] = [];
   private outputs: KernelIO[] = [];
   private counter = 0;
+  /** what each run-time index check tests (KernelIO kind 'check'), by check id − 1 */
+  private checks: string[] = [];
 
   constructor(
     private f: Func,
@@ -291,6 +294,9 @@ class Gen {
       if (wgslClass[n.op] !== 'contraction' && n.op !== 'solve' && n.op !== 'trisolve') continue;
       for (const a of n.args) if (isTensor(a) && wgslClass[a.op] === 'view' && a.op !== 'outer') this.mat.add(a);
     }
+    // no fused element expression nests deeper than MAX_FUSION_DEPTH (elem() recurses per level)
+    const fusedClass = (n: Node) => wgslClass[n.op] === 'view' || wgslClass[n.op] === 'remap';
+    capFusionDepth(all, (n) => isTensor(n) && n.op !== 'param' && !this.mat.has(n) && fusedClass(n), (n) => this.mat.add(n));
   }
 
   // ---- emission -----------------------------------------------------------------------------------
@@ -308,10 +314,49 @@ class Gen {
     });
   }
 
+  /** Range checks of the integer operands of index operations, once per evaluation where the
+   *  operation lives (the CPU program's checks, compiler/codegen/js): the first failure of an
+   *  instance is recorded (which check, the index, the size) and written to the kernel's check
+   *  output, which the runtime turns into MATR107. Every thread computes the same integers, so
+   *  every thread records the same failure. An index the checker could not prove in range never
+   *  reads a neighbouring value with ok: true (issue 12). */
+  private checkIndices(n: Node): void {
+    const check = (what: string, i: Node, size: Dim) => {
+      const c = size.constValue();
+      if (i.op === 'iconst') {
+        const v = i.attrs.value as number;
+        if (c !== undefined && v >= 0 && v < c) return;
+      }
+      this.checks.push(what);
+      const x = this.int(i);
+      const d = this.dim(size);
+      this.line(`if (oob_id == 0 && !(${x} >= 0 && ${x} < ${d})) { oob_id = ${this.checks.length}; oob_i = ${x}; oob_n = ${d}; }`);
+    };
+    const a = n.args;
+    switch (n.op) {
+      case 'index':
+      case 'setindex': {
+        const ints = n.op === 'index' ? a.slice(1) : a.slice(1, -1);
+        ints.forEach((x, k) => check(n.op === 'index' ? 'an index' : 'set', x, shape(a[0]!)[k]!));
+        break;
+      }
+      case 'getcol':
+      case 'setcol':
+        check(n.op === 'getcol' ? 'a column index' : 'setcol', a[1]!, shape(a[0]!)[1]!);
+        break;
+      case 'getrow':
+      case 'setrow':
+        check(n.op === 'getrow' ? 'a row index' : 'setrow', a[1]!, shape(a[0]!)[0]!);
+        break;
+      default:
+    }
+  }
+
   private emitNode(n: Node): void {
     if (this.store.has(n)) return;
     if (n.op === 'param') return; // function params are bound up front; region params by their owner
     if (n.op === 'opt' || n.op === 'root') throw new InternalError('WGSL: declarative nodes must be expanded before code generation');
+    this.checkIndices(n);
     if (isInt(n)) {
       if (n.op === 'proj') {
         this.store.set(n, (this.store.get(n.args[0]!) as { parts: Storage[] }).parts[n.attrs.index as number]!);
@@ -790,6 +835,11 @@ class Gen {
       this.outputs.push({ name: s.name, size: '1', kind: 'status', status: s.status, field: s.field });
       this.line(`if (lid == 0) { OUT[OO${i} + inst] = ${this.valueOf(s.node, [])}; }`);
     });
+    if (this.checks.length) {
+      const i = this.outputs.length;
+      this.outputs.push({ name: 'index checks', size: '3', kind: 'check' });
+      this.line(`if (lid == 0) { OUT[OO${i} + inst * 3] = f32(oob_id); OUT[OO${i} + inst * 3 + 1] = f32(oob_i); OUT[OO${i} + inst * 3 + 2] = f32(oob_n); }`);
+    }
     this.out = body;
     return this.assemble(outLines);
   }
@@ -833,7 +883,7 @@ ${sg ? '  sg_lane = sgl;\n  sg_size = sgs;\n' : ''}  let inst: i32 = i32(wid.x +
   let lid: i32 = i32(lidu);
   let b0: i32 = inst * ui(1);
 ${pre.join('\n')}
-${this.out.join('\n')}
+${this.checks.length ? '  var oob_id: i32 = 0;\n  var oob_i: i32 = 0;\n  var oob_n: i32 = 0;\n' : ''}${this.out.join('\n')}
 ${outLines.join('\n')}
 }
 `;
@@ -846,6 +896,7 @@ ${outLines.join('\n')}
       slots: this.slots.map((d) => d.toString()),
       inputs: this.inputs,
       outputs: this.outputs,
+      ...(this.checks.length ? { checks: this.checks } : {}),
     };
   }
 }

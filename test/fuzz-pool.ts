@@ -1,0 +1,109 @@
+// Fuzz cases run in worker threads with a watchdog (issue 12): a stage of a case (checking,
+// compiling a form, running it) that does not finish within the time limit — or a case that
+// takes more than six times it in all — is a hang: its worker is terminated (which stops even a
+// synchronous loop) and replaced, and the report names the stage. Used by the CI sample
+// (test/fuzz.test.ts) and the long campaign (scripts/fuzz.mjs).
+
+import { Worker } from 'node:worker_threads';
+import type { CaseResult, RunOptions, Stage } from './fuzz-run.js';
+
+export interface PoolResult extends Partial<Omit<CaseResult, 'verdict'>> {
+  verdict: 'ok' | 'crash' | 'hang';
+  /** for hangs: the stage that was running when the watchdog fired */
+  stage?: Stage;
+  wallMs: number;
+}
+
+interface Slot {
+  worker: Worker;
+  busy: boolean;
+}
+
+export class FuzzPool {
+  private slots: Slot[] = [];
+  private queue: (() => void)[] = [];
+  private nextId = 0;
+
+  constructor(
+    readonly size: number,
+    /** the watchdog: milliseconds one stage of a case may take */
+    readonly timeoutMs: number,
+    /** the worker's stack, in MB (V8's main-thread default is just under 1) */
+    readonly stackSizeMb = 1,
+  ) {
+    for (let i = 0; i < size; i++) this.slots.push({ worker: this.spawn(), busy: false });
+  }
+
+  private spawn(): Worker {
+    const w = new Worker(new URL('./fuzz-worker.js', import.meta.url), { resourceLimits: { stackSizeMb: this.stackSizeMb } });
+    w.unref();
+    return w;
+  }
+
+  private async acquire(): Promise<Slot> {
+    for (;;) {
+      const free = this.slots.find((s) => !s.busy);
+      if (free) {
+        free.busy = true;
+        return free;
+      }
+      await new Promise<void>((r) => this.queue.push(r));
+    }
+  }
+
+  private release(slot: Slot): void {
+    slot.busy = false;
+    this.queue.shift()?.();
+  }
+
+  /** Runs one case under the watchdog; `runTimeoutMs` (default: the same) bounds the stages that
+   *  run a function, for specs that ask for very long runs. */
+  async run(text: string, opts: Omit<RunOptions, 'onStage'> = {}, timeoutMs = this.timeoutMs, runTimeoutMs = timeoutMs): Promise<PoolResult> {
+    const slot = await this.acquire();
+    const id = this.nextId++;
+    const t0 = performance.now();
+    return new Promise<PoolResult>((resolve) => {
+      let stage: Stage = 'check';
+      const done = (r: PoolResult) => {
+        clearTimeout(timer);
+        slot.worker.off('message', onMessage);
+        slot.worker.off('error', onError);
+        this.release(slot);
+        resolve(r);
+      };
+      const onMessage = (m: { id: number; stage?: Stage; result?: CaseResult }) => {
+        if (m.id !== id) return;
+        if (m.stage) {
+          stage = m.stage;
+          arm(Math.min(stage.startsWith('run') ? runTimeoutMs : timeoutMs, t0 + 6 * timeoutMs - performance.now()));
+        }
+        if (m.result) done({ ...m.result, wallMs: performance.now() - t0 });
+      };
+      // an error the worker did not catch (out of memory, an uncaught exception): a crash
+      const onError = (e: Error) => {
+        slot.worker = this.spawn();
+        done({ verdict: 'crash', stage, sig: `${stage}: worker died: ${e.name}: ${e.message.split('\n')[0]!.replace(/\d+/g, 'N')}`, text: String(e.stack ?? e), wallMs: performance.now() - t0 });
+      };
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const arm = (ms: number) => {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          const old = slot.worker;
+          slot.worker = this.spawn();
+          void old.terminate();
+          const total = performance.now() - t0;
+          done({ verdict: 'hang', stage, sig: `hang in ${stage}`, text: `stage ${stage} gave no result within ${(stage.startsWith('run') ? runTimeoutMs : timeoutMs)} ms (${total.toFixed(0)} ms into the case)`, wallMs: total });
+        }, Math.max(0, ms));
+      };
+      arm(timeoutMs);
+      slot.worker.on('message', onMessage);
+      slot.worker.on('error', onError);
+      slot.worker.postMessage({ id, text, opts });
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    this.slots = [];
+  }
+}

@@ -1,0 +1,159 @@
+// The input layer under malformed input (issue 12): every value a caller can pass for an input,
+// a cotangent or a tangent, every dimension and solver option, is either read or refused with a
+// MatcRuntimeError that names the parameter or option — on the JIT API (api/module.ts), on AOT
+// modules (runtime/aot/function.ts) and from the command line. Never a TypeError, a string read
+// as digits, a tangent ignored, or empty outputs with ok: true.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { compile } from '../api/module.js';
+import { compileToDir } from '../cli/aot.js';
+import { MatcRuntimeError } from '../core/errors.js';
+import { Tensor } from '../runtime/tensor.js';
+import type { InputValue } from '../runtime/bind.js';
+import { repoRoot } from './gen/paths.js';
+
+const SRC = "fn f(A: mat[m, n], b: vec[m]) -> vec[n] = A' * b\nfn g(X: sym[m], k: int = 2) -> mat[m, k] = X[:, 0:k]\n";
+
+interface Callable {
+  forward(i: Record<string, unknown>, o?: object): Promise<{ outputs: Record<string, Tensor>; status: { ok: boolean } }>;
+  vjp(i: Record<string, unknown>, c: Record<string, unknown>, o?: object): Promise<{ gradients: Record<string, Tensor> }>;
+  jvp(i: Record<string, unknown>, t: Record<string, unknown>, o?: object): Promise<{ tangents: Record<string, Tensor> }>;
+}
+
+const jit = compile(SRC, { path: 'inputs.mat' });
+const paths: Record<string, { f: Callable; g: Callable }> = { jit: { f: jit.fn('f') as unknown as Callable, g: jit.fn('g') as unknown as Callable } };
+let dir = '';
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'matc-inputs-'));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', private: true }));
+  writeFileSync(join(dir, 'inputs.mat'), SRC);
+  const r = compileToDir(join(dir, 'inputs.mat'), dir, { runtime: join(repoRoot, 'dist') });
+  const ns = (await import(pathToFileURL(r.js).href)) as { functions: Record<string, Callable> };
+  paths.aot = { f: ns.functions.f!, g: ns.functions.g! };
+});
+
+after(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const A = new Tensor([2, 2], [1, 2, 3, 4]);
+const err = (code: string, re: RegExp) => (e: unknown) => {
+  assert.ok(e instanceof MatcRuntimeError, `expected a MatcRuntimeError, got ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+  assert.equal(e.code, code, e.message);
+  assert.match(e.message, re);
+  return true;
+};
+
+for (const path of ['jit', 'aot']) {
+  test(`${path}: null, strings, booleans and ragged arrays are MATR001 naming the input`, async () => {
+    const { f } = paths[path]!;
+    await assert.rejects(f.forward({ A, b: null }), err('MATR001', /input 'b' is null/));
+    await assert.rejects(f.forward({ A, b: '12' }), err('MATR001', /input 'b' is a string \("12"\)/));
+    await assert.rejects(f.forward({ A, b: ['1', '2'] }), err('MATR001', /input 'b' has a string \("1"\) at \[0\]/));
+    await assert.rejects(f.forward({ A, b: true }), err('MATR001', /input 'b' is a boolean/));
+    await assert.rejects(f.forward({ A: [[1, 2], [3]], b: [1, 2] }), err('MATR001', /input 'A' is a ragged array: \[1\] has 1 entries where \[0\] has 2/));
+    await assert.rejects(f.forward({ A: [[1, 2], 3], b: [1, 2] }), err('MATR001', /input 'A' has a number at \[1\] where an array of 2 was expected/));
+    await assert.rejects(f.forward({ A: { shape: [2, 2], data: [1, 2, 3] }, b: [1, 2] }), err('MATR001', /input 'A' has 3 data values but shape \[2, 2\] needs 4/));
+    await assert.rejects(f.forward({ A: { shape: [2, 'x'], data: [1, 2, 3, 4] }, b: [1, 2] }), err('MATR001', /input 'A' has a bad shape \[2, "x"\]/));
+    await assert.rejects(f.forward({ A: { shape: [2, 2] }, b: [1, 2] }), err('MATR001', /input 'A' has no "data" array/));
+    await assert.rejects(f.forward({ A: { rows: 2 }, b: [1, 2] }), err('MATR001', /input 'A' is an object with keys \{rows\}/));
+    await assert.rejects(f.forward(null as unknown as Record<string, unknown>), err('MATR101', /must be an object/));
+  });
+
+  test(`${path}: nested arrays, {shape, data} and typed arrays are read as the tensors they spell`, async () => {
+    const { f } = paths[path]!;
+    const want = Array.from((await f.forward({ A, b: [1, 2] })).outputs.out!.data);
+    const forms: Record<string, InputValue>[] = [
+      { A: [[1, 2], [3, 4]], b: [1, 2] },
+      { A: { shape: [2, 2], data: [1, 2, 3, 4] }, b: { shape: [2], data: new Float64Array([1, 2]) } },
+      { A, b: new Float32Array([1, 2]) },
+    ];
+    for (const inputs of forms) assert.deepEqual(Array.from((await f.forward(inputs)).outputs.out!.data), want);
+  });
+
+  test(`${path}: cotangents and tangents are read the same way; unknown or null ones are errors`, async () => {
+    const { f } = paths[path]!;
+    await assert.rejects(f.vjp({ A, b: [1, 2] }, { out: null }), err('MATR001', /the cotangent of output 'out' is null/));
+    await assert.rejects(f.vjp({ A, b: [1, 2] }, { out: [1, 2], outt: [1, 2] }), err('MATR101', /has no output 'outt'.*did you mean 'out'/));
+    // a tangent under an unknown name was silently ignored; vjp already rejected unknown cotangents
+    await assert.rejects(f.jvp({ A, b: [1, 2] }, { bb: [1, 0] }), err('MATR101', /has no input 'bb' to take a tangent for \(inputs: A, b\); did you mean 'b'/));
+    await assert.rejects(f.jvp({ A, b: [1, 2] }, { b: null }), err('MATR001', /the tangent of input 'b' is null/));
+    const t = await f.jvp({ A, b: [1, 2] }, { b: [[1], [0]].map((r) => r[0]!) });
+    assert.deepEqual(Array.from(t.tangents.out!.data), [1, 2]); // Aᵀ ḃ
+    const g = await f.vjp({ A, b: [1, 2] }, { out: [[1, 0]].flat() });
+    assert.deepEqual(Array.from(g.gradients.b!.data), [1, 3]); // A ct
+  });
+
+  test(`${path}: dims are validated, and an int parameter of 0 is not empty outputs with ok: true`, async () => {
+    const { g } = paths[path]!;
+    const X = new Tensor([3, 3], [2, 1, 0, 1, 2, 0, 0, 0, 1]);
+    await assert.rejects(g.forward({ X }, { dims: { k: 0 } }), err('MATR106', /output 'out' would be empty \(shape \[3, 0\]/));
+    await assert.rejects(g.forward({ X }, { dims: { k: -1 } }), err('MATR103', /dimension k must be a non-negative integer, got -1/));
+    await assert.rejects(g.forward({ X }, { dims: { K: 1 } }), err('MATR103', /has no dimension 'K' \(dimensions: k, m\); did you mean 'k'/));
+    await assert.rejects(g.forward({ X }, { dims: { k: 1.5 } }), err('MATR103', /got 1.5/));
+    assert.deepEqual((await g.forward({ X }, { dims: { k: 1 } })).outputs.out!.shape, [3, 1]);
+  });
+}
+
+test('ied_topk with k = 0 is MATR106, not empty outputs with ok: true (issue 12)', async () => {
+  const m = compile('import "ied.mat"\n', { path: join(repoRoot, 'stdlib', 'use.mat') });
+  const X = new Tensor([3, 3], [2, 1, 0, 1, 2, 0, 0, 0, 1]);
+  await assert.rejects(m.fn('ied_topk').forward({ X }, { dims: { k: 0 } }), err('MATR106', /ied_topk: output 'U' would be empty/));
+});
+
+test('an output too large to allocate is MATR109 before anything runs', async () => {
+  const f = compile("fn f(x: vec[m], y: vec[n]) -> mat[m, n] = x * y'\n", { path: 'big.mat' }).fn('f');
+  // a Tensor of 10⁵ values each; their outer product would have 10¹⁰
+  const x = Tensor.zeros([100000]);
+  await assert.rejects(f.forward({ x, y: x }), err('MATR109', /output 'out' would have 1\.00e\+10 elements/));
+});
+
+test('solver option overrides: a typo or a bad value is MATR114 naming the option', () => {
+  const src = 'layer l(A: mat[m, n], b: vec[m]) -> x: vec[n] =\n  argmin x: vec[n] of sumsq(A * x - b)\n';
+  assert.throws(() => compile(src, { path: 'o.mat', solverOptions: { maxiter: 5 } }), err('MATR114', /unknown solver option 'maxiter'; did you mean 'max_iter'/));
+  assert.throws(() => compile(src, { path: 'o.mat', solverOptions: { max_iter: -5 } }), err('MATR114', /'max_iter' must be a positive integer/));
+  assert.throws(() => compile(src, { path: 'o.mat', solverOptions: { max_iter: 2.5 } }), err('MATR114', /'max_iter' must be a positive integer/));
+  assert.throws(() => compile(src, { path: 'o.mat', solverOptions: { tol: -1 } }), err('MATR114', /'tol' must be non-negative/));
+  assert.throws(() => compile(src, { path: 'o.mat', solverOptions: { gradient: 1 } }), err('MATR114', /'gradient' takes one of riemannian, euclidean/));
+  compile(src, { path: 'o.mat', solverOptions: { max_iter: 5, tol: 1e-9 } });
+});
+
+const matc = (args: string[]) => spawnSync(process.execPath, [join(repoRoot, 'dist', 'cli', 'matc.js'), ...args], { encoding: 'utf8', timeout: 120000 });
+
+test('matc run: --set typos and bad values, and --dims too large, exit 1 with MATR112 (no stack trace)', () => {
+  const less = join(repoRoot, 'stdlib', 'less.mat');
+  const cases: [string[], RegExp][] = [
+    [['--set', 'max_iter=-5'], /error\[MATR112\]: --set max_iter=-5: solver option 'max_iter' must be a positive integer/],
+    [['--set', 'maxiter=5'], /error\[MATR112\]: --set maxiter=5: 'maxiter' is neither a scalar input of less .* nor a solver option; did you mean 'max_iter'/],
+    [['--dims', 'm=100000,n=100000'], /error\[MATR112\]: --dims: input 'A' would have 1\.00e\+10 elements/],
+    [['--seed', 'abc'], /error\[MATR112\]: --seed must be an integer/],
+  ];
+  for (const [extra, re] of cases) {
+    const r = matc(['run', less, '--fn', 'less', '--random', '--backend', 'cpu', ...extra]);
+    assert.equal(r.status, 1, `${extra.join(' ')}: exit ${r.status}\n${r.stderr}`);
+    assert.match(r.stderr, re);
+    assert.doesNotMatch(r.stderr, /internal error|    at /);
+  }
+  const ok = matc(['run', less, '--fn', 'less', '--random', '--backend', 'cpu', '--set', 'max_iter=7']);
+  assert.equal(ok.status, 0, ok.stderr);
+});
+
+test('matc run --inputs: a bad entry names the file and the entry', () => {
+  const d = mkdtempSync(join(tmpdir(), 'matc-inputs-cli-'));
+  try {
+    const file = join(d, 'in.json');
+    writeFileSync(file, JSON.stringify({ A: { shape: [3, 2], data: [1, 2, 3, 4, 5] }, b: { shape: [3], data: [1, 2, 3] } }));
+    const r = matc(['run', join(repoRoot, 'stdlib', 'less.mat'), '--fn', 'less', '--inputs', file, '--backend', 'cpu']);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /error\[MATR001\]: inputs file .*in\.json: entry 'A' has 5 data values but shape \[3, 2\] needs 6/);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
