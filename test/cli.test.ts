@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
+import { withSpec } from './util/spec-file.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = [resolve(here, '../..'), resolve(here, '..')].find((p) => existsSync(join(p, 'stdlib', 'less.mat')))!;
@@ -21,16 +22,6 @@ function matc(args: string[], timeout = 120_000): { code: number; stdout: string
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-function withSpec<T>(text: string, f: (path: string) => T): T {
-  const dir = mkdtempSync(join(tmpdir(), 'matc-cli-'));
-  try {
-    const p = join(dir, 'spec.mat');
-    writeFileSync(p, text);
-    return f(p);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 test('matc check: a shape error exits 1 with its code, a code frame and a caret under the operand', () => {
   const src = 'fn f(A: mat[m, n], x: vec[m]) -> vec[m] =\n  A * x\n';

@@ -113,12 +113,7 @@ after(() => pool.close());
 /** Known crashes in code outside this test's reach, matched against a failure's signature and
  *  frames, with why. A replayed case that fails this way is marked todo (reported, not failing
  *  the suite); delete the entry when the fix lands, and the cases pass. */
-const knownUnfixed: [RegExp, string][] = [
-  [
-    /Maximum call stack size exceeded[\s\S]*(compiler\/codegen\/js\/program|runtime\/cpu\/program)/,
-    'the CPU program generator (compiler/codegen/js) fuses a chain of thousands of views into one recursive expression, which overflows it or V8 compiling the program; compiler/codegen/fusion-depth.ts bounds it for WGSL and is the fix there too',
-  ],
-];
+const knownUnfixed: [RegExp, string][] = [];
 const knownWhy = (r: { sig?: string; text?: string }): string | undefined => knownUnfixed.find(([re]) => re.test(`${r.sig ?? ''}\n${r.text ?? ''}`))?.[1];
 
 test(`${PIPELINE_CASES} fuzz cases go through check, compile, forward/VJP/JVP and a CPU run without a crash or a stage past ${WATCHDOG_MS / 1000} s`, async (t) => {

@@ -16,6 +16,7 @@ import type { Diagnostic } from '../compiler/diagnostics.js';
 import { stepCount } from '../compiler/ir/budget.js';
 import { Worker } from 'node:worker_threads';
 import { limits } from '../compiler/limits.js';
+import { withSpec } from './util/spec-file.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = [resolve(here, '../..'), resolve(here, '..')].find((p) => existsSync(join(p, 'stdlib', 'less.mat')))!;
@@ -121,16 +122,6 @@ test('a stage past its budget is MAT0703 from checkSource and a CompileError fro
   assert.throws(() => p.vjp('f'), (e: unknown) => e instanceof CompileError && e.diagnostics[0]!.code === 'MAT0703');
 });
 
-function withSpec<T>(text: string, f: (path: string) => T): T {
-  const dir = mkdtempSync(join(tmpdir(), 'matc-harden-'));
-  try {
-    const p = join(dir, 'spec.mat');
-    writeFileSync(p, text);
-    return f(p);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 test('matc check on deep nesting and mutual recursion exits 1 with a diagnostic, not 2 with a stack trace', () => {
   const specs = [

@@ -76,14 +76,14 @@ for (const [file, fn] of [
     const p = stdlib(file);
     const text = scheduleText(p, fn, 'schedule');
     checkPlan(text, p.forward(fn), 'forward');
-    checkPlan(text, p.vjp(fn), 'vjp');
+    checkPlan(text, p.vjp(fn, 'gpu'), 'vjp'); // the kernels' form (compiler/diff/options.ts)
   });
 
   test(`wgsl stage: ${fn} forward then VJP, each with its header and @compute`, () => {
     const p = stdlib(file);
     const text = scheduleText(p, fn, 'wgsl');
     const fwd = genInstanceKernel(p.forward(fn)).wgsl;
-    const vjp = genInstanceKernel(p.vjp(fn)).wgsl;
+    const vjp = genInstanceKernel(p.vjp(fn, 'gpu')).wgsl;
     assert.equal(text.match(/@compute/g)?.length, 2);
     assert.ok(text.indexOf(fwd) >= 0 && text.indexOf(vjp) > text.indexOf(fwd), 'forward kernel, then the VJP kernel, verbatim');
     assert.match(text, /^\/\/ ---- .* \(forward\)/m);

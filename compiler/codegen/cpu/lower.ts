@@ -17,6 +17,8 @@ import { type Func, type Node, type Region, freeParams, reachable, scopes, type 
 import { parseEinsum } from '../../ir/ops.js';
 import { type TensorType, numel } from '../../ir/types.js';
 import { jsClass } from './ops.js';
+import { forEachIndexCheck, provablyInRange } from '../index-checks.js';
+import { capFusionDepth } from '../fusion-depth.js';
 import {
   type Arg, type Buf, type Expr, type LoopProgram, type Stmt, type Ty,
   F, I, V, b2f, cmp, fbin, fun, hoistInvariants, iadd, ibin, imul, isub, load, sel,
@@ -389,6 +391,10 @@ class Lower {
       if (jsClass[n.op] !== 'contraction') continue;
       for (const a of n.args) if (isTensor(a) && jsClass[a.op] === 'view' && a.op !== 'outer') this.mat.add(a);
     }
+    // no fused element expression nests deeper than MAX_FUSION_DEPTH or spells more than
+    // MAX_FUSION_SIZE operations (elem() and the carry planner recurse per level; issue 12)
+    const fusedClass = (n: Node) => jsClass[n.op] === 'view' || jsClass[n.op] === 'remap';
+    capFusionDepth(all, (n) => isTensor(n) && n.op !== 'param' && !this.mat.has(n) && fusedClass(n), (n) => this.mat.add(n));
   }
 
   // ---- emission -----------------------------------------------------------------------------------
@@ -404,32 +410,9 @@ class Lower {
 
   /** Range checks of the integer operands of index operations (once per evaluation). */
   private checkIndices(n: Node): void {
-    const check = (what: string, i: Node, size: Dim) => {
-      if (i.op === 'iconst') {
-        const c = size.constValue();
-        const v = i.attrs.value as number;
-        if (c !== undefined && v >= 0 && v < c) return;
-      }
-      this.emit({ k: 'check', what, i: this.int(i), n: this.dim(size) });
-    };
-    const a = n.args;
-    switch (n.op) {
-      case 'index':
-      case 'setindex': {
-        const ints = n.op === 'index' ? a.slice(1) : a.slice(1, -1);
-        ints.forEach((x, k) => check(n.op === 'index' ? 'an index' : 'set', x, shape(a[0]!)[k]!));
-        break;
-      }
-      case 'getcol':
-      case 'setcol':
-        check(n.op === 'getcol' ? 'a column index' : 'setcol', a[1]!, shape(a[0]!)[1]!);
-        break;
-      case 'getrow':
-      case 'setrow':
-        check(n.op === 'getrow' ? 'a row index' : 'setrow', a[1]!, shape(a[0]!)[0]!);
-        break;
-      default:
-    }
+    forEachIndexCheck(n, (what, i, size) => {
+      if (!provablyInRange(i, size)) this.emit({ k: 'check', what, i: this.int(i), n: this.dim(size) });
+    });
   }
 
   private emitNode(n: Node): void {

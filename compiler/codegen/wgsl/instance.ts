@@ -18,6 +18,7 @@ import { type TensorType, numel } from '../../ir/types.js';
 import { type InstanceKernelSpec, type KernelIO, uniformIndex } from '../../../core/instance-layout.js';
 import { WGSL_HELPERS, elementwise, f32lit, intOp, reductionHelpers, wgslClass } from './ops.js';
 import { capFusionDepth } from '../fusion-depth.js';
+import { forEachIndexCheck, provablyInRange } from '../index-checks.js';
 
 type Storage =
   | { k: 'slot'; slot: number }
@@ -321,35 +322,13 @@ class Gen {
    *  every thread records the same failure. An index the checker could not prove in range never
    *  reads a neighbouring value with ok: true (issue 12). */
   private checkIndices(n: Node): void {
-    const check = (what: string, i: Node, size: Dim) => {
-      const c = size.constValue();
-      if (i.op === 'iconst') {
-        const v = i.attrs.value as number;
-        if (c !== undefined && v >= 0 && v < c) return;
-      }
+    forEachIndexCheck(n, (what, i, size) => {
+      if (provablyInRange(i, size)) return;
       this.checks.push(what);
       const x = this.int(i);
       const d = this.dim(size);
       this.line(`if (oob_id == 0 && !(${x} >= 0 && ${x} < ${d})) { oob_id = ${this.checks.length}; oob_i = ${x}; oob_n = ${d}; }`);
-    };
-    const a = n.args;
-    switch (n.op) {
-      case 'index':
-      case 'setindex': {
-        const ints = n.op === 'index' ? a.slice(1) : a.slice(1, -1);
-        ints.forEach((x, k) => check(n.op === 'index' ? 'an index' : 'set', x, shape(a[0]!)[k]!));
-        break;
-      }
-      case 'getcol':
-      case 'setcol':
-        check(n.op === 'getcol' ? 'a column index' : 'setcol', a[1]!, shape(a[0]!)[1]!);
-        break;
-      case 'getrow':
-      case 'setrow':
-        check(n.op === 'getrow' ? 'a row index' : 'setrow', a[1]!, shape(a[0]!)[0]!);
-        break;
-      default:
-    }
+    });
   }
 
   private emitNode(n: Node): void {
