@@ -5,14 +5,25 @@
 // and the reference interpreter is the oracle of both in the tests.
 
 import { toBase64 } from '../../../core/base64.js';
+import { InternalError } from '../../../core/errors.js';
 import type { CpuProgramData } from '../../../core/executable.js';
 import type { Func } from '../../ir/node.js';
 import { emitJs } from './emit-js.js';
 import { emitWasm } from './emit-wasm.js';
 import { lowerCpu } from './lower.js';
 
+/** Characters of JavaScript from which a function is not compiled for the CPU: the reference
+ *  interpreter runs it instead (executable cpuError says so). The standard library's largest
+ *  program is ~30,000; a generated chain of a thousand terms gave 5 MB, which V8 took 20 s to
+ *  compile on its first call while the interpreter ran it in 0.8 s (issue 12). */
+export const MAX_CPU_PROGRAM_CHARS = 1_000_000;
+
 export function genCpuProgram(f: Func): CpuProgramData {
   const p = lowerCpu(f);
+  const js = emitJs(p);
+  if (js.length > MAX_CPU_PROGRAM_CHARS) {
+    throw new InternalError(`${f.name}: the CPU program would be ${(js.length / 1e6).toFixed(1)} MB of code (limit ${MAX_CPU_PROGRAM_CHARS / 1e6} MB, which engines compile slowly); the reference interpreter runs it`);
+  }
   const w = emitWasm(p);
-  return { js: emitJs(p), wasm: toBase64(w.bytes), checks: w.checks, dims: p.dims, buffers: p.buffers };
+  return { js, wasm: toBase64(w.bytes), checks: w.checks, dims: p.dims, buffers: p.buffers };
 }
