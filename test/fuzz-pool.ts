@@ -35,7 +35,9 @@ export class FuzzPool {
   }
 
   private spawn(): Worker {
-    const w = new Worker(new URL('./fuzz-worker.js', import.meta.url), { resourceLimits: { stackSizeMb: this.stackSizeMb } });
+    // a heap limit per worker, so that a case that eats memory kills its worker (a reported
+    // crash with the case) rather than the campaign (the machine's OOM killer took it at 24 GB)
+    const w = new Worker(new URL('./fuzz-worker.js', import.meta.url), { resourceLimits: { stackSizeMb: this.stackSizeMb, maxOldGenerationSizeMb: 4096 } });
     w.unref();
     return w;
   }

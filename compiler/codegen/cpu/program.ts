@@ -14,15 +14,16 @@ import { lowerCpu } from './lower.js';
 
 /** Characters of JavaScript from which a function is not compiled for the CPU: the reference
  *  interpreter runs it instead (executable cpuError says so). The standard library's largest
- *  program is ~30,000; a generated chain of a thousand terms gave 5 MB, which V8 took 20 s to
- *  compile on its first call while the interpreter ran it in 0.8 s (issue 12). */
-export const MAX_CPU_PROGRAM_CHARS = 1_000_000;
+ *  program is ~30,000; generated chains of a thousand terms gave 0.85 MB and 1.7 MB, whose first
+ *  call took 16 s and 20 s (the engine compiling one huge function) while the interpreter ran
+ *  them in 1.3 s and 0.8 s (issue 12). */
+export const MAX_CPU_PROGRAM_CHARS = 200_000;
 
 export function genCpuProgram(f: Func): CpuProgramData {
   const p = lowerCpu(f);
   const js = emitJs(p);
   if (js.length > MAX_CPU_PROGRAM_CHARS) {
-    throw new InternalError(`${f.name}: the CPU program would be ${(js.length / 1e6).toFixed(1)} MB of code (limit ${MAX_CPU_PROGRAM_CHARS / 1e6} MB, which engines compile slowly); the reference interpreter runs it`);
+    throw new InternalError(`${f.name}: the CPU program would be ${(js.length / 1e6).toFixed(1)} MB of code (limit ${MAX_CPU_PROGRAM_CHARS / 1e6} MB: engines compile one function that large slowly); the reference interpreter runs it`);
   }
   const w = emitWasm(p);
   return { js, wasm: toBase64(w.bytes), checks: w.checks, dims: p.dims, buffers: p.buffers };
