@@ -21,7 +21,8 @@ import { verifyFunc } from './ir/verifier.js';
 import { sourceFile, type SourceFile } from './source.js';
 import { elaborateProgram, fsLoader, type ProgramOut, type SourceLoader } from './check/items.js';
 import { BudgetExceeded, stageBudget, withBudget } from './ir/budget.js';
-import { LimitExceeded, budgetDiagnostic } from './limits.js';
+import { LimitExceeded, budgetDiagnostic, dimDiagnostic } from './limits.js';
+import { DimTooLarge } from '../core/dims.js';
 import { solverOverrideProblem } from './check/solver-specs.js';
 import { MatcRuntimeError } from '../core/errors.js';
 import { vjpFunc } from './diff/vjp.js';
@@ -108,6 +109,7 @@ export class Program {
       return make();
     } catch (e) {
       if (e instanceof LimitExceeded) throw new CompileError([e.diagnostic]);
+      if (e instanceof DimTooLarge) throw new CompileError([dimDiagnostic(e, fn === undefined ? undefined : this.out.funcs.get(fn)?.span)]);
       if (e instanceof BudgetExceeded) throw new CompileError([budgetDiagnostic(e, fn === undefined ? undefined : this.out.funcs.get(fn)?.span)]);
       if (e instanceof DiffError) {
         throw new CompileError([{ code: e.code, severity: 'error', message: e.message, ...(e.node.span ? { span: e.node.span } : {}) }]);

@@ -13,6 +13,7 @@
 import type { Diagnostic } from './diagnostics.js';
 import type { Span } from './source.js';
 import type { BudgetExceeded } from './ir/budget.js';
+import { DIM_LIMITS, type DimTooLarge } from '../core/dims.js';
 
 export const limits = {
   /** parser rules open at once; a level of parentheses costs 10, a call 11, a prefix operator 1,
@@ -62,5 +63,17 @@ export function budgetDiagnostic(e: BudgetExceeded, span: Span | undefined): Dia
       },
     ],
     suggestion: 'split the function into smaller ones or call functions on shared values once (bind results with let); a larger budget may also do',
+  };
+}
+
+/** MAT0701 for a dimension polynomial past core/dims.ts DIM_LIMITS, at `span`. */
+export function dimDiagnostic(e: DimTooLarge, span: Span | undefined): Diagnostic {
+  return {
+    code: 'MAT0701',
+    severity: 'error',
+    message: `dimension expression too large: ${e.message}`,
+    ...(span ? { span } : {}),
+    notes: [{ message: `dimensions are polynomials in the size names; a term may have degree ${DIM_LIMITS.degree} and a dimension ${DIM_LIMITS.terms} terms` }],
+    suggestion: 'compute large integers at run time from smaller dimensions, or pass them as int parameters',
   };
 }

@@ -49,12 +49,26 @@ function monoKey(atoms: readonly Atom[]): string {
   return atoms.map(atomKey).join('*');
 }
 
+/** A dimension polynomial may have at most this degree per term and this many terms: a product
+ *  k * k * … of thousands of factors took the normal form 25 s to build (issue 12). */
+export const DIM_LIMITS = { degree: 64, terms: 1000 } as const;
+
+/** A dimension beyond DIM_LIMITS; the compiler reports it as MAT0701. */
+export class DimTooLarge extends Error {
+  constructor(what: string) {
+    super(what);
+    this.name = 'DimTooLarge';
+  }
+}
+
 export class Dim {
   /** canonical text, used for equality and hashing */
   readonly key: string;
   readonly terms: readonly Term[];
 
   private constructor(terms: Term[]) {
+    if (terms.length > DIM_LIMITS.terms * 4) throw new DimTooLarge(`a dimension expression with ${terms.length} terms (at most ${DIM_LIMITS.terms})`);
+    for (const t of terms) if (t.atoms.length > DIM_LIMITS.degree) throw new DimTooLarge(`a dimension term of degree ${t.atoms.length} (at most ${DIM_LIMITS.degree})`);
     const merged = new Map<string, Term>();
     for (const t of terms) {
       const atoms = [...t.atoms].sort((a, b) => (atomKey(a) < atomKey(b) ? -1 : atomKey(a) > atomKey(b) ? 1 : 0));
@@ -63,6 +77,7 @@ export class Dim {
       merged.set(k, { coef: prev ? radd(prev.coef, t.coef) : t.coef, atoms });
     }
     const list = [...merged.values()].filter((t) => t.coef[0] !== 0);
+    if (list.length > DIM_LIMITS.terms) throw new DimTooLarge(`a dimension expression with ${list.length} terms (at most ${DIM_LIMITS.terms})`);
     list.sort((a, b) => b.atoms.length - a.atoms.length || (monoKey(a.atoms) < monoKey(b.atoms) ? -1 : 1));
     this.terms = list;
     this.key = list.map((t) => `${t.coef[0]}/${t.coef[1]}:${monoKey(t.atoms)}`).join('+') || '0';

@@ -69,6 +69,16 @@ test('143 nested parentheses are MAT0701 (the parser used to overflow at 143), 2
   assert.deepEqual(codes(`fn f(x: vec[n], y: vec[${rep('n', 100, ' + ')}]) -> real = sum(x) + sum(y)\n`), []);
 });
 
+test('a dimension polynomial past degree 64 or 1000 terms is MAT0701 at once (k * k * … of 2,000 factors took 25 s)', () => {
+  const t0 = performance.now();
+  assert.deepEqual(codes(`fn f(A: mat[m, n], k: int) -> mat[m, n] = A[:, 0:(${rep('k', 2000, ' * ')})]\n`), ['MAT0701']);
+  assert.ok(performance.now() - t0 < 5000, `took ${performance.now() - t0} ms`);
+  // (a + b + c + d + 1)^12 has 1,820 terms
+  assert.deepEqual(codes(`fn f(A: mat[m, n], a: int, b: int, c: int, d: int) -> mat[m, n] = A[:, 0:(${rep('(a + b + c + d + 1)', 12, ' * ')})]\n`), ['MAT0701']);
+  // degree 8 with a few terms is an ordinary dimension
+  assert.deepEqual(codes(`fn f(x: vec[n], y: vec[m], z: vec[${rep('n', 8, ' * ')} + m]) -> real = sum(x) + sum(y) + sum(z)\n`), []);
+});
+
 test('long chains are read by loops: 20,000 additions and 3,000 transposes check and compile', () => {
   const sum = `fn f(x: vec[n]) -> vec[n] = ${rep('x', 20000, ' + ')}\n`;
   assert.deepEqual(codes(sum), []);

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type * as A from '../../grammar/ast.js';
 import { parseFile } from '../../grammar/build-ast.js';
 import { closest, DiagnosticBag } from '../diagnostics.js';
-import { Dim, shapeEquals, shapeToString } from '../../core/dims.js';
+import { Dim, DimTooLarge, shapeEquals, shapeToString } from '../../core/dims.js';
 import { Builder, shapeOf } from '../ir/builder.js';
 import { freeParams, type Func, type FuncParam, type FuncResult, type Node, type StatusEntry } from '../ir/node.js';
 import { type SourceFile, type Span, sourceFile } from '../source.js';
@@ -18,7 +18,7 @@ import { Scope } from './scope.js';
 import { resolveDim, resolveType, type TypeInfo } from './type-ast.js';
 import { type Val, arr, poison, shapeLabel } from './values.js';
 import { findRecursion } from './recursion.js';
-import { LimitExceeded, budgetDiagnostic, limitNote, limits } from '../limits.js';
+import { LimitExceeded, budgetDiagnostic, dimDiagnostic, limitNote, limits } from '../limits.js';
 import { BudgetExceeded, stageBudget, withBudget } from '../ir/budget.js';
 
 export interface ItemEntry {
@@ -147,6 +147,7 @@ export function elaborateProgram(main: SourceFile, diag: DiagnosticBag, loader: 
       // A limit unwinds the whole item: its own diagnostic is the one to show.
       if (e instanceof LimitExceeded) diag.report(e.diagnostic);
       else if (e instanceof BudgetExceeded) diag.report(budgetDiagnostic(e, entry.item.name.span));
+      else if (e instanceof DimTooLarge) diag.report(dimDiagnostic(e, entry.item.name.span));
       else throw e;
     }
   }
