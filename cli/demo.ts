@@ -12,6 +12,10 @@ import { stdlibDir } from '../compiler/check/items.js';
 import { Tensor } from '../runtime/tensor.js';
 import { Rng, randomInstance } from '../runtime/random.js';
 import { exitAfterFlush } from './exit.js';
+import { setQuietAdapterProbe } from '../runtime/webgpu/device.js';
+
+// Dawn's adapter-probe warnings are noise here too (MATC_VERBOSE=1 shows them), as in the CLI.
+setQuietAdapterProbe(true);
 
 function batchOf(rng: Rng, batch: number, shape: number[], make?: (x: Float64Array) => Float64Array): Tensor {
   const size = shape.reduce((a, b) => a * b, 1);
