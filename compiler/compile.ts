@@ -125,13 +125,13 @@ export class Program {
 
   /** differentiate: the VJP function (before solver expansion). */
   vjpRaw(name: string, target: DeriveTarget = 'cpu'): Func {
-    if (target !== 'cpu' && !this.dependsOnTarget(name, 'vjp')) return this.vjpRaw(name);
-    return this.memo(`vjp-raw:${name}${target === 'cpu' ? '' : `:${target}`}`, `differentiating ${name} (reverse mode)`, () => structuredGradients(this.b, vjpFunc({ b: this.b, implicit: implicitHooks.vjp, notes: [], opts: this.deriveOpts(name, 'vjp', target) }, this.lowered(name))));
+    const t = this.targetFor(name, 'vjp', target);
+    return this.memo(formKey('vjp-raw', name, t), `differentiating ${name} (reverse mode)`, () => structuredGradients(this.b, vjpFunc({ b: this.b, implicit: implicitHooks.vjp, notes: [], opts: this.deriveOpts(name, 'vjp', t) }, this.lowered(name))));
   }
 
   jvpRaw(name: string, target: DeriveTarget = 'cpu'): Func {
-    if (target !== 'cpu' && !this.dependsOnTarget(name, 'jvp')) return this.jvpRaw(name);
-    return this.memo(`jvp-raw:${name}${target === 'cpu' ? '' : `:${target}`}`, `differentiating ${name} (forward mode)`, () => jvpFunc(this.b, this.lowered(name), { implicit: implicitHooks.jvp, notes: [], opts: this.deriveOpts(name, 'jvp', target) }));
+    const t = this.targetFor(name, 'jvp', target);
+    return this.memo(formKey('jvp-raw', name, t), `differentiating ${name} (forward mode)`, () => jvpFunc(this.b, this.lowered(name), { implicit: implicitHooks.jvp, notes: [], opts: this.deriveOpts(name, 'jvp', t) }));
   }
 
   /** The executable forms: expanded and optimized. */
@@ -142,13 +142,13 @@ export class Program {
   /** The optimized VJP; `target: 'gpu'` is the form the WebGPU kernels are generated from (the
    *  same function unless a rule chose by target: compiler/diff/options.ts). */
   vjp(name: string, target: DeriveTarget = 'cpu'): Func {
-    if (target !== 'cpu' && !this.dependsOnTarget(name, 'vjp')) return this.vjp(name);
-    return this.memo(`vjp:${name}${target === 'cpu' ? '' : `:${target}`}`, `compiling the VJP of ${name} (solver expansion and simplification)`, () => simplifyFunc(this.b, expandFunc(this.b, this.vjpRaw(name, target), this.expandOpts())));
+    const t = this.targetFor(name, 'vjp', target);
+    return this.memo(formKey('vjp', name, t), `compiling the VJP of ${name} (solver expansion and simplification)`, () => simplifyFunc(this.b, expandFunc(this.b, this.vjpRaw(name, t), this.expandOpts())));
   }
 
   jvp(name: string, target: DeriveTarget = 'cpu'): Func {
-    if (target !== 'cpu' && !this.dependsOnTarget(name, 'jvp')) return this.jvp(name);
-    return this.memo(`jvp:${name}${target === 'cpu' ? '' : `:${target}`}`, `compiling the JVP of ${name} (solver expansion and simplification)`, () => simplifyFunc(this.b, expandFunc(this.b, this.jvpRaw(name, target), this.expandOpts())));
+    const t = this.targetFor(name, 'jvp', target);
+    return this.memo(formKey('jvp', name, t), `compiling the JVP of ${name} (solver expansion and simplification)`, () => simplifyFunc(this.b, expandFunc(this.b, this.jvpRaw(name, t), this.expandOpts())));
   }
 
   private targetDependent = new Map<string, { value: boolean }>();
@@ -163,11 +163,13 @@ export class Program {
     return opts;
   }
 
-  /** Whether the derived form (derived for the CPU first) chose anything by target. */
-  private dependsOnTarget(name: string, mode: 'vjp' | 'jvp'): boolean {
+  /** The target whose form serves `target`: itself where the CPU derivation (done first) chose
+   *  something by target, else the CPU's, so both share one form. */
+  private targetFor(name: string, mode: 'vjp' | 'jvp', target: DeriveTarget): DeriveTarget {
+    if (target === 'cpu') return 'cpu';
     if (mode === 'vjp') this.vjpRaw(name);
     else this.jvpRaw(name);
-    return this.targetDependent.get(`${mode}:${name}`)?.value ?? false;
+    return this.targetDependent.get(`${mode}:${name}`)?.value ? target : 'cpu';
   }
 
   /** Text of one stage, for `matc ir --stage`. */
@@ -244,4 +246,9 @@ export function checkSource(source: string, opts: CompileOptions = {}): Diagnost
 
 function budgetOpts(opts: CompileOptions): { budgetMs?: number; budgetSteps?: number } {
   return { ...(opts.budgetMs !== undefined ? { budgetMs: opts.budgetMs } : {}), ...(opts.budgetSteps !== undefined ? { budgetSteps: opts.budgetSteps } : {}) };
+}
+
+/** The memo key of a derived form: the CPU's is the plain name (compiler/diff/options.ts). */
+function formKey(form: string, name: string, target: DeriveTarget): string {
+  return `${form}:${name}${target === 'cpu' ? '' : `:${target}`}`;
 }

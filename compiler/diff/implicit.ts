@@ -18,7 +18,7 @@ import { type Builder, shapeOf } from '../ir/builder.js';
 import { captures, inlineRegion, substitute, type Node, type Region, type StatusEntry } from '../ir/node.js';
 import { buildLoop } from '../ir/loops.js';
 import { Dim } from '../../core/dims.js';
-import { minres } from '../solvers/krylov.js';
+import { guardedRatio, minres } from '../solvers/krylov.js';
 import {
   adjointSolve,
   constraintsAt,
@@ -55,8 +55,9 @@ interface Linearization {
   z: Node[];
   /** the size of the solution part of z (the rest are multipliers) */
   nx: Dim;
-  /** ∂F/∂z, dense, by forward-mode columns */
-  jacobian(): Node;
+  /** ∂F/∂z, dense, by forward-mode columns (only the first `hi` are computed when given: a
+   *  fallback's matrix whose build may run 0 columns) */
+  jacobian(hi?: Node): Node;
   /** (∂F/∂z) v for a flat v, by forward mode (a Hessian–vector product for an argmin) */
   apply(v: Node): Node;
 }
@@ -69,7 +70,7 @@ function linearize(cx: VjpCtx, d: Decl): Linearization {
     F,
     z,
     nx: sizeOf(xs),
-    jacobian: () => denseJacobian(b, F, z, hooks, `${d.label}/${what}`),
+    jacobian: (hi) => denseJacobian(b, F, z, hooks, `${d.label}/${what}`, hi),
     apply: (v) => directional(b, [F], z, unflatten(b, v, z), hooks)[0]!,
   });
   if (d.kind === 'root') return make(flatten(b, equationsAt(b, d, xs)), xs, 'jacobian');
@@ -200,9 +201,7 @@ function linearSolve(cx: { b: Builder; opts?: DeriveOptions }, d: Decl, lin: Lin
   /** ‖K y − rhs‖ / ‖rhs‖ (adjoint: ‖Kᵀ y − rhs‖) of a dense solution, with the matrix it solved */
   const relResidual = (K: Node, sol: Node): Node => {
     const r = b.sub(b.matvec(adjoint ? b.transpose(K) : K, sol), rhs);
-    const nr = b.norm(rhs);
-    const pos = b.binary('gt', nr, b.const(0));
-    return b.select(pos, b.div(b.norm(r), b.select(pos, nr, b.const(1))), b.const(0));
+    return guardedRatio(b, b.norm(r), b.norm(rhs));
   };
   if (mode === 'auto-dense') {
     // auto's form for the WebGPU kernel: the dense solve only, reported as auto reports it when
@@ -237,7 +236,7 @@ function linearSolve(cx: { b: Builder; opts?: DeriveOptions }, d: Decl, lin: Lin
   // the LU solve sits in a loop of 0 or 1 trips with the matrix as a carry (a value the loop body
   // depends on, so no pass hoists the factorization out of it).
   const fallback = b.ftoi(b.sub(b.const(1), mfOk));
-  const J = denseJacobian(b, lin.F, lin.z, { implicit: implicitHooks.jvp }, `${d.label}/kkt`, b.ibin('imul', nNode, fallback));
+  const J = lin.jacobian(b.ibin('imul', nNode, fallback));
   const fb = buildLoop(
     b,
     { lo: b.iconst(0), hi: fallback, inits: [J, mfSol, kr.residual, b.const(0)], names: ['K', 'y', 'residual', 'rcond'], label: `${d.label}/${adjoint ? 'backward' : 'tangent'}/dense`, origin: 'fallback' },

@@ -26,15 +26,20 @@ export interface KrylovResult {
   residual: Node;
 }
 
+/** a / d where d > 0, else 0: a reciprocal or relative residual that stays finite at d = 0 */
+export function guardedRatio(b: Builder, a: Node, d: Node): Node {
+  const pos = b.binary('gt', d, b.const(0));
+  return b.select(pos, b.div(a, b.select(pos, d, b.const(1))), b.const(0));
+}
+
 /** MINRES for S x = g with S symmetric, `apply` computing S v; stops at φ̄ ≤ tol‖g‖ or maxIter. */
 export function minres(b: Builder, apply: (v: Node) => Node, g: Node, tol: Node, maxIter: Node, label: string): KrylovResult {
   const zero = b.const(0);
   const z = b.zerosLike(g);
   const beta1 = b.norm(g);
-  const positive = (x: Node) => b.binary('gt', x, zero);
   // a guarded reciprocal: 1/x where x > 0, else 0 (a zero right-hand side, or breakdown once the
   // Krylov space is invariant, which also means φ̄ = 0 and the loop stops)
-  const inv = (x: Node) => b.select(positive(x), b.div(b.const(1), b.select(positive(x), x, b.const(1))), zero);
+  const inv = (x: Node) => guardedRatio(b, b.const(1), x);
   const loop = buildLoop(
     b,
     {
@@ -46,7 +51,7 @@ export function minres(b: Builder, apply: (v: Node) => Node, g: Node, tol: Node,
       label,
       origin: 'minres',
     },
-    (k, [x, w, w2, r1, r2, oldb, beta, dbar, epsln, phibar, cs, sn]) => {
+    (_k, [x, w, w2, r1, r2, oldb, beta, dbar, epsln, phibar, cs, sn]) => {
       const s = inv(beta!);
       const v = b.mul(s, r2!);
       let y = apply(v);
@@ -68,13 +73,12 @@ export function minres(b: Builder, apply: (v: Node) => Node, g: Node, tol: Node,
       // w_k = (v_k − ε_k w_{k−2} − δ_k w_{k−1}) / γ_k
       const wN = b.div(b.sub(b.sub(v, b.mul(epsln!, w2!)), b.mul(delta, w!)), gamma);
       const xN = b.add(x!, b.mul(phi, wN));
-      void k;
       const done = b.binary('le', phibarN, b.mul(tol, beta1));
       return { next: [xN, wN, w!, r2!, y, beta!, betaN, dbarN, epslnN, phibarN, csN, snN], done };
     },
   );
   const x = loop.outs[0]!;
   const r = b.sub(apply(x), g);
-  const residual = b.select(positive(beta1), b.div(b.norm(r), b.select(positive(beta1), beta1, b.const(1))), zero);
+  const residual = guardedRatio(b, b.norm(r), beta1);
   return { x, iterations: loop.iterations, residual };
 }
