@@ -48,6 +48,9 @@ export interface CompileOptions {
    *  steps of work, IR nodes built or visited and expressions checked (default 2,000,000) */
   budgetMs?: number;
   budgetSteps?: number;
+  /** false: derive the VJP of functions and declarative nodes that have a `grad` rule from their
+   *  definitions instead (to check a rule against matc's own derivative); default true */
+  gradRules?: boolean;
 }
 
 export class CompileError extends UserErrors {
@@ -154,7 +157,7 @@ export class Program {
   private targetDependent = new Map<string, { value: boolean }>();
 
   private deriveOpts(name: string, mode: 'vjp' | 'jvp', target: DeriveTarget): DeriveOptions {
-    const opts: DeriveOptions = { overrides: this.options.solverOptions ?? {}, target };
+    const opts: DeriveOptions = { overrides: this.options.solverOptions ?? {}, target, ...(this.options.gradRules === false ? { gradRules: false } : {}) };
     if (target === 'cpu') {
       const flag = { value: false };
       this.targetDependent.set(`${mode}:${name}`, flag);

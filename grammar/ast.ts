@@ -164,6 +164,8 @@ export type Item =
       tupleResults: boolean;
       where: WhereDim[];
       body: Expr;
+      /** `grad (dy, …) => x: …`: the function's VJP, replacing the derived one */
+      grad?: GradRule | null;
       span: Span;
     }
   | {

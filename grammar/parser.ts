@@ -81,6 +81,9 @@ export class MatParser extends CstParser {
     this.OPTION2(() => this.SUBRULE(this.whereClause));
     this.CONSUME(T.Equals);
     this.SUBRULE(this.expr);
+    // a derivative rule of the function (when the body ends with a declarative node, the clause
+    // belongs to that node: parenthesise the body to give it to the function)
+    this.OPTION3(() => this.SUBRULE(this.gradRule));
   });
 
   optimizerDecl = this.RULE('optimizerDecl', () => {

@@ -78,10 +78,12 @@ function clauses(c: A.DeclClauses): string {
   if (c.init) out.push(`init ${p(c.init, 1)}`);
   if (c.by) out.push(`by ${p(c.by.call, 1)}`);
   if (c.orient) out.push(`orient ${p(c.orient, 1)}`);
-  if (c.grad) {
-    out.push(`grad (${c.grad.cotangents.map((x) => x.name).join(', ')}) => ${c.grad.targets.map((t) => `${t.target.name}: ${p(t.value, 1)}`).join(', ')}`);
-  }
+  if (c.grad) out.push(gradClause(c.grad));
   return out.map((x) => ' ' + x).join('');
+}
+
+function gradClause(g: A.GradRule): string {
+  return `grad (${g.cotangents.map((x) => x.name).join(', ')}) => ${g.targets.map((t) => `${t.target.name}: ${p(t.value, 1)}`).join(', ')}`;
 }
 
 export function expr(e: A.Expr): string {
@@ -169,7 +171,9 @@ export function printItem(it: A.Item): string {
     case 'layer': {
       const res = it.results.map((r) => (r.name ? `${r.name.name}: ${type(r.type)}` : type(r.type))).join(', ');
       const where = it.where.length ? ` where ${it.where.map((w) => `${w.name.name} = ${dim(w.value)}`).join(', ')}` : '';
-      return `${it.kind} ${it.name.name}(${it.params.map(param).join(', ')}) -> ${it.tupleResults ? `(${res})` : res}${where} =\n  ${expr(it.body)}`;
+      // a body ending in a declarative node would take the function's grad clause as its own
+      const body = it.grad ? item(it.body) : expr(it.body);
+      return `${it.kind} ${it.name.name}(${it.params.map(param).join(', ')}) -> ${it.tupleResults ? `(${res})` : res}${where} =\n  ${body}${it.grad ? `\n  ${gradClause(it.grad)}` : ''}`;
     }
     case 'optimizer': {
       const hyper = it.hyper.length ? `; ${it.hyper.map(param).join(', ')}` : '';

@@ -18,6 +18,7 @@ import { Scope } from './scope.js';
 import { resolveDim, resolveType, type TypeInfo } from './type-ast.js';
 import { type Val, arr, poison, shapeLabel } from './values.js';
 import { findRecursion } from './recursion.js';
+import { type BoundParam, elaborateWithRule } from './custom.js';
 import { LimitExceeded, budgetDiagnostic, dimDiagnostic, limitNote, limits } from '../limits.js';
 import { BudgetExceeded, stageBudget, withBudget } from '../ir/budget.js';
 
@@ -257,7 +258,7 @@ export function elaborateFn(item: A.FnItem, b: Builder, diag: DiagnosticBag, ctx
   const sig = bindSignature(el, item.params, item.where, intDefaults);
   const env = new Scope();
   const params = makeParams(el, sig, env, false);
-  const val = el.expr(item.body, env);
+  const val = item.grad ? elaborateWithRule(el, item, boundParams(item, env), item.name.span) : el.expr(item.body, env);
   const results = checkResults(el, item, val);
   if (!results) return null;
   return {
@@ -448,7 +449,7 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
   sub.dims = bind;
   sub.inlineStack = [...el.inlineStack, item.name.name];
   sub.statusPrefix = `${el.statusPrefix}${item.name.name}/`;
-  const val = el.b.at(span, () => sub.expr(item.body, env));
+  const val = el.b.at(span, () => (item.grad ? elaborateWithRule(sub, item, boundParams(item, env), span) : sub.expr(item.body, env)));
   if (sub.diag.hasErrors && calleeHasOwnErrors(el, entry)) return poison; // reported at the callee
   if (sub.diag.hasErrors) {
     el.diag.error('MAT0308', `${item.name.name} cannot be applied to these arguments`, span, {
@@ -461,6 +462,17 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
   const result: Val = val.k === 'tuple' ? { k: 'tuple', elems: val.elems.map((x) => (x.k === 'arr' ? { ...x, row: false } : x)) } : val.k === 'arr' ? { ...val, row: false } : val;
   if (key !== null) memoOf(el.b).set(key, { val: result, statuses: sub.statuses, assertions: sub.assertions });
   return result;
+}
+
+/** The parameters of `item` that are values in `env` (arrays and integer values, not dimensions),
+ *  in declaration order. */
+function boundParams(item: A.FnItem, env: Scope): BoundParam[] {
+  const out: BoundParam[] = [];
+  for (const p of item.params) {
+    const v = env.lookup(p.name.name);
+    if (v && (v.val.k === 'arr' || v.val.k === 'int')) out.push({ name: p.name.name, val: v.val as BoundParam['val'], span: p.name.span });
+  }
+  return out;
 }
 
 /** Status entries made inside regions (a solve in a loop body, an objective or a grad rule) have a

@@ -271,7 +271,7 @@ export const implicitHooks = {
       const k = d.vars.length;
       const gs = d.vars.map((v, i) => g[i] ?? b.zeros(v.type.shape));
       if (g.slice(0, k).every((x) => x === undefined)) return [];
-      if (d.grad) {
+      if (d.grad && cx.opts?.gradRules !== false) {
         // grad (dx, ...) => target: expr, ...   evaluated at the solution
         const xs = d.vars.map((_, i) => b.proj(n, i));
         const outs = inlineRegion(b.g, d.grad, [...xs, ...gs]);

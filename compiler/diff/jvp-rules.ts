@@ -10,6 +10,7 @@ import type { OpKind } from '../ir/ops.js';
 import { broadcastAxis } from './vjp-rules.js';
 import { InternalError } from '../../core/errors.js';
 import { tangentName } from '../../core/derivative-names.js';
+import { customJvp } from './custom.js';
 
 export type Tan = Node | (Node | undefined)[] | undefined;
 
@@ -171,6 +172,7 @@ export const jvpRules: Record<OpKind, Rule> = {
   },
 
   loop: (cx, n, ds) => loopJvp(cx, n, ds),
+  custom: (cx, n, ds) => customJvp(cx, n, ds),
   opt: (cx, n, ds) => {
     if (!cx.implicit) throw new InternalError('forward mode reached a declarative node without the implicit rule');
     return cx.implicit(n, ds);

@@ -9,6 +9,9 @@ export interface DeriveOptions {
   overrides?: Record<string, number>;
   /** 'cpu' unless said: the CPU program and the printed reference IR */
   target?: DeriveTarget;
+  /** false: differentiate functions and declarative nodes that have a `grad` rule as if they had
+   *  none (to check a rule against matc's own derivation); default true */
+  gradRules?: boolean;
   /** filled by the rules: set when the derived form depends on the target, so a caller asking
    *  for another target must derive again (otherwise it may reuse this form) */
   targetDependent?: { value: boolean };

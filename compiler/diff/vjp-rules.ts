@@ -10,6 +10,8 @@ import type { Node, StatusEntry } from '../ir/node.js';
 import type { OpKind } from '../ir/ops.js';
 import { InternalError } from '../../core/errors.js';
 import { parseEinsum } from '../ir/ops.js';
+import { loopVjp, type RetapedEntry } from './loop-vjp.js';
+import { customVjp } from './custom.js';
 
 export type Contrib = [target: Node, cotangent: Node];
 
@@ -34,6 +36,11 @@ export interface VjpCtx {
   notes?: StatusEntry[];
   /** solver option overrides and the target the backward is for */
   opts?: DeriveOptions;
+  /** the nodes the sweep in progress differentiates (set by vjpNodes while it runs) */
+  active?: ReadonlySet<Node>;
+  /** loops rewritten to record their carries for their reverse mode (compiler/diff/loop-vjp.ts);
+   *  the derived function uses them in place of the originals */
+  retaped?: RetapedEntry[];
 }
 
 type Rule = (cx: VjpCtx, n: Node, g: Cot) => Contrib[];
@@ -261,13 +268,8 @@ export const vjpRules: Record<OpKind, Rule> = {
   },
 
   proj: none, // handled by the sweep (tuple slots)
-  loop: (_cx, n) => {
-    throw new DiffError(
-      'MAT0501',
-      'cannot differentiate through an iterate loop in reverse mode: a loop has no reverse rule (matc keeps no run-time tape)',
-      n,
-    );
-  },
+  loop: (cx, n, g) => loopVjp(cx, n, g),
+  custom: (cx, n, g) => customVjp(cx, n, g),
   opt: (cx, n, g) => {
     if (!cx.implicit) throw new InternalError('reverse mode reached a declarative node without the implicit rule');
     return cx.implicit(cx, n, Array.isArray(g) ? g : [g]);

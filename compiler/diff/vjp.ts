@@ -7,6 +7,7 @@
 import { type Builder, shapeOf } from '../ir/builder.js';
 import { captures, type Node, type Func, type FuncParam, type FuncResult } from '../ir/node.js';
 import { type Contrib, type Cot, type VjpCtx, vjpRules } from './vjp-rules.js';
+import { type RetapedEntry, useRetaped } from './loop-vjp.js';
 import { type IrType, tensorT } from '../ir/types.js';
 import { cotangentName, gradientName } from '../../core/derivative-names.js';
 
@@ -19,14 +20,16 @@ function deps(n: Node): Node[] {
   return n.regions.length ? [...n.args, ...captures(n)] : [...n.args];
 }
 
-/** Nodes reachable from `outs` through operands and captures, sorted by id. */
-function cone(outs: readonly Node[]): Node[] {
+/** Nodes reachable from `outs` through operands and captures, sorted by id; the walk does not
+ *  go past `leaves` (the wrt nodes and what the caller holds constant). */
+function cone(outs: readonly Node[], leaves: ReadonlySet<Node>): Node[] {
   const seen = new Set<Node>();
   const stack = [...outs];
   while (stack.length) {
     const n = stack.pop()!;
     if (seen.has(n)) continue;
     seen.add(n);
+    if (leaves.has(n)) continue;
     for (const a of deps(n)) stack.push(a);
   }
   return [...seen].sort((a, b) => a.id - b.id);
@@ -39,12 +42,13 @@ function isReal(n: Node): boolean {
 
 /**
  * Cotangents of `wrt` for the scalar ⟨outs, cots⟩. Missing cotangents are zero; a wrt node
- * that the outputs do not depend on gets `undefined` (a structural zero).
+ * that the outputs do not depend on gets `undefined` (a structural zero). Nodes in `constants`
+ * are not walked past (a loop's backward step holds the loop's captured values fixed).
  */
-export function vjpNodes(cx: VjpCtx, outs: readonly Node[], cots: readonly (Node | undefined)[], wrt: readonly Node[]): (Node | undefined)[] {
+export function vjpNodes(cx: VjpCtx, outs: readonly Node[], cots: readonly (Node | undefined)[], wrt: readonly Node[], constants?: ReadonlySet<Node>): (Node | undefined)[] {
   const b = cx.b;
-  const order = cone(outs);
   const wrtSet = new Set(wrt);
+  const order = cone(outs, constants ? new Set([...wrtSet, ...constants]) : wrtSet);
   // Forward pass: which nodes depend on a wrt node.
   const active = new Set<Node>();
   for (const n of order) {
@@ -63,29 +67,12 @@ export function vjpNodes(cx: VjpCtx, outs: readonly Node[], cots: readonly (Node
     if (o.type.kind === 'tuple') throw new Error('vjpNodes: tuple outputs need per-element cotangents');
     addAdj(o, c);
   });
-  for (let k = order.length - 1; k >= 0; k--) {
-    const n = order[k]!;
-    if (!active.has(n)) continue;
-    const g = adj.get(n);
-    if (g === undefined) continue;
-    if (n.op === 'proj') {
-      const t = n.args[0]!;
-      if (!active.has(t)) continue;
-      const idx = n.attrs.index as number;
-      const prev = adj.get(t);
-      const arr: (Node | undefined)[] = Array.isArray(prev) ? [...prev] : new Array(t.type.kind === 'tuple' ? t.type.elems.length : 0).fill(undefined);
-      const gn = g as Node;
-      arr[idx] = arr[idx] ? b.add(arr[idx]!, gn) : gn;
-      adj.set(t, arr);
-      continue;
-    }
-    // wrt nodes are leaves: their cotangent is the partial derivative, not propagated further.
-    if (wrtSet.has(n) || (n.args.length === 0 && n.regions.length === 0)) continue;
-    const contribs: Contrib[] = b.at(n.span, () => vjpRules[n.op](cx, n, g));
-    for (const [t, c] of contribs) {
-      if (!active.has(t)) continue;
-      addAdj(t, c);
-    }
+  const outer = cx.active;
+  cx.active = active;
+  try {
+    sweep();
+  } finally {
+    cx.active = outer;
   }
   return wrt.map((w) => {
     const g = adj.get(w);
@@ -93,6 +80,33 @@ export function vjpNodes(cx: VjpCtx, outs: readonly Node[], cots: readonly (Node
     if (Array.isArray(g)) throw new Error('vjpNodes: wrt node is a tuple');
     return g;
   });
+
+  function sweep(): void {
+    for (let k = order.length - 1; k >= 0; k--) {
+      const n = order[k]!;
+      if (!active.has(n)) continue;
+      const g = adj.get(n);
+      if (g === undefined) continue;
+      if (n.op === 'proj') {
+        const t = n.args[0]!;
+        if (!active.has(t)) continue;
+        const idx = n.attrs.index as number;
+        const prev = adj.get(t);
+        const arr: (Node | undefined)[] = Array.isArray(prev) ? [...prev] : new Array(t.type.kind === 'tuple' ? t.type.elems.length : 0).fill(undefined);
+        const gn = g as Node;
+        arr[idx] = arr[idx] ? b.add(arr[idx]!, gn) : gn;
+        adj.set(t, arr);
+        continue;
+      }
+      // wrt nodes are leaves: their cotangent is the partial derivative, not propagated further.
+      if (wrtSet.has(n) || (n.args.length === 0 && n.regions.length === 0)) continue;
+      const contribs: Contrib[] = b.at(n.span, () => vjpRules[n.op](cx, n, g));
+      for (const [t, c] of contribs) {
+        if (!active.has(t)) continue;
+        addAdj(t, c);
+      }
+    }
+  }
 }
 
 /** The VJP of a function: params (…, cotangents of results) → (results…, gradients of params). */
@@ -104,22 +118,57 @@ export function vjpFunc(cx: VjpCtx, f: Func, name = `${f.name}.vjp`): Func {
     differentiable: false,
   }));
   const wrt = f.params.filter((p) => p.differentiable && p.node.type.kind === 'tensor' && p.node.type.dtype === 'f');
-  const grads = vjpNodes(
-    cx,
-    f.results.map((r) => r.node),
-    cotParams.map((c) => c.node),
-    wrt.map((p) => p.node),
-  );
+  const outerRetaped = cx.retaped;
+  cx.retaped = [];
+  let grads: (Node | undefined)[];
+  let retaped: RetapedEntry[];
+  try {
+    grads = vjpNodes(
+      cx,
+      f.results.map((r) => r.node),
+      cotParams.map((c) => c.node),
+      wrt.map((p) => p.node),
+    );
+  } finally {
+    retaped = cx.retaped;
+    cx.retaped = outerRetaped;
+  }
   const gradResults: FuncResult[] = wrt.map((p, i) => ({
     name: gradientName(p.name),
     node: grads[i] ?? b.zeros(shapeOf(p.node)),
   }));
-  return {
+  const out: Func = {
     ...f,
     name,
     kind: 'vjp',
     params: [...f.params, ...cotParams],
     results: [...f.results, ...gradResults],
     status: [...f.status, ...(cx.notes ?? [])],
+  };
+  return retaped.length ? withRetapedLoops(b, out, retaped) : out;
+}
+
+/** The function with every loop that its backward rewrote with a tape replaced by the rewritten
+ *  one, in its results and its status entries (compiler/diff/loop-vjp.ts). */
+function withRetapedLoops(b: Builder, f: Func, retaped: RetapedEntry[]): Func {
+  const roots: Node[] = [...f.results.map((r) => r.node)];
+  for (const s of f.status) {
+    roots.push(s.iterations, s.converged);
+    if (s.residual) roots.push(s.residual);
+    for (const e of s.extra ?? []) roots.push(e.node);
+  }
+  const swapped = useRetaped(b, roots, retaped);
+  const map = new Map<Node, Node>(roots.map((r, i) => [r, swapped[i]!]));
+  const at = (n: Node): Node => map.get(n) ?? n;
+  return {
+    ...f,
+    results: f.results.map((r) => ({ ...r, node: at(r.node) })),
+    status: f.status.map((s) => ({
+      ...s,
+      iterations: at(s.iterations),
+      converged: at(s.converged),
+      ...(s.residual ? { residual: at(s.residual) } : {}),
+      ...(s.extra ? { extra: s.extra.map((e) => ({ ...e, node: at(e.node) })) } : {}),
+    })),
   };
 }

@@ -34,7 +34,7 @@ export type OpKind =
   // solves
   | 'solve' | 'trisolve'
   // control and declarative nodes
-  | 'loop' | 'opt' | 'root' | 'proj' | 'nograd';
+  | 'loop' | 'opt' | 'root' | 'custom' | 'proj' | 'nograd';
 
 export interface OpSpec {
   /** Number of operands, or 'var'. */
@@ -448,6 +448,16 @@ export const opSpecs: Record<OpKind, OpSpec> = {
   root: {
     arity: 'var',
     regions: 'var',
+    type: (_a, attrs) => attrs.resultType as IrType,
+  },
+  // A call of a function that has its own derivative rule (`fn … = body grad (dy) => x: …`).
+  // args: the call's arguments; region 0: (params) → (results…, status values…), the body;
+  // region 1: (params, results, cotangents) → one cotangent per target (attrs.targets: indices of
+  // the params the rule differentiates). The body is inlined by the expand pass, after
+  // differentiation has used the rule (compiler/diff/custom.ts).
+  custom: {
+    arity: 'var',
+    regions: 2,
     type: (_a, attrs) => attrs.resultType as IrType,
   },
   proj: {

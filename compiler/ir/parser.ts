@@ -220,7 +220,7 @@ class Reader {
       }
     }
     // The printer leaves out the result type of declarative nodes: it is the node's own type.
-    if (op === 'opt' || op === 'root') attrs = { ...attrs, resultType: printed };
+    if (op === 'opt' || op === 'root' || op === 'custom') attrs = { ...attrs, resultType: printed };
     const args = l.args.map((a) => this.ref(a, l.line));
     const regions = l.regions.map((r) => this.region(r));
     let n: Node;

@@ -55,7 +55,7 @@ function printRegionBody(sc: Scopes, r: Region | null, namer: Namer, indent: str
   for (const n of sc.body.get(r) ?? []) {
     if (n.op === 'param') continue;
     const args = n.args.map((a) => `%${namer.name(a)}`).join(' ');
-    const skip = n.op === 'opt' || n.op === 'root' ? ['resultType'] : [];
+    const skip = n.op === 'opt' || n.op === 'root' || n.op === 'custom' ? ['resultType'] : [];
     out.push(`${indent}%${namer.name(n)}: ${typeToString(n.type)} = ${n.op}${args ? ' ' + args : ''}${attrsText(n.attrs, skip)}`);
     n.regions.forEach((reg, i) => {
       const ps = reg.params.map((p) => `%${namer.name(p)}: ${typeToString(p.type)}`).join(', ');

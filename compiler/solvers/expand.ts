@@ -4,7 +4,7 @@
 // results.
 
 import type { Builder } from '../ir/builder.js';
-import { type Func, type Node, type StatusEntry, freeParams, reachable, substitute } from '../ir/node.js';
+import { type Func, type Node, type StatusEntry, freeParams, inlineRegion, reachable, substitute } from '../ir/node.js';
 import { implicitHooks } from '../diff/implicit.js';
 import { DiffError } from '../diff/vjp-rules.js';
 import {
@@ -86,8 +86,18 @@ export function expandFunc(b: Builder, f: Func, opts: ExpandOptions): Func {
   for (let guard = 0; guard < 1000; guard++) {
     const roots = [...cur.results.map((r) => r.node), ...cur.status.flatMap((s) => [s.iterations, s.converged, ...(s.residual ? [s.residual] : []), ...(s.extra ?? []).map((e) => e.node)])];
     const all = reachable(roots);
-    const decl = all.find((n) => n.op === 'opt' || n.op === 'root');
+    // declarative nodes first: their solvers differentiate objectives with the rules of the calls
+    // inside them
+    const decl = all.find((n) => n.op === 'opt' || n.op === 'root') ?? all.find((n) => n.op === 'custom');
     if (!decl) return cur;
+    if (decl.op === 'custom') {
+      // a call with a grad rule: its derivative is taken, so it is its body from here on
+      const body = inlineRegion(b.g, decl.regions[0]!, decl.args);
+      const mapping = new Map<Node, Node>();
+      for (const n of all) if (n.op === 'proj' && n.args[0] === decl) mapping.set(n, body[n.attrs.index as number]!);
+      cur = rewire(b, cur, roots, mapping);
+      continue;
+    }
     const d = readDecl(decl);
     const sol = b.at(decl.span, () => refine(cx, d, solve(cx, d)));
     const xs = b.at(decl.span, () => orientAt(b, d, sol.xs));
@@ -118,4 +128,21 @@ export function expandFunc(b: Builder, f: Func, opts: ExpandOptions): Func {
     void k;
   }
   throw new Error('expand: too many declarative nodes');
+}
+
+/** The function with `mapping` applied to its results and status entries. */
+function rewire(b: Builder, f: Func, roots: Node[], mapping: Map<Node, Node>): Func {
+  const map = substitute(b.g, roots, mapping);
+  const m = (n: Node): Node => map.get(n) ?? n;
+  return {
+    ...f,
+    results: f.results.map((r) => ({ ...r, node: m(r.node) })),
+    status: f.status.map((s) => ({
+      ...s,
+      iterations: m(s.iterations),
+      converged: m(s.converged),
+      ...(s.residual ? { residual: m(s.residual) } : {}),
+      ...(s.extra ? { extra: s.extra.map((e) => ({ ...e, node: m(e.node) })) } : {}),
+    })),
+  };
 }

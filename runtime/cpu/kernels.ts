@@ -511,6 +511,7 @@ export const cpuKernels: Record<OpKind, (n: Node, args: V[], cx: KernelCtx) => V
   loop: unsupported('loop (handled by the evaluator)'),
   opt: unsupported('a declarative argmin/argmax node'),
   root: unsupported('a declarative solve node'),
+  custom: unsupported('a call with a grad rule (inlined by the expand pass)'),
   proj: (n, [tup]) => {
     if (!Array.isArray(tup)) throw new InternalError('proj of a non-tuple');
     return tup[n.attrs.index as number]!;

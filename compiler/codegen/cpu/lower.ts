@@ -418,7 +418,7 @@ class Lower {
   private emitNode(n: Node): void {
     if (this.store.has(n)) return;
     if (n.op === 'param') return;
-    if (n.op === 'opt' || n.op === 'root') throw new InternalError('CPU codegen: declarative nodes must be expanded before code generation');
+    if (n.op === 'opt' || n.op === 'root' || n.op === 'custom') throw new InternalError('CPU codegen: declarative nodes must be expanded before code generation');
     this.checkIndices(n);
     if (n.op === 'proj') {
       const t = this.store.get(n.args[0]!);

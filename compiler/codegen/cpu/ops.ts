@@ -34,5 +34,5 @@ export const jsClass: Record<OpKind, JsClass> = {
   reshape: 'remap', slice: 'remap', pad: 'remap', concat: 'special',
   index: 'view', setindex: 'view', getcol: 'remap', setcol: 'view', getrow: 'remap', setrow: 'view',
   solve: 'special', trisolve: 'special',
-  loop: 'special', opt: 'special', root: 'special', proj: 'special', nograd: 'remap',
+  loop: 'special', opt: 'special', root: 'special', custom: 'special', proj: 'special', nograd: 'remap',
 };

@@ -334,7 +334,7 @@ class Gen {
   private emitNode(n: Node): void {
     if (this.store.has(n)) return;
     if (n.op === 'param') return; // function params are bound up front; region params by their owner
-    if (n.op === 'opt' || n.op === 'root') throw new InternalError('WGSL: declarative nodes must be expanded before code generation');
+    if (n.op === 'opt' || n.op === 'root' || n.op === 'custom') throw new InternalError('WGSL: declarative nodes must be expanded before code generation');
     this.checkIndices(n);
     if (isInt(n)) {
       if (n.op === 'proj') {

@@ -35,7 +35,7 @@ export const wgslClass: Record<OpKind, WgslClass> = {
   reshape: 'remap', slice: 'remap', pad: 'remap', concat: 'special',
   index: 'view', setindex: 'view', getcol: 'remap', setcol: 'view', getrow: 'remap', setrow: 'view',
   solve: 'special', trisolve: 'special',
-  loop: 'special', opt: 'special', root: 'special', proj: 'special', nograd: 'remap',
+  loop: 'special', opt: 'special', root: 'special', custom: 'special', proj: 'special', nograd: 'remap',
 };
 
 /** WGSL for an elementwise op on already-formatted operand expressions. */
