@@ -218,6 +218,12 @@ export class Builder {
         if (cb === 0 && sameAsA) return a;
         if (ca === 0 && sameAsB) return b;
         if (b.op === 'neg' && shapeEquals(sa, sb)) return this.binary('sub', a, b.args[0]!);
+        if (shapeEquals(sa, sb)) {
+          // X + (0 with column j = v) = X with column j += v: accumulating a sparse cotangent (the
+          // VJP of a column, row or entry read, e.g. in a loop's backward) touches O(m), not O(mn)
+          const sparse = this.sparseUpdate(a, b) ?? this.sparseUpdate(b, a);
+          if (sparse) return sparse;
+        }
         break;
       case 'sub':
         if (cb === 0 && sameAsA) return a;
@@ -253,6 +259,23 @@ export class Builder {
 
   add(a: Node, b: Node): Node {
     return this.binary('add', a, b);
+  }
+
+  /** x + u where u writes one column, row or entry into zeros: that part of x, updated. */
+  private sparseUpdate(x: Node, u: Node): Node | undefined {
+    if ((u.op !== 'setcol' && u.op !== 'setrow' && u.op !== 'setindex') || !isZero(u.args[0]!)) return undefined;
+    switch (u.op) {
+      case 'setcol':
+        return this.setcol(x, u.args[1]!, this.add(this.getcol(x, u.args[1]!), u.args[2]!));
+      case 'setrow':
+        return this.setrow(x, u.args[1]!, this.add(this.getrow(x, u.args[1]!), u.args[2]!));
+      case 'setindex': {
+        const ix = u.args.slice(1, -1);
+        return this.setindex(x, ix, this.add(this.index(x, ix), u.args[u.args.length - 1]!));
+      }
+      default:
+        return undefined;
+    }
   }
   sub(a: Node, b: Node): Node {
     return this.binary('sub', a, b);
