@@ -23,7 +23,7 @@ import { tightModule } from '../api/gradcheck.js';
 import type { TensorType } from '../compiler/ir/types.js';
 import { Rng, structuredDirection } from '../runtime/random.js';
 import { Tensor } from '../runtime/tensor.js';
-import { specArb, type Spec, evalDim, shapeDims } from './gen/expr.js';
+import { defaultGenOptions, specArb, type Spec, evalDim, shapeDims } from './gen/expr.js';
 import { assertProperty } from './gen/property.js';
 import { allFinite, axpy, direction, dot, dotAll, fdEstimates, funcInputs, maxAbs, relErr, specInputs } from './gen/numeric.js';
 import { repoRoot, stdlibFiles } from './gen/paths.js';
@@ -95,6 +95,10 @@ async function checkSpec(spec: Spec): Promise<void> {
 
 test('VJP and JVP of random expressions agree with finite differences', async () => {
   await assertProperty(fc.asyncProperty(specArb(), checkSpec), { numRuns: RUNS, seed: SEED, interruptAfterTimeLimit: TIME_MS * 0.7 });
+});
+
+test('VJP and JVP of random expressions with iterate loops agree with finite differences', async () => {
+  await assertProperty(fc.asyncProperty(specArb({ ...defaultGenOptions, loops: true }), checkSpec), { numRuns: RUNS / 2, seed: SEED + 2, interruptAfterTimeLimit: TIME_MS * 0.5 });
 });
 
 test('VJP and JVP of matrix chains and rank-1 products agree with finite differences', async () => {

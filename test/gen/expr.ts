@@ -41,6 +41,17 @@ export const ast = {
   }),
   if: (cond: A.Expr, then: A.Expr, els: A.Expr): A.Expr => ({ kind: 'if', cond, then, else: els, span: SPAN }),
   tuple: (elems: A.Expr[]): A.Expr => ({ kind: 'tuple', elems, span: SPAN }),
+  iterate: (carry: string, init: A.Expr, index: string, trips: number, reverse: boolean, body: A.Expr): A.Expr => ({
+    kind: 'iterate',
+    carries: [{ name: id(carry), type: null, init, span: SPAN }],
+    index: id(index),
+    reverse,
+    lo: ast.num(0),
+    hi: ast.num(trips),
+    body,
+    until: null,
+    span: SPAN,
+  }),
   id,
 };
 
@@ -131,6 +142,9 @@ export interface GenOptions {
   chains: boolean;
   /** let bindings */
   lets: boolean;
+  /** `iterate` loops of 1–3 steps over a carry of the expression's shape (reverse mode through
+   *  loops, issue 10) */
+  loops?: boolean;
 }
 
 export const defaultGenOptions: GenOptions = { maxDepth: 4, chains: true, lets: true };
@@ -238,6 +252,18 @@ export class Gen {
         const value = ast.tuple(shapes.map((vs, i) => this.expr(vs, this.kid(g, i), d + 1, env)));
         return ast.let(names, value, E(g, 2, d, [...env, ...names.map((name, i) => ({ name, shape: shapes[i]! }))]));
       });
+    }
+    if (this.opts.loops) {
+      // c ← 0.5·body(c, i): damped so that a few steps stay in range
+      const loop: Prod = (g, d, env) => {
+        const name = `v${this.lets++}`;
+        const idx = `i${this.lets++}`;
+        const init = E(g, 0, d, env);
+        const body = E(g, 1, d, [...env, { name, shape: s }]);
+        const step = aux(g, 19, 2) ? ast.bin('*', ast.num(0.5), body) : ast.bin('+', ast.bin('*', ast.num(0.5), body), ast.bin('*', ast.call('float', ast.name(idx)), ast.name(name)));
+        return ast.iterate(name, init, idx, 1 + aux(g, 20, 3), aux(g, 21, 2) === 1, step);
+      };
+      prods.push(loop, loop, loop, loop);
     }
     if (s.rank === 0) prods.push(...this.scalarProds());
     if (s.rank === 1) prods.push(...this.vectorProds(s.n));
