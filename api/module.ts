@@ -15,7 +15,7 @@ import { MatcRuntimeError } from '../core/errors.js';
 import { jvpInputs, jvpResults, summarize, vjpInputs, vjpResults, type CallStatus } from '../runtime/call.js';
 import type { Backend } from '../runtime/backend.js';
 import { jitExecutable } from './jit.js';
-import { collectionLength, flattenCollections, groupCollections } from '../runtime/collections.js';
+import { type CallInput, collectionLength, flattenCollections, groupCollections } from '../runtime/collections.js';
 import { parseSpecName } from '../compiler/check/statics.js';
 
 export interface CallOptions {
@@ -139,7 +139,7 @@ export class CompiledFn {
     return this.func.kind;
   }
 
-  bind(inputs: Record<string, InputValue>, opts: CallOptions = {}): Binding {
+  bind(inputs: Record<string, CallInput>, opts: CallOptions = {}): Binding {
     if (this.generic) return this.specialize(opts.dims, inputs).bind(inputs, this.plainDims(opts));
     const flat = flattenCollections(inputs, this.func.params.map((p) => p.name), 'input', this.name);
     return bindInputs(this.func, flat, { ...(opts.dims ? { dims: opts.dims } : {}), strictDims: true });
@@ -161,18 +161,18 @@ export class CompiledFn {
   }
 
   /** Collection inputs given as arrays, flattened into their element names. */
-  private flat<V>(values: Record<string, V>, names: readonly string[], what: string): Record<string, V> {
+  private flat(values: Record<string, CallInput>, names: readonly string[], what: string): Record<string, InputValue> {
     return flattenCollections(values, names, what, this.name);
   }
 
-  async forward(inputs: Record<string, InputValue>, opts: CallOptions = {}): Promise<ForwardResult> {
+  async forward(inputs: Record<string, CallInput>, opts: CallOptions = {}): Promise<ForwardResult> {
     if (this.generic) return this.specialize(opts.dims, inputs).forward(inputs, this.plainDims(opts));
     const r = await this.exec('forward', this.flat(inputs, this.func.params.map((p) => p.name), 'input'), opts);
     return { outputs: r.outputs, outputLists: groupCollections(r.outputs), status: summarize(r.nodes, r.outputs) };
   }
 
   /** Gradients of ⟨cotangents, outputs⟩ for every differentiable input. */
-  async vjp(inputs: Record<string, InputValue>, cotangents: Record<string, InputValue>, opts: CallOptions = {}): Promise<VjpResult> {
+  async vjp(inputs: Record<string, CallInput>, cotangents: Record<string, CallInput>, opts: CallOptions = {}): Promise<VjpResult> {
     if (this.generic) return this.specialize(opts.dims, inputs).vjp(inputs, cotangents, this.plainDims(opts));
     this.executable('vjp'); // a VJP that does not compile fails before the inputs are looked at
     const resultNames = this.func.results.map((r) => r.name);
@@ -183,7 +183,7 @@ export class CompiledFn {
   }
 
   /** Tangents of the outputs along input tangents (missing tangents are zero). */
-  async jvp(inputs: Record<string, InputValue>, tangents: Record<string, InputValue>, opts: CallOptions = {}): Promise<JvpResult> {
+  async jvp(inputs: Record<string, CallInput>, tangents: Record<string, CallInput>, opts: CallOptions = {}): Promise<JvpResult> {
     if (this.generic) return this.specialize(opts.dims, inputs).jvp(inputs, tangents, this.plainDims(opts));
     this.executable('jvp');
     const names = this.func.params.map((p) => p.name);

@@ -8,6 +8,10 @@
 
 import { MatcRuntimeError } from '../core/errors.js';
 import type { Tensor } from './tensor.js';
+import type { InputValue } from './bind.js';
+
+/** An input of a call: a value, or a collection of values (an array of them). */
+export type CallInput = InputValue | readonly InputValue[];
 
 /** `cores[2]` → { base: 'cores', index: 2 }; null for a name that is not an element. */
 export function elementOf(name: string): { base: string; index: number } | null {
@@ -29,14 +33,14 @@ export function collectionsOf(names: readonly string[]): Map<string, number> {
  *  become entries `name[0]`, `name[1]`, … . `names` are the flattened names the function takes;
  *  `what` words errors ("input", "cotangent"). A collection given with the wrong length is
  *  MATR161; other keys pass through (binding reports unknown names). */
-export function flattenCollections<V>(values: Record<string, V>, names: readonly string[], what: string, fn: string): Record<string, V> {
+export function flattenCollections(values: Record<string, CallInput>, names: readonly string[], what: string, fn: string): Record<string, InputValue> {
   const cols = collectionsOf(names);
-  if (cols.size === 0 || values === null || typeof values !== 'object') return values;
-  const out: Record<string, V> = {};
+  if (cols.size === 0 || values === null || typeof values !== 'object') return values as Record<string, InputValue>;
+  const out: Record<string, InputValue> = {};
   for (const [k, v] of Object.entries(values)) {
     const n = cols.get(k);
     if (n === undefined || !Array.isArray(v)) {
-      out[k] = v;
+      out[k] = v as InputValue;
       continue;
     }
     if (v.length !== n) {
@@ -45,7 +49,7 @@ export function flattenCollections<V>(values: Record<string, V>, names: readonly
     v.forEach((x, i) => {
       const key = `${k}[${i}]`;
       if (key in values) throw new MatcRuntimeError('MATR161', `${fn}: ${what} '${key}' is given twice: as ${key} and in the array ${k}`);
-      out[key] = x as V;
+      out[key] = x as InputValue;
     });
   }
   return out;
