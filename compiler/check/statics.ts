@@ -20,11 +20,11 @@
 import type * as A from '../../grammar/ast.js';
 import type { DiagnosticBag } from '../diagnostics.js';
 import type { Span } from '../source.js';
-import { limitNote } from '../limits.js';
+import { limitNote, limits } from '../limits.js';
 
 /** The most elements a collection, comprehension or unrolled loop may have, and the largest
  *  static value: each element is elaborated (and its IR built) once. */
-export const MAX_STATIC = 1024;
+export const MAX_STATIC = limits.maxStatic;
 
 /** Static values in scope: static parameters and the variables of type-level generators. */
 export type StaticEnv = ReadonlyMap<string, number>;
