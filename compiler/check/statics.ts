@@ -21,6 +21,11 @@ import type * as A from '../../grammar/ast.js';
 import type { DiagnosticBag } from '../diagnostics.js';
 import type { Span } from '../source.js';
 import { limitNote, limits } from '../limits.js';
+import { tickBudget } from '../ir/budget.js';
+
+/** Terms of static reductions evaluated by one call of staticDim at most (outside a stage's budget). */
+const STATIC_WORK = 1_000_000;
+const staticWork = { steps: 0 };
 
 /** The most elements a collection, comprehension or unrolled loop may have, and the largest
  *  static value: each element is elaborated (and its IR built) once. */
@@ -68,15 +73,16 @@ export function parseSpecName(s: string): { base: string; statics: Map<string, n
 
 /** The value of a dimension expression when it is static (numbers, static names, generator
  *  variables, + − * / min max, reductions of static terms), else null. Reports nothing. */
-export function staticDim(d: A.DimAst, env: StaticEnv): number | null {
+export function staticDim(d: A.DimAst, env: StaticEnv, top = true): number | null {
+  if (top) staticWork.steps = 0;
   switch (d.kind) {
     case 'num':
       return Number.isInteger(d.value) ? d.value : null;
     case 'name':
       return env.get(d.name) ?? null;
     case 'bin': {
-      const l = staticDim(d.left, env);
-      const r = staticDim(d.right, env);
+      const l = staticDim(d.left, env, false);
+      const r = staticDim(d.right, env, false);
       if (l === null || r === null) return null;
       if (d.op === '+') return l + r;
       if (d.op === '-') return l - r;
@@ -84,17 +90,21 @@ export function staticDim(d: A.DimAst, env: StaticEnv): number | null {
       return r !== 0 && l % r === 0 ? l / r : null;
     }
     case 'call': {
-      const xs = d.args.map((a) => staticDim(a, env));
+      const xs = d.args.map((a) => staticDim(a, env, false));
       if (xs.length !== 2 || xs.some((x) => x === null)) return null;
       return d.fn === 'min' ? Math.min(xs[0]!, xs[1]!) : Math.max(xs[0]!, xs[1]!);
     }
     case 'reduce': {
-      const lo = staticDim(d.gen.lo, env);
-      const hi = staticDim(d.gen.hi, env);
+      const lo = staticDim(d.gen.lo, env, false);
+      const hi = staticDim(d.gen.hi, env, false);
       if (lo === null || hi === null || hi - lo > MAX_STATIC) return null;
       let acc = d.fn === 'prod' ? 1 : 0;
       for (let j = lo; j < hi; j++) {
-        const x = staticDim(d.body, new Map([...env, [d.gen.index.name, j]]));
+        // nested reductions multiply their ranges: every term is charged (MAT0703), and outside a
+        // stage (the JIT reading a bound) the work is capped
+        tickBudget();
+        if (++staticWork.steps > STATIC_WORK) return null;
+        const x = staticDim(d.body, new Map([...env, [d.gen.index.name, j]]), false);
         if (x === null) return null;
         acc = d.fn === 'prod' ? acc * x : acc + x;
       }
@@ -182,6 +192,7 @@ export function substDim(d: A.DimAst, env: StaticEnv, diag: DiagnosticBag): A.Di
       if (!r) return { kind: 'num', value: d.fn === 'prod' ? 1 : 0, span: d.span };
       let acc: A.DimAst | null = null;
       for (let j = r.lo; j < r.hi; j++) {
+        tickBudget();
         const t = substDim(d.body, new Map([...env, [d.gen.index.name, j]]), diag);
         acc = acc ? { kind: 'bin', op: d.fn === 'prod' ? '*' : '+', left: acc, right: t, span: d.span } : t;
       }
@@ -205,7 +216,10 @@ export function substDims(ds: readonly A.DimAst[], env: StaticEnv, diag: Diagnos
     }
     const r = staticRange(d.gen, env, diag, 'a dimension list');
     if (!r) continue;
-    for (let j = r.lo; j < r.hi; j++) out.push(substDim(d.body, new Map([...env, [d.gen.index.name, j]]), diag));
+    for (let j = r.lo; j < r.hi; j++) {
+      tickBudget();
+      out.push(substDim(d.body, new Map([...env, [d.gen.index.name, j]]), diag));
+    }
   }
   return out;
 }

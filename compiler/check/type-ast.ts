@@ -7,6 +7,7 @@ import { closest, type DiagnosticBag } from '../diagnostics.js';
 import { Dim } from '../../core/dims.js';
 import { type IrType, type Struct, tensorT, scalarT, intT } from '../ir/types.js';
 import { checkCount, familyMember } from './statics.js';
+import { tickBudget } from '../ir/budget.js';
 
 export interface TypeInfo {
   ir: IrType;
@@ -96,6 +97,7 @@ export function resolveDim(d: A.DimAst, lookup: (name: string) => Dim | undefine
       if (!checkCount(lo, hi, d.gen.span, diag, `${d.fn}(…)`)) return Dim.const(d.fn === 'prod' ? 1 : 0);
       let acc = Dim.const(d.fn === 'prod' ? 1 : 0);
       for (let j = lo; j < hi; j++) {
+        tickBudget();
         const t = resolveDim(d.body, (n) => (n === d.gen.index.name ? Dim.const(j) : lookup(n)), diag);
         acc = d.fn === 'prod' ? acc.mul(t) : acc.add(t);
       }
@@ -122,7 +124,10 @@ function resolveDims(ds: readonly A.DimAst[], lookup: (name: string) => Dim | un
       continue;
     }
     if (!checkCount(lo, hi, d.gen.span, diag, 'a dimension list')) continue;
-    for (let j = lo; j < hi; j++) out.push(resolveDim(d.body, (n) => (n === d.gen.index.name ? Dim.const(j) : lookup(n)), diag));
+    for (let j = lo; j < hi; j++) {
+      tickBudget();
+      out.push(resolveDim(d.body, (n) => (n === d.gen.index.name ? Dim.const(j) : lookup(n)), diag));
+    }
   }
   return out;
 }
