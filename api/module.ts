@@ -214,10 +214,14 @@ export class Module {
     return e;
   }
 
-  /** Names of the callable functions (fn, layer, optimizer step and init; generic functions by
-   *  their own names and the specialisations made so far, `tt[K=4]`). */
+  /** Names of the callable functions (fn, layer, optimizer step and init; a generic function by
+   *  its own name: its specialisations, `tt[K=4]`, are callable by name too but not listed). */
   get functions(): string[] {
-    return [...new Set([...this.program.generics, ...this.program.names])];
+    const generic = (n: string): boolean => {
+      const s = parseSpecName(n);
+      return !!s && this.program.genericInfo(s.base + s.suffix) !== null;
+    };
+    return [...this.program.generics, ...this.program.names.filter((n) => !generic(n))];
   }
 
   /** A function by name; a generic one (static parameters) by its name, specialised per call, or

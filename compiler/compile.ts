@@ -95,7 +95,7 @@ export class Program {
   /** The static parameters of a generic item (or its init), or null for an ordinary function. */
   genericInfo(name: string): GenericInfo | null {
     const base = name.endsWith('.init') ? name.slice(0, -'.init'.length) : name;
-    const e = this.out.generics.get(base) ?? (base !== name ? undefined : undefined);
+    const e = this.out.generics.get(base);
     return e ? genericInfo(e.item) : null;
   }
 
