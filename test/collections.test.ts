@@ -282,3 +282,37 @@ fn sweep(T: tensor[a, b, c]) -> mat[a, c] =
   const g = await m.fn('parts').vjp({ T: Tt }, { P: new Tensor([b, c], new Float64Array(b * c)), Q: new Tensor([a, c], new Float64Array(a * c).fill(1)), R: new Tensor([a, b], new Float64Array(a * b)), s: new Tensor([b], new Float64Array(b)), S: new Tensor([a, c], new Float64Array(a * c)) }, { dims: { i, j, k } });
   assert.deepEqual(Array.from(g.gradients.T!.data), Array.from({ length: a * b * c }, (_, e) => (Math.floor(e / c) % b === j ? 1 : 0)));
 });
+
+test('optimizer parameters as collections: every element updated, and the JVP of a collection result as an array', async () => {
+  const src = `
+optimizer sgd_all(Ws: [mat[m[i], n[i]] for i in 0..K], Gs: [mat[m[i], n[i]] for i in 0..K]; lr: real = 0.5, K: static int = 2) =
+  Ws <- [Ws[i] - lr * Gs[i] for i in 0..K]
+fn powers(x: vec[n], K: static int = 3) -> ps: [vec[n] for i in 0..K] =
+  unroll (acc = [x]) for i in 1..K => (acc, acc[i - 1] .* x)[0:1][0]
+`;
+  // the second function is a deliberately odd use of tuples and parts: it returns acc unchanged
+  assert.throws(() => compile(src), (e: unknown) => e instanceof CompileError && e.diagnostics.some((d) => d.code === 'MAT0246'));
+  const ok = `
+optimizer sgd_all(Ws: [mat[m[i], n[i]] for i in 0..K], Gs: [mat[m[i], n[i]] for i in 0..K]; lr: real = 0.5, K: static int = 2) =
+  Ws <- [Ws[i] - lr * Gs[i] for i in 0..K]
+fn powers(x: vec[n], K: static int = 3) -> ps: [vec[n] for i in 0..K] =
+  [x .^ float(i + 1) for i in 0..K]
+`;
+  const m = compile(ok, { verify: true });
+  const rng = new Rng(21);
+  const Ws = [new Tensor([2, 3], rng.normals(6)), new Tensor([4, 1], rng.normals(4)), new Tensor([1, 2], rng.normals(2))];
+  const Gs = Ws.map((w) => new Tensor(w.shape, rng.normals(w.size)));
+  const r = await m.fn('sgd_all').forward({ Ws, Gs } as unknown as Record<string, Tensor>);
+  assert.equal(r.outputLists.Ws!.length, 3, 'K = 3 read off the collections');
+  for (let k = 0; k < 3; k++) assertClose(r.outputLists.Ws![k]!.data, Float64Array.from(Ws[k]!.data, (v, i) => v - 0.5 * Gs[k]!.data[i]!), 1e-15, `Ws[${k}]`);
+  const x = new Tensor([4], rng.normals(4));
+  const dx = new Tensor([4], rng.normals(4));
+  const j = await m.fn('powers').jvp({ x }, { x: dx });
+  assert.equal(j.tangentLists.ps!.length, 3);
+  for (let k = 0; k < 3; k++) {
+    // d(x^(k+1)) = (k+1) x^k dx
+    assertClose(j.tangentLists.ps![k]!.data, Float64Array.from(x.data, (v, i) => (k + 1) * v ** k * dx.data[i]!), 1e-14, `tangent of ps[${k}]`);
+  }
+  const g = await m.fn('powers').vjp({ x }, { ps: [dx, dx, dx] });
+  assertClose(g.gradients.x!.data, Float64Array.from(x.data, (v, i) => (1 + 2 * v + 3 * v * v) * dx.data[i]!), 1e-14, 'VJP with collection cotangents');
+});
