@@ -13,7 +13,7 @@ import { Rng } from '../runtime/random.js';
 import { fixturePath, type FixtureTensor } from './oracles/fixtures.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
 import { relErr } from './util/approx.js';
-import { kronSpec, ttSpec } from './util/collections-specs.js';
+import { ingdSpec, kronSpec, ttSpec } from './util/collections-specs.js';
 
 after(releaseSharedGpu);
 
@@ -21,6 +21,7 @@ interface Case {
   name: string;
   K?: number;
   N?: number;
+  optimizer?: string;
   inputs: Record<string, FixtureTensor>;
   outputs: Record<string, FixtureTensor>;
   cotangents?: Record<string, FixtureTensor>;
@@ -55,7 +56,7 @@ test('WebGPU: the Kronecker-factor update at N = 2 and 3 (one spec) agrees with 
   if (!ctx) return;
   const backend = new WebGpuBackend(ctx);
   const m = compile(kronSpec);
-  for (const c of fixture.cases.filter((x) => x.N !== undefined)) {
+  for (const c of fixture.cases.filter((x) => x.optimizer === 'kron_factors')) {
     const inputs: Record<string, Tensor | Tensor[]> = { W: T(c.inputs.W!), G: T(c.inputs.G!) };
     inputs.B = Array.from({ length: c.N! }, (_, k) => T(c.inputs[`B[${k}]`]!));
     inputs.m = Array.from({ length: c.N! }, (_, k) => T(c.inputs[`m[${k}]`]!));
@@ -76,6 +77,20 @@ test('WebGPU: the Kronecker-factor update at N = 2 and 3 (one spec) agrees with 
   const g = await m.fn('kron_factors').forward(batched as unknown as Record<string, Tensor>, { backend });
   const c = await m.fn('kron_factors').forward(batched as unknown as Record<string, Tensor>, { backend: new CpuBackend({ threads: 1 }) });
   for (const k of Object.keys(c.outputs)) assert.ok(relErr(g.outputs[k]!.data, c.outputs[k]!.data) < 1e-4, `batched ${k}`);
+});
+
+test('WebGPU: the INGD update with a factor and a statistic per mode (N = 2, 3; one spec) agrees with NumPy in f32', async (t) => {
+  const ctx = await gpuOrSkip(t);
+  if (!ctx) return;
+  const backend = new WebGpuBackend(ctx);
+  const m = compile(ingdSpec);
+  for (const c of fixture.cases.filter((x) => x.optimizer === 'ingd')) {
+    const inputs: Record<string, Tensor | Tensor[]> = { W: T(c.inputs.W!), G: T(c.inputs.G!) };
+    for (const g of ['S', 'K', 'mK']) inputs[g] = Array.from({ length: c.N! }, (_, k) => T(c.inputs[`${g}[${k}]`]!));
+    for (const h of ['lr', 'beta1', 'alpha1', 'damping']) inputs[h] = T(c.inputs[h]!);
+    const r = await m.fn('ingd').forward(inputs as unknown as Record<string, Tensor>, { backend });
+    for (const [k, want] of Object.entries(c.outputs)) assert.ok(relErr(r.outputs[k]!.data, want.data) < 1e-4, `${c.name} ${k}: ${relErr(r.outputs[k]!.data, want.data)}`);
+  }
 });
 
 test('WebGPU: partial indexing of a rank-3 tensor by dynamic indices agrees with the CPU', async (t) => {

@@ -19,7 +19,7 @@ import { parseFunc } from '../compiler/ir/parser.js';
 import { Graph } from '../compiler/ir/node.js';
 import { fixturePath, type FixtureTensor } from './oracles/fixtures.js';
 import { assertClose, relErr } from './util/approx.js';
-import { kronSpec, ttSpec } from './util/collections-specs.js';
+import { ingdSpec, kronSpec, ttSpec } from './util/collections-specs.js';
 
 interface TtCase {
   name: string;
@@ -34,17 +34,20 @@ interface TtCase {
 interface KronCase {
   name: string;
   N: number;
+  optimizer: 'kron_factors' | 'ingd';
   inputs: Record<string, FixtureTensor>;
   outputs: Record<string, FixtureTensor>;
 }
 const fixture = JSON.parse(readFileSync(fixturePath('collections.json'), 'utf8')) as { cases: (TtCase | KronCase)[] };
 const ttCases = fixture.cases.filter((c): c is TtCase => 'K' in c);
-const kronCases = fixture.cases.filter((c): c is KronCase => 'N' in c);
+const kronCases = fixture.cases.filter((c): c is KronCase => 'N' in c && c.optimizer === 'kron_factors');
+const ingdCases = fixture.cases.filter((c): c is KronCase => 'N' in c && c.optimizer === 'ingd');
 const T = (f: FixtureTensor): Tensor => new Tensor(f.shape, Float64Array.from(f.data));
 const cores = (c: TtCase): Tensor[] => Array.from({ length: c.K }, (_, k) => T(c.inputs[`cores[${k}]`]!));
 
 const tt = compile(ttSpec, { verify: true });
 const kron = compile(kronSpec, { verify: true });
+const ingd = compile(ingdSpec, { verify: true });
 
 const backends: [string, CpuBackend | undefined][] = [
   ['interpreter', new CpuBackend({ reference: true })],
@@ -55,6 +58,7 @@ const backends: [string, CpuBackend | undefined][] = [
 test('the fixture cases are what the tests claim: 4 and 5 cores, 2 and 3 modes', () => {
   assert.deepEqual(ttCases.map((c) => c.K), [4, 5]);
   assert.deepEqual(kronCases.map((c) => c.N), [2, 3]);
+  assert.deepEqual(ingdCases.map((c) => c.N), [2, 3]);
 });
 
 for (const c of ttCases) {
@@ -188,6 +192,22 @@ for (const c of kronCases) {
       assert.equal(r.outputLists.B!.length, c.N);
       assert.equal(r.outputLists.m!.length, c.N);
     }
+  });
+}
+
+for (const c of ingdCases) {
+  test(`${c.name}: one INGD spec updates ${c.N} factors (one per mode, a statistic per mode) as NumPy does, on every CPU path`, async () => {
+    const f = ingd.fn('ingd');
+    const inputs: Record<string, Tensor | Tensor[]> = { W: T(c.inputs.W!), G: T(c.inputs.G!) };
+    for (const g of ['S', 'K', 'mK']) inputs[g] = Array.from({ length: c.N }, (_, k) => T(c.inputs[`${g}[${k}]`]!));
+    for (const h of ['lr', 'beta1', 'alpha1', 'damping']) inputs[h] = T(c.inputs[h]!);
+    for (const [what, backend] of backends) {
+      const r = await f.forward(inputs as Record<string, Tensor>, backend ? { backend } : {});
+      for (const [k, want] of Object.entries(c.outputs)) assertClose(r.outputs[k]!.data, want.data, 1e-12, `${c.name} ${k} (${what})`);
+    }
+    // the statistics are declared sym: an asymmetric one is refused where the call binds
+    const bad = { ...inputs, S: (inputs.S as Tensor[]).map((t, k) => (k === 0 ? new Tensor(t.shape, Float64Array.from(t.data, (v, i) => (i === 1 ? v + 1 : v))) : t)) };
+    await assert.rejects(f.forward(bad as unknown as Record<string, Tensor>), (e: unknown) => e instanceof MatcRuntimeError && e.code === 'MATR105' && /S\[0\]/.test(e.message));
   });
 }
 

@@ -18,6 +18,8 @@ written independently of the specs in test/collections.test.ts:
   for N modes with np.tensordot / np.moveaxis), N = 2 and 3: one step from random factors and
   momenta. For N = 2 the N-mode code is cross-checked against the two-factor formulas of §2.5
   transcribed literally (H₁, H₂ with B̂₂ᵀ G B̂₁, Δ = (B₂B₂ᵀ) G (B₁B₁ᵀ)).
+* INGD's update (SINGD's default, seeds-math §2.4) with one factor per mode and per-mode
+  statistics S_k, N = 2 and 3; for N = 2 cross-checked against §2.4's K/C formulas as written.
 
 File format: as test/oracles/gen_fixtures.py ({"cases": [{"name", "inputs", "outputs",
 "cotangents", "gradients", "checks", …}]}); tensors are {"shape", "data"} flat row-major.
@@ -121,7 +123,7 @@ def tt_case(name, ranks, ns, seed):
     c = rng.standard_normal(cols)
     gy = tt_core_grads(cores, np.outer(x, c))
     gx = U @ c
-    checks = {"einsum_vs_products": worst}
+    checks = {"einsum_vs_products": float(worst)}
     fd_worst = 0.0
     for k in range(K):
         fdk = fd_grad(lambda: float(np.sum(C * tt_full(cores))), cores[k])
@@ -231,7 +233,85 @@ def kron_case(name, shape, seed):
         outputs[f"B[{k}]"] = t(B2[k])
     for k in range(N):
         outputs[f"m[{k}]"] = t(m2[k])
-    return {"name": name, "N": N, "inputs": inputs, "outputs": outputs, "checks": checks}
+    return {"name": name, "N": N, "optimizer": "kron_factors", "inputs": inputs, "outputs": outputs, "checks": checks}
+
+
+# ---- INGD (SINGD's default update, seeds-math §2.4) with one factor per mode ------------------------------
+
+def ingd_step(W, G, S, K, mK, lr, beta1, alpha1, damping):
+    """m_k ← α₁ m_k + ½(Π_{j≠k} avgtr(H_j)·H_k + λ Π_{j≠k} avgtr(K_jᵀK_j)·K_kᵀK_k − I), H_k = K_kᵀ S_k K_k,
+    K_k ← K_k − β₁ K_k m_k, W ← W − lr·(G ×_k K_k K_kᵀ for every k)."""
+    N = W.ndim
+    d = W.shape
+    H = [K[k].T @ S[k] @ K[k] for k in range(N)]
+    h = [np.trace(H[k]) / d[k] for k in range(N)]
+    c = [np.trace(K[k].T @ K[k]) / d[k] for k in range(N)]
+    m2, K2 = [], []
+    for k in range(N):
+        ph = np.prod([h[j] for j in range(N) if j != k])
+        pc = np.prod([c[j] for j in range(N) if j != k])
+        mk = alpha1 * mK[k] + 0.5 * (ph * H[k] + damping * pc * (K[k].T @ K[k]) - np.eye(d[k]))
+        m2.append(mk)
+        K2.append(K[k] - beta1 * (K[k] @ mk))
+    D = G
+    for k in range(N):
+        D = mode_product(D, K2[k] @ K2[k].T, k)
+    return W - lr * D, K2, m2
+
+
+def ingd_step_2d_literal(W, G, S, K, mK, lr, beta1, alpha1, damping):
+    """§2.4 as written: ∇W is d×p, C (d×d) preconditions its rows (mode 0), K (p×p) its columns
+    (mode 1); H_K = Kᵀ U K with U the column statistic, H_C = Cᵀ Gs C with Gs the row statistic."""
+    C, Kf = K[0], K[1]
+    mC, mKf = mK[0], mK[1]
+    Gs, U = S[0], S[1]
+    d, p = G.shape
+    avgtr = lambda X: np.trace(X) / X.shape[0]
+    HK = Kf.T @ U @ Kf
+    HC = C.T @ Gs @ C
+    mK_new = alpha1 * mKf + 0.5 * (avgtr(HC) * HK + damping * avgtr(C.T @ C) * (Kf.T @ Kf) - np.eye(p))
+    mC_new = alpha1 * mC + 0.5 * (avgtr(HK) * HC + damping * avgtr(Kf.T @ Kf) * (C.T @ C) - np.eye(d))
+    K_new = Kf - beta1 * Kf @ mK_new
+    C_new = C - beta1 * C @ mC_new
+    Delta = C_new @ C_new.T @ G @ K_new @ K_new.T
+    return W - lr * Delta, [C_new, K_new], [mC_new, mK_new]
+
+
+def ingd_case(name, shape, seed):
+    rng = np.random.default_rng(seed)
+    N = len(shape)
+    W = rng.standard_normal(shape)
+    G = rng.standard_normal(shape)
+    S = []
+    for dk in shape:
+        A = rng.standard_normal((dk, dk + 2))
+        S.append(A @ A.T / (dk + 2))
+    K = [np.eye(dk) + 0.2 * rng.standard_normal((dk, dk)) for dk in shape]
+    mK = [0.1 * rng.standard_normal((dk, dk)) for dk in shape]
+    hyper = {"lr": 0.05, "beta1": 0.02, "alpha1": 0.5, "damping": 0.01}
+    W2, K2, m2 = ingd_step(W, G, S, K, mK, **hyper)
+    checks = {}
+    if N == 2:
+        W2l, K2l, m2l = ingd_step_2d_literal(W, G, S, K, mK, **hyper)
+        worst = max(rel(W2, W2l), *(rel(a, b) for a, b in zip(K2, K2l)), *(rel(a, b) for a, b in zip(m2, m2l)))
+        if worst > 1e-12:
+            sys.exit(f"{name}: N-mode and literal two-factor INGD updates disagree ({worst})")
+        checks["n_mode_vs_literal_2d"] = worst
+    inputs = {"W": t(W), "G": t(G)}
+    for k in range(N):
+        inputs[f"S[{k}]"] = t(S[k])
+    for k in range(N):
+        inputs[f"K[{k}]"] = t(K[k])
+    for k in range(N):
+        inputs[f"mK[{k}]"] = t(mK[k])
+    for k, v in hyper.items():
+        inputs[k] = t(np.float64(v))
+    outputs = {"W": t(W2)}
+    for k in range(N):
+        outputs[f"K[{k}]"] = t(K2[k])
+    for k in range(N):
+        outputs[f"mK[{k}]"] = t(m2[k])
+    return {"name": name, "N": N, "optimizer": "ingd", "inputs": inputs, "outputs": outputs, "checks": checks}
 
 
 def main():
@@ -240,11 +320,13 @@ def main():
         tt_case("tt5", [1, 2, 3, 3, 2, 2], [2, 2, 3, 2, 2], 1002),
         kron_case("kron2", [3, 4], 2001),
         kron_case("kron3", [2, 3, 4], 2002),
+        ingd_case("ingd2", [3, 4], 3001),
+        ingd_case("ingd3", [3, 2, 4], 3002),
     ]
     out = {
         "generator": "test/oracles/gen_collections.py",
         "numpy": np.__version__,
-        "notes": "tensor-train frames and applications (K = 4, 5) with gradients; one IF-Shampoo step with a Kronecker factor per mode (N = 2, 3)",
+        "notes": "tensor-train frames and applications (K = 4, 5) with gradients; one IF-Shampoo step and one INGD step with a Kronecker factor per mode (N = 2, 3)",
         "cases": cases,
     }
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -253,7 +335,7 @@ def main():
         json.dump(out, f, indent=None, separators=(",", ":"))
         f.write("\n")
     for c in cases:
-        print(c["name"], c["checks"])
+        print(c["name"], {k: float(v) for k, v in c["checks"].items()})
 
 
 if __name__ == "__main__":

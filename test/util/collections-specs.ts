@@ -43,3 +43,24 @@ optimizer kron_factors(W: tensor[d[i] for i in 0..N], G: tensor[d[i] for i in 0.
       D = unroll (X = G) for i in 0..N => modeprod(X, B2[i] * B2[i]', i)
   in W <- W - lr * D, B <- B2, m <- m2
 `;
+
+/** INGD (SINGD's default update, seeds-math §2.4) with one Kronecker factor per mode of a tensor
+ *  parameter and a statistic S_k per mode: H_k = K_kᵀ S_k K_k,
+ *  m_k ← α₁m_k + ½(Π_{j≠k} avgtr(H_j)·H_k + λ Π_{j≠k} avgtr(K_jᵀK_j)·K_kᵀK_k − I),
+ *  K_k ← K_k − β₁K_k m_k, W ← W − lr·(G ×_k K_kK_kᵀ for every k). For two modes it is §2.4's update
+ *  of C (rows) and K (columns). */
+export const ingdSpec = `
+optimizer ingd(W: tensor[d[i] for i in 0..N], G: tensor[d[i] for i in 0..N], S: [sym[d[i]] for i in 0..N];
+               lr: real = 0.001, beta1: real = 0.01, alpha1: real = 0.5, damping: real = 0.001, N: static int = 2) =
+  state K: [mat[d[i], d[i]] for i in 0..N] = [eye(d[i]) for i in 0..N],
+        mK: [mat[d[i], d[i]] for i in 0..N] = [zeros(d[i], d[i]) for i in 0..N]
+  let H = [K[i]' * S[i] * K[i] for i in 0..N],
+      h = [trace(H[i]) / float(d[i]) for i in 0..N],
+      c = [sumsq(K[i]) / float(d[i]) for i in 0..N],
+      m2 = [alpha1 * mK[i] + 0.5 * (prod(h[0:i]) * prod(h[i + 1:N]) * H[i]
+                                     + damping * prod(c[0:i]) * prod(c[i + 1:N]) * (K[i]' * K[i]) - eye(d[i]))
+            for i in 0..N],
+      K2 = [K[i] - beta1 * (K[i] * m2[i]) for i in 0..N],
+      D = unroll (X = G) for i in 0..N => modeprod(X, K2[i] * K2[i]', i)
+  in W <- W - lr * D, K <- K2, mK <- m2
+`;
