@@ -15,6 +15,8 @@ import { MatcRuntimeError } from '../core/errors.js';
 import { jvpInputs, jvpResults, summarize, vjpInputs, vjpResults, type CallStatus } from '../runtime/call.js';
 import type { Backend } from '../runtime/backend.js';
 import { jitExecutable } from './jit.js';
+import { type CallInput, collectionLength, flattenCollections, groupCollections } from '../runtime/collections.js';
+import { parseSpecName } from '../compiler/check/statics.js';
 
 export interface CallOptions {
   /** values for int parameters / dimension overrides */
@@ -29,15 +31,21 @@ export { summarize, type CallStatus };
 
 export interface ForwardResult {
   outputs: Record<string, Tensor>;
+  /** the elements of collection results as arrays (`outputs['Bs[0]']` is `outputLists.Bs[0]`) */
+  outputLists: Record<string, Tensor[]>;
   status: CallStatus;
 }
 
 export interface VjpResult extends ForwardResult {
   gradients: Record<string, Tensor>;
+  /** gradients of collection parameters as arrays (`gradientLists.cores[2]`) */
+  gradientLists: Record<string, Tensor[]>;
 }
 
 export interface JvpResult extends ForwardResult {
   tangents: Record<string, Tensor>;
+  /** tangents of collection results as arrays */
+  tangentLists: Record<string, Tensor[]>;
 }
 
 export interface ParamInfo {
@@ -62,7 +70,50 @@ export class CompiledFn {
     readonly name: string,
   ) {}
 
+  /** Whether this is a generic function (static parameters): each call is run by the
+   *  specialisation for its static values (compiled on first use, then cached per value). */
+  get generic(): boolean {
+    return this.module.program.genericInfo(this.name) !== null && !this.module.program.out.funcs.has(this.name);
+  }
+
+  /** The specialisation for static values taken from `dims`, the lengths of collection inputs
+   *  and the defaults (a non-generic function is its own specialisation). */
+  specialize(dims: Record<string, number> = {}, inputs: Record<string, unknown> = {}): CompiledFn {
+    const info = this.module.program.genericInfo(this.name);
+    if (!info || this.module.program.out.funcs.has(this.name)) return this;
+    const known = new Map<string, number>();
+    const given: Record<string, number> = {};
+    for (const s of info.statics) {
+      let v: number | undefined = dims[s.name];
+      if (v === undefined) {
+        for (const src of info.sources.get(s.name) ?? []) {
+          const len = collectionLength(inputs, src.param);
+          const lo = src.lo(known);
+          if (len !== null && lo !== null) {
+            v = lo + len;
+            break;
+          }
+        }
+      }
+      v ??= s.default;
+      if (v !== undefined) {
+        known.set(s.name, v);
+        given[s.name] = v;
+      }
+    }
+    return new CompiledFn(this.module, this.module.program.specialize(this.name, given));
+  }
+
+  /** `opts.dims` without the static parameters (the specialisation has them built in). */
+  private plainDims(opts: CallOptions): CallOptions {
+    const info = this.module.program.genericInfo(this.name);
+    if (!info || !opts.dims) return opts;
+    const dims = Object.fromEntries(Object.entries(opts.dims).filter(([k]) => !info.statics.some((s) => s.name === k)));
+    return { ...opts, dims };
+  }
+
   get func(): Func {
+    if (this.generic) return this.specialize().func;
     return this.module.program.lowered(this.name);
   }
 
@@ -88,8 +139,10 @@ export class CompiledFn {
     return this.func.kind;
   }
 
-  bind(inputs: Record<string, InputValue>, opts: CallOptions = {}): Binding {
-    return bindInputs(this.func, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), strictDims: true });
+  bind(inputs: Record<string, CallInput>, opts: CallOptions = {}): Binding {
+    if (this.generic) return this.specialize(opts.dims, inputs).bind(inputs, this.plainDims(opts));
+    const flat = flattenCollections(inputs, this.func.params.map((p) => p.name), 'input', this.name);
+    return bindInputs(this.func, flat, { ...(opts.dims ? { dims: opts.dims } : {}), strictDims: true });
   }
 
   /** The executable of one form (compiled on first use; throws CompileError when the form has no
@@ -107,28 +160,39 @@ export class CompiledFn {
     return runExecutableCpu(exe, bind, { ...(opts.f32 ? { f32: true } : {}) });
   }
 
-  async forward(inputs: Record<string, InputValue>, opts: CallOptions = {}): Promise<ForwardResult> {
-    const r = await this.exec('forward', inputs, opts);
-    return { outputs: r.outputs, status: summarize(r.nodes, r.outputs) };
+  /** Collection inputs given as arrays, flattened into their element names. */
+  private flat(values: Record<string, CallInput>, names: readonly string[], what: string): Record<string, InputValue> {
+    return flattenCollections(values, names, what, this.name);
+  }
+
+  async forward(inputs: Record<string, CallInput>, opts: CallOptions = {}): Promise<ForwardResult> {
+    if (this.generic) return this.specialize(opts.dims, inputs).forward(inputs, this.plainDims(opts));
+    const r = await this.exec('forward', this.flat(inputs, this.func.params.map((p) => p.name), 'input'), opts);
+    return { outputs: r.outputs, outputLists: groupCollections(r.outputs), status: summarize(r.nodes, r.outputs) };
   }
 
   /** Gradients of ⟨cotangents, outputs⟩ for every differentiable input. */
-  async vjp(inputs: Record<string, InputValue>, cotangents: Record<string, InputValue>, opts: CallOptions = {}): Promise<VjpResult> {
+  async vjp(inputs: Record<string, CallInput>, cotangents: Record<string, CallInput>, opts: CallOptions = {}): Promise<VjpResult> {
+    if (this.generic) return this.specialize(opts.dims, inputs).vjp(inputs, cotangents, this.plainDims(opts));
     this.executable('vjp'); // a VJP that does not compile fails before the inputs are looked at
-    const all = vjpInputs(this.name, this.func.results.map((r) => r.name), inputs, cotangents);
+    const resultNames = this.func.results.map((r) => r.name);
+    const all = vjpInputs(this.name, resultNames, this.flat(inputs, this.func.params.map((p) => p.name), 'input'), this.flat(cotangents, resultNames, 'cotangent of output'));
     const r = await this.exec('vjp', all, opts);
     const { outputs, gradients } = vjpResults(r.outputs);
-    return { outputs, gradients, status: summarize(r.nodes, outputs, gradients) };
+    return { outputs, outputLists: groupCollections(outputs), gradients, gradientLists: groupCollections(gradients), status: summarize(r.nodes, outputs, gradients) };
   }
 
   /** Tangents of the outputs along input tangents (missing tangents are zero). */
-  async jvp(inputs: Record<string, InputValue>, tangents: Record<string, InputValue>, opts: CallOptions = {}): Promise<JvpResult> {
+  async jvp(inputs: Record<string, CallInput>, tangents: Record<string, CallInput>, opts: CallOptions = {}): Promise<JvpResult> {
+    if (this.generic) return this.specialize(opts.dims, inputs).jvp(inputs, tangents, this.plainDims(opts));
     this.executable('jvp');
-    const bind = bindInputs(this.func, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), noValidate: true, strictDims: true });
-    const all = jvpInputs(bind, (p) => this.func.params.some((q) => q.name === p && q.differentiable), inputs, tangents, this.name);
+    const names = this.func.params.map((p) => p.name);
+    const flatInputs = this.flat(inputs, names, 'input');
+    const bind = bindInputs(this.func, flatInputs, { ...(opts.dims ? { dims: opts.dims } : {}), noValidate: true, strictDims: true });
+    const all = jvpInputs(bind, (p) => this.func.params.some((q) => q.name === p && q.differentiable), flatInputs, this.flat(tangents, names, 'tangent of input'), this.name);
     const r = await this.exec('jvp', all, opts);
     const { outputs, tangents: tans } = jvpResults(this.func.results.map((x) => x.name), r.outputs);
-    return { outputs, tangents: tans, status: summarize(r.nodes, outputs) };
+    return { outputs, outputLists: groupCollections(outputs), tangents: tans, tangentLists: groupCollections(tans), status: summarize(r.nodes, outputs) };
   }
 }
 
@@ -150,16 +214,23 @@ export class Module {
     return e;
   }
 
-  /** Names of the callable functions (fn, layer, optimizer step and init). */
+  /** Names of the callable functions (fn, layer, optimizer step and init; a generic function by
+   *  its own name: its specialisations, `tt[K=4]`, are callable by name too but not listed). */
   get functions(): string[] {
-    return this.program.names;
+    const generic = (n: string): boolean => {
+      const s = parseSpecName(n);
+      return !!s && this.program.genericInfo(s.base + s.suffix) !== null;
+    };
+    return [...this.program.generics, ...this.program.names.filter((n) => !generic(n))];
   }
 
+  /** A function by name; a generic one (static parameters) by its name, specialised per call, or
+   *  one specialisation by `NAME[K=4]`. */
   fn(name: string): CompiledFn {
-    if (!this.program.out.funcs.has(name)) {
-      throw new MatcRuntimeError('MATR100', `no function '${name}' in this module (have: ${this.functions.join(', ')})`);
-    }
-    return new CompiledFn(this, name);
+    if (this.program.out.funcs.has(name) || this.program.genericInfo(name)) return new CompiledFn(this, name);
+    const spec = parseSpecName(name);
+    if (spec && this.program.genericInfo(spec.base + spec.suffix)) return new CompiledFn(this, this.program.specialize(name));
+    throw new MatcRuntimeError('MATR100', `no function '${name}' in this module (have: ${this.functions.join(', ')})`);
   }
 }
 

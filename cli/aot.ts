@@ -65,11 +65,12 @@ export interface CompileToDirResult {
 }
 
 /** Compiles FILE into OUTDIR/<name>.js and OUTDIR/<name>.d.ts. */
-export function compileToDir(file: string, outDir: string, opts: { runtime?: string; solverOptions?: Record<string, number> } = {}): CompileToDirResult {
+export function compileToDir(file: string, outDir: string, opts: { runtime?: string; solverOptions?: Record<string, number>; statics?: Record<string, number[]> } = {}): CompileToDirResult {
   if (!existsSync(file)) throw new MatcRuntimeError('MATR111', `no such file: ${file}`);
   const program = compileProgram(readFileSync(file, 'utf8'), { path: resolve(file), ...(opts.solverOptions ? { solverOptions: opts.solverOptions } : {}) });
   if (program.warnings.length) process.stderr.write(renderAll(program.warnings) + '\n');
   const warnings: BuildWarning[] = [];
+  specializeAll(program, opts.statics ?? {}, warnings);
   const data = buildModuleData(program, basename(file), matcVersion(), warnings);
   const { js, dts } = emitModule(data, runtimeSpecifier(opts.runtime, outDir));
   mkdirSync(outDir, { recursive: true });
@@ -81,14 +82,51 @@ export function compileToDir(file: string, outDir: string, opts: { runtime?: str
   return { js: jsPath, dts: dtsPath, functions: Object.keys(data.functions), warnings };
 }
 
-const USAGE = 'usage: matc compile FILE -o DIR [--runtime PATH|SPECIFIER]';
+/** `--static K=4,5,N=2,3` → { K: [4, 5], N: [2, 3] } (a value without a name continues the list). */
+export function parseStatics(text: string | undefined): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  if (!text) return out;
+  let cur: string | undefined;
+  for (const part of text.split(',')) {
+    const m = /^\s*(?:([A-Za-z_][A-Za-z0-9_]*)\s*=\s*)?(\d+)\s*$/.exec(part);
+    if (!m || (m[1] === undefined && cur === undefined)) throw new MatcRuntimeError('MATR112', `bad --static '${part}': expected NAME=VALUE[,VALUE…] with non-negative integers, e.g. K=4,5`);
+    if (m[1] !== undefined) cur = m[1];
+    (out[cur!] ??= []).push(Number(m[2]));
+  }
+  return out;
+}
+
+/** Makes the specialisations `--static` asks for: every combination of the listed values of a
+ *  generic function's static parameters (defaults for those not listed); a generic function with
+ *  a static parameter neither listed nor defaulted is left out, with a warning. */
+function specializeAll(program: ReturnType<typeof compileProgram>, statics: Record<string, number[]>, warnings: BuildWarning[]): void {
+  for (const g of program.generics) {
+    if (g.endsWith('.init')) continue; // made with its optimizer
+    const info = program.genericInfo(g)!;
+    const lists = info.statics.map((s) => statics[s.name] ?? (s.default !== undefined ? [s.default] : undefined));
+    const missing = info.statics.filter((_, i) => !lists[i]).map((s) => s.name);
+    if (missing.length) {
+      if (info.statics.some((s) => statics[s.name])) warnings.push({ fn: g, message: `not compiled: give --static ${missing.map((m) => `${m}=…`).join(',')} as well` });
+      else if (!program.names.some((n) => n.startsWith(`${g}[`))) warnings.push({ fn: g, message: `not compiled: it is generic in ${missing.join(', ')}; name the values with --static ${missing.map((m) => `${m}=…`).join(',')}` });
+      continue;
+    }
+    let combos: Record<string, number>[] = [{}];
+    info.statics.forEach((s, i) => {
+      combos = combos.flatMap((c) => lists[i]!.map((v) => ({ ...c, [s.name]: v })));
+    });
+    for (const c of combos) program.specialize(g, c);
+  }
+}
+
+const USAGE = 'usage: matc compile FILE -o DIR [--runtime PATH|SPECIFIER] [--static K=4,5]';
 
 export async function compileCommand(positionals: string[], values: Record<string, string | boolean | undefined>): Promise<number> {
   if (positionals.length !== 1) throw new MatcRuntimeError('MATR112', `matc compile: expected one FILE\n\n${USAGE}`);
   const out = values.out;
   if (typeof out !== 'string' || out === '') throw new MatcRuntimeError('MATR112', `matc compile: -o DIR is required\n\n${USAGE}`);
   const runtime = typeof values.runtime === 'string' ? values.runtime : undefined;
-  const r = compileToDir(positionals[0]!, out, { ...(runtime ? { runtime } : {}) });
+  const statics = parseStatics(typeof values.static === 'string' ? values.static : undefined);
+  const r = compileToDir(positionals[0]!, out, { ...(runtime ? { runtime } : {}), statics });
   for (const w of r.warnings) process.stderr.write(`warning: ${w.fn}: ${w.message}\n`);
   process.stdout.write(`wrote ${r.js} and ${r.dts} (${r.functions.length} function${r.functions.length === 1 ? '' : 's'}: ${r.functions.join(', ')})\n`);
   return 0;
@@ -97,7 +135,7 @@ export async function compileCommand(positionals: string[], values: Record<strin
 // `node dist/cli/aot.js FILE -o DIR --runtime PATH`: the same command with its own option parser.
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   const { values, positionals } = parseArgs({
-    options: { out: { type: 'string', short: 'o' }, runtime: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { out: { type: 'string', short: 'o' }, runtime: { type: 'string' }, static: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     allowPositionals: true,
   });
   if (values.help) {

@@ -321,7 +321,8 @@ function parseKv(text: string | undefined, what: string, ints: boolean): Record<
   const out: Record<string, number> = {};
   if (!text) return out;
   for (const part of text.split(',')) {
-    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([-+0-9.eE]+)\s*$/.exec(part);
+    // a name, or a member of a dimension family `r[3]` (compile-time collections)
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*(?:\[\d+\])?)\s*=\s*([-+0-9.eE]+)\s*$/.exec(part);
     const v = m ? Number(m[2]) : NaN;
     if (!m || !Number.isFinite(v) || (ints && !(Number.isInteger(v) && v >= 0))) {
       throw new MatcRuntimeError('MATR112', `bad ${what} '${part}': expected name=${ints ? 'non-negative integer' : 'number'}`);
@@ -381,12 +382,13 @@ export async function benchCommand(positionals: string[], values: Record<string,
   const module = new Module(program);
   const name = values.fn as string | undefined;
   if (!name && module.functions.length !== 1) throw new MatcRuntimeError('MATR100', `--fn is required (functions: ${module.functions.join(', ')})`);
-  const fn = module.fn(name ?? module.functions[0]!);
+  const dims = parseKv(values.dims as string | undefined, '--dims', true);
+  // a generic function: the specialisation for the static values in --dims (or the defaults)
+  const fn = module.fn(name ?? module.functions[0]!).specialize(dims);
   const batch = positiveInt(values.batch, '--batch', 1);
   const reps = positiveInt(values.reps, '--reps', 20);
   const seed = values.seed !== undefined ? Number(values.seed) : 1;
   if (!Number.isFinite(seed)) throw new MatcRuntimeError('MATR112', `--seed must be a number`);
-  const dims = parseKv(values.dims as string | undefined, '--dims', true);
   const sel = await selectBackend(((values.backend as string | undefined) ?? 'auto') as BackendChoice, cpuOptions(values));
   try {
     const run = await benchFunction(fn, sel.backend, sel.name, { batch, dims, reps, seed, budgetMs: 2000 });

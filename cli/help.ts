@@ -88,13 +88,17 @@ options:
 export function extraHelp(cmd: string): string | undefined {
   if (cmd === 'compile')
     return [
-      'usage: matc compile FILE -o DIR [--runtime SPEC]',
+      'usage: matc compile FILE -o DIR [--runtime SPEC] [--static K=4,5]',
       '',
       "Writes DIR/<name>.js (an ES module) and DIR/<name>.d.ts. Per function the module embeds the",
       'WGSL instance kernels of the forward, VJP and JVP (plain and with subgroup reductions) and',
       'their printed IR (run by the CPU reference). Loading it needs only matc\'s runtime, imported',
       'as matc/dist/runtime/aot/index.js unless --runtime names a package, a .js specifier or a',
       'path to a matc checkout or its dist/ (written relative to DIR).',
+      '',
+      'Generic functions (static int parameters) are embedded per specialisation, named NAME[K=4]:',
+      'those of --static (K=4,5 compiles K = 4 and K = 5; K=4,5,N=2,3 every combination) and those',
+      'at the defaults of their static parameters.',
     ].join('\n');
   if (cmd === 'bench') return BENCH_HELP;
   return undefined;

@@ -21,6 +21,15 @@ export function readTensorFile(path: string, what: string): Record<string, Tenso
   }
   const out: Record<string, Tensor> = {};
   for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    // a collection: an array of {shape, data}, read as its elements NAME[0], NAME[1], …
+    if (Array.isArray(v) && v.every((x) => x && typeof x === 'object' && !Array.isArray(x))) {
+      v.forEach((x, i) => {
+        const o = x as { shape?: unknown; data?: unknown };
+        if (!Array.isArray(o.shape) || !Array.isArray(o.data)) throw new MatcRuntimeError('MATR110', `${what} file ${path}: entry '${k}' element ${i} needs "shape" and "data" arrays`);
+        out[`${k}[${i}]`] = toTensor(o, `${what} file ${path}: entry '${k}' element ${i}`);
+      });
+      continue;
+    }
     if (typeof v === 'number') {
       out[k] = new Tensor([], [v]);
       continue;
@@ -48,7 +57,12 @@ export function resolveDims(fn: CompiledFn, given: Record<string, number>): Reco
   for (const ip of f.intParams) if (dims[ip.name] === undefined && ip.default !== undefined) dims[ip.name] = ip.default;
   for (const p of f.params) {
     for (const d of (p.node.type as TensorType).shape) {
-      for (const v of d.vars()) if (dims[v] === undefined && !f.derivedDims.some((x) => x.name === v)) dims[v] = DEFAULT_DIM;
+      for (const v of d.vars()) {
+        if (dims[v] !== undefined || f.derivedDims.some((x) => x.name === v)) continue;
+        // a member of a dimension family (r[3]) takes the family's value when one is given (--dims r=2)
+        const fam = /^(.+)\[\d+\]$/.exec(v)?.[1];
+        dims[v] = fam !== undefined && given[fam] !== undefined ? given[fam]! : DEFAULT_DIM;
+      }
     }
   }
   for (const dd of f.derivedDims) dims[dd.name] = dd.value.eval(dims);

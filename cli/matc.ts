@@ -45,6 +45,7 @@ async function main(argv: string[]): Promise<number> {
     help: { type: 'boolean' as const, short: 'h' },
     reps: { type: 'string' as const },
     runtime: { type: 'string' as const },
+    static: { type: 'string' as const },
   };
   let parsed;
   try {

@@ -25,7 +25,8 @@ function parseKv(text: string | undefined, what: string): Record<string, number>
   const out: Record<string, number> = {};
   if (!text) return out;
   for (const part of text.split(',')) {
-    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([-+0-9.eE]+)\s*$/.exec(part);
+    // a name, or a member of a dimension family `r[3]` (compile-time collections)
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*(?:\[\d+\])?)\s*=\s*([-+0-9.eE]+)\s*$/.exec(part);
     if (!m || !Number.isFinite(Number(m[2]))) throw new MatcRuntimeError('MATR112', `bad ${what} '${part}': expected name=number`);
     if (what === '--dims' && !(Number.isInteger(Number(m[2])) && Number(m[2]) >= 0)) throw new MatcRuntimeError('MATR112', `bad --dims '${part}': dimensions are non-negative integers`);
     out[m[1]!] = Number(m[2]);
@@ -68,7 +69,9 @@ export async function cmdIr(file: string, fnName: string | undefined, stage: str
   const extra = ['schedule', 'wgsl'];
   if (![...stages, ...extra].includes(stage)) throw new MatcRuntimeError('MATR112', `unknown stage '${stage}' (stages: ${[...stages, ...extra].join(', ')})`);
   const m = loadModule(file);
-  const fn = pickFn(m, fnName);
+  // a generic function is shown at the defaults of its static parameters (or name one
+  // specialisation: --fn 'tt[K=4]')
+  const fn = pickFn(m, fnName).specialize();
   if (extra.includes(stage)) {
     const { scheduleText } = await import('../compiler/schedule/text.js');
     process.stdout.write(scheduleText(m.program, fn.name, stage as 'schedule' | 'wgsl') + '\n');
@@ -91,7 +94,11 @@ export async function cmdRun(file: string, v: Record<string, string | boolean | 
   const sets = parseKv(v.set as string | undefined, '--set');
   const dimsGiven = parseKv(v.dims as string | undefined, '--dims');
   let module = loadModule(file);
-  const fn0 = pickFn(module, v.fn as string | undefined);
+  let fn0 = pickFn(module, v.fn as string | undefined);
+  // a generic function: the specialisation for the static values in --dims, the lengths of
+  // collections in the inputs file, or the defaults (compile-time collections)
+  const early = v.inputs && fn0.generic ? readTensorFile(v.inputs as string, 'inputs') : undefined;
+  if (fn0.generic) fn0 = fn0.specialize(dimsGiven, early ?? {});
   const scalarNames = new Set(fn0.params.filter((p) => p.shape.length === 0).map((p) => p.name));
   const scalarSets: Record<string, number> = {};
   const solverSets: Record<string, number> = {};
@@ -117,7 +124,7 @@ export async function cmdRun(file: string, v: Record<string, string | boolean | 
   let inputs: Record<string, Tensor>;
   let dims: Record<string, number>;
   if (v.inputs) {
-    inputs = readTensorFile(v.inputs as string, 'inputs');
+    inputs = early ?? readTensorFile(v.inputs as string, 'inputs');
     dims = { ...dimsGiven };
   } else if (v.random) {
     dims = resolveDims(fn, dimsGiven);

@@ -34,6 +34,8 @@ import { expandFunc, type ExpandOptions } from './solvers/expand.js';
 import { simplifyFunc } from './opt/simplify.js';
 import { structuredGradients } from './diff/structure.js';
 import { printProgram } from '../grammar/print-ast.js';
+import { MAX_STATIC, type GenericInfo, genericInfo, parseSpecName, specName } from './check/statics.js';
+import { specializeItem } from './check/items.js';
 
 export interface CompileOptions {
   /** file name for diagnostics and relative imports */
@@ -79,6 +81,83 @@ export class Program {
 
   get names(): string[] {
     return [...this.out.funcs.keys()];
+  }
+
+  // ---- generic functions (static parameters; compiler/check/statics.ts) ----
+
+  /** Names of the generic items (fn, layer, optimizer; an optimizer's init is `NAME.init`). */
+  get generics(): string[] {
+    const out: string[] = [];
+    for (const [n, e] of this.out.generics) {
+      out.push(n);
+      if (e.item.kind === 'optimizer' && e.item.body.state.length) out.push(`${n}.init`);
+    }
+    return out;
+  }
+
+  /** The static parameters of a generic item (or its init), or null for an ordinary function. */
+  genericInfo(name: string): GenericInfo | null {
+    const base = name.endsWith('.init') ? name.slice(0, -'.init'.length) : name;
+    const e = this.out.generics.get(base);
+    return e ? genericInfo(e.item) : null;
+  }
+
+  /** The name of the specialisation of generic `name` for the given static values (defaults for
+   *  the others), elaborated on first use: `tt[K=4]`. An ordinary function's name is returned
+   *  as it is, and so is the name of a specialisation (`tt[K=4]`, made if new). Throws
+   *  MatcRuntimeError MATR160 for a static value missing or out of range, CompileError when the
+   *  specialisation does not check. */
+  specialize(name: string, given: Record<string, number> = {}): string {
+    if (this.out.funcs.has(name)) return name;
+    const parsed = parseSpecName(name);
+    if (parsed && this.out.generics.has(parsed.base)) return this.specialize(parsed.base + parsed.suffix, { ...given, ...Object.fromEntries(parsed.statics) });
+    const suffix = name.endsWith('.init') ? '.init' : '';
+    const base = name.slice(0, name.length - suffix.length);
+    const entry = this.out.generics.get(base);
+    if (!entry) return name;
+    const info = genericInfo(entry.item);
+    const statics: [string, number][] = [];
+    for (const s of info.statics) {
+      const v = given[s.name] ?? s.default;
+      if (v === undefined) {
+        throw new MatcRuntimeError('MATR160', `${base} is compiled per value of its static parameter ${s.name}: give ${s.name} (dims: { ${s.name}: … }, --dims ${s.name}=…, or the function name ${specName(base, [[s.name, 1]])}), or a collection input whose length it is`);
+      }
+      if (!Number.isInteger(v) || v < 0 || v > MAX_STATIC) throw new MatcRuntimeError('MATR160', `${base}: static parameter ${s.name} = ${v} must be an integer from 0 to ${MAX_STATIC}`);
+      statics.push([s.name, v]);
+    }
+    const sname = specName(base, statics);
+    const key = `spec:${sname}`;
+    const failed = this.failures.get(key);
+    if (failed) throw failed;
+    if (!this.out.funcs.has(sname)) {
+      const bag = new DiagnosticBag();
+      let made: Func[] = [];
+      try {
+        made = this.guard(
+          () =>
+            withBudget(`checking ${sname}`, stageBudget(this.options), () => {
+              this.out.ctx.inlined = 0;
+              return specializeItem(entry, this.b, bag, this.out.ctx, statics);
+            }),
+          undefined,
+        );
+      } catch (e) {
+        if (e instanceof CompileError) this.failures.set(key, e);
+        throw e;
+      }
+      if (bag.hasErrors) {
+        const err = new CompileError(bag.items);
+        this.failures.set(key, err);
+        throw err;
+      }
+      for (const f of made) {
+        if (this.options.verify) verifyFunc(f);
+        this.out.funcs.set(f.name, f);
+      }
+    }
+    const out = sname + suffix;
+    if (!this.out.funcs.has(out)) throw new MatcRuntimeError('MATR100', `${base} has no ${suffix ? 'init function (it has no state)' : 'function'} '${out}'`);
+    return out;
   }
 
   lowered(name: string): Func {

@@ -32,6 +32,9 @@ export const limits = {
   inlineCount: 20000,
   /** the largest integer literal usable as an index, a dimension or a trip count (WGSL's i32) */
   maxInt: 2147483647,
+  /** elements of a compile-time collection, iterations of an unrolled loop and the largest
+   *  static value: each element is elaborated, and its IR built, once (compiler/check/statics.ts) */
+  maxStatic: 1024,
 };
 
 /** A rendered description of a limit for notes: "the limit is 500 parser rules". */

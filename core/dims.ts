@@ -340,7 +340,8 @@ export function parseDim(text: string): Dim {
       i++;
       return atom().neg();
     }
-    const m = /^[A-Za-z_][A-Za-z0-9_]*|^\d+/.exec(text.slice(i));
+    // a name, or a member of a dimension family `r[3]` (compile-time collections)
+    const m = /^[A-Za-z_][A-Za-z0-9_]*(?:\[\d+\])?|^\d+/.exec(text.slice(i));
     if (!m) throw new Error(`bad dimension '${text}'`);
     i += m[0].length;
     if (/^\d/.test(m[0])) return Dim.const(Number(m[0]));

@@ -45,7 +45,10 @@ export function exprChildren(e: A.Expr): A.Expr[] {
     case 'solve':
       return [...e.equations, ...clauseExprs(e.clauses)];
     case 'iterate':
+    case 'unroll':
       return [...e.carries.map((c) => c.init), e.lo, e.hi, e.body, ...(e.until ? [e.until] : [])];
+    case 'comprehension':
+      return [e.elem, e.lo, e.hi];
   }
 }
 
@@ -76,9 +79,17 @@ export function* itemDims(it: A.FnItem | A.OptimizerItem): Generator<A.DimAst> {
   else types.push(...it.body.state.map((s) => s.type));
   for (const e of walkItem(it)) {
     if (e.kind === 'argopt' || e.kind === 'solve') types.push(...e.vars.map((v) => v.type));
-    else if (e.kind === 'iterate') types.push(...e.carries.map((c) => c.type));
+    else if (e.kind === 'iterate' || e.kind === 'unroll') types.push(...e.carries.map((c) => c.type));
   }
-  for (const t of types) for (const d of t?.dims ?? []) yield d;
+  for (let t of types) {
+    // a collection type's dimensions: its bounds and its element's
+    while (t?.each) {
+      yield t.each.gen.lo;
+      yield t.each.gen.hi;
+      t = t.each.elem;
+    }
+    for (const d of t?.dims ?? []) yield d;
+  }
   for (const w of it.where) yield w.value;
 }
 
@@ -91,6 +102,8 @@ export function dimDepth(d: A.DimAst): number {
     max = Math.max(max, depth);
     if (x.kind === 'bin') stack.push([x.left, depth + 1], [x.right, depth + 1]);
     else if (x.kind === 'call') for (const a of x.args) stack.push([a, depth + 1]);
+    else if (x.kind === 'index') stack.push([x.index, depth + 1]);
+    else if (x.kind === 'reduce' || x.kind === 'each') stack.push([x.body, depth + 1], [x.gen.lo, depth + 1], [x.gen.hi, depth + 1]);
   }
   return max;
 }

@@ -15,13 +15,33 @@ export type DimAst =
   | { kind: 'name'; name: string; span: Span }
   | { kind: 'bin'; op: '+' | '-' | '*' | '/'; left: DimAst; right: DimAst; span: Span }
   | { kind: 'call'; fn: 'min' | 'max'; args: DimAst[]; span: Span }
-  | { kind: 'ellipsis'; span: Span };
+  | { kind: 'ellipsis'; span: Span }
+  // compile-time collections (compiler/check/statics.ts):
+  /** a member of a dimension family, `r[i + 1]`; the index is static */
+  | { kind: 'index'; name: string; index: DimAst; span: Span }
+  /** `prod(n[i] for i in lo..hi)` / `sum(…)` over static bounds */
+  | { kind: 'reduce'; fn: 'sum' | 'prod'; body: DimAst; gen: DimGen; span: Span }
+  /** in a type's dimension list only: `d[i] for i in lo..hi`, one dimension per i */
+  | { kind: 'each'; body: DimAst; gen: DimGen; span: Span };
+
+/** `for i in lo..hi` at the type level (static bounds). */
+export interface DimGen {
+  index: Ident;
+  lo: DimAst;
+  hi: DimAst;
+  span: Span;
+}
 
 export interface TypeAst {
-  /** real, int, vec, mat, tensor, sym, spd, diag, tril, triu, orth, stiefel, sphere */
+  /** real, int, vec, mat, tensor, sym, spd, diag, tril, triu, orth, stiefel, sphere; '[]' for a
+   *  collection type */
   name: Ident;
   dims: DimAst[] | null;
   span: Span;
+  /** `static int`: known when the function is compiled (a specialisation per value) */
+  static?: boolean;
+  /** a collection type `[ELEM for i in lo..hi]`: one element per i, each of its own shape */
+  each?: { elem: TypeAst; gen: DimGen };
 }
 
 // ---- expressions ---------------------------------------------------------------------------
@@ -83,6 +103,19 @@ export interface CarryBinding {
   span: Span;
 }
 
+/** The shared form of `iterate` and `unroll`. */
+export interface LoopForm {
+  carries: CarryBinding[];
+  index: Ident;
+  reverse: boolean;
+  lo: Expr;
+  hi: Expr;
+  body: Expr;
+  /** `until` condition attached to the body's final expression (inside its lets) */
+  until: Expr | null;
+  span: Span;
+}
+
 export type Expr =
   | { kind: 'num'; value: number; text: string; span: Span }
   | { kind: 'bool'; value: boolean; span: Span }
@@ -99,18 +132,13 @@ export type Expr =
   | { kind: 'if'; cond: Expr; then: Expr; else: Expr; span: Span }
   | { kind: 'argopt'; sense: 'min' | 'max'; vars: VarDecl[]; objective: Expr; clauses: DeclClauses; span: Span }
   | { kind: 'solve'; vars: VarDecl[]; equations: Expr[]; clauses: DeclClauses; span: Span }
-  | {
-      kind: 'iterate';
-      carries: CarryBinding[];
-      index: Ident;
-      reverse: boolean;
-      lo: Expr;
-      hi: Expr;
-      body: Expr;
-      /** `until` condition attached to the body's final expression (inside its lets) */
-      until: Expr | null;
-      span: Span;
-    }
+  /** `[elem for i in lo..hi]` (or a call argument `elem for i in lo..hi`, `bare`): a
+   *  compile-time collection, elaborated once per static i */
+  | { kind: 'comprehension'; elem: Expr; index: Ident; lo: Expr; hi: Expr; bare: boolean; span: Span }
+  | ({ kind: 'iterate' } & LoopForm)
+  /** `unroll`: the form of iterate, unrolled at compile time (static bounds; carries may change
+   *  shape from one iteration to the next) */
+  | ({ kind: 'unroll' } & LoopForm)
   | { kind: 'error'; span: Span };
 
 // ---- items -------------------------------------------------------------------------------

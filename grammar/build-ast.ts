@@ -17,7 +17,11 @@ function isToken(e: CstElement): e is IToken {
 }
 
 class Builder {
-  constructor(readonly file: SourceFile) {}
+  constructor(
+    readonly file: SourceFile,
+    /** where forms the grammar accepts but the language does not are reported (MAT0102) */
+    readonly diag: DiagnosticBag = new DiagnosticBag(),
+  ) {}
 
   span(start: number, end: number): Span {
     const n = this.file.text.length;
@@ -153,15 +157,32 @@ class Builder {
 
   type(n: CstNode): A.TypeAst {
     const span = this.nodeSpan(n);
+    const elem = sub(n, 'elem');
+    if (elem) {
+      // a collection type [ELEM for i in lo..hi]
+      return { name: { name: '[]', span }, dims: null, span, each: { elem: this.type(elem), gen: this.dimGen(n, span) } };
+    }
     const name = this.ident(tok(n, 'Identifier'), span);
     const dims = tok(n, 'LBracket') ? (n.children.dim ?? []).map((d) => this.dim(d as CstNode)) : null;
-    return { name, dims, span };
+    return { name, dims, span, ...(tok(n, 'Kw_static') ? { static: true } : {}) };
+  }
+
+  /** The `for i in lo..hi` of a type, a dimension list entry or a dimension reduction. */
+  dimGen(n: CstNode, fallback: Span): A.DimGen {
+    const v = n.children.genVar?.[0] as IToken | undefined;
+    const zero = (): A.DimAst => ({ kind: 'num', value: 0, span: fallback });
+    const lo = sub(n, 'genLo') ? this.dimExpr(sub(n, 'genLo')!) : zero();
+    const hi = sub(n, 'genHi') ? this.dimExpr(sub(n, 'genHi')!) : zero();
+    const start = v && Number.isFinite(v.startOffset) ? v.startOffset : lo.span.start;
+    return { index: this.ident(v, fallback), lo, hi, span: this.span(start, hi.span.end) };
   }
 
   dim(n: CstNode): A.DimAst {
-    if (tok(n, 'DotDot')) return { kind: 'ellipsis', span: this.nodeSpan(n) };
+    if (tok(n, 'DotDot') && !tok(n, 'Kw_for')) return { kind: 'ellipsis', span: this.nodeSpan(n) };
     const e = sub(n, 'dimExpr');
-    return e ? this.dimExpr(e) : { kind: 'num', value: 0, span: this.nodeSpan(n) };
+    const body: A.DimAst = e ? this.dimExpr(e) : { kind: 'num', value: 0, span: this.nodeSpan(n) };
+    if (tok(n, 'Kw_for')) return { kind: 'each', body, gen: this.dimGen(n, this.nodeSpan(n)), span: this.nodeSpan(n) };
+    return body;
   }
 
   dimExpr(n: CstNode): A.DimAst {
@@ -191,6 +212,16 @@ class Builder {
     const solveTok = tok(n, 'Kw_solve');
     const id = tok(n, 'Identifier') ?? (solveTok ? { ...solveTok, image: 'solve' } : undefined);
     if (id) {
+      const index = sub(n, 'index');
+      if (index) return { kind: 'index', name: id.image, index: this.dimExpr(index), span };
+      if (tok(n, 'Kw_for')) {
+        // prod(n[i] for i in lo..hi), sum(…)
+        const args = (n.children.dimExpr ?? []).map((d) => this.dimExpr(d as CstNode));
+        if ((id.image !== 'prod' && id.image !== 'sum') || args.length !== 1) {
+          this.diag.error('MAT0102', `a dimension reduction is prod(d for i in lo..hi) or sum(d for i in lo..hi) of one dimension`, span);
+        }
+        return { kind: 'reduce', fn: id.image === 'sum' ? 'sum' : 'prod', body: args[0] ?? { kind: 'num', value: 0, span }, gen: this.dimGen(n, span), span };
+      }
       if (tok(n, 'LParen')) {
         const args = (n.children.dimExpr ?? []).map((d) => this.dimExpr(d as CstNode));
         const fn = id.image === 'max' ? 'max' : 'min';
@@ -313,6 +344,20 @@ class Builder {
     };
   }
 
+  /** A generator CST node (`for i in lo..hi`) applied to `elem`: a comprehension. */
+  comprehension(elem: A.Expr, g: CstNode, bare: boolean, span: Span): A.Expr {
+    const gs = this.nodeSpan(g);
+    return {
+      kind: 'comprehension',
+      elem,
+      index: this.ident(tok(g, 'Identifier'), gs),
+      lo: this.exprOrError(sub(g, 'lo'), gs),
+      hi: this.exprOrError(sub(g, 'hi'), gs),
+      bare,
+      span,
+    };
+  }
+
   iterateExpr(n: CstNode): A.Expr {
     const span = this.nodeSpan(n);
     const carries = (n.children.carryBinding ?? []).map((c) => {
@@ -329,7 +374,7 @@ class Builder {
     let until: A.Expr | null = null;
     const body = this.iterBody(sub(n, 'iterBody'), span, (u) => (until = u));
     return {
-      kind: 'iterate',
+      kind: tok(n, 'Kw_unroll') ? 'unroll' : 'iterate',
       carries,
       index: this.ident(tok(n, 'Identifier'), span),
       reverse: !!tok(n, 'Kw_reverse'),
@@ -487,9 +532,11 @@ class Builder {
         const args = (c.arg ?? []).map((a) => {
           const an = a as CstNode;
           const nm = tok(an, 'Identifier');
+          const value = this.exprOrError(sub(an, 'expr'), this.nodeSpan(an));
+          const g = sub(an, 'generator');
           return {
             name: nm ? this.ident(nm, this.tokSpan(nm)) : null,
-            value: this.exprOrError(sub(an, 'expr'), this.nodeSpan(an)),
+            value: g ? this.comprehension(value, g, true, this.span(value.span.start, this.nodeSpan(g).end)) : value,
           };
         });
         return { kind: 'call', callee: this.ident(id, span), args, span };
@@ -498,7 +545,19 @@ class Builder {
       return { kind: 'name', name: id.image, span };
     }
     if (tok(n, 'LBracket')) {
-      const rows = (c.matrixRow ?? []).map((r) => ((r as CstNode).children.expr ?? []).map((e) => this.expr(e as CstNode)));
+      const rowNodes = (c.matrixRow ?? []) as CstNode[];
+      const rows = rowNodes.map((r) => (r.children.expr ?? []).map((e) => this.expr(e as CstNode)));
+      const gi = rowNodes.findIndex((r) => sub(r, 'generator'));
+      if (gi >= 0) {
+        // [e for i in lo..hi]: a compile-time collection, which stands alone in its brackets
+        if (rows.length !== 1 || rows[0]!.length !== 1) {
+          this.diag.error('MAT0102', 'a collection [e for i in lo..hi] has one element expression and nothing else inside its brackets', span, {
+            suggestion: 'build a block matrix from the collection’s elements by name, or write one comprehension per collection',
+          });
+          return { kind: 'error', span };
+        }
+        return this.comprehension(rows[0]![0]!, sub(rowNodes[0]!, 'generator')!, false, span);
+      }
       return { kind: 'matrix', rows, span };
     }
     const elems = (c.expr ?? []).map((e) => this.expr(e as CstNode));
@@ -613,7 +672,7 @@ export function parseFile(file: SourceFile, diag: DiagnosticBag): A.Program {
     }
     diag.error('MAT0102', message, span, { label: atEof ? 'the text ends here' : undefined });
   }
-  const program = new Builder(file).program(out.cst);
+  const program = new Builder(file, diag).program(out.cst);
   // Dimension expressions are walked recursively by the checker and the printers, and a chain
   // (n + n + … ) nests as long as it is: an item with one nested deeper than the limit is
   // reported and dropped.

@@ -187,12 +187,35 @@ export class MatParser extends CstParser {
   });
 
   type = this.RULE('type', () => {
-    this.CONSUME(T.Identifier);
-    this.OPTION(() => {
-      this.CONSUME(T.LBracket);
-      this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.dim) });
-      this.CONSUME(T.RBracket);
-    });
+    this.depthGuard();
+    this.OR([
+      {
+        ALT: () => {
+          // `static int`: a parameter whose value is known when the function is compiled
+          this.OPTION3(() => this.CONSUME(T.Static));
+          this.CONSUME(T.Identifier);
+          this.OPTION(() => {
+            this.CONSUME(T.LBracket);
+            this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.dim) });
+            this.CONSUME(T.RBracket);
+          });
+        },
+      },
+      {
+        // a collection type `[ELEM for i in lo..hi]` (compile-time collections)
+        ALT: () => {
+          this.CONSUME2(T.LBracket);
+          this.SUBRULE(this.type, { LABEL: 'elem' });
+          this.CONSUME(T.For);
+          this.CONSUME2(T.Identifier, { LABEL: 'genVar' });
+          this.CONSUME(T.In);
+          this.SUBRULE(this.dimExpr, { LABEL: 'genLo' });
+          this.CONSUME(T.DotDot);
+          this.SUBRULE2(this.dimExpr, { LABEL: 'genHi' });
+          this.CONSUME2(T.RBracket);
+        },
+      },
+    ]);
   });
 
   dim = this.RULE('dim', () => {
@@ -204,7 +227,20 @@ export class MatParser extends CstParser {
           this.CONSUME(T.Dot);
         },
       },
-      { ALT: () => this.SUBRULE(this.dimExpr) },
+      {
+        ALT: () => {
+          this.SUBRULE(this.dimExpr);
+          // `d[i] for i in 0..N`: one dimension per i (compile-time collections)
+          this.OPTION(() => {
+            this.CONSUME(T.For);
+            this.CONSUME(T.Identifier, { LABEL: 'genVar' });
+            this.CONSUME(T.In);
+            this.SUBRULE2(this.dimExpr, { LABEL: 'genLo' });
+            this.CONSUME2(T.DotDot);
+            this.SUBRULE3(this.dimExpr, { LABEL: 'genHi' });
+          });
+        },
+      },
     ]);
   });
 
@@ -232,9 +268,32 @@ export class MatParser extends CstParser {
         ALT: () => {
           this.CONSUME(T.Identifier);
           this.OPTION(() => {
-            this.CONSUME(T.LParen);
-            this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.dimExpr) });
-            this.CONSUME(T.RParen);
+            this.OR2([
+              {
+                ALT: () => {
+                  this.CONSUME(T.LParen);
+                  this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.dimExpr) });
+                  // `prod(n[i] for i in 0..K)`, `sum(…)` (compile-time collections)
+                  this.OPTION2(() => {
+                    this.CONSUME(T.For);
+                    this.CONSUME2(T.Identifier, { LABEL: 'genVar' });
+                    this.CONSUME(T.In);
+                    this.SUBRULE3(this.dimExpr, { LABEL: 'genLo' });
+                    this.CONSUME(T.DotDot);
+                    this.SUBRULE4(this.dimExpr, { LABEL: 'genHi' });
+                  });
+                  this.CONSUME(T.RParen);
+                },
+              },
+              {
+                // a member of a dimension family: `r[i + 1]`
+                ALT: () => {
+                  this.CONSUME(T.LBracket);
+                  this.SUBRULE5(this.dimExpr, { LABEL: 'index' });
+                  this.CONSUME(T.RBracket);
+                },
+              },
+            ]);
           });
         },
       },
@@ -385,7 +444,9 @@ export class MatParser extends CstParser {
   });
 
   iterateExpr = this.RULE('iterateExpr', () => {
-    this.CONSUME(T.Iterate);
+    // `unroll (…) for i in lo..hi => …` has the form of iterate; its bounds are static and it is
+    // unrolled when the function is compiled (compile-time collections)
+    this.OR([{ ALT: () => this.CONSUME(T.Iterate) }, { ALT: () => this.CONSUME(T.Unroll) }]);
     this.CONSUME(T.LParen);
     this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.carryBinding) });
     this.CONSUME(T.RParen);
@@ -588,7 +649,23 @@ export class MatParser extends CstParser {
   });
 
   matrixRow = this.RULE('matrixRow', () => {
-    this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.expr) });
+    this.SUBRULE(this.expr);
+    // `[e for i in lo..hi]`: a compile-time collection (build-ast checks it stands alone)
+    this.OPTION(() => this.SUBRULE(this.generator));
+    this.MANY(() => {
+      this.CONSUME(T.Comma);
+      this.SUBRULE2(this.expr);
+    });
+  });
+
+  /** `for i in lo..hi` after an element of a collection or a call argument. */
+  generator = this.RULE('generator', () => {
+    this.CONSUME(T.For);
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.In);
+    this.SUBRULE(this.addExpr, { LABEL: 'lo' });
+    this.CONSUME(T.DotDot);
+    this.SUBRULE2(this.addExpr, { LABEL: 'hi' });
   });
 
   arg = this.RULE('arg', () => {
@@ -600,6 +677,8 @@ export class MatParser extends CstParser {
       },
     });
     this.SUBRULE(this.expr);
+    // `sum(x[i] for i in 0..K)`: the argument is the collection of the values
+    this.OPTION2(() => this.SUBRULE(this.generator));
   });
 }
 

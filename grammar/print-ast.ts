@@ -10,6 +10,7 @@ const level = (e: A.Expr): number => {
     case 'argopt':
     case 'solve':
     case 'iterate':
+    case 'unroll':
       return 0;
     case 'binary':
       return binLevel[e.op];
@@ -50,11 +51,23 @@ function dim(d: A.DimAst, min = 0): string {
       const s = `${dim(d.left, lv)} ${d.op} ${dim(d.right, lv + 1)}`;
       return lv < min ? `(${s})` : s;
     }
+    case 'index':
+      return `${d.name}[${dim(d.index)}]`;
+    case 'reduce':
+      return `${d.fn}(${dim(d.body)} ${dimGen(d.gen)})`;
+    case 'each':
+      return `${dim(d.body)} ${dimGen(d.gen)}`;
   }
 }
 
+function dimGen(g: A.DimGen): string {
+  return `for ${g.index.name} in ${dim(g.lo)}..${dim(g.hi)}`;
+}
+
 export function type(t: A.TypeAst): string {
-  return t.dims ? `${t.name.name}[${t.dims.map((d) => dim(d)).join(', ')}]` : t.name.name;
+  if (t.each) return `[${type(t.each.elem)} ${dimGen(t.each.gen)}]`;
+  const name = t.static ? `static ${t.name.name}` : t.name.name;
+  return t.dims ? `${name}[${t.dims.map((d) => dim(d)).join(', ')}]` : name;
 }
 
 /** An element of a comma-separated list: a declarative node's own comma lists (constraints,
@@ -142,9 +155,14 @@ export function expr(e: A.Expr): string {
       return `arg${e.sense} ${e.vars.map((v) => `${v.name.name}: ${type(v.type)}`).join(', ')} of ${p(e.objective, 1)}${clauses(e.clauses)}`;
     case 'solve':
       return `solve ${e.vars.map((v) => `${v.name.name}: ${type(v.type)}`).join(', ')} such that ${e.equations.map((q) => p(q, 1)).join(', ')}${clauses(e.clauses)}`;
-    case 'iterate': {
+    case 'comprehension': {
+      const gen = `${item(e.elem)} for ${e.index.name} in ${p(e.lo, 4)}..${p(e.hi, 4)}`;
+      return e.bare ? gen : `[${gen}]`;
+    }
+    case 'iterate':
+    case 'unroll': {
       const carries = e.carries.map((c) => `${c.name.name}${c.type ? `: ${type(c.type)}` : ''} = ${item(c.init)}`).join(', ');
-      return `iterate (${carries}) for ${e.index.name} in ${e.reverse ? 'reverse ' : ''}${p(e.lo, 4)}..${p(e.hi, 4)} => ${iterBody(e.body, e.until)}`;
+      return `${e.kind} (${carries}) for ${e.index.name} in ${e.reverse ? 'reverse ' : ''}${p(e.lo, 4)}..${p(e.hi, 4)} => ${iterBody(e.body, e.until)}`;
     }
     case 'error':
       return '<error>';

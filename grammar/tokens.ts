@@ -40,6 +40,9 @@ export const Until = kw('until');
 export const Reverse = kw('reverse');
 export const True = kw('true');
 export const False = kw('false');
+// compile-time collections (compiler/check/statics.ts): `K: static int`, `unroll (…) for i in 0..K => …`
+export const Static = kw('static');
+export const Unroll = kw('unroll');
 
 export const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t\r\n]+/, group: Lexer.SKIPPED });
 export const LineComment = createToken({ name: 'LineComment', pattern: /\/\/[^\n]*/, group: Lexer.SKIPPED });
@@ -85,6 +88,7 @@ export const RBrace = createToken({ name: 'RBrace', pattern: /\}/, label: "'}'" 
 export const keywords = [
   Fn, Layer, Optimizer, Import, From, As, Let, In, Where, If, Then, Else, Argmin, Argmax, Of, Subject, To,
   Solve, Such, That, Init, By, Grad, Orient, State, Iterate, For, Until, Reverse, True, False,
+  Static, Unroll,
 ];
 
 export const allTokens: TokenType[] = [

@@ -92,7 +92,14 @@ function tsString(s: string): string {
 /** The function's type in the .d.ts: MatcFunction<inputs, outputs, differentiable inputs>. */
 function functionType(s: AotSignature, ind: string): string {
   const inner = ind + '    ';
-  const inputs = s.params.map((p) => `${inner}/** ${p.type}${p.default !== undefined ? ` (default ${p.default})` : ''} */\n${inner}${key(p.name)}${p.default !== undefined ? '?' : ''}: InputValue;`);
+  // a collection's elements (cores[0], cores[1], …) may be given one by one or as an array
+  const cols = new Map<string, number>();
+  for (const p of s.params) {
+    const m = /^(.+)\[(\d+)\]$/.exec(p.name);
+    if (m) cols.set(m[1]!, Math.max(cols.get(m[1]!) ?? 0, Number(m[2]) + 1));
+  }
+  const inputs = s.params.map((p) => `${inner}/** ${p.type}${p.default !== undefined ? ` (default ${p.default})` : ''} */\n${inner}${key(p.name)}${p.default !== undefined || /^(.+)\[\d+\]$/.test(p.name) ? '?' : ''}: InputValue;`);
+  for (const [c, n] of cols) inputs.push(`${inner}/** the collection ${c}[0] … ${c}[${n - 1}] as an array */\n${inner}${key(c)}?: readonly InputValue[];`);
   const outputs = s.results.map((r) => `${inner}/** ${r.type} */\n${inner}${key(r.name)}: Tensor;`);
   const diff = [...new Set([...s.gradients, ...s.tangents])];
   const g = diff.length ? diff.map(tsString).join(' | ') : 'never';

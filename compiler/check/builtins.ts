@@ -13,6 +13,7 @@ import { lineCol } from '../source.js';
 import type { Scope } from './scope.js';
 import { type Val, arr, poison, shapeLabel } from './values.js';
 import type { Elab } from './elaborate.js';
+import { collectionBuiltins, sumList } from './collections.js';
 
 type Call = Extract<A.Expr, { kind: 'call' }>;
 
@@ -207,10 +208,12 @@ export const builtins: Record<string, Builtin> = {
   min: minmax('min'),
 
   sum: {
-    sig: 'sum(x) of all entries; sum(T, axis) over one axis (0-based)',
+    sig: 'sum(x) of all entries; sum(T, axis) over one axis (0-based); sum(xs) of a collection',
     elaborate(el, e, env) {
       const v = args(el, e, env, 1, 2);
       if (!v) return poison;
+      // sum(xs) of a compile-time collection, sum(x[i] for i in 0..K): its elements added
+      if (v.length === 1 && (v[0]!.k === 'list' || v[0]!.k === 'tuple')) return sumList(el, v[0]!, e.args[0]!.value.span, 'sum');
       const a = arrArg(el, e, v[0]!, 0);
       if (!a) return poison;
       if (v.length === 1) return arr(el.b.sum(a.node));
@@ -613,6 +616,8 @@ export const builtins: Record<string, Builtin> = {
       return a ? { ...a, node: el.b.nograd(a.node) } : poison;
     },
   },
+  // compile-time collections: len, prod, size, modeprod, unfold (collections.ts)
+  ...collectionBuiltins,
 };
 
 export function structOf(v: Val): Struct {

@@ -62,6 +62,12 @@ export function elaborateWithRule(el: Elab, item: A.FnItem, params: BoundParam[]
   }
   const results: (Val & { k: 'arr' })[] = [];
   for (const e of elems) {
+    if (e.k === 'list' || e.k === 'tuple') {
+      el.diag.error('MAT0312', `${fname} has a grad rule and a collection result: rules on functions of collections are not supported`, rule.span, {
+        suggestion: 'give the rule to a function of the elements, or let matc derive the VJP (remove the rule)',
+      });
+      return poison;
+    }
     const a = el.toArr(e, item.body.span, `a result of ${fname}`);
     if (a.k !== 'arr') return poison;
     results.push(a);

@@ -15,6 +15,7 @@ import { Scope } from './scope.js';
 import { type Val, arr, poison, describeVal, shapeLabel } from './values.js';
 import { builtins } from './builtins.js';
 import { elaborateArgopt, elaborateSolve, elaborateIterate } from './declarative.js';
+import { elaborateComprehension, elaborateUnroll, indexCollection, indexFamily, isFamily, partialIndex, selectLists } from './collections.js';
 import type { ItemEntry } from './items.js';
 import { LimitExceeded, limitNote, limits } from '../limits.js';
 import { tickBudget } from '../ir/budget.js';
@@ -182,6 +183,10 @@ export class Elab {
         return elaborateSolve(this, e, env);
       case 'iterate':
         return elaborateIterate(this, e, env);
+      case 'unroll':
+        return elaborateUnroll(this, e, env);
+      case 'comprehension':
+        return elaborateComprehension(this, e, env);
       case 'error':
         return poison;
     }
@@ -462,8 +467,11 @@ export class Elab {
   // ---- indexing -----------------------------------------------------------------------------
 
   indexExpr(e: Extract<A.Expr, { kind: 'index' }>, env: Scope): Val {
+    // n[i] of a dimension family, xs[i] of a compile-time collection or tuple (collections.ts)
+    if (e.target.kind === 'name' && !env.lookup(e.target.name) && !this.dims.has(e.target.name) && isFamily(this, e.target.name)) return indexFamily(this, e.target.name, e, env);
     const t = this.expr(e.target, env);
     if (t.k === 'error') return t;
+    if (t.k === 'list' || t.k === 'tuple') return indexCollection(this, t, e, env);
     const a = this.toArr(t, e.target.span, 'indexing');
     if (a.k !== 'arr') return poison;
     const sh = shapeOf(a.node);
@@ -477,6 +485,7 @@ export class Elab {
     const starts: Dim[] = [];
     const sizes: Dim[] = [];
     const dyn: { axis: number; node: Node }[] = [];
+    const dynConst = new Map<number, number>();
     let bad = false;
     e.indices.forEach((ix, axis) => {
       if (ix.kind === 'all') {
@@ -524,6 +533,7 @@ export class Elab {
         starts.push(Dim.const(0));
         sizes.push(sh[axis]!);
         dyn.push({ axis, node: v.node });
+        if (c !== undefined) dynConst.set(axis, c);
       }
     });
     if (bad) return poison;
@@ -536,6 +546,8 @@ export class Elab {
       return arr(this.b.getrow(node, dyn[0]!.node), 'general', true);
     }
     if (dyn.length === sh.length) return arr(this.b.index(node, dyn.map((d) => d.node)));
+    // partial indexing of rank-3+ tensors (T[i, :, :], T[:, j, :]): collections.ts
+    if (dyn.length > 0) return partialIndex(this, node, dyn.map((d) => ({ ...d, c: dynConst.get(d.axis) })));
     this.diag.error('MAT0210', 'tensors of rank 3 or more can be indexed by all indices or sliced, not partly indexed', e.span, {
       suggestion: 'use slices (lo:hi) or einsum',
     });
@@ -607,7 +619,7 @@ export class Elab {
       env.define(bd.names[0]!.name, { val: v, span: bd.names[0]!.span, what });
       return;
     }
-    const elems = v.k === 'tuple' ? v.elems : v.k === 'error' ? bd.names.map(() => poison) : null;
+    const elems = v.k === 'tuple' || v.k === 'list' ? v.elems : v.k === 'error' ? bd.names.map(() => poison) : null;
     if (!elems || elems.length !== bd.names.length) {
       if (v.k !== 'error') {
         this.diag.error('MAT0205', `cannot bind ${bd.names.length} names to ${v.k === 'tuple' ? `a tuple of ${v.elems.length}` : describeVal(v)}`, bd.span, {
@@ -640,6 +652,8 @@ export class Elab {
 
   selectVal(c: Node, t: Val, f: Val, span: Span, ts: Span, fs: Span): Val {
     if (t.k === 'error' || f.k === 'error') return poison;
+    if (t.k === 'list') return selectLists(this, c, t, f, span, ts, fs);
+    if (f.k === 'list') return selectLists(this, c, f, t, span, fs, ts);
     if (t.k === 'tuple' || f.k === 'tuple') {
       if (t.k !== 'tuple' || f.k !== 'tuple' || t.elems.length !== f.elems.length) {
         this.diag.error('MAT0205', 'the branches of if have different tuple sizes', span);

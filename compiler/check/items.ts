@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type * as A from '../../grammar/ast.js';
 import { parseFile } from '../../grammar/build-ast.js';
-import { closest, DiagnosticBag } from '../diagnostics.js';
+import { closest, DiagnosticBag, type Note } from '../diagnostics.js';
 import { Dim, DimTooLarge, shapeEquals, shapeToString } from '../../core/dims.js';
 import { Builder, shapeOf } from '../ir/builder.js';
 import { freeParams, type Func, type FuncParam, type FuncResult, type Node, type StatusEntry } from '../ir/node.js';
@@ -16,9 +16,11 @@ import { type SourceFile, type Span, sourceFile } from '../source.js';
 import { Elab, type ElabContext } from './elaborate.js';
 import { Scope } from './scope.js';
 import { resolveDim, resolveType, type TypeInfo } from './type-ast.js';
-import { type Val, arr, poison, shapeLabel } from './values.js';
+import { type Val, arr, describeVal, poison, shapeLabel } from './values.js';
 import { findRecursion } from './recursion.js';
 import { type BoundParam, elaborateWithRule } from './custom.js';
+import { MAX_STATIC, type ExpandedSignature, type StaticEnv, checkStaticDecls, expandSignature, inferenceSources, isStaticParam, specName, staticDefault, staticDim, staticParams } from './statics.js';
+import { requireStatic } from './collections.js';
 import { LimitExceeded, budgetDiagnostic, dimDiagnostic, limitNote, limits } from '../limits.js';
 import { BudgetExceeded, stageBudget, withBudget } from '../ir/budget.js';
 
@@ -57,6 +59,10 @@ export interface ProgramOut {
   files: { file: SourceFile; program: A.Program }[];
   items: Map<string, ItemEntry>;
   funcs: Map<string, Func>;
+  /** items with static parameters, by name: compiled per set of static values (specialize) */
+  generics: Map<string, ItemEntry>;
+  /** what elaborating a specialisation later needs */
+  ctx: ElabContext;
 }
 
 export interface ElaborateOptions {
@@ -131,12 +137,23 @@ export function elaborateProgram(main: SourceFile, diag: DiagnosticBag, loader: 
     inlined: 0,
   };
   const funcs = new Map<string, Func>();
+  const generics = new Map<string, ItemEntry>();
   const budget = stageBudget(opts);
   // Elaborate items of the main file (and imported ones: they are checked too, once).
   for (const [name, entry] of items) {
     ctx.inlined = 0;
     try {
       withBudget(`checking ${name}`, budget, () => {
+        if (staticParams(entry.item).length) {
+          // A generic item (static parameters) is checked at each specialisation, and once on
+          // its own at the defaults of its static parameters when every one has a default.
+          generics.set(name, entry);
+          const all = entry.item.kind === 'optimizer' ? [...entry.item.params, ...entry.item.hyper] : entry.item.params;
+          if (!checkStaticDecls(all, diag)) return;
+          const defaults = defaultStatics(entry.item);
+          if (defaults) for (const f of specializeItem(entry, builder, diag, ctx, defaults, true)) funcs.set(f.name, f);
+          return;
+        }
         if (entry.item.kind === 'optimizer') {
           for (const f of elaborateOptimizer(entry.item, builder, diag, ctx)) funcs.set(f.name, f);
         } else {
@@ -152,7 +169,47 @@ export function elaborateProgram(main: SourceFile, diag: DiagnosticBag, loader: 
       else throw e;
     }
   }
-  return { files, items, funcs };
+  return { files, items, funcs, generics, ctx };
+}
+
+// ---- specialisations (compile-time collections: statics.ts) --------------------------------------------
+
+/** The static parameters of an item with their defaults, in declaration order, or null when one
+ *  has no default. */
+export function defaultStatics(item: A.FnItem | A.OptimizerItem): [string, number][] | null {
+  const out: [string, number][] = [];
+  for (const p of staticParams(item)) {
+    const d = staticDefault(p);
+    if (d === undefined) return null;
+    out.push([p.name.name, d]);
+  }
+  return out;
+}
+
+/** Elaborates one specialisation of a generic item (a value for every static parameter, in
+ *  declaration order): the function (or an optimizer's step and init), named `tt[K=4]`. Its
+ *  diagnostics are reported with a note naming the static values. */
+export function specializeItem(entry: ItemEntry, b: Builder, diag: DiagnosticBag, ctx: ElabContext, statics: readonly [string, number][], atDefaults = false): Func[] {
+  const item = entry.item;
+  const name = specName(item.name.name, statics);
+  const bag = new DiagnosticBag();
+  const env = new Map(statics);
+  let out: Func[] = [];
+  try {
+    if (item.kind === 'optimizer') out = elaborateOptimizer(item, b, bag, ctx, env, name);
+    else {
+      const f = elaborateFn(item, b, bag, ctx, env, name);
+      if (f) out = [f];
+    }
+  } finally {
+    const values = statics.map(([k, v]) => `${k} = ${v}`).join(', ');
+    const note = {
+      message: atDefaults ? `in ${name}: ${item.name.name} is checked at the defaults of its static parameters (${values})` : `in the specialisation ${name} (${values})`,
+      span: item.name.span,
+    };
+    for (const d of bag.items) diag.report({ ...d, notes: [...(d.notes ?? []), note] });
+  }
+  return bag.hasErrors ? [] : out;
 }
 
 // ---- dimension binding ---------------------------------------------------------------------------
@@ -250,44 +307,87 @@ function derivedDims(where: A.WhereDim[], el: Elab): { name: string; value: Dim 
   return where.map((w) => ({ name: w.name.name, value: el.dims.get(w.name.name) ?? Dim.const(0) }));
 }
 
-export function elaborateFn(item: A.FnItem, b: Builder, diag: DiagnosticBag, ctx: ElabContext): Func | null {
+/** Defines each collection of `groups` in `env` as the list of its elements' values. */
+function defineGroups(groups: Map<string, string[]>, env: Scope, spans: Map<string, Span>): void {
+  for (const [name, elems] of groups) {
+    const vals = elems.map((e) => env.lookup(e)?.val ?? poison);
+    env.define(name, { val: vals.some((v) => v.k === 'error') ? poison : { k: 'list', elems: vals }, span: spans.get(name), what: 'collection' });
+  }
+}
+
+export function elaborateFn(item: A.FnItem, b: Builder, diag: DiagnosticBag, ctx: ElabContext, statics: StaticEnv = new Map(), name = item.name.name): Func | null {
   const el = new Elab(b, diag, ctx);
   el.inlineStack = [item.name.name];
   el.statusPrefix = `${item.name.name}/`;
+  if (!checkStaticDecls(item.params, diag)) return null;
+  // collections flattened into their elements, static names replaced by their values (statics.ts)
+  const ex = expandSignature(item, statics, diag);
+  for (const [k, v] of statics) el.dims.set(k, Dim.const(v));
   const intDefaults = new Map<string, number | undefined>();
-  const sig = bindSignature(el, item.params, item.where, intDefaults);
+  const sig = bindSignature(el, ex.params, ex.where, intDefaults);
   const env = new Scope();
   const params = makeParams(el, sig, env, false);
-  const val = item.grad ? elaborateWithRule(el, item, boundParams(item, env), item.name.span) : el.expr(item.body, env);
-  const results = checkResults(el, item, val);
+  defineGroups(ex.groups, env, new Map(item.params.map((p) => [p.name.name, p.name.span])));
+  const val = item.grad ? ruleCall(el, item, env, item.name.span) : el.expr(item.body, env);
+  if (!ex.results) return null;
+  const results = checkResults(el, item, ex.results, val);
   if (!results) return null;
   return {
-    name: item.name.name,
+    name,
     kind: item.kind,
     params,
     results,
     status: topLevelStatuses(el, params),
     intParams: [...intDefaults].map(([name, d]) => ({ name, ...(d !== undefined ? { default: d } : {}) })),
-    derivedDims: derivedDims(item.where, el),
+    derivedDims: derivedDims(ex.where, el),
     assertions: el.assertions,
     span: item.name.span,
   };
 }
 
-function checkResults(el: Elab, item: A.FnItem, val: Val): FuncResult[] | null {
+function checkResults(el: Elab, item: A.FnItem, declared: NonNullable<ExpandedSignature['results']>, val: Val): FuncResult[] | null {
   if (val.k === 'error') return null;
-  const elems = item.results.length === 1 && !item.tupleResults ? [val] : val.k === 'tuple' ? val.elems : [val];
-  if (elems.length !== item.results.length) {
-    el.diag.error('MAT0209', `${item.name.name} declares ${item.results.length} result${item.results.length === 1 ? '' : 's'} but its body gives ${elems.length}`, item.body.span);
+  const top = item.results.length === 1 && !item.tupleResults ? [val] : val.k === 'tuple' ? val.elems : [val];
+  if (top.length !== item.results.length) {
+    el.diag.error('MAT0209', `${item.name.name} declares ${item.results.length} result${item.results.length === 1 ? '' : 's'} but its body gives ${top.length}`, item.body.span);
     return null;
+  }
+  // a collection result is given by a collection of its length: flattened into its elements
+  const elems: Val[] = [];
+  const decls: { r: A.Result; name: string; what: string }[] = [];
+  for (let i = 0; i < top.length; i++) {
+    const d = declared[i]!;
+    const v = top[i]!;
+    if (!d.collection) {
+      const r = d.decls[0]!;
+      elems.push(v);
+      decls.push({ r, name: d.name, what: r.name ? `result ${d.name}` : item.results.length === 1 ? 'the result' : `result ${i + 1}` });
+      continue;
+    }
+    if (v.k !== 'list' && v.k !== 'tuple') {
+      if (v.k !== 'error') {
+        el.diag.error('MAT0246', `result ${d.name} is a collection of ${d.decls.length} elements, but the body gives ${describeVal(v)}`, item.body.span, {
+          notes: [{ message: `${d.name} is declared here`, span: item.results[i]!.span }],
+        });
+      }
+      return null;
+    }
+    if (v.elems.length !== d.decls.length) {
+      el.diag.error('MAT0246', `result ${d.name} is a collection of ${d.decls.length} elements, but the body gives ${v.elems.length}`, item.body.span, {
+        notes: [{ message: `${d.name} is declared here`, span: item.results[i]!.span }],
+      });
+      return null;
+    }
+    v.elems.forEach((x, k) => {
+      elems.push(x);
+      decls.push({ r: d.decls[k]!, name: d.decls[k]!.name!.name, what: `element ${k} of result ${d.name}` });
+    });
   }
   const out: FuncResult[] = [];
   for (let i = 0; i < elems.length; i++) {
-    const r = item.results[i]!;
+    const { r, name, what } = decls[i]!;
     const info = resolveType(r.type, (n) => el.dims.get(n), el.diag);
     if (!info) return null;
-    const name = r.name?.name ?? (item.results.length === 1 ? 'out' : `out${i}`);
-    const what = r.name ? `result ${name}` : item.results.length === 1 ? 'the result' : `result ${i + 1}`;
     const want = info.ir.kind === 'tensor' ? info.ir.shape : [];
     if (info.isInt) {
       el.diag.error('MAT0209', 'results are real values, not int', r.type.span);
@@ -369,27 +469,71 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
       suggestion: 'call functions on shared values once (bind the result with let), or write the repetition with iterate',
     });
   }
-  // trailing parameters with defaults may be left out
+  // Compile-time collections (statics.ts): the callee's static parameters take the static values
+  // of their arguments, else the length of a collection argument (`tt(cores)` with
+  // `cores: [… for i in 0..K]`), else their defaults; collection arguments are flattened into
+  // the callee's element parameters `cores[0]`, `cores[1]`, … and unified like any others.
+  const inferable = inferenceSources(item);
+  // trailing parameters with defaults (and static ones read off a collection) may be left out
   let required = item.params.length;
-  while (required > 0 && item.params[required - 1]!.default) required--;
+  while (required > 0) {
+    const p = item.params[required - 1]!;
+    if (p.default || (isStaticParam(p) && inferable.has(p.name.name))) required--;
+    else break;
+  }
   if (args.length < required || args.length > item.params.length) {
     el.diag.error('MAT0303', `${item.name.name} takes ${required === item.params.length ? required : `${required} to ${item.params.length}`} argument${item.params.length === 1 ? '' : 's'}, got ${args.length}`, span, {
       notes: [{ message: `${item.name.name} is defined here`, span: item.name.span }],
     });
     return poison;
   }
+  const statics = callStatics(el, item, args, argSpans, span, inferable);
+  if (!statics) return poison;
+  const exBag = new DiagnosticBag();
+  const ex = expandSignature(item, new Map(statics), exBag);
+  if (exBag.hasErrors) {
+    if (staticParams(item).length === 0 && calleeHasOwnErrors(el, entry)) return poison;
+    el.diag.error('MAT0308', `${item.name.name} cannot be applied to these arguments`, span, {
+      notes: [...exBag.errors.slice(0, 3).map((d) => ({ message: d.message, ...(d.span ? { span: d.span } : {}) })), ...staticsNote(item.name.name, statics)],
+    });
+    return poison;
+  }
+  // (parameter, argument) pairs with collections flattened
+  const flat: { p: A.Param; a: Val | undefined; i: number; argSpan: Span; elem?: { group: string; k: number } }[] = [];
+  {
+    let q = 0;
+    for (let i = 0; i < item.params.length; i++) {
+      const p = item.params[i]!;
+      if (isStaticParam(p)) continue;
+      const argSpan = argSpans[i] ?? span;
+      if (!p.type?.each) {
+        flat.push({ p: ex.params[q++]!, a: args[i], i, argSpan });
+        continue;
+      }
+      const names = ex.groups.get(p.name.name) ?? [];
+      const a = args[i];
+      if (!a || (a.k !== 'list' && a.k !== 'tuple') || a.elems.length !== names.length) {
+        if (a && a.k !== 'error') {
+          el.diag.error('MAT0246', `argument ${i + 1} of ${item.name.name} is ${a.k === 'list' || a.k === 'tuple' ? `a collection of ${a.elems.length} element${a.elems.length === 1 ? '' : 's'}` : describeVal(a)}, but ${p.name.name} is a collection of ${names.length}`, argSpan, {
+            notes: [{ message: `${p.name.name} is declared here`, span: p.span }, ...staticsNote(item.name.name, statics)],
+          });
+        }
+        return poison;
+      }
+      names.forEach((_, k) => flat.push({ p: ex.params[q++]!, a: a.elems[k], i, argSpan, elem: { group: p.name.name, k } }));
+    }
+  }
   // Bind the callee's dimension names to the caller's dimensions by unifying parameter types:
   // first bare names (not where-dimensions), then where-dimensions, then check every dimension.
-  const bind = new Map<string, Dim>();
+  const bind = new Map<string, Dim>(statics.map(([k, v]) => [k, Dim.const(v)]));
+  const boundBy = new Map<string, string>();
   const sub = new Elab(el.b, new DiagnosticBag(), el.ctx);
   const env = new Scope();
-  const whereNames = new Set(item.where.map((w) => w.name.name));
+  const whereNames = new Set(ex.where.map((w) => w.name.name));
   const rankOf: Record<string, number> = { real: 0, bool: 0, vec: 1, sphere: 1, mat: 2, sym: 2, spd: 2, orth: 2, stiefel: 2, diag: 2, tril: 2, triu: 2 };
-  const checks: { p: A.Param; i: number; av: Val & { k: 'arr' }; dimList: A.DimAst[]; got: readonly Dim[]; argSpan: Span }[] = [];
-  for (let i = 0; i < item.params.length; i++) {
-    const p = item.params[i]!;
-    const argSpan = argSpans[i] ?? span;
-    if (i >= args.length) {
+  const checks: { p: A.Param; i: number; av: Val & { k: 'arr' }; dimList: A.DimAst[]; got: readonly Dim[]; argSpan: Span; elem?: { group: string; k: number } }[] = [];
+  for (const { p, a, i, argSpan, elem } of flat) {
+    if (a === undefined) {
       // a defaulted trailing scalar
       const d = p.default;
       if (!d) return poison;
@@ -398,7 +542,6 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
       else env.define(p.name.name, { val: arr(el.b.const(v)), what: 'parameter' });
       continue;
     }
-    const a = args[i]!;
     if (p.type?.name.name === 'int') {
       // A dimension expression binds the name as a dimension; any other integer (a loop index)
       // is passed as a value, which the callee may use in arithmetic but not in its types.
@@ -408,15 +551,16 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
       else env.define(p.name.name, { val: iv, what: 'parameter' });
       continue;
     }
-    const av = el.toArr(a, argSpan, `argument ${i + 1} of ${item.name.name}`);
+    const av = el.toArr(a, argSpan, elem ? `element ${elem.k} of argument ${i + 1} of ${item.name.name}` : `argument ${i + 1} of ${item.name.name}`);
     if (av.k !== 'arr') return poison;
     const got = shapeOf(av.node);
     const dims = p.type?.dims ?? [];
     const tname = p.type?.name.name ?? 'real';
     const want = rankOf[tname] ?? dims.length;
     if (got.length !== want) {
-      el.diag.error('MAT0203', `argument ${i + 1} of ${item.name.name} is ${shapeLabel(av)} but the parameter ${p.name.name} is ${tname}${p.type?.dims ? `[${p.type.dims.map(dimText).join(', ')}]` : ''}`, argSpan, {
-        notes: [{ message: `${p.name.name} is declared here`, span: p.span }],
+      const what = elem ? `element ${elem.k} of argument ${i + 1} of ${item.name.name}` : `argument ${i + 1} of ${item.name.name}`;
+      el.diag.error(elem ? 'MAT0245' : 'MAT0203', `${what} is ${shapeLabel(av)} but the parameter ${p.name.name} is ${tname}${p.type?.dims ? `[${p.type.dims.map(dimText).join(', ')}]` : ''}`, argSpan, {
+        notes: [{ message: `${p.name.name} is declared here`, span: p.span }, ...staticsNote(item.name.name, statics)],
       });
       return poison;
     }
@@ -424,18 +568,30 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
     const dimList = want === 2 && dims.length === 1 ? [dims[0]!, dims[0]!] : dims;
     if (dimList.length !== got.length) return poison; // the callee's own type is wrong (reported there)
     dimList.forEach((d, j) => {
-      if (d.kind === 'name' && !whereNames.has(d.name) && !bind.has(d.name)) bind.set(d.name, got[j]!);
+      if (d.kind === 'name' && !whereNames.has(d.name) && !bind.has(d.name)) {
+        bind.set(d.name, got[j]!);
+        boundBy.set(d.name, elem ? `element ${elem.k} of ${elem.group}` : p.name.name);
+      }
     });
-    checks.push({ p, i, av, dimList, got, argSpan });
+    checks.push({ p, i, av, dimList, got, argSpan, ...(elem ? { elem } : {}) });
   }
-  for (const w of item.where) bind.set(w.name.name, resolveDim(w.value, (n) => bind.get(n), new DiagnosticBag()));
-  for (const { p, i, av, dimList, got, argSpan } of checks) {
+  for (const w of ex.where) bind.set(w.name.name, resolveDim(w.value, (n) => bind.get(n), new DiagnosticBag()));
+  for (const { p, i, av, dimList, got, argSpan, elem } of checks) {
     const tname = p.type?.name.name ?? 'real';
     const dims = p.type?.dims ?? [];
     for (let j = 0; j < dimList.length; j++) {
       const d = dimList[j]!;
       const expected = resolveDim(d, (n) => bind.get(n), new DiagnosticBag());
       if (!expected.equals(got[j]!)) {
+        if (elem) {
+          // elements of one collection disagree on a dimension they share (shape mismatch between elements)
+          const from = d.kind === 'name' ? boundBy.get(d.name) : undefined;
+          el.diag.error('MAT0245', `element ${elem.k} of the collection passed as ${elem.group} has shape ${shapeToString(got)}, which does not fit ${tname}[${dims.map(dimText).join(', ')}]`, argSpan, {
+            label: `its dimension ${j + 1} is ${got[j]}, but '${dimText(d)}' is ${expected}${from ? ` (from ${from})` : ''}`,
+            notes: [{ message: `${elem.group} is declared here`, span: p.span }, ...staticsNote(item.name.name, statics)],
+          });
+          return poison;
+        }
         el.diag.error('MAT0203', `argument ${i + 1} of ${item.name.name} has shape ${shapeToString(got)}, which does not fit ${p.name.name}: ${tname}[${dims.map(dimText).join(', ')}]`, argSpan, {
           label: `its dimension ${j + 1} is ${got[j]}, but '${dimText(d)}' in the parameter type means ${expected} for this call`,
           notes: [{ message: `${p.name.name} is declared here`, span: p.span }],
@@ -446,31 +602,94 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
     const info = p.type ? resolveType(p.type, (n) => bind.get(n), new DiagnosticBag()) : null;
     env.define(p.name.name, { val: arr(av.node, info?.struct ?? av.struct, av.row), what: 'parameter' });
   }
+  defineGroups(ex.groups, env, new Map());
   sub.dims = bind;
   sub.inlineStack = [...el.inlineStack, item.name.name];
   sub.statusPrefix = `${el.statusPrefix}${item.name.name}/`;
-  const val = el.b.at(span, () => (item.grad ? elaborateWithRule(sub, item, boundParams(item, env), span) : sub.expr(item.body, env)));
+  const val = el.b.at(span, () => {
+    const v = item.grad ? ruleCall(sub, item, env, span) : sub.expr(item.body, env);
+    // a generic callee is checked here, at these static values: its results too
+    if (statics.length && ex.results && v.k !== 'error') checkResults(sub, item, ex.results, v);
+    return v;
+  });
   if (sub.diag.hasErrors && calleeHasOwnErrors(el, entry)) return poison; // reported at the callee
   if (sub.diag.hasErrors) {
     el.diag.error('MAT0308', `${item.name.name} cannot be applied to these arguments`, span, {
-      notes: sub.diag.errors.slice(0, 3).map((d) => ({ message: d.message, ...(d.span ? { span: d.span } : {}) })),
+      notes: [...sub.diag.errors.slice(0, 3).map((d) => ({ message: d.message, ...(d.span ? { span: d.span } : {}) })), ...staticsNote(item.name.name, statics)],
     });
     return poison;
   }
   el.statuses.push(...sub.statuses);
   el.assertions.push(...sub.assertions);
-  const result: Val = val.k === 'tuple' ? { k: 'tuple', elems: val.elems.map((x) => (x.k === 'arr' ? { ...x, row: false } : x)) } : val.k === 'arr' ? { ...val, row: false } : val;
+  const unrow = (x: Val): Val => (x.k === 'arr' ? { ...x, row: false } : x);
+  const result: Val = val.k === 'tuple' ? { k: 'tuple', elems: val.elems.map((x) => (x.k === 'list' ? { k: 'list', elems: x.elems.map(unrow) } : unrow(x))) } : val.k === 'list' ? { k: 'list', elems: val.elems.map(unrow) } : unrow(val);
   if (key !== null) memoOf(el.b).set(key, { val: result, statuses: sub.statuses, assertions: sub.assertions });
   return result;
 }
 
-/** The parameters of `item` that are values in `env` (arrays and integer values, not dimensions),
- *  in declaration order. */
-function boundParams(item: A.FnItem, env: Scope): BoundParam[] {
+/** A call of `item`'s body with its grad rule (compiler/check/custom.ts), over the parameters
+ *  that are values in `env` (arrays and integer values, not dimensions), in declaration order. */
+function ruleCall(el: Elab, item: A.FnItem, env: Scope, span: Span): Val {
   const out: BoundParam[] = [];
   for (const p of item.params) {
     const v = env.lookup(p.name.name);
+    if (v && (v.val.k === 'list' || v.val.k === 'tuple')) {
+      el.diag.error('MAT0312', `${item.name.name} has a grad rule and a collection parameter '${p.name.name}': rules on functions of collections are not supported`, item.grad!.span, {
+        notes: [{ message: `${p.name.name} is declared here`, span: p.span }],
+        suggestion: 'give the rule to a function of the elements, or let matc derive the VJP (remove the rule)',
+      });
+      return poison;
+    }
     if (v && (v.val.k === 'arr' || v.val.k === 'int')) out.push({ name: p.name.name, val: v.val as BoundParam['val'], span: p.name.span });
+  }
+  return elaborateWithRule(el, item, out, span);
+}
+
+/** A note naming the static values of a call of a generic function. */
+function staticsNote(name: string, statics: readonly [string, number][]): Note[] {
+  return statics.length ? [{ message: `at ${specName(name, statics)} (${statics.map(([k, v]) => `${k} = ${v}`).join(', ')})` }] : [];
+}
+
+/** The static values of a call of `item`, in declaration order: static arguments, collection
+ *  lengths, defaults (MAT0241 for an argument that is not static, MAT0248 when none applies). */
+function callStatics(el: Elab, item: A.FnItem, args: Val[], argSpans: Span[], span: Span, inferable: ReturnType<typeof inferenceSources>): [string, number][] | null {
+  const given = new Map<string, number>();
+  const ps = item.params;
+  for (let i = 0; i < ps.length && i < args.length; i++) {
+    const p = ps[i]!;
+    if (!isStaticParam(p)) continue;
+    const v = requireStatic(el, args[i]!, argSpans[i] ?? span, `argument ${i + 1} of ${item.name.name} (static parameter ${p.name.name})`);
+    if (v === null) return null;
+    if (v < 0 || v > MAX_STATIC) {
+      el.diag.error('MAT0243', `static parameter ${p.name.name} of ${item.name.name} is given ${v}; static values are 0 to ${MAX_STATIC}`, argSpans[i] ?? span);
+      return null;
+    }
+    given.set(p.name.name, v);
+  }
+  const out: [string, number][] = [];
+  for (const p of ps) {
+    if (!isStaticParam(p)) continue;
+    let v = given.get(p.name.name);
+    if (v === undefined) {
+      for (const src of inferable.get(p.name.name) ?? []) {
+        const a = args[src.position];
+        const lo = staticDim(src.lo, given);
+        if (a && (a.k === 'list' || a.k === 'tuple') && lo !== null) {
+          v = lo + a.elems.length;
+          break;
+        }
+      }
+    }
+    v ??= staticDefault(p);
+    if (v === undefined) {
+      el.diag.error('MAT0248', `cannot tell the static parameter ${p.name.name} of ${item.name.name} from this call`, span, {
+        notes: [{ message: `${p.name.name} is declared here`, span: p.span }],
+        suggestion: `pass ${p.name.name} as an argument, give it a default, or pass a collection whose length it is`,
+      });
+      return null;
+    }
+    given.set(p.name.name, v);
+    out.push([p.name.name, v]);
   }
   return out;
 }
@@ -492,7 +711,10 @@ function calleeHasOwnErrors(el: Elab, entry: ItemEntry): boolean {
     // provisionally: a callee whose own check comes back here is on a cycle, an error
     ownErrors.set(entry, true);
     const bag = new DiagnosticBag();
-    if (entry.item.kind !== 'optimizer') elaborateFn(entry.item, new Builder(), bag, el.ctx);
+    const generic = staticParams(entry.item).length > 0;
+    const defaults = generic ? defaultStatics(entry.item) : [];
+    if (entry.item.kind !== 'optimizer' && defaults) elaborateFn(entry.item, new Builder(), bag, el.ctx, new Map(defaults));
+    // a generic function without defaults has no check of its own: its callers report
     v = bag.hasErrors;
     ownErrors.set(entry, v);
   }
@@ -511,6 +733,12 @@ function dimText(d: A.DimAst): string {
       return `${d.fn}(${d.args.map(dimText).join(', ')})`;
     case 'ellipsis':
       return '...';
+    case 'index':
+      return `${d.name}[${dimText(d.index)}]`;
+    case 'reduce':
+      return `${d.fn}(${dimText(d.body)} for ${d.gen.index.name} in ${dimText(d.gen.lo)}..${dimText(d.gen.hi)})`;
+    case 'each':
+      return `${dimText(d.body)} for ${d.gen.index.name} in ${dimText(d.gen.lo)}..${dimText(d.gen.hi)}`;
   }
 }
 
@@ -518,37 +746,63 @@ function dimText(d: A.DimAst): string {
 
 /** An optimizer becomes two functions: `name` (one step: params and state in, updated out) and
  *  `name.init` (the initial state from the parameters). */
-export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: DiagnosticBag, ctx: ElabContext): Func[] {
+export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: DiagnosticBag, ctx: ElabContext, statics: StaticEnv = new Map(), name = item.name.name): Func[] {
   const el = new Elab(b, diag, ctx);
   el.inlineStack = [item.name.name];
   el.statusPrefix = `${item.name.name}/`;
+  if (!checkStaticDecls([...item.params, ...item.hyper], diag)) return [];
+  // collections flattened into their elements, static names replaced by their values (statics.ts)
+  const ex = expandSignature(item, statics, diag);
+  for (const [k, v] of statics) el.dims.set(k, Dim.const(v));
   const intDefaults = new Map<string, number | undefined>();
-  const sig = bindSignature(el, [...item.params, ...item.hyper], item.where, intDefaults);
+  const sig = bindSignature(el, [...ex.params, ...ex.hyper], ex.where, intDefaults);
   const env = new Scope();
-  const params = makeParams(el, sig.slice(0, item.params.length), env, false);
-  const hyper = makeParams(el, sig.slice(item.params.length), env, true);
+  const params = makeParams(el, sig.slice(0, ex.params.length), env, false);
+  const hyper = makeParams(el, sig.slice(ex.params.length), env, true);
+  const declSpans = new Map([...item.params, ...item.hyper, ...item.body.state].map((p) => [p.name.name, p.name.span]));
+  const paramGroups = new Map([...ex.groups].filter(([g]) => ![...item.body.state].some((s) => s.name.name === g)));
+  defineGroups(paramGroups, env, declSpans);
   // State: initial values (the init function) and parameters of the step function.
   const stateInit: FuncResult[] = [];
   const stateParams: FuncParam[] = [];
   const stepEnv = env.child();
   const badState = new Set<string>(); // reported: their updates are not reported again
-  for (const s of item.body.state) {
-    const info = resolveType(s.type, (n) => el.dims.get(n), diag);
+  for (const st of ex.state ?? []) {
+    const s = st.decl;
     const v = el.expr(s.init, env);
-    if (info?.isInt) {
-      diag.error('MAT0209', 'state variables are real values, not int', s.type.span);
-      stepEnv.define(s.name.name, { val: poison, span: s.name.span, what: 'state' });
-      badState.add(s.name.name);
-      continue;
+    // a state collection starts from a collection of its length
+    let inits: (Val | null)[];
+    if (!st.collection) inits = [v];
+    else if ((v.k === 'list' || v.k === 'tuple') && v.elems.length === st.elems.length) inits = v.elems;
+    else {
+      if (v.k !== 'error') {
+        diag.error('MAT0246', `state ${s.name.name} is a collection of ${st.elems.length} elements, but its initial value is ${v.k === 'list' || v.k === 'tuple' ? `a collection of ${v.elems.length}` : describeVal(v)}`, s.init.span, {
+          notes: [{ message: `${s.name.name} is declared here`, span: s.name.span }],
+        });
+      }
+      inits = st.elems.map(() => null);
     }
-    if (!info) continue;
-    const shape = info.ir.kind === 'tensor' ? info.ir.shape : [];
-    const a = el.checkAgainst(v, { shape }, s.init.span, `the initial value of ${s.name.name}`, s.type.span);
-    if (a.k === 'arr') stateInit.push({ name: s.name.name, node: a.node });
-    const node = b.g.param(s.name.name, info.ir, s.name.span);
-    stateParams.push({ name: s.name.name, node, differentiable: false, span: s.name.span });
-    stepEnv.define(s.name.name, { val: arr(node, info.struct), span: s.name.span, what: 'state' });
+    st.elems.forEach((elem, k) => {
+      const info = resolveType(elem.type, (n) => el.dims.get(n), diag);
+      if (info?.isInt) {
+        diag.error('MAT0209', 'state variables are real values, not int', s.type.span);
+        stepEnv.define(elem.name, { val: poison, span: s.name.span, what: 'state' });
+        badState.add(elem.name);
+        return;
+      }
+      if (!info) return;
+      const shape = info.ir.kind === 'tensor' ? info.ir.shape : [];
+      const init = inits[k];
+      if (init) {
+        const a = el.checkAgainst(init, { shape }, s.init.span, st.collection ? `element ${k} of the initial value of ${s.name.name}` : `the initial value of ${s.name.name}`, s.type.span);
+        if (a.k === 'arr') stateInit.push({ name: elem.name, node: a.node });
+      }
+      const node = b.g.param(elem.name, info.ir, s.name.span);
+      stateParams.push({ name: elem.name, node, differentiable: false, span: s.name.span });
+      stepEnv.define(elem.name, { val: arr(node, info.struct), span: s.name.span, what: 'state' });
+    });
   }
+  defineGroups(new Map([...ex.groups].filter(([g]) => !paramGroups.has(g))), stepEnv, declSpans);
   let scope = stepEnv;
   for (const bd of item.body.lets) {
     const v = el.expr(bd.value, scope);
@@ -558,50 +812,72 @@ export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: Diag
   const updated = new Map<string, Node>();
   const targets = new Map<string, Node>([...params, ...stateParams].map((p) => [p.name, p.node]));
   const tSpans = new Map<string, Span | undefined>([...params, ...stateParams].map((p) => [p.name, p.span]));
+  const updatedGroups = new Set<string>();
   for (const u of item.body.updates) {
-    const name = u.target.name;
-    if (name === '<error>' || badState.has(name)) continue;
-    const target = targets.get(name);
+    const tname = u.target.name;
+    if (tname === '<error>' || badState.has(tname)) continue;
+    const group = ex.groups.get(tname);
+    const target = targets.get(tname);
     const v = el.expr(u.value, scope);
-    if (!target) {
-      const sug = closest(name, targets.keys());
-      diag.error('MAT0601', `'${name}' is not a parameter or state of ${item.name.name}`, u.target.span, {
+    if (!target && !group) {
+      const sug = closest(tname, [...targets.keys(), ...ex.groups.keys()].filter((k) => !k.includes('[')));
+      diag.error('MAT0601', `'${tname}' is not a parameter or state of ${item.name.name}`, u.target.span, {
         label: 'only parameters and state can be updated',
         suggestion: sug ? `did you mean '${sug}'?` : undefined,
       });
       continue;
     }
-    if (updated.has(name)) {
-      diag.error('MAT0603', `'${name}' is updated twice`, u.target.span);
+    if (updated.has(tname) || updatedGroups.has(tname)) {
+      diag.error('MAT0603', `'${tname}' is updated twice`, u.target.span);
       continue;
     }
-    const a = el.checkAgainst(v, { shape: shapeOf(target) }, u.value.span, `the new value of ${name}`, tSpans.get(name));
-    if (a.k === 'arr') updated.set(name, a.node);
+    if (group) {
+      // a collection is updated as a whole, by a collection of its length
+      updatedGroups.add(tname);
+      if (v.k !== 'list' && v.k !== 'tuple') {
+        if (v.k !== 'error') diag.error('MAT0246', `${tname} is a collection of ${group.length} elements, but its new value is ${describeVal(v)}`, u.value.span);
+        continue;
+      }
+      if (v.elems.length !== group.length) {
+        diag.error('MAT0246', `${tname} is a collection of ${group.length} elements, but its new value has ${v.elems.length}`, u.value.span);
+        continue;
+      }
+      group.forEach((en, k) => {
+        if (badState.has(en)) return;
+        const t = targets.get(en);
+        if (!t) return;
+        const a = el.checkAgainst(v.elems[k]!, { shape: shapeOf(t) }, u.value.span, `element ${k} of the new value of ${tname}`, tSpans.get(en));
+        if (a.k === 'arr') updated.set(en, a.node);
+      });
+      continue;
+    }
+    const a = el.checkAgainst(v, { shape: shapeOf(target!) }, u.value.span, `the new value of ${tname}`, tSpans.get(tname));
+    if (a.k === 'arr') updated.set(tname, a.node);
   }
   if (diag.hasErrors) return [];
   const results: FuncResult[] = [];
   for (const p of params) if (updated.has(p.name)) results.push({ name: p.name, node: updated.get(p.name)! });
   for (const s of stateParams) results.push({ name: s.name, node: updated.get(s.name) ?? s.node });
-  const intParams = [...intDefaults].map(([name, d]) => ({ name, ...(d !== undefined ? { default: d } : {}) }));
+  const intParams = [...intDefaults].map(([n, d]) => ({ name: n, ...(d !== undefined ? { default: d } : {}) }));
   const step: Func = {
-    name: item.name.name,
+    name,
     kind: 'optimizer',
     params: [...params, ...stateParams, ...hyper],
     results,
     status: topLevelStatuses(el, [...params, ...stateParams, ...hyper]),
     intParams,
-    derivedDims: derivedDims(item.where, el),
+    derivedDims: derivedDims(ex.where, el),
     assertions: el.assertions,
     span: item.name.span,
   };
   const init: Func = {
-    name: `${item.name.name}.init`,
+    name: `${name}.init`,
     kind: 'fn',
     params: [...params, ...hyper],
     results: stateInit,
     status: [],
     intParams,
-    derivedDims: derivedDims(item.where, el),
+    derivedDims: derivedDims(ex.where, el),
     span: item.name.span,
   };
   return stateInit.length ? [step, init] : [step];

@@ -6,6 +6,8 @@ import type * as A from '../../grammar/ast.js';
 import { closest, type DiagnosticBag } from '../diagnostics.js';
 import { Dim } from '../../core/dims.js';
 import { type IrType, type Struct, tensorT, scalarT, intT } from '../ir/types.js';
+import { checkCount, familyMember } from './statics.js';
+import { tickBudget } from '../ir/budget.js';
 
 export interface TypeInfo {
   ir: IrType;
@@ -70,13 +72,80 @@ export function resolveDim(d: A.DimAst, lookup: (name: string) => Dim | undefine
     case 'ellipsis':
       diag.error('MAT0202', 'variadic dimensions (...) are not supported; write the tensor rank out', d.span);
       return Dim.const(1);
+    // compile-time collections (statics.ts): members of dimension families and reductions, with
+    // static indices and bounds (a static int is a constant dimension)
+    case 'index': {
+      const j = resolveDim(d.index, lookup, diag).constValue();
+      if (j === undefined || !Number.isInteger(j)) {
+        diag.error('MAT0241', `the index of dimension family ${d.name} must be static`, d.index.span, { label: 'not known when the function is compiled' });
+        return Dim.var(familyMember(d.name, 0));
+      }
+      const v = lookup(familyMember(d.name, j));
+      if (v) return v;
+      diag.error(j < 0 ? 'MAT0243' : 'MAT0206', `unknown dimension '${familyMember(d.name, j)}'`, d.span, {
+        label: 'not bound by a parameter type, a where clause or an int parameter',
+      });
+      return Dim.var(familyMember(d.name, j));
+    }
+    case 'reduce': {
+      const lo = resolveDim(d.gen.lo, lookup, diag).constValue();
+      const hi = resolveDim(d.gen.hi, lookup, diag).constValue();
+      if (lo === undefined || hi === undefined) {
+        diag.error('MAT0241', `the bounds of ${d.fn}(…) must be static`, d.gen.span, { label: 'not known when the function is compiled' });
+        return Dim.const(d.fn === 'prod' ? 1 : 0);
+      }
+      if (!checkCount(lo, hi, d.gen.span, diag, `${d.fn}(…)`)) return Dim.const(d.fn === 'prod' ? 1 : 0);
+      let acc = Dim.const(d.fn === 'prod' ? 1 : 0);
+      for (let j = lo; j < hi; j++) {
+        tickBudget();
+        const t = resolveDim(d.body, (n) => (n === d.gen.index.name ? Dim.const(j) : lookup(n)), diag);
+        acc = d.fn === 'prod' ? acc.mul(t) : acc.add(t);
+      }
+      return acc;
+    }
+    case 'each':
+      diag.error('MAT0242', '`d for i in lo..hi` gives several dimensions; it can only be an entry of a type’s dimension list', d.span);
+      return Dim.const(1);
   }
+}
+
+/** A type's dimension list with `d[i] for i in lo..hi` entries expanded (static bounds). */
+function resolveDims(ds: readonly A.DimAst[], lookup: (name: string) => Dim | undefined, diag: DiagnosticBag): Dim[] {
+  const out: Dim[] = [];
+  for (const d of ds) {
+    if (d.kind !== 'each') {
+      out.push(resolveDim(d, lookup, diag));
+      continue;
+    }
+    const lo = resolveDim(d.gen.lo, lookup, diag).constValue();
+    const hi = resolveDim(d.gen.hi, lookup, diag).constValue();
+    if (lo === undefined || hi === undefined) {
+      diag.error('MAT0241', 'the bounds of a dimension list entry `d for i in lo..hi` must be static', d.gen.span, { label: 'not known when the function is compiled' });
+      continue;
+    }
+    if (!checkCount(lo, hi, d.gen.span, diag, 'a dimension list')) continue;
+    for (let j = lo; j < hi; j++) {
+      tickBudget();
+      out.push(resolveDim(d.body, (n) => (n === d.gen.index.name ? Dim.const(j) : lookup(n)), diag));
+    }
+  }
+  return out;
 }
 
 /** Resolves a type annotation. `bindDims` decides how free names in dims are treated. */
 export function resolveType(t: A.TypeAst, lookup: (name: string) => Dim | undefined, diag: DiagnosticBag): TypeInfo | null {
   const name = t.name.name;
   if (name === '<error>') return null;
+  if (t.each) {
+    diag.error('MAT0242', 'a collection type can only declare a parameter, a result or optimizer state', t.span, {
+      suggestion: 'loop carries, argmin variables and solve unknowns are single tensors',
+    });
+    return null;
+  }
+  if (t.static) {
+    diag.error('MAT0240', "'static' applies to int parameters only", t.span, { suggestion: "drop 'static'" });
+    return null;
+  }
   if (name === 'int') {
     if (t.dims) diag.error('MAT0202', "'int' takes no dimensions", t.span);
     return { ir: intT, struct: 'general', isInt: true };
@@ -90,7 +159,7 @@ export function resolveType(t: A.TypeAst, lookup: (name: string) => Dim | undefi
     });
     return null;
   }
-  const dims = (t.dims ?? []).map((d) => resolveDim(d, lookup, diag));
+  const dims = resolveDims(t.dims ?? [], lookup, diag);
   if (dims.length < spec.min || dims.length > spec.max) {
     const want = spec.min === spec.max ? `${spec.min}` : `${spec.min} to ${spec.max}`;
     diag.error('MAT0202', `'${name}' takes ${want} dimension${spec.max === 1 ? '' : 's'}, got ${dims.length}`, t.span, {

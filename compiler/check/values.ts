@@ -15,6 +15,8 @@ export type Val =
   | { k: 'int'; node: Node; dim?: Dim }
   | { k: 'lit'; value: number; isInt: boolean; span: Span }
   | { k: 'tuple'; elems: Val[] }
+  /** a compile-time collection (collections.ts): elements of their own shapes */
+  | { k: 'list'; elems: Val[] }
   | { k: 'string'; value: string }
   | { k: 'error' };
 
@@ -39,6 +41,8 @@ export function describeVal(v: Val): string {
       return v.isInt ? 'int literal' : 'real literal';
     case 'tuple':
       return `(${v.elems.map(describeVal).join(', ')})`;
+    case 'list':
+      return v.elems.length <= 4 ? `a collection [${v.elems.map(describeVal).join(', ')}]` : `a collection of ${v.elems.length} elements`;
     case 'string':
       return 'string';
     case 'error':

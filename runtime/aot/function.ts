@@ -9,6 +9,7 @@ import type { Executable, NodeStatus } from '../executable.js';
 import { Tensor } from '../tensor.js';
 import type { AotFunctionData, AotSignature, FunctionKind } from '../../core/aot-format.js';
 import { jvpInputs, jvpResults, summarize, vjpInputs, vjpResults, type CallStatus } from '../call.js';
+import { flattenCollections, groupCollections, type CallInput } from '../collections.js';
 
 export type { InputValue };
 
@@ -24,15 +25,21 @@ export interface AotCallOptions {
 
 export interface ForwardResult<O> {
   outputs: O;
+  /** the elements of collection results (`Bs[0]`, `Bs[1]`, …) as arrays, as in the JIT */
+  outputLists: Record<string, Tensor[]>;
   status: CallStatus;
 }
 
 export interface VjpResult<O, G extends string> extends ForwardResult<O> {
   gradients: { [K in G]: Tensor };
+  /** gradients of collection parameters as arrays */
+  gradientLists: Record<string, Tensor[]>;
 }
 
 export interface JvpResult<O> extends ForwardResult<O> {
   tangents: O;
+  /** tangents of collection results as arrays */
+  tangentLists: Record<string, Tensor[]>;
 }
 
 /** One compiled function. `I`: its inputs ({A: InputValue, ...}; parameters with defaults are
@@ -90,28 +97,37 @@ export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>,
     return runExecutableCpu(exe, bind, { ...(opts.f32 ? { f32: true } : {}) });
   }
 
+  /** Collection inputs given as arrays (`cores: [c0, c1, …]`), flattened into their element
+   *  names `cores[0]`, … (runtime/collections.ts). */
+  private flat(values: Record<string, CallInput>, names: readonly string[], what: string): Inputs {
+    return flattenCollections(values, names, what, this.name);
+  }
+
   async forward(inputs: Inputs, opts: AotCallOptions = {}): Promise<ForwardResult<Record<string, Tensor>>> {
-    const r = await this.exec('forward', inputs, opts);
-    return { outputs: r.outputs, status: summarize(r.nodes, r.outputs) };
+    const r = await this.exec('forward', this.flat(inputs, this.signature.params.map((p) => p.name), 'input'), opts);
+    return { outputs: r.outputs, outputLists: groupCollections(r.outputs), status: summarize(r.nodes, r.outputs) };
   }
 
   async vjp(inputs: Inputs, cotangents: Record<string, InputValue>, opts: AotCallOptions = {}): Promise<VjpResult<Record<string, Tensor>, string>> {
     this.host.executable(this.name, 'vjp'); // a VJP that did not compile fails first, as in the JIT
-    const all = vjpInputs(this.name, this.signature.results.map((r) => r.name), inputs, cotangents);
+    const results = this.signature.results.map((r) => r.name);
+    const all = vjpInputs(this.name, results, this.flat(inputs, this.signature.params.map((p) => p.name), 'input'), this.flat(cotangents, results, 'cotangent of output'));
     const r = await this.exec('vjp', all, opts);
     const { outputs, gradients } = vjpResults(r.outputs);
-    return { outputs, gradients, status: summarize(r.nodes, outputs, gradients) };
+    return { outputs, outputLists: groupCollections(outputs), gradients, gradientLists: groupCollections(gradients), status: summarize(r.nodes, outputs, gradients) };
   }
 
   async jvp(inputs: Inputs, tangents: Record<string, InputValue | undefined>, opts: AotCallOptions = {}): Promise<JvpResult<Record<string, Tensor>>> {
     // Shapes of the zero tangents come from binding the forward (as the JIT binds the function).
     this.host.executable(this.name, 'jvp'); // a JVP that did not compile fails first, as in the JIT
     const fwd = this.host.executable(this.name, 'forward');
-    const bind = bindInputs(fwd.signature, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), noValidate: true, strictDims: true });
+    const names = this.signature.params.map((p) => p.name);
+    const flatInputs = this.flat(inputs, names, 'input');
+    const bind = bindInputs(fwd.signature, flatInputs, { ...(opts.dims ? { dims: opts.dims } : {}), noValidate: true, strictDims: true });
     const takes = new Set(this.signature.tangents);
-    const all = jvpInputs(bind, (p) => takes.has(p), inputs, tangents, this.name);
+    const all = jvpInputs(bind, (p) => takes.has(p), flatInputs, this.flat(tangents as Record<string, CallInput>, names, 'tangent of input'), this.name);
     const r = await this.exec('jvp', all, opts);
     const { outputs, tangents: tans } = jvpResults(this.signature.results.map((x) => x.name), r.outputs);
-    return { outputs, tangents: tans, status: summarize(r.nodes, outputs) };
+    return { outputs, outputLists: groupCollections(outputs), tangents: tans, tangentLists: groupCollections(tans), status: summarize(r.nodes, outputs) };
   }
 }
