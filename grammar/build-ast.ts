@@ -86,8 +86,8 @@ class Builder {
     const tupleResults = !!(resNode && tok(resNode, 'LParen'));
     const where = sub(n, 'whereClause') ? this.whereClause(sub(n, 'whereClause')!) : [];
     const body = this.exprOrError(sub(n, 'expr'), span);
-    const grad = sub(n, 'gradRule') ? this.gradRule(sub(n, 'gradRule')!) : null;
-    return { kind, name, params, results, tupleResults, where, body, grad, span };
+    const grad = sub(n, 'gradRule') ? this.gradRule(sub(n, 'gradRule')!) : undefined;
+    return { kind, name, params, results, tupleResults, where, body, ...(grad ? { grad } : {}), span };
   }
 
   optimizerDecl(n: CstNode): A.Item {

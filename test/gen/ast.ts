@@ -143,8 +143,14 @@ export function itemArb(expr: fc.Arbitrary<A.Expr> = exprArb): fc.Arbitrary<A.It
       parens: fc.boolean(),
       where: whereArb,
       body: expr,
+      grad: fc.option(
+        fc
+          .record({ cotangents: fc.array(identArb, { minLength: 1, maxLength: 2 }), targets: fc.array(fc.record({ target: identArb, value: expr }), { minLength: 1, maxLength: 2 }) })
+          .map((g): A.GradRule => ({ ...g, span: SPAN })),
+        { nil: null, freq: 3 },
+      ),
     })
-    .map(({ parens, ...x }): A.Item => ({ ...x, tupleResults: parens || x.results.length > 1, span: SPAN }));
+    .map(({ parens, grad, ...x }): A.Item => ({ ...x, ...(grad ? { grad } : {}), tupleResults: parens || x.results.length > 1, span: SPAN }));
   const optimizer = fc
     .record({
       name: identArb,
