@@ -151,13 +151,13 @@ export class CompiledFn {
     return this.module.executable(this.name, mode);
   }
 
-  private async exec(mode: Mode, inputs: Record<string, InputValue>, opts: CallOptions): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[] }> {
+  private async exec(mode: Mode, inputs: Record<string, InputValue>, opts: CallOptions): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[]; bind: Binding }> {
     const exe = this.executable(mode);
     const bind = bindInputs(exe.signature, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), strictDims: true });
     const backend = opts.backend ?? this.module.defaultBackend;
     // f32: the reference interpreter's prediction of GPU rounding, whatever the backend
-    if (backend && !opts.f32) return backend.run(exe, bind);
-    return runExecutableCpu(exe, bind, { ...(opts.f32 ? { f32: true } : {}) });
+    const r = backend && !opts.f32 ? await backend.run(exe, bind) : await runExecutableCpu(exe, bind, { ...(opts.f32 ? { f32: true } : {}) });
+    return { ...r, bind };
   }
 
   /** Collection inputs given as arrays, flattened into their element names. */
@@ -178,7 +178,7 @@ export class CompiledFn {
     const resultNames = this.func.results.map((r) => r.name);
     const all = vjpInputs(this.name, resultNames, this.flat(inputs, this.func.params.map((p) => p.name), 'input'), this.flat(cotangents, resultNames, 'cotangent of output'));
     const r = await this.exec('vjp', all, opts);
-    const { outputs, gradients } = vjpResults(r.outputs);
+    const { outputs, gradients } = vjpResults(r.outputs, r.bind);
     return { outputs, outputLists: groupCollections(outputs), gradients, gradientLists: groupCollections(gradients), status: summarize(r.nodes, outputs, gradients) };
   }
 

@@ -99,16 +99,33 @@ function suggest(name: string, candidates: readonly string[]): string {
   return s ? `; did you mean '${s}'?` : '';
 }
 
-/** Splits the VJP's outputs into the function's outputs and the gradients by parameter name. */
-export function vjpResults(out: Record<string, Tensor>): { outputs: Record<string, Tensor>; gradients: Record<string, Tensor> } {
+/** Splits the VJP's outputs into the function's outputs and the gradients by parameter name.
+ *
+ *  A batched call is the function applied to each instance, F(θ, x₁ … x_B) = (f(θ, x₁) … f(θ,
+ *  x_B)), with an input θ given without batch dimensions shared by all of them; the VJP of F with
+ *  respect to θ is Σ_b ∂f(θ, x_b)ᵀ c_b, so the gradient of such an input is summed over the batch
+ *  (the gradient of a shared weight in a batched loss, as PyTorch accumulates it). An input given
+ *  with the batch dimensions gets one gradient per instance. `bind` is the VJP call's binding. */
+export function vjpResults(out: Record<string, Tensor>, bind?: Binding): { outputs: Record<string, Tensor>; gradients: Record<string, Tensor> } {
   const outputs: Record<string, Tensor> = {};
   const gradients: Record<string, Tensor> = {};
+  const shared = new Set(bind && bind.batch.length > 0 ? bind.inputs.filter((i) => !i.batched).map((i) => i.param.name) : []);
   for (const [k, v] of Object.entries(out)) {
     const of = gradientOf(k);
-    if (of !== null) gradients[of] = v;
+    if (of !== null) gradients[of] = shared.has(of) ? sumOverBatch(v, bind!.batch.length) : v;
     else outputs[k] = v;
   }
   return { outputs, gradients };
+}
+
+/** The sum of a tensor over its leading `rank` (batch) dimensions, in f64. */
+function sumOverBatch(t: Tensor, rank: number): Tensor {
+  const shape = t.shape.slice(rank);
+  const size = shape.reduce((a, b) => a * b, 1);
+  const acc = new Float64Array(size);
+  const d = t.data;
+  for (let off = 0; off < d.length; off += size) for (let i = 0; i < size; i++) acc[i] += d[off + i]!;
+  return new Tensor(shape, t.dtype === 'f32' ? Float32Array.from(acc) : acc);
 }
 
 /** The JVP's inputs: the function's inputs plus a tangent for each input `takes` accepts (zeros

@@ -262,11 +262,12 @@ test('an RNN of 100 time steps: its VJP matches finite differences, and training
     const r = await rnn.vjp({ ...params, ...data }, { out: new Tensor([B], new Float64Array(B).fill(1 / B)) });
     assert.ok(r.status.ok, r.status.warnings.join('; '));
     for (const [k, t] of Object.entries(params)) {
-      const gb = r.gradients[k]!.data; // per sequence: [B, ...shape]
+      // the weights are shared by the batch: their gradient is summed over it
+      const gb = r.gradients[k]!;
+      assert.deepEqual(gb.shape, t.shape);
       const out = new Float64Array(t.size);
       for (let i = 0; i < t.size; i++) {
-        let gi = 0;
-        for (let b = 0; b < B; b++) gi += gb[b * t.size + i]!;
+        const gi = gb.data[i]!;
         m[k]![i] = 0.9 * m[k]![i]! + 0.1 * gi;
         s[k]![i] = 0.999 * s[k]![i]! + 0.001 * gi * gi;
         out[i] = t.data[i]! - (lr * m[k]![i]! / (1 - 0.9 ** step)) / (Math.sqrt(s[k]![i]! / (1 - 0.999 ** step)) + 1e-8);

@@ -3,7 +3,7 @@
 // shapes — over the module's embedded executables, which the backends run as they run the JIT's.
 
 import type { Backend } from '../backend.js';
-import { bindInputs, type InputValue } from '../bind.js';
+import { bindInputs, type Binding, type InputValue } from '../bind.js';
 import { runExecutableCpu } from '../cpu/backend.js';
 import type { Executable, NodeStatus } from '../executable.js';
 import { Tensor } from '../tensor.js';
@@ -89,12 +89,12 @@ export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>,
     return this.data.signature;
   }
 
-  private async exec(mode: Mode, inputs: Inputs, opts: AotCallOptions): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[] }> {
+  private async exec(mode: Mode, inputs: Inputs, opts: AotCallOptions): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[]; bind: Binding }> {
     const exe = this.host.executable(this.name, mode);
     const bind = bindInputs(exe.signature, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), strictDims: true });
     const backend = opts.backend === 'cpu' ? undefined : (opts.backend ?? this.host.backend());
-    if (backend && !opts.f32) return backend.run(exe, bind);
-    return runExecutableCpu(exe, bind, { ...(opts.f32 ? { f32: true } : {}) });
+    const r = backend && !opts.f32 ? await backend.run(exe, bind) : await runExecutableCpu(exe, bind, { ...(opts.f32 ? { f32: true } : {}) });
+    return { ...r, bind };
   }
 
   /** Collection inputs given as arrays (`cores: [c0, c1, …]`), flattened into their element
@@ -113,7 +113,7 @@ export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>,
     const results = this.signature.results.map((r) => r.name);
     const all = vjpInputs(this.name, results, this.flat(inputs, this.signature.params.map((p) => p.name), 'input'), this.flat(cotangents, results, 'cotangent of output'));
     const r = await this.exec('vjp', all, opts);
-    const { outputs, gradients } = vjpResults(r.outputs);
+    const { outputs, gradients } = vjpResults(r.outputs, r.bind);
     return { outputs, outputLists: groupCollections(outputs), gradients, gradientLists: groupCollections(gradients), status: summarize(r.nodes, outputs, gradients) };
   }
 
