@@ -605,6 +605,22 @@ export const builtins: Record<string, Builtin> = {
       return arr(x);
     },
   },
+  // ---- integer arithmetic (core/intops.ts: floor division, the floored remainder, div(a, 0) = 0,
+  // mod(a, 0) = a, wrapping i32; the same on every backend) ----
+  floor: {
+    sig: 'floor(x): the largest int ≤ x (a real scalar), saturated to the int range; NaN gives 0',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1);
+      if (!v) return poison;
+      const x = v[0]!;
+      if (x.k === 'int') return x;
+      if (x.k === 'lit') return el.toInt({ ...x, value: Math.floor(x.value), isInt: true }, e.args[0]!.value.span, 'floor(x)');
+      const s = el.toScalar(x, e.args[0]!.value.span, 'the argument of floor');
+      return s ? { k: 'int', node: el.b.ftoi(s) } : poison;
+    },
+  },
+  div: intDivision('div'),
+  mod: intDivision('mod'),
   stop_gradient: {
     sig: 'stop_gradient(x): x, treated as a constant by differentiation',
     elaborate(el, e, env) {
@@ -614,6 +630,38 @@ export const builtins: Record<string, Builtin> = {
     },
   },
 };
+
+/** div(a, b) = ⌊a / b⌋ and mod(a, b) = a − b·div(a, b) on ints (core/intops.ts). A literal pair
+ *  folds to a literal; otherwise the result is a computed int (it can index, bound a loop or key
+ *  a random stream, but not size a tensor: div(n, 2) of a dimension is not a dimension). */
+function intDivision(kind: 'div' | 'mod'): Builtin {
+  return {
+    sig: kind === 'div' ? 'div(a, b): floor division of ints (div(-7, 2) = -4; div(a, 0) = 0)' : 'mod(a, b): a - b * div(a, b), the sign of b (mod(-7, 2) = 1; mod(a, 0) = a)',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 2);
+      if (!v) return poison;
+      const ints: (Val & { k: 'int' })[] = [];
+      for (let i = 0; i < 2; i++) {
+        const x = v[i]!;
+        if (x.k === 'arr' || (x.k === 'lit' && !x.isInt)) {
+          el.diag.error('MAT0211', `${kind} takes ints, but argument ${i + 1} is ${x.k === 'lit' ? 'a real literal' : shapeLabel(x) === 'a scalar' ? 'a real' : shapeLabel(x)}`, e.args[i]!.value.span, {
+            label: 'not an int',
+            suggestion: 'convert a real scalar with floor(x)',
+          });
+          return poison;
+        }
+        const n = el.toInt(x, e.args[i]!.value.span, `argument ${i + 1} of ${kind}`);
+        if (n.k !== 'int') return poison;
+        ints.push(n);
+      }
+      const [a, b] = ints as [Val & { k: 'int' }, Val & { k: 'int' }];
+      const node = el.b.ibin(kind === 'div' ? 'idiv' : 'imod', a.node, b.node);
+      // the builder folds constants exactly as the backends compute (core/intops.ts)
+      if (node.op === 'iconst') return { k: 'int', node, dim: Dim.const(node.attrs.value as number) };
+      return { k: 'int', node };
+    },
+  };
+}
 
 export function structOf(v: Val): Struct {
   return v.k === 'arr' ? v.struct : 'general';

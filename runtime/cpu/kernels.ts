@@ -8,6 +8,7 @@ import { parseEinsum } from '../../compiler/ir/ops.js';
 import type { Dim } from '../../core/dims.js';
 import { InternalError } from '../../core/errors.js';
 import { ftoi, oob } from './helpers.js';
+import { intAdd, intDiv, intMod, intMul, intSub } from '../../core/intops.js';
 
 export interface T {
   shape: number[];
@@ -284,13 +285,13 @@ export const cpuKernels: Record<OpKind, (n: Node, args: V[], cx: KernelCtx) => V
     return out;
   },
   dim: (n, _a, cx) => cx.dim(n.attrs.dim as Dim),
-  iadd: intK((a, b) => a + b),
-  isub: intK((a, b) => a - b),
-  imul: intK((a, b) => a * b),
+  iadd: intK(intAdd),
+  isub: intK(intSub),
+  imul: intK(intMul),
   imin: intK(Math.min),
   imax: intK(Math.max),
-  idiv: intK((a, b) => Math.floor(a / b)),
-  imod: intK((a, b) => ((a % b) + b) % b),
+  idiv: intK(intDiv),
+  imod: intK(intMod),
   itof: (_n, [a]) => scalar(asI(a!, 'itof')),
   ftoi: (_n, [a]) => ftoi(asT(a!, 'ftoi').data[0]!),
   neg: unaryK((x) => -x),

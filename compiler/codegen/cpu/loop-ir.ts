@@ -88,13 +88,13 @@ export const V = (name: string, ty: Ty): Expr => ({ k: 'var', name, ty });
 export function iadd(a: Expr, b: Expr): Expr {
   if (a.k === 'i' && a.v === 0) return b;
   if (b.k === 'i' && b.v === 0) return a;
-  if (a.k === 'i' && b.k === 'i') return I(a.v + b.v);
+  if (a.k === 'i' && b.k === 'i') return I((a.v + b.v) | 0);
   return { k: 'ibin', op: 'add', a, b };
 }
 
 export function isub(a: Expr, b: Expr): Expr {
   if (b.k === 'i' && b.v === 0) return a;
-  if (a.k === 'i' && b.k === 'i') return I(a.v - b.v);
+  if (a.k === 'i' && b.k === 'i') return I((a.v - b.v) | 0);
   return { k: 'ibin', op: 'sub', a, b };
 }
 
@@ -102,7 +102,7 @@ export function imul(a: Expr, b: Expr): Expr {
   if (a.k === 'i' && a.v === 1) return b;
   if (b.k === 'i' && b.v === 1) return a;
   if ((a.k === 'i' && a.v === 0) || (b.k === 'i' && b.v === 0)) return I(0);
-  if (a.k === 'i' && b.k === 'i') return I(a.v * b.v);
+  if (a.k === 'i' && b.k === 'i') return I(Math.imul(a.v, b.v));
   return { k: 'ibin', op: 'mul', a, b };
 }
 

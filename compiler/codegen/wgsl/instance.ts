@@ -54,6 +54,11 @@ function dataInt(n: Node): boolean {
   return false;
 }
 
+/** A WGSL i32 literal: −2³¹ is not one (the literal 2147483648 is out of range before the minus). */
+function i32lit(v: number): string {
+  return v === -2147483648 ? '(-2147483647 - 1)' : `${v}`;
+}
+
 export function genInstanceKernel(f: Func, opts: InstanceOptions = {}): InstanceKernelSpec {
   return new Gen(f, opts.workgroupSize ?? 128, opts.subgroups ?? false, opts.slotNotes).run();
 }
@@ -243,7 +248,7 @@ class Gen {
   private int(n: Node): string {
     const st = this.store.get(n);
     if (st?.k === 'int') return st.name;
-    if (n.op === 'iconst') return `${n.attrs.value as number}`;
+    if (n.op === 'iconst') return i32lit(n.attrs.value as number);
     if (n.op === 'dim') return this.dim(n.attrs.dim as Dim);
     throw new InternalError(`WGSL: int %${n.id} (${n.op}) is not available`);
   }
@@ -358,7 +363,7 @@ class Gen {
         return;
       }
       const v =
-        n.op === 'iconst' ? `${n.attrs.value as number}` : n.op === 'dim' ? this.dim(n.attrs.dim as Dim) : n.op === 'ftoi' ? `ftoi(${this.elem(a[0]!, [])})` : intOp(n.op, this.int(a[0]!), this.int(a[1]!));
+        n.op === 'iconst' ? i32lit(n.attrs.value as number) : n.op === 'dim' ? this.dim(n.attrs.dim as Dim) : n.op === 'ftoi' ? `ftoi(${this.elem(a[0]!, [])})` : intOp(n.op, this.int(a[0]!), this.int(a[1]!));
       this.line(`let ${name}: i32 = ${v};`);
       this.store.set(n, { k: 'int', name });
       return;

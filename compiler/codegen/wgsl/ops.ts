@@ -212,8 +212,10 @@ fn powf(a: f32, b: f32) -> f32 {
   let m = pow(-a, b);
   return select(m, -m, (i32(b) & 1) == 1);
 }
-fn idivf(a: i32, b: i32) -> i32 { let q = a / b; return select(q, q - 1, (a % b != 0) && ((a < 0) != (b < 0))); }
-fn imodf(a: i32, b: i32) -> i32 { let r = a % b; return select(r, r + b, r != 0 && ((r < 0) != (b < 0))); }
+// floor division and the floored remainder (core/intops.ts): div(a, 0) = 0, mod(a, 0) = a; WGSL's
+// own a / 0 = a, a % 0 = 0 and −2³¹ / −1 = −2³¹ are overridden or kept accordingly
+fn idivf(a: i32, b: i32) -> i32 { let q = a / b; return select(select(q, q - 1, (a % b != 0) && ((a < 0) != (b < 0))), 0, b == 0); }
+fn imodf(a: i32, b: i32) -> i32 { let r = a % b; return select(select(r, r + b, r != 0 && ((r < 0) != (b < 0))), a, b == 0); }
 fn ftoi(x: f32) -> i32 { if (x != x) { return 0; } return i32(clamp(floor(x), -2147483648.0, 2147483520.0)); }
 // every invocation holds the same int; make it provably uniform (loop bounds from data)
 fn uniform_int(v: i32, lid: u32) -> i32 {
