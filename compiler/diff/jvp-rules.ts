@@ -51,6 +51,7 @@ export const jvpRules: Record<OpKind, Rule> = {
   iadd: zero, isub: zero, imul: zero, imin: zero, imax: zero, idiv: zero, imod: zero, itof: zero, ftoi: zero,
   sign: zero, not: zero, maxloc: zero, minloc: zero, lt: zero, le: zero, gt: zero, ge: zero, eq: zero, ne: zero, and: zero, or: zero,
   nograd: zero,
+  rand: zero,
 
   neg: lin1((b, d) => b.neg(d)),
   exp: unaryChain((b, d, n) => b.mul(d, n)),

@@ -102,6 +102,8 @@ export const vjpRules: Record<OpKind, Rule> = {
   iadd: none, isub: none, imul: none, imin: none, imax: none, idiv: none, imod: none, itof: none, ftoi: none,
   sign: none, not: none, maxloc: none, minloc: none, lt: none, le: none, gt: none, ge: none, eq: none, ne: none, and: none, or: none,
   nograd: none,
+  // random numbers are constants of differentiation (their operands are ints)
+  rand: none,
 
   neg: elementwise((b, g, n) => [[n.args[0]!, b.neg(g)]]),
   exp: elementwise((b, g, n) => [[n.args[0]!, b.mul(g, n)]]),

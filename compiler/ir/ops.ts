@@ -34,7 +34,9 @@ export type OpKind =
   // solves
   | 'solve' | 'trisolve'
   // control and declarative nodes
-  | 'loop' | 'opt' | 'root' | 'proj' | 'nograd';
+  | 'loop' | 'opt' | 'root' | 'proj' | 'nograd'
+  // seeded random numbers (issue 10)
+  | 'rand';
 
 export interface OpSpec {
   /** Number of operands, or 'var'. */
@@ -461,6 +463,20 @@ export const opSpecs: Record<OpKind, OpSpec> = {
     },
   },
   nograd: { arity: 1, regions: 0, type: ([a]) => a! },
+
+  // Seeded random numbers (core/philox.ts): args key, stream (ints); attrs shape and dist
+  // ('uniform': rand, [0, 1); 'normal': randn). Element e (row-major) is a function of Philox4x32-10
+  // at counter (e, stream, kind, 0) and key (key, 0) only: no state, the same on every backend.
+  rand: {
+    arity: 2,
+    regions: 0,
+    type: ([k, s], attrs) => {
+      i32(k!, 'rand key');
+      i32(s!, 'rand stream');
+      if (attrs.dist !== 'uniform' && attrs.dist !== 'normal') throw new IrTypeError(`rand: dist must be "uniform" or "normal", got ${String(attrs.dist)}`);
+      return tensorT(dimsAttr(attrs, 'shape'));
+    },
+  },
 };
 
 export { regionResultTypes };

@@ -8,6 +8,7 @@
 
 import { MatcRuntimeError } from '../../core/errors.js';
 import { intDiv, intMod } from '../../core/intops.js';
+import { randomValue } from '../../core/philox.js';
 
 
 export type Arr = Float64Array | Float32Array;
@@ -314,5 +315,11 @@ export const sgn = (x: number): number => (x > 0 ? 1 : x < 0 ? -1 : 0);
 export const sigm = (x: number): number => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
 
 /** What generated code receives as `H`. */
-export const helpers = { gemm, gemv, dot, lu, trisolve, oob, sgn, sigm, ftoi, idiv: intDiv, imod: intMod };
+/** Element e of rand (normal = 0) or randn (1) with this key and stream (core/philox.ts); the f32
+ *  form where the program runs in f32 (eps = 2⁻²³). Also the WebAssembly program's import. */
+export function rand(normal: number, key: number, stream: number, e: number, eps: number): number {
+  return randomValue(normal ? 'normal' : 'uniform', key, stream, e, eps > 2 ** -40);
+}
+
+export const helpers = { gemm, gemv, dot, lu, trisolve, oob, sgn, sigm, ftoi, idiv: intDiv, imod: intMod, rand };
 export type Helpers = typeof helpers;

@@ -9,6 +9,7 @@ import type { Dim } from '../../core/dims.js';
 import { InternalError } from '../../core/errors.js';
 import { ftoi, oob } from './helpers.js';
 import { intAdd, intDiv, intMod, intMul, intSub } from '../../core/intops.js';
+import { randomValue, type RandomKind } from '../../core/philox.js';
 
 export interface T {
   shape: number[];
@@ -517,4 +518,16 @@ export const cpuKernels: Record<OpKind, (n: Node, args: V[], cx: KernelCtx) => V
     return tup[n.attrs.index as number]!;
   },
   nograd: (_n, [a]) => a!,
+  // element e: Philox4x32-10 at counter (e, stream, kind, 0), key (key, 0) (core/philox.ts); the f32
+  // form when the function runs in f32 (cx.eps = 2⁻²³: the interpreter's f32 rounding)
+  rand: (n, [k, s], cx) => {
+    const shape = (n.attrs.shape as Dim[]).map((d) => cx.dim(d));
+    const out = t(shape);
+    const dist = n.attrs.dist as RandomKind;
+    const key = asI(k!, 'rand key');
+    const stream = asI(s!, 'rand stream');
+    const f32 = cx.eps > 2 ** -40;
+    for (let e = 0; e < out.data.length; e++) out.data[e] = randomValue(dist, key, stream, e, f32);
+    return out;
+  },
 };

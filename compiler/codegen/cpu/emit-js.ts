@@ -107,6 +107,9 @@ function expr(e: Expr): string {
       return `H.ftoi(${expr(e.a)})`;
     case 'call':
       return `H.${e.fn}(${e.args.map(arg).join(', ')})`;
+    case 'rand':
+      // `eps` is the precision's (D[last]): an f32-storage program takes rand's f32 form
+      return `H.rand(${e.normal ? 1 : 0}, ${expr(e.key)}, ${expr(e.stream)}, ${expr(e.e)}, eps)`;
   }
   throw new Error(`emit-js: ${(e as Expr).k}`);
 }

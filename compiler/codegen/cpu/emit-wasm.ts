@@ -29,6 +29,8 @@ const IMPORTS: { name: string; params: ValType[]; result: ValType | null }[] = [
   { name: 'pow', params: [F64, F64], result: F64 },
   { name: 'sigm', params: [F64], result: F64 },
   { name: 'oob', params: [I32, I32, I32], result: null },
+  // rand(normal, key, stream, e, eps) (core/philox.ts, runtime/cpu/helpers.ts rand)
+  { name: 'rand', params: [I32, I32, I32, I32, F64], result: F64 },
 ];
 const importIndex = (name: string): number => IMPORTS.findIndex((x) => x.name === name);
 
@@ -323,6 +325,15 @@ class FnCompiler {
         return;
       case 'call':
         this.callRoutine(e.fn, e.args);
+        return;
+      case 'rand':
+        // the f64 form (WebAssembly programs run in f64)
+        c.i32(e.normal ? 1 : 0);
+        this.expr(e.key);
+        this.expr(e.stream);
+        this.expr(e.e);
+        c.f64(2 ** -52);
+        c.call(importIndex('rand'));
         return;
     }
   }
@@ -821,6 +832,8 @@ function containsLoad(e: Expr): boolean {
   switch (e.k) {
     case 'load':
       return true;
+    case 'rand':
+      return containsLoad(e.key) || containsLoad(e.stream) || containsLoad(e.e);
     case 'fun':
     case 'not':
     case 'itof':
@@ -843,6 +856,7 @@ function containsLoad(e: Expr): boolean {
 function containsCall(e: Expr): boolean {
   switch (e.k) {
     case 'call':
+    case 'rand':
       return true;
     case 'fun':
       return e.op === 'exp' || e.op === 'log' || e.op === 'sin' || e.op === 'cos' || e.op === 'tanh' || e.op === 'sigm' || containsCall(e.a);

@@ -249,6 +249,9 @@ class Lower {
         return at(a[0]!, a.slice(1).map((x) => this.int(x)));
       case 'nograd':
         return at(a[0]!, ix, flat);
+      case 'rand':
+        // element `flat` of the stream (core/philox.ts)
+        return { k: 'rand', normal: n.attrs.dist === 'normal', key: this.int(a[0]!), stream: this.int(a[1]!), e: shape(n).length === 0 ? ZERO : (flat ?? this.flat(ix, shape(n))) };
       default:
         if (jsClass[n.op] === 'view') {
           const sh = shape(n);

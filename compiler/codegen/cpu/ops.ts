@@ -35,4 +35,6 @@ export const jsClass: Record<OpKind, JsClass> = {
   index: 'view', setindex: 'view', getcol: 'remap', setcol: 'view', getrow: 'remap', setrow: 'view',
   solve: 'special', trisolve: 'special',
   loop: 'special', opt: 'special', root: 'special', proj: 'special', nograd: 'remap',
+  // an element expression of its flat index (Philox per element: heavy, so shared uses materialize)
+  rand: 'view',
 };

@@ -16,7 +16,7 @@ import { type Func, type Node, type Region, freeParams, reachable, scopes, type 
 import { parseEinsum } from '../../ir/ops.js';
 import { type TensorType, numel } from '../../ir/types.js';
 import { type InstanceKernelSpec, type KernelIO, uniformIndex } from '../../../core/instance-layout.js';
-import { WGSL_HELPERS, elementwise, f32lit, intOp, reductionHelpers, wgslClass } from './ops.js';
+import { RANDOM_WGSL, WGSL_HELPERS, elementwise, f32lit, intOp, reductionHelpers, wgslClass } from './ops.js';
 import { capFusionDepth } from '../fusion-depth.js';
 import { forEachIndexCheck, provablyInRange } from '../index-checks.js';
 
@@ -79,6 +79,8 @@ class Gen {
   private counter = 0;
   /** what each run-time index check tests (KernelIO kind 'check'), by check id − 1 */
   private checks: string[] = [];
+  /** a rand/randn element was emitted: the kernel includes the Philox helpers */
+  private usesRandom = false;
 
   constructor(
     private f: Func,
@@ -236,6 +238,10 @@ class Gen {
         return at(a[0]!, a.slice(1).map((x) => this.int(x)));
       case 'nograd':
         return at(a[0]!, ix);
+      case 'rand':
+        this.usesRandom = true;
+        // element `flat` of the stream (core/philox.ts; RANDOM_WGSL in ops.ts)
+        return `matc_rand(${n.attrs.dist === 'normal' ? '1u' : '0u'}, ${this.int(a[0]!)}, ${this.int(a[1]!)}, ${shape(n).length === 0 ? '0' : this.flat(ix, shape(n))})`;
       default:
         if (wgslClass[n.op] === 'view') {
           const args = a.map((x) => (shape(x).length === 0 ? this.elem(x, []) : this.elem(x, ix)));
@@ -859,6 +865,7 @@ var<workgroup> wflag: i32;
 var<workgroup> wint: i32;
 ${sg ? 'var<private> sg_lane: u32;\nvar<private> sg_size: u32;' : ''}
 ${WGSL_HELPERS}
+${this.usesRandom ? RANDOM_WGSL : ''}
 ${reductionHelpers(sg)}
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidu: u32${sg ? ', @builtin(subgroup_invocation_id) sgl: u32, @builtin(subgroup_size) sgs: u32' : ''}) {
