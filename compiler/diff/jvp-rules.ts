@@ -10,6 +10,7 @@ import type { OpKind } from '../ir/ops.js';
 import { broadcastAxis } from './vjp-rules.js';
 import { InternalError } from '../../core/errors.js';
 import { tangentName } from '../../core/derivative-names.js';
+import { condJvp } from './cond-rules.js';
 
 export type Tan = Node | (Node | undefined)[] | undefined;
 
@@ -172,6 +173,8 @@ export const jvpRules: Record<OpKind, Rule> = {
   },
 
   loop: (cx, n, ds) => loopJvp(cx, n, ds),
+  // a real branch: a branch of the branches' JVPs (compiler/diff/cond-rules.ts)
+  cond: (cx, n, ds) => condJvp(cx, n, ds),
   opt: (cx, n, ds) => {
     if (!cx.implicit) throw new InternalError('forward mode reached a declarative node without the implicit rule');
     return cx.implicit(n, ds);

@@ -10,6 +10,7 @@ import type { Node, StatusEntry } from '../ir/node.js';
 import type { OpKind } from '../ir/ops.js';
 import { InternalError } from '../../core/errors.js';
 import { parseEinsum } from '../ir/ops.js';
+import { condVjp } from './cond-rules.js';
 
 export type Contrib = [target: Node, cotangent: Node];
 
@@ -34,6 +35,9 @@ export interface VjpCtx {
   notes?: StatusEntry[];
   /** solver option overrides and the target the backward is for */
   opts?: DeriveOptions;
+  /** whether a value depends on the differentiated inputs (set by vjpNodes for rules of nodes
+   *  with regions, so that they build cotangents of their active captures only) */
+  isActive?(n: Node): boolean;
 }
 
 type Rule = (cx: VjpCtx, n: Node, g: Cot) => Contrib[];
@@ -278,6 +282,8 @@ export const vjpRules: Record<OpKind, Rule> = {
     if (!cx.implicit) throw new InternalError('reverse mode reached a declarative node without the implicit rule');
     return cx.implicit(cx, n, Array.isArray(g) ? g : [g]);
   },
+  // a real branch: a branch of the branches' VJPs (compiler/diff/cond-rules.ts)
+  cond: (cx, n, g) => condVjp(cx, n, Array.isArray(g) ? g : [g]),
 };
 
 export { tt };

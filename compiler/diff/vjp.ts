@@ -81,7 +81,9 @@ export function vjpNodes(cx: VjpCtx, outs: readonly Node[], cots: readonly (Node
     }
     // wrt nodes are leaves: their cotangent is the partial derivative, not propagated further.
     if (wrtSet.has(n) || (n.args.length === 0 && n.regions.length === 0)) continue;
-    const contribs: Contrib[] = b.at(n.span, () => vjpRules[n.op](cx, n, g));
+    // rules of nodes with regions (cond) learn which of their captures need cotangents
+    const rcx: VjpCtx = n.regions.length ? { ...cx, isActive: (x: Node) => active.has(x) } : cx;
+    const contribs: Contrib[] = b.at(n.span, () => vjpRules[n.op](rcx, n, g));
     for (const [t, c] of contribs) {
       if (!active.has(t)) continue;
       addAdj(t, c);

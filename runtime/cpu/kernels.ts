@@ -511,6 +511,7 @@ export const cpuKernels: Record<OpKind, (n: Node, args: V[], cx: KernelCtx) => V
   trisolve: (n, [tm, b]) =>
     triSolve(asT(tm!, 'trisolve'), asT(b!, 'trisolve'), n.attrs.lower as boolean, n.attrs.trans as boolean, n.attrs.unit as boolean, n.attrs.left !== false),
   loop: unsupported('loop (handled by the evaluator)'),
+  cond: unsupported('cond (handled by the evaluator)'),
   opt: unsupported('a declarative argmin/argmax node'),
   root: unsupported('a declarative solve node'),
   proj: (n, [tup]) => {

@@ -37,4 +37,6 @@ export const jsClass: Record<OpKind, JsClass> = {
   loop: 'special', opt: 'special', root: 'special', proj: 'special', nograd: 'remap',
   // an element expression of its flat index (Philox per element: heavy, so shared uses materialize)
   rand: 'view',
+  // a real branch: an if/else over the two regions' statements
+  cond: 'special',
 };

@@ -14,7 +14,7 @@ import { Dim, shapeEquals } from '../../../core/dims.js';
 import { InternalError } from '../../../core/errors.js';
 import { type Func, type Node, type Region, freeParams, reachable, scopes, type Scopes } from '../../ir/node.js';
 import { parseEinsum } from '../../ir/ops.js';
-import { type TensorType, numel } from '../../ir/types.js';
+import { type TensorType, type TupleType, numel } from '../../ir/types.js';
 import { type InstanceKernelSpec, type KernelIO, uniformIndex } from '../../../core/instance-layout.js';
 import { RANDOM_WGSL, WGSL_HELPERS, elementwise, f32lit, intOp, reductionHelpers, wgslClass } from './ops.js';
 import { capFusionDepth } from '../fusion-depth.js';
@@ -47,9 +47,13 @@ export interface SlotNote {
   role: 'value' | 'loop carry' | 'step temporary' | 'LU factors' | 'solution';
 }
 
-/** An int computed from data (each invocation holds the same value, but WGSL cannot prove it). */
+/** An int computed from data (each invocation holds the same value, but WGSL cannot prove it).
+ *  A branch's int results and its int captures inside the regions count as such (conservatively:
+ *  they are assigned in branches or may come from data). */
 function dataInt(n: Node): boolean {
   if (n.op === 'ftoi' || n.op === 'maxloc' || n.op === 'minloc') return true;
+  if (n.op === 'proj' && n.args[0]!.op === 'cond') return true;
+  if (n.op === 'param' && n.attrs.region === true && condParams.has(n)) return true;
   if (n.op === 'iadd' || n.op === 'isub' || n.op === 'imul' || n.op === 'imin' || n.op === 'imax' || n.op === 'idiv' || n.op === 'imod') return n.args.some(dataInt);
   return false;
 }
@@ -58,6 +62,9 @@ function dataInt(n: Node): boolean {
 function i32lit(v: number): string {
   return v === -2147483648 ? '(-2147483647 - 1)' : `${v}`;
 }
+
+/** Region parameters of cond nodes (set while a kernel is generated; dataInt reads it). */
+const condParams = new WeakSet<Node>();
 
 export function genInstanceKernel(f: Func, opts: InstanceOptions = {}): InstanceKernelSpec {
   return new Gen(f, opts.workgroupSize ?? 128, opts.subgroups ?? false, opts.slotNotes).run();
@@ -270,7 +277,8 @@ class Gen {
     for (const n of all) {
       for (const a of n.args) this.uses.set(a, (this.uses.get(a) ?? 0) + 1);
       for (const r of n.regions) for (const x of r.results) {
-        if (n.op === 'loop') carried.add(x);
+        // a loop's new carries and a branch's results are written into their owner's storage
+        if (n.op === 'loop' || n.op === 'cond') carried.add(x);
         else this.uses.set(x, (this.uses.get(x) ?? 0) + 2);
       }
     }
@@ -300,6 +308,12 @@ class Gen {
         if (heavy && shared) this.mat.add(n);
         if (n.op === 'fill' || n.op === 'eye' || n.op === 'iota') this.mat.delete(n);
       }
+    }
+    // a branch's tensor captures are its regions' parameters: they need storage of their own
+    for (const n of all) {
+      if (n.op !== 'cond') continue;
+      for (const a of n.args.slice(1)) if (isTensor(a) && a.op !== 'param') this.mat.add(a);
+      for (const r of n.regions) for (const p of r.params) condParams.add(p);
     }
     // Operands of contractions are read many times per output element: keep them cheap.
     for (const n of all) {
@@ -388,6 +402,7 @@ class Gen {
       }
     }
     if (n.op === 'loop') return this.emitLoop(n);
+    if (n.op === 'cond') return this.emitCond(n);
     if (n.op === 'solve') return this.emitSolve(n);
     if (n.op === 'trisolve') return this.emitTrisolve(n);
     if (isScalar(n)) return this.emitScalar(n);
@@ -494,6 +509,48 @@ class Gen {
     }
     this.barrier();
     this.store.set(n, { k: 'slot', slot });
+  }
+
+  /** cond c captures… { region 0 } { region 1 } → results…: `if (flag) { … } else { … }` on a
+   *  workgroup-uniform flag (every thread holds the same c; uniform_flag broadcasts it through
+   *  workgroupUniformLoad, as loop exits do, so the barriers inside either branch pass WGSL's
+   *  uniformity analysis). Each branch binds its region's parameters to the captures' storage, runs
+   *  the region and writes its results into the cond's storage, declared before the branch (a slot
+   *  per tensor, a `var` per scalar or int); a barrier follows. */
+  private emitCond(n: Node): void {
+    const elems = (n.type as TupleType).elems as TensorType[];
+    const parts: Storage[] = elems.map((t, i) => {
+      if (t.shape.length > 0) return { k: 'slot', slot: this.newSlot(numel(t), n.regions[0]!.results[i]!, 'value') };
+      const name = this.fresh(t.dtype === 'i' ? 'ri' : 'rs');
+      this.line(t.dtype === 'i' ? `var ${name}: i32 = 0;` : `var ${name}: f32 = 0.0;`);
+      return t.dtype === 'i' ? { k: 'int', name } : { k: 'scalar', name };
+    });
+    const flag = this.fresh('take');
+    this.line(`let ${flag}: i32 = uniform_flag(${this.elem(n.args[0]!, [])}, lidu);`);
+    const branch = (r: Region): void => {
+      const prev = this.ind;
+      this.ind += '  ';
+      r.params.forEach((p, i) => {
+        const st = this.store.get(n.args[i + 1]!);
+        if (!st || st.k === 'view' || st.k === 'tuple') throw new InternalError(`WGSL: capture %${n.args[i + 1]!.id} of cond %${n.id} has no storage`);
+        this.store.set(p, st);
+      });
+      this.emitRegion(r);
+      r.results.forEach((x, i) => {
+        const part = parts[i]!;
+        if (part.k === 'slot') this.materialize(x, part.slot, (ix) => this.elem(x, ix));
+        else if (part.k === 'int') this.line(`${part.name} = ${this.int(x)};`);
+        else if (part.k === 'scalar') this.line(`${part.name} = ${this.elem(x, [])};`);
+      });
+      this.ind = prev;
+    };
+    this.line(`if (${flag} != 0) {`);
+    branch(n.regions[0]!);
+    this.line('} else {');
+    branch(n.regions[1]!);
+    this.line('}');
+    if (parts.some((p) => p.k === 'slot')) this.barrier();
+    this.store.set(n, { k: 'tuple', parts });
   }
 
   /** loop lo hi inits… { (i, c…) → (c'…, done) } → (c…, iterations, converged) */

@@ -38,6 +38,8 @@ export const wgslClass: Record<OpKind, WgslClass> = {
   loop: 'special', opt: 'special', root: 'special', proj: 'special', nograd: 'remap',
   // an element expression of its flat index (Philox per element: heavy, so shared uses materialize)
   rand: 'view',
+  // a real branch: if/else on a workgroup-uniform flag
+  cond: 'special',
 };
 
 /** WGSL for an elementwise op on already-formatted operand expressions. */
