@@ -52,7 +52,7 @@ export interface ParamInfo {
 
 function typeText(t: TensorType): { text: string; shape: string[] } {
   const shape = t.shape.map((d) => d.toString());
-  const kind = t.struct ?? (shape.length === 0 ? 'real' : shape.length === 1 ? 'vec' : shape.length === 2 ? 'mat' : 'tensor');
+  const kind = t.dtype === 'i' ? 'int' : t.struct ?? (shape.length === 0 ? 'real' : shape.length === 1 ? 'vec' : shape.length === 2 ? 'mat' : 'tensor');
   return { text: shape.length ? `${kind}[${shape.join(', ')}]` : kind, shape };
 }
 
@@ -115,7 +115,8 @@ export class CompiledFn {
   /** Gradients of ⟨cotangents, outputs⟩ for every differentiable input. */
   async vjp(inputs: Record<string, InputValue>, cotangents: Record<string, InputValue>, opts: CallOptions = {}): Promise<VjpResult> {
     this.executable('vjp'); // a VJP that does not compile fails before the inputs are looked at
-    const all = vjpInputs(this.name, this.func.results.map((r) => r.name), inputs, cotangents);
+    // int results (int state) take no cotangent
+    const all = vjpInputs(this.name, this.func.results.filter((r) => (r.node.type as TensorType).dtype !== 'i').map((r) => r.name), inputs, cotangents);
     const r = await this.exec('vjp', all, opts);
     const { outputs, gradients } = vjpResults(r.outputs);
     return { outputs, gradients, status: summarize(r.nodes, outputs, gradients) };

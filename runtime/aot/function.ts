@@ -97,7 +97,8 @@ export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>,
 
   async vjp(inputs: Inputs, cotangents: Record<string, InputValue>, opts: AotCallOptions = {}): Promise<VjpResult<Record<string, Tensor>, string>> {
     this.host.executable(this.name, 'vjp'); // a VJP that did not compile fails first, as in the JIT
-    const all = vjpInputs(this.name, this.signature.results.map((r) => r.name), inputs, cotangents);
+    // int results (int state) take no cotangent
+    const all = vjpInputs(this.name, this.signature.results.filter((r) => !r.int).map((r) => r.name), inputs, cotangents);
     const r = await this.exec('vjp', all, opts);
     const { outputs, gradients } = vjpResults(r.outputs);
     return { outputs, gradients, status: summarize(r.nodes, outputs, gradients) };

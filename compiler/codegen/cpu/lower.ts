@@ -851,7 +851,11 @@ class Lower {
     this.roots = [...f.results.map((r) => r.node), ...statusNodes.flat()];
     this.sc = scopes(this.roots);
     this.analyze();
-    f.params.forEach((p, i) => this.store.set(p.node, { k: 'input', index: i }));
+    f.params.forEach((p, i) => {
+      this.store.set(p.node, { k: 'input', index: i });
+      // an int parameter (int state) arrives as the f64 of an integer (checked when bound)
+      if (isInt(p.node)) this.store.set(p.node, { k: 'int', v: (this.declI('p', { k: 'ftoi', a: load({ k: 'in', i }, V(`io${i}`, 'i')) }) as { name: string }).name });
+    });
     this.emitRegion(null);
     const inst = V('inst', 'i');
     const results: { size: Expr }[] = [];

@@ -858,23 +858,30 @@ class Gen {
     this.roots = [...f.results.map((r) => r.node), ...statusNodes.map((s) => s.node)];
     this.sc = scopes(this.roots);
     this.analyze();
+    const body = this.out;
     f.params.forEach((p, i) => {
       const t = p.node.type as TensorType;
-      this.inputs.push({ name: p.name, size: numel(t).toString(), kind: 'result', shape: t.shape.map((d) => d.toString()) });
+      this.inputs.push({ name: p.name, size: numel(t).toString(), kind: 'result', shape: t.shape.map((d) => d.toString()), ...(t.dtype === 'i' ? { int: true } : {}) });
       this.store.set(p.node, { k: 'input', index: i });
-      if (t.shape.length === 0) this.store.set(p.node, { k: 'input', index: i });
+      if (t.dtype === 'i') {
+        // an int parameter (int state): its i32 bits, packed by the host (KernelIO.int)
+        const name = this.fresh('p');
+        this.line(`let ${name}: i32 = bitcast<i32>(IN[IO${i} + inst * IS${i}]);`);
+        this.store.set(p.node, { k: 'int', name });
+      }
     });
-    const body = this.out;
     this.emitRegion(null);
     // outputs
     const outLines: string[] = [];
     this.out = outLines;
     f.results.forEach((r, i) => {
       const t = r.node.type as TensorType;
-      this.outputs.push({ name: r.name, size: numel(t).toString(), kind: 'result', shape: t.shape.map((d) => d.toString()) });
+      this.outputs.push({ name: r.name, size: numel(t).toString(), kind: 'result', shape: t.shape.map((d) => d.toString()), ...(t.dtype === 'i' ? { int: true } : {}) });
       const N = this.dim(numel(t));
       const e = this.fresh('e');
-      if (t.shape.length === 0) this.line(`if (lid == 0) { OUT[OO${i} + inst] = ${this.valueOf(r.node, [])}; }`);
+      // an int result (int state): its i32 bits, unpacked by the host (KernelIO.int)
+      if (t.dtype === 'i') this.line(`if (lid == 0) { OUT[OO${i} + inst] = bitcast<f32>(${this.int(r.node)}); }`);
+      else if (t.shape.length === 0) this.line(`if (lid == 0) { OUT[OO${i} + inst] = ${this.valueOf(r.node, [])}; }`);
       else this.line(`for (var ${e}: i32 = lid; ${e} < ${N}; ${e} = ${e} + WGI) { OUT[OO${i} + inst * ${N} + ${e}] = ${this.valueOf(r.node, this.unflat(e, t.shape))}; }`);
     });
     statusNodes.forEach((s, k) => {
