@@ -116,7 +116,8 @@ export class CompiledFn {
   async vjp(inputs: Record<string, InputValue>, cotangents: Record<string, InputValue>, opts: CallOptions = {}): Promise<VjpResult> {
     this.executable('vjp'); // a VJP that does not compile fails before the inputs are looked at
     // int results (int state) take no cotangent
-    const all = vjpInputs(this.name, this.func.results.filter((r) => (r.node.type as TensorType).dtype !== 'i').map((r) => r.name), inputs, cotangents);
+    const isInt = (r: { node: { type: unknown } }) => (r.node.type as TensorType).dtype === 'i';
+    const all = vjpInputs(this.name, this.func.results.filter((r) => !isInt(r)).map((r) => r.name), inputs, cotangents, this.func.results.filter(isInt).map((r) => r.name));
     const r = await this.exec('vjp', all, opts);
     const { outputs, gradients } = vjpResults(r.outputs);
     return { outputs, gradients, status: summarize(r.nodes, outputs, gradients) };

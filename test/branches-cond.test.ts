@@ -246,3 +246,22 @@ test('nested branches, branches in a loop body, int and tuple results: every bac
     assert.equal(runs.reference!.outputs.k!.data[0], k);
   }
 });
+
+test('a declarative node (stdlib LESS) inside a branch: solver status per side, gradients against finite differences', async () => {
+  const { gradCheck } = await import('../api/gradcheck.js');
+  const { join } = await import('node:path');
+  const { repoRoot } = await import('./gen/paths.js');
+  const mod = compile(`import "less.mat"
+fn f(A: mat[m, n], b: vec[m], s: real) -> vec[n] = if s > 0 then less(A, b) else normalize(A' * b)`, { path: join(repoRoot, 'branch-less.mat') });
+  const f = mod.fn('f');
+  const A = new Tensor([5, 3], [1, 0.2, 0.3, -0.4, 1, 0.1, 0.5, 0.2, 1, 0.3, -0.2, 0.4, 0.1, 0.6, -0.3]);
+  const b = new Tensor([5], [1, -2, 0.5, 0.3, 1.2]);
+  const r = await f.forward({ A, b, s: new Tensor([2], [1, -1]) }, { backend: new CpuBackend({ engine: 'wasm', threads: 1 }) });
+  const solver = r.status.nodes.find((s) => s.kind === 'solver')!;
+  assert.ok(solver.iterations[0]! > 0 && solver.converged[0], `the argmin ran where s > 0 (${solver.iterations})`);
+  assert.equal(solver.iterations[1], 0, 'and not where s ≤ 0');
+  for (const s of [1, -1]) {
+    const gc = await gradCheck(f, { A, b, s });
+    assert.ok(gc.ok && gc.maxRelErr < 1e-7, `s = ${s}: gradient check ${gc.maxRelErr}`);
+  }
+});

@@ -98,7 +98,7 @@ export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>,
   async vjp(inputs: Inputs, cotangents: Record<string, InputValue>, opts: AotCallOptions = {}): Promise<VjpResult<Record<string, Tensor>, string>> {
     this.host.executable(this.name, 'vjp'); // a VJP that did not compile fails first, as in the JIT
     // int results (int state) take no cotangent
-    const all = vjpInputs(this.name, this.signature.results.filter((r) => !r.int).map((r) => r.name), inputs, cotangents);
+    const all = vjpInputs(this.name, this.signature.results.filter((r) => !r.int).map((r) => r.name), inputs, cotangents, this.signature.results.filter((r) => r.int).map((r) => r.name));
     const r = await this.exec('vjp', all, opts);
     const { outputs, gradients } = vjpResults(r.outputs);
     return { outputs, gradients, status: summarize(r.nodes, outputs, gradients) };
