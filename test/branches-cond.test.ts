@@ -265,3 +265,21 @@ fn f(A: mat[m, n], b: vec[m], s: real) -> vec[n] = if s > 0 then less(A, b) else
     assert.ok(gc.ok && gc.maxRelErr < 1e-7, `s = ${s}: gradient check ${gc.maxRelErr}`);
   }
 });
+
+const edgeSrc = `
+fn a(A: mat[n, n], x: vec[n], s: real) -> vec[n] = if s > 0 then A * x else 0
+fn b(A: mat[n, n], x: vec[n], s: real) -> vec[n] = if s > 0 then 1 else A * x
+fn c(x: vec[n], s: real) -> vec[n] = if s > 0 then rand(3, n) else randn(4, n) + x
+fn d(A: mat[n, n], x: vec[n], s: real) -> (y: vec[n], z: real) = let y = if s > 0 then A * x else x, z = if s > 0 then sum(A * y) else 2 in (y, z)
+fn e(A: mat[n, n], x: vec[n], s: real) -> vec[n] = iterate (y = x) for i in 0..3 => if s * float(i - 1) > 0 then A * y else y + 1
+`;
+test('edge cases: a scalar side of a tensor if (broadcast), a side that captures nothing, two ifs on one condition (merged), a branch on a loop index; forward and VJP on every backend', async (t) => {
+  const m = compile(edgeSrc, { path: 'edge.mat' });
+  const A = new Tensor([3, 3], [1, 2, 3, 4, 5, 6, 7, 8, 10]);
+  const x = new Tensor([2, 3], [1, -1, 2, 0.5, 0.25, 3]);
+  const s = new Tensor([2], [1, -1]);
+  for (const name of ['a', 'b', 'd', 'e']) assertAgree(await runAll(m.fn(name), { A, x, s }, { t }), 1e-12, 1e-5, `${name}: `);
+  assertAgree(await runAll(m.fn('c'), { x, s }, { t }), 1e-12, 1e-5, 'c: ');
+  for (const name of ['a', 'b']) assertAgree(await runAll(m.fn(name), { A, x, s, 'ct.out': x } as never, { t, mode: 'vjp' }), 1e-12, 1e-4, `${name} vjp: `);
+  assertAgree(await runAll(m.fn('d'), { A, x, s, 'ct.y': x, 'ct.z': new Tensor([2], [1, 2]) } as never, { t, mode: 'vjp' }), 1e-12, 1e-4, 'd vjp: ');
+});
