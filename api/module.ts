@@ -60,7 +60,7 @@ export interface ParamInfo {
 
 function typeText(t: TensorType): { text: string; shape: string[] } {
   const shape = t.shape.map((d) => d.toString());
-  const kind = t.struct ?? (shape.length === 0 ? 'real' : shape.length === 1 ? 'vec' : shape.length === 2 ? 'mat' : 'tensor');
+  const kind = t.dtype === 'i' ? 'int' : t.struct ?? (shape.length === 0 ? 'real' : shape.length === 1 ? 'vec' : shape.length === 2 ? 'mat' : 'tensor');
   return { text: shape.length ? `${kind}[${shape.join(', ')}]` : kind, shape };
 }
 
@@ -175,8 +175,16 @@ export class CompiledFn {
   async vjp(inputs: Record<string, CallInput>, cotangents: Record<string, CallInput>, opts: CallOptions = {}): Promise<VjpResult> {
     if (this.generic) return this.specialize(opts.dims, inputs).vjp(inputs, cotangents, this.plainDims(opts));
     this.executable('vjp'); // a VJP that does not compile fails before the inputs are looked at
-    const resultNames = this.func.results.map((r) => r.name);
-    const all = vjpInputs(this.name, resultNames, this.flat(inputs, this.func.params.map((p) => p.name), 'input'), this.flat(cotangents, resultNames, 'cotangent of output'));
+    // int results (int state) take no cotangent
+    const isInt = (r: { node: { type: unknown } }) => (r.node.type as TensorType).dtype === 'i';
+    const resultNames = this.func.results.filter((r) => !isInt(r)).map((r) => r.name);
+    const all = vjpInputs(
+      this.name,
+      resultNames,
+      this.flat(inputs, this.func.params.map((p) => p.name), 'input'),
+      this.flat(cotangents, this.func.results.map((r) => r.name), 'cotangent of output'),
+      this.func.results.filter(isInt).map((r) => r.name),
+    );
     const r = await this.exec('vjp', all, opts);
     const { outputs, gradients } = vjpResults(r.outputs, r.bind);
     return { outputs, outputLists: groupCollections(outputs), gradients, gradientLists: groupCollections(gradients), status: summarize(r.nodes, outputs, gradients) };

@@ -87,7 +87,8 @@ export function randomInputs(fn: CompiledFn, dims: Record<string, number>, batch
       throw new MatcRuntimeError('MATR112', `--dims${B > 1 ? '/--batch' : ''}: input '${p.name}' would have ${(size * B).toExponential(2)} elements (shape [${[...batch, ...shape].join(', ')}]); --random generates at most ${MAX_RANDOM_ELEMENTS.toLocaleString('en-US')} per input`);
     }
     const data = new Float64Array(size * B);
-    for (let b = 0; b < B; b++) data.set(randomInstance(rng, shape, t.struct), b * size);
+    // an int (int state) starts at 0 (`matc run` computes an optimizer's state with NAME.init)
+    if (t.dtype !== 'i') for (let b = 0; b < B; b++) data.set(randomInstance(rng, shape, t.struct), b * size);
     out[p.name] = new Tensor([...batch, ...shape], data);
   }
   return out;

@@ -85,8 +85,8 @@ function tensorJson(t: Tensor): { shape: number[]; data: number[] } {
   return { shape: [...t.shape], data: Array.from(t.data) };
 }
 
-function fmtTensor(t: Tensor, max = 8): string {
-  const vals = Array.from(t.data.slice(0, max)).map((v) => (Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(4) : v.toFixed(6)));
+function fmtTensor(t: Tensor, max = 8, int = false): string {
+  const vals = Array.from(t.data.slice(0, max)).map((v) => (int ? String(v) : Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(4) : v.toFixed(6)));
   return `[${t.shape.join(', ')}] ${vals.join(' ')}${t.size > max ? ` … (${t.size} values)` : ''}`;
 }
 
@@ -136,6 +136,21 @@ export async function cmdRun(file: string, v: Record<string, string | boolean | 
   const backend = await selectBackend((v.backend as BackendChoice | undefined) ?? 'auto', cpuOptions(v));
   try {
     const opts = { dims: callDims, backend: backend.backend };
+    // an optimizer's state starts from NAME.init (its initial state from the parameters), not from
+    // random values (a random second moment can be negative: NaN) or nothing: every state input
+    // the inputs do not give is computed by the init function
+    if (fn.kind === 'optimizer' && module.functions.includes(`${fn.name}.init`)) {
+      const init = module.fn(`${fn.name}.init`);
+      const stateNames = init.func.results.map((r) => r.name);
+      // (--random made every state input up; --set may give one)
+      const missing = stateNames.filter((s) => (v.random ? scalarSets[s] === undefined : inputs[s] === undefined));
+      if (missing.length) {
+        const initInputs: Record<string, Tensor> = {};
+        for (const p of init.func.params) if (inputs[p.name] !== undefined) initInputs[p.name] = inputs[p.name]!;
+        const st = await init.forward(initInputs, opts);
+        for (const s of missing) inputs[s] = st.outputs[s]!;
+      }
+    }
     const bind = fn.bind(inputs, opts);
     const t0 = performance.now();
     const fwd = await fn.forward(inputs, opts);
@@ -173,7 +188,8 @@ export async function cmdRun(file: string, v: Record<string, string | boolean | 
       out.push(`${fn.name}  backend: ${backend.name}  dims: ${[...bind.dims].map(([k, x]) => `${k}=${x}`).join(', ') || '-'}  batch: ${bind.batch.length ? bind.batch.join('×') : 1}`);
       if (backend.note) out.push(`  (${backend.note})`);
       out.push('outputs:');
-      for (const [k, t] of Object.entries(fwd.outputs)) out.push(`  ${k}  ${fmtTensor(t)}`);
+      const ints = new Set(fn.func.results.filter((r) => (r.node.type as { dtype?: string }).dtype === 'i').map((r) => r.name));
+      for (const [k, t] of Object.entries(fwd.outputs)) out.push(`  ${k}  ${fmtTensor(t, 8, ints.has(k))}`);
       if (fwd.status.nodes.length) {
         out.push('status:');
         for (const s of fwd.status.nodes) out.push(`  ${statusLine(s)}`);

@@ -21,9 +21,10 @@ export function signatureData(f: Func): SignatureData {
         ...(t.struct ? { struct: t.struct } : {}),
         ...(p.default !== undefined ? { default: p.default } : {}),
         differentiable: p.differentiable,
+        ...(t.dtype === 'i' ? { int: true } : {}),
       };
     }),
-    results: f.results.map((r) => ({ name: r.name, shape: texts((r.node.type as TensorType).shape) })),
+    results: f.results.map((r) => ({ name: r.name, shape: texts((r.node.type as TensorType).shape), ...((r.node.type as TensorType).dtype === 'i' ? { int: true } : {}) })),
     intParams: f.intParams.map((p) => ({ name: p.name, ...(p.default !== undefined ? { default: p.default } : {}) })),
     derivedDims: f.derivedDims.map((d) => ({ name: d.name, value: d.value.toString() })),
     assertions: (f.assertions ?? []).map((a) => ({ dim: a.dim.toString(), message: a.message })),

@@ -25,12 +25,16 @@ export interface AotParam {
   struct: string;
   default?: number;
   differentiable: boolean;
+  /** an int value (an optimizer's int state; type "int") */
+  int?: boolean;
 }
 
 export interface AotResult {
   name: string;
   type: string;
   shape: string[];
+  /** an int value (an optimizer's int state; type "int"): takes no cotangent */
+  int?: boolean;
 }
 
 export interface AotSignature {

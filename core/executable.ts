@@ -41,13 +41,16 @@ export interface SignatureParam {
   struct?: string;
   default?: number;
   differentiable: boolean;
+  /** an int value (an optimizer's int state): passed and returned as an integer */
+  int?: boolean;
 }
 
 export interface SignatureData {
   name: string;
   kind: FunctionKind;
   params: SignatureParam[];
-  results: { name: string; shape: string[] }[];
+  /** `int`: an int value (an optimizer's int state), returned as an integer */
+  results: { name: string; shape: string[]; int?: boolean }[];
   intParams: { name: string; default?: number }[];
   derivedDims: { name: string; value: string }[];
   /** dimension expressions that must be ≥ 0 at run time (slice bounds), with the reason */

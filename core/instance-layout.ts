@@ -18,6 +18,9 @@ export interface KernelIO {
   /** for status fields: the index of the entry in the function's status list, and the field */
   status?: number;
   field?: 'iterations' | 'converged' | 'residual';
+  /** an int input or result (an optimizer's int state): its i32 bits travel in the f32 buffer
+   *  (bitcast), so every int is exact */
+  int?: boolean;
 }
 
 export interface InstanceKernelSpec {

@@ -252,6 +252,18 @@ export function bindInputs(target: Signature | Func, given: Record<string, Input
     const v = a.dim.eval(dims);
     if (!(v >= 0)) throw new MatcRuntimeError('MATR103', `${func.name}: ${a.message}, which fails for ${[...dims].map(([k, x]) => `${k}=${x}`).join(', ')}`);
   }
+  // int values (an optimizer's int state) are integers of the i32 range, whatever else is skipped:
+  // backends read them as ints (a fraction would be floored silently, NaN read as 0)
+  for (const inp of inputs) {
+    if (!inp.param.int) continue;
+    const d = inp.tensor.data;
+    for (let i = 0; i < d.length; i++) {
+      const v = d[i]!;
+      if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647) {
+        throw new MatcRuntimeError('MATR150', `${func.name}: ${describeParam(inp.param.name)} is an int${d.length > 1 ? ` (batch instance ${i})` : ''}, but it was given ${v}; ints are integers from -2147483648 to 2147483647`);
+      }
+    }
+  }
   const b = batch ?? [];
   const binding: Binding = { dims, batch: b, batchSize: b.reduce((x, y) => x * y, 1), inputs };
   if (!opts.noValidate) for (const inp of inputs) validate(func, inp);

@@ -73,10 +73,12 @@ export function summarize(nodes: NodeStatus[], outputs: Record<string, Tensor>, 
 
 /** The VJP's inputs: the function's inputs plus one cotangent per result (every result needs
  *  one; an unknown name is an error). */
-export function vjpInputs<I extends Record<string, unknown>>(fn: string, results: readonly string[], inputs: I, cotangents: Record<string, InputValue>): I {
+export function vjpInputs<I extends Record<string, unknown>>(fn: string, results: readonly string[], inputs: I, cotangents: Record<string, InputValue>, ignored: readonly string[] = []): I {
   records(fn, inputs, cotangents, 'cotangents');
   const all: Record<string, unknown> = { ...inputs };
   for (const k of Object.keys(cotangents)) {
+    // outputs that take no cotangent (int state) may be given one, which is ignored
+    if (ignored.includes(k)) continue;
     if (!results.includes(k)) throw new MatcRuntimeError('MATR101', `${fn} has no output '${k}' (outputs: ${results.join(', ')})${suggest(k, results)}`);
   }
   for (const r of results) {

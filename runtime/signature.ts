@@ -14,13 +14,15 @@ export interface BoundParam {
   struct?: string;
   default?: number;
   differentiable: boolean;
+  /** an int value (an optimizer's int state): integers in, integers out */
+  int?: boolean;
 }
 
 export interface Signature {
   readonly name: string;
   readonly kind: FunctionKind;
   readonly params: readonly BoundParam[];
-  readonly results: readonly { name: string; shape: readonly Dim[] }[];
+  readonly results: readonly { name: string; shape: readonly Dim[]; int?: boolean }[];
   readonly intParams: readonly { name: string; default?: number }[];
   readonly derivedDims: readonly { name: string; value: Dim }[];
   readonly assertions: readonly { dim: Dim; message: string }[];
@@ -33,7 +35,7 @@ export function parseSignature(d: SignatureData): Signature {
     name: d.name,
     kind: d.kind,
     params: d.params.map((p) => ({ ...p, shape: dims(p.shape) })),
-    results: d.results.map((r) => ({ name: r.name, shape: dims(r.shape) })),
+    results: d.results.map((r) => ({ name: r.name, shape: dims(r.shape), ...(r.int ? { int: true } : {}) })),
     intParams: d.intParams.map((p) => ({ ...p })),
     derivedDims: d.derivedDims.map((x) => ({ name: x.name, value: parseDim(x.value) })),
     assertions: d.assertions.map((a) => ({ dim: parseDim(a.dim), message: a.message })),
@@ -52,9 +54,9 @@ export function signatureOf(f: Func): Signature {
       kind: f.kind,
       params: f.params.map((p) => {
         const t = p.node.type as TensorType;
-        return { name: p.name, shape: t.shape, ...(t.struct ? { struct: t.struct } : {}), ...(p.default !== undefined ? { default: p.default } : {}), differentiable: p.differentiable };
+        return { name: p.name, shape: t.shape, ...(t.struct ? { struct: t.struct } : {}), ...(p.default !== undefined ? { default: p.default } : {}), differentiable: p.differentiable, ...(t.dtype === 'i' ? { int: true } : {}) };
       }),
-      results: f.results.map((r) => ({ name: r.name, shape: (r.node.type as TensorType).shape })),
+      results: f.results.map((r) => ({ name: r.name, shape: (r.node.type as TensorType).shape, ...((r.node.type as TensorType).dtype === 'i' ? { int: true } : {}) })),
       intParams: f.intParams,
       derivedDims: f.derivedDims,
       assertions: f.assertions ?? [],

@@ -30,6 +30,11 @@ export const paritySpecs: ParitySpec[] = [
   { name: 'loop', fn: 'f', dims: { n: 4 }, src: `fn f(A: mat[n, n], x0: vec[n]) -> (x: vec[n], S: mat[n, n], c: real) = iterate (x = x0, S = zeros(n, n), c = 0) for i in 0..n => (normalize(A * x + x0), setcol(S, i, x), c + sum(x))` },
   { name: 'loop-until', fn: 'f', dims: { n: 5 }, src: `fn f(X: sym[n]) -> vec[n] = iterate (u = ones(n) / sqrt(n)) for i in 0..200 => let v = normalize((X + 10 * eye(n)) * u) in v until norm(v - u) < 1e-6` },
   { name: 'loop-reverse', fn: 'f', dims: { n: 4 }, src: `fn f(x: vec[n]) -> vec[n] = iterate (y = zeros(n)) for i in reverse 0..n => set(y, i, x[i] * (i + 1) + sum(y))` },
+  // issue 10: integer arithmetic (a zero divisor included), seeded random numbers, real branches
+  { name: 'int-arith', fn: 'f', dims: { n: 5 }, src: `fn f(x: vec[n]) -> (q: real, r: real, y: vec[n]) = let a = floor(10 * x[0]), b = floor(2 * x[1]) in (float(div(a, b)), float(mod(a, b)), x * float(mod(a + 7, 3) - div(-a, 4)))` },
+  { name: 'random', fn: 'f', dims: { n: 4 }, grad: true, src: `fn f(x: vec[n], k: int = 3) -> (y: vec[n], Z: mat[n, n]) = (x .* rand(k, n) + randn(k + 1, n, stream: 2), randn(k, n, n) * sum(x))` },
+  { name: 'cond', fn: 'f', dims: { n: 4 }, grad: true, src: `fn f(A: mat[n, n], x: vec[n]) -> (y: vec[n], s: real) = if sum(x) > 0 then (A * x + sin(x), x' * A * x) else (A' * (x .* x), sum(A))` },
+  { name: 'cond-loop', fn: 'f', dims: { n: 4 }, src: `fn f(A: mat[n, n], x0: vec[n]) -> vec[n] = iterate (x = x0) for i in 0..4 => if mod(i, 2) == 0 then normalize(A * x + x0) else x - 0.1 * (A' * x)` },
 ];
 
 /** The QR/LQ family from the stdlib (imported, so the stdlib spec itself is what runs). */

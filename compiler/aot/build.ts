@@ -14,7 +14,7 @@ import { AOT_FORMAT, type AotFunctionData, type AotMissing, type AotModuleData, 
 
 function typeText(t: TensorType): { text: string; shape: string[] } {
   const shape = t.shape.map((d) => d.toString());
-  const kind = t.struct ?? (shape.length === 0 ? 'real' : shape.length === 1 ? 'vec' : shape.length === 2 ? 'mat' : 'tensor');
+  const kind = t.dtype === 'i' ? 'int' : t.struct ?? (shape.length === 0 ? 'real' : shape.length === 1 ? 'vec' : shape.length === 2 ? 'mat' : 'tensor');
   return { text: shape.length ? `${kind}[${shape.join(', ')}]` : kind, shape };
 }
 
@@ -62,11 +62,13 @@ export function buildModuleData(program: Program, source: string, version: strin
           struct: t.struct ?? 'general',
           ...(p.default !== undefined ? { default: p.default } : {}),
           differentiable: p.differentiable,
+          ...(t.dtype === 'i' ? { int: true } : {}),
         };
       }),
       results: lowered.results.map((r) => {
-        const tt = typeText(r.node.type as TensorType);
-        return { name: r.name, type: tt.text, shape: tt.shape };
+        const t = r.node.type as TensorType;
+        const tt = typeText(t);
+        return { name: r.name, type: tt.text, shape: tt.shape, ...(t.dtype === 'i' ? { int: true } : {}) };
       }),
       intParams: lowered.intParams.map((p) => ({ name: p.name, ...(p.default !== undefined ? { default: p.default } : {}) })),
       derivedDims: lowered.derivedDims.map((d) => ({ name: d.name, value: d.value.toString() })),

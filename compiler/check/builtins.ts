@@ -608,6 +608,25 @@ export const builtins: Record<string, Builtin> = {
       return arr(x);
     },
   },
+  // ---- integer arithmetic (core/intops.ts: floor division, the floored remainder, div(a, 0) = 0,
+  // mod(a, 0) = a, wrapping i32; the same on every backend) ----
+  floor: {
+    sig: 'floor(x): the largest int ≤ x (a real scalar), saturated to the int range; NaN gives 0',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 1);
+      if (!v) return poison;
+      const x = v[0]!;
+      if (x.k === 'int') return x;
+      if (x.k === 'lit') return el.toInt({ ...x, value: Math.floor(x.value), isInt: true }, e.args[0]!.value.span, 'floor(x)');
+      const s = el.toScalar(x, e.args[0]!.value.span, 'the argument of floor');
+      return s ? { k: 'int', node: el.b.ftoi(s) } : poison;
+    },
+  },
+  div: intDivision('div'),
+  mod: intDivision('mod'),
+  // ---- seeded random numbers (core/philox.ts) ----
+  rand: randomBuiltin('uniform'),
+  randn: randomBuiltin('normal'),
   stop_gradient: {
     sig: 'stop_gradient(x): x, treated as a constant by differentiation',
     elaborate(el, e, env) {
@@ -619,6 +638,90 @@ export const builtins: Record<string, Builtin> = {
   // compile-time collections: len, prod, size, modeprod, unfold (collections.ts)
   ...collectionBuiltins,
 };
+
+/** div(a, b) = ⌊a / b⌋ and mod(a, b) = a − b·div(a, b) on ints (core/intops.ts). A literal pair
+ *  folds to a literal; otherwise the result is a computed int (it can index, bound a loop or key
+ *  a random stream, but not size a tensor: div(n, 2) of a dimension is not a dimension). */
+function intDivision(kind: 'div' | 'mod'): Builtin {
+  return {
+    sig: kind === 'div' ? 'div(a, b): floor division of ints (div(-7, 2) = -4; div(a, 0) = 0)' : 'mod(a, b): a - b * div(a, b), the sign of b (mod(-7, 2) = 1; mod(a, 0) = a)',
+    elaborate(el, e, env) {
+      const v = args(el, e, env, 2);
+      if (!v) return poison;
+      const ints: (Val & { k: 'int' })[] = [];
+      for (let i = 0; i < 2; i++) {
+        const x = v[i]!;
+        if (x.k === 'arr' || (x.k === 'lit' && !x.isInt)) {
+          el.diag.error('MAT0211', `${kind} takes ints, but argument ${i + 1} is ${x.k === 'lit' ? 'a real literal' : shapeLabel(x) === 'a scalar' ? 'a real' : shapeLabel(x)}`, e.args[i]!.value.span, {
+            label: 'not an int',
+            suggestion: 'convert a real scalar with floor(x)',
+          });
+          return poison;
+        }
+        const n = el.toInt(x, e.args[i]!.value.span, `argument ${i + 1} of ${kind}`);
+        if (n.k !== 'int') return poison;
+        ints.push(n);
+      }
+      const [a, b] = ints as [Val & { k: 'int' }, Val & { k: 'int' }];
+      const node = el.b.ibin(kind === 'div' ? 'idiv' : 'imod', a.node, b.node);
+      // the builder folds constants exactly as the backends compute (core/intops.ts)
+      if (node.op === 'iconst') return { k: 'int', node, dim: Dim.const(node.attrs.value as number) };
+      return { k: 'int', node };
+    },
+  };
+}
+
+/** rand(key, d1, d2, …[, stream: s]) / randn(…): a tensor of the given dimensions (none: a
+ *  scalar) of seeded uniform [0, 1) / standard normal numbers, element e (row-major) a function of
+ *  (key, stream, e) only (core/philox.ts). key and stream are ints: literals, int parameters, int
+ *  state, loop indices, div/mod/floor results. */
+function randomBuiltin(dist: 'uniform' | 'normal'): Builtin {
+  const name = dist === 'uniform' ? 'rand' : 'randn';
+  return {
+    sig: `${name}(key, d1, d2, ...[, stream: s]): seeded ${dist === 'uniform' ? 'uniform [0, 1)' : 'standard normal'} numbers of that shape (Philox4x32-10; key, s ints)`,
+    elaborate(el, e, env) {
+      const pos = e.args.filter((a) => !a.name);
+      const named = e.args.filter((a) => a.name);
+      let streamArg: A.Expr | null = null;
+      for (const a of named) {
+        if (a.name!.name !== 'stream' || streamArg) {
+          el.diag.error('MAT0307', a.name!.name === 'stream' ? `${name}: stream is given twice` : `${name} takes one named argument, stream, not '${a.name!.name}'`, a.name!.span);
+          return poison;
+        }
+        streamArg = a.value;
+      }
+      if (pos.length < 1 || pos.length > 9) {
+        el.diag.error('MAT0303', `${name} takes a key and up to 8 dimensions, got ${pos.length} argument${pos.length === 1 ? '' : 's'}`, e.span, {
+          suggestion: `${name}: ${builtins[name]?.sig ?? ''}`,
+        });
+        return poison;
+      }
+      const intOf = (x: A.Expr, what: string): Node | null => {
+        const v = el.expr(x, env);
+        if (v.k === 'error') return null;
+        if (v.k === 'arr') {
+          el.diag.error('MAT0211', `the ${what} of ${name} must be an int, but it is ${shapeLabel(v) === 'a scalar' ? 'a real' : shapeLabel(v)}`, x.span, {
+            label: 'not an int',
+            suggestion: 'use an int parameter, an int state, a loop index, or floor(x) of a real scalar',
+          });
+          return null;
+        }
+        const i = el.toInt(v, x.span, `the ${what} of ${name}`);
+        return i.k === 'int' ? i.node : null;
+      };
+      const key = intOf(pos[0]!.value, 'key');
+      const stream = streamArg ? intOf(streamArg, 'stream') : el.b.iconst(0);
+      const dims: Dim[] = [];
+      for (let i = 1; i < pos.length; i++) {
+        const d = el.toDim(el.expr(pos[i]!.value, env), pos[i]!.value.span, `dimension ${i} of ${name}`);
+        if (!d) return poison;
+        dims.push(d);
+      }
+      if (!key || !stream) return poison;
+      return arr(el.b.raw('rand', [key, stream], { shape: dims, dist }));
+    },
+  };
+}
 
 export function structOf(v: Val): Struct {
   return v.k === 'arr' ? v.struct : 'general';

@@ -280,17 +280,6 @@ export function partialIndex(el: Elab, node: Node, dyn: { axis: number; node: No
 
 // ---- branches and bindings over collections ----------------------------------------------------------------
 
-/** `if c then xs else ys` of two collections: element by element (they must have one length). */
-export function selectLists(el: Elab, c: Node, t: Val & { k: 'list' }, f: Val, span: Span, ts: Span, fs: Span): Val {
-  if (f.k !== 'list' || f.elems.length !== t.elems.length) {
-    el.diag.error('MAT0246', 'the branches of if are collections of different lengths', span, {
-      label: `then has ${t.elems.length} element${t.elems.length === 1 ? '' : 's'}, else ${f.k === 'list' ? `${f.elems.length}` : `is ${describeVal(f)}`}`,
-    });
-    return poison;
-  }
-  return { k: 'list', elems: t.elems.map((x, i) => el.selectVal(c, x, f.elems[i]!, span, ts, fs)) };
-}
-
 // ---- builtins over collections ----------------------------------------------------------------------------
 
 function evalArgs(el: Elab, e: Extract<A.Expr, { kind: 'call' }>, env: Scope, n: number, sig: string): Val[] | null {

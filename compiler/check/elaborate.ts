@@ -15,7 +15,8 @@ import { Scope } from './scope.js';
 import { type Val, arr, poison, describeVal, shapeLabel } from './values.js';
 import { builtins } from './builtins.js';
 import { elaborateArgopt, elaborateSolve, elaborateIterate } from './declarative.js';
-import { elaborateComprehension, elaborateUnroll, indexCollection, indexFamily, isFamily, partialIndex, selectLists } from './collections.js';
+import { elaborateComprehension, elaborateUnroll, indexCollection, indexFamily, isFamily, partialIndex } from './collections.js';
+import { elaborateIf } from './branches.js';
 import type { ItemEntry } from './items.js';
 import { LimitExceeded, limitNote, limits } from '../limits.js';
 import { tickBudget } from '../ir/budget.js';
@@ -642,42 +643,10 @@ export class Elab {
     return this.expr(e.body, scope);
   }
 
+  /** `if c then a else b`: a `select` of cheap sides, a real branch (`cond`) of sides that do
+   *  work or give ints (compiler/check/branches.ts). */
   ifExpr(e: Extract<A.Expr, { kind: 'if' }>, env: Scope): Val {
-    const c = this.toScalar(this.expr(e.cond, env), e.cond.span, 'the condition');
-    const t = this.expr(e.then, env);
-    const f = this.expr(e.else, env);
-    if (!c) return poison;
-    return this.selectVal(c, t, f, e.span, e.then.span, e.else.span);
-  }
-
-  selectVal(c: Node, t: Val, f: Val, span: Span, ts: Span, fs: Span): Val {
-    if (t.k === 'error' || f.k === 'error') return poison;
-    if (t.k === 'list') return selectLists(this, c, t, f, span, ts, fs);
-    if (f.k === 'list') return selectLists(this, c, f, t, span, fs, ts);
-    if (t.k === 'tuple' || f.k === 'tuple') {
-      if (t.k !== 'tuple' || f.k !== 'tuple' || t.elems.length !== f.elems.length) {
-        this.diag.error('MAT0205', 'the branches of if have different tuple sizes', span);
-        return poison;
-      }
-      return { k: 'tuple', elems: t.elems.map((x, i) => this.selectVal(c, x, f.elems[i]!, span, ts, fs)) };
-    }
-    if (t.k === 'int' && f.k === 'int') {
-      // integer select: both branches are ints; compute via reals is lossy, so keep a real mask trick out
-      this.diag.error('MAT0211', 'if/else on integer values is not supported; compute the index arithmetically', span);
-      return poison;
-    }
-    const a = this.toArr(t, ts);
-    const b = this.toArr(f, fs);
-    if (a.k !== 'arr' || b.k !== 'arr') return poison;
-    const sa = shapeOf(a.node);
-    const sb = shapeOf(b.node);
-    if (sa.length > 0 && sb.length > 0 && !shapeEquals(sa, sb)) {
-      this.diag.error('MAT0204', 'the branches of if have different shapes', span, {
-        label: `then is ${shapeLabel(a)}, else is ${shapeLabel(b)}`,
-      });
-      return poison;
-    }
-    return arr(this.b.select(c, a.node, b.node), a.struct === b.struct ? a.struct : 'general', a.row);
+    return elaborateIf(this, e, env);
   }
 
   // ---- calls --------------------------------------------------------------------------------

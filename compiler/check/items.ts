@@ -12,6 +12,7 @@ import { closest, DiagnosticBag, type Note } from '../diagnostics.js';
 import { Dim, DimTooLarge, shapeEquals, shapeToString } from '../../core/dims.js';
 import { Builder, shapeOf } from '../ir/builder.js';
 import { freeParams, type Func, type FuncParam, type FuncResult, type Node, type StatusEntry } from '../ir/node.js';
+import { intT, type Struct, type TensorType } from '../ir/types.js';
 import { type SourceFile, type Span, sourceFile } from '../source.js';
 import { Elab, type ElabContext } from './elaborate.js';
 import { Scope } from './scope.js';
@@ -744,6 +745,46 @@ function dimText(d: A.DimAst): string {
 
 // ---- optimizers --------------------------------------------------------------------------------------
 
+/** Does a value the checker knows to have structure `got` have the declared structure `want`, as
+ *  the binding of the next step checks it (runtime/bind.ts: MATR105)? Triangles and diagonals by
+ *  their zero pattern (a diagonal is both triangles), sym by symmetry; spd is checked for symmetry
+ *  only at run time, so a symmetric value satisfies it; the manifolds (sphere, orth, stiefel) only
+ *  by a value known to lie on them. */
+export function satisfiesStruct(want: Struct, got: Struct): boolean {
+  if (want === 'general' || want === got) return true;
+  if (want === 'tril' || want === 'triu') return got === 'diag';
+  if (want === 'sym' || want === 'spd') return got === 'sym' || got === 'spd' || got === 'diag';
+  return false;
+}
+
+const structFix: Record<Struct, string> = {
+  general: '',
+  tril: 'wrap it in tril(...) (its lower triangle)',
+  triu: 'wrap it in triu(...) (its upper triangle)',
+  diag: 'wrap it in diag(diag(...)) (its diagonal)',
+  sym: 'wrap it in sym(...) (its symmetric part, (X + Xᵀ)/2)',
+  spd: 'wrap it in sym(...) (its symmetric part; positive definiteness is the update rule\'s to keep)',
+  sphere: 'wrap it in normalize(...)',
+  orth: 'project it onto the orthogonal matrices, e.g. with the Q of a QR factorization (stdlib qr.mat)',
+  stiefel: 'project it onto the Stiefel manifold, e.g. with the Q of a thin QR factorization (stdlib qr.mat)',
+};
+
+/** MAT0610: an optimizer's structured parameter or state must keep its structure, or the next
+ *  step's binding rejects the value it returned (MATR105). */
+function checkStructure(el: Elab, v: Val & { k: 'arr' }, want: Struct, span: Span, what: string, declSpan?: Span): void {
+  if (satisfiesStruct(want, v.struct)) return;
+  // a constant matrix: zeros have every zero pattern and symmetry, any constant is symmetric
+  if (v.node.op === 'fill' && (v.node.attrs.value === 0 ? satisfiesStruct(want, 'diag') : satisfiesStruct(want, 'sym'))) return;
+  el.diag.error('MAT0610', `${what} is not known to be ${want}, as declared`, span, {
+    label: v.struct === 'general' ? 'no structure the checker can prove' : `this is ${v.struct}`,
+    notes: [
+      ...(declSpan ? [{ message: 'declared here', span: declSpan }] : []),
+      { message: `the next step would reject it (MATR105): inputs declared ${want} are checked when a step is called` },
+    ],
+    suggestion: structFix[want],
+  });
+}
+
 /** An optimizer becomes two functions: `name` (one step: params and state in, updated out) and
  *  `name.init` (the initial state from the parameters). */
 export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: DiagnosticBag, ctx: ElabContext, statics: StaticEnv = new Map(), name = item.name.name): Func[] {
@@ -784,18 +825,32 @@ export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: Diag
     }
     st.elems.forEach((elem, k) => {
       const info = resolveType(elem.type, (n) => el.dims.get(n), diag);
+      const init = inits[k];
       if (info?.isInt) {
-        diag.error('MAT0209', 'state variables are real values, not int', s.type.span);
-        stepEnv.define(elem.name, { val: poison, span: s.name.span, what: 'state' });
-        badState.add(elem.name);
+        if (st.collection) {
+          diag.error('MAT0209', 'a state collection holds real values, not int', s.type.span);
+          stepEnv.define(elem.name, { val: poison, span: s.name.span, what: 'state' });
+          badState.add(elem.name);
+          return;
+        }
+        // an int state (a step counter): an int parameter and result of the step, an int result of
+        // the init function; it stays integer on every backend (issue 10)
+        const iv = init ? el.toInt(init, s.init.span, `the initial value of ${s.name.name}`) : null;
+        if (iv && iv.k === 'int') stateInit.push({ name: elem.name, node: iv.node });
+        const node = b.g.param(elem.name, intT, s.name.span);
+        stateParams.push({ name: elem.name, node, differentiable: false, span: s.name.span });
+        stepEnv.define(elem.name, { val: { k: 'int', node }, span: s.name.span, what: 'state' });
         return;
       }
       if (!info) return;
       const shape = info.ir.kind === 'tensor' ? info.ir.shape : [];
-      const init = inits[k];
       if (init) {
-        const a = el.checkAgainst(init, { shape }, s.init.span, st.collection ? `element ${k} of the initial value of ${s.name.name}` : `the initial value of ${s.name.name}`, s.type.span);
-        if (a.k === 'arr') stateInit.push({ name: elem.name, node: a.node });
+        const what = st.collection ? `element ${k} of the initial value of ${s.name.name}` : `the initial value of ${s.name.name}`;
+        const a = el.checkAgainst(init, { shape }, s.init.span, what, s.type.span);
+        if (a.k === 'arr') {
+          checkStructure(el, a, info.struct, s.init.span, what, s.type.span);
+          stateInit.push({ name: elem.name, node: a.node });
+        }
       }
       const node = b.g.param(elem.name, info.ir, s.name.span);
       stateParams.push({ name: elem.name, node, differentiable: false, span: s.name.span });
@@ -810,6 +865,8 @@ export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: Diag
     el.bindPattern(bd, v, scope, 'let');
   }
   const updated = new Map<string, Node>();
+  // the declared structure of every parameter and state (what the next step's binding checks)
+  const declaredStruct = new Map<string, Struct>([...params, ...stateParams].map((p) => [p.name, (p.node.type as TensorType).struct ?? 'general']));
   const targets = new Map<string, Node>([...params, ...stateParams].map((p) => [p.name, p.node]));
   const tSpans = new Map<string, Span | undefined>([...params, ...stateParams].map((p) => [p.name, p.span]));
   const updatedGroups = new Set<string>();
@@ -846,13 +903,19 @@ export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: Diag
         if (badState.has(en)) return;
         const t = targets.get(en);
         if (!t) return;
-        const a = el.checkAgainst(v.elems[k]!, { shape: shapeOf(t) }, u.value.span, `element ${k} of the new value of ${tname}`, tSpans.get(en));
-        if (a.k === 'arr') updated.set(en, a.node);
+        const what = `element ${k} of the new value of ${tname}`;
+        const a = el.checkAgainst(v.elems[k]!, { shape: shapeOf(t) }, u.value.span, what, tSpans.get(en));
+        if (a.k === 'arr') {
+          checkStructure(el, a, declaredStruct.get(en) ?? 'general', u.value.span, what, tSpans.get(en));
+          updated.set(en, a.node);
+        }
       });
       continue;
     }
-    const a = el.checkAgainst(v, { shape: shapeOf(target!) }, u.value.span, `the new value of ${tname}`, tSpans.get(tname));
-    if (a.k === 'arr') updated.set(tname, a.node);
+    const isInt = target!.type.kind === 'tensor' && target!.type.dtype === 'i';
+    const a = el.checkAgainst(v, isInt ? { shape: null, isInt: true } : { shape: shapeOf(target!) }, u.value.span, `the new value of ${tname}`, tSpans.get(tname));
+    if (a.k === 'arr') checkStructure(el, a, declaredStruct.get(tname) ?? 'general', u.value.span, `the new value of ${tname}`, tSpans.get(tname));
+    if (a.k === 'arr' || a.k === 'int') updated.set(tname, a.node);
   }
   if (diag.hasErrors) return [];
   const results: FuncResult[] = [];

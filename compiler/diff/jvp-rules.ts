@@ -11,6 +11,7 @@ import { broadcastAxis } from './vjp-rules.js';
 import { InternalError } from '../../core/errors.js';
 import { tangentName } from '../../core/derivative-names.js';
 import { customJvp } from './custom.js';
+import { condJvp } from './cond-rules.js';
 
 export type Tan = Node | (Node | undefined)[] | undefined;
 
@@ -52,6 +53,7 @@ export const jvpRules: Record<OpKind, Rule> = {
   iadd: zero, isub: zero, imul: zero, imin: zero, imax: zero, idiv: zero, imod: zero, itof: zero, ftoi: zero,
   sign: zero, not: zero, maxloc: zero, minloc: zero, lt: zero, le: zero, gt: zero, ge: zero, eq: zero, ne: zero, and: zero, or: zero,
   nograd: zero,
+  rand: zero,
 
   neg: lin1((b, d) => b.neg(d)),
   exp: unaryChain((b, d, n) => b.mul(d, n)),
@@ -173,6 +175,8 @@ export const jvpRules: Record<OpKind, Rule> = {
 
   loop: (cx, n, ds) => loopJvp(cx, n, ds),
   custom: (cx, n, ds) => customJvp(cx, n, ds),
+  // a real branch: a branch of the branches' JVPs (compiler/diff/cond-rules.ts)
+  cond: (cx, n, ds) => condJvp(cx, n, ds),
   opt: (cx, n, ds) => {
     if (!cx.implicit) throw new InternalError('forward mode reached a declarative node without the implicit rule');
     return cx.implicit(n, ds);

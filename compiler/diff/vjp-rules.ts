@@ -12,6 +12,7 @@ import { InternalError } from '../../core/errors.js';
 import { parseEinsum } from '../ir/ops.js';
 import { loopVjp, type RetapedEntry } from './loop-vjp.js';
 import { customVjp } from './custom.js';
+import { condVjp } from './cond-rules.js';
 
 export type Contrib = [target: Node, cotangent: Node];
 
@@ -109,6 +110,8 @@ export const vjpRules: Record<OpKind, Rule> = {
   iadd: none, isub: none, imul: none, imin: none, imax: none, idiv: none, imod: none, itof: none, ftoi: none,
   sign: none, not: none, maxloc: none, minloc: none, lt: none, le: none, gt: none, ge: none, eq: none, ne: none, and: none, or: none,
   nograd: none,
+  // random numbers are constants of differentiation (their operands are ints)
+  rand: none,
 
   neg: elementwise((b, g, n) => [[n.args[0]!, b.neg(g)]]),
   exp: elementwise((b, g, n) => [[n.args[0]!, b.mul(g, n)]]),
@@ -278,6 +281,8 @@ export const vjpRules: Record<OpKind, Rule> = {
     if (!cx.implicit) throw new InternalError('reverse mode reached a declarative node without the implicit rule');
     return cx.implicit(cx, n, Array.isArray(g) ? g : [g]);
   },
+  // a real branch: a branch of the branches' VJPs (compiler/diff/cond-rules.ts)
+  cond: (cx, n, g) => condVjp(cx, n, Array.isArray(g) ? g : [g]),
 };
 
 export { tt };

@@ -112,7 +112,9 @@ export function vjpNodes(cx: VjpCtx, outs: readonly Node[], cots: readonly (Node
 /** The VJP of a function: params (…, cotangents of results) → (results…, gradients of params). */
 export function vjpFunc(cx: VjpCtx, f: Func, name = `${f.name}.vjp`): Func {
   const b = cx.b;
-  const cotParams: FuncParam[] = f.results.map((r) => ({
+  // an int result (an optimizer's int state) takes no cotangent
+  const realResults = f.results.filter((r) => isReal(r.node));
+  const cotParams: FuncParam[] = realResults.map((r) => ({
     name: cotangentName(r.name),
     node: b.g.param(cotangentName(r.name), plain(r.node.type)),
     differentiable: false,
@@ -125,7 +127,7 @@ export function vjpFunc(cx: VjpCtx, f: Func, name = `${f.name}.vjp`): Func {
   try {
     grads = vjpNodes(
       cx,
-      f.results.map((r) => r.node),
+      realResults.map((r) => r.node),
       cotParams.map((c) => c.node),
       wrt.map((p) => p.node),
     );

@@ -8,6 +8,7 @@ import { type Attrs, type Node, type Region, Graph } from './node.js';
 import type { OpKind, UnaryKind, BinaryKind, IntBinaryKind } from './ops.js';
 import { type IrType, type TensorType, tensorT, typeEquals } from './types.js';
 import { shapeEquals } from '../../core/dims.js';
+import { intAdd, intDiv, intMod, intMul, intSub } from '../../core/intops.js';
 
 export function tt(n: Node): TensorType {
   if (n.type.kind !== 'tensor') throw new Error(`node %${n.id} (${n.op}) is a tuple`);
@@ -170,7 +171,9 @@ export class Builder {
     const ca = a.op === 'iconst' ? (a.attrs.value as number) : undefined;
     const cb = b.op === 'iconst' ? (b.attrs.value as number) : undefined;
     if (ca !== undefined && cb !== undefined) {
-      const v = { iadd: ca + cb, isub: ca - cb, imul: ca * cb, imin: Math.min(ca, cb), imax: Math.max(ca, cb), idiv: Math.floor(ca / cb), imod: ((ca % cb) + cb) % cb }[op];
+      // folded exactly as every backend computes it (core/intops.ts: wrapping, floor division,
+      // div(a, 0) = 0, mod(a, 0) = a)
+      const v = { iadd: intAdd(ca, cb), isub: intSub(ca, cb), imul: intMul(ca, cb), imin: Math.min(ca, cb), imax: Math.max(ca, cb), idiv: intDiv(ca, cb), imod: intMod(ca, cb) }[op];
       return this.iconst(v);
     }
     if ((op === 'iadd' || op === 'isub') && cb === 0) return a;
@@ -183,7 +186,7 @@ export class Builder {
   /** floor(x) as an int (saturated; NaN → 0) */
   ftoi(x: Node): Node {
     const c = constValue(x);
-    if (c !== undefined && Number.isFinite(c)) return this.iconst(Math.max(-2147483648, Math.min(2147483647, Math.floor(c))));
+    if (c !== undefined && Number.isFinite(c)) return this.iconst(Math.max(-2147483648, Math.min(2147483647, Math.floor(c))) | 0);
     return this.raw('ftoi', [x]);
   }
 

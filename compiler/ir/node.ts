@@ -44,6 +44,12 @@ export interface Node {
 
 let nextId = 1;
 
+/** The id the next new node will get: nodes made after this call have ids ≥ it (the branch
+ *  outliner of compiler/check/branches.ts tells a branch's own nodes by it). */
+export function peekNextId(): number {
+  return nextId;
+}
+
 function attrValueKey(v: AttrValue): string {
   if (v === null) return 'null';
   if (v instanceof Dim) return `D(${v.key})`;

@@ -3,7 +3,7 @@
 // until each of them has its entry.
 
 import { Dim, shapeEquals, shapeToString } from '../../core/dims.js';
-import { type IrType, type TensorType, type Struct, tensorT, tupleT, scalarT, intT } from './types.js';
+import { type IrType, type TensorType, type Struct, tensorT, tupleT, scalarT, intT, typeKey, typeEquals } from './types.js';
 import type { Attrs, Region } from './node.js';
 
 export const elementwiseUnary = ['neg', 'exp', 'log', 'sqrt', 'abs', 'sign', 'sin', 'cos', 'tanh', 'sigmoid', 'not'] as const;
@@ -34,7 +34,9 @@ export type OpKind =
   // solves
   | 'solve' | 'trisolve'
   // control and declarative nodes
-  | 'loop' | 'opt' | 'root' | 'custom' | 'proj' | 'nograd';
+  | 'loop' | 'opt' | 'root' | 'custom' | 'proj' | 'nograd'
+  // seeded random numbers, real branches (issue 10)
+  | 'rand' | 'cond';
 
 export interface OpSpec {
   /** Number of operands, or 'var'. */
@@ -471,6 +473,54 @@ export const opSpecs: Record<OpKind, OpSpec> = {
     },
   },
   nograd: { arity: 1, regions: 0, type: ([a]) => a! },
+
+  // Seeded random numbers (core/philox.ts): args key, stream (ints); attrs shape and dist
+  // ('uniform': rand, [0, 1); 'normal': randn). Element e (row-major) is a function of Philox4x32-10
+  // at counter (e, stream, kind, 0) and key (key, 0) only: no state, the same on every backend.
+  rand: {
+    arity: 2,
+    regions: 0,
+    type: ([k, s], attrs) => {
+      i32(k!, 'rand key');
+      i32(s!, 'rand stream');
+      if (attrs.dist !== 'uniform' && attrs.dist !== 'normal') throw new IrTypeError(`rand: dist must be "uniform" or "normal", got ${String(attrs.dist)}`);
+      return tensorT(dimsAttr(attrs, 'shape'));
+    },
+  },
+
+  // A real branch (compiler/check/branches.ts): args c, captures…; region 0 (taken where c ≠ 0,
+  // NaN included, as `select`) and region 1 (where c = 0) both take (captures…) as parameters and
+  // give results of equal types; only the taken region is evaluated. The first attrs.nres results
+  // are values; the rest carry status entries of solvers and loops inside the branches (the
+  // other branch gives "did not run": 0 iterations, converged). Result: the tuple of the results.
+  cond: {
+    arity: 'var',
+    regions: 2,
+    type: (args, attrs, regions) => {
+      const c = f(args[0]!, 'cond condition');
+      if (c.shape.length !== 0) throw new IrTypeError('cond: the condition must be a real scalar');
+      const caps = args.slice(1);
+      const [r0, r1] = regions as [Region, Region];
+      for (const r of [r0, r1]) {
+        if (r.params.length !== caps.length) throw new IrTypeError(`cond: a region takes ${r.params.length} parameters for ${caps.length} captures`);
+        r.params.forEach((p, i) => {
+          // dtype and shape (structure tags may differ after a pass rebuilds a capture)
+          if (!typeEquals(p.type, caps[i]!)) throw new IrTypeError(`cond: region parameter ${i} is ${typeKey(p.type)}, its capture ${typeKey(caps[i]!)}`);
+        });
+      }
+      if (r0.results.length !== r1.results.length) throw new IrTypeError(`cond: the branches give ${r0.results.length} and ${r1.results.length} results`);
+      const nres = numAttr(attrs, 'nres');
+      if (nres < 0 || nres > r0.results.length) throw new IrTypeError('cond: nres out of range');
+      return tupleT(
+        r0.results.map((x, i) => {
+          const a = tens(x.type, 'cond result');
+          const b = tens(r1.results[i]!.type, 'cond result');
+          if (a.dtype !== b.dtype || !shapeEquals(a.shape, b.shape)) throw new IrTypeError(`cond: result ${i} is ${a.dtype}${shapeToString(a.shape)} in one branch and ${b.dtype}${shapeToString(b.shape)} in the other`);
+          return tensorT(a.shape, a.dtype, a.struct === b.struct ? a.struct : undefined);
+        }),
+      );
+    },
+  },
 };
 
 export { regionResultTypes };

@@ -13,6 +13,7 @@ import { type Builder, constValue, shapeOf } from '../ir/builder.js';
 import { type Func, type Node, reachable, transform } from '../ir/node.js';
 import { rebuild } from './rebuild.js';
 import { orderChain } from './chain.js';
+import { mergeConds } from './cond-merge.js';
 
 const isScalar = (n: Node): boolean => n.type.kind === 'tensor' && n.type.shape.length === 0;
 
@@ -164,5 +165,6 @@ export function simplifyFunc(b: Builder, f: Func): Func {
     cur = next;
     if (same) break;
   }
-  return cur;
+  // real branches on one condition become one (a derivative's branch shares the forward's values)
+  return mergeConds(b, cur);
 }

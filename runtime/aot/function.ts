@@ -110,8 +110,15 @@ export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>,
 
   async vjp(inputs: Inputs, cotangents: Record<string, InputValue>, opts: AotCallOptions = {}): Promise<VjpResult<Record<string, Tensor>, string>> {
     this.host.executable(this.name, 'vjp'); // a VJP that did not compile fails first, as in the JIT
-    const results = this.signature.results.map((r) => r.name);
-    const all = vjpInputs(this.name, results, this.flat(inputs, this.signature.params.map((p) => p.name), 'input'), this.flat(cotangents, results, 'cotangent of output'));
+    // int results (int state) take no cotangent
+    const results = this.signature.results.filter((r) => !r.int).map((r) => r.name);
+    const all = vjpInputs(
+      this.name,
+      results,
+      this.flat(inputs, this.signature.params.map((p) => p.name), 'input'),
+      this.flat(cotangents, this.signature.results.map((r) => r.name), 'cotangent of output'),
+      this.signature.results.filter((r) => r.int).map((r) => r.name),
+    );
     const r = await this.exec('vjp', all, opts);
     const { outputs, gradients } = vjpResults(r.outputs, r.bind);
     return { outputs, outputLists: groupCollections(outputs), gradients, gradientLists: groupCollections(gradients), status: summarize(r.nodes, outputs, gradients) };

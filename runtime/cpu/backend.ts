@@ -66,10 +66,15 @@ export function runCpu(func: Func, bind: Binding, opts: { f32?: boolean } = {}):
     const params: V[] = bind.inputs.map((inp) => {
       const size = inp.shape.reduce((x, y) => x * y, 1);
       const off = inp.batched ? b * size : 0;
+      // an int value (int state) is a number in the interpreter
+      if (inp.param.int) return inp.tensor.data[off]!;
       return { shape: inp.shape, data: Float64Array.from(inp.tensor.data.subarray(off, off + size)) } as T;
     });
     const r = ev.run(params, bind.dims);
-    r.results.forEach((v, i) => outData[i]!.set((v as T).data, b * outSizes[i]!));
+    r.results.forEach((v, i) => {
+      if (typeof v === 'number') outData[i]![b] = v;
+      else outData[i]!.set((v as T).data, b * outSizes[i]!);
+    });
     r.status.forEach((s, i) => {
       status[i]!.iterations[b] = s.iterations;
       status[i]!.converged[b] = s.converged !== 0;

@@ -7,6 +7,8 @@
 // Results are contiguous (row-major) and written, never accumulated into.
 
 import { MatcRuntimeError } from '../../core/errors.js';
+import { intDiv, intMod } from '../../core/intops.js';
+import { randomValue } from '../../core/philox.js';
 
 
 export type Arr = Float64Array | Float32Array;
@@ -306,12 +308,18 @@ export function oob(what: string, i: number, n: number): never {
 /** floor(x) as an int, saturated to the i32 range; NaN gives 0 (WebAssembly's trunc_sat, WGSL's). */
 export function ftoi(x: number): number {
   if (x !== x) return 0;
-  return Math.max(-2147483648, Math.min(2147483647, Math.floor(x)));
+  return Math.max(-2147483648, Math.min(2147483647, Math.floor(x))) | 0; // | 0: floor(−0) is the int 0
 }
 
 export const sgn = (x: number): number => (x > 0 ? 1 : x < 0 ? -1 : 0);
 export const sigm = (x: number): number => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
 
 /** What generated code receives as `H`. */
-export const helpers = { gemm, gemv, dot, lu, trisolve, oob, sgn, sigm, ftoi };
+/** Element e of rand (normal = 0) or randn (1) with this key and stream (core/philox.ts); the f32
+ *  form where the program runs in f32 (eps = 2⁻²³). Also the WebAssembly program's import. */
+export function rand(normal: number, key: number, stream: number, e: number, eps: number): number {
+  return randomValue(normal ? 'normal' : 'uniform', key, stream, e, eps > 2 ** -40);
+}
+
+export const helpers = { gemm, gemv, dot, lu, trisolve, oob, sgn, sigm, ftoi, idiv: intDiv, imod: intMod, rand };
 export type Helpers = typeof helpers;

@@ -79,10 +79,22 @@ export class Evaluator {
       if (n.op === 'param') continue;
       let v: V;
       if (n.op === 'loop') v = this.evalLoop(n, env, cx);
+      else if (n.op === 'cond') v = this.evalCond(n, env, cx);
       else v = cpuKernels[n.op](n, n.args.map((a) => env.get(a)), cx);
       if (this.opts.f32 && n.type.kind === 'tensor' && n.type.dtype === 'f') v = roundF32(v);
       env.vals.set(n, v);
     }
+  }
+
+  /** cond c captures… { region 0 } { region 1 }: evaluates only the taken region (0 where c ≠ 0,
+   *  NaN included, as select) with its parameters bound to the captures. */
+  private evalCond(n: Node, env: Env, cx: KernelCtx): V {
+    const c = env.get(n.args[0]!) as T;
+    const region = n.regions[c.data[0] !== 0 ? 0 : 1]!;
+    const inner = new Env(env);
+    region.params.forEach((p, i) => inner.vals.set(p, env.get(n.args[i + 1]!)));
+    this.evalRegion(region, inner, cx);
+    return region.results.map((x) => inner.get(x));
   }
 
   /** loop lo hi inits… { (i, carries…) → (carries'…, done) } → (carries…, iterations, converged) */

@@ -8,6 +8,8 @@ import { parseEinsum } from '../../compiler/ir/ops.js';
 import type { Dim } from '../../core/dims.js';
 import { InternalError } from '../../core/errors.js';
 import { ftoi, oob } from './helpers.js';
+import { intAdd, intDiv, intMod, intMul, intSub } from '../../core/intops.js';
+import { randomValue, type RandomKind } from '../../core/philox.js';
 
 export interface T {
   shape: number[];
@@ -284,13 +286,13 @@ export const cpuKernels: Record<OpKind, (n: Node, args: V[], cx: KernelCtx) => V
     return out;
   },
   dim: (n, _a, cx) => cx.dim(n.attrs.dim as Dim),
-  iadd: intK((a, b) => a + b),
-  isub: intK((a, b) => a - b),
-  imul: intK((a, b) => a * b),
+  iadd: intK(intAdd),
+  isub: intK(intSub),
+  imul: intK(intMul),
   imin: intK(Math.min),
   imax: intK(Math.max),
-  idiv: intK((a, b) => Math.floor(a / b)),
-  imod: intK((a, b) => ((a % b) + b) % b),
+  idiv: intK(intDiv),
+  imod: intK(intMod),
   itof: (_n, [a]) => scalar(asI(a!, 'itof')),
   ftoi: (_n, [a]) => ftoi(asT(a!, 'ftoi').data[0]!),
   neg: unaryK((x) => -x),
@@ -509,6 +511,7 @@ export const cpuKernels: Record<OpKind, (n: Node, args: V[], cx: KernelCtx) => V
   trisolve: (n, [tm, b]) =>
     triSolve(asT(tm!, 'trisolve'), asT(b!, 'trisolve'), n.attrs.lower as boolean, n.attrs.trans as boolean, n.attrs.unit as boolean, n.attrs.left !== false),
   loop: unsupported('loop (handled by the evaluator)'),
+  cond: unsupported('cond (handled by the evaluator)'),
   opt: unsupported('a declarative argmin/argmax node'),
   root: unsupported('a declarative solve node'),
   custom: unsupported('a call with a grad rule (inlined by the expand pass)'),
@@ -517,4 +520,16 @@ export const cpuKernels: Record<OpKind, (n: Node, args: V[], cx: KernelCtx) => V
     return tup[n.attrs.index as number]!;
   },
   nograd: (_n, [a]) => a!,
+  // element e: Philox4x32-10 at counter (e, stream, kind, 0), key (key, 0) (core/philox.ts); the f32
+  // form when the function runs in f32 (cx.eps = 2⁻²³: the interpreter's f32 rounding)
+  rand: (n, [k, s], cx) => {
+    const shape = (n.attrs.shape as Dim[]).map((d) => cx.dim(d));
+    const out = t(shape);
+    const dist = n.attrs.dist as RandomKind;
+    const key = asI(k!, 'rand key');
+    const stream = asI(s!, 'rand stream');
+    const f32 = cx.eps > 2 ** -40;
+    for (let e = 0; e < out.data.length; e++) out.data[e] = randomValue(dist, key, stream, e, f32);
+    return out;
+  },
 };

@@ -100,12 +100,14 @@ export function prepareCall(c: Compiled, sig: Signature, bind: Binding, precisio
   const Ctor = f32 ? Float32Array : Float64Array;
   const IN = bind.inputs.map((inp) => {
     const d = inp.tensor.data;
+    // an int (int state) stays f64, exact in every precision (f32 is exact only below 2²⁴)
+    if (inp.param.int) return d instanceof Float64Array ? d : Float64Array.from(d);
     // one array type per precision keeps the kernel monomorphic
     return d instanceof Ctor ? d : Ctor.from(d);
   });
   const INS = bind.inputs.map((inp) => (inp.batched ? inp.shape.reduce((a, b) => a * b, 1) : 0));
   const outSizes = sig.results.map((r) => r.shape.reduce((a, d) => a * d.eval(bind.dims), 1));
-  const OUT = outSizes.map((s) => alloc(s * B, f32));
+  const OUT = outSizes.map((s, i) => alloc(s * B, f32 && !sig.results[i]!.int));
   const ST = sig.status.map(() => alloc(3 * B, false) as Float64Array);
   return { D, IN, INS, OUT, ST, sizes, outSizes };
 }

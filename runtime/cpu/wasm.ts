@@ -11,7 +11,7 @@ import { fromBase64 } from '../../core/base64.js';
 import type { CpuProgramData } from '../../core/executable.js';
 import { InternalError, MatcRuntimeError } from '../../core/errors.js';
 import type { Arr } from './helpers.js';
-import { oob, sigm } from './helpers.js';
+import { oob, rand, sigm } from './helpers.js';
 
 const CHUNK_BYTES = 64 * 2 ** 20;
 const PAGE = 65536;
@@ -76,6 +76,7 @@ export function wasmInstance(m: WasmModule, checks: readonly string[]): Instance
       tanh: Math.tanh,
       pow: Math.pow,
       sigm,
+      rand,
       oob: (k: number, i: number, n: number) => oob(checks[k] ?? 'an index', i, n),
     };
     const i = new WA!.Instance(m, { env });

@@ -78,6 +78,14 @@ export function packChunkInputs(bind: Binding, inputSizes: readonly number[], ba
   bind.inputs.forEach((inp, i) => {
     const size = inputSizes[i]!;
     const src = inp.tensor.data;
+    if (inp.param.int) {
+      // an int (int state): its i32 bits, which the kernel bitcasts back (KernelIO.int)
+      const bits = new Int32Array(input.buffer, input.byteOffset, input.length);
+      const [from, n] = inp.batched ? [base * size, size * count] : [0, size];
+      for (let k = 0; k < n; k++) bits[off + k] = src[from + k]! | 0;
+      off += n;
+      return;
+    }
     if (inp.batched) {
       input.set(src.subarray(base * size, (base + count) * size), off);
       off += size * count;
@@ -170,7 +178,9 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
     }
     if (o.kind === 'result') {
       const shape = (o.shape ?? []).map((d) => (/^\d+$/.test(d) ? Number(d) : parseDim(d).eval(bind.dims)));
-      outputs[o.name] = new Tensor([...bind.batch, ...shape], outData[i]!);
+      // an int result's buffer holds i32 bits (KernelIO.int): exact integers, as f64
+      const data = o.int ? Float64Array.from(new Int32Array(outData[i]!.buffer, outData[i]!.byteOffset, outData[i]!.length)) : outData[i]!;
+      outputs[o.name] = new Tensor([...bind.batch, ...shape], data);
       return;
     }
     const s = nodes[o.status ?? -1];

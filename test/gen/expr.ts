@@ -230,6 +230,8 @@ export class Gen {
       (g, d, env) => ast.call('sqrt', onePlusSq(E(g, 0, d, env))),
       (g, d, env) =>
         ast.if(ast.bin(pick(g, 8, ['<', '>'] as const), ast.num(1), ast.num(2)), E(g, 0, d, env), E(g, 1, d, env)),
+      // a data-dependent condition (issue 10): a real branch where a side does work, else a select
+      (g, d, env) => ast.if(ast.bin(pick(g, 19, ['<', '>'] as const), S(g, 2, d, env), ast.num(0.25)), E(g, 0, d, env), E(g, 1, d, env)),
     ];
     // powers with a positive base: fractional and variable exponents, constant bases
     prods.push((g, d, env) => ast.bin('.^', onePlusSq(E(g, 0, d, env)), aux(g, 12, 2) ? ast.num(1.5) : E(g, 1, d, env, aux(g, 13, 2) ? scalar : s)));

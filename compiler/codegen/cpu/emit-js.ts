@@ -24,6 +24,12 @@ function num(v: number): string {
 
 const bufName = (b: Buf): string => (b.k === 'w' ? `w${b.id}` : b.k === 'in' ? `IN${b.i}` : b.k === 'out' ? `OUT${b.i}` : b.k === 'st' ? `ST${b.i}` : 'MEM');
 
+/** A positive constant divisor: the quotient and remainder need no guard. (A dimension may be 0
+ *  — an int parameter — so it takes the guarded helpers too.) */
+function positiveDivisor(e: Expr): boolean {
+  return e.k === 'i' && e.v > 0;
+}
+
 function expr(e: Expr): string {
   switch (e.k) {
     case 'f':
@@ -70,13 +76,16 @@ function expr(e: Expr): string {
       const a = expr(e.a);
       const b = expr(e.b);
       switch (e.op) {
-        case 'add': return `(${a} + ${b})`;
-        case 'sub': return `(${a} - ${b})`;
-        case 'mul': return `(${a} * ${b})`;
+        // i32 semantics (core/intops.ts): sums and products wrap; floor division and the
+        // floored remainder, with div(a, 0) = 0 and mod(a, 0) = a — inline where the divisor is a
+        // positive constant, H.idiv / H.imod otherwise
+        case 'add': return `((${a} + ${b}) | 0)`;
+        case 'sub': return `((${a} - ${b}) | 0)`;
+        case 'mul': return `Math.imul(${a}, ${b})`;
         case 'min': return `Math.min(${a}, ${b})`;
         case 'max': return `Math.max(${a}, ${b})`;
-        case 'div': return `Math.floor(${a} / ${b})`;
-        case 'mod': return `(((${a} % ${b}) + ${b}) % ${b})`;
+        case 'div': return positiveDivisor(e.b) ? `Math.floor(${a} / ${b})` : `H.idiv(${a}, ${b})`;
+        case 'mod': return positiveDivisor(e.b) ? `(((${a} % ${b}) + ${b}) % ${b})` : `H.imod(${a}, ${b})`;
       }
       break;
     }
@@ -98,6 +107,9 @@ function expr(e: Expr): string {
       return `H.ftoi(${expr(e.a)})`;
     case 'call':
       return `H.${e.fn}(${e.args.map(arg).join(', ')})`;
+    case 'rand':
+      // `eps` is the precision's (D[last]): an f32-storage program takes rand's f32 form
+      return `H.rand(${e.normal ? 1 : 0}, ${expr(e.key)}, ${expr(e.stream)}, ${expr(e.e)}, eps)`;
   }
   throw new Error(`emit-js: ${(e as Expr).k}`);
 }

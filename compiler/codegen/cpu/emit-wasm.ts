@@ -29,6 +29,8 @@ const IMPORTS: { name: string; params: ValType[]; result: ValType | null }[] = [
   { name: 'pow', params: [F64, F64], result: F64 },
   { name: 'sigm', params: [F64], result: F64 },
   { name: 'oob', params: [I32, I32, I32], result: null },
+  // rand(normal, key, stream, e, eps) (core/philox.ts, runtime/cpu/helpers.ts rand)
+  { name: 'rand', params: [I32, I32, I32, I32, F64], result: F64 },
 ];
 const importIndex = (name: string): number => IMPORTS.findIndex((x) => x.name === name);
 
@@ -54,23 +56,35 @@ export function emitWasm(p: LoopProgram): WasmProgram {
   return { bytes: assemble(imports, funcs), checks };
 }
 
-/** Floor division and the non-negative remainder, as the reference (i32). */
+/** Floor division and the floored remainder, as the reference (core/intops.ts, i32): div(a, 0) = 0,
+ *  mod(a, 0) = a, div(−2³¹, −1) = −2³¹. i32.div_s traps on both exceptions, so the divisor is
+ *  replaced by 1 there first (which gives −2³¹ and remainder 0 for the overflow by itself). */
 function intFunc(kind: 'div' | 'mod'): DefinedFunc {
   const c = new Code();
+  const A = 0;
+  const B = 1;
+  const BB = 2;
+  const R = 3;
+  c.i32(1).local(op.localGet, B);
+  c.local(op.localGet, B).i32(0).emit(op.i32Eq);
+  c.local(op.localGet, A).i32(-2147483648).emit(op.i32Eq).local(op.localGet, B).i32(-1).emit(op.i32Eq).emit(op.i32And);
+  c.emit(op.i32Or, op.select).local(op.localSet, BB);
   if (kind === 'div') {
-    // q = a / b truncated; q − 1 when the remainder is nonzero and the signs differ
-    c.local(op.localGet, 0).local(op.localGet, 1).emit(op.i32DivS);
-    c.local(op.localGet, 0).local(op.localGet, 1).emit(op.i32RemS).i32(0).emit(op.i32Ne);
-    c.local(op.localGet, 0).i32(0).emit(op.i32LtS).local(op.localGet, 1).i32(0).emit(op.i32LtS).emit(op.i32Ne);
+    // q = a / bb truncated; q − 1 when the remainder is nonzero and the signs differ
+    c.local(op.localGet, A).local(op.localGet, BB).emit(op.i32DivS);
+    c.local(op.localGet, A).local(op.localGet, BB).emit(op.i32RemS).i32(0).emit(op.i32Ne);
+    c.local(op.localGet, A).i32(0).emit(op.i32LtS).local(op.localGet, BB).i32(0).emit(op.i32LtS).emit(op.i32Ne);
     c.emit(op.i32And, op.i32Sub);
+    c.i32(0).local(op.localGet, B).i32(0).emit(op.i32Ne).emit(op.select);
   } else {
-    // r = a % b; r + b when r is nonzero and its sign differs from b's
-    c.local(op.localGet, 0).local(op.localGet, 1).emit(op.i32RemS).local(op.localSet, 2);
-    c.local(op.localGet, 2).local(op.localGet, 1).emit(op.i32Add).local(op.localGet, 2);
-    c.local(op.localGet, 2).i32(0).emit(op.i32Ne).local(op.localGet, 2).i32(0).emit(op.i32LtS).local(op.localGet, 1).i32(0).emit(op.i32LtS).emit(op.i32Ne).emit(op.i32And);
+    // r = a % bb; r + bb when r is nonzero and its sign differs from bb's
+    c.local(op.localGet, A).local(op.localGet, BB).emit(op.i32RemS).local(op.localSet, R);
+    c.local(op.localGet, R).local(op.localGet, BB).emit(op.i32Add).local(op.localGet, R);
+    c.local(op.localGet, R).i32(0).emit(op.i32Ne).local(op.localGet, R).i32(0).emit(op.i32LtS).local(op.localGet, BB).i32(0).emit(op.i32LtS).emit(op.i32Ne).emit(op.i32And);
     c.emit(op.select);
+    c.local(op.localGet, A).local(op.localGet, B).i32(0).emit(op.i32Ne).emit(op.select);
   }
-  return { type: { params: [I32, I32], results: [I32] }, locals: kind === 'mod' ? [I32] : [], code: c };
+  return { type: { params: [I32, I32], results: [I32] }, locals: kind === 'mod' ? [I32, I32] : [I32], code: c };
 }
 
 function routineFunc(r: RoutineDef, checks: string[]): DefinedFunc {
@@ -311,6 +325,15 @@ class FnCompiler {
         return;
       case 'call':
         this.callRoutine(e.fn, e.args);
+        return;
+      case 'rand':
+        // the f64 form (WebAssembly programs run in f64)
+        c.i32(e.normal ? 1 : 0);
+        this.expr(e.key);
+        this.expr(e.stream);
+        this.expr(e.e);
+        c.f64(2 ** -52);
+        c.call(importIndex('rand'));
         return;
     }
   }
@@ -809,6 +832,8 @@ function containsLoad(e: Expr): boolean {
   switch (e.k) {
     case 'load':
       return true;
+    case 'rand':
+      return containsLoad(e.key) || containsLoad(e.stream) || containsLoad(e.e);
     case 'fun':
     case 'not':
     case 'itof':
@@ -831,6 +856,7 @@ function containsLoad(e: Expr): boolean {
 function containsCall(e: Expr): boolean {
   switch (e.k) {
     case 'call':
+    case 'rand':
       return true;
     case 'fun':
       return e.op === 'exp' || e.op === 'log' || e.op === 'sin' || e.op === 'cos' || e.op === 'tanh' || e.op === 'sigm' || containsCall(e.a);

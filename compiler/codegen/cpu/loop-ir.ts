@@ -43,7 +43,9 @@ export type Expr =
   /** floor(f64) → i32, saturated; NaN → 0 */
   | { k: 'ftoi'; a: Expr }
   /** a routine returning a value */
-  | { k: 'call'; fn: Routine; args: Arg[]; ty: Ty };
+  | { k: 'call'; fn: Routine; args: Arg[]; ty: Ty }
+  /** element e of a seeded random stream (core/philox.ts: rand, or randn when `normal`): f64 */
+  | { k: 'rand'; normal: boolean; key: Expr; stream: Expr; e: Expr };
 
 /** A routine argument: a value, or an array position (a buffer and an element index in it). */
 export type Arg = { k: 'val'; e: Expr } | { k: 'ptr'; buf: Buf; at: Expr };
@@ -88,13 +90,13 @@ export const V = (name: string, ty: Ty): Expr => ({ k: 'var', name, ty });
 export function iadd(a: Expr, b: Expr): Expr {
   if (a.k === 'i' && a.v === 0) return b;
   if (b.k === 'i' && b.v === 0) return a;
-  if (a.k === 'i' && b.k === 'i') return I(a.v + b.v);
+  if (a.k === 'i' && b.k === 'i') return I((a.v + b.v) | 0);
   return { k: 'ibin', op: 'add', a, b };
 }
 
 export function isub(a: Expr, b: Expr): Expr {
   if (b.k === 'i' && b.v === 0) return a;
-  if (a.k === 'i' && b.k === 'i') return I(a.v - b.v);
+  if (a.k === 'i' && b.k === 'i') return I((a.v - b.v) | 0);
   return { k: 'ibin', op: 'sub', a, b };
 }
 
@@ -102,7 +104,7 @@ export function imul(a: Expr, b: Expr): Expr {
   if (a.k === 'i' && a.v === 1) return b;
   if (b.k === 'i' && b.v === 1) return a;
   if ((a.k === 'i' && a.v === 0) || (b.k === 'i' && b.v === 0)) return I(0);
-  if (a.k === 'i' && b.k === 'i') return I(a.v * b.v);
+  if (a.k === 'i' && b.k === 'i') return I(Math.imul(a.v, b.v));
   return { k: 'ibin', op: 'mul', a, b };
 }
 
@@ -164,6 +166,11 @@ export function readsVars(e: Expr, out: Set<string> = new Set()): Set<string> {
     case 'call':
       for (const a of e.args) readsVars(a.k === 'val' ? a.e : a.at, out);
       break;
+    case 'rand':
+      readsVars(e.key, out);
+      readsVars(e.stream, out);
+      readsVars(e.e, out);
+      break;
     case 'f':
     case 'i':
     case 'dim':
@@ -193,6 +200,8 @@ export function readsMemory(e: Expr): boolean {
       return readsMemory(e.a) || readsMemory(e.b);
     case 'sel':
       return readsMemory(e.c) || readsMemory(e.a) || readsMemory(e.b);
+    case 'rand':
+      return readsMemory(e.key) || readsMemory(e.stream) || readsMemory(e.e);
     default:
       return false;
   }
@@ -226,6 +235,11 @@ export function loadsFrom(e: Expr, out: Buf[] = []): Buf[] {
       break;
     case 'call':
       for (const a of e.args) if (a.k === 'ptr') out.push(a.buf);
+      break;
+    case 'rand':
+      loadsFrom(e.key, out);
+      loadsFrom(e.stream, out);
+      loadsFrom(e.e, out);
       break;
     default:
   }
@@ -268,6 +282,8 @@ export function exprKey(e: Expr): string {
       return `ftoi(${exprKey(e.a)})`;
     case 'call':
       return `${e.fn}(${e.args.map((a) => (a.k === 'val' ? exprKey(a.e) : `&${bufKey(a.buf)}+${exprKey(a.at)}`)).join(',')})`;
+    case 'rand':
+      return `rand${e.normal ? 'n' : ''}(${exprKey(e.key)},${exprKey(e.stream)},${exprKey(e.e)})`;
   }
 }
 
@@ -381,6 +397,7 @@ export function exprTy(e: Expr): Ty {
     case 'fun':
     case 'fbin':
     case 'itof':
+    case 'rand':
       return 'f';
     case 'i':
     case 'dim':
@@ -418,6 +435,8 @@ export function mapChildren(e: Expr, f: (x: Expr) => Expr): Expr {
       return { ...e, c: f(e.c), a: f(e.a), b: f(e.b) };
     case 'call':
       return { ...e, args: e.args.map((a) => (a.k === 'val' ? { k: 'val', e: f(a.e) } : { ...a, at: f(a.at) })) };
+    case 'rand':
+      return { ...e, key: f(e.key), stream: f(e.stream), e: f(e.e) };
     default:
       return e;
   }

@@ -15,7 +15,7 @@ import { Dim } from '../../../core/dims.js';
 import { InternalError } from '../../../core/errors.js';
 import { type Func, type Node, type Region, freeParams, reachable, scopes, type Scopes } from '../../ir/node.js';
 import { parseEinsum } from '../../ir/ops.js';
-import { type TensorType, numel } from '../../ir/types.js';
+import { type TensorType, type TupleType, numel } from '../../ir/types.js';
 import { jsClass } from './ops.js';
 import { forEachIndexCheck, provablyInRange } from '../index-checks.js';
 import { capFusionDepth } from '../fusion-depth.js';
@@ -249,6 +249,9 @@ class Lower {
         return at(a[0]!, a.slice(1).map((x) => this.int(x)));
       case 'nograd':
         return at(a[0]!, ix, flat);
+      case 'rand':
+        // element `flat` of the stream (core/philox.ts)
+        return { k: 'rand', normal: n.attrs.dist === 'normal', key: this.int(a[0]!), stream: this.int(a[1]!), e: shape(n).length === 0 ? ZERO : (flat ?? this.flat(ix, shape(n))) };
       default:
         if (jsClass[n.op] === 'view') {
           const sh = shape(n);
@@ -350,7 +353,8 @@ class Lower {
       for (const a of n.args) this.uses.set(a, (this.uses.get(a) ?? 0) + 1);
       for (const r of n.regions)
         for (const x of r.results) {
-          if (n.op === 'loop') carried.add(x);
+          // a loop's new carries and a branch's results are written into their owner's storage
+          if (n.op === 'loop' || n.op === 'cond') carried.add(x);
           else this.uses.set(x, (this.uses.get(x) ?? 0) + 2);
         }
     }
@@ -380,6 +384,8 @@ class Lower {
         if (n.op === 'fill' || n.op === 'eye' || n.op === 'iota') this.mat.delete(n);
       }
     }
+    // a branch's tensor captures are its regions' parameters: they need storage of their own
+    for (const n of all) if (n.op === 'cond') for (const a of n.args.slice(1)) if (isTensor(a) && a.op !== 'param') this.mat.add(a);
     // operands of routines must be addressable (strided); views used by contractions are read many
     // times per output element, so they are computed once
     for (const n of all) {
@@ -435,6 +441,7 @@ class Lower {
       }
     }
     if (n.op === 'loop') return this.emitLoop(n);
+    if (n.op === 'cond') return this.emitCond(n);
     if (n.op === 'solve') return this.emitSolve(n);
     if (n.op === 'trisolve') return this.emitTrisolve(n);
     if (isScalar(n)) return this.emitScalar(n);
@@ -625,6 +632,41 @@ class Lower {
     else this.materialize(x, buf, (ix, flat) => this.elem(x, ix, flat));
   }
 
+  /** cond c captures… { region 0 } { region 1 } → results…: an if/else whose branches run one
+   *  region each (its parameters bound to the captures' storage) and write the region's results
+   *  into the cond's storage, declared before the branch (a buffer per tensor, a local per scalar). */
+  private emitCond(n: Node): void {
+    const elems = (n.type as TupleType).elems as TensorType[];
+    const parts: Storage[] = elems.map((t, i) => {
+      if (t.shape.length > 0) return { k: 'buf', buf: this.newBuffer(numel(t)), owner: n };
+      const name = this.fresh('r');
+      this.emit({ k: 'decl', name, ty: t.dtype === 'i' ? 'i' : 'f', init: t.dtype === 'i' ? ZERO : F(0) });
+      void i;
+      return t.dtype === 'i' ? { k: 'int', v: name } : { k: 'scalar', v: name };
+    });
+    const c = this.elem(n.args[0]!, []);
+    const branch = (r: Region): Stmt[] =>
+      this.collect(() => {
+        r.params.forEach((p, i) => {
+          const st = this.store.get(n.args[i + 1]!);
+          if (!st || st.k === 'view' || st.k === 'tuple') throw new InternalError(`CPU codegen: capture %${n.args[i + 1]!.id} of cond %${n.id} has no storage`);
+          this.store.set(p, st);
+        });
+        this.emitRegion(r);
+        r.results.forEach((x, i) => {
+          const part = parts[i]!;
+          if (part.k === 'buf') this.fill(part.buf, x);
+          else if (part.k === 'int') this.emit({ k: 'assign', name: part.v, value: this.int(x) });
+          else if (part.k === 'scalar') this.emit({ k: 'assign', name: part.v, value: this.elem(x, []) });
+        });
+      });
+    const thenS = branch(n.regions[0]!);
+    const elseS = branch(n.regions[1]!);
+    // NaN takes region 0, as select does
+    this.emit({ k: 'if', c: cmp('ne', 'f', c, F(0)), then: thenS, else: elseS });
+    this.store.set(n, { k: 'tuple', parts });
+  }
+
   /** loop lo hi inits… { (i, c…) → (c'…, done) } → (c…, iterations, converged) */
   private emitLoop(n: Node): void {
     const r = n.regions[0]!;
@@ -809,7 +851,11 @@ class Lower {
     this.roots = [...f.results.map((r) => r.node), ...statusNodes.flat()];
     this.sc = scopes(this.roots);
     this.analyze();
-    f.params.forEach((p, i) => this.store.set(p.node, { k: 'input', index: i }));
+    f.params.forEach((p, i) => {
+      this.store.set(p.node, { k: 'input', index: i });
+      // an int parameter (int state) arrives as the f64 of an integer (checked when bound)
+      if (isInt(p.node)) this.store.set(p.node, { k: 'int', v: (this.declI('p', { k: 'ftoi', a: load({ k: 'in', i }, V(`io${i}`, 'i')) }) as { name: string }).name });
+    });
     this.emitRegion(null);
     const inst = V('inst', 'i');
     const results: { size: Expr }[] = [];

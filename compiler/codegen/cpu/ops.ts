@@ -35,4 +35,8 @@ export const jsClass: Record<OpKind, JsClass> = {
   index: 'view', setindex: 'view', getcol: 'remap', setcol: 'view', getrow: 'remap', setrow: 'view',
   solve: 'special', trisolve: 'special',
   loop: 'special', opt: 'special', root: 'special', custom: 'special', proj: 'special', nograd: 'remap',
+  // an element expression of its flat index (Philox per element: heavy, so shared uses materialize)
+  rand: 'view',
+  // a real branch: an if/else over the two regions' statements
+  cond: 'special',
 };

@@ -14,9 +14,9 @@ import { Dim, shapeEquals } from '../../../core/dims.js';
 import { InternalError } from '../../../core/errors.js';
 import { type Func, type Node, type Region, freeParams, reachable, scopes, type Scopes } from '../../ir/node.js';
 import { parseEinsum } from '../../ir/ops.js';
-import { type TensorType, numel } from '../../ir/types.js';
+import { type TensorType, type TupleType, numel } from '../../ir/types.js';
 import { type InstanceKernelSpec, type KernelIO, uniformIndex } from '../../../core/instance-layout.js';
-import { WGSL_HELPERS, elementwise, f32lit, intOp, reductionHelpers, wgslClass } from './ops.js';
+import { RANDOM_WGSL, WGSL_HELPERS, elementwise, f32lit, intOp, reductionHelpers, wgslClass } from './ops.js';
 import { capFusionDepth } from '../fusion-depth.js';
 import { forEachIndexCheck, provablyInRange } from '../index-checks.js';
 
@@ -47,12 +47,24 @@ export interface SlotNote {
   role: 'value' | 'loop carry' | 'step temporary' | 'LU factors' | 'solution';
 }
 
-/** An int computed from data (each invocation holds the same value, but WGSL cannot prove it). */
+/** An int computed from data (each invocation holds the same value, but WGSL cannot prove it).
+ *  A branch's int results and its int captures inside the regions count as such (conservatively:
+ *  they are assigned in branches or may come from data). */
 function dataInt(n: Node): boolean {
   if (n.op === 'ftoi' || n.op === 'maxloc' || n.op === 'minloc') return true;
+  if (n.op === 'proj' && n.args[0]!.op === 'cond') return true;
+  if (n.op === 'param' && n.attrs.region === true && condParams.has(n)) return true;
   if (n.op === 'iadd' || n.op === 'isub' || n.op === 'imul' || n.op === 'imin' || n.op === 'imax' || n.op === 'idiv' || n.op === 'imod') return n.args.some(dataInt);
   return false;
 }
+
+/** A WGSL i32 literal: −2³¹ is not one (the literal 2147483648 is out of range before the minus). */
+function i32lit(v: number): string {
+  return v === -2147483648 ? '(-2147483647 - 1)' : `${v}`;
+}
+
+/** Region parameters of cond nodes (set while a kernel is generated; dataInt reads it). */
+const condParams = new WeakSet<Node>();
 
 export function genInstanceKernel(f: Func, opts: InstanceOptions = {}): InstanceKernelSpec {
   return new Gen(f, opts.workgroupSize ?? 128, opts.subgroups ?? false, opts.slotNotes).run();
@@ -74,6 +86,8 @@ class Gen {
   private counter = 0;
   /** what each run-time index check tests (KernelIO kind 'check'), by check id − 1 */
   private checks: string[] = [];
+  /** a rand/randn element was emitted: the kernel includes the Philox helpers */
+  private usesRandom = false;
 
   constructor(
     private f: Func,
@@ -231,6 +245,10 @@ class Gen {
         return at(a[0]!, a.slice(1).map((x) => this.int(x)));
       case 'nograd':
         return at(a[0]!, ix);
+      case 'rand':
+        this.usesRandom = true;
+        // element `flat` of the stream (core/philox.ts; RANDOM_WGSL in ops.ts)
+        return `matc_rand(${n.attrs.dist === 'normal' ? '1u' : '0u'}, ${this.int(a[0]!)}, ${this.int(a[1]!)}, ${shape(n).length === 0 ? '0' : this.flat(ix, shape(n))})`;
       default:
         if (wgslClass[n.op] === 'view') {
           const args = a.map((x) => (shape(x).length === 0 ? this.elem(x, []) : this.elem(x, ix)));
@@ -243,7 +261,7 @@ class Gen {
   private int(n: Node): string {
     const st = this.store.get(n);
     if (st?.k === 'int') return st.name;
-    if (n.op === 'iconst') return `${n.attrs.value as number}`;
+    if (n.op === 'iconst') return i32lit(n.attrs.value as number);
     if (n.op === 'dim') return this.dim(n.attrs.dim as Dim);
     throw new InternalError(`WGSL: int %${n.id} (${n.op}) is not available`);
   }
@@ -259,7 +277,8 @@ class Gen {
     for (const n of all) {
       for (const a of n.args) this.uses.set(a, (this.uses.get(a) ?? 0) + 1);
       for (const r of n.regions) for (const x of r.results) {
-        if (n.op === 'loop') carried.add(x);
+        // a loop's new carries and a branch's results are written into their owner's storage
+        if (n.op === 'loop' || n.op === 'cond') carried.add(x);
         else this.uses.set(x, (this.uses.get(x) ?? 0) + 2);
       }
     }
@@ -289,6 +308,12 @@ class Gen {
         if (heavy && shared) this.mat.add(n);
         if (n.op === 'fill' || n.op === 'eye' || n.op === 'iota') this.mat.delete(n);
       }
+    }
+    // a branch's tensor captures are its regions' parameters: they need storage of their own
+    for (const n of all) {
+      if (n.op !== 'cond') continue;
+      for (const a of n.args.slice(1)) if (isTensor(a) && a.op !== 'param') this.mat.add(a);
+      for (const r of n.regions) for (const p of r.params) condParams.add(p);
     }
     // Operands of contractions are read many times per output element: keep them cheap.
     for (const n of all) {
@@ -358,7 +383,7 @@ class Gen {
         return;
       }
       const v =
-        n.op === 'iconst' ? `${n.attrs.value as number}` : n.op === 'dim' ? this.dim(n.attrs.dim as Dim) : n.op === 'ftoi' ? `ftoi(${this.elem(a[0]!, [])})` : intOp(n.op, this.int(a[0]!), this.int(a[1]!));
+        n.op === 'iconst' ? i32lit(n.attrs.value as number) : n.op === 'dim' ? this.dim(n.attrs.dim as Dim) : n.op === 'ftoi' ? `ftoi(${this.elem(a[0]!, [])})` : intOp(n.op, this.int(a[0]!), this.int(a[1]!));
       this.line(`let ${name}: i32 = ${v};`);
       this.store.set(n, { k: 'int', name });
       return;
@@ -377,6 +402,7 @@ class Gen {
       }
     }
     if (n.op === 'loop') return this.emitLoop(n);
+    if (n.op === 'cond') return this.emitCond(n);
     if (n.op === 'solve') return this.emitSolve(n);
     if (n.op === 'trisolve') return this.emitTrisolve(n);
     if (isScalar(n)) return this.emitScalar(n);
@@ -483,6 +509,48 @@ class Gen {
     }
     this.barrier();
     this.store.set(n, { k: 'slot', slot });
+  }
+
+  /** cond c captures… { region 0 } { region 1 } → results…: `if (flag) { … } else { … }` on a
+   *  workgroup-uniform flag (every thread holds the same c; uniform_flag broadcasts it through
+   *  workgroupUniformLoad, as loop exits do, so the barriers inside either branch pass WGSL's
+   *  uniformity analysis). Each branch binds its region's parameters to the captures' storage, runs
+   *  the region and writes its results into the cond's storage, declared before the branch (a slot
+   *  per tensor, a `var` per scalar or int); a barrier follows. */
+  private emitCond(n: Node): void {
+    const elems = (n.type as TupleType).elems as TensorType[];
+    const parts: Storage[] = elems.map((t, i) => {
+      if (t.shape.length > 0) return { k: 'slot', slot: this.newSlot(numel(t), n.regions[0]!.results[i]!, 'value') };
+      const name = this.fresh(t.dtype === 'i' ? 'ri' : 'rs');
+      this.line(t.dtype === 'i' ? `var ${name}: i32 = 0;` : `var ${name}: f32 = 0.0;`);
+      return t.dtype === 'i' ? { k: 'int', name } : { k: 'scalar', name };
+    });
+    const flag = this.fresh('take');
+    this.line(`let ${flag}: i32 = uniform_flag(${this.elem(n.args[0]!, [])}, lidu);`);
+    const branch = (r: Region): void => {
+      const prev = this.ind;
+      this.ind += '  ';
+      r.params.forEach((p, i) => {
+        const st = this.store.get(n.args[i + 1]!);
+        if (!st || st.k === 'view' || st.k === 'tuple') throw new InternalError(`WGSL: capture %${n.args[i + 1]!.id} of cond %${n.id} has no storage`);
+        this.store.set(p, st);
+      });
+      this.emitRegion(r);
+      r.results.forEach((x, i) => {
+        const part = parts[i]!;
+        if (part.k === 'slot') this.materialize(x, part.slot, (ix) => this.elem(x, ix));
+        else if (part.k === 'int') this.line(`${part.name} = ${this.int(x)};`);
+        else if (part.k === 'scalar') this.line(`${part.name} = ${this.elem(x, [])};`);
+      });
+      this.ind = prev;
+    };
+    this.line(`if (${flag} != 0) {`);
+    branch(n.regions[0]!);
+    this.line('} else {');
+    branch(n.regions[1]!);
+    this.line('}');
+    if (parts.some((p) => p.k === 'slot')) this.barrier();
+    this.store.set(n, { k: 'tuple', parts });
   }
 
   /** loop lo hi inits… { (i, c…) → (c'…, done) } → (c…, iterations, converged) */
@@ -790,23 +858,30 @@ class Gen {
     this.roots = [...f.results.map((r) => r.node), ...statusNodes.map((s) => s.node)];
     this.sc = scopes(this.roots);
     this.analyze();
+    const body = this.out;
     f.params.forEach((p, i) => {
       const t = p.node.type as TensorType;
-      this.inputs.push({ name: p.name, size: numel(t).toString(), kind: 'result', shape: t.shape.map((d) => d.toString()) });
+      this.inputs.push({ name: p.name, size: numel(t).toString(), kind: 'result', shape: t.shape.map((d) => d.toString()), ...(t.dtype === 'i' ? { int: true } : {}) });
       this.store.set(p.node, { k: 'input', index: i });
-      if (t.shape.length === 0) this.store.set(p.node, { k: 'input', index: i });
+      if (t.dtype === 'i') {
+        // an int parameter (int state): its i32 bits, packed by the host (KernelIO.int)
+        const name = this.fresh('p');
+        this.line(`let ${name}: i32 = bitcast<i32>(IN[IO${i} + inst * IS${i}]);`);
+        this.store.set(p.node, { k: 'int', name });
+      }
     });
-    const body = this.out;
     this.emitRegion(null);
     // outputs
     const outLines: string[] = [];
     this.out = outLines;
     f.results.forEach((r, i) => {
       const t = r.node.type as TensorType;
-      this.outputs.push({ name: r.name, size: numel(t).toString(), kind: 'result', shape: t.shape.map((d) => d.toString()) });
+      this.outputs.push({ name: r.name, size: numel(t).toString(), kind: 'result', shape: t.shape.map((d) => d.toString()), ...(t.dtype === 'i' ? { int: true } : {}) });
       const N = this.dim(numel(t));
       const e = this.fresh('e');
-      if (t.shape.length === 0) this.line(`if (lid == 0) { OUT[OO${i} + inst] = ${this.valueOf(r.node, [])}; }`);
+      // an int result (int state): its i32 bits, unpacked by the host (KernelIO.int)
+      if (t.dtype === 'i') this.line(`if (lid == 0) { OUT[OO${i} + inst] = bitcast<f32>(${this.int(r.node)}); }`);
+      else if (t.shape.length === 0) this.line(`if (lid == 0) { OUT[OO${i} + inst] = ${this.valueOf(r.node, [])}; }`);
       else this.line(`for (var ${e}: i32 = lid; ${e} < ${N}; ${e} = ${e} + WGI) { OUT[OO${i} + inst * ${N} + ${e}] = ${this.valueOf(r.node, this.unflat(e, t.shape))}; }`);
     });
     statusNodes.forEach((s, k) => {
@@ -854,6 +929,7 @@ var<workgroup> wflag: i32;
 var<workgroup> wint: i32;
 ${sg ? 'var<private> sg_lane: u32;\nvar<private> sg_size: u32;' : ''}
 ${WGSL_HELPERS}
+${this.usesRandom ? RANDOM_WGSL : ''}
 ${reductionHelpers(sg)}
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidu: u32${sg ? ', @builtin(subgroup_invocation_id) sgl: u32, @builtin(subgroup_size) sgs: u32' : ''}) {

@@ -36,6 +36,10 @@ export const wgslClass: Record<OpKind, WgslClass> = {
   index: 'view', setindex: 'view', getcol: 'remap', setcol: 'view', getrow: 'remap', setrow: 'view',
   solve: 'special', trisolve: 'special',
   loop: 'special', opt: 'special', root: 'special', custom: 'special', proj: 'special', nograd: 'remap',
+  // an element expression of its flat index (Philox per element: heavy, so shared uses materialize)
+  rand: 'view',
+  // a real branch: if/else on a workgroup-uniform flag
+  cond: 'special',
 };
 
 /** WGSL for an elementwise op on already-formatted operand expressions. */
@@ -197,6 +201,57 @@ export function reductionHelpers(subgroups: boolean): string {
   return subgroups ? subgroupReductions() : TREE_REDUCTIONS;
 }
 
+/** Seeded random numbers (core/philox.ts, the same steps in u32 arithmetic): Philox4x32-10 and the
+ *  transforms of rand (f32: the top 24 bits of x0) and randn (Box–Muller's cosine half; −ln u₁ as
+ *  a series in v = 1 − u₁ for v ≤ 1/4, where u₁ itself would round v away in f32; the cosine after
+ *  an exact reduction of x1 in quarter turns). Included in kernels that use rand. */
+export const RANDOM_WGSL = `
+// (hi, lo) of the 64-bit product of two u32, by 16-bit halves
+fn mulhilo(a: u32, b: u32) -> vec2<u32> {
+  let aL = a & 0xffffu; let aH = a >> 16u; let bL = b & 0xffffu; let bH = b >> 16u;
+  let lh = aL * bH; let hl = aH * bL;
+  let mid = ((aL * bL) >> 16u) + (lh & 0xffffu) + (hl & 0xffffu);
+  return vec2<u32>(aH * bH + (lh >> 16u) + (hl >> 16u) + (mid >> 16u), a * b);
+}
+// Philox4x32-10 (Salmon et al., SC11; Random123)
+fn philox10(ctr: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
+  var c = ctr;
+  var k = key;
+  for (var r = 0; r < 10; r = r + 1) {
+    if (r > 0) { k = k + vec2<u32>(0x9E3779B9u, 0xBB67AE85u); }
+    let p0 = mulhilo(0xD2511F53u, c.x);
+    let p1 = mulhilo(0xCD9E8D57u, c.z);
+    c = vec4<u32>(p1.x ^ c.y ^ k.x, p1.y, p0.x ^ c.w ^ k.y, p0.y);
+  }
+  return c;
+}
+// element e of rand (kind 0u) or randn (kind 1u)
+fn matc_rand(kind: u32, key: i32, stream: i32, e: i32) -> f32 {
+  let x = philox10(vec4<u32>(u32(e), u32(stream), kind, 0u), vec2<u32>(u32(key), 0u));
+  if (kind == 0u) { return f32(x.x >> 8u) * 5.9604644775390625e-8; }
+  let w = ~x.x;
+  var nl: f32;
+  if (w <= 0x40000000u) {
+    let v = f32(w) * 2.3283064365386963e-10;
+    var s: f32 = 1.0 / 12.0;
+    for (var k = 11; k >= 1; k = k - 1) { s = 1.0 / f32(k) + v * s; }
+    nl = v * s;
+  } else {
+    nl = -log((f32(x.x) + 1.0) * 2.3283064365386963e-10);
+  }
+  let q = ((x.y + 0x20000000u) >> 30u) & 3u;
+  let t = 6.283185307179586 * (f32(bitcast<i32>(x.y - q * 0x40000000u)) * 2.3283064365386963e-10);
+  var c: f32;
+  switch q {
+    case 0u: { c = cos(t); }
+    case 1u: { c = -sin(t); }
+    case 2u: { c = -cos(t); }
+    default: { c = sin(t); }
+  }
+  return sqrt(2.0 * nl) * c;
+}
+`;
+
 export const WGSL_HELPERS = `
 fn ui(k: i32) -> i32 { return U.v[k / 4][k % 4]; }
 fn finf() -> f32 { return bitcast<f32>(0x7f800000u | u32(ui(3))); }
@@ -212,8 +267,10 @@ fn powf(a: f32, b: f32) -> f32 {
   let m = pow(-a, b);
   return select(m, -m, (i32(b) & 1) == 1);
 }
-fn idivf(a: i32, b: i32) -> i32 { let q = a / b; return select(q, q - 1, (a % b != 0) && ((a < 0) != (b < 0))); }
-fn imodf(a: i32, b: i32) -> i32 { let r = a % b; return select(r, r + b, r != 0 && ((r < 0) != (b < 0))); }
+// floor division and the floored remainder (core/intops.ts): div(a, 0) = 0, mod(a, 0) = a; WGSL's
+// own a / 0 = a, a % 0 = 0 and −2³¹ / −1 = −2³¹ are overridden or kept accordingly
+fn idivf(a: i32, b: i32) -> i32 { let q = a / b; return select(select(q, q - 1, (a % b != 0) && ((a < 0) != (b < 0))), 0, b == 0); }
+fn imodf(a: i32, b: i32) -> i32 { let r = a % b; return select(select(r, r + b, r != 0 && ((r < 0) != (b < 0))), a, b == 0); }
 fn ftoi(x: f32) -> i32 { if (x != x) { return 0; } return i32(clamp(floor(x), -2147483648.0, 2147483520.0)); }
 // every invocation holds the same int; make it provably uniform (loop bounds from data)
 fn uniform_int(v: i32, lid: u32) -> i32 {
