@@ -79,17 +79,17 @@ export function elaborateIf(el: Elab, e: IfExpr, env: Scope): Val {
     keepAll();
     return poison;
   }
-  // a constant condition: the taken side only
-  if (c.op === 'const') {
-    const taken = (c.attrs.value as number) !== 0;
-    el.statuses.push(...(taken ? stT : stF));
-    return taken ? t : f;
-  }
   const pairs: Pair[] = [];
   const shape = pairUp(el, t, f, e, pairs);
   if (!shape) {
     keepAll();
     return poison;
+  }
+  // a constant condition: the taken side only (the sides were still checked against each other)
+  if (c.op === 'const') {
+    const taken = (c.attrs.value as number) !== 0;
+    el.statuses.push(...(taken ? stT : stF));
+    return taken ? t : f;
   }
   const leaves = pairs.flatMap((p) => [p.t, p.f]);
   const useCond = pairs.some((p) => p.k === 'int') || sideNodes(leaves, mark).some(heavy);
