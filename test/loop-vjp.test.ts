@@ -51,6 +51,12 @@ fn two_carries(A: mat[n, n], x: vec[n]) -> (y: vec[n], s: real) =
 fn run_time_trips(A: mat[n, n], x: vec[n], w: vec[n]) -> vec[n] =
   iterate (y = x) for i in 0..maxloc(w) + 2 => sin(A * y) + y
 
+fn loop_in_branch(A: mat[n, n], x: vec[n], s: real) -> vec[n] =
+  if s > 0 then iterate (u = x) for i in 0..3 => tanh(A * u) else iterate (u = x) for i in 0..n => 0.5 * sin(A * u) + u
+
+fn branch_in_loop(A: mat[n, n], x: vec[n]) -> vec[n] =
+  iterate (u = x) for i in 0..4 => if mod(i, 2) == 0 then tanh(A * u) else (A' * u) .* u
+
 fn argmin_of_loop(b: vec[n]) -> vec[n] =
   argmin x: vec[n] of sumsq(iterate (y = x) for i in 0..3 => 0.5 * y + b)
 `;
@@ -81,12 +87,16 @@ function inputsFor(name: string, rng: Rng): Record<string, Tensor> {
       return { A: mat(), x: vec(), w: new Tensor([n], [0.1, 0.2, 0.9, 0.3]) };
     case 'argmin_of_loop':
       return { b: vec() };
+    case 'loop_in_branch':
+      return { A: mat(), x: vec(), s: new Tensor([2], [1, -1]) };
+    case 'branch_in_loop':
+      return { A: mat(), x: vec() };
     default:
       return { A: mat() };
   }
 }
 
-const names = ['pw', 'square3', 'until_loop', 'nested2', 'nested3', 'backwards', 'columns', 'two_carries', 'run_time_trips', 'argmin_of_loop'];
+const names = ['pw', 'square3', 'until_loop', 'nested2', 'nested3', 'backwards', 'columns', 'two_carries', 'run_time_trips', 'loop_in_branch', 'branch_in_loop', 'argmin_of_loop'];
 
 test('the VJP through every kind of loop matches central finite differences in f64', async () => {
   const rng = new Rng(101);
