@@ -10,6 +10,7 @@ import type { OpKind } from '../ir/ops.js';
 import { broadcastAxis } from './vjp-rules.js';
 import { InternalError } from '../../core/errors.js';
 import { tangentName } from '../../core/derivative-names.js';
+import { spectralJvpRules } from './spectral-rules.js';
 
 export type Tan = Node | (Node | undefined)[] | undefined;
 
@@ -161,6 +162,9 @@ export const jvpRules: Record<OpKind, Rule> = {
     }
     return b.trisolve(tm, r!, { lower, trans, unit, left });
   },
+
+  // eigh, svd, expm, symfun, polar: matrix-level rules (compiler/diff/spectral-rules.ts)
+  ...spectralJvpRules,
 
   proj: (cx, n, [d]) => {
     const t = cx.tangentOf(n.args[0]!);

@@ -10,6 +10,7 @@ import type { Node, StatusEntry } from '../ir/node.js';
 import type { OpKind } from '../ir/ops.js';
 import { InternalError } from '../../core/errors.js';
 import { parseEinsum } from '../ir/ops.js';
+import { spectralVjpRules } from './spectral-rules.js';
 
 export type Contrib = [target: Node, cotangent: Node];
 
@@ -259,6 +260,9 @@ export const vjpRules: Record<OpKind, Rule> = {
     const gt = trans ? b.transpose(gop) : gop;
     return [[tm, b.neg(triMask(b, gt, lower, unit))], [rhs, gb]];
   },
+
+  // eigh, svd, expm, symfun, polar: matrix-level rules (compiler/diff/spectral-rules.ts)
+  ...spectralVjpRules,
 
   proj: none, // handled by the sweep (tuple slots)
   loop: (_cx, n) => {

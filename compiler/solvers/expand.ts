@@ -25,6 +25,8 @@ import { num, type SolverCtx, type Solution } from './solver.js';
 import { riemannianDescent } from './riemannian.js';
 import { powerIteration } from './power.js';
 import { newton, gaussNewton, gradientDescent } from './newton.js';
+import { isSpectral } from '../ir/ops.js';
+import { expandSpectralNode } from './spectral.js';
 
 export interface ExpandOptions {
   overrides: Record<string, number>;
@@ -86,8 +88,13 @@ export function expandFunc(b: Builder, f: Func, opts: ExpandOptions): Func {
   for (let guard = 0; guard < 1000; guard++) {
     const roots = [...cur.results.map((r) => r.node), ...cur.status.flatMap((s) => [s.iterations, s.converged, ...(s.residual ? [s.residual] : []), ...(s.extra ?? []).map((e) => e.node)])];
     const all = reachable(roots);
-    const decl = all.find((n) => n.op === 'opt' || n.op === 'root');
+    const decl = all.find((n) => n.op === 'opt' || n.op === 'root' || isSpectral(n.op));
     if (!decl) return cur;
+    // eigh, svd, expm, sqrtm/invsqrtm, polar: lowered to Jacobi / Padé loops (solvers/spectral.ts)
+    if (isSpectral(decl.op)) {
+      cur = expandSpectralNode(b, cur, roots, decl);
+      continue;
+    }
     const d = readDecl(decl);
     const sol = b.at(decl.span, () => refine(cx, d, solve(cx, d)));
     const xs = b.at(decl.span, () => orientAt(b, d, sol.xs));

@@ -14,7 +14,7 @@
 import { Dim } from '../../../core/dims.js';
 import { InternalError } from '../../../core/errors.js';
 import { type Func, type Node, type Region, freeParams, reachable, scopes, type Scopes } from '../../ir/node.js';
-import { parseEinsum } from '../../ir/ops.js';
+import { isSpectral, parseEinsum } from '../../ir/ops.js';
 import { type TensorType, numel } from '../../ir/types.js';
 import { jsClass } from './ops.js';
 import { forEachIndexCheck, provablyInRange } from '../index-checks.js';
@@ -419,6 +419,7 @@ class Lower {
     if (this.store.has(n)) return;
     if (n.op === 'param') return;
     if (n.op === 'opt' || n.op === 'root') throw new InternalError('CPU codegen: declarative nodes must be expanded before code generation');
+    if (isSpectral(n.op)) throw new InternalError(`CPU codegen: ${n.op} must be lowered by the expand stage before code generation`);
     this.checkIndices(n);
     if (n.op === 'proj') {
       const t = this.store.get(n.args[0]!);

@@ -13,7 +13,7 @@
 import { Dim, shapeEquals } from '../../../core/dims.js';
 import { InternalError } from '../../../core/errors.js';
 import { type Func, type Node, type Region, freeParams, reachable, scopes, type Scopes } from '../../ir/node.js';
-import { parseEinsum } from '../../ir/ops.js';
+import { isSpectral, parseEinsum } from '../../ir/ops.js';
 import { type TensorType, numel } from '../../ir/types.js';
 import { type InstanceKernelSpec, type KernelIO, uniformIndex } from '../../../core/instance-layout.js';
 import { WGSL_HELPERS, elementwise, f32lit, intOp, reductionHelpers, wgslClass } from './ops.js';
@@ -335,6 +335,7 @@ class Gen {
     if (this.store.has(n)) return;
     if (n.op === 'param') return; // function params are bound up front; region params by their owner
     if (n.op === 'opt' || n.op === 'root') throw new InternalError('WGSL: declarative nodes must be expanded before code generation');
+    if (isSpectral(n.op)) throw new InternalError(`WGSL: ${n.op} must be lowered by the expand stage before code generation`);
     this.checkIndices(n);
     if (isInt(n)) {
       if (n.op === 'proj') {
