@@ -52,7 +52,7 @@
 
 import { Dim } from '../../core/dims.js';
 import { type Builder, shapeOf } from '../ir/builder.js';
-import { freeParams, type Node, type StatusEntry } from '../ir/node.js';
+import { type Attrs, freeParams, type Node, type StatusEntry } from '../ir/node.js';
 import type { SpectralKind } from '../ir/ops.js';
 import type { Contrib, Cot, VjpCtx } from './vjp-rules.js';
 import type { JvpCtx, Tan } from './jvp-rules.js';
@@ -117,14 +117,22 @@ function labelOf(n: Node): string {
   return String(n.attrs.label ?? n.op);
 }
 
-/** The eigendecomposition / SVD a rule works with: the same node the forward lowers (hash-consed). */
-export function eighOf(b: Builder, a: Node, label: string): { lam: Node; V: Node; node: Node } {
-  const node = b.raw('eigh', [a], { label });
+/** The Jacobi sweep limit a node was given (`max_sweeps`), passed on to the eigh/svd it uses. */
+function sweepsOf(n: Node): number | undefined {
+  return typeof n.attrs.max_sweeps === 'number' ? n.attrs.max_sweeps : undefined;
+}
+
+const sweepAttrs = (label: string, maxSweeps: number | undefined): Attrs => (maxSweeps === undefined ? { label } : { label, max_sweeps: maxSweeps });
+
+/** The eigendecomposition / SVD a rule works with: the same node the forward lowers (hash-consed:
+ *  the same operand, label and sweep limit). */
+export function eighOf(b: Builder, a: Node, label: string, maxSweeps?: number): { lam: Node; V: Node; node: Node } {
+  const node = b.raw('eigh', [a], sweepAttrs(label, maxSweeps));
   return { lam: b.proj(node, 0), V: b.proj(node, 1), node };
 }
 
-export function svdOf(b: Builder, a: Node, label: string): { U: Node; s: Node; V: Node; node: Node } {
-  const node = b.raw('svd', [a], { label });
+export function svdOf(b: Builder, a: Node, label: string, maxSweeps?: number): { U: Node; s: Node; V: Node; node: Node } {
+  const node = b.raw('svd', [a], sweepAttrs(label, maxSweeps));
   return { U: b.proj(node, 0), s: b.proj(node, 1), V: b.proj(node, 2), node };
 }
 
@@ -183,7 +191,7 @@ function dividedDifferences(b: Builder, fn: string, lam: Node): Node {
 
 /** X ↦ V (D ∘ (Vᵀ sym(X) V)) Vᵀ: the derivative of f at S along X, and its adjoint. */
 function symfunLinear(b: Builder, n: Node, x: Node): Node {
-  const { lam, V } = eighOf(b, n.args[0]!, labelOf(n));
+  const { lam, V } = eighOf(b, n.args[0]!, labelOf(n), sweepsOf(n));
   const D = dividedDifferences(b, String(n.attrs.fn), lam);
   return mm(b, V, b.mul(D, mm(b, b.transpose(V), sym(b, x), V)), b.transpose(V));
 }
@@ -203,7 +211,7 @@ function polarVjp(cx: VjpCtx, n: Node, g: Cot): Contrib[] {
   if (!G) return [];
   const a = n.args[0]!;
   const [m, nn] = shapeOf(a);
-  const { U, s, V } = svdOf(b, a, labelOf(n));
+  const { U, s, V } = svdOf(b, a, labelOf(n), sweepsOf(n));
   const k = shapeOf(s)[0]!;
   const { C, sinv } = polarParts(b, s);
   const Ut = b.transpose(U);
@@ -220,7 +228,7 @@ function polarJvp(cx: JvpCtx, n: Node, [da]: (Node | undefined)[]): Tan {
   const b = cx.b;
   const a = n.args[0]!;
   const [m, nn] = shapeOf(a);
-  const { U, s, V } = svdOf(b, a, labelOf(n));
+  const { U, s, V } = svdOf(b, a, labelOf(n), sweepsOf(n));
   const k = shapeOf(s)[0]!;
   const { C, sinv } = polarParts(b, s);
   const Ut = b.transpose(U);

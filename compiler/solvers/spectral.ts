@@ -93,7 +93,7 @@ function orientSign(b: Builder, v: Node): Node {
 
 // ---- eigh ---------------------------------------------------------------------------------------------
 
-export function lowerEigh(b: Builder, a: Node, label: string): Node[] {
+export function lowerEigh(b: Builder, a: Node, label: string, maxSweeps = MAX_SWEEPS): Node[] {
   const n = shapeOf(a)[0]!;
   const S = b.scale(0.5, b.add(a, b.transpose(a)));
   const nrm = b.norm(S);
@@ -101,7 +101,7 @@ export function lowerEigh(b: Builder, a: Node, label: string): Node[] {
   const tol = b.mul(b.mul(b.itof(b.dim(n)), b.eps()), nrm);
   const sweeps = buildLoop(
     b,
-    { lo: b.iconst(0), hi: b.iconst(MAX_SWEEPS), inits: [S, b.eye(n)], names: ['S', 'V'], until: true, label, origin: 'eigh' },
+    { lo: b.iconst(0), hi: b.iconst(maxSweeps), inits: [S, b.eye(n)], names: ['S', 'V'], until: true, label, origin: 'eigh' },
     (_sw, [S0, V0]) => {
       const [S1, V1] = pairLoops(b, n, [S0!, V0!], ['S', 'V'], label, (p, q, [X, V]) => {
         const app = b.index(X!, [p, p]);
@@ -137,16 +137,22 @@ export function lowerEigh(b: Builder, a: Node, label: string): Node[] {
 
 // ---- svd ------------------------------------------------------------------------------------------------
 
-/** One-sided Jacobi on the columns of A (rows × cols): W = A V with orthogonal columns. */
-function hestenes(b: Builder, a: Node, label: string): { W: Node; V: Node; iterations: Node; converged: Node; residual: Node } {
+/** The norm below which a column of W counts as zero: max(m, n)·eps·‖A‖_F (Hestenes leaves such
+ *  columns alone, and their singular vectors are completed instead). */
+function zeroColumn(b: Builder, a: Node): Node {
   const [rows, cols] = shapeOf(a) as [Dim, Dim];
-  const eps = b.eps();
-  const tol = b.mul(b.itof(b.dim(rows)), eps);
-  const ce = b.mul(b.itof(b.dim(cols)), eps);
-  const tiny = b.mul(b.mul(ce, ce), b.sumsq(a));
+  return b.mul(b.mul(b.itof(b.dim(Dim.max(rows, cols))), b.eps()), b.norm(a));
+}
+
+/** One-sided Jacobi on the columns of A (rows × cols): W = A V with orthogonal columns. */
+function hestenes(b: Builder, a: Node, label: string, maxSweeps: number): { W: Node; V: Node; iterations: Node; converged: Node; residual: Node } {
+  const [rows, cols] = shapeOf(a) as [Dim, Dim];
+  const tol = b.mul(b.itof(b.dim(rows)), b.eps());
+  const z = zeroColumn(b, a);
+  const z2 = b.mul(z, z);
   const sweeps = buildLoop(
     b,
-    { lo: b.iconst(0), hi: b.iconst(MAX_SWEEPS), inits: [a, b.eye(cols), b.const(0)], names: ['W', 'V', 'worst'], until: true, label, origin: 'svd' },
+    { lo: b.iconst(0), hi: b.iconst(maxSweeps), inits: [a, b.eye(cols), b.const(0)], names: ['W', 'V', 'worst'], until: true, label, origin: 'svd' },
     (_sw, [W0, V0]) => {
       const [W1, V1, rotated, worst] = pairLoops(b, cols, [W0!, V0!, b.const(0), b.const(0)], ['W', 'V', 'rotated', 'worst'], label, (p, q, [W, V, any, worst0]) => {
         const wp = b.getcol(W!, p);
@@ -154,8 +160,9 @@ function hestenes(b: Builder, a: Node, label: string): { W: Node; V: Node; itera
         const alpha = b.dot(wp, wp);
         const beta = b.dot(wq, wq);
         const gamma = b.dot(wp, wq);
+        // both columns above the zero threshold (a zero column has nothing to orthogonalize)
+        const big = b.binary('gt', b.binary('minimum', alpha, beta), z2);
         const ab = b.unary('sqrt', b.mul(alpha, beta));
-        const big = b.binary('gt', ab, tiny);
         const ratio = b.mul(big, b.div(b.unary('abs', gamma), b.select(big, ab, one(b))));
         const go = b.mul(big, b.binary('gt', ratio, tol));
         const { c, s } = rotation(b, b.sub(beta, alpha), gamma, go);
@@ -172,8 +179,8 @@ function hestenes(b: Builder, a: Node, label: string): { W: Node; V: Node; itera
 function svdFactors(b: Builder, W: Node, V: Node, k: Dim, label: string): { U: Node; s: Node; V: Node } {
   const [rows, cols] = shapeOf(W) as [Dim, Dim];
   const sig = b.unary('sqrt', b.sum(b.mul(W, W), 0));
-  const big = Dim.max(rows, cols);
-  const delta = b.mul(b.mul(b.itof(b.dim(big)), b.eps()), b.rmax(sig));
+  // the zero threshold of hestenes (‖W‖_F = ‖A‖_F: rotations keep it)
+  const delta = zeroColumn(b, W);
   const sorted = buildLoop(
     b,
     { lo: b.iconst(0), hi: b.dim(k), inits: [sig, b.zeros([k]), b.zeros([rows, k]), b.zeros([cols, k])], names: ['rest', 's', 'U', 'V'], label: `${label}/sort`, origin: 'svd' },
@@ -210,19 +217,19 @@ function orientPairs(b: Builder, U: Node, V: Node, k: Dim, label: string): [Node
   return [l.outs[0]!, l.outs[1]!];
 }
 
-export function lowerSvd(b: Builder, a: Node, label: string): Node[] {
+export function lowerSvd(b: Builder, a: Node, label: string, maxSweeps = MAX_SWEEPS): Node[] {
   const [m, n] = shapeOf(a) as [Dim, Dim];
   const k = Dim.min(m, n);
   const wide = n.sub(m).constValue();
   if (wide !== undefined && wide > 0) {
     // Aᵀ = V Σ Uᵀ: rotate the m columns of Aᵀ
-    const h = hestenes(b, b.transpose(a), label);
+    const h = hestenes(b, b.transpose(a), label, maxSweeps);
     const f = svdFactors(b, h.W, h.V, k, label);
     // the rotated side (f.U, n×k) is A's V; the rotation matrix's side (f.V, m×k) is A's U
     const [U, V] = orientPairs(b, f.V, f.U, k, label);
     return [U, f.s, V, h.iterations, h.converged, h.residual];
   }
-  const h = hestenes(b, a, label);
+  const h = hestenes(b, a, label, maxSweeps);
   const f = svdFactors(b, h.W, h.V, k, label);
   const [U, V] = orientPairs(b, f.U, f.V, k, label);
   return [U, f.s, V, h.iterations, h.converged, h.residual];
@@ -252,8 +259,8 @@ export function lowerExpm(b: Builder, a: Node): Node {
 
 // ---- symmetric functions and polar ---------------------------------------------------------------------------
 
-export function lowerSymfun(b: Builder, a: Node, fn: string, label: string): Node {
-  const { lam, V } = eighOf(b, a, label);
+export function lowerSymfun(b: Builder, a: Node, fn: string, label: string, maxSweeps?: number): Node {
+  const { lam, V } = eighOf(b, a, label, maxSweeps);
   const r = b.unary('sqrt', b.binary('maximum', lam, b.const(0)));
   const f = fn === 'sqrt' ? r : b.div(one(b), b.unary('sqrt', lam));
   const n = shapeOf(a)[0]!;
@@ -261,8 +268,8 @@ export function lowerSymfun(b: Builder, a: Node, fn: string, label: string): Nod
   return b.scale(0.5, b.add(F, b.transpose(F)));
 }
 
-export function lowerPolar(b: Builder, a: Node, label: string): Node {
-  const { U, V } = svdOf(b, a, label);
+export function lowerPolar(b: Builder, a: Node, label: string, maxSweeps?: number): Node {
+  const { U, V } = svdOf(b, a, label, maxSweeps);
   return b.matmul(U, b.transpose(V));
 }
 
@@ -270,17 +277,18 @@ export function lowerPolar(b: Builder, a: Node, label: string): Node {
 export function lowerSpectral(b: Builder, n: Node): Node[] {
   const a = n.args[0]!;
   const label = String(n.attrs.label ?? n.op);
+  const sweeps = typeof n.attrs.max_sweeps === 'number' ? n.attrs.max_sweeps : undefined;
   switch (n.op) {
     case 'eigh':
-      return lowerEigh(b, a, label);
+      return lowerEigh(b, a, label, sweeps);
     case 'svd':
-      return lowerSvd(b, a, label);
+      return lowerSvd(b, a, label, sweeps);
     case 'expm':
       return [lowerExpm(b, a)];
     case 'symfun':
-      return [lowerSymfun(b, a, String(n.attrs.fn), label)];
+      return [lowerSymfun(b, a, String(n.attrs.fn), label, sweeps)];
     case 'polar':
-      return [lowerPolar(b, a, label)];
+      return [lowerPolar(b, a, label, sweeps)];
     default:
       throw new Error(`lowerSpectral: ${n.op} is not a spectral op`);
   }
