@@ -86,19 +86,33 @@ function note(notes: StatusEntry[] | undefined, b: Builder, name: string, ok: No
 
 /**
  * The masked reciprocal gaps F_ij = 1/(w_j − w_i) (i ≠ j; 0 on the diagonal and where
- * |w_j − w_i| ≤ tol), whether every off-diagonal pair is resolved (1/0), and the least relative
- * gap min_{i≠j} |w_j − w_i| / scale (0 when scale is 0).
+ * |w_j − w_i| ≤ tol: the unresolved pairs, `drop` = 1 there off the diagonal), and the least
+ * relative gap min_{i≠j} |w_j − w_i| / scale (0 when scale is 0).
  */
-function reciprocalGaps(b: Builder, w: Node, tol: Node, scale: Node): { F: Node; ok: Node; gap: Node } {
+function reciprocalGaps(b: Builder, w: Node, tol: Node, scale: Node): { F: Node; drop: Node; gap: Node } {
   const n = shapeOf(w)[0]!;
   const D = b.sub(rowsOf(b, w, n), colsOf(b, w, n)); // D_ij = w_j − w_i
   const absD = b.unary('abs', D);
   const keep = b.binary('gt', absD, tol);
   const F = b.mul(keep, b.div(b.const(1), b.select(keep, D, b.fill([n, n], 1))));
+  const drop = b.mul(b.sub(b.const(1), keep), b.sub(b.const(1), b.eye(n)));
   const least = b.rmin(b.select(b.eye(n), b.fill([n, n], Infinity), absD));
-  const ok = b.binary('gt', least, tol);
-  const gap = b.select(b.binary('gt', scale, b.const(0)), b.div(least, b.select(b.binary('gt', scale, b.const(0)), scale, b.const(1))), b.const(0));
-  return { F, ok, gap };
+  const pos = b.binary('gt', scale, b.const(0));
+  const gap = b.select(pos, b.div(least, b.select(pos, scale, b.const(1))), b.const(0));
+  return { F, drop, gap };
+}
+
+/**
+ * Whether the terms left out are zero: `weight` (≥ 0, the size of what an unresolved pair or a
+ * dropped 1/σ would multiply) is numerically zero wherever `mask` is 1 — below n·eps times the
+ * largest weight. So a cotangent (tangent) that does not couple the vectors of a repeated value —
+ * eigenvalue cotangents only, or a zero cotangent of the vectors — is not flagged, and one that
+ * does, whose derivative has no value there, is.
+ */
+function resolved(b: Builder, weight: Node, mask: Node): Node {
+  const n = shapeOf(weight)[0]!;
+  const tol = b.mul(b.mul(b.itof(b.dim(n)), b.eps()), b.rmax(weight));
+  return b.binary('le', b.rmax(b.mul(weight, mask)), tol);
 }
 
 const sqrtEps = (b: Builder): Node => b.unary('sqrt', b.eps());
@@ -138,7 +152,7 @@ export function svdOf(b: Builder, a: Node, label: string, maxSweeps?: number): {
 
 // ---- eigh -----------------------------------------------------------------------------------------
 
-function eighGaps(b: Builder, lam: Node): { F: Node; ok: Node; gap: Node } {
+function eighGaps(b: Builder, lam: Node): { F: Node; drop: Node; gap: Node } {
   const scale = b.rmax(b.unary('abs', lam));
   return reciprocalGaps(b, lam, b.mul(sqrtEps(b), scale), scale);
 }
@@ -151,10 +165,12 @@ function eighVjp(cx: VjpCtx, n: Node, g: Cot): Contrib[] {
   const V = b.proj(n, 1);
   let inner: Node | undefined = gl ? b.diag(gl) : undefined;
   if (gV) {
-    const { F, ok, gap } = eighGaps(b, lam);
-    const t = b.mul(F, b.matmul(b.transpose(V), gV));
+    const { F, drop, gap } = eighGaps(b, lam);
+    const X = b.matmul(b.transpose(V), gV);
+    const t = b.mul(F, X);
     inner = inner ? b.add(inner, t) : t;
-    note(cx.notes, b, `${labelOf(n)}/backward`, ok, gap);
+    // an unresolved pair contributes (X_ij − X_ji)/(λ_j − λ_i): left out, flagged unless it is 0
+    note(cx.notes, b, `${labelOf(n)}/backward`, resolved(b, b.unary('abs', b.sub(X, b.transpose(X))), drop), gap);
   }
   return [[n.args[0]!, mm(b, V, sym(b, inner!), b.transpose(V))]];
 }
@@ -165,8 +181,8 @@ function eighJvp(cx: JvpCtx, n: Node, [da]: (Node | undefined)[]): Tan {
   const lam = b.proj(n, 0);
   const V = b.proj(n, 1);
   const P = mm(b, b.transpose(V), sym(b, da), V);
-  const { F, ok, gap } = eighGaps(b, lam);
-  note(cx.notes, b, `${labelOf(n)}/tangent`, ok, gap);
+  const { F, drop, gap } = eighGaps(b, lam);
+  note(cx.notes, b, `${labelOf(n)}/tangent`, resolved(b, b.unary('abs', P), drop), gap);
   return [b.diagvec(P), b.matmul(V, b.mul(F, P)), undefined, undefined, undefined];
 }
 
@@ -247,11 +263,14 @@ interface SvdParts {
   s: Node;
   V: Node;
   F: Node;
+  /** unresolved pairs (1 off the diagonal where s_i² ≈ s_j²) */
+  drop: Node;
   sinv: Node;
+  /** singular values left out of S⁻¹ (numerically zero) */
+  zero: Node;
   /** the non-square extra terms are present */
   tallTerm: boolean;
   wideTerm: boolean;
-  ok: Node;
   gap: Node;
 }
 
@@ -265,14 +284,23 @@ function svdParts(b: Builder, n: Node): SvdParts {
   const smax = b.rmax(s);
   const s2 = b.mul(s, s);
   const scale2 = b.mul(smax, smax);
-  const { F, ok: gapOk, gap } = reciprocalGaps(b, s2, b.mul(sqrtEps(b), scale2), scale2);
-  const tallTerm = !m!.equals(k);
-  const wideTerm = !nn!.equals(k);
+  const { F, drop, gap } = reciprocalGaps(b, s2, b.mul(sqrtEps(b), scale2), scale2);
   const tiny = b.mul(sqrtEps(b), smax);
   const sinv = guardedInverse(b, s, tiny);
-  // a numerically zero singular value matters only where S⁻¹ is used (a non-square matrix)
-  const ok = tallTerm || wideTerm ? b.mul(gapOk, b.binary('gt', b.rmin(s), tiny)) : gapOk;
-  return { U, s, V, F, sinv, tallTerm, wideTerm, ok, gap };
+  const zero = b.binary('le', s, tiny);
+  return { U, s, V, F, drop, sinv, zero, tallTerm: !m!.equals(k), wideTerm: !nn!.equals(k), gap };
+}
+
+/** Resolved: no unresolved pair meets a nonzero antisymmetric weight, and no dropped 1/σ_j a
+ *  nonzero column of what it scales. */
+function svdResolved(b: Builder, p: SvdParts, pairWeight: Node | undefined, cols: Node[]): Node {
+  let ok: Node = b.const(1);
+  if (pairWeight) ok = b.mul(ok, resolved(b, pairWeight, p.drop));
+  for (const c of cols) {
+    const norms = b.unary('sqrt', b.sum(b.mul(c, c), 0));
+    ok = b.mul(ok, resolved(b, norms, p.zero));
+  }
+  return ok;
 }
 
 function svdVjp(cx: VjpCtx, n: Node, g: Cot): Contrib[] {
@@ -286,23 +314,36 @@ function svdVjp(cx: VjpCtx, n: Node, g: Cot): Contrib[] {
   const Vt = b.transpose(V);
   if (!gU && !gV) return [[a, mm(b, scaleCols(b, U, gs!), Vt)]];
   const p = svdParts(b, n);
-  note(cx.notes, b, `${labelOf(n)}/backward`, p.ok, p.gap);
   const k = shapeOf(s)[0]!;
   const terms: Node[] = [];
   if (gs) terms.push(b.diag(gs));
   let J: Node | undefined;
   let K: Node | undefined;
+  let weight: Node | undefined;
+  const cols: Node[] = [];
+  const anti = (X: Node) => b.unary('abs', b.sub(X, b.transpose(X)));
   if (gU) {
     J = b.matmul(b.transpose(U), gU);
     terms.push(scaleCols(b, b.mul(p.F, b.sub(J, b.transpose(J))), s));
+    weight = anti(J);
   }
   if (gV) {
     K = b.matmul(Vt, gV);
     terms.push(scaleRows(b, s, b.mul(p.F, b.sub(K, b.transpose(K)))));
+    weight = weight ? b.add(weight, anti(K)) : anti(K);
   }
   let out = mm(b, U, b.sumOf(terms, [k, k]), Vt);
-  if (gU && p.tallTerm) out = b.add(out, b.matmul(scaleCols(b, b.sub(gU, b.matmul(U, J!)), p.sinv), Vt));
-  if (gV && p.wideTerm) out = b.add(out, b.matmul(U, scaleRows(b, p.sinv, b.transpose(b.sub(gV, b.matmul(V, K!))))));
+  if (gU && p.tallTerm) {
+    const R = b.sub(gU, b.matmul(U, J!));
+    cols.push(R);
+    out = b.add(out, b.matmul(scaleCols(b, R, p.sinv), Vt));
+  }
+  if (gV && p.wideTerm) {
+    const R = b.sub(gV, b.matmul(V, K!));
+    cols.push(R);
+    out = b.add(out, b.matmul(U, scaleRows(b, p.sinv, b.transpose(R))));
+  }
+  note(cx.notes, b, `${labelOf(n)}/backward`, svdResolved(b, p, weight, cols), p.gap);
   return [[a, out]];
 }
 
@@ -310,7 +351,6 @@ function svdJvp(cx: JvpCtx, n: Node, [da]: (Node | undefined)[]): Tan {
   if (!da) return undefined;
   const b = cx.b;
   const p = svdParts(b, n);
-  note(cx.notes, b, `${labelOf(n)}/tangent`, p.ok, p.gap);
   const { U, s, V, F, sinv } = p;
   const dP = mm(b, b.transpose(U), da, V);
   const dPt = b.transpose(dP);
@@ -318,10 +358,22 @@ function svdJvp(cx: JvpCtx, n: Node, [da]: (Node | undefined)[]): Tan {
   const SdP = scaleRows(b, s, dP);
   const dPtS = scaleCols(b, dPt, s);
   const SdPt = scaleRows(b, s, dPt);
-  let dU = b.matmul(U, b.mul(F, b.add(dPS, SdPt)));
-  let dV = b.matmul(V, b.mul(F, b.add(SdP, dPtS)));
-  if (p.tallTerm) dU = b.add(dU, scaleCols(b, b.sub(b.matmul(da, V), b.matmul(U, dP)), sinv));
-  if (p.wideTerm) dV = b.add(dV, scaleCols(b, b.sub(b.matmul(b.transpose(da), U), b.matmul(V, dPt)), sinv));
+  const Xu = b.add(dPS, SdPt);
+  const Xv = b.add(SdP, dPtS);
+  let dU = b.matmul(U, b.mul(F, Xu));
+  let dV = b.matmul(V, b.mul(F, Xv));
+  const cols: Node[] = [];
+  if (p.tallTerm) {
+    const R = b.sub(b.matmul(da, V), b.matmul(U, dP));
+    cols.push(R);
+    dU = b.add(dU, scaleCols(b, R, sinv));
+  }
+  if (p.wideTerm) {
+    const R = b.sub(b.matmul(b.transpose(da), U), b.matmul(V, dPt));
+    cols.push(R);
+    dV = b.add(dV, scaleCols(b, R, sinv));
+  }
+  note(cx.notes, b, `${labelOf(n)}/tangent`, svdResolved(b, p, b.add(b.unary('abs', Xu), b.unary('abs', Xv)), cols), p.gap);
   return [dU, b.diagvec(dP), dV, undefined, undefined, undefined];
 }
 
