@@ -30,6 +30,12 @@ export const paritySpecs: ParitySpec[] = [
   { name: 'loop', fn: 'f', dims: { n: 4 }, src: `fn f(A: mat[n, n], x0: vec[n]) -> (x: vec[n], S: mat[n, n], c: real) = iterate (x = x0, S = zeros(n, n), c = 0) for i in 0..n => (normalize(A * x + x0), setcol(S, i, x), c + sum(x))` },
   { name: 'loop-until', fn: 'f', dims: { n: 5 }, src: `fn f(X: sym[n]) -> vec[n] = iterate (u = ones(n) / sqrt(n)) for i in 0..200 => let v = normalize((X + 10 * eye(n)) * u) in v until norm(v - u) < 1e-6` },
   { name: 'loop-reverse', fn: 'f', dims: { n: 4 }, src: `fn f(x: vec[n]) -> vec[n] = iterate (y = zeros(n)) for i in reverse 0..n => set(y, i, x[i] * (i + 1) + sum(y))` },
+  // spectral ops (issue 10): lowered to Jacobi / Padé loops, derivatives by their own rules
+  { name: 'eigh', fn: 'f', dims: { n: 4 }, grad: true, tol: 1e-3, src: `fn f(A: sym[n]) -> (d: vec[n], V: mat[n, n]) = eigh(A)` },
+  { name: 'svd', fn: 'f', dims: { m: 5, n: 3 }, grad: true, tol: 1e-3, src: `fn f(A: mat[m, n]) -> (U: mat[m, k], s: vec[k], V: mat[n, k]) where k = min(m, n) = svd(A)` },
+  { name: 'expm', fn: 'f', dims: { n: 4 }, grad: true, tol: 1e-3, src: `fn f(A: mat[n, n]) -> mat[n, n] = expm(0.5 * A)` },
+  { name: 'sqrtm-invsqrtm', fn: 'f', dims: { n: 4 }, grad: true, tol: 1e-3, src: `fn f(S: spd[n]) -> (R: mat[n, n], Ri: mat[n, n]) = (sqrtm(S), invsqrtm(S))` },
+  { name: 'polar', fn: 'f', dims: { m: 5, n: 3 }, grad: true, tol: 1e-3, src: `fn f(A: mat[m, n]) -> mat[m, n] = polar(A)` },
 ];
 
 /** The QR/LQ family from the stdlib (imported, so the stdlib spec itself is what runs). */
