@@ -30,6 +30,9 @@ export const paritySpecs: ParitySpec[] = [
   { name: 'loop', fn: 'f', dims: { n: 4 }, src: `fn f(A: mat[n, n], x0: vec[n]) -> (x: vec[n], S: mat[n, n], c: real) = iterate (x = x0, S = zeros(n, n), c = 0) for i in 0..n => (normalize(A * x + x0), setcol(S, i, x), c + sum(x))` },
   { name: 'loop-until', fn: 'f', dims: { n: 5 }, src: `fn f(X: sym[n]) -> vec[n] = iterate (u = ones(n) / sqrt(n)) for i in 0..200 => let v = normalize((X + 10 * eye(n)) * u) in v until norm(v - u) < 1e-6` },
   { name: 'loop-reverse', fn: 'f', dims: { n: 4 }, src: `fn f(x: vec[n]) -> vec[n] = iterate (y = zeros(n)) for i in reverse 0..n => set(y, i, x[i] * (i + 1) + sum(y))` },
+  // a chain of entry, column and row updates of a carry that cross, with values that read the old
+  // carries: written in place link by link (the last link wins where they overlap)
+  { name: 'loop-update-chain', fn: 'f', dims: { n: 5 }, src: `fn f(X: mat[n, n], v: vec[n]) -> (A: mat[n, n], w: vec[n]) = iterate (A = X, w = v) for i in 0..n => (setrow(setcol(set(A, i, n - 1 - i, A[n - 1 - i, i] + w[i]), n - 1 - i, 0.5 * A[:, i] + A[:, n - 1 - i]), i, A[n - 1 - i, :]' - w), set(set(w, i, w[n - 1 - i] + 1), n - 1 - i, 2 * w[i]))` },
   // spectral ops (issue 10): lowered to Jacobi / Padé loops, derivatives by their own rules
   { name: 'eigh', fn: 'f', dims: { n: 4 }, grad: true, tol: 1e-3, src: `fn f(A: sym[n]) -> (d: vec[n], V: mat[n, n]) = eigh(A)` },
   { name: 'svd', fn: 'f', dims: { m: 5, n: 3 }, grad: true, tol: 1e-3, src: `fn f(A: mat[m, n]) -> (U: mat[m, k], s: vec[k], V: mat[n, k]) where k = min(m, n) = svd(A)` },

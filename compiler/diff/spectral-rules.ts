@@ -11,10 +11,13 @@
 //           JVP  P = Vᵀ Ṡ V,  λ̇ = diag(P),  V̇ = V (F ∘ P)
 //           VJP  Ā = V sym(diag(λ̄) + F ∘ (Vᵀ V̄)) Vᵀ
 //           F_ij = 1/(λ_j − λ_i) for i ≠ j, 0 on the diagonal. Pairs with |λ_j − λ_i| ≤ √eps·max|λ|
-//           are left out (F_ij = 0) and reported: a status entry of kind 'degenerate'
-//           (`LABEL/backward`, `LABEL/tangent`) with the least relative gap, so a (nearly) repeated
-//           eigenvalue never gives a silent huge or NaN eigenvector derivative. Eigenvalue
-//           cotangents alone need no gap and report nothing.
+//           are left out (F_ij = 0). Their term would be (X_ij − X_ji)/(λ_j − λ_i), X = Vᵀ V̄ (JVP:
+//           P_ij/(λ_j − λ_i)): where that numerator is not numerically zero the derivative has no
+//           value, and a status entry of kind 'degenerate' (`LABEL/backward`, `LABEL/tangent`, the
+//           least relative gap as its residual) says so — a (nearly) repeated eigenvalue never
+//           gives a silent huge or NaN eigenvector derivative. A cotangent that does not couple the
+//           pair (eigenvalue cotangents alone, a zero or symmetric X there) is resolved exactly by
+//           leaving the term out, and is not flagged.
 //   symfun  f(S) = V f(Λ) Vᵀ: the Daleckii–Krein theorem (Higham, Functions of Matrices, Thm 3.11)
 //           d f(S) = V (D ∘ (Vᵀ Ṡ V)) Vᵀ, D_ij = f[λ_i, λ_j], the first divided difference, which is
 //           f'(λ_i) when λ_i = λ_j. The map is self-adjoint (D symmetric), so the VJP is the same
@@ -42,7 +45,8 @@
 //           (the last two terms are the extra terms of a non-square matrix; they are left out
 //           when the shapes say m = k or n = k). Near-repeated singular values (gap of the squares
 //           ≤ √eps·s_max²) are left out of F and, where a (I − UUᵀ) or (I − VVᵀ) term is present, a
-//           numerically zero singular value (≤ √eps·s_max) of S⁻¹; both are reported as for eigh.
+//           numerically zero singular value (≤ √eps·s_max) of S⁻¹; both are reported as for eigh
+//           when the cotangent (tangent) meets them.
 //   expm    the Fréchet derivative L(A, E) from the block identity
 //             expm([[A, E], [0, A]]) = [[e^A, L(A, E)], [0, e^A]]     (Higham, Functions of
 //           Matrices, (3.16); Mathias 1996): JVP L(A, Ȧ), VJP L(Aᵀ, Ḡ) (⟨Ḡ, L(A, E)⟩ =
