@@ -88,14 +88,14 @@ function symfun(fn: 'sqrt' | 'invsqrt', sig: string): Builtin {
       const { a, maxSweeps } = r;
       const b = el.b;
       const label = labelOf(el, e);
-      const { lam, node } = eighOf(b, a, label, maxSweeps);
+      const { lam, node } = eighOf(b, a, undefined, maxSweeps);
       sweepStatus(el, e, label, node, 2);
       // the least eigenvalue against n·eps·max|λ|: sqrtm needs none below −that, invsqrtm all above
       const n = shapeOf(a)[0]!;
       const lmin = b.rmin(lam);
       const scale = b.mul(b.mul(b.itof(b.dim(n)), b.eps()), b.rmax(b.unary('abs', lam)));
       domainStatus(el, e, label, fn === 'sqrt' ? b.binary('ge', lmin, b.neg(scale)) : b.binary('gt', lmin, scale), lmin);
-      return arr(b.raw('symfun', [a], { fn, label, max_sweeps: maxSweeps }), 'sym');
+      return arr(b.raw('symfun', [a], { fn, max_sweeps: maxSweeps }), 'sym');
     },
   };
 }
@@ -140,7 +140,7 @@ export const spectralBuiltins: Record<string, Builtin> = {
       const { a, maxSweeps } = r;
       const b = el.b;
       const label = labelOf(el, e);
-      const { s, node } = svdOf(b, a.node, label, maxSweeps);
+      const { s, node } = svdOf(b, a.node, undefined, maxSweeps);
       sweepStatus(el, e, label, node, 3);
       const [m, n] = shapeOf(a.node) as [Dim, Dim];
       const smax = b.rmax(s);
@@ -148,7 +148,7 @@ export const spectralBuiltins: Record<string, Builtin> = {
       const pos = b.binary('gt', smax, b.const(0));
       const rel = b.select(pos, b.div(smin, b.select(pos, smax, b.const(1))), b.const(0));
       domainStatus(el, e, label, b.binary('gt', rel, b.mul(b.itof(b.dim(Dim.max(m, n))), b.eps())), rel);
-      return arr(b.raw('polar', [a.node], { label, max_sweeps: maxSweeps }));
+      return arr(b.raw('polar', [a.node], { max_sweeps: maxSweeps }));
     },
   },
 };

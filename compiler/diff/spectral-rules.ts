@@ -140,16 +140,22 @@ function sweepsOf(n: Node): number | undefined {
   return typeof n.attrs.max_sweeps === 'number' ? n.attrs.max_sweeps : undefined;
 }
 
-const sweepAttrs = (label: string, maxSweeps: number | undefined): Attrs => (maxSweeps === undefined ? { label } : { label, max_sweeps: maxSweeps });
+const sweepAttrs = (label: string | undefined, maxSweeps: number | undefined): Attrs => ({
+  ...(label === undefined ? {} : { label }),
+  ...(maxSweeps === undefined ? {} : { max_sweeps: maxSweeps }),
+});
 
 /** The eigendecomposition / SVD a rule works with: the same node the forward lowers (hash-consed:
- *  the same operand, label and sweep limit). */
-export function eighOf(b: Builder, a: Node, label: string, maxSweeps?: number): { lam: Node; V: Node; node: Node } {
+ *  the same operand, label and sweep limit). A user's `eigh`/`svd` call is labelled (its
+ *  backward's status entry is named after it); the decompositions under `sqrtm`, `invsqrtm` and
+ *  `polar` are not, so that those of one matrix are one node (sqrtm(S) and invsqrtm(S) run one
+ *  Jacobi iteration) — their derivatives never reach the eigh/svd rules' notes. */
+export function eighOf(b: Builder, a: Node, label: string | undefined, maxSweeps?: number): { lam: Node; V: Node; node: Node } {
   const node = b.raw('eigh', [a], sweepAttrs(label, maxSweeps));
   return { lam: b.proj(node, 0), V: b.proj(node, 1), node };
 }
 
-export function svdOf(b: Builder, a: Node, label: string, maxSweeps?: number): { U: Node; s: Node; V: Node; node: Node } {
+export function svdOf(b: Builder, a: Node, label: string | undefined, maxSweeps?: number): { U: Node; s: Node; V: Node; node: Node } {
   const node = b.raw('svd', [a], sweepAttrs(label, maxSweeps));
   return { U: b.proj(node, 0), s: b.proj(node, 1), V: b.proj(node, 2), node };
 }
@@ -211,7 +217,7 @@ function dividedDifferences(b: Builder, fn: string, lam: Node): Node {
 
 /** X ↦ V (D ∘ (Vᵀ sym(X) V)) Vᵀ: the derivative of f at S along X, and its adjoint. */
 function symfunLinear(b: Builder, n: Node, x: Node): Node {
-  const { lam, V } = eighOf(b, n.args[0]!, labelOf(n), sweepsOf(n));
+  const { lam, V } = eighOf(b, n.args[0]!, undefined, sweepsOf(n));
   const D = dividedDifferences(b, String(n.attrs.fn), lam);
   return mm(b, V, b.mul(D, mm(b, b.transpose(V), sym(b, x), V)), b.transpose(V));
 }
@@ -231,7 +237,7 @@ function polarVjp(cx: VjpCtx, n: Node, g: Cot): Contrib[] {
   if (!G) return [];
   const a = n.args[0]!;
   const [m, nn] = shapeOf(a);
-  const { U, s, V } = svdOf(b, a, labelOf(n), sweepsOf(n));
+  const { U, s, V } = svdOf(b, a, undefined, sweepsOf(n));
   const k = shapeOf(s)[0]!;
   const { C, sinv } = polarParts(b, s);
   const Ut = b.transpose(U);
@@ -248,7 +254,7 @@ function polarJvp(cx: JvpCtx, n: Node, [da]: (Node | undefined)[]): Tan {
   const b = cx.b;
   const a = n.args[0]!;
   const [m, nn] = shapeOf(a);
-  const { U, s, V } = svdOf(b, a, labelOf(n), sweepsOf(n));
+  const { U, s, V } = svdOf(b, a, undefined, sweepsOf(n));
   const k = shapeOf(s)[0]!;
   const { C, sinv } = polarParts(b, s);
   const Ut = b.transpose(U);

@@ -259,8 +259,8 @@ export function lowerExpm(b: Builder, a: Node): Node {
 
 // ---- symmetric functions and polar ---------------------------------------------------------------------------
 
-export function lowerSymfun(b: Builder, a: Node, fn: string, label: string, maxSweeps?: number): Node {
-  const { lam, V } = eighOf(b, a, label, maxSweeps);
+export function lowerSymfun(b: Builder, a: Node, fn: string, maxSweeps?: number): Node {
+  const { lam, V } = eighOf(b, a, undefined, maxSweeps);
   const r = b.unary('sqrt', b.binary('maximum', lam, b.const(0)));
   const f = fn === 'sqrt' ? r : b.div(one(b), b.unary('sqrt', lam));
   const n = shapeOf(a)[0]!;
@@ -268,8 +268,8 @@ export function lowerSymfun(b: Builder, a: Node, fn: string, label: string, maxS
   return b.scale(0.5, b.add(F, b.transpose(F)));
 }
 
-export function lowerPolar(b: Builder, a: Node, label: string, maxSweeps?: number): Node {
-  const { U, V } = svdOf(b, a, label, maxSweeps);
+export function lowerPolar(b: Builder, a: Node, maxSweeps?: number): Node {
+  const { U, V } = svdOf(b, a, undefined, maxSweeps);
   return b.matmul(U, b.transpose(V));
 }
 
@@ -286,9 +286,9 @@ export function lowerSpectral(b: Builder, n: Node): Node[] {
     case 'expm':
       return [lowerExpm(b, a)];
     case 'symfun':
-      return [lowerSymfun(b, a, String(n.attrs.fn), label, sweeps)];
+      return [lowerSymfun(b, a, String(n.attrs.fn), sweeps)];
     case 'polar':
-      return [lowerPolar(b, a, label, sweeps)];
+      return [lowerPolar(b, a, sweeps)];
     default:
       throw new Error(`lowerSpectral: ${n.op} is not a spectral op`);
   }
