@@ -244,6 +244,10 @@ function statusLine(n: StatusNode): string {
       return `${n.name}  value ${n.residual ? (n.residual.length === 1 ? n.residual[0]!.toExponential(3) : `${worst(n.residual, Math.min)}…${worst(n.residual, Math.max)}`) : '-'}  ${ok('ok', 'FAILED')}`;
     case 'iterative':
       return `${n.name}  ${iters} (MINRES)  relative residual ${n.residual ? worst(n.residual, Math.max) : '-'}  ${ok('solved', 'NOT solved')}`;
+    case 'domain':
+      return `${n.name}  least value ${n.residual ? worst(n.residual, Math.min) : '-'}  ${ok('in the domain', 'OUTSIDE the domain')}`;
+    case 'degenerate':
+      return `${n.name}  least relative gap ${n.residual ? worst(n.residual, Math.min) : '-'}  ${ok('simple spectrum', 'DEGENERATE')}`;
     case 'curvature':
       return `${n.name}  least curvature ${n.residual ? worst(n.residual, Math.min) : '-'}  ${ok('a minimum', 'NOT a minimum')}`;
     case 'loop':

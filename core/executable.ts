@@ -27,9 +27,15 @@ export type Mode = 'forward' | 'vjp' | 'jvp';
  *    rcond above 1e-13, residual = rcond)
  *  - `iterative`: that system solved matrix-free by MINRES (`backward: minres | auto`):
  *    iterations, residual = the true relative residual of the solution, converged = it is within
- *    10× the tolerance (or, under auto, the dense fallback's rcond is above 1e-13) */
-export type StatusKind = 'solver' | 'loop' | 'linear' | 'monitor' | 'curvature' | 'implicit' | 'iterative';
-export const statusKinds: readonly StatusKind[] = ['solver', 'loop', 'linear', 'monitor', 'curvature', 'implicit', 'iterative'];
+ *    10× the tolerance (or, under auto, the dense fallback's rcond is above 1e-13)
+ *  - `domain`: the input of a spectral function lies in its domain (sqrtm: no negative
+ *    eigenvalue; invsqrtm: positive definite; polar: full rank): residual = the least eigenvalue
+ *    (sqrtm, invsqrtm) or the relative least singular value (polar)
+ *  - `degenerate`: the eigenvector (singular vector) derivative of a VJP or JVP: converged = the
+ *    relative spectral gap is above √eps (and, for a non-square svd, no singular value is
+ *    numerically zero), residual = the least relative gap */
+export type StatusKind = 'solver' | 'loop' | 'linear' | 'monitor' | 'curvature' | 'implicit' | 'iterative' | 'domain' | 'degenerate';
+export const statusKinds: readonly StatusKind[] = ['solver', 'loop', 'linear', 'monitor', 'curvature', 'implicit', 'iterative', 'domain', 'degenerate'];
 
 export type FunctionKind = 'fn' | 'layer' | 'optimizer' | 'vjp' | 'jvp';
 

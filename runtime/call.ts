@@ -36,6 +36,10 @@ function failure(s: NodeStatus): string {
       return 'the implicit backward system is singular or nearly so (rcond ≤ 1e-13)';
     case 'iterative':
       return 'the implicit backward system was not solved to its tolerance (MINRES, and the dense fallback where it ran, failed: singular or ill-conditioned)';
+    case 'domain':
+      return 'the input is outside the function\'s domain (a negative eigenvalue for sqrtm, not positive definite for invsqrtm, rank-deficient for polar)';
+    case 'degenerate':
+      return 'the spectrum is (nearly) degenerate: repeated eigenvalues or singular values (relative gap ≤ √eps), or a zero singular value of a non-square svd, where eigenvectors or singular vectors have no derivative';
     default:
       return s.kind satisfies never;
   }
@@ -51,6 +55,8 @@ const consequence: Record<NodeStatus['kind'], string> = {
   curvature: '',
   implicit: '; gradients there are unreliable',
   iterative: '; gradients there are unreliable',
+  domain: '; its result is unreliable',
+  degenerate: '; the terms of nearly equal pairs were left out, so gradients there are unreliable',
 };
 
 /** Summarizes statuses and checks outputs for non-finite values ("never a silent NaN"). */

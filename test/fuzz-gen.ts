@@ -164,6 +164,7 @@ const builtinClasses = [
   ['normalize', 'stop_gradient'],
   ['solve', 'lstsq', 'tril_solve', 'triu_solve'],
   ['colsum', 'rowsum'],
+  ['expm', 'sqrtm', 'invsqrtm', 'polar', 'sym', 'skew'],
 ];
 const someNumbers = ['0', '1', '2', '-1', '0.5', '1e-7', '1e-12', '100', '3', '1e6', '0.9'];
 const dimNames = ['m', 'n', 'k', 'p', 'r', 'd'];

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { compileProgram, CompileError, type Program } from '../compiler/compile.js';
 import { Builder } from '../compiler/ir/builder.js';
 import { Graph, reachable, type Func } from '../compiler/ir/node.js';
+import { isSpectral } from '../compiler/ir/ops.js';
 import { parseFunc } from '../compiler/ir/parser.js';
 import { printFunc } from '../compiler/ir/printer.js';
 import { verifyFunc } from '../compiler/ir/verifier.js';
@@ -109,7 +110,8 @@ const stages: Stage[] = [
 
 function hasDeclarative(f: Func): boolean {
   const roots = [...f.results.map((r) => r.node), ...f.status.flatMap((s) => [s.iterations, s.converged, ...(s.residual ? [s.residual] : [])])];
-  return reachable(roots).some((n) => n.op === 'opt' || n.op === 'root');
+  // declarative nodes and spectral ops are lowered by the expand stage before they can run
+  return reachable(roots).some((n) => n.op === 'opt' || n.op === 'root' || isSpectral(n.op));
 }
 
 function evaluate(b: Builder, f: Func): RawResult {

@@ -35,6 +35,15 @@ export const paritySpecs: ParitySpec[] = [
   { name: 'random', fn: 'f', dims: { n: 4 }, grad: true, src: `fn f(x: vec[n], k: int = 3) -> (y: vec[n], Z: mat[n, n]) = (x .* rand(k, n) + randn(k + 1, n, stream: 2), randn(k, n, n) * sum(x))` },
   { name: 'cond', fn: 'f', dims: { n: 4 }, grad: true, src: `fn f(A: mat[n, n], x: vec[n]) -> (y: vec[n], s: real) = if sum(x) > 0 then (A * x + sin(x), x' * A * x) else (A' * (x .* x), sum(A))` },
   { name: 'cond-loop', fn: 'f', dims: { n: 4 }, src: `fn f(A: mat[n, n], x0: vec[n]) -> vec[n] = iterate (x = x0) for i in 0..4 => if mod(i, 2) == 0 then normalize(A * x + x0) else x - 0.1 * (A' * x)` },
+  // a chain of entry, column and row updates of a carry that cross, with values that read the old
+  // carries: written in place link by link (the last link wins where they overlap)
+  { name: 'loop-update-chain', fn: 'f', dims: { n: 5 }, src: `fn f(X: mat[n, n], v: vec[n]) -> (A: mat[n, n], w: vec[n]) = iterate (A = X, w = v) for i in 0..n => (setrow(setcol(set(A, i, n - 1 - i, A[n - 1 - i, i] + w[i]), n - 1 - i, 0.5 * A[:, i] + A[:, n - 1 - i]), i, A[n - 1 - i, :]' - w), set(set(w, i, w[n - 1 - i] + 1), n - 1 - i, 2 * w[i]))` },
+  // spectral ops (issue 10): lowered to Jacobi / Padé loops, derivatives by their own rules
+  { name: 'eigh', fn: 'f', dims: { n: 4 }, grad: true, tol: 1e-3, src: `fn f(A: sym[n]) -> (d: vec[n], V: mat[n, n]) = eigh(A)` },
+  { name: 'svd', fn: 'f', dims: { m: 5, n: 3 }, grad: true, tol: 1e-3, src: `fn f(A: mat[m, n]) -> (U: mat[m, k], s: vec[k], V: mat[n, k]) where k = min(m, n) = svd(A)` },
+  { name: 'expm', fn: 'f', dims: { n: 4 }, grad: true, tol: 1e-3, src: `fn f(A: mat[n, n]) -> mat[n, n] = expm(0.5 * A)` },
+  { name: 'sqrtm-invsqrtm', fn: 'f', dims: { n: 4 }, grad: true, tol: 1e-3, src: `fn f(S: spd[n]) -> (R: mat[n, n], Ri: mat[n, n]) = (sqrtm(S), invsqrtm(S))` },
+  { name: 'polar', fn: 'f', dims: { m: 5, n: 3 }, grad: true, tol: 1e-3, src: `fn f(A: mat[m, n]) -> mat[m, n] = polar(A)` },
 ];
 
 /** The QR/LQ family from the stdlib (imported, so the stdlib spec itself is what runs). */

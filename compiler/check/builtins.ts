@@ -14,6 +14,7 @@ import type { Scope } from './scope.js';
 import { type Val, arr, poison, shapeLabel } from './values.js';
 import type { Elab } from './elaborate.js';
 import { collectionBuiltins, sumList } from './collections.js';
+import { spectralBuiltins } from './spectral-builtins.js';
 
 type Call = Extract<A.Expr, { kind: 'call' }>;
 
@@ -24,7 +25,7 @@ export interface Builtin {
 }
 
 /** Evaluates positional arguments, reporting named ones and arity errors. */
-function args(el: Elab, e: Call, env: Scope, min: number, max = min): Val[] | null {
+export function args(el: Elab, e: Call, env: Scope, min: number, max = min): Val[] | null {
   for (const a of e.args) {
     if (a.name) {
       el.diag.error('MAT0307', `${e.callee.name} takes no named arguments`, a.name.span);
@@ -43,7 +44,7 @@ function args(el: Elab, e: Call, env: Scope, min: number, max = min): Val[] | nu
   return vals;
 }
 
-function arrArg(el: Elab, e: Call, v: Val, i: number, ranks?: number[]): (Val & { k: 'arr' }) | null {
+export function arrArg(el: Elab, e: Call, v: Val, i: number, ranks?: number[]): (Val & { k: 'arr' }) | null {
   const a = el.toArr(v, e.args[i]!.value.span, `argument ${i + 1} of ${e.callee.name}`);
   if (a.k !== 'arr') return null;
   const r = shapeOf(a.node).length;
@@ -55,7 +56,7 @@ function arrArg(el: Elab, e: Call, v: Val, i: number, ranks?: number[]): (Val & 
   return a;
 }
 
-function square(el: Elab, e: Call, a: Val & { k: 'arr' }, i: number): boolean {
+export function square(el: Elab, e: Call, a: Val & { k: 'arr' }, i: number): boolean {
   const [m, n] = shapeOf(a.node);
   if (!m!.equals(n!)) {
     el.diag.error('MAT0208', `argument ${i + 1} of ${e.callee.name} must be a square matrix, but it is ${shapeLabel(a)}`, e.args[i]!.value.span);
@@ -637,6 +638,8 @@ export const builtins: Record<string, Builtin> = {
   },
   // compile-time collections: len, prod, size, modeprod, unfold (collections.ts)
   ...collectionBuiltins,
+  // eigh, svd, expm, sqrtm, invsqrtm, polar (compiler/check/spectral-builtins.ts)
+  ...spectralBuiltins,
 };
 
 /** div(a, b) = ⌊a / b⌋ and mod(a, b) = a − b·div(a, b) on ints (core/intops.ts). A literal pair

@@ -12,6 +12,7 @@ import { InternalError } from '../../core/errors.js';
 import { tangentName } from '../../core/derivative-names.js';
 import { customJvp } from './custom.js';
 import { condJvp } from './cond-rules.js';
+import { spectralJvpRules } from './spectral-rules.js';
 
 export type Tan = Node | (Node | undefined)[] | undefined;
 
@@ -164,6 +165,9 @@ export const jvpRules: Record<OpKind, Rule> = {
     }
     return b.trisolve(tm, r!, { lower, trans, unit, left });
   },
+
+  // eigh, svd, expm, symfun, polar: matrix-level rules (compiler/diff/spectral-rules.ts)
+  ...spectralJvpRules,
 
   proj: (cx, n, [d]) => {
     const t = cx.tangentOf(n.args[0]!);

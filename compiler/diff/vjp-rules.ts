@@ -13,6 +13,7 @@ import { parseEinsum } from '../ir/ops.js';
 import { loopVjp, type RetapedEntry } from './loop-vjp.js';
 import { customVjp } from './custom.js';
 import { condVjp } from './cond-rules.js';
+import { spectralVjpRules } from './spectral-rules.js';
 
 export type Contrib = [target: Node, cotangent: Node];
 
@@ -269,6 +270,9 @@ export const vjpRules: Record<OpKind, Rule> = {
     const gt = trans ? b.transpose(gop) : gop;
     return [[tm, b.neg(triMask(b, gt, lower, unit))], [rhs, gb]];
   },
+
+  // eigh, svd, expm, symfun, polar: matrix-level rules (compiler/diff/spectral-rules.ts)
+  ...spectralVjpRules,
 
   proj: none, // handled by the sweep (tuple slots)
   loop: (cx, n, g) => loopVjp(cx, n, g),

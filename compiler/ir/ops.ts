@@ -12,6 +12,12 @@ export const elementwiseBinary = [
 ] as const;
 export const intBinary = ['iadd', 'isub', 'imul', 'imin', 'imax', 'idiv', 'imod'] as const;
 
+export const spectralOps = ['eigh', 'svd', 'expm', 'symfun', 'polar'] as const;
+export type SpectralKind = (typeof spectralOps)[number];
+export function isSpectral(op: string): op is SpectralKind {
+  return (spectralOps as readonly string[]).includes(op);
+}
+
 export type UnaryKind = (typeof elementwiseUnary)[number];
 export type BinaryKind = (typeof elementwiseBinary)[number];
 export type IntBinaryKind = (typeof intBinary)[number];
@@ -33,6 +39,9 @@ export type OpKind =
   | 'reshape' | 'slice' | 'pad' | 'concat' | 'index' | 'setindex' | 'getcol' | 'setcol' | 'getrow' | 'setrow'
   // solves
   | 'solve' | 'trisolve'
+  // spectral primitives (differentiated by their own rules, lowered to loops by the expand stage:
+  // compiler/diff/spectral-rules.ts, compiler/solvers/spectral.ts)
+  | SpectralKind
   // control and declarative nodes
   | 'loop' | 'opt' | 'root' | 'custom' | 'proj' | 'nograd'
   // seeded random numbers, real branches (issue 10)
@@ -428,6 +437,55 @@ export const opSpecs: Record<OpKind, OpSpec> = {
       } else same(bt.shape[0]!, n!, 'trisolve rhs rows');
       return tensorT(bt.shape);
     },
+  },
+
+  // eigh(A): the eigendecomposition of the symmetric part (A + Aᵀ)/2 → (values ascending,
+  // orthonormal vectors as columns, Jacobi sweeps, converged, relative off-diagonal residual)
+  eigh: {
+    arity: 1,
+    regions: 0,
+    type: ([a]) => {
+      const [n, n2] = rankOf(f(a!, 'eigh'), 2, 'eigh');
+      same(n!, n2!, 'eigh matrix must be square');
+      return tupleT([tensorT([n!]), tensorT([n!, n!]), intT, scalarT, scalarT]);
+    },
+  },
+  // svd(A), thin, k = min(m, n) → (U: m×k, s: k descending, V: n×k, sweeps, converged, residual)
+  svd: {
+    arity: 1,
+    regions: 0,
+    type: ([a]) => {
+      const [m, n] = rankOf(f(a!, 'svd'), 2, 'svd');
+      const k = Dim.min(m!, n!);
+      return tupleT([tensorT([m!, k]), tensorT([k]), tensorT([n!, k]), intT, scalarT, scalarT]);
+    },
+  },
+  // the matrix exponential of a square matrix (scaling and squaring, Padé 13)
+  expm: {
+    arity: 1,
+    regions: 0,
+    type: ([a]) => {
+      const [n, n2] = rankOf(f(a!, 'expm'), 2, 'expm');
+      same(n!, n2!, 'expm matrix must be square');
+      return tensorT([n!, n!]);
+    },
+  },
+  // f(S) = V f(Λ) Vᵀ of the symmetric part S of A (attrs.fn: 'sqrt' | 'invsqrt')
+  symfun: {
+    arity: 1,
+    regions: 0,
+    type: ([a], attrs) => {
+      const [n, n2] = rankOf(f(a!, 'symfun'), 2, 'symfun');
+      same(n!, n2!, 'symfun matrix must be square');
+      if (attrs.fn !== 'sqrt' && attrs.fn !== 'invsqrt') throw new IrTypeError(`symfun: unknown function ${String(attrs.fn)}`);
+      return tensorT([n!, n!]);
+    },
+  },
+  // the orthogonal polar factor U Vᵀ of A = U Σ Vᵀ (m×n)
+  polar: {
+    arity: 1,
+    regions: 0,
+    type: ([a]) => tensorT(rankOf(f(a!, 'polar'), 2, 'polar')),
   },
 
   loop: {

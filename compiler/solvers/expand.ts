@@ -25,6 +25,8 @@ import { num, type SolverCtx, type Solution } from './solver.js';
 import { riemannianDescent } from './riemannian.js';
 import { powerIteration } from './power.js';
 import { newton, gaussNewton, gradientDescent } from './newton.js';
+import { isSpectral } from '../ir/ops.js';
+import { expandSpectralNode } from './spectral.js';
 
 export interface ExpandOptions {
   overrides: Record<string, number>;
@@ -87,9 +89,14 @@ export function expandFunc(b: Builder, f: Func, opts: ExpandOptions): Func {
     const roots = [...cur.results.map((r) => r.node), ...cur.status.flatMap((s) => [s.iterations, s.converged, ...(s.residual ? [s.residual] : []), ...(s.extra ?? []).map((e) => e.node)])];
     const all = reachable(roots);
     // declarative nodes first: their solvers differentiate objectives with the rules of the calls
-    // inside them
-    const decl = all.find((n) => n.op === 'opt' || n.op === 'root') ?? all.find((n) => n.op === 'custom');
+    // and the spectral ops inside them
+    const decl = all.find((n) => n.op === 'opt' || n.op === 'root') ?? all.find((n) => isSpectral(n.op)) ?? all.find((n) => n.op === 'custom');
     if (!decl) return cur;
+    // eigh, svd, expm, sqrtm/invsqrtm, polar: lowered to Jacobi / Padé loops (solvers/spectral.ts)
+    if (isSpectral(decl.op)) {
+      cur = expandSpectralNode(b, cur, roots, decl);
+      continue;
+    }
     if (decl.op === 'custom') {
       // a call with a grad rule: its derivative is taken, so it is its body from here on
       const body = inlineRegion(b.g, decl.regions[0]!, decl.args);

@@ -515,6 +515,12 @@ export const cpuKernels: Record<OpKind, (n: Node, args: V[], cx: KernelCtx) => V
   opt: unsupported('a declarative argmin/argmax node'),
   root: unsupported('a declarative solve node'),
   custom: unsupported('a call with a grad rule (inlined by the expand pass)'),
+  // spectral ops are lowered to IR loops by the expand stage (compiler/solvers/spectral.ts)
+  eigh: unsupported('eigh (lowered by the expand stage)'),
+  svd: unsupported('svd (lowered by the expand stage)'),
+  expm: unsupported('expm (lowered by the expand stage)'),
+  symfun: unsupported('a symmetric matrix function (lowered by the expand stage)'),
+  polar: unsupported('polar (lowered by the expand stage)'),
   proj: (n, [tup]) => {
     if (!Array.isArray(tup)) throw new InternalError('proj of a non-tuple');
     return tup[n.attrs.index as number]!;

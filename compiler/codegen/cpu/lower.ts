@@ -14,7 +14,7 @@
 import { Dim } from '../../../core/dims.js';
 import { InternalError } from '../../../core/errors.js';
 import { type Func, type Node, type Region, freeParams, reachable, scopes, type Scopes } from '../../ir/node.js';
-import { parseEinsum } from '../../ir/ops.js';
+import { isSpectral, parseEinsum } from '../../ir/ops.js';
 import { type TensorType, type TupleType, numel } from '../../ir/types.js';
 import { jsClass } from './ops.js';
 import { forEachIndexCheck, provablyInRange } from '../index-checks.js';
@@ -425,6 +425,7 @@ class Lower {
     if (this.store.has(n)) return;
     if (n.op === 'param') return;
     if (n.op === 'opt' || n.op === 'root' || n.op === 'custom') throw new InternalError('CPU codegen: declarative nodes must be expanded before code generation');
+    if (isSpectral(n.op)) throw new InternalError(`CPU codegen: ${n.op} must be lowered by the expand stage before code generation`);
     this.checkIndices(n);
     if (n.op === 'proj') {
       const t = this.store.get(n.args[0]!);
@@ -715,6 +716,10 @@ class Lower {
    *     element are written into the carry's buffer in place;
    *  3. a new value computed into a buffer of this iteration's own swaps bindings with the carry
    *     (the next iteration overwrites the old carry's buffer); anything else is copied.
+   *  A chain of column/row/entry updates of the carry (setrow(setcol(setcol(C, p, u), q, v), …),
+   *  a Jacobi rotation's two columns and two rows) is written in place link by link, innermost
+   *  first, after every written value that reads a carry has been evaluated into a line-sized
+   *  temporary: O(lines) per iteration instead of a copy of the whole matrix.
    */
   private updateCarries(r: Region, carries: Storage[], next: readonly Node[]): void {
     const carryParams = new Set(r.params.slice(1));
@@ -735,9 +740,11 @@ class Lower {
       if (x.op === 'setcol' || x.op === 'setrow' || x.op === 'setindex') return sameIndex(x.args[0]!, param) && x.args.slice(1).every(settled);
       return false;
     };
-    type Step = { c: number; kind: 'skip' | 'inplace' | 'elementwise' | 'copy' | 'swap'; src?: Node; buf?: number };
+    type Step = { c: number; kind: 'skip' | 'inplace' | 'chain' | 'elementwise' | 'copy' | 'swap'; src?: Node; buf?: number; links?: Node[] };
     const plan: Step[] = [];
     const swapped = new Set<number>();
+    // written values of update chains that read carries, evaluated before any carry is written
+    const temps = new Map<Node, { k: 'buf'; buf: Buf } | { k: 'scalar'; e: Expr }>();
     next.forEach((x, c) => {
       const carry = carries[c]!;
       const param = r.params[c + 1]!;
@@ -745,6 +752,20 @@ class Lower {
       if (carry.k !== 'buf') return plan.push({ c, kind: 'copy', src: x });
       if ((x.op === 'setcol' || x.op === 'setrow' || x.op === 'setindex') && x.args[0] === param && !this.mat.has(x) && settled(x.args[x.args.length - 1]!)) {
         return plan.push({ c, kind: 'inplace', src: x });
+      }
+      const links = this.updateChain(x, param);
+      if (links && links.every((l) => l.args.slice(1, -1).every(settled))) {
+        for (const l of links) {
+          const v = l.args[l.args.length - 1]!;
+          if (settled(v) || temps.has(v)) continue;
+          if (shape(v).length === 0) temps.set(v, { k: 'scalar', e: this.declF('tv', this.elem(v, [])) });
+          else {
+            const tmp = this.newBuffer(numel(v.type as TensorType));
+            this.materialize(v, tmp, (ix, flat) => this.elem(v, ix, flat));
+            temps.set(v, { k: 'buf', buf: tmp });
+          }
+        }
+        return plan.push({ c, kind: 'chain', links });
       }
       const xs = this.store.get(x);
       if ((!xs || xs.k === 'view') && !this.mat.has(x) && sameIndex(x, param)) return plan.push({ c, kind: 'elementwise', src: x });
@@ -769,7 +790,7 @@ class Lower {
       if (carry.k === 'buf' || x === r.params[c + 1]) return null;
       return carry.k === 'int' ? this.declI('nx', this.int(x)) : this.declF('nx', this.elem(x, []));
     });
-    const order = { skip: 0, inplace: 0, elementwise: 0, copy: 1, swap: 2 } as const;
+    const order = { skip: 0, inplace: 0, chain: 0, elementwise: 0, copy: 1, swap: 2 } as const;
     plan.sort((p, q) => order[p.kind] - order[q.kind]);
     for (const p of plan) {
       const carry = carries[p.c]!;
@@ -803,6 +824,26 @@ class Lower {
           }
           break;
         }
+        case 'chain':
+          // innermost link first: a later link overwrites what an earlier one wrote
+          for (const l of p.links!) {
+            const sh = shape(l);
+            const v = l.args[l.args.length - 1]!;
+            const tv = temps.get(v);
+            const at = (t: Expr): Expr => (tv?.k === 'buf' ? { k: 'load', buf: tv.buf, at: t } : this.elem(v, [t], t));
+            if (l.op === 'setindex') {
+              const idx = l.args.slice(1, -1).map((q) => this.int(q));
+              this.emit({ k: 'store', buf: carry.buf, at: this.flat(idx, sh), value: tv?.k === 'scalar' ? tv.e : this.elem(v, []) });
+            } else {
+              const len = l.op === 'setcol' ? sh[0]! : sh[1]!;
+              const pos = this.int(l.args[1]!);
+              this.forLoop(this.dim(len), (t) => {
+                const ix = l.op === 'setcol' ? [t, pos] : [pos, t];
+                this.emit({ k: 'store', buf: carry.buf, at: this.flat(ix, sh), value: at(t) });
+              });
+            }
+          }
+          break;
         case 'copy':
           this.fill(carry.buf, x!);
           break;
@@ -811,6 +852,21 @@ class Lower {
           break;
       }
     }
+  }
+
+  /** The links of an update chain x = set…(set…(param, …), …) — column, row and entry updates
+   *  down to the carry, none of them materialized — innermost first; null if x is not one. */
+  private updateChain(x: Node, param: Node): Node[] | null {
+    const links: Node[] = [];
+    let cur = x;
+    while (cur !== param) {
+      if ((cur.op !== 'setcol' && cur.op !== 'setrow' && cur.op !== 'setindex') || this.mat.has(cur)) return null;
+      const st = this.store.get(cur);
+      if (st && st.k !== 'view') return null;
+      links.push(cur);
+      cur = cur.args[0]!;
+    }
+    return links.length ? links.reverse() : null;
   }
 
   /** X = A⁻¹B by LU with partial pivoting; rcond = min|uᵢᵢ| / max|uᵢᵢ| (0 if singular). */

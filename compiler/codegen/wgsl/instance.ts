@@ -13,7 +13,7 @@
 import { Dim, shapeEquals } from '../../../core/dims.js';
 import { InternalError } from '../../../core/errors.js';
 import { type Func, type Node, type Region, freeParams, reachable, scopes, type Scopes } from '../../ir/node.js';
-import { parseEinsum } from '../../ir/ops.js';
+import { isSpectral, parseEinsum } from '../../ir/ops.js';
 import { type TensorType, type TupleType, numel } from '../../ir/types.js';
 import { type InstanceKernelSpec, type KernelIO, uniformIndex } from '../../../core/instance-layout.js';
 import { RANDOM_WGSL, WGSL_HELPERS, elementwise, f32lit, intOp, reductionHelpers, wgslClass } from './ops.js';
@@ -360,6 +360,7 @@ class Gen {
     if (this.store.has(n)) return;
     if (n.op === 'param') return; // function params are bound up front; region params by their owner
     if (n.op === 'opt' || n.op === 'root' || n.op === 'custom') throw new InternalError('WGSL: declarative nodes must be expanded before code generation');
+    if (isSpectral(n.op)) throw new InternalError(`WGSL: ${n.op} must be lowered by the expand stage before code generation`);
     this.checkIndices(n);
     if (isInt(n)) {
       if (n.op === 'proj') {
@@ -605,8 +606,10 @@ class Gen {
       this.line(`let ${doneName}: f32 = ${doneExpr};`);
       // Phase A: new tensor values that are views of the carries are written to temporaries,
       // except in-place column/row/entry updates of the carry itself.
-      const plan: { c: number; kind: 'skip' | 'inplace' | 'elementwise' | 'copy'; src?: Storage; node: Node }[] = [];
+      const plan: { c: number; kind: 'skip' | 'inplace' | 'chain' | 'elementwise' | 'copy'; src?: Storage; node: Node; links?: Node[] }[] = [];
       let tempWritten = false;
+      // written values of update chains that read carries, evaluated before any carry is written
+      const temps = new Map<Node, { k: 'slot'; slot: number } | { k: 'scalar'; name: string }>();
       const carryParams = new Set(r.params.slice(1));
       // values already computed this iteration (slots, privates) or free of every carry can be read
       // at any index while carries are being overwritten
@@ -635,6 +638,27 @@ class Gen {
           const v = x.args[x.args.length - 1]!;
           if (settled(v)) return plan.push({ c, kind: 'inplace', node: x });
         }
+        // a chain of column/row/entry updates of the carry (a Jacobi rotation's two columns and two
+        // rows): written in place link by link after the values that read carries are in
+        // line-sized temporaries, instead of a whole-matrix temporary and copy
+        const links = this.updateChain(x, param);
+        if (links && links.every((l) => l.args.slice(1, -1).every(settled))) {
+          for (const l of links) {
+            const v = l.args[l.args.length - 1]!;
+            if (settled(v) || temps.has(v)) continue;
+            if (shape(v).length === 0) {
+              const nm = this.fresh('tv');
+              this.line(`let ${nm}: f32 = ${this.elem(v, [])};`);
+              temps.set(v, { k: 'scalar', name: nm });
+            } else {
+              const tmp = this.newSlot(numel(v.type as TensorType), n, 'step temporary');
+              this.materialize(v, tmp, (ix) => this.elem(v, ix));
+              tempWritten = true;
+              temps.set(v, { k: 'slot', slot: tmp });
+            }
+          }
+          return plan.push({ c, kind: 'chain', node: x, links });
+        }
         // an elementwise update of the carry by itself (R ← R − 2 v wᵀ): written in place
         const xs = this.store.get(x);
         if ((!xs || xs.k === 'view') && !this.mat.has(x) && sameIndex(x, param)) return plan.push({ c, kind: 'elementwise', node: x });
@@ -661,10 +685,10 @@ class Gen {
       let wrote = false;
       // in-place updates read the old values of other carries: run them before any copy
       // overwrites a carry, with a barrier between the two groups
-      const early = (k: string) => (k === 'inplace' || k === 'elementwise' ? 0 : 1);
+      const early = (k: string) => (k === 'inplace' || k === 'chain' || k === 'elementwise' ? 0 : 1);
       plan.sort((a, b) => early(a.kind) - early(b.kind));
       const firstCopy = plan.findIndex((p) => p.kind === 'copy' && carries[p.c]!.k === 'slot');
-      const anyInplace = plan.some((p) => p.kind === 'inplace' || p.kind === 'elementwise');
+      const anyInplace = plan.some((p) => p.kind === 'inplace' || p.kind === 'chain' || p.kind === 'elementwise');
       for (const [pi, p] of plan.entries()) {
         if (pi === firstCopy && anyInplace) this.barrier();
         const carry = carries[p.c]!;
@@ -679,6 +703,42 @@ class Gen {
           // the carry's own slot is x's only reader of the carry, at the same element
           this.store.set(x, { k: 'view' });
           this.materialize(x, carry.slot, (ix) => this.elem(x, ix));
+          continue;
+        }
+        if (p.kind === 'chain') {
+          // Every entry is written once, by the last link that covers it (an earlier link skips
+          // the entries a later one overwrites), so the links need no barriers between them: the
+          // invocations writing a column and a row that cross are different ones.
+          const links = p.links!;
+          const sh = shape(x);
+          const pos = links.map((l) => (l.op === 'setindex' ? l.args.slice(1, -1).map((q) => this.int(q)) : [this.int(l.args[1]!)]));
+          const laterCovers = (li: number, r: string, c: string): string => {
+            const conds: string[] = [];
+            for (let j = li + 1; j < links.length; j++) {
+              const l = links[j]!;
+              if (l.op === 'setcol') conds.push(`${c} == ${pos[j]![0]}`);
+              else if (l.op === 'setrow') conds.push(`${r} == ${pos[j]![0]}`);
+              else conds.push(sh.length === 2 ? `(${r} == ${pos[j]![0]} && ${c} == ${pos[j]![1]})` : `${r} == ${pos[j]![0]}`);
+            }
+            return conds.length ? `!(${conds.join(' || ')})` : 'true';
+          };
+          links.forEach((l, li) => {
+            const v = l.args[l.args.length - 1]!;
+            const tv = temps.get(v);
+            if (l.op === 'setindex') {
+              const idx = pos[li]!;
+              const keep = laterCovers(li, idx[0]!, idx[1] ?? '0');
+              this.line(`if (lid == 0 && ${keep}) { ${this.slotAt(carry.slot, this.flat(idx, sh))} = ${tv?.k === 'scalar' ? tv.name : this.elem(v, [])}; }`);
+              return;
+            }
+            const t = this.fresh('t');
+            const len = l.op === 'setcol' ? sh[0]! : sh[1]!;
+            const at = pos[li]![0]!;
+            const [r, c] = l.op === 'setcol' ? [t, at] : [at, t];
+            const val = tv?.k === 'slot' ? this.slotAt(tv.slot, t) : this.elem(v, [t]);
+            const keep = laterCovers(li, r, c);
+            this.line(`for (var ${t}: i32 = lid; ${t} < ${this.dim(len)}; ${t} = ${t} + WGI) { if (${keep}) { ${this.slotAt(carry.slot, this.flat([r, c], sh))} = ${val}; } }`);
+          });
           continue;
         }
         if (p.kind === 'inplace') {
@@ -709,6 +769,21 @@ class Gen {
       }
     });
     this.store.set(n, { k: 'tuple', parts: [...carries, { k: 'int', name: it }, { k: 'scalar', name: cv }] });
+  }
+
+  /** The links of an update chain x = set…(set…(param, …), …) — column, row and entry updates
+   *  down to the carry, none of them materialized — innermost first; null if x is not one. */
+  private updateChain(x: Node, param: Node): Node[] | null {
+    const links: Node[] = [];
+    let cur = x;
+    while (cur !== param) {
+      if ((cur.op !== 'setcol' && cur.op !== 'setrow' && cur.op !== 'setindex') || this.mat.has(cur)) return null;
+      const st = this.store.get(cur);
+      if (st && st.k !== 'view') return null;
+      links.push(cur);
+      cur = cur.args[0]!;
+    }
+    return links.length ? links.reverse() : null;
   }
 
   /** X = A⁻¹B by LU with partial pivoting in scratch; rcond = min|uᵢᵢ| / max|uᵢᵢ| (0 if singular). */

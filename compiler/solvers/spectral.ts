@@ -1,0 +1,318 @@
+// The expand stage's lowering of the spectral ops (eigh, svd, expm, symfun, polar) into ordinary
+// IR loops, run after differentiation (their derivatives are matrix-level rules:
+// compiler/diff/spectral-rules.ts), so that every backend — the reference interpreter, the CPU
+// program and the WebGPU instance kernel — runs them with no routine of its own.
+//
+//  eigh   cyclic Jacobi (Golub & Van Loan, Matrix Computations, 4th ed., §8.5.2–8.5.3) on the
+//         symmetric part S = (A + Aᵀ)/2: sweeps over the pairs p < q (row order); each rotation
+//         J(p, q, θ) zeroes S_pq with the smaller angle, t = sign(τ)/(|τ| + √(1 + τ²)),
+//         τ = (S_qq − S_pp)/(2 S_pq), c = 1/√(1 + t²), s = t c, and updates two columns and two
+//         rows of S (O(n): the new rows are the new columns, S stays exactly symmetric, and the
+//         new diagonal entries are S_pp − t S_pq and S_qq + t S_pq, the pair's entry exactly 0)
+//         and two columns of V. Sweeps stop when ‖off(S)‖_F ≤ n·eps·‖S‖_F (at most MAX_SWEEPS;
+//         Jacobi converges quadratically, 5–8 sweeps in practice); the status reports the sweeps,
+//         converged and the relative off-diagonal norm. Then the eigenvalues are sorted ascending
+//         (selection by minloc; ties keep Jacobi's order) and each eigenvector is oriented so that
+//         its entry of largest magnitude is positive (the first such entry on ties).
+//  svd    one-sided Jacobi (Hestenes 1958; Demmel & Veselić 1992) on the columns of A: a rotation
+//         of columns p, q of W (and of V, from I) makes them orthogonal; a pair is rotated when
+//         |w_pᵀw_q| > m·eps·‖w_p‖‖w_q‖ and ‖w_p‖‖w_q‖ > (n·eps)²‖A‖²_F (pairs of numerically zero
+//         columns are left alone); sweeps stop after one without a rotation. σ_j = ‖w_j‖, sorted
+//         descending, the first k = min(m, n) kept, u_j = w_j/σ_j; columns with
+//         σ_j ≤ max(m, n)·eps·σ_max (rank deficiency, and the n − m spare columns of a wide A) are
+//         completed to an orthonormal U by Gram–Schmidt (twice) of the unit vector e_i least
+//         represented in the other columns (the row of least norm). Each pair (u_j, v_j) is
+//         oriented so that the entry of largest magnitude of v_j is positive. When A is known
+//         to be wide (n − m a positive constant) the columns of Aᵀ are rotated instead and the
+//         factors swapped (n² fewer pairs); for shapes known only at run time the column form
+//         serves both (O(m n²) per sweep for a wide A).
+//  expm   scaling and squaring with the [13/13] Padé approximant (Higham 2005, "The scaling and
+//         squaring method for the matrix exponential revisited", Alg. 2.3 with the degree fixed at
+//         13): s = max(0, ⌈log₂(‖A‖₁/θ₁₃)⌉), θ₁₃ = 5.371920351148152, r₁₃(2⁻ˢA) by one LU
+//         solve (V − U) R = V + U, then s squarings in a loop whose trip count is the data's. The
+//         backward error is below the unit roundoff of f64 for every A (Higham's bound; the
+//         lower degrees 3–9 that Higham uses for small norms only save products). In f32
+//         2⁻ˢ underflows past s = 149 (‖A‖₁ > 4e45, beyond f32 anyway).
+//  symfun V f(Λ) Vᵀ from eigh (the same eigh node the derivative uses), symmetrized.
+//  polar  U Vᵀ from svd (the same svd node the derivative uses).
+
+import { Dim } from '../../core/dims.js';
+import { type Builder, shapeOf } from '../ir/builder.js';
+import { buildLoop } from '../ir/loops.js';
+import { type Func, type Node, reachable, substitute } from '../ir/node.js';
+import { eighOf, svdOf } from '../diff/spectral-rules.js';
+
+/** The sweep limit of the Jacobi iterations (eigh, svd): reaching it is reported as not converged. */
+export const MAX_SWEEPS = 30;
+
+/** Padé [13/13] numerator coefficients b₀…b₁₃ (Higham 2005, Table 2.3). */
+const PADE13 = [
+  64764752532480000, 32382376266240000, 7771770303897600, 1187353796428800, 129060195264000, 10559470521600, 670442572800, 33522128640,
+  1323241920, 40840800, 960960, 16380, 182, 1,
+];
+const THETA13 = 5.371920351148152;
+
+const one = (b: Builder): Node => b.const(1);
+
+/** sign(x) with sign(0) = 1, as a real. */
+const signPos = (b: Builder, x: Node): Node => b.select(b.binary('ge', x, b.const(0)), b.const(1), b.const(-1));
+
+/** The rotation of a symmetric 2×2 problem with off-diagonal `off` and diagonal difference
+ *  `diff` (= a_qq − a_pp for eigh, β − α for Hestenes): t = tan θ of the smaller angle, 0 when
+ *  `go` is 0. */
+function rotation(b: Builder, diff: Node, off: Node, go: Node): { t: Node; c: Node; s: Node } {
+  const tau = b.div(diff, b.mul(b.const(2), b.select(go, off, one(b))));
+  const t0 = b.div(signPos(b, tau), b.add(b.unary('abs', tau), b.unary('sqrt', b.add(one(b), b.mul(tau, tau)))));
+  const t = b.mul(go, t0);
+  const c = b.div(one(b), b.unary('sqrt', b.add(one(b), b.mul(t, t))));
+  return { t, c, s: b.mul(t, c) };
+}
+
+/** Columns p and q of X rotated: (c x_p − s x_q, s x_p + c x_q) written back. */
+function rotateCols(b: Builder, X: Node, p: Node, q: Node, c: Node, s: Node): Node {
+  const xp = b.getcol(X, p);
+  const xq = b.getcol(X, q);
+  return b.setcol(b.setcol(X, p, b.sub(b.mul(c, xp), b.mul(s, xq))), q, b.add(b.mul(s, xp), b.mul(c, xq)));
+}
+
+/** Loops over the pairs p < q of n columns (row-cyclic order), carrying `inits`. */
+function pairLoops(b: Builder, n: Dim, inits: Node[], names: string[], label: string, body: (p: Node, q: Node, cs: Node[]) => Node[]): Node[] {
+  const nd = b.dim(n);
+  const outer = buildLoop(b, { lo: b.iconst(0), hi: b.ibin('isub', nd, b.iconst(1)), inits, names, label: `${label}/p`, origin: 'jacobi' }, (p, cs) => {
+    const inner = buildLoop(b, { lo: b.ibin('iadd', p, b.iconst(1)), hi: nd, inits: cs, names, label: `${label}/q`, origin: 'jacobi' }, (q, cs2) => ({ next: body(p, q, cs2) }));
+    return { next: inner.outs };
+  });
+  return outer.outs;
+}
+
+/** The entry of largest magnitude of v is made positive (the first on ties): ±1. */
+function orientSign(b: Builder, v: Node): Node {
+  const i = b.maxloc(b.unary('abs', v));
+  return b.select(b.binary('lt', b.index(v, [i]), b.const(0)), b.const(-1), one(b));
+}
+
+// ---- eigh ---------------------------------------------------------------------------------------------
+
+export function lowerEigh(b: Builder, a: Node, label: string, maxSweeps = MAX_SWEEPS): Node[] {
+  const n = shapeOf(a)[0]!;
+  const S = b.scale(0.5, b.add(a, b.transpose(a)));
+  const nrm = b.norm(S);
+  const offNorm = (X: Node): Node => b.norm(b.sub(X, b.diag(b.diagvec(X))));
+  const tol = b.mul(b.mul(b.itof(b.dim(n)), b.eps()), nrm);
+  const sweeps = buildLoop(
+    b,
+    { lo: b.iconst(0), hi: b.iconst(maxSweeps), inits: [S, b.eye(n)], names: ['S', 'V'], until: true, label, origin: 'eigh' },
+    (_sw, [S0, V0]) => {
+      const [S1, V1] = pairLoops(b, n, [S0!, V0!], ['S', 'V'], label, (p, q, [X, V]) => {
+        const app = b.index(X!, [p, p]);
+        const aqq = b.index(X!, [q, q]);
+        const apq = b.index(X!, [p, q]);
+        const { t, c, s } = rotation(b, b.sub(aqq, app), apq, b.binary('ne', apq, b.const(0)));
+        const xp = b.getcol(X!, p);
+        const xq = b.getcol(X!, q);
+        // the new columns p and q of JᵀSJ (= its new rows): the 2×2 block set exactly
+        const vp = b.setindex(b.setindex(b.sub(b.mul(c, xp), b.mul(s, xq)), [p], b.sub(app, b.mul(t, apq))), [q], b.const(0));
+        const vq = b.setindex(b.setindex(b.add(b.mul(s, xp), b.mul(c, xq)), [q], b.add(aqq, b.mul(t, apq))), [p], b.const(0));
+        const X2 = b.setrow(b.setrow(b.setcol(b.setcol(X!, p, vp), q, vq), p, vp), q, vq);
+        return [X2, rotateCols(b, V!, p, q, c, s)];
+      });
+      return { next: [S1!, V1!], done: b.binary('le', offNorm(S1!), tol) };
+    },
+  );
+  const [Sf, Vf] = sweeps.outs as [Node, Node];
+  const pos = b.binary('gt', nrm, b.const(0));
+  const residual = b.select(pos, b.div(offNorm(Sf), b.select(pos, nrm, one(b))), b.const(0));
+  // ascending order (selection), each vector oriented
+  const sorted = buildLoop(
+    b,
+    { lo: b.iconst(0), hi: b.dim(n), inits: [b.diagvec(Sf), b.zeros([n]), b.zeros([n, n])], names: ['rest', 'lambda', 'V'], label: `${label}/sort`, origin: 'eigh' },
+    (k, [rest, lam, W]) => {
+      const j = b.minloc(rest!);
+      const v = b.getcol(Vf, j);
+      return { next: [b.setindex(rest!, [j], b.const(Infinity)), b.setindex(lam!, [k], b.index(rest!, [j])), b.setcol(W!, k, b.mul(orientSign(b, v), v))] };
+    },
+  );
+  return [sorted.outs[1]!, sorted.outs[2]!, sweeps.iterations, sweeps.converged, residual];
+}
+
+// ---- svd ------------------------------------------------------------------------------------------------
+
+/** The norm below which a column of W counts as zero: max(m, n)·eps·‖A‖_F (Hestenes leaves such
+ *  columns alone, and their singular vectors are completed instead). */
+function zeroColumn(b: Builder, a: Node): Node {
+  const [rows, cols] = shapeOf(a) as [Dim, Dim];
+  return b.mul(b.mul(b.itof(b.dim(Dim.max(rows, cols))), b.eps()), b.norm(a));
+}
+
+/** One-sided Jacobi on the columns of A (rows × cols): W = A V with orthogonal columns. */
+function hestenes(b: Builder, a: Node, label: string, maxSweeps: number): { W: Node; V: Node; iterations: Node; converged: Node; residual: Node } {
+  const [rows, cols] = shapeOf(a) as [Dim, Dim];
+  const tol = b.mul(b.itof(b.dim(rows)), b.eps());
+  const z = zeroColumn(b, a);
+  const z2 = b.mul(z, z);
+  const sweeps = buildLoop(
+    b,
+    { lo: b.iconst(0), hi: b.iconst(maxSweeps), inits: [a, b.eye(cols), b.const(0)], names: ['W', 'V', 'worst'], until: true, label, origin: 'svd' },
+    (_sw, [W0, V0]) => {
+      const [W1, V1, rotated, worst] = pairLoops(b, cols, [W0!, V0!, b.const(0), b.const(0)], ['W', 'V', 'rotated', 'worst'], label, (p, q, [W, V, any, worst0]) => {
+        const wp = b.getcol(W!, p);
+        const wq = b.getcol(W!, q);
+        const alpha = b.dot(wp, wp);
+        const beta = b.dot(wq, wq);
+        const gamma = b.dot(wp, wq);
+        // both columns above the zero threshold (a zero column has nothing to orthogonalize)
+        const big = b.binary('gt', b.binary('minimum', alpha, beta), z2);
+        const ab = b.unary('sqrt', b.mul(alpha, beta));
+        const ratio = b.mul(big, b.div(b.unary('abs', gamma), b.select(big, ab, one(b))));
+        const go = b.mul(big, b.binary('gt', ratio, tol));
+        const { c, s } = rotation(b, b.sub(beta, alpha), gamma, go);
+        return [rotateCols(b, W!, p, q, c, s), rotateCols(b, V!, p, q, c, s), b.binary('maximum', any!, go), b.binary('maximum', worst0!, ratio)];
+      });
+      return { next: [W1!, V1!, worst!], done: b.binary('eq', rotated!, b.const(0)) };
+    },
+  );
+  return { W: sweeps.outs[0]!, V: sweeps.outs[1]!, iterations: sweeps.iterations, converged: sweeps.converged, residual: sweeps.outs[2]! };
+}
+
+/** σ sorted descending (k of them), the unit columns u_j = w_j/σ_j (numerically zero ones
+ *  completed to an orthonormal set), and the matching columns of V. */
+function svdFactors(b: Builder, W: Node, V: Node, k: Dim, label: string): { U: Node; s: Node; V: Node } {
+  const [rows, cols] = shapeOf(W) as [Dim, Dim];
+  const sig = b.unary('sqrt', b.sum(b.mul(W, W), 0));
+  // the zero threshold of hestenes (‖W‖_F = ‖A‖_F: rotations keep it)
+  const delta = zeroColumn(b, W);
+  const sorted = buildLoop(
+    b,
+    { lo: b.iconst(0), hi: b.dim(k), inits: [sig, b.zeros([k]), b.zeros([rows, k]), b.zeros([cols, k])], names: ['rest', 's', 'U', 'V'], label: `${label}/sort`, origin: 'svd' },
+    (kk, [rest, s, U, Vo]) => {
+      const j = b.maxloc(rest!);
+      const sj = b.index(rest!, [j]);
+      const keep = b.binary('gt', sj, delta);
+      const u = b.mul(b.mul(keep, b.div(one(b), b.select(keep, sj, one(b)))), b.getcol(W, j));
+      return { next: [b.setindex(rest!, [j], b.const(-1)), b.setindex(s!, [kk], sj), b.setcol(U!, kk, u), b.setcol(Vo!, kk, b.getcol(V, j))] };
+    },
+  );
+  const [, s, U0, Vk] = sorted.outs as [Node, Node, Node, Node];
+  // orthonormal completion of the columns whose σ is numerically zero (they are 0 so far)
+  const completed = buildLoop(b, { lo: b.iconst(0), hi: b.dim(k), inits: [U0], names: ['U'], label: `${label}/complete`, origin: 'svd' }, (kk, [U]) => {
+    const bad = b.binary('le', b.index(s, [kk]), delta);
+    const Uo = b.setcol(U!, kk, b.zeros([rows]));
+    const i = b.minloc(b.sum(b.mul(Uo, Uo), 1));
+    const e = b.oneHot(rows, i);
+    const r1 = b.sub(e, b.matvec(Uo, b.getrow(Uo, i)));
+    const r2 = b.sub(r1, b.matvec(Uo, b.vecmat(r1, Uo)));
+    const u = b.div(r2, b.norm(r2));
+    return { next: [b.setcol(U!, kk, b.select(bad, u, b.getcol(U!, kk)))] };
+  });
+  return { U: completed.outs[0]!, s, V: Vk };
+}
+
+/** Each pair (u_j, v_j) flipped so that v_j's entry of largest magnitude is positive. */
+function orientPairs(b: Builder, U: Node, V: Node, k: Dim, label: string): [Node, Node] {
+  const l = buildLoop(b, { lo: b.iconst(0), hi: b.dim(k), inits: [U, V], names: ['U', 'V'], label: `${label}/orient`, origin: 'svd' }, (j, [Uc, Vc]) => {
+    const v = b.getcol(Vc!, j);
+    const sg = orientSign(b, v);
+    return { next: [b.setcol(Uc!, j, b.mul(sg, b.getcol(Uc!, j))), b.setcol(Vc!, j, b.mul(sg, v))] };
+  });
+  return [l.outs[0]!, l.outs[1]!];
+}
+
+export function lowerSvd(b: Builder, a: Node, label: string, maxSweeps = MAX_SWEEPS): Node[] {
+  const [m, n] = shapeOf(a) as [Dim, Dim];
+  const k = Dim.min(m, n);
+  const wide = n.sub(m).constValue();
+  if (wide !== undefined && wide > 0) {
+    // Aᵀ = V Σ Uᵀ: rotate the m columns of Aᵀ
+    const h = hestenes(b, b.transpose(a), label, maxSweeps);
+    const f = svdFactors(b, h.W, h.V, k, label);
+    // the rotated side (f.U, n×k) is A's V; the rotation matrix's side (f.V, m×k) is A's U
+    const [U, V] = orientPairs(b, f.V, f.U, k, label);
+    return [U, f.s, V, h.iterations, h.converged, h.residual];
+  }
+  const h = hestenes(b, a, label, maxSweeps);
+  const f = svdFactors(b, h.W, h.V, k, label);
+  const [U, V] = orientPairs(b, f.U, f.V, k, label);
+  return [U, f.s, V, h.iterations, h.converged, h.residual];
+}
+
+// ---- expm -------------------------------------------------------------------------------------------------
+
+export function lowerExpm(b: Builder, a: Node): Node {
+  const n = shapeOf(a)[0]!;
+  const norm1 = b.rmax(b.sum(b.unary('abs', a), 0));
+  // s = max(0, ⌈log₂(‖A‖₁/θ₁₃)⌉) (⌈x⌉ = −⌊−x⌋; ‖A‖₁ = 0 gives −∞ and s = 0)
+  const lg = b.div(b.unary('log', b.div(norm1, b.const(THETA13))), b.const(Math.LN2));
+  const s = b.ibin('imin', b.ibin('imax', b.iconst(0), b.ibin('isub', b.iconst(0), b.ftoi(b.neg(lg)))), b.iconst(1100));
+  const X = b.mul(b.binary('pow', b.const(2), b.neg(b.itof(s))), a);
+  const I = b.eye(n);
+  const X2 = b.matmul(X, X);
+  const X4 = b.matmul(X2, X2);
+  const X6 = b.matmul(X4, X2);
+  const c = PADE13;
+  const lin = (terms: [number, Node][]): Node => terms.reduce<Node | undefined>((acc, [k, M]) => (acc ? b.add(acc, b.scale(k, M)) : b.scale(k, M)), undefined)!;
+  const U = b.matmul(X, b.add(b.matmul(X6, lin([[c[13]!, X6], [c[11]!, X4], [c[9]!, X2]])), lin([[c[7]!, X6], [c[5]!, X4], [c[3]!, X2], [c[1]!, I]])));
+  const V = b.add(b.matmul(X6, lin([[c[12]!, X6], [c[10]!, X4], [c[8]!, X2]])), lin([[c[6]!, X6], [c[4]!, X4], [c[2]!, X2], [c[0]!, I]]));
+  const R = b.solve(b.sub(V, U), b.add(V, U))[0];
+  const sq = buildLoop(b, { lo: b.iconst(0), hi: s, inits: [R], names: ['R'], label: 'expm/squaring', origin: 'expm' }, (_i, [Rc]) => ({ next: [b.matmul(Rc!, Rc!)] }));
+  return sq.outs[0]!;
+}
+
+// ---- symmetric functions and polar ---------------------------------------------------------------------------
+
+export function lowerSymfun(b: Builder, a: Node, fn: string, maxSweeps?: number): Node {
+  const { lam, V } = eighOf(b, a, undefined, maxSweeps);
+  const r = b.unary('sqrt', b.binary('maximum', lam, b.const(0)));
+  const f = fn === 'sqrt' ? r : b.div(one(b), b.unary('sqrt', lam));
+  const n = shapeOf(a)[0]!;
+  const F = b.matmul(b.mul(V, b.outer(b.fill([n], 1), f)), b.transpose(V));
+  return b.scale(0.5, b.add(F, b.transpose(F)));
+}
+
+export function lowerPolar(b: Builder, a: Node, maxSweeps?: number): Node {
+  const { U, V } = svdOf(b, a, undefined, maxSweeps);
+  return b.matmul(U, b.transpose(V));
+}
+
+/** The replacement of one spectral node: its tuple's elements (eigh, svd) or its value. */
+export function lowerSpectral(b: Builder, n: Node): Node[] {
+  const a = n.args[0]!;
+  const label = String(n.attrs.label ?? n.op);
+  const sweeps = typeof n.attrs.max_sweeps === 'number' ? n.attrs.max_sweeps : undefined;
+  switch (n.op) {
+    case 'eigh':
+      return lowerEigh(b, a, label, sweeps);
+    case 'svd':
+      return lowerSvd(b, a, label, sweeps);
+    case 'expm':
+      return [lowerExpm(b, a)];
+    case 'symfun':
+      return [lowerSymfun(b, a, String(n.attrs.fn), sweeps)];
+    case 'polar':
+      return [lowerPolar(b, a, sweeps)];
+    default:
+      throw new Error(`lowerSpectral: ${n.op} is not a spectral op`);
+  }
+}
+
+/** Expands one spectral node of `f` (reachable as `all` from `roots`): its uses, the status
+ *  entries included, read the lowered loops. */
+export function expandSpectralNode(b: Builder, f: Func, roots: readonly Node[], n: Node): Func {
+  const repl = b.at(n.span, () => lowerSpectral(b, n));
+  const mapping = new Map<Node, Node>();
+  if (n.type.kind === 'tuple') {
+    for (const x of reachable(roots)) if (x.op === 'proj' && x.args[0] === n) mapping.set(x, repl[x.attrs.index as number]!);
+  } else mapping.set(n, repl[0]!);
+  const map = substitute(b.g, roots, mapping);
+  const m = (x: Node): Node => map.get(x) ?? x;
+  return {
+    ...f,
+    results: f.results.map((r) => ({ ...r, node: m(r.node) })),
+    status: f.status.map((s) => ({
+      ...s,
+      iterations: m(s.iterations),
+      converged: m(s.converged),
+      ...(s.residual ? { residual: m(s.residual) } : {}),
+      ...(s.extra ? { extra: s.extra.map((e) => ({ ...e, node: m(e.node) })) } : {}),
+    })),
+  };
+}
