@@ -15,8 +15,9 @@
 import type * as A from '../grammar/ast.js';
 import { type Diagnostic, DiagnosticBag, UserErrors, renderAll } from './diagnostics.js';
 import { Builder } from './ir/builder.js';
-import type { Func } from './ir/node.js';
+import { Graph, type Func } from './ir/node.js';
 import { printFunc } from './ir/printer.js';
+import { parseFunc } from './ir/parser.js';
 import { verifyFunc } from './ir/verifier.js';
 import { sourceFile, type SourceFile } from './source.js';
 import { elaborateProgram, fsLoader, type ProgramOut, type SourceLoader } from './check/items.js';
@@ -24,7 +25,7 @@ import { BudgetExceeded, stageBudget, withBudget } from './ir/budget.js';
 import { LimitExceeded, budgetDiagnostic, dimDiagnostic } from './limits.js';
 import { DimTooLarge } from '../core/dims.js';
 import { solverOverrideProblem } from './check/solver-specs.js';
-import { MatcRuntimeError } from '../core/errors.js';
+import { InternalError, MatcRuntimeError } from '../core/errors.js';
 import { vjpFunc } from './diff/vjp.js';
 import { jvpFunc } from './diff/jvp.js';
 import { DiffError } from './diff/vjp-rules.js';
@@ -184,17 +185,33 @@ export class Program {
       case 'check':
         return signature(this.lowered(name));
       case 'lower':
-        return printFunc(this.lowered(name));
+        return verifiedText(this.lowered(name));
       case 'diff':
-        return printFunc(simplifyFunc(this.b, this.vjpRaw(name)));
+        return verifiedText(simplifyFunc(this.b, this.vjpRaw(name)));
       case 'jvp':
-        return printFunc(simplifyFunc(this.b, this.jvpRaw(name)));
+        return verifiedText(simplifyFunc(this.b, this.jvpRaw(name)));
       case 'expand':
-        return printFunc(expandFunc(this.b, this.lowered(name), this.expandOpts()));
+        return verifiedText(expandFunc(this.b, this.lowered(name), this.expandOpts()));
       case 'opt':
-        return printFunc(this.forward(name)) + '\n\n' + printFunc(this.vjp(name));
+        return verifiedText(this.forward(name)) + '\n\n' + verifiedText(this.vjp(name));
     }
   }
+}
+
+/** The printed IR of a stage, checked as `matc compile` checks what it embeds: the function
+ *  passes the verifier and its text parses back as itself. `matc ir` printed IR that failed its
+ *  own verifier and exited 0 (issue 10); an InternalError here makes it exit 2. */
+function verifiedText(f: Func): string {
+  verifyFunc(f);
+  const text = printFunc(f);
+  let again: string;
+  try {
+    again = printFunc(parseFunc(text, new Graph()));
+  } catch (e) {
+    throw new InternalError(`${f.name}: the printed IR does not parse back (${(e as Error).message})`, text);
+  }
+  if (again !== text) throw new InternalError(`${f.name}: the printed IR does not print back identically after parsing`, text);
+  return text;
 }
 
 function signature(f: Func): string {
