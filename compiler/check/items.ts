@@ -448,7 +448,7 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
   sub.dims = bind;
   sub.inlineStack = [...el.inlineStack, item.name.name];
   sub.statusPrefix = `${el.statusPrefix}${item.name.name}/`;
-  const val = el.b.at(span, () => sub.expr(item.body, env));
+  const val = el.b.at(span, () => el.b.inCall({ span, callee: item.name.name }, () => sub.expr(item.body, env)));
   if (sub.diag.hasErrors && calleeHasOwnErrors(el, entry)) return poison; // reported at the callee
   if (sub.diag.hasErrors) {
     el.diag.error('MAT0308', `${item.name.name} cannot be applied to these arguments`, span, {
