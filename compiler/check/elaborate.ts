@@ -10,7 +10,7 @@ import { Dim, shapeEquals, shapeToString } from '../../core/dims.js';
 import { Builder, shapeOf, tt } from '../ir/builder.js';
 import type { Node, StatusEntry } from '../ir/node.js';
 import type { Struct } from '../ir/types.js';
-import { type Span, joinSpans, spanText } from '../source.js';
+import { type SourceFile, type Span, joinSpans, spanText } from '../source.js';
 import { Scope } from './scope.js';
 import { type Val, arr, poison, describeVal, shapeLabel } from './values.js';
 import { builtins } from './builtins.js';
@@ -21,6 +21,10 @@ import { tickBudget } from '../ir/budget.js';
 
 export interface ElabContext {
   items: Map<string, ItemEntry>;
+  /** the item names a file may call (its own and what its imports give it); all when absent */
+  visibleIn?(file: SourceFile): ReadonlySet<string>;
+  /** the path that an import in `from` would name to reach the file defining item `name` */
+  importPath?(from: SourceFile, name: string): string | undefined;
   /** called to elaborate a user function's body inline */
   inline(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpans: Span[]): Val;
   /** items on a cycle of calls (reported once as MAT0304 before elaboration): calls of them
@@ -678,6 +682,19 @@ export class Elab {
       return poison;
     }
     const user = this.ctx.items.get(name);
+    if (user && this.ctx.visibleIn && !this.ctx.visibleIn(e.callee.span.file).has(name)) {
+      // defined in a loaded file but not given to this one by its imports (issue 10)
+      const base = this.ctx.importPath?.(e.callee.span.file, name) ?? user.file.path.split(/[\\/]/).pop()!;
+      const mine = this.ctx.visibleIn(e.callee.span.file);
+      const sug = closest(name, [...Object.keys(builtins), ...mine]);
+      this.diag.error('MAT0301', `unknown name '${name}'`, e.callee.span, {
+        label: 'not imported into this file',
+        notes: [{ message: `'${name}' is defined in ${base} but was not imported here`, span: user.item.name.span }],
+        suggestion: sug ? `import it (import { ${name} } from "${base}" or import "${base}"), or did you mean '${sug}'?` : `import it: import { ${name} } from "${base}" (or import "${base}")`,
+      });
+      for (const a of e.args) this.expr(a.value, env);
+      return poison;
+    }
     if (user) {
       const named = e.args.find((a) => a.name);
       if (named) {
@@ -698,7 +715,7 @@ export class Elab {
     }
     const bi = builtins[name];
     if (bi) return bi.elaborate(this, e, env);
-    const sug = closest(name, [...Object.keys(builtins), ...this.ctx.items.keys()]);
+    const sug = closest(name, [...Object.keys(builtins), ...(this.ctx.visibleIn?.(e.callee.span.file) ?? this.ctx.items.keys())]);
     this.diag.error('MAT0302', `unknown function '${name}'`, e.callee.span, {
       label: 'not a builtin or a function in this file or its imports',
       suggestion: sug ? `did you mean '${sug}'?` : undefined,
