@@ -451,12 +451,41 @@ export class Elab {
       const b = this.toArr(r, e.right.span);
       return b.k === 'arr' ? this.elementwise('pow', a, b, e) : poison;
     }
-    if (sa.length === 2 && sa[0]!.equals(sa[1]!) && r.k === 'lit' && r.isInt && r.value >= 1 && r.value <= 64) {
-      let acc = a.node;
-      for (let i = 1; i < r.value; i++) acc = this.b.matmul(acc, a.node);
-      return arr(acc, a.struct === 'sym' ? 'sym' : 'general');
+    if (sa.length === 2 && sa[0]!.equals(sa[1]!)) {
+      // the exponent: an integer known when the function is checked (a literal, or a constant
+      // dimension), 0 … 2³¹ − 1 (issue 10: `A ^ 1024` was refused by a limit of 64 that the
+      // message did not state)
+      const k = r.k === 'lit' ? (r.isInt ? r.value : undefined) : r.k === 'int' ? r.dim?.constValue() : undefined;
+      if (k === undefined || !Number.isInteger(k) || k < 0 || k > limits.maxInt) {
+        const what = r.k === 'lit' ? `${r.value}` : r.k === 'int' ? 'an integer known only at run time' : describeVal(r);
+        this.diag.error('MAT0250', `the exponent of a matrix power must be an integer from 0 to ${limits.maxInt} known when the function is checked, not ${what}`, e.right.span, {
+          label: 'this exponent',
+          suggestion:
+            r.k === 'lit' && r.value < 0
+              ? `use inv(A) ^ ${-r.value} (or solve(A, B) for A⁻¹B)`
+              : r.k === 'int'
+                ? 'write the repeated product with iterate (…) for i in 0..k => …'
+                : "use '.^' for elementwise powers",
+        });
+        return poison;
+      }
+      if (k === 0) return arr(this.b.eye(sa[0]!), a.struct === 'sym' || a.struct === 'spd' ? 'sym' : 'general');
+      // Binary exponentiation: with k = Σ_{i ∈ bits(k)} 2^i, A^k = Π_{i ∈ bits(k)} A^(2^i), where
+      // A^(2^(i+1)) = A^(2^i) A^(2^i): ⌊log₂ k⌋ squarings and popcount(k) − 1 products, at most
+      // 2⌊log₂ k⌋ products in all (62 for k = 2³¹ − 1) instead of k − 1. Powers of one matrix
+      // commute, so the order of the factors does not matter in exact arithmetic.
+      let rest = k;
+      let sq = a.node;
+      let acc: Node | undefined;
+      for (;;) {
+        if (rest % 2 === 1) acc = acc ? this.b.matmul(acc, sq) : sq;
+        rest = Math.floor(rest / 2);
+        if (rest === 0) break;
+        sq = this.b.matmul(sq, sq);
+      }
+      return arr(acc!, a.struct === 'sym' || a.struct === 'spd' ? 'sym' : 'general');
     }
-    this.diag.error('MAT0204', "'^' is a scalar power or a square matrix to a positive integer power", e.opSpan, {
+    this.diag.error('MAT0204', "'^' is a scalar power or a square matrix to an integer power", e.opSpan, {
       label: `the left operand is ${shapeLabel(a)}`,
       suggestion: "use '.^' for elementwise powers",
     });
