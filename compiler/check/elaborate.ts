@@ -45,7 +45,7 @@ export class Elab {
   /** prefix for status entries of inlined callees */
   statusPrefix = '';
   /** run-time conditions on dimensions (slice bounds that cannot be proved statically) */
-  assertions: { dim: Dim; message: string }[] = [];
+  assertions: { dim: Dim; message: string; code?: string }[] = [];
 
   constructor(
     readonly b: Builder,

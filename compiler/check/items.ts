@@ -345,7 +345,7 @@ function checkResults(el: Elab, item: A.FnItem, val: Val): FuncResult[] | null {
 interface Inlined {
   val: Val;
   statuses: StatusEntry[];
-  assertions: { dim: Dim; message: string }[];
+  assertions: { dim: Dim; message: string; code?: string }[];
 }
 
 /** Inlined calls per graph (node ids in the keys belong to one builder). */

@@ -161,7 +161,7 @@ export interface Func {
   /** derived dimensions (where-clauses): name → definition over input dims */
   derivedDims: { name: string; value: Dim }[];
   /** dimension expressions that must be ≥ 0 at run time (slice bounds), with the reason */
-  assertions?: { dim: Dim; message: string }[];
+  assertions?: { dim: Dim; message: string; code?: string }[];
   span?: Span;
 }
 
