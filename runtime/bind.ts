@@ -229,8 +229,8 @@ export function bindInputs(target: Signature | Func, given: Record<string, Input
   }
   for (const [k, v] of dims) if (!Number.isInteger(v) || v < 0) throw new MatcRuntimeError('MATR103', `${func.name}: dimension ${k} = ${v} is not a non-negative integer`);
   if ((batch ?? []).includes(0)) throw new MatcRuntimeError('MATR106', `${func.name}: the batch [${batch!.join(', ')}] is empty`);
-  // results: never empty (an int parameter of 0 would give empty outputs with ok: true) and
-  // never larger than can be allocated
+  // results: empty dimensions are legal (issue 10: every op is defined on them), negative ones
+  // are not, and nothing larger than can be allocated
   const batchSize = (batch ?? []).reduce((x, y) => x * y, 1);
   for (const r of func.results) {
     const shape = r.shape.map((d) => d.eval(dims));

@@ -108,9 +108,9 @@ const extra: ZeroSpec[] = [
     cases: [{ m: 3, n: 0 }, { m: 0, n: 2 }],
     src: `fn f(A: mat[m, n], b: vec[m], c: vec[n]) -> (x: vec[n], y: vec[n], z: vec[n], w: vec[n]) =
   (argmin x: vec[n] of 0.5 * sumsq(A * x - b) + 0.5 * sumsq(x) by newton(),
-   argmin x: vec[n] of 0.5 * sumsq(A * x - b) + sumsq(x - c) by gradient_descent(),
+   argmin x: vec[n] of 0.5 * sumsq(A * x - b) + sumsq(x - c) by gradient_descent(tol: 1e-4),
    argmin x: vec[n] of 0.5 * sumsq(A * x - b) + 0.5 * sumsq(x) by newton(backward: minres),
-   solve y: vec[n] such that y .* y .* y + y == c)`,
+   solve y: vec[n] such that y .* y .* y + y == c by newton(tol: 1e-5))`,
   },
   { name: 'empty-norm', fn: 'f', grad: true, cases: [{ n: 0, m: 2 }], src: `fn f(x: vec[n], y: vec[m]) -> vec[m] = y * (1 + norm(x)) + sumsq(x) * y` },
 ];
