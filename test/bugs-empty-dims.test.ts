@@ -28,6 +28,8 @@ import { Tensor } from '../runtime/tensor.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
 import { paritySpecs } from './parity-specs.js';
 import { repoRoot } from './gen/paths.js';
+import { compileToDir } from '../cli/aot.js';
+import { pathToFileURL } from 'node:url';
 
 after(releaseSharedGpu);
 
@@ -188,6 +190,7 @@ function sameOutcome(oa: Outcome, ob: Outcome, tol: number, what: string, compar
 }
 
 const interp = new CpuBackend({ reference: true, threads: 1 });
+const f32 = new CpuBackend({ threads: 1, precision: 'f32' });
 const cpuPaths: [string, Backend][] = [
   ['wasm', new CpuBackend({ threads: 1 })],
   ['js', new CpuBackend({ threads: 1, engine: 'js' })],
@@ -215,6 +218,9 @@ for (const s of specs) {
         const got = await runAll(fn, inputs, dims, backend, s.grad ?? false, cot);
         for (const mode of Object.keys(ref)) sameOutcome(ref[mode]!, got[mode]!, 1e-12, `${s.name} ${JSON.stringify(dims)} ${mode} ${name}`);
       }
+      // f32 storage (the JavaScript form): values to f32 rounding
+      const got = await runAll(fn, inputs, dims, f32, s.grad ?? false, cot);
+      for (const mode of Object.keys(ref)) sameOutcome(ref[mode]!, got[mode]!, 1e-4, `${s.name} ${JSON.stringify(dims)} ${mode} f32`, false);
     }
   });
 }
@@ -410,6 +416,28 @@ test('the CLI: matc run --random --dims that empty a parameter runs, with its gr
     const g = spawnSync(process.execPath, [cli, 'run', join(dir, 'tt.mat'), '--fn', 'tt_apply', '--random', '--dims', 'n1=2,n2=3,n3=2,r=3', '--grad', '--backend', 'cpu'], { encoding: 'utf8' });
     assert.equal(g.status, 0, g.stderr);
     assert.match(g.stdout, /\n {2}E {2}\[0, 6\]/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('AOT modules: empty parameters run, and the MATR170 binding checks are embedded', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'matc-empty-aot-'));
+  try {
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', private: true }));
+    writeFileSync(join(dir, 'tt.mat'), TT + 'fn unit(x: vec[n]) -> vec[n] = normalize(x)\n');
+    const r = compileToDir(join(dir, 'tt.mat'), dir, { runtime: join(repoRoot, 'dist') });
+    type Fn = { forward(i: Record<string, unknown>, o?: object): Promise<{ outputs: Record<string, Tensor>; status: { ok: boolean } }>; vjp(i: Record<string, unknown>, c: Record<string, unknown>, o?: object): Promise<{ gradients: Record<string, Tensor> }> };
+    const ns = (await import(pathToFileURL(r.js).href)) as { functions: Record<string, Fn> };
+    const jit = compile(TT, { path: 'tt.mat' }).fn('tt_apply');
+    const dims = { n1: 2, n2: 3, n3: 2, r: 3, s: 2 };
+    const inputs = randomInputs(jit, dims, [], 9);
+    const a = await ns.functions.tt_apply!.forward(inputs, { dims: { r: 3, s: 2 } });
+    const b = await jit.forward(inputs, { dims: { r: 3, s: 2 } });
+    assert.deepEqual(Array.from(a.outputs.out!.data), Array.from(b.outputs.out!.data));
+    const g = await ns.functions.tt_apply!.vjp(inputs, { out: [1, -1] }, { dims: { r: 3, s: 2 } });
+    assert.deepEqual([...g.gradients.E!.shape], [0, 6]);
+    await assert.rejects(ns.functions.unit!.forward({ x: new Tensor([0], []) }), MATR('MATR170', /normalize\(x\) is not defined on an empty operand/));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
