@@ -20,7 +20,7 @@
 
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { compileProgram } from '../compiler/compile.js';
+import { CompileError, compileProgram } from '../compiler/compile.js';
 import { renderAll } from '../compiler/diagnostics.js';
 import { Module, type CompiledFn, type CallOptions, type ForwardResult, type VjpResult } from '../api/module.js';
 import type { Func } from '../compiler/ir/node.js';
@@ -288,7 +288,18 @@ export async function benchFunction(fn: CompiledFn, backend: Backend | undefined
   const fwdWall = await timeWall(() => fn.forward(d.inputs, opts), o, fwdGpu !== null);
   let bwd: PhaseTiming = { gpuMsMedian: null, gpuMsMin: null, gpuSamples: 0, wallMsMedian: NaN, wallMsMin: NaN, wallSamples: 0 };
   let bwdLast: VjpResult | null = null;
+  // A function without a reverse rule is still worth timing forward (issue 10: bench refused
+  // forward-only functions with MAT0501); the report says why the backward is missing.
+  let noBackward: string | undefined;
   if (o.backward !== false) {
+    try {
+      fn.executable('vjp');
+    } catch (e) {
+      if (!(e instanceof CompileError)) throw e;
+      noBackward = `backward not timed: no VJP: ${e.message.split('\n')[0]}`;
+    }
+  }
+  if (o.backward !== false && noBackward === undefined) {
     const all: Record<string, Tensor> = { ...d.inputs };
     for (const r of fn.func.results) all[cotangentName(r.name)] = d.cotangents[r.name]!;
     const bwdGpu = await gpuTime('vjp', all);
@@ -309,7 +320,7 @@ export async function benchFunction(fn: CompiledFn, backend: Backend | undefined
     status: {
       forward: summarizeNodes(fwdWall.last.status.nodes),
       backward: bwdLast ? summarizeNodes(bwdLast.status.nodes) : {},
-      warnings: [...fwdWall.last.status.warnings, ...(bwdLast?.status.warnings ?? [])].filter((w, i, a) => a.indexOf(w) === i),
+      warnings: [...fwdWall.last.status.warnings, ...(bwdLast?.status.warnings ?? []), ...(noBackward ? [noBackward] : [])].filter((w, i, a) => a.indexOf(w) === i),
     },
   };
   return { report, data: d, forward: fwdWall.last, backward: bwdLast };

@@ -81,8 +81,8 @@ export function randomInputs(fn: CompiledFn, dims: Record<string, number>, batch
     const shape = t.shape.map((d) => d.eval(dims));
     const size = shape.reduce((a, b) => a * b, 1);
     const B = batch.reduce((a, b) => a * b, 1);
-    const bad = shape.findIndex((d) => !Number.isInteger(d) || d < 1);
-    if (bad >= 0) throw new MatcRuntimeError('MATR112', `--dims: input '${p.name}' (${t.shape.map(String).join(', ')}) would have shape [${shape.join(', ')}]; every dimension must be a positive integer`);
+    const bad = shape.findIndex((d) => !Number.isInteger(d) || d < 0);
+    if (bad >= 0) throw new MatcRuntimeError('MATR112', `--dims: input '${p.name}' (${t.shape.map(String).join(', ')}) would have shape [${shape.join(', ')}]; every dimension must be a non-negative integer`);
     if (size * B > MAX_RANDOM_ELEMENTS) {
       throw new MatcRuntimeError('MATR112', `--dims${B > 1 ? '/--batch' : ''}: input '${p.name}' would have ${(size * B).toExponential(2)} elements (shape [${[...batch, ...shape].join(', ')}]); --random generates at most ${MAX_RANDOM_ELEMENTS.toLocaleString('en-US')} per input`);
     }

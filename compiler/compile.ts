@@ -13,18 +13,19 @@
 // them for `matc ir --stage`.
 
 import type * as A from '../grammar/ast.js';
-import { type Diagnostic, DiagnosticBag, UserErrors, renderAll } from './diagnostics.js';
+import { type Diagnostic, DiagnosticBag, type Note, UserErrors, renderAll } from './diagnostics.js';
 import { Builder } from './ir/builder.js';
-import type { Func } from './ir/node.js';
+import { Graph, type Func } from './ir/node.js';
 import { printFunc } from './ir/printer.js';
+import { parseFunc } from './ir/parser.js';
 import { verifyFunc } from './ir/verifier.js';
-import { sourceFile, type SourceFile } from './source.js';
+import { sourceFile, type SourceFile, type Span } from './source.js';
 import { elaborateProgram, fsLoader, type ProgramOut, type SourceLoader } from './check/items.js';
 import { BudgetExceeded, stageBudget, withBudget } from './ir/budget.js';
 import { LimitExceeded, budgetDiagnostic, dimDiagnostic } from './limits.js';
 import { DimTooLarge } from '../core/dims.js';
 import { solverOverrideProblem } from './check/solver-specs.js';
-import { MatcRuntimeError } from '../core/errors.js';
+import { InternalError, MatcRuntimeError } from '../core/errors.js';
 import { vjpFunc } from './diff/vjp.js';
 import { jvpFunc } from './diff/jvp.js';
 import { DiffError } from './diff/vjp-rules.js';
@@ -194,11 +195,30 @@ export class Program {
       if (e instanceof DimTooLarge) throw new CompileError([dimDiagnostic(e, fn === undefined ? undefined : this.out.funcs.get(fn)?.span)]);
       if (e instanceof BudgetExceeded) throw new CompileError([budgetDiagnostic(e, fn === undefined ? undefined : this.out.funcs.get(fn)?.span)]);
       if (e instanceof DiffError) {
-        throw new CompileError([{ code: e.code, severity: 'error', message: e.message, ...(e.node.span ? { span: e.node.span } : {}) }]);
+        throw new CompileError([{ code: e.code, severity: 'error', message: e.message, ...(e.node.span ? { span: e.node.span } : {}), ...this.callChain(e.node.span, fn) }]);
       }
       if (e instanceof UserErrors && !(e instanceof CompileError)) throw new CompileError(e.diagnostics);
       throw e;
     }
+  }
+
+  /** Notes naming how function `fn` reached a construct inlined from its callees (issue 10: a
+   *  MAT0501 inside an imported file named no call chain): `call chain: f → householder →
+   *  accumulate_q`, then each call with its span. Hash-consing can share a node with another
+   *  function's inlining; a chain that does not start in `fn` is left out. */
+  private callChain(span: Span | undefined, fn: string | undefined): { notes?: Note[] } {
+    const via = span?.via;
+    const item = fn === undefined ? undefined : (this.out.items.get(fn) ?? this.out.items.get(fn.replace(/\.init$/, '')))?.item;
+    if (!via?.length || !item) return {};
+    const first = via[0]!.span;
+    if (first.file !== item.span.file || first.start < item.span.start || first.end > item.span.end) return {};
+    const names = [fn!, ...via.map((c) => c.callee)];
+    return {
+      notes: [
+        { message: `call chain: ${names.join(' → ')}` },
+        ...via.map((c, i) => ({ message: `${names[i]} calls ${c.callee} here`, span: { file: c.span.file, start: c.span.start, end: c.span.end } })),
+      ],
+    };
   }
 
   private expandOpts(): ExpandOptions {
@@ -266,17 +286,44 @@ export class Program {
       case 'check':
         return signature(this.lowered(name));
       case 'lower':
-        return printFunc(this.lowered(name));
+        return verifiedText(this.lowered(name));
       case 'diff':
-        return printFunc(simplifyFunc(this.b, this.vjpRaw(name)));
+        return verifiedText(simplifyFunc(this.b, this.vjpRaw(name)));
       case 'jvp':
-        return printFunc(simplifyFunc(this.b, this.jvpRaw(name)));
+        return verifiedText(simplifyFunc(this.b, this.jvpRaw(name)));
       case 'expand':
-        return printFunc(expandFunc(this.b, this.lowered(name), this.expandOpts()));
-      case 'opt':
-        return printFunc(this.forward(name)) + '\n\n' + printFunc(this.vjp(name));
+        return verifiedText(expandFunc(this.b, this.lowered(name), this.expandOpts()));
+      case 'opt': {
+        // the forward needs no derivative: a function without a reverse rule still prints it,
+        // with the reason its VJP is missing (issue 10), as `--stage schedule` does
+        const fwd = verifiedText(this.forward(name));
+        let vjp: string;
+        try {
+          vjp = verifiedText(this.vjp(name));
+        } catch (e) {
+          if (!(e instanceof CompileError)) throw e;
+          vjp = `// ${name} (vjp): not compiled: ${e.message.split('\n')[0]}`;
+        }
+        return fwd + '\n\n' + vjp;
+      }
     }
   }
+}
+
+/** The printed IR of a stage, checked as `matc compile` checks what it embeds: the function
+ *  passes the verifier and its text parses back as itself. `matc ir` printed IR that failed its
+ *  own verifier and exited 0 (issue 10); an InternalError here makes it exit 2. */
+function verifiedText(f: Func): string {
+  verifyFunc(f);
+  const text = printFunc(f);
+  let again: string;
+  try {
+    again = printFunc(parseFunc(text, new Graph()));
+  } catch (e) {
+    throw new InternalError(`${f.name}: the printed IR does not parse back (${(e as Error).message})`, text);
+  }
+  if (again !== text) throw new InternalError(`${f.name}: the printed IR does not print back identically after parsing`, text);
+  return text;
 }
 
 function signature(f: Func): string {

@@ -27,7 +27,7 @@ export function signatureData(f: Func): SignatureData {
     results: f.results.map((r) => ({ name: r.name, shape: texts((r.node.type as TensorType).shape), ...((r.node.type as TensorType).dtype === 'i' ? { int: true } : {}) })),
     intParams: f.intParams.map((p) => ({ name: p.name, ...(p.default !== undefined ? { default: p.default } : {}) })),
     derivedDims: f.derivedDims.map((d) => ({ name: d.name, value: d.value.toString() })),
-    assertions: (f.assertions ?? []).map((a) => ({ dim: a.dim.toString(), message: a.message })),
+    assertions: (f.assertions ?? []).map((a) => ({ dim: a.dim.toString(), message: a.message, ...(a.code ? { code: a.code } : {}) })),
     status: f.status.map((s) => ({ name: s.name, kind: s.kind, residual: s.residual !== undefined, ...(s.estimate ? { estimate: true } : {}) })),
   };
 }

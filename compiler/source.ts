@@ -12,6 +12,16 @@ export interface Span {
   readonly file: SourceFile;
   readonly start: number;
   readonly end: number;
+  /** For IR built inside an inlined call: the calls that led here, outermost first (the
+   *  elaborated function's own call of the first callee, then that callee's call of the next…).
+   *  Late diagnostics (a derivative that cannot be built) name this chain. */
+  readonly via?: readonly CallSite[];
+}
+
+/** A call of a user function that was inlined: where, and which function. */
+export interface CallSite {
+  readonly span: Span;
+  readonly callee: string;
 }
 
 export function sourceFile(path: string, text: string): SourceFile {

@@ -59,8 +59,9 @@ export interface SignatureData {
   results: { name: string; shape: string[]; int?: boolean }[];
   intParams: { name: string; default?: number }[];
   derivedDims: { name: string; value: string }[];
-  /** dimension expressions that must be ≥ 0 at run time (slice bounds), with the reason */
-  assertions: { dim: string; message: string }[];
+  /** dimension expressions that must be ≥ 0 at run time (slice bounds), with the reason; `code`
+   *  the error code when it is not MATR103 (MATR170: an op undefined on an empty tensor) */
+  assertions: { dim: string; message: string; code?: string }[];
   /** `estimate`: the residual is a probe estimate, not the exact norm */
   status: { name: string; kind: StatusKind; residual: boolean; estimate?: boolean }[];
 }

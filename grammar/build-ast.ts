@@ -393,6 +393,9 @@ class Builder {
       const bindings = (n.children.letBinding ?? []).map((b) => this.letBinding(b as CstNode));
       return { kind: 'let', bindings, body: this.iterBody(sub(n, 'iterBody'), span, setUntil), span };
     }
+    if (sub(n, 'iterateExpr')) return this.iterateExpr(sub(n, 'iterateExpr')!);
+    if (sub(n, 'argExpr')) return this.argExpr(sub(n, 'argExpr')!);
+    if (sub(n, 'solveExpr')) return this.solveExpr(sub(n, 'solveExpr')!);
     const u = sub(n, 'until');
     if (u) setUntil(this.orExpr(u));
     if (sub(n, 'ifExpr')) return this.ifExpr(sub(n, 'ifExpr')!);

@@ -482,6 +482,13 @@ export class MatParser extends CstParser {
           this.SUBRULE(this.iterBody);
         },
       },
+      // a loop, argmin/argmax or solve node as the whole body (issue 10: `iterate … => iterate …`
+      // was MAT0102 without a `let` around it); they take no `until` — a trailing `until` would
+      // belong to the inner loop's body — so a loop whose body is one of them and that has an
+      // `until` writes the body in parentheses or binds it with `let`
+      { ALT: () => this.SUBRULE2(this.iterateExpr) },
+      { ALT: () => this.SUBRULE2(this.argExpr) },
+      { GATE: () => this.LA(2).tokenType !== T.LParen, ALT: () => this.SUBRULE2(this.solveExpr) },
       {
         ALT: () => {
           this.OR2([{ ALT: () => this.SUBRULE(this.ifExpr) }, { ALT: () => this.SUBRULE(this.orExpr) }]);

@@ -173,7 +173,9 @@ function iterBody(body: A.Expr, until: A.Expr | null): string {
   if (body.kind === 'let') return `let ${body.bindings.map(binding).join(', ')} in ${iterBody(body.body, until)}`;
   // An `if` tail ends in its else branch, which may itself end in a loop body that would take
   // this loop's `until`: parenthesize it when an until follows.
-  const tail = body.kind === 'if' && !until ? expr(body) : p(body, 1);
+  // A loop or declarative node is a body of its own when no until follows (it takes none).
+  const bare = !until && (body.kind === 'if' || body.kind === 'iterate' || body.kind === 'argopt' || body.kind === 'solve');
+  const tail = bare ? expr(body) : p(body, 1);
   return until ? `${tail} until ${p(until, 1)}` : tail;
 }
 

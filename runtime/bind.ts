@@ -228,20 +228,16 @@ export function bindInputs(target: Signature | Func, given: Record<string, Input
     });
   }
   for (const [k, v] of dims) if (!Number.isInteger(v) || v < 0) throw new MatcRuntimeError('MATR103', `${func.name}: dimension ${k} = ${v} is not a non-negative integer`);
-  for (const inp of inputs) {
-    const z = inp.shape.indexOf(0);
-    if (z >= 0) throw new MatcRuntimeError('MATR106', `${func.name}: ${describeParam(inp.param.name)} has an empty dimension (size 0 at position ${z + 1} of [${inp.shape.join(', ')}]); matc does not run on empty tensors`);
-  }
   if ((batch ?? []).includes(0)) throw new MatcRuntimeError('MATR106', `${func.name}: the batch [${batch!.join(', ')}] is empty`);
-  // results: never empty (an int parameter of 0 would give empty outputs with ok: true) and
-  // never larger than can be allocated
+  // results: empty dimensions are legal (issue 10: every op is defined on them), negative ones
+  // are not, and nothing larger than can be allocated
   const batchSize = (batch ?? []).reduce((x, y) => x * y, 1);
   for (const r of func.results) {
     const shape = r.shape.map((d) => d.eval(dims));
     if (shape.some((d) => !Number.isFinite(d))) continue; // reported by the assertions below, or not evaluable here
     const where = `${[...dims].map(([k, x]) => `${k}=${x}`).join(', ')}`;
-    if (shape.some((d) => d <= 0)) {
-      throw new MatcRuntimeError('MATR106', `${func.name}: ${describeResult(r.name)} would be empty (shape [${shape.join(', ')}] for ${where}); matc does not run on empty tensors`);
+    if (shape.some((d) => d < 0)) {
+      throw new MatcRuntimeError('MATR103', `${func.name}: ${describeResult(r.name)} would have a negative dimension (shape [${shape.join(', ')}] for ${where})`);
     }
     const size = shape.reduce((x, y) => x * y, 1) * batchSize;
     if (size > MAX_ELEMENTS) {
@@ -250,7 +246,7 @@ export function bindInputs(target: Signature | Func, given: Record<string, Input
   }
   for (const a of func.assertions ?? []) {
     const v = a.dim.eval(dims);
-    if (!(v >= 0)) throw new MatcRuntimeError('MATR103', `${func.name}: ${a.message}, which fails for ${[...dims].map(([k, x]) => `${k}=${x}`).join(', ')}`);
+    if (!(v >= 0)) throw new MatcRuntimeError(a.code ?? 'MATR103', `${func.name}: ${a.message}, which fails for ${[...dims].map(([k, x]) => `${k}=${x}`).join(', ')}`);
   }
   // int values (an optimizer's int state) are integers of the i32 range, whatever else is skipped:
   // backends read them as ints (a fraction would be floored silently, NaN read as 0)

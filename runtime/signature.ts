@@ -25,7 +25,7 @@ export interface Signature {
   readonly results: readonly { name: string; shape: readonly Dim[]; int?: boolean }[];
   readonly intParams: readonly { name: string; default?: number }[];
   readonly derivedDims: readonly { name: string; value: Dim }[];
-  readonly assertions: readonly { dim: Dim; message: string }[];
+  readonly assertions: readonly { dim: Dim; message: string; code?: string }[];
   readonly status: readonly { name: string; kind: StatusKind; residual: boolean; estimate?: boolean }[];
 }
 
@@ -38,7 +38,7 @@ export function parseSignature(d: SignatureData): Signature {
     results: d.results.map((r) => ({ name: r.name, shape: dims(r.shape), ...(r.int ? { int: true } : {}) })),
     intParams: d.intParams.map((p) => ({ ...p })),
     derivedDims: d.derivedDims.map((x) => ({ name: x.name, value: parseDim(x.value) })),
-    assertions: d.assertions.map((a) => ({ dim: parseDim(a.dim), message: a.message })),
+    assertions: d.assertions.map((a) => ({ dim: parseDim(a.dim), message: a.message, ...(a.code ? { code: a.code } : {}) })),
     status: d.status.map((s) => ({ ...s })),
   };
 }

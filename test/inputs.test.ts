@@ -91,10 +91,15 @@ for (const path of ['jit', 'aot']) {
     assert.deepEqual(Array.from(g.gradients.b!.data), [1, 3]); // A ct
   });
 
-  test(`${path}: dims are validated, and an int parameter of 0 is not empty outputs with ok: true`, async () => {
+  test(`${path}: dims are validated, and an int parameter of 0 gives empty outputs`, async () => {
     const { g } = paths[path]!;
     const X = new Tensor([3, 3], [2, 1, 0, 1, 2, 0, 0, 0, 1]);
-    await assert.rejects(g.forward({ X }, { dims: { k: 0 } }), err('MATR106', /output 'out' would be empty \(shape \[3, 0\]/));
+    // issue 10: empty dimensions are legal (issue 12 refused them while kernels were undefined on
+    // empty tensors); X[:, 0:0] is the exact, empty answer
+    const empty = await g.forward({ X }, { dims: { k: 0 } });
+    assert.deepEqual(empty.outputs.out!.shape, [3, 0]);
+    assert.equal(empty.status.ok, true);
+    await assert.rejects(g.forward({ X }, { dims: { k: 4 } }), err('MATR103', /slice 0:k needs k <= m/));
     await assert.rejects(g.forward({ X }, { dims: { k: -1 } }), err('MATR103', /dimension k must be a non-negative integer, got -1/));
     await assert.rejects(g.forward({ X }, { dims: { K: 1 } }), err('MATR103', /has no dimension 'K' \(dimensions: k, m\); did you mean 'k'/));
     await assert.rejects(g.forward({ X }, { dims: { k: 1.5 } }), err('MATR103', /got 1.5/));
@@ -102,10 +107,15 @@ for (const path of ['jit', 'aot']) {
   });
 }
 
-test('ied_topk with k = 0 is MATR106, not empty outputs with ok: true (issue 12)', async () => {
+test('ied_topk with k = 0 gives the empty top-0 eigenvectors (issue 10; issue 12 refused it with MATR106)', async () => {
   const m = compile('import "ied.mat"\n', { path: join(repoRoot, 'stdlib', 'use.mat') });
   const X = new Tensor([3, 3], [2, 1, 0, 1, 2, 0, 0, 0, 1]);
-  await assert.rejects(m.fn('ied_topk').forward({ X }, { dims: { k: 0 } }), err('MATR106', /ied_topk: output 'U' would be empty/));
+  const r = await m.fn('ied_topk').forward({ X }, { dims: { k: 0 } });
+  assert.deepEqual(r.outputs.U!.shape, [3, 0]);
+  assert.deepEqual(r.outputs.lam!.shape, [0]);
+  assert.equal(r.status.ok, true);
+  // an empty batch is still refused
+  await assert.rejects(m.fn('ied_topk').forward({ X: new Tensor([0, 3, 3], []) }, { dims: { k: 1 } }), err('MATR106', /the batch \[0\] is empty/));
 });
 
 test('an output too large to allocate is MATR109 before anything runs', async () => {

@@ -53,7 +53,7 @@ for (const s of paritySpecs) {
   });
 }
 
-test('kernel edge cases: batch 1, a 2-D grid (70,000 instances), empty dimensions refused', async (t) => {
+test('kernel edge cases: batch 1, a 2-D grid (70,000 instances), an empty dimension, an empty batch refused', async (t) => {
   const ctx = await gpuOrSkip(t);
   if (!ctx) return;
   const backend = new WebGpuBackend(ctx);
@@ -65,5 +65,8 @@ test('kernel edge cases: batch 1, a 2-D grid (70,000 instances), empty dimension
   const many = await fn.forward({ x, s: new Tensor([], [3]) }, { backend });
   for (let i = 0; i < 2 * B; i += 9973) assert.equal(many.outputs.out!.data[i], 3 * (i % 97) + 1, `instance ${i >> 1}`);
   assert.equal(many.outputs.out!.data[2 * B - 1], 3 * ((2 * B - 1) % 97) + 1, 'last instance (second grid row)');
-  await assert.rejects(fn.forward({ x: new Tensor([0], []), s: new Tensor([], [1]) }, { backend }), /empty|zero|dimension n/i);
+  // issue 10: an empty dimension runs (an empty output); an empty batch has nothing to run
+  const empty = await fn.forward({ x: new Tensor([0], []), s: new Tensor([], [1]) }, { backend });
+  assert.deepEqual(empty.outputs.out!.shape, [0]);
+  await assert.rejects(fn.forward({ x: new Tensor([0, 2], []), s: new Tensor([], [1]) }, { backend }), /MATR106|batch \[0\] is empty/);
 });

@@ -6,10 +6,11 @@ import type * as A from '../../grammar/ast.js';
 import { Dim } from '../../core/dims.js';
 import { shapeOf } from '../ir/builder.js';
 import type { Node } from '../ir/node.js';
+import { ifNonEmpty } from '../ir/empty.js';
 import type { UnaryKind } from '../ir/ops.js';
 import { parseEinsum } from '../ir/ops.js';
 import type { Struct } from '../ir/types.js';
-import { lineCol } from '../source.js';
+import { lineCol, spanText } from '../source.js';
 import type { Scope } from './scope.js';
 import { type Val, arr, poison, shapeLabel } from './values.js';
 import type { Elab } from './elaborate.js';
@@ -83,6 +84,17 @@ function dimsArgs(el: Elab, e: Call, vals: Val[]): Dim[] | null {
     out.push(d);
   }
   return out;
+}
+
+/** Ops whose value is not defined on an empty tensor — normalize (no unit vector has no
+ *  entries) and mean (0/0) — are refused when the call is bound, on every backend (MATR170), as
+ *  soon as the dimensions make the operand empty (issue 10: empty dimensions are legal, and flow
+ *  through every other op: an empty sum or product is 0, max/min of nothing are −∞/+∞). */
+function needsEntries(el: Elab, e: Call, a: Node): void {
+  const n = shapeOf(a).reduce((x, d) => x.mul(d), Dim.const(1));
+  const c = n.constValue();
+  if (c !== undefined && c > 0) return;
+  el.assertions.push({ dim: n.sub(Dim.const(1)), message: `${spanText(e.span)} is not defined on an empty operand (it has ${n} entries)`, code: 'MATR170' });
 }
 
 function minmax(kind: 'max' | 'min'): Builtin {
@@ -163,9 +175,10 @@ function solveLike(kind: 'tril' | 'triu'): Builtin {
         lower = !lower;
         trans = true;
       }
-      // conditioning of a triangular system: min |T_ii| / max |T_ii|
+      // conditioning of a triangular system: min |T_ii| / max |T_ii|; a 0×0 system has rcond 1
+      // (as the LU of `solve` reports), where min/max of no entries are +∞/−∞
       const d = el.b.unary('abs', el.b.diagvec(node));
-      const rc = el.b.div(el.b.rmin(d), el.b.rmax(d));
+      const rc = ifNonEmpty(el.b, shapeOf(node)[0]!, el.b.div(el.b.rmin(d), el.b.rmax(d)), el.b.const(1));
       solved(el, e, [el.b.nograd(node), rc]);
       return arr(el.b.trisolve(node, b.node, { lower, trans }));
     },
@@ -250,6 +263,7 @@ export const builtins: Record<string, Builtin> = {
       const a = v && arrArg(el, e, v[0]!, 0);
       if (!a) return poison;
       const n = shapeOf(a.node).reduce((x, d) => x.mul(d), Dim.const(1));
+      needsEntries(el, e, a.node);
       return arr(el.b.div(el.b.sum(a.node), el.b.itof(el.b.dim(n))));
     },
   },
@@ -274,6 +288,7 @@ export const builtins: Record<string, Builtin> = {
     elaborate(el, e, env) {
       const v = args(el, e, env, 1);
       const a = v && arrArg(el, e, v[0]!, 0, [1, 2]);
+      if (a) needsEntries(el, e, a.node);
       return a ? arr(el.b.div(a.node, el.b.norm(a.node)), shapeOf(a.node).length === 1 ? 'sphere' : 'general', a.row) : poison;
     },
   },

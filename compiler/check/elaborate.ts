@@ -10,7 +10,7 @@ import { Dim, shapeEquals, shapeToString } from '../../core/dims.js';
 import { Builder, shapeOf, tt } from '../ir/builder.js';
 import type { Node, StatusEntry } from '../ir/node.js';
 import type { Struct } from '../ir/types.js';
-import { type Span, joinSpans, spanText } from '../source.js';
+import { type SourceFile, type Span, joinSpans, spanText } from '../source.js';
 import { Scope } from './scope.js';
 import { type Val, arr, poison, describeVal, shapeLabel } from './values.js';
 import { builtins } from './builtins.js';
@@ -23,6 +23,10 @@ import { tickBudget } from '../ir/budget.js';
 
 export interface ElabContext {
   items: Map<string, ItemEntry>;
+  /** the item names a file may call (its own and what its imports give it); all when absent */
+  visibleIn?(file: SourceFile): ReadonlySet<string>;
+  /** the path that an import in `from` would name to reach the file defining item `name` */
+  importPath?(from: SourceFile, name: string): string | undefined;
   /** called to elaborate a user function's body inline */
   inline(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpans: Span[]): Val;
   /** items on a cycle of calls (reported once as MAT0304 before elaboration): calls of them
@@ -43,7 +47,7 @@ export class Elab {
   /** prefix for status entries of inlined callees */
   statusPrefix = '';
   /** run-time conditions on dimensions (slice bounds that cannot be proved statically) */
-  assertions: { dim: Dim; message: string }[] = [];
+  assertions: { dim: Dim; message: string; code?: string }[] = [];
 
   constructor(
     readonly b: Builder,
@@ -453,12 +457,41 @@ export class Elab {
       const b = this.toArr(r, e.right.span);
       return b.k === 'arr' ? this.elementwise('pow', a, b, e) : poison;
     }
-    if (sa.length === 2 && sa[0]!.equals(sa[1]!) && r.k === 'lit' && r.isInt && r.value >= 1 && r.value <= 64) {
-      let acc = a.node;
-      for (let i = 1; i < r.value; i++) acc = this.b.matmul(acc, a.node);
-      return arr(acc, a.struct === 'sym' ? 'sym' : 'general');
+    if (sa.length === 2 && sa[0]!.equals(sa[1]!)) {
+      // the exponent: an integer known when the function is checked (a literal, or a constant
+      // dimension), 0 … 2³¹ − 1 (issue 10: `A ^ 1024` was refused by a limit of 64 that the
+      // message did not state)
+      const k = r.k === 'lit' ? (r.isInt ? r.value : undefined) : r.k === 'int' ? r.dim?.constValue() : undefined;
+      if (k === undefined || !Number.isInteger(k) || k < 0 || k > limits.maxInt) {
+        const what = r.k === 'lit' ? `${r.value}` : r.k === 'int' ? 'an integer known only at run time' : describeVal(r);
+        this.diag.error('MAT0250', `the exponent of a matrix power must be an integer from 0 to ${limits.maxInt} known when the function is checked, not ${what}`, e.right.span, {
+          label: 'this exponent',
+          suggestion:
+            r.k === 'lit' && r.value < 0
+              ? `use inv(A) ^ ${-r.value} (or solve(A, B) for A⁻¹B)`
+              : r.k === 'int'
+                ? 'write the repeated product with iterate (…) for i in 0..k => …'
+                : "use '.^' for elementwise powers",
+        });
+        return poison;
+      }
+      if (k === 0) return arr(this.b.eye(sa[0]!), a.struct === 'sym' || a.struct === 'spd' ? 'sym' : 'general');
+      // Binary exponentiation: with k = Σ_{i ∈ bits(k)} 2^i, A^k = Π_{i ∈ bits(k)} A^(2^i), where
+      // A^(2^(i+1)) = A^(2^i) A^(2^i): ⌊log₂ k⌋ squarings and popcount(k) − 1 products, at most
+      // 2⌊log₂ k⌋ products in all (62 for k = 2³¹ − 1) instead of k − 1. Powers of one matrix
+      // commute, so the order of the factors does not matter in exact arithmetic.
+      let rest = k;
+      let sq = a.node;
+      let acc: Node | undefined;
+      for (;;) {
+        if (rest % 2 === 1) acc = acc ? this.b.matmul(acc, sq) : sq;
+        rest = Math.floor(rest / 2);
+        if (rest === 0) break;
+        sq = this.b.matmul(sq, sq);
+      }
+      return arr(acc!, a.struct === 'sym' || a.struct === 'spd' ? 'sym' : 'general');
     }
-    this.diag.error('MAT0204', "'^' is a scalar power or a square matrix to a positive integer power", e.opSpan, {
+    this.diag.error('MAT0204', "'^' is a scalar power or a square matrix to an integer power", e.opSpan, {
       label: `the left operand is ${shapeLabel(a)}`,
       suggestion: "use '.^' for elementwise powers",
     });
@@ -661,6 +694,19 @@ export class Elab {
       return poison;
     }
     const user = this.ctx.items.get(name);
+    if (user && this.ctx.visibleIn && !this.ctx.visibleIn(e.callee.span.file).has(name)) {
+      // defined in a loaded file but not given to this one by its imports (issue 10)
+      const base = this.ctx.importPath?.(e.callee.span.file, name) ?? user.file.path.split(/[\\/]/).pop()!;
+      const mine = this.ctx.visibleIn(e.callee.span.file);
+      const sug = closest(name, [...Object.keys(builtins), ...mine]);
+      this.diag.error('MAT0301', `unknown name '${name}'`, e.callee.span, {
+        label: 'not imported into this file',
+        notes: [{ message: `'${name}' is defined in ${base} but was not imported here`, span: user.item.name.span }],
+        suggestion: sug ? `import it (import { ${name} } from "${base}" or import "${base}"), or did you mean '${sug}'?` : `import it: import { ${name} } from "${base}" (or import "${base}")`,
+      });
+      for (const a of e.args) this.expr(a.value, env);
+      return poison;
+    }
     if (user) {
       const named = e.args.find((a) => a.name);
       if (named) {
@@ -681,7 +727,7 @@ export class Elab {
     }
     const bi = builtins[name];
     if (bi) return bi.elaborate(this, e, env);
-    const sug = closest(name, [...Object.keys(builtins), ...this.ctx.items.keys()]);
+    const sug = closest(name, [...Object.keys(builtins), ...(this.ctx.visibleIn?.(e.callee.span.file) ?? this.ctx.items.keys())]);
     this.diag.error('MAT0302', `unknown function '${name}'`, e.callee.span, {
       label: 'not a builtin or a function in this file or its imports',
       suggestion: sug ? `did you mean '${sug}'?` : undefined,

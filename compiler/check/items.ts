@@ -3,7 +3,7 @@
 // int parameters and where-clauses; a name that only appears inside a compound dimension
 // cannot be inferred from the inputs (MAT0207).
 
-import { dirname, resolve as resolvePath, join } from 'node:path';
+import { dirname, resolve as resolvePath, join, relative, sep } from 'node:path';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type * as A from '../../grammar/ast.js';
@@ -79,9 +79,18 @@ export function elaborateProgram(main: SourceFile, diag: DiagnosticBag, loader: 
   const loaded = new Set<string>();
   const visiting: string[] = [];
 
+  // Per-file visibility (issue 10: `import { reflect } from "qr.mat"` also made `householder`
+  // callable). Item names form one table (a name is defined once in a program), but each file
+  // sees only its own items and what its imports give it: `import "g.mat"` everything g.mat
+  // sees (its items and its imports'), `import { a, b } from "g.mat"` only a and b. Items of g
+  // still call what g sees, since a call is resolved in the file that holds it.
+  const byKey = new Map<string, SourceFile>();
+  const edges = new Map<SourceFile, { target: SourceFile; it: Extract<A.Item, { kind: 'import' }> }[]>();
   const load = (file: SourceFile): void => {
     const key = resolvePath(file.path);
     loaded.add(key);
+    byKey.set(key, file);
+    edges.set(file, []);
     visiting.push(key);
     const program = parseFile(file, diag);
     files.push({ file, program });
@@ -101,18 +110,9 @@ export function elaborateProgram(main: SourceFile, diag: DiagnosticBag, loader: 
           diag.error('MAT0306', found === key ? `a file cannot import itself` : `import cycle: ${chain.join(' → ')}`, it.span);
           continue;
         }
-        if (!loaded.has(found)) {
-          const before = new Set(items.keys());
-          load(sourceFile(found, loader.read(found)!));
-          if (it.names) {
-            for (const n of it.names) {
-              if (!items.has(n.name) || before.has(n.name)) {
-                const sug = closest(n.name, [...items.keys()].filter((k) => !before.has(k)));
-                diag.error('MAT0306', `"${it.path}" has no function '${n.name}'`, n.span, { suggestion: sug ? `did you mean '${sug}'?` : undefined });
-              }
-            }
-          }
-        }
+        if (!loaded.has(found)) load(sourceFile(found, loader.read(found)!));
+        const target = byKey.get(found);
+        if (target) edges.get(file)!.push({ target, it });
       }
     }
     for (const it of program.items) {
@@ -130,10 +130,48 @@ export function elaborateProgram(main: SourceFile, diag: DiagnosticBag, loader: 
   };
   load(main);
 
+  const visible = new Map<SourceFile, Set<string>>();
+  const ownNames = new Map<SourceFile, string[]>(files.map(({ file, program }) => [file, program.items.flatMap((it) => (it.kind === 'import' ? [] : [it.name.name]))]));
+  const visibleIn = (file: SourceFile): Set<string> => {
+    let seen = visible.get(file);
+    if (seen) return seen;
+    seen = new Set(ownNames.get(file) ?? []);
+    visible.set(file, seen); // before the imports: a cycle (MAT0306, reported) ends here
+    for (const { target, it } of edges.get(file) ?? []) {
+      const there = visibleIn(target);
+      if (!it.names) for (const n of there) seen.add(n);
+      else for (const n of it.names) if (there.has(n.name)) seen.add(n.name);
+    }
+    return seen;
+  };
+  for (const { file } of files) {
+    for (const { target, it } of edges.get(file) ?? []) {
+      const there = visibleIn(target);
+      for (const n of it.names ?? []) {
+        if (!there.has(n.name)) {
+          const sug = closest(n.name, there);
+          diag.error('MAT0306', `"${it.path}" has no function '${n.name}'`, n.span, { suggestion: sug ? `did you mean '${sug}'?` : undefined });
+        }
+      }
+    }
+  }
+  const where = new Map<string, SourceFile>();
+  for (const { file } of files) for (const n of ownNames.get(file) ?? []) if (!where.has(n)) where.set(n, file);
+
   const ctx: ElabContext = {
+    visibleIn: (file) => visibleIn(file),
+    importPath: (from, name) => {
+      const home = items.get(name)?.file ?? where.get(name);
+      if (!home) return undefined;
+      // as an import in `from` would spell it: relative to it, or a bare stdlib name
+      const abs = resolvePath(home.path);
+      if (abs.startsWith(stdlibDir() + '/')) return abs.slice(stdlibDir().length + 1);
+      const rel = relative(dirname(resolvePath(from.path)), abs);
+      return rel.split(sep).join('/');
+    },
     items,
     inline: (el, entry, args, span, argSpans) => inlineCall(el, entry, args, span, argSpans),
-    recursive: findRecursion(items, diag),
+    recursive: findRecursion(items, diag, (file, name) => visibleIn(file).has(name)),
     depth: 0,
     inlined: 0,
   };
@@ -409,7 +447,7 @@ function checkResults(el: Elab, item: A.FnItem, declared: NonNullable<ExpandedSi
 interface Inlined {
   val: Val;
   statuses: StatusEntry[];
-  assertions: { dim: Dim; message: string }[];
+  assertions: { dim: Dim; message: string; code?: string }[];
 }
 
 /** Inlined calls per graph (node ids in the keys belong to one builder). */
@@ -607,12 +645,14 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
   sub.dims = bind;
   sub.inlineStack = [...el.inlineStack, item.name.name];
   sub.statusPrefix = `${el.statusPrefix}${item.name.name}/`;
-  const val = el.b.at(span, () => {
-    const v = item.grad ? ruleCall(sub, item, env, span) : sub.expr(item.body, env);
-    // a generic callee is checked here, at these static values: its results too
-    if (statics.length && ex.results && v.k !== 'error') checkResults(sub, item, ex.results, v);
-    return v;
-  });
+  const val = el.b.at(span, () =>
+    el.b.inCall({ span, callee: item.name.name }, () => {
+      const v = item.grad ? ruleCall(sub, item, env, span) : sub.expr(item.body, env);
+      // a generic callee is checked here, at these static values: its results too
+      if (statics.length && ex.results && v.k !== 'error') checkResults(sub, item, ex.results, v);
+      return v;
+    }),
+  );
   if (sub.diag.hasErrors && calleeHasOwnErrors(el, entry)) return poison; // reported at the callee
   if (sub.diag.hasErrors) {
     el.diag.error('MAT0308', `${item.name.name} cannot be applied to these arguments`, span, {

@@ -6,7 +6,7 @@
 
 import { walkItem } from '../../grammar/ast-walk.js';
 import type { DiagnosticBag } from '../diagnostics.js';
-import type { Span } from '../source.js';
+import type { SourceFile, Span } from '../source.js';
 import type { ItemEntry } from './items.js';
 
 interface Edge {
@@ -15,12 +15,13 @@ interface Edge {
 }
 
 /** The user functions each item calls, with the span of the first call of each. */
-function callGraph(items: ReadonlyMap<string, ItemEntry>): Map<string, Edge[]> {
+function callGraph(items: ReadonlyMap<string, ItemEntry>, sees: (file: SourceFile, name: string) => boolean): Map<string, Edge[]> {
   const g = new Map<string, Edge[]>();
-  for (const [name, { item }] of items) {
+  for (const [name, { item, file }] of items) {
     const out = new Map<string, Span>();
     for (const e of walkItem(item)) {
-      if (e.kind === 'call' && items.has(e.callee.name) && !out.has(e.callee.name)) out.set(e.callee.name, e.callee.span);
+      // a call of a function its file cannot see is MAT0301 where it is checked, not an edge
+      if (e.kind === 'call' && items.has(e.callee.name) && sees(file, e.callee.name) && !out.has(e.callee.name)) out.set(e.callee.name, e.callee.span);
     }
     g.set(name, [...out].map(([to, span]) => ({ to, span })));
   }
@@ -101,8 +102,8 @@ function shortestCycle(start: string, members: ReadonlySet<string>, g: ReadonlyM
 }
 
 /** Reports every cycle of calls once (MAT0304) and returns the names of the functions on one. */
-export function findRecursion(items: ReadonlyMap<string, ItemEntry>, diag: DiagnosticBag): Set<string> {
-  const g = callGraph(items);
+export function findRecursion(items: ReadonlyMap<string, ItemEntry>, diag: DiagnosticBag, sees: (file: SourceFile, name: string) => boolean = () => true): Set<string> {
+  const g = callGraph(items, sees);
   const recursive = new Set<string>();
   for (const comp of components([...items.keys()], g)) {
     const first = comp[0]!;

@@ -8,6 +8,7 @@ import { type Builder, shapeOf } from '../ir/builder.js';
 import { captures, inlineRegion, type Node, type StatusEntry } from '../ir/node.js';
 import type { OpKind } from '../ir/ops.js';
 import { broadcastAxis } from './vjp-rules.js';
+import { entries, ifNonEmpty } from '../ir/empty.js';
 import { InternalError } from '../../core/errors.js';
 import { tangentName } from '../../core/derivative-names.js';
 import { customJvp } from './custom.js';
@@ -32,6 +33,15 @@ export interface JvpCtx {
 type Rule = (cx: JvpCtx, n: Node, d: (Node | undefined)[]) => Tan;
 
 const zero: Rule = () => undefined;
+
+/** The norm of an empty tensor, sqrt(xᵀx) with no entries, is the constant 0: its tangent is 0,
+ *  not 0/0 (issue 10: empty dimensions). At a zero vector with entries the norm has no
+ *  derivative and the tangent stays non-finite (flagged by the status). */
+function normGuard(b: Builder, n: Node, t: Node): Node {
+  const u = n.args[0]!;
+  const x = u.op === 'dot' && u.args[0] === u.args[1] ? u.args[0]! : u.op === 'sum' && shapeOf(u).length === 0 && u.args[0]!.op === 'mul' && u.args[0]!.args[0] === u.args[0]!.args[1] ? u.args[0]!.args[0]! : undefined;
+  return x ? ifNonEmpty(b, entries(x), t, b.zerosLike(t)) : t;
+}
 
 /** Sum of defined terms, each broadcast to the node's shape. */
 function total(b: Builder, n: Node, terms: (Node | undefined)[]): Node | undefined {
@@ -59,7 +69,7 @@ export const jvpRules: Record<OpKind, Rule> = {
   neg: lin1((b, d) => b.neg(d)),
   exp: unaryChain((b, d, n) => b.mul(d, n)),
   log: unaryChain((b, d, n) => b.div(d, n.args[0]!)),
-  sqrt: unaryChain((b, d, n) => b.div(b.scale(0.5, d), n)),
+  sqrt: unaryChain((b, d, n) => normGuard(b, n, b.div(b.scale(0.5, d), n))),
   abs: unaryChain((b, d, n) => b.mul(d, b.unary('sign', n.args[0]!))),
   sin: unaryChain((b, d, n) => b.mul(d, b.unary('cos', n.args[0]!))),
   cos: unaryChain((b, d, n) => b.neg(b.mul(d, b.unary('sin', n.args[0]!)))),

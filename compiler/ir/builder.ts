@@ -3,7 +3,7 @@
 // and derivative IR starts small. Heavier rewriting lives in compiler/opt.
 
 import { Dim } from '../../core/dims.js';
-import type { Span } from '../source.js';
+import type { CallSite, Span } from '../source.js';
 import { type Attrs, type Node, type Region, Graph } from './node.js';
 import type { OpKind, UnaryKind, BinaryKind, IntBinaryKind } from './ops.js';
 import { type IrType, type TensorType, tensorT, typeEquals } from './types.js';
@@ -85,6 +85,10 @@ export function oneHotOf(n: Node): { j: Node; len: Dim } | undefined {
   return { j: s.args[0]!, len: io.attrs.n as Dim };
 }
 
+function stripVia(s: Span): Span {
+  return s.via ? { file: s.file, start: s.start, end: s.end } : s;
+}
+
 export class Builder {
   span: Span | undefined;
 
@@ -92,12 +96,40 @@ export class Builder {
 
   at<T>(span: Span | undefined, f: () => T): T {
     const prev = this.span;
-    this.span = span ?? prev;
+    this.span = span ? this.located(span) : prev;
     try {
       return f();
     } finally {
       this.span = prev;
     }
+  }
+
+  // The calls being inlined (compiler/check/items.ts inlineCall), outermost first: spans set
+  // while one is open carry the chain (Span.via), so a diagnostic raised when the IR is
+  // differentiated names how the user's function reached the construct. One span object per
+  // source span and chain (cached per open call).
+  private calls: { site: CallSite; cache: Map<Span, Span> }[] = [];
+
+  /** Runs `f` (the elaboration of an inlined body) with `site` on the call chain. */
+  inCall<T>(site: CallSite, f: () => T): T {
+    const plain: CallSite = { span: stripVia(site.span), callee: site.callee };
+    this.calls.push({ site: plain, cache: new Map() });
+    try {
+      return f();
+    } finally {
+      this.calls.pop();
+    }
+  }
+
+  private located(span: Span): Span {
+    const top = this.calls[this.calls.length - 1];
+    if (!top || span.via) return span;
+    let hit = top.cache.get(span);
+    if (!hit) {
+      hit = { file: span.file, start: span.start, end: span.end, via: this.calls.map((c) => c.site) };
+      top.cache.set(span, hit);
+    }
+    return hit;
   }
 
   raw(op: OpKind, args: readonly Node[], attrs: Attrs = {}, regions: readonly Region[] = []): Node {

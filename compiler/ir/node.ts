@@ -167,7 +167,7 @@ export interface Func {
   /** derived dimensions (where-clauses): name → definition over input dims */
   derivedDims: { name: string; value: Dim }[];
   /** dimension expressions that must be ≥ 0 at run time (slice bounds), with the reason */
-  assertions?: { dim: Dim; message: string }[];
+  assertions?: { dim: Dim; message: string; code?: string }[];
   span?: Span;
 }
 
@@ -310,10 +310,25 @@ export function substitute(g: Graph, roots: readonly Node[], mapping: ReadonlyMa
   const all = reachable(roots);
   const owner = new Map<Node, Node>();
   for (const n of all) for (const r of n.regions) for (const p of r.params) owner.set(p, n);
+  // A node is rebuilt ("dirty") when it depends on a mapped node, through operands and region
+  // results — or on a parameter of a region whose owner is rebuilt, since that parameter is
+  // re-created below. Region parameters are created before their owner (smaller ids), so one
+  // pass in id order cannot know the owner's fate: iterate to the fixpoint (one more pass per
+  // level of nesting that changed). Without the second rule a loop nested two deep in a rebuilt
+  // loop kept its old region parameters while its operand was renamed: two loop nodes shared one
+  // region, and the copy's body lost its nodes to the original (issue 10: forward mode through
+  // three nested `iterate`s, "%8 is used before it is defined").
   const dirty = new Set<Node>();
-  for (const n of all) {
-    if (mapping.has(n)) dirty.add(n);
-    else if (n.args.some((a) => dirty.has(a)) || n.regions.some((r) => r.results.some((x) => dirty.has(x)))) dirty.add(n);
+  for (;;) {
+    const before = dirty.size;
+    for (const n of all) {
+      if (dirty.has(n)) continue;
+      if (mapping.has(n)) dirty.add(n);
+      else if (n.op === 'param' && owner.has(n)) {
+        if (dirty.has(owner.get(n)!)) dirty.add(n);
+      } else if (n.args.some((a) => dirty.has(a)) || n.regions.some((r) => r.results.some((x) => dirty.has(x)))) dirty.add(n);
+    }
+    if (dirty.size === before) break;
   }
   const map = new Map<Node, Node>();
   // region parameters renamed so far (their owner was rebuilt): a replacement built in terms of

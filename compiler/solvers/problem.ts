@@ -12,6 +12,7 @@
 //                  sphere  yᵀy − 1 = 0,  sym  Y − Yᵀ = 0.  The system may then be
 //                  over-determined but consistent; it is solved in the least-squares sense.
 
+import { ifNonEmpty } from '../ir/empty.js';
 import { Dim } from '../../core/dims.js';
 import { type Builder, shapeOf } from '../ir/builder.js';
 import { buildLoop } from '../ir/loops.js';
@@ -151,7 +152,8 @@ export function residualNorm(b: Builder, blocks: Node[], exact: boolean): { norm
     let est: Node = b.const(0);
     for (const phase of [0.7, 2.1]) {
       const z = b.unary('cos', b.add(b.mul(b.const(2.4), b.iota(n)), b.const(phase)));
-      est = b.add(est, b.div(b.sumsq(applyTo(b, e, z)), b.sumsq(z)));
+      // ‖z‖ > 0 unless the block has no columns, where ‖E‖ = 0 (issue 10: empty dimensions)
+      est = b.add(est, ifNonEmpty(b, n, b.div(b.sumsq(applyTo(b, e, z)), b.sumsq(z)), b.const(0)));
     }
     sq = b.add(sq, b.mul(b.mul(nf, b.const(0.5)), est));
   }

@@ -9,6 +9,7 @@
 import { MatcRuntimeError } from '../../core/errors.js';
 import { intDiv, intMod } from '../../core/intops.js';
 import { randomValue } from '../../core/philox.js';
+import { runCheckError } from '../../core/run-checks.js';
 
 
 export type Arr = Float64Array | Float32Array;
@@ -302,7 +303,8 @@ export function trisolve(n: number, nrhs: number, T: Arr, to: number, trs: numbe
 /** An index outside its dimension (a loop index past the bound the checker could not prove):
  *  a run-time error that names the operation, never a read of a neighbouring value. */
 export function oob(what: string, i: number, n: number): never {
-  throw new MatcRuntimeError('MATR107', `${what}: index ${i} is out of range for a dimension of size ${n} (valid: 0 … ${n - 1})`);
+  // MATR107, or MATR170 for maxloc/minloc of an empty vector (core/run-checks.ts)
+  throw runCheckError(what, i, n);
 }
 
 /** floor(x) as an int, saturated to the i32 range; NaN gives 0 (WebAssembly's trunc_sat, WGSL's). */

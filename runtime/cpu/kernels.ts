@@ -7,6 +7,7 @@ import type { OpKind } from '../../compiler/ir/ops.js';
 import { parseEinsum } from '../../compiler/ir/ops.js';
 import type { Dim } from '../../core/dims.js';
 import { InternalError } from '../../core/errors.js';
+import { emptyArgCheck, runCheckError } from '../../core/run-checks.js';
 import { ftoi, oob } from './helpers.js';
 import { intAdd, intDiv, intMod, intMul, intSub } from '../../core/intops.js';
 import { randomValue, type RandomKind } from '../../core/philox.js';
@@ -372,12 +373,14 @@ export const cpuKernels: Record<OpKind, (n: Node, args: V[], cx: KernelCtx) => V
   rmin: (n, [a]) => reduceAxis(asT(a!, 'rmin'), n.attrs.axis as number, Infinity, Math.min),
   maxloc: (_n, [a]) => {
     const d = asT(a!, 'maxloc').data;
+    if (d.length === 0) throw runCheckError(emptyArgCheck('maxloc'), 0, 0);
     let best = 0;
     for (let i = 1; i < d.length; i++) if (d[i]! > d[best]!) best = i;
     return best;
   },
   minloc: (_n, [a]) => {
     const d = asT(a!, 'minloc').data;
+    if (d.length === 0) throw runCheckError(emptyArgCheck('minloc'), 0, 0);
     let best = 0;
     for (let i = 1; i < d.length; i++) if (d[i]! < d[best]!) best = i;
     return best;

@@ -15,6 +15,7 @@ import type { Executable, NodeStatus, RawResult } from '../executable.js';
 import type { Signature } from '../signature.js';
 import { Tensor } from '../tensor.js';
 import { InternalError, MatcRuntimeError } from '../../core/errors.js';
+import { runCheckError } from '../../core/run-checks.js';
 import { createGpuContext, getNodeGPU, type GpuContext } from './device.js';
 import { runPlan } from './executor.js';
 import type { GpuPlan } from '../../core/gpu-plan.js';
@@ -172,7 +173,7 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
         const what = spec.checks?.[id - 1] ?? 'an index';
         const idx = Math.round(v[3 * b + 1]!);
         const n = Math.round(v[3 * b + 2]!);
-        throw new MatcRuntimeError('MATR107', `${what}: index ${idx} is out of range for a dimension of size ${n} (valid: 0 … ${n - 1})${B > 1 ? ` in batch instance ${b}` : ''}`);
+        throw runCheckError(what, idx, n, B > 1 ? ` in batch instance ${b}` : '');
       }
       return;
     }

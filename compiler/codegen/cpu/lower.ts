@@ -13,6 +13,7 @@
 
 import { Dim } from '../../../core/dims.js';
 import { InternalError } from '../../../core/errors.js';
+import { emptyArgCheck } from '../../../core/run-checks.js';
 import { type Func, type Node, type Region, freeParams, reachable, scopes, type Scopes } from '../../ir/node.js';
 import { isSpectral, parseEinsum } from '../../ir/ops.js';
 import { type TensorType, type TupleType, numel } from '../../ir/types.js';
@@ -494,6 +495,9 @@ class Lower {
     if (n.op === 'maxloc' || n.op === 'minloc') {
       // the first index of the largest (smallest) entry, as the reference
       const src = a[0]!;
+      // an empty vector has no index to return: MATR170 (core/run-checks.ts), before element 0 is read
+      const len = shape(src)[0]!;
+      if (!((len.constValue() ?? 0) > 0)) this.emit({ k: 'check', what: emptyArgCheck(n.op), i: ZERO, n: this.dim(len) });
       const best = this.fresh('n');
       const bv = this.fresh('bv');
       this.emit({ k: 'decl', name: best, ty: 'i', init: ZERO });

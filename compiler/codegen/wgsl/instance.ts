@@ -12,6 +12,7 @@
 
 import { Dim, shapeEquals } from '../../../core/dims.js';
 import { InternalError } from '../../../core/errors.js';
+import { emptyArgCheck } from '../../../core/run-checks.js';
 import { type Func, type Node, type Region, freeParams, reachable, scopes, type Scopes } from '../../ir/node.js';
 import { isSpectral, parseEinsum } from '../../ir/ops.js';
 import { type TensorType, type TupleType, numel } from '../../ir/types.js';
@@ -372,6 +373,13 @@ class Gen {
       if (n.op === 'maxloc' || n.op === 'minloc') {
         // workgroup argmax (of −x for minloc); ties resolve to the smallest index
         const src = a[0]!;
+        // an empty vector has no index to return: MATR170 through the check output (core/run-checks.ts)
+        const len = shape(src)[0]!;
+        if (!((len.constValue() ?? 0) > 0)) {
+          this.checks.push(emptyArgCheck(n.op));
+          const d = this.dim(len);
+          this.line(`if (oob_id == 0 && !(0 < ${d})) { oob_id = ${this.checks.length}; oob_i = 0; oob_n = ${d}; }`);
+        }
         const bv = this.fresh('bv');
         const bi = this.fresh('bi');
         const e = this.fresh('e');
