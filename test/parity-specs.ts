@@ -12,6 +12,10 @@ export interface ParitySpec {
   tol?: number;
   /** compare with the CPU reference's f32 rounding (the spec depends on the precision: `eps`) */
   f32ref?: boolean;
+  /** how long its kernels take to compile cold on a software adapter (lavapipe): 'heavy' about a
+   *  minute (compiled once in CI, by the parity test), 'slow' several minutes (on a software
+   *  adapter only with MATC_GPU_LAYERS=1, as the layer kernels: test/util/gpu-layers.ts) */
+  kernelCost?: 'heavy' | 'slow';
 }
 
 export const paritySpecs: ParitySpec[] = [
@@ -39,11 +43,11 @@ export const paritySpecs: ParitySpec[] = [
   // carries: written in place link by link (the last link wins where they overlap)
   { name: 'loop-update-chain', fn: 'f', dims: { n: 5 }, src: `fn f(X: mat[n, n], v: vec[n]) -> (A: mat[n, n], w: vec[n]) = iterate (A = X, w = v) for i in 0..n => (setrow(setcol(set(A, i, n - 1 - i, A[n - 1 - i, i] + w[i]), n - 1 - i, 0.5 * A[:, i] + A[:, n - 1 - i]), i, A[n - 1 - i, :]' - w), set(set(w, i, w[n - 1 - i] + 1), n - 1 - i, 2 * w[i]))` },
   // spectral ops (issue 10): lowered to Jacobi / Padé loops, derivatives by their own rules
-  { name: 'eigh', fn: 'f', dims: { n: 4 }, grad: true, tol: 1e-3, src: `fn f(A: sym[n]) -> (d: vec[n], V: mat[n, n]) = eigh(A)` },
-  { name: 'svd', fn: 'f', dims: { m: 5, n: 3 }, grad: true, tol: 1e-3, src: `fn f(A: mat[m, n]) -> (U: mat[m, k], s: vec[k], V: mat[n, k]) where k = min(m, n) = svd(A)` },
-  { name: 'expm', fn: 'f', dims: { n: 4 }, grad: true, tol: 1e-3, src: `fn f(A: mat[n, n]) -> mat[n, n] = expm(0.5 * A)` },
-  { name: 'sqrtm-invsqrtm', fn: 'f', dims: { n: 4 }, grad: true, tol: 1e-3, src: `fn f(S: spd[n]) -> (R: mat[n, n], Ri: mat[n, n]) = (sqrtm(S), invsqrtm(S))` },
-  { name: 'polar', fn: 'f', dims: { m: 5, n: 3 }, grad: true, tol: 1e-3, src: `fn f(A: mat[m, n]) -> mat[m, n] = polar(A)` },
+  { name: 'eigh', fn: 'f', dims: { n: 4 }, grad: true, tol: 1e-3, kernelCost: 'heavy', src: `fn f(A: sym[n]) -> (d: vec[n], V: mat[n, n]) = eigh(A)` },
+  { name: 'svd', fn: 'f', dims: { m: 5, n: 3 }, grad: true, tol: 1e-3, kernelCost: 'slow', src: `fn f(A: mat[m, n]) -> (U: mat[m, k], s: vec[k], V: mat[n, k]) where k = min(m, n) = svd(A)` },
+  { name: 'expm', fn: 'f', dims: { n: 4 }, grad: true, tol: 1e-3, kernelCost: 'slow', src: `fn f(A: mat[n, n]) -> mat[n, n] = expm(0.5 * A)` },
+  { name: 'sqrtm-invsqrtm', fn: 'f', dims: { n: 4 }, grad: true, tol: 1e-3, kernelCost: 'slow', src: `fn f(S: spd[n]) -> (R: mat[n, n], Ri: mat[n, n]) = (sqrtm(S), invsqrtm(S))` },
+  { name: 'polar', fn: 'f', dims: { m: 5, n: 3 }, grad: true, tol: 1e-3, kernelCost: 'slow', src: `fn f(A: mat[m, n]) -> mat[m, n] = polar(A)` },
 ];
 
 /** The QR/LQ family from the stdlib (imported, so the stdlib spec itself is what runs). */

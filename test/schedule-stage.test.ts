@@ -100,9 +100,11 @@ test('schedule stage: LU workspaces of solves and step temporaries of loops are 
   checkPlan(text, p.forward('swap'), 'forward', false);
   assert.match(text, /step temporary of loop %\d+/);
   assert.match(text, /%a: loop carry of %\d+/);
-  // no VJP through an iterate loop: the forward plan still prints, with the reason
-  assert.match(text, /swap \(vjp\): not compiled: error\[MAT0501\]/);
-  assert.match(scheduleText(p, 'swap', 'wgsl'), /^\/\/ swap \(vjp\): not compiled/m);
+  // the VJP through the loop (issue 10): its plan holds the backward loop's cotangent carries
+  checkPlan(text, p.vjp('swap', 'gpu'), 'vjp', false);
+  assert.match(text, /schedule swap\.vjp \(vjp\)/);
+  assert.match(text, /%ct\.a(\.\d+)?: loop carry of %\d+ \(swap\/iterate@3:3\/reverse\)/);
+  assert.equal(scheduleText(p, 'swap', 'wgsl').match(/@compute/g)?.length, 2, 'forward and VJP kernels');
 });
 
 test('matc ir --stage schedule|wgsl on the command line', () => {

@@ -12,13 +12,14 @@ import { WebGpuBackend } from '../runtime/webgpu/backend.js';
 import { randomInputs } from '../cli/inputs.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
 import { paritySpecs } from './parity-specs.js';
+import { layerGpuOrSkip } from './util/gpu-layers.js';
 import { relErr } from './util/approx.js';
 
 after(releaseSharedGpu);
 
 for (const s of paritySpecs) {
   test(`parity: ${s.name}`, async (t) => {
-    const ctx = await gpuOrSkip(t);
+    const ctx = s.kernelCost === 'slow' ? await layerGpuOrSkip(t) : await gpuOrSkip(t);
     if (!ctx) return;
     const backend = new WebGpuBackend(ctx);
     const fn = compile(s.src, { path: `${s.name}.mat` }).fn(s.fn);

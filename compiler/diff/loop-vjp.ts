@@ -210,7 +210,7 @@ export function loopVjp(cx: VjpCtx, n: Node, gc: Cot): Contrib[] {
       reverse: true,
       hasUntil: false,
       names: [...real.map((j) => cotangentName(names[j] ?? `c${j}`)), ...caps.map((_, q) => `ct.capture${q}`)],
-      label: '',
+      label: n.attrs.label ? `${String(n.attrs.label)}/reverse` : '',
       origin: 'the reverse mode of a loop',
     },
     [{ params: [s, ...gIn, ...accIn], results: [...results, b.const(0)] }],

@@ -1,5 +1,7 @@
-// WebGPU context for the declarative-layer tests. Their instance kernels (a whole solver plus
-// its implicit backward in one kernel) are large: a cold compile on lavapipe took 20 s (IED
+// WebGPU context for tests of kernels that compile slowly on a software adapter: the declarative
+// layers, and the spectral parity specs marked `kernelCost` in test/parity-specs.ts (svd, expm,
+// sqrtm, polar: 2–15 minutes each, cold). The layers' instance kernels (a whole solver plus its
+// implicit backward in one kernel) are large: a cold compile on lavapipe took 20 s (IED
 // forward), 97 s (IED VJP) and 212 s (LESS VJP) on the 2-core development machine, which would
 // dominate the suite. On a software adapter these tests therefore run only with
 // MATC_GPU_LAYERS=1 (Mesa's shader cache makes later runs take about a second); on a hardware
