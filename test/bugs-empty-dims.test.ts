@@ -101,6 +101,7 @@ const extra: ZeroSpec[] = [
   },
   {
     name: 'empty-solves',
+    kernelCost: 'heavy', // solver and LU kernels: minutes cold on lavapipe
     fn: 'f',
     grad: true,
     cases: [{ n: 0, m: 2 }, { n: 2, m: 0 }],
@@ -109,6 +110,7 @@ const extra: ZeroSpec[] = [
   },
   {
     name: 'empty-declarative',
+    kernelCost: 'heavy', // solver and LU kernels: minutes cold on lavapipe
     fn: 'f',
     grad: true,
     cases: [{ m: 3, n: 0 }, { m: 0, n: 2 }],
