@@ -511,7 +511,8 @@ export const builtins: Record<string, Builtin> = {
   einsum: {
     sig: 'einsum("ij,jk->ik", A, B): a tensor contraction',
     elaborate(el, e, env) {
-      const v = args(el, e, env, 2, 9);
+      // up to 64 operands; their contraction order is chosen by cost (compiler/opt/einsum.ts)
+      const v = args(el, e, env, 2, 65);
       if (!v) return poison;
       if (v[0]!.k !== 'string') {
         el.diag.error('MAT0208', 'the first argument of einsum is a spec string such as "ij,jk->ik"', e.args[0]!.value.span);
@@ -522,7 +523,7 @@ export const builtins: Record<string, Builtin> = {
       try {
         parsed = parseEinsum(spec);
       } catch {
-        el.diag.error('MAT0210', `bad einsum spec "${spec}"`, e.args[0]!.value.span, { suggestion: 'write lowercase indices like "ij,jk->ik"' });
+        el.diag.error('MAT0210', `bad einsum spec "${spec}"`, e.args[0]!.value.span, { suggestion: 'write letters as indices, like "ij,jk->ik" (a–z and A–Z)' });
         return poison;
       }
       const ops = v.slice(1).map((x, i) => arrArg(el, e, x, i + 1));
@@ -560,7 +561,8 @@ export const builtins: Record<string, Builtin> = {
   reshape: {
     sig: 'reshape(x, d1, d2, ...): same entries in row-major order, new shape',
     elaborate(el, e, env) {
-      const v = args(el, e, env, 2, 9);
+      // up to 64 operands; their contraction order is chosen by cost (compiler/opt/einsum.ts)
+      const v = args(el, e, env, 2, 65);
       if (!v) return poison;
       const a = arrArg(el, e, v[0]!, 0);
       const d = dimsArgs(el, { ...e, args: e.args.slice(1) }, v.slice(1));

@@ -14,6 +14,7 @@ import { tangentName } from '../../core/derivative-names.js';
 import { customJvp } from './custom.js';
 import { condJvp } from './cond-rules.js';
 import { spectralJvpRules } from './spectral-rules.js';
+import { contractEinsum } from '../opt/einsum.js';
 
 export type Tan = Node | (Node | undefined)[] | undefined;
 
@@ -116,12 +117,21 @@ export const jvpRules: Record<OpKind, Rule> = {
   dot: (cx, n, [dx, dy]) => total(cx.b, n, [dx ? cx.b.dot(dx, n.args[1]!) : undefined, dy ? cx.b.dot(n.args[0]!, dy) : undefined]),
   outer: (cx, n, [dx, dy]) => total(cx.b, n, [dx ? cx.b.outer(dx, n.args[1]!) : undefined, dy ? cx.b.outer(n.args[0]!, dy) : undefined]),
   transpose: lin1((b, d) => b.transpose(d)),
-  einsum: (cx, n, ds) =>
-    total(
+  einsum: (cx, n, ds) => {
+    // three or more operands: forward mode through the optimizer's pairwise tree (compiler/opt/
+    // einsum.ts), so the tangent shares the forward's intermediates
+    if (n.args.length >= 3) {
+      const args = [...new Set(n.args)];
+      const tans = args.map((a) => ds[n.args.indexOf(a)]);
+      if (tans.every((t) => !t)) return undefined;
+      return cx.jvpNodes([contractEinsum(cx.b, String(n.attrs.spec), n.args)], args, tans)[0];
+    }
+    return total(
       cx.b,
       n,
       ds.map((d, i) => (d ? cx.b.einsum(String(n.attrs.spec), n.args.map((a, j) => (j === i ? d : a))) : undefined)),
-    ),
+    );
+  },
 
   sum: lin1((b, d, n) => b.sum(d, n.attrs.axis as number)),
   // The extremum's tangent is the tangent at the (tie-averaged) arg-extremum.

@@ -14,6 +14,8 @@ import { loopVjp, type RetapedEntry } from './loop-vjp.js';
 import { customVjp } from './custom.js';
 import { condVjp } from './cond-rules.js';
 import { spectralVjpRules } from './spectral-rules.js';
+import { contractEinsum } from '../opt/einsum.js';
+import { vjpNodes } from './vjp.js';
 
 export type Contrib = [target: Node, cotangent: Node];
 
@@ -67,18 +69,53 @@ function einsumVjp(b: Builder, n: Node, g: Node, i: number): Node {
   const target = inputs[i]!;
   const others = inputs.filter((_, j) => j !== i);
   const present = new Set([...others.join(''), ...output]);
+  const sizes = new Map<string, Dim>();
+  [...target].forEach((c, k) => sizes.set(c, shapeOf(n.args[i]!)[k]!));
   // Indices only in the target (summed inside it) are broadcast back with a ones tensor.
   const missing = [...new Set(target)].filter((c) => !present.has(c));
   const ops: Node[] = n.args.filter((_, j) => j !== i);
   const specs = [...others, output];
   ops.push(g);
   if (missing.length) {
-    const sizes = new Map<string, Dim>();
-    [...target].forEach((c, k) => sizes.set(c, shapeOf(n.args[i]!)[k]!));
     specs.push(missing.join(''));
     ops.push(b.fill(missing.map((c) => sizes.get(c)!), 1));
   }
-  return b.einsum(`${specs.join(',')}->${target}`, ops);
+  // An index repeated in the target (a diagonal, "ii,i->i"): the cotangent lives on the diagonal,
+  // so each repeat gets a fresh letter joined to the first by δ = eye(n), and the result has
+  // distinct indices (a repeated output index means this same δ, but is not what the code
+  // generators index by).
+  const used = new Set(String(n.attrs.spec));
+  const fresh = [...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'].filter((c) => !used.has(c));
+  const seen = new Set<string>();
+  let out = '';
+  for (const c of target) {
+    if (!seen.has(c)) {
+      seen.add(c);
+      out += c;
+      continue;
+    }
+    const f = fresh.shift();
+    if (f === undefined) throw new InternalError('einsum VJP: no letter left for a repeated index');
+    out += f;
+    specs.push(c + f);
+    ops.push(b.eye(sizes.get(c)!, sizes.get(c)!));
+  }
+  return b.einsum(`${specs.join(',')}->${out}`, ops);
+}
+
+/** The VJP of an einsum of three or more operands: reverse mode through the pairwise tree that
+ *  the optimizer builds for it (compiler/opt/einsum.ts, the same nodes by hash-consing), so the
+ *  backward reuses the forward's intermediates and costs about twice the forward, instead of one
+ *  n-ary contraction per operand. */
+function einsumTreeVjp(cx: VjpCtx, n: Node, g: Node): Contrib[] {
+  const args = [...new Set(n.args)].filter((a) => !cx.active || cx.active.has(a));
+  const root = contractEinsum(cx.b, String(n.attrs.spec), n.args);
+  const grads = vjpNodes(cx, [root], [g], args, new Set(n.args));
+  const out: Contrib[] = [];
+  args.forEach((a, i) => {
+    if (grads[i]) out.push([a, grads[i]!]);
+  });
+  return out;
 }
 
 /** Broadcasts a reduced tensor back along `axis` (inverse of sum over that axis). */
@@ -183,7 +220,7 @@ export const vjpRules: Record<OpKind, Rule> = {
     return [[x, cx.b.matvec(g, y)], [y, cx.b.vecmat(x, g)]];
   },
   transpose: (cx, n, g) => [[n.args[0]!, cx.b.transpose(single(g))]],
-  einsum: (cx, n, gc) => n.args.map((a, i) => [a, einsumVjp(cx.b, n, single(gc), i)] as Contrib),
+  einsum: (cx, n, gc) => (n.args.length >= 3 ? einsumTreeVjp(cx, n, single(gc)) : n.args.map((a, i) => [a, einsumVjp(cx.b, n, single(gc), i)] as Contrib)),
 
   sum: (cx, n, gc) => {
     const g = single(gc);

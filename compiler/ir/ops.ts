@@ -135,9 +135,9 @@ function regionResultTypes(r: Region): IrType[] {
   return r.results.map((n) => n.type);
 }
 
-/** Parses an einsum spec such as "ij,jk->ik". */
+/** Parses an einsum spec such as "ij,jk->ik" (indices are letters a–z and A–Z). */
 export function parseEinsum(spec: string): { inputs: string[]; output: string } {
-  const m = /^([a-z,]+)->([a-z]*)$/.exec(spec.replace(/\s+/g, ''));
+  const m = /^([a-zA-Z,]+)->([a-zA-Z]*)$/.exec(spec.replace(/\s+/g, ''));
   if (!m) throw new IrTypeError(`bad einsum spec '${spec}'`);
   return { inputs: m[1]!.split(','), output: m[2]! };
 }

@@ -6,6 +6,7 @@
 //   matrix chains      products of ≥ 3 factors re-associated by cost (chain.ts)
 //   diagonals          diag(A B) → rowsum(A .* Bᵀ),  diag(a bᵀ) → a .* b
 //   sums               sum(a .* b) → aᵀb for vectors,  x + x → 2x
+// after the einsum pass (einsum.ts: contraction paths of einsums, lowered to products),
 // iterated to a fixpoint. Every rewrite preserves values exactly in real arithmetic; the
 // property tests check interp(before) ≈ interp(after) on random programs.
 
@@ -14,6 +15,7 @@ import { type Func, type Node, reachable, transform } from '../ir/node.js';
 import { rebuild } from './rebuild.js';
 import { orderChain } from './chain.js';
 import { mergeConds } from './cond-merge.js';
+import { optimizeEinsums } from './einsum.js';
 
 const isScalar = (n: Node): boolean => n.type.kind === 'tensor' && n.type.shape.length === 0;
 
@@ -145,7 +147,9 @@ function sweep(b: Builder, roots: Node[]): Map<Node, Node> {
 }
 
 export function simplifyFunc(b: Builder, f: Func): Func {
-  let cur = f;
+  // n-ary einsums become trees of pairwise contractions chosen by cost (einsum.ts), lowered to
+  // GEMM-shaped products that the sweeps below simplify further
+  let cur = optimizeEinsums(b, f);
   for (let iter = 0; iter < 6; iter++) {
     const roots = [...cur.results.map((r) => r.node), ...cur.status.flatMap((s) => [s.iterations, s.converged, ...(s.residual ? [s.residual] : [])])];
     const map = sweep(b, [...roots, ...cur.params.map((p) => p.node)]);

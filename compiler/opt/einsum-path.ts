@@ -1,0 +1,291 @@
+// Contraction paths of n-ary einsums (issue 14): the order in which a product of tensors
+// T₁ ⋯ Tₙ summed over shared indices is evaluated as a tree of pairwise contractions. Every tree
+// gives the same values in real arithmetic; their costs differ by orders of magnitude (a tensor
+// train applied to x: contracting x core by core costs O(b·Σ r²·n·…), forming the dense weight
+// first O(d_out·d_in·(r + b))). This module is pure arithmetic on index sets, no IR: the pass
+// (einsum.ts) builds the network, asks for a tree and lowers it.
+//
+// Cost model. Contracting A and B into C loops over every index of A ∪ B once: its cost is
+// flops(A, B) = Π_{i ∈ A ∪ B} size(i) multiply–adds (the p·q·r of chain.ts). C keeps the indices
+// of A ∪ B that appear outside the pair (in another operand or in the output); the others are
+// summed. The cost of a tree is the sum over its pairwise nodes; ties are broken by the largest
+// intermediate (memory), then by the sum of intermediate sizes, then by a fixed order, so the
+// choice is deterministic (the VJP rule and the optimizer must build the same tree).
+//
+// Search. Up to DP_LIMIT operands the dynamic program over all subsets is exact: best(S) =
+// min over splits S = S₁ ⊔ S₂ of best(S₁) + best(S₂) + flops(keep(S₁), keep(S₂)), with
+// keep(S) = idx(S) ∩ (idx(rest) ∪ output) — every pairwise tree is considered, outer products
+// included (O(3ⁿ) splits: 29,525 for 10 operands). Beyond it, a greedy algorithm (opt_einsum's
+// `greedy`): repeatedly contract the pair sharing an index whose result removes the most memory
+// (size(C) − size(A) − size(B), ties to fewer flops), outer products only when no pair shares an
+// index, smallest first. The greedy tree is compared with left-to-right contraction and the
+// cheaper kept, so the chosen path is never worse than left to right.
+
+import { tickBudget } from '../ir/budget.js';
+
+/** An einsum network: operand index lists (ids 0 … sizes.length − 1, each id at most once per
+ *  operand), the output's ids and a representative size per id. */
+export interface Network {
+  inputs: readonly (readonly number[])[];
+  output: readonly number[];
+  sizes: readonly number[];
+}
+
+export type PathTree = { k: 'leaf'; i: number } | { k: 'pair'; l: PathTree; r: PathTree };
+
+export interface Path {
+  tree: PathTree;
+  /** Σ flops over the pairwise contractions at the representative sizes */
+  flops: number;
+  /** the largest intermediate (not counting operands and the output) */
+  maxSize: number;
+  method: 'single' | 'dp' | 'greedy' | 'left-to-right';
+}
+
+/** Operands up to which the exact dynamic program runs. */
+export const DP_LIMIT = 10;
+/** Index ids up to which the dynamic program's bit sets work (two 32-bit words). */
+const DP_MAX_IDS = 64;
+
+// ---- cost of a given tree ------------------------------------------------------------------------
+
+/** Evaluates a tree: its flops, largest intermediate and sum of intermediate sizes. Every leaf
+ *  of `tree` must be an operand of `net`, each once. */
+export function treeCost(net: Network, tree: PathTree): { flops: number; maxSize: number; sumSize: number } {
+  const count = idCounts(net);
+  let flops = 0;
+  let maxSize = 0;
+  let sumSize = 0;
+  const walk = (t: PathTree): { ids: Set<number>; leaves: number[] } => {
+    // an operand's own indices (in no other operand, not in the output) are summed first
+    if (t.k === 'leaf') return { ids: keptIds(net, count, [t.i], new Set(net.inputs[t.i])), leaves: [t.i] };
+    const l = walk(t.l);
+    const r = walk(t.r);
+    const leaves = [...l.leaves, ...r.leaves];
+    const union = new Set([...l.ids, ...r.ids]);
+    flops += prod(net, union);
+    const kept = keptIds(net, count, leaves, union);
+    if (leaves.length < net.inputs.length) {
+      const s = prod(net, kept);
+      maxSize = Math.max(maxSize, s);
+      sumSize += s;
+    }
+    return { ids: kept, leaves };
+  };
+  walk(tree);
+  return { flops, maxSize, sumSize };
+}
+
+/** The ids kept by the contraction of `leaves` (their union `union`): those in the output or in
+ *  an operand outside `leaves`. */
+export function keptIds(net: Network, count: readonly number[], leaves: readonly number[], union: ReadonlySet<number>): Set<number> {
+  const inside = new Map<number, number>();
+  for (const i of leaves) for (const c of net.inputs[i]!) inside.set(c, (inside.get(c) ?? 0) + 1);
+  const out = new Set(net.output);
+  const kept = new Set<number>();
+  for (const c of union) if (out.has(c) || (count[c] ?? 0) > (inside.get(c) ?? 0)) kept.add(c);
+  return kept;
+}
+
+/** How many operands hold each id. */
+export function idCounts(net: Network): number[] {
+  const count = new Array<number>(net.sizes.length).fill(0);
+  for (const ix of net.inputs) for (const c of ix) count[c]!++;
+  return count;
+}
+
+function prod(net: Network, ids: Iterable<number>): number {
+  let p = 1;
+  for (const c of ids) p *= net.sizes[c]!;
+  return p;
+}
+
+// ---- the search --------------------------------------------------------------------------------
+
+/** The cheapest pairwise tree found for `net` (see the header for the method per size). */
+export function contractionPath(net: Network): Path {
+  const n = net.inputs.length;
+  if (n === 0) throw new Error('contractionPath: no operands');
+  if (n === 1) return { tree: { k: 'leaf', i: 0 }, flops: 0, maxSize: 0, method: 'single' };
+  if (n <= DP_LIMIT && net.sizes.length <= DP_MAX_IDS) return dynamicProgram(net);
+  const g = greedy(net);
+  const l2r = leftToRight(n);
+  const cg = treeCost(net, g);
+  const cl = treeCost(net, l2r);
+  if (better(cl, cg)) return { tree: l2r, flops: cl.flops, maxSize: cl.maxSize, method: 'left-to-right' };
+  return { tree: g, flops: cg.flops, maxSize: cg.maxSize, method: 'greedy' };
+}
+
+function better(a: { flops: number; maxSize: number; sumSize: number }, b: { flops: number; maxSize: number; sumSize: number }): boolean {
+  if (a.flops !== b.flops) return a.flops < b.flops;
+  if (a.maxSize !== b.maxSize) return a.maxSize < b.maxSize;
+  return a.sumSize < b.sumSize;
+}
+
+/** ((T₀ T₁) T₂) ⋯ */
+export function leftToRight(n: number): PathTree {
+  let t: PathTree = { k: 'leaf', i: 0 };
+  for (let i = 1; i < n; i++) t = { k: 'pair', l: t, r: { k: 'leaf', i } };
+  return t;
+}
+
+/** Exact dynamic program over all subsets of operands (bit masks; ids in two 32-bit words). */
+function dynamicProgram(net: Network): Path {
+  const n = net.inputs.length;
+  const N = 1 << n;
+  const full = N - 1;
+  const inLo = new Uint32Array(N);
+  const inHi = new Uint32Array(N);
+  for (let i = 0; i < n; i++) {
+    for (const c of net.inputs[i]!) {
+      if (c < 32) inLo[1 << i]! |= 1 << c;
+      else inHi[1 << i]! |= 1 << (c - 32);
+    }
+  }
+  let outLo = 0;
+  let outHi = 0;
+  for (const c of net.output) {
+    if (c < 32) outLo |= 1 << c;
+    else outHi |= 1 << (c - 32);
+  }
+  for (let S = 1; S < N; S++) {
+    const low = S & -S;
+    if (S !== low) {
+      inLo[S] = inLo[low]! | inLo[S ^ low]!;
+      inHi[S] = inHi[low]! | inHi[S ^ low]!;
+    }
+  }
+  // keep(S): ids of S needed outside it
+  const keepLo = new Uint32Array(N);
+  const keepHi = new Uint32Array(N);
+  const keepSize = new Float64Array(N);
+  for (let S = 1; S < N; S++) {
+    const R = full ^ S;
+    keepLo[S] = inLo[S]! & (inLo[R]! | outLo);
+    keepHi[S] = inHi[S]! & (inHi[R]! | outHi);
+    keepSize[S] = sizeOf(net.sizes, keepLo[S]!, keepHi[S]!);
+  }
+  const cost = new Float64Array(N);
+  const maxSz = new Float64Array(N);
+  const sumSz = new Float64Array(N);
+  const split = new Int32Array(N);
+  for (let S = 1; S < N; S++) {
+    const low = S & -S;
+    if (S === low) continue;
+    const rest = S ^ low;
+    let best = Infinity;
+    let bestMax = Infinity;
+    let bestSum = Infinity;
+    let bestSplit = 0;
+    // S = s1 ⊔ s2 with s1 holding S's lowest operand: each unordered split once
+    for (let sub = rest; ; sub = (sub - 1) & rest) {
+      const s1 = sub | low;
+      if (s1 !== S) {
+        const s2 = S ^ s1;
+        tickBudget();
+        const f = sizeOf(net.sizes, keepLo[s1]! | keepLo[s2]!, keepHi[s1]! | keepHi[s2]!);
+        const c = cost[s1]! + cost[s2]! + f;
+        const inter = S === full ? 0 : keepSize[S]!;
+        const mx = Math.max(maxSz[s1]!, maxSz[s2]!, inter);
+        const sm = sumSz[s1]! + sumSz[s2]! + inter;
+        if (c < best || (c === best && (mx < bestMax || (mx === bestMax && sm < bestSum)))) {
+          best = c;
+          bestMax = mx;
+          bestSum = sm;
+          bestSplit = s1;
+        }
+      }
+      if (sub === 0) break;
+    }
+    cost[S] = best;
+    maxSz[S] = bestMax;
+    sumSz[S] = bestSum;
+    split[S] = bestSplit;
+  }
+  const build = (S: number): PathTree => {
+    if ((S & (S - 1)) === 0) return { k: 'leaf', i: 31 - Math.clz32(S) };
+    const s1 = split[S]!;
+    return { k: 'pair', l: build(s1), r: build(S ^ s1) };
+  };
+  return { tree: build(full), flops: cost[full]!, maxSize: maxSz[full]!, method: 'dp' };
+}
+
+function sizeOf(sizes: readonly number[], lo: number, hi: number): number {
+  let p = 1;
+  for (let m = lo >>> 0; m !== 0; ) {
+    const bit = m & -m;
+    p *= sizes[31 - Math.clz32(bit)]!;
+    m = (m ^ bit) >>> 0;
+  }
+  for (let m = hi >>> 0; m !== 0; ) {
+    const bit = m & -m;
+    p *= sizes[32 + 31 - Math.clz32(bit)]!;
+    m = (m ^ bit) >>> 0;
+  }
+  return p;
+}
+
+/** opt_einsum's greedy: contract the connected pair that removes the most memory. */
+function greedy(net: Network): PathTree {
+  const count = idCounts(net);
+  const outSet = new Set(net.output);
+  interface Item {
+    ids: Set<number>;
+    tree: PathTree;
+    size: number;
+  }
+  let items: Item[] = net.inputs.map((ix, i) => {
+    const ids = keptIds(net, count, [i], new Set(ix));
+    return { ids, tree: { k: 'leaf', i } as PathTree, size: prod(net, ids) };
+  });
+  for (let i = 0; i < net.inputs.length; i++) for (const c of net.inputs[i]!) if (!items[i]!.ids.has(c)) count[c]!--;
+  // count[c]: how many live tensors hold c
+  const kept = (a: Item, b: Item): Set<number> => {
+    const k = new Set<number>();
+    for (const c of a.ids) if (outSet.has(c) || count[c]! > 1 + (b.ids.has(c) ? 1 : 0)) k.add(c);
+    for (const c of b.ids) if (!a.ids.has(c) && (outSet.has(c) || count[c]! > 1)) k.add(c);
+    return k;
+  };
+  while (items.length > 1) {
+    let bi = -1;
+    let bj = -1;
+    let bestScore = Infinity;
+    let bestFlops = Infinity;
+    for (let i = 0; i < items.length; i++) {
+      for (let j = i + 1; j < items.length; j++) {
+        tickBudget();
+        const a = items[i]!;
+        const b = items[j]!;
+        let shares = false;
+        for (const c of a.ids) if (b.ids.has(c)) { shares = true; break; }
+        if (!shares) continue;
+        const k = kept(a, b);
+        const score = prod(net, k) - a.size - b.size;
+        const union = new Set([...a.ids, ...b.ids]);
+        const fl = prod(net, union);
+        if (score < bestScore || (score === bestScore && fl < bestFlops)) {
+          bestScore = score;
+          bestFlops = fl;
+          bi = i;
+          bj = j;
+        }
+      }
+    }
+    if (bi < 0) {
+      // no pair shares an index: outer product of the two smallest
+      const order = items.map((_, i) => i).sort((x, y) => items[x]!.size - items[y]!.size || x - y);
+      bi = Math.min(order[0]!, order[1]!);
+      bj = Math.max(order[0]!, order[1]!);
+    }
+    const a = items[bi]!;
+    const b = items[bj]!;
+    const k = kept(a, b);
+    for (const c of a.ids) count[c]!--;
+    for (const c of b.ids) count[c]!--;
+    for (const c of k) count[c]!++;
+    const merged: Item = { ids: k, tree: { k: 'pair', l: a.tree, r: b.tree }, size: prod(net, k) };
+    items = items.filter((_, i) => i !== bi && i !== bj);
+    items.splice(bi, 0, merged);
+  }
+  return items[0]!.tree;
+}

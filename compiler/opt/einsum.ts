@@ -1,0 +1,510 @@
+// The einsum pass (issue 14): every `einsum` node becomes a tree of pairwise contractions chosen
+// by cost (einsum-path.ts), each lowered to what the code generators run fastest — `matmul`,
+// `matvec`, `dot`, `outer` or a scalar `mul` over reshaped and transposed views — so that the
+// CPU program calls its blocked GEMM and the WGSL kernel sees GEMM-shaped loops.
+//
+//   contractEinsum(b, spec, args)   einsum in, optimized IR out (also used by the einsum VJP and
+//                                   JVP rules, so a derivative shares the forward's tree)
+//   optimizeEinsums(b, f)           the pass over a function (first step of simplifyFunc);
+//                                   einsums whose operands are single-use einsums of the same
+//                                   region are merged into one network first
+//
+// Normalisation before the path search, each step exact in real arithmetic:
+//   - an operand that is a constant 0, or an index of constant size 0: the result is zeros;
+//   - an output index repeated (`ij->ii`): the repeat gets a fresh index and an eye(n) operand
+//     joins the two (δ), so no code generator ever sees a repeated output index;
+//   - indices of constant size 1 are dropped from every operand and the output by reshapes
+//     (views; row-major order is unchanged) and put back at the end;
+//   - a 2-D operand that is a transpose is read as its source with its indices swapped;
+//   - repeated indices inside one operand (traces, diagonals) and indices that appear in only one
+//     operand and not in the output are taken/summed in that operand first (one unary step:
+//     diagvec, sum over axes, or a one-operand einsum), which never costs more than any
+//     contraction the operand would take part in;
+//   - scalar operands (rank 0) are multiplied into the result at the end.
+//
+// Representative sizes. Dimensions are symbolic (the executable is size-generic), so costs are
+// evaluated with every dimension name = 64 and constants exact (as chain.ts does); polynomials
+// and min/max atoms evaluate at those values. Failure mode: when the true sizes of two names
+// differ by a large factor (mode sizes n = 2 beside ranks r = 32 both read as 64) a path that is
+// optimal at 64 may not be at the true sizes; spell known sizes as constants in the spec's types
+// (`tensor[r, 2, r]`) to pin them. The path never forms an intermediate the cost model does not
+// account for, and it is never worse than left to right at the representative sizes.
+//
+// Layouts. Each intermediate is produced in the natural order of its GEMM ([free of A, free of
+// B] or the transpose, chosen for the next contraction: its contracted indices as one block at
+// an end, or the einsum's output order at the root). An operand whose contracted indices are not
+// one block at an end of its layout, or whose block order differs from the other operand's, is
+// copied into a permuted layout (a one-operand einsum) when the copies cost at most
+// 1/COPY_RATIO of the contraction's flops (TTGT, as numpy.tensordot and torch.einsum do);
+// otherwise the pair stays a pairwise einsum (a direct loop nest, in any output order). Indices
+// shared by both operands and kept (batch indices) keep the pair a pairwise einsum.
+
+import { type Builder, isZero, shapeOf } from '../ir/builder.js';
+import { type Func, type Node, type Region, reachable, scopes, transform } from '../ir/node.js';
+import { parseEinsum } from '../ir/ops.js';
+import { Dim, DimTooLarge } from '../../core/dims.js';
+import { contractionPath, type Network, type PathTree } from './einsum-path.js';
+
+/** Representative size of every dimension name (chain.ts uses the same). */
+export const REP_SIZE = 64;
+/** Copies of operands (TTGT) are made when their volume is at most flops / COPY_RATIO. */
+export const COPY_RATIO = 4;
+/** Letters of IR einsum specs (compiler/ir/ops.ts parseEinsum). */
+const LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+
+class TooManyIndices extends Error {}
+
+/** An operand of a network: a node whose axes carry index ids (ids may repeat: a diagonal). */
+interface Operand {
+  node: Node;
+  ids: number[];
+}
+
+/** A network under construction: operands, output ids and the dimension of each id. */
+interface Net {
+  ops: Operand[];
+  out: number[];
+  dims: Dim[];
+}
+
+function repSize(d: Dim): number {
+  const c = d.constValue();
+  if (c !== undefined) return Math.max(c, 1);
+  const env = new Proxy({}, { get: () => REP_SIZE }) as Record<string, number>;
+  const v = d.eval(env);
+  return Number.isFinite(v) ? Math.max(v, 1) : REP_SIZE;
+}
+
+/** The network of `einsum(spec, args)`; `expand(arg, ids, net)` may add an operand's own
+ *  network in place of the operand (merging) and returns false to keep it as an operand. */
+function networkOf(spec: string, args: readonly Node[], expand?: (arg: Node, ids: number[], net: Net) => boolean): Net {
+  const net: Net = { ops: [], out: [], dims: [] };
+  const { inputs, output } = parseEinsum(spec);
+  const id = new Map<string, number>();
+  inputs.forEach((ix, k) => {
+    const sh = shapeOf(args[k]!);
+    [...ix].forEach((c, q) => {
+      if (!id.has(c)) {
+        id.set(c, net.dims.length);
+        net.dims.push(sh[q]!);
+      }
+    });
+  });
+  net.out = [...output].map((c) => id.get(c)!);
+  inputs.forEach((ix, k) => {
+    const ids = [...ix].map((c) => id.get(c)!);
+    if (!expand || !expand(args[k]!, ids, net)) net.ops.push({ node: args[k]!, ids });
+  });
+  return net;
+}
+
+/** Adds the network of einsum node `e` (its output axes carrying `ids`) to `net`. Returns false
+ *  when it cannot be merged (a repeated output index). */
+function mergeInto(e: Node, ids: number[], net: Net, expand: (arg: Node, ids: number[], net: Net) => boolean): boolean {
+  const { inputs, output } = parseEinsum(String(e.attrs.spec));
+  if (new Set(output).size !== output.length) return false;
+  const id = new Map<string, number>();
+  [...output].forEach((c, q) => id.set(c, ids[q]!));
+  inputs.forEach((ix, k) => {
+    const sh = shapeOf(e.args[k]!);
+    [...ix].forEach((c, q) => {
+      if (!id.has(c)) {
+        id.set(c, net.dims.length);
+        net.dims.push(sh[q]!);
+      }
+    });
+  });
+  inputs.forEach((ix, k) => {
+    const sub = [...ix].map((c) => id.get(c)!);
+    if (!expand(e.args[k]!, sub, net)) net.ops.push({ node: e.args[k]!, ids: sub });
+  });
+  return true;
+}
+
+// ---- building blocks ---------------------------------------------------------------------------
+
+const sameIds = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+
+function specOf(ins: readonly (readonly number[])[], out: readonly number[]): string {
+  const letter = new Map<number, string>();
+  const name = (c: number): string => {
+    let l = letter.get(c);
+    if (l === undefined) {
+      if (letter.size >= LETTERS.length) throw new TooManyIndices();
+      l = LETTERS[letter.size]!;
+      letter.set(c, l);
+    }
+    return l;
+  };
+  const parts = ins.map((ix) => ix.map(name).join(''));
+  return `${parts.join(',')}->${out.map(name).join('')}`;
+}
+
+function dimsOf(net: Net, ids: readonly number[]): Dim[] {
+  return ids.map((c) => net.dims[c]!);
+}
+
+function numelOf(net: Net, ids: readonly number[]): Dim {
+  return ids.reduce((acc, c) => acc.mul(net.dims[c]!), Dim.const(1));
+}
+
+/** x (axes `from`, ids may repeat) → the tensor over `to` (distinct ids, each in `from`): takes
+ *  diagonals, sums the ids of `from` not in `to` and permutes. Lowered to transpose, diagvec or
+ *  sum where one of them is the whole step, else a one-operand einsum. */
+function unaryStep(b: Builder, net: Net, x: Node, from: readonly number[], to: readonly number[]): Node {
+  if (sameIds(from, to)) return x;
+  const distinct = new Set(from).size === from.length;
+  if (distinct && from.length === 2 && to.length === 2) return b.transpose(x);
+  if (!distinct && from.length === 2) {
+    // [i, i]: the diagonal, or the trace
+    const d = b.diagvec(x);
+    return to.length === 1 ? b.reshape(d, dimsOf(net, to)) : b.sum(d);
+  }
+  if (distinct && to.length === 0) return b.sum(x);
+  if (distinct) {
+    const kept = from.filter((c) => to.includes(c));
+    if (sameIds(kept, to)) {
+      const summed = from.map((c, q) => (to.includes(c) ? -1 : q)).filter((q) => q >= 0);
+      if (summed.length === 1) return b.sum(x, summed[0]!);
+      // a block of summed axes at either end: a reshape to a matrix and one axis sum
+      const k = summed.length;
+      const lead = summed.every((q, i) => q === i);
+      const trail = summed.every((q, i) => q === from.length - k + i);
+      if (lead || trail) {
+        const s = numelOf(net, from.filter((c) => !to.includes(c)));
+        const r = numelOf(net, to);
+        const m = b.reshape(x, lead ? [s, r] : [r, s]);
+        return b.reshape(b.sum(m, lead ? 0 : 1), dimsOf(net, to));
+      }
+    }
+  }
+  return b.einsum(specOf([from], to), [x]);
+}
+
+function contiguousEnd(layout: readonly number[], block: ReadonlySet<number>): 'front' | 'back' | null {
+  const k = block.size;
+  if (k === 0) return 'front';
+  if (layout.slice(0, k).every((c) => block.has(c))) return 'front';
+  if (layout.slice(layout.length - k).every((c) => block.has(c))) return 'back';
+  return null;
+}
+
+/** What the consumer of a contraction's result would like: its exact layout (the root), or one
+ *  of its index sets as a block at an end (the next contraction's contracted indices). */
+type Want = { exact: readonly number[] } | { block: ReadonlySet<number> } | null;
+
+interface Realized {
+  node: Node;
+  layout: number[];
+}
+
+/** Contracts A (layout la) with B (layout lb), keeping `keep`. */
+function contractPair(b: Builder, net: Net, sizes: readonly number[], A: Realized, B: Realized, keep: ReadonlySet<number>, want: Want): Realized {
+  const la = A.layout;
+  const lb = B.layout;
+  const inB = new Set(lb);
+  const inA = new Set(la);
+  const batch = la.filter((c) => inB.has(c) && keep.has(c));
+  const K = la.filter((c) => inB.has(c) && !keep.has(c));
+  const FA = la.filter((c) => !inB.has(c));
+  const FB = lb.filter((c) => !inA.has(c));
+  const vol = (ids: readonly number[]): number => ids.reduce((p, c) => p * sizes[c]!, 1);
+  const flops = vol([...la, ...FB]);
+  const wantsLayout = (l: readonly number[]): boolean => {
+    if (!want) return true;
+    if ('exact' in want) return sameIds(l, want.exact);
+    return contiguousEnd(l, want.block) !== null;
+  };
+  // a layout for a direct pairwise einsum: any order is free
+  const directLayout = (): number[] => {
+    if (want && 'exact' in want) return [...want.exact];
+    const natural = [...batch, ...FA, ...FB];
+    if (want && 'block' in want && contiguousEnd(natural, want.block) === null) return [...natural.filter((c) => !want.block.has(c)), ...natural.filter((c) => want.block.has(c))];
+    return natural;
+  };
+  const direct = (): Realized => {
+    const lc = directLayout();
+    return { node: b.einsum(specOf([la, lb], lc), [A.node, B.node]), layout: lc };
+  };
+  // scalar times tensor
+  if (la.length === 0 || lb.length === 0) {
+    const node = b.mul(A.node, B.node);
+    const layout = la.length === 0 ? [...lb] : [...la];
+    return { node, layout };
+  }
+  if (batch.length > 0) {
+    // the same indices on both sides and kept: an elementwise product (a view)
+    if (K.length === 0 && FA.length === 0 && FB.length === 0) {
+      const bn = sameIds(la, lb) ? B.node : la.length === 2 ? b.transpose(B.node) : null;
+      if (bn) {
+        const r = { node: b.mul(A.node, bn), layout: [...la] };
+        if (want && 'exact' in want && !sameIds(la, want.exact)) return { node: unaryStep(b, net, r.node, la, want.exact), layout: [...want.exact] };
+        return r;
+      }
+    }
+    return direct();
+  }
+
+  // TTGT: choose the order κ of the contracted block, which operands to copy, and the result's
+  // orientation ([FA, FB] or [FB, FA]); least copy volume wins.
+  const Kset = new Set(K);
+  const endA = contiguousEnd(la, Kset);
+  const endB = contiguousEnd(lb, Kset);
+  const kA = endA ? la.filter((c) => Kset.has(c)) : null;
+  const kB = endB ? lb.filter((c) => Kset.has(c)) : null;
+  const kappas: number[][] = [];
+  for (const k of [kA, kB, K]) if (k && !kappas.some((x) => sameIds(x, k))) kappas.push(k);
+  let best: { kappa: number[]; copyA: boolean; copyB: boolean; ab: boolean; cost: number } | null = null;
+  for (const kappa of kappas) {
+    const copyA = !(kA && sameIds(kA, kappa));
+    const copyB = !(kB && sameIds(kB, kappa));
+    for (const ab of [true, false]) {
+      const lc = ab ? [...FA, ...FB] : [...FB, ...FA];
+      const copyC = !wantsLayout(lc);
+      const cost = (copyA ? vol(la) : 0) + (copyB ? vol(lb) : 0) + (copyC ? vol(lc) : 0);
+      if (!best || cost < best.cost) best = { kappa, copyA, copyB, ab, cost };
+    }
+  }
+  const plan = best!;
+  // the copies made here: operands, and the result when the root's order differs
+  const exactMiss = !!want && 'exact' in want && !sameIds(plan.ab ? [...FA, ...FB] : [...FB, ...FA], want.exact);
+  const copies = (plan.copyA ? vol(la) : 0) + (plan.copyB ? vol(lb) : 0) + (exactMiss ? vol([...FA, ...FB]) : 0);
+  if (copies * COPY_RATIO > flops) return direct();
+
+  // operands in GEMM form: A as [FA, κ] or [κ, FA]; B as [κ, FB] or [FB, κ]
+  const a = plan.copyA ? { node: unaryStep(b, net, A.node, la, [...FA, ...plan.kappa]), layout: [...FA, ...plan.kappa] } : A;
+  const bb = plan.copyB ? { node: unaryStep(b, net, B.node, lb, [...plan.kappa, ...FB]), layout: [...plan.kappa, ...FB] } : B;
+  const nFA = numelOf(net, FA);
+  const nFB = numelOf(net, FB);
+  const nK = numelOf(net, plan.kappa);
+  /** X as a matrix [rows = F, cols = κ] (transposed view when its layout is [κ, F]). */
+  const asFK = (x: Realized, F: Dim): Node => (x.layout.length && Kset.has(x.layout[0]!) && K.length > 0 && x.layout.length > K.length ? b.transpose(b.reshape(x.node, [nK, F])) : b.reshape(x.node, [F, nK]));
+  const asVec = (x: Realized): Node => b.reshape(x.node, [numelOf(net, x.layout)]);
+  let node: Node;
+  let layout: number[];
+  if (K.length === 0) {
+    // outer product
+    node = plan.ab ? b.outer(asVec(a), asVec(bb)) : b.outer(asVec(bb), asVec(a));
+    layout = plan.ab ? [...FA, ...FB] : [...FB, ...FA];
+  } else if (FA.length === 0 && FB.length === 0) {
+    node = b.dot(asVec(a), asVec(bb));
+    layout = [];
+  } else if (FA.length === 0) {
+    node = b.matvec(asFK(bb, nFB), asVec(a));
+    layout = [...FB];
+  } else if (FB.length === 0) {
+    node = b.matvec(asFK(a, nFA), asVec(bb));
+    layout = [...FA];
+  } else if (plan.ab) {
+    node = b.matmul(asFK(a, nFA), b.transpose(asFK(bb, nFB)));
+    layout = [...FA, ...FB];
+  } else {
+    node = b.matmul(asFK(bb, nFB), b.transpose(asFK(a, nFA)));
+    layout = [...FB, ...FA];
+  }
+  node = b.reshape(node, dimsOf(net, layout));
+  if (want && 'exact' in want && !sameIds(layout, want.exact)) {
+    node = unaryStep(b, net, node, layout, want.exact);
+    layout = [...want.exact];
+  }
+  return { node, layout };
+}
+
+// ---- contraction of one network -----------------------------------------------------------------
+
+/** Contracts a network into a tensor over `net.out` (in that order). */
+function contractNet(b: Builder, net: Net, outShape: readonly Dim[]): Node {
+  // zeros
+  if (net.ops.some((o) => isZero(o.node)) || net.dims.some((d) => d.constValue() === 0)) return b.zeros(outShape);
+  // a repeated output index: a fresh index joined to the first by δ = eye(n)
+  const seen = new Set<number>();
+  net.out = net.out.map((c) => {
+    if (!seen.has(c)) {
+      seen.add(c);
+      return c;
+    }
+    const fresh = net.dims.length;
+    net.dims.push(net.dims[c]!);
+    net.ops.push({ node: b.eye(net.dims[c]!, net.dims[c]!), ids: [c, fresh] });
+    return fresh;
+  });
+  // transposed 2-D operands are read as their sources
+  for (const o of net.ops) {
+    while (o.node.op === 'transpose' && o.ids.length === 2) {
+      o.node = o.node.args[0]!;
+      o.ids = [o.ids[1]!, o.ids[0]!];
+    }
+  }
+  // indices of constant size 1 are dropped (reshapes)
+  const unit = (c: number): boolean => net.dims[c]!.constValue() === 1;
+  for (const o of net.ops) {
+    if (o.ids.some(unit)) {
+      o.ids = o.ids.filter((c) => !unit(c));
+      o.node = b.reshape(o.node, dimsOf(net, o.ids));
+    }
+  }
+  const out = net.out.filter((c) => !unit(c));
+  // per operand: diagonals and indices no one else needs
+  const count = new Map<number, number>();
+  for (const o of net.ops) for (const c of new Set(o.ids)) count.set(c, (count.get(c) ?? 0) + 1);
+  const outSet = new Set(out);
+  const ops: Realized[] = [];
+  let scalar: Node | null = null;
+  for (const o of net.ops) {
+    const to = [...new Set(o.ids)].filter((c) => outSet.has(c) || count.get(c)! > 1);
+    const node = unaryStep(b, net, o.node, o.ids, to);
+    if (to.length === 0) scalar = scalar ? b.mul(scalar, node) : node;
+    else ops.push({ node, layout: to });
+  }
+  let result: Realized;
+  if (ops.length === 0) result = { node: scalar ?? b.const(1), layout: [] };
+  else {
+    // the path, at representative sizes, over dense ids
+    const dense = new Map<number, number>();
+    const sizes: number[] = [];
+    const idOf = (c: number): number => {
+      let d = dense.get(c);
+      if (d === undefined) {
+        d = sizes.length;
+        dense.set(c, d);
+        sizes.push(repSize(net.dims[c]!));
+      }
+      return d;
+    };
+    const pnet: Network = { inputs: ops.map((o) => o.layout.map(idOf)), output: out.map(idOf), sizes };
+    const path = contractionPath(pnet);
+    const repSizes: number[] = [];
+    for (const [c, d] of dense) repSizes[c] = sizes[d]!;
+    result = realize(b, net, repSizes, ops, out, path.tree);
+    if (scalar) result = { node: b.mul(scalar, result.node), layout: result.layout };
+  }
+  let node = unaryStep(b, net, result.node, result.layout, out);
+  node = b.reshape(node, outShape);
+  return node;
+}
+
+/** Builds the tree: leaves are the normalised operands; each pair is contracted with the layout
+ *  its consumer prefers. */
+function realize(b: Builder, net: Net, sizes: readonly number[], ops: readonly Realized[], out: readonly number[], tree: PathTree): Realized {
+  const leavesOf = (t: PathTree): number[] => (t.k === 'leaf' ? [t.i] : [...leavesOf(t.l), ...leavesOf(t.r)]);
+  const idsOf = (leaves: readonly number[]): Set<number> => new Set(leaves.flatMap((i) => ops[i]!.layout));
+  const outSet = new Set(out);
+  const all = ops.map((_, i) => i);
+  /** ids of the subtree's result: those needed outside it */
+  const keepOf = (leaves: readonly number[]): Set<number> => {
+    const inside = new Set(leaves);
+    const outside = idsOf(all.filter((i) => !inside.has(i)));
+    return new Set([...idsOf(leaves)].filter((c) => outSet.has(c) || outside.has(c)));
+  };
+  const go = (t: PathTree, want: Want): Realized => {
+    if (t.k === 'leaf') return ops[t.i]!;
+    const ll = leavesOf(t.l);
+    const rl = leavesOf(t.r);
+    const kl = keepOf(ll);
+    const kr = keepOf(rl);
+    const keep = keepOf([...ll, ...rl]);
+    // each side would like the indices this pair contracts as a block at an end
+    const contracted = (mine: Set<number>, other: Set<number>): Set<number> => new Set([...mine].filter((c) => other.has(c) && !keep.has(c)));
+    const A = go(t.l, { block: contracted(kl, kr) });
+    const B = go(t.r, { block: contracted(kr, kl) });
+    return contractPair(b, net, sizes, A, B, keep, want);
+  };
+  return go(tree, { exact: out });
+}
+
+/** einsum(spec, args) as optimized IR: a tree of pairwise contractions (see the header). */
+export function contractEinsum(b: Builder, spec: string, args: readonly Node[]): Node {
+  const net = networkOf(spec, args);
+  const { output } = parseEinsum(spec);
+  const shape = einsumShape(spec, args, output);
+  try {
+    return contractNet(b, net, shape);
+  } catch (e) {
+    if (e instanceof TooManyIndices || e instanceof DimTooLarge) return b.einsum(spec, args);
+    throw e;
+  }
+}
+
+function einsumShape(spec: string, args: readonly Node[], output: string): Dim[] {
+  const { inputs } = parseEinsum(spec);
+  const size = new Map<string, Dim>();
+  inputs.forEach((ix, k) => [...ix].forEach((c, q) => size.set(c, shapeOf(args[k]!)[q]!)));
+  return [...output].map((c) => size.get(c)!);
+}
+
+// ---- the pass ---------------------------------------------------------------------------------
+
+function rootsOf(f: Func): Node[] {
+  return [
+    ...f.results.map((r) => r.node),
+    ...f.status.flatMap((s) => [s.iterations, s.converged, ...(s.residual ? [s.residual] : []), ...(s.extra ?? []).map((x) => x.node)]),
+    ...f.params.map((p) => p.node),
+  ];
+}
+
+/** Rewrites every einsum of `f` (see the header). */
+export function optimizeEinsums(b: Builder, f: Func): Func {
+  const roots = rootsOf(f);
+  const all = reachable(roots);
+  if (!all.some((n) => n.op === 'einsum')) return f;
+  const uses = new Map<Node, number>();
+  for (const n of all) {
+    for (const a of n.args) uses.set(a, (uses.get(a) ?? 0) + 1);
+    for (const r of n.regions) for (const x of r.results) uses.set(x, (uses.get(x) ?? 0) + 1);
+  }
+  for (const r of roots) uses.set(r, (uses.get(r) ?? 0) + 1);
+  const hasNested = all.some((n) => n.op === 'einsum' && n.args.some((a) => a.op === 'einsum'));
+  const home = hasNested ? scopes(roots).home : null;
+  const done = new Map<Node, Node>();
+  const map = transform(b.g, roots, (n, args, regions) => {
+    // operands of merged einsums are looked up here (region parameters never reach this callback)
+    n.args.forEach((a, i) => done.set(a, args[i]!));
+    let out: Node;
+    if (n.op !== 'einsum') out = n.op === 'param' ? n : rebuildSame(b, n, args, regions);
+    else {
+      const spec = String(n.attrs.spec);
+      const expand = (orig: Node, ids: number[], net: Net): boolean => {
+        if (orig.op !== 'einsum' || (uses.get(orig) ?? 0) > 1 || !home || home.get(orig) !== home.get(n)) return false;
+        return mergeInto(orig, ids, net, (x, sub, nn) => expandOrig(x, sub, nn));
+      };
+      // operands of merged einsums are original nodes: map them to their rewritten forms
+      const expandOrig = (x: Node, sub: number[], nn: Net): boolean => {
+        if (expand(x, sub, nn)) return true;
+        nn.ops.push({ node: done.get(x)!, ids: sub });
+        return true;
+      };
+      const net = networkOf(spec, n.args, (x, ids, nn) => {
+        if (expand(x, ids, nn)) return true;
+        nn.ops.push({ node: done.get(x)!, ids });
+        return true;
+      });
+      try {
+        out = b.at(n.span, () => contractNet(b, net, shapeOf(n)));
+      } catch (e) {
+        if (e instanceof TooManyIndices || e instanceof DimTooLarge) out = b.einsum(spec, args);
+        else throw e;
+      }
+    }
+    done.set(n, out);
+    return out;
+  });
+  const m = (n: Node): Node => map.get(n) ?? n;
+  return {
+    ...f,
+    params: f.params.map((p) => ({ ...p, node: m(p.node) })),
+    results: f.results.map((r) => ({ ...r, node: m(r.node) })),
+    status: f.status.map((s) => ({
+      ...s,
+      iterations: m(s.iterations),
+      converged: m(s.converged),
+      ...(s.residual ? { residual: m(s.residual) } : {}),
+      ...(s.extra ? { extra: s.extra.map((x) => ({ ...x, node: m(x.node) })) } : {}),
+    })),
+  };
+}
+
+/** The node with new operands and regions, unchanged otherwise (hash-consed when equal). */
+function rebuildSame(b: Builder, n: Node, args: Node[], regions: Region[]): Node {
+  if (args.every((a, i) => a === n.args[i]) && regions.every((r, i) => r.params.every((p, j) => p === n.regions[i]!.params[j]) && r.results.every((x, j) => x === n.regions[i]!.results[j]))) return n;
+  return b.at(n.span, () => b.raw(n.op, args, n.attrs, regions));
+}
