@@ -561,7 +561,7 @@ export const builtins: Record<string, Builtin> = {
   reshape: {
     sig: 'reshape(x, d1, d2, ...): same entries in row-major order, new shape',
     elaborate(el, e, env) {
-      // up to 64 operands; their contraction order is chosen by cost (compiler/opt/einsum.ts)
+      // up to 64 dimensions (a tensor reshaped to its modes for a long einsum)
       const v = args(el, e, env, 2, 65);
       if (!v) return poison;
       const a = arrArg(el, e, v[0]!, 0);

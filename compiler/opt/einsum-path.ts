@@ -18,8 +18,10 @@
 // included (O(3ⁿ) splits: 29,525 for 10 operands). Beyond it, a greedy algorithm (opt_einsum's
 // `greedy`): repeatedly contract the pair sharing an index whose result removes the most memory
 // (size(C) − size(A) − size(B), ties to fewer flops), outer products only when no pair shares an
-// index, smallest first. The greedy tree is compared with left-to-right contraction and the
-// cheaper kept, so the chosen path is never worse than left to right.
+// index, smallest first; it also runs scoring pairs by flops and by result size, and with seeded
+// random perturbations of the scores (opt_einsum's random-greedy) up to 32 operands. The cheapest
+// of these trees and left-to-right contraction is kept, so the chosen path is never worse than
+// left to right.
 
 import { tickBudget } from '../ir/budget.js';
 
@@ -102,19 +104,47 @@ function prod(net: Network, ids: Iterable<number>): number {
 
 // ---- the search --------------------------------------------------------------------------------
 
-/** The cheapest pairwise tree found for `net` (see the header for the method per size). */
+const memo = new Map<string, Path>();
+const MEMO_SIZE = 512;
+
+/** The cheapest pairwise tree found for `net` (see the header for the method per size). A pure
+ *  function of the network, memoized: the optimizer and the derivative rules ask for the same
+ *  networks again. */
 export function contractionPath(net: Network): Path {
+  const key = `${net.inputs.map((ix) => ix.join('.')).join('|')}>${net.output.join('.')}:${net.sizes.join('.')}`;
+  const hit = memo.get(key);
+  if (hit) return hit;
+  const p = searchPath(net);
+  if (memo.size >= MEMO_SIZE) memo.delete(memo.keys().next().value!);
+  memo.set(key, p);
+  return p;
+}
+
+function searchPath(net: Network): Path {
   const n = net.inputs.length;
   if (n === 0) throw new Error('contractionPath: no operands');
   if (n === 1) return { tree: { k: 'leaf', i: 0 }, flops: 0, maxSize: 0, method: 'single' };
   if (n <= DP_LIMIT && net.sizes.length <= DP_MAX_IDS) return dynamicProgram(net);
-  const g = greedy(net);
-  const l2r = leftToRight(n);
-  const cg = treeCost(net, g);
-  const cl = treeCost(net, l2r);
-  if (better(cl, cg)) return { tree: l2r, flops: cl.flops, maxSize: cl.maxSize, method: 'left-to-right' };
-  return { tree: g, flops: cg.flops, maxSize: cg.maxSize, method: 'greedy' };
+  // greedy with three scores, randomized restarts while they are cheap, and left to right
+  const candidates: [PathTree, Path['method']][] = [
+    [leftToRight(n), 'left-to-right'],
+    [greedy(net, 'memory'), 'greedy'],
+    [greedy(net, 'flops'), 'greedy'],
+    [greedy(net, 'size'), 'greedy'],
+  ];
+  const restarts = n <= GREEDY_RESTART_LIMIT ? GREEDY_RESTARTS : 0;
+  for (let t = 0; t < restarts; t++) candidates.push([greedy(net, 'memory', noiseSource(0x5eed + t, 0.5)), 'greedy']);
+  let best: { tree: PathTree; method: Path['method']; c: ReturnType<typeof treeCost> } | null = null;
+  for (const [tree, method] of candidates) {
+    const c = treeCost(net, tree);
+    if (!best || better(c, best.c)) best = { tree, method, c };
+  }
+  return { tree: best!.tree, flops: best!.c.flops, maxSize: best!.c.maxSize, method: best!.method };
 }
+
+/** Randomized greedy restarts, run for networks of up to GREEDY_RESTART_LIMIT operands. */
+const GREEDY_RESTARTS = 24;
+const GREEDY_RESTART_LIMIT = 32;
 
 function better(a: { flops: number; maxSize: number; sumSize: number }, b: { flops: number; maxSize: number; sumSize: number }): boolean {
   if (a.flops !== b.flops) return a.flops < b.flops;
@@ -225,8 +255,14 @@ function sizeOf(sizes: readonly number[], lo: number, hi: number): number {
   return p;
 }
 
-/** opt_einsum's greedy: contract the connected pair that removes the most memory. */
-function greedy(net: Network): PathTree {
+/** How a greedy step scores a candidate pair C = A·B: the memory it removes (size(C) − size(A) −
+ *  size(B), opt_einsum's default), its flops, or the size of C. */
+type GreedyScore = 'memory' | 'flops' | 'size';
+
+/** opt_einsum's greedy: repeatedly contract the connected pair with the lowest score (ties to
+ *  fewer flops); with `noise`, scores are perturbed by a seeded log-normal factor (the
+ *  randomized restarts of opt_einsum's random-greedy). */
+function greedy(net: Network, score: GreedyScore, noise?: () => number): PathTree {
   const count = idCounts(net);
   const outSet = new Set(net.output);
   interface Item {
@@ -238,8 +274,8 @@ function greedy(net: Network): PathTree {
     const ids = keptIds(net, count, [i], new Set(ix));
     return { ids, tree: { k: 'leaf', i } as PathTree, size: prod(net, ids) };
   });
-  for (let i = 0; i < net.inputs.length; i++) for (const c of net.inputs[i]!) if (!items[i]!.ids.has(c)) count[c]!--;
   // count[c]: how many live tensors hold c
+  for (let i = 0; i < net.inputs.length; i++) for (const c of net.inputs[i]!) if (!items[i]!.ids.has(c)) count[c]!--;
   const kept = (a: Item, b: Item): Set<number> => {
     const k = new Set<number>();
     for (const c of a.ids) if (outSet.has(c) || count[c]! > 1 + (b.ids.has(c) ? 1 : 0)) k.add(c);
@@ -257,14 +293,22 @@ function greedy(net: Network): PathTree {
         const a = items[i]!;
         const b = items[j]!;
         let shares = false;
-        for (const c of a.ids) if (b.ids.has(c)) { shares = true; break; }
+        for (const c of a.ids) {
+          if (b.ids.has(c)) {
+            shares = true;
+            break;
+          }
+        }
         if (!shares) continue;
         const k = kept(a, b);
-        const score = prod(net, k) - a.size - b.size;
-        const union = new Set([...a.ids, ...b.ids]);
-        const fl = prod(net, union);
-        if (score < bestScore || (score === bestScore && fl < bestFlops)) {
-          bestScore = score;
+        let fl = 1;
+        for (const c of a.ids) fl *= net.sizes[c]!;
+        for (const c of b.ids) if (!a.ids.has(c)) fl *= net.sizes[c]!;
+        const sk = prod(net, k);
+        let sc = score === 'memory' ? sk - a.size - b.size : score === 'flops' ? fl : sk;
+        if (noise) sc *= noise();
+        if (sc < bestScore || (sc === bestScore && fl < bestFlops)) {
+          bestScore = sc;
           bestFlops = fl;
           bi = i;
           bj = j;
@@ -288,4 +332,17 @@ function greedy(net: Network): PathTree {
     items.splice(bi, 0, merged);
   }
   return items[0]!.tree;
+}
+
+/** A seeded log-normal factor exp(σ·N(0, 1)) (mulberry32 and Box–Muller; deterministic, so the
+ *  VJP rule and the optimizer pick the same tree). */
+function noiseSource(seed: number, sigma: number): () => number {
+  let s = seed >>> 0;
+  const next = (): number => {
+    let t = (s += 0x6d2b79f5);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return () => Math.exp(sigma * Math.sqrt(-2 * Math.log(Math.max(next(), 1e-300))) * Math.cos(2 * Math.PI * next()));
 }
