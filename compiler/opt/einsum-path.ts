@@ -21,7 +21,9 @@
 // index, smallest first; it also runs scoring pairs by flops and by result size, and with seeded
 // random perturbations of the scores (opt_einsum's random-greedy) up to 32 operands. The cheapest
 // of these trees and left-to-right contraction is kept, so the chosen path is never worse than
-// left to right.
+// left to right, and then improved by subtree reconfiguration (cotengra's): each subtree's top
+// contractions, down to a frontier of up to 8 subtrees (fewer for long networks), re-solved
+// exactly by the dynamic program.
 
 import { tickBudget } from '../ir/budget.js';
 
@@ -139,7 +141,97 @@ function searchPath(net: Network): Path {
     const c = treeCost(net, tree);
     if (!best || better(c, best.c)) best = { tree, method, c };
   }
+  // then improve the winner locally: every subtree re-solved exactly around its top contractions
+  const tree = reconfigure(net, best!.tree);
+  if (tree !== best!.tree) {
+    const c = treeCost(net, tree);
+    if (better(c, best!.c)) best = { tree, method: best!.method, c };
+  }
   return { tree: best!.tree, flops: best!.c.flops, maxSize: best!.c.maxSize, method: best!.method };
+}
+
+/** Operands of a reconfigured piece of tree: 8 (3⁸ = 6,561 splits per piece) up to 16 operands,
+ *  7 up to 32, 6 beyond; at most 3n pieces are solved, so a 64-operand network spends about
+ *  140,000 splits here (the stage budget is 2,000,000 steps). */
+const reconfWidth = (n: number): number => (n <= 16 ? 8 : n <= 32 ? 7 : 6);
+
+/** A tree node with what its contraction keeps (`ids`), its own flops and its subtree's. */
+interface Ann {
+  t: PathTree;
+  ids: Set<number>;
+  leaves: number[];
+  own: number;
+  total: number;
+  l?: Ann;
+  r?: Ann;
+}
+
+function annotate(net: Network, count: readonly number[], t: PathTree): Ann {
+  if (t.k === 'leaf') return { t, ids: keptIds(net, count, [t.i], new Set(net.inputs[t.i])), leaves: [t.i], own: 0, total: 0 };
+  const l = annotate(net, count, t.l);
+  const r = annotate(net, count, t.r);
+  const union = new Set([...l.ids, ...r.ids]);
+  const leaves = [...l.leaves, ...r.leaves];
+  const own = prod(net, union);
+  return { t, ids: keptIds(net, count, leaves, union), leaves, own, total: l.total + r.total + own, l, r };
+}
+
+/** Subtree reconfiguration (as cotengra's `subtree_reconfigure`): for each internal node v, cut
+ *  its subtree at a frontier of up to reconfWidth(n) subtrees (expanding the costliest contraction
+ *  first) and re-solve the contractions above the frontier exactly by the dynamic program, the
+ *  frontier subtrees as operands. The piece's operands carry the ids their subtrees keep and its
+ *  output the ids v keeps; these are the ids kept in the whole network too (an id of a frontier
+ *  subtree is needed outside it iff it is in the output, in another frontier subtree or outside
+ *  v), so the piece's flops are exactly those of the tree's nodes above the frontier. A
+ *  replacement is taken only when it is strictly cheaper (then the scan restarts on the new
+ *  tree); at most 3n pieces are solved in all. */
+function reconfigure(net: Network, tree: PathTree): PathTree {
+  const count = idCounts(net);
+  let cur = tree;
+  const width = reconfWidth(net.inputs.length);
+  let budget = 3 * net.inputs.length;
+  for (let improved = true; improved && budget > 0; ) {
+    improved = false;
+    const nodes: Ann[] = [];
+    const collect = (a: Ann): void => {
+      if (!a.l) return;
+      nodes.push(a);
+      collect(a.l);
+      collect(a.r!);
+    };
+    collect(annotate(net, count, cur));
+    for (const v of nodes) {
+      const frontier: Ann[] = [v];
+      for (;;) {
+        let pick = -1;
+        for (let i = 0; i < frontier.length; i++) if (frontier[i]!.l && (pick < 0 || frontier[i]!.own > frontier[pick]!.own)) pick = i;
+        if (pick < 0 || frontier.length >= width) break;
+        const f = frontier[pick]!;
+        frontier.splice(pick, 1, f.l!, f.r!);
+      }
+      if (frontier.length < 3) continue;
+      if (budget-- <= 0) break;
+      const renum = new Map<number, number>();
+      const id = (c: number): number => {
+        if (!renum.has(c)) renum.set(c, renum.size);
+        return renum.get(c)!;
+      };
+      const inputs = frontier.map((f) => [...f.ids].map(id));
+      const output = [...v.ids].map(id);
+      if (renum.size > DP_MAX_IDS) continue;
+      const sizes: number[] = [];
+      for (const [c, k] of renum) sizes[k] = net.sizes[c]!;
+      const piece = dynamicProgram({ inputs, output, sizes });
+      const old = v.total - frontier.reduce((a, f) => a + f.total, 0);
+      if (!(piece.flops < old * (1 - 1e-12))) continue;
+      const graft = (t: PathTree): PathTree => (t.k === 'leaf' ? frontier[t.i]!.t : { k: 'pair', l: graft(t.l), r: graft(t.r) });
+      const replace = (t: PathTree): PathTree => (t === v.t ? graft(piece.tree) : t.k === 'leaf' ? t : { k: 'pair', l: replace(t.l), r: replace(t.r) });
+      cur = replace(cur);
+      improved = true;
+      break;
+    }
+  }
+  return cur;
 }
 
 /** Randomized greedy restarts, run for networks of up to GREEDY_RESTART_LIMIT operands. */
