@@ -1,0 +1,203 @@
+// SINGD over structured factors (issue 15, items 2 and 4): stdlib/spd.mat's singd_dense, singd_diag
+// and singd_toeplitz (lower and upper) on the reference network Conv → Linear → Linear of
+// test/util/spd.ts, against test/fixtures/spd.json's runs of singd's optimizer transcribed in
+// PyTorch with singd's structure classes (test/oracles/gen_spd_fixtures.py, float64; the generator
+// checks SINGD-dense against LocalOptimizer and every class against dense algebra). Each run: 6 steps
+// of batch 32, T = 2, in the variants INGD-like, IKFAC (kfac_like) and normalize_lr_cov; the loss of
+// every step, the final logits and each layer's final W, momentum buffer, K, m_K, C, m_C (dense forms)
+// to rtol 1e-5, atol 5e-7. The Toeplitz helpers are also checked against dense algebra in JavaScript
+// (closure of the class under products, Π a Frobenius projection onto it).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compile } from '../api/module.js';
+import { CpuBackend } from '../runtime/cpu/cpu-backend.js';
+import { Tensor } from '../runtime/tensor.js';
+import { LAYERS, batchInputs, initWeights, loadDigits, netSpec, scaledError, spdFixture, summarize, summaryError } from './util/spd.js';
+
+const RTOL = 1e-5;
+const ATOL = 5e-7;
+
+const mod = compile(`import "spd.mat"\n${netSpec}`, { path: 'spd-singd.mat' });
+const backend = new CpuBackend({ engine: 'wasm', threads: 1 });
+
+type Kind = 'dense' | 'diagonal' | 'triltoeplitz' | 'triutoeplitz' | Masked;
+type Masked = 'block30diagonal' | 'hierarchical15_15' | 'trilbottomrightdiag' | 'triltopleftdiag' | 'triubottomrightdiag' | 'triutopleftdiag';
+/** the classes run by singd_masked, with the stdlib function giving their weights S (Π(X) = S ∘ X) */
+const WEIGHTS: Record<Masked, string> = {
+  block30diagonal: 'block30_weights', hierarchical15_15: 'hierarchical15_15_weights',
+  trilbottomrightdiag: 'tril_bottomright_diag_weights', triltopleftdiag: 'tril_topleft_diag_weights',
+  triubottomrightdiag: 'triu_bottomright_diag_weights', triutopleftdiag: 'triu_topleft_diag_weights',
+};
+const OPT: Record<Kind, string> = {
+  dense: 'singd_dense', diagonal: 'singd_diag', triltoeplitz: 'singd_toeplitz', triutoeplitz: 'singd_toeplitz',
+  ...(Object.fromEntries(Object.keys(WEIGHTS).map((k) => [k, 'singd_masked'])) as Record<Masked, string>),
+};
+const isMasked = (k: Kind): k is Masked => k in WEIGHTS;
+
+/** The dense n×n form of a stored factor. */
+function dense(kind: Kind, T: Tensor, n: number): Float64Array {
+  if (kind === 'dense' || isMasked(kind)) return Float64Array.from(T.data);
+  const out = new Float64Array(n * n);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++) {
+      if (kind === 'diagonal') out[i * n + j] = i === j ? T.data[i]! : 0;
+      else if (kind === 'triltoeplitz') out[i * n + j] = i >= j ? T.data[i - j]! : 0;
+      else out[i * n + j] = j >= i ? T.data[j - i]! : 0;
+    }
+  return out;
+}
+
+async function runSingd(run: ReturnType<typeof spdFixture>['singd'][number]): Promise<Record<string, number>> {
+  const fx = spdFixture();
+  const kind = run.structure as Kind;
+  const h = run.hyper;
+  const hyper: Record<string, number> = {
+    lr: h.lr as number, momentum: h.momentum as number, damping: h.damping as number, alpha1: h.alpha1 as number,
+    weight_decay: h.weight_decay as number, lr_cov: h.lr_cov as number,
+    kfac_like: h.kfac_like ? 1 : 0, normalize_lr_cov: h.normalize_lr_cov ? 1 : 0,
+    ...(OPT[kind] === 'singd_toeplitz' ? { upper: kind === 'triutoeplitz' ? 1 : 0 } : {}),
+  };
+  const digits = loadDigits();
+  const net = mod.fn('lin2023_net');
+  const step = mod.fn(OPT[kind]);
+  const init = mod.fn(`${OPT[kind]}.init`);
+  let Ws = initWeights();
+  const states: Record<string, Tensor>[] = [];
+  // the weights S_K, S_C of a masked class, per layer
+  const weights: Record<string, Tensor>[] = [];
+  for (const [d, f] of LAYERS) {
+    if (!isMasked(kind)) {
+      weights.push({});
+      continue;
+    }
+    const w = mod.fn(WEIGHTS[kind]);
+    const S = async (n: number): Promise<Tensor> => {
+      const t = Object.values((await w.forward({ x: new Tensor([n], new Float64Array(n)) }, { backend })).outputs)[0]!;
+      return new Tensor(t.shape, Float64Array.from(t.data));
+    };
+    weights.push({ SK: await S(f + 1), SC: await S(d) });
+  }
+  const worst: Record<string, number> = { loss: 0, logits: 0, state: 0 };
+  const bump = (k: string, e: number): void => {
+    if (!(e <= worst[k]!)) worst[k] = e;
+  };
+  const steps = run.loss.length;
+  for (let s = 0; s < steps; s++) {
+    const { P, Y } = batchInputs(digits, s);
+    const o = (await net.forward({ P, Y, W1: Ws[0]!, W2: Ws[1]!, W3: Ws[2]! }, { backend })).outputs;
+    bump('loss', scaledError([o.loss!.data[0]!], [run.loss[s]!], RTOL, ATOL));
+    if (s === steps - 1) bump('logits', scaledError(o.logits!.data, run.logits.data, RTOL, ATOL));
+    const next: Tensor[] = [];
+    for (let li = 0; li < 3; li++) {
+      const inputs = { W: Ws[li]!, G: o[`G${li + 1}`]!, a: o[`a${li + 1}`]!, g: o[`g${li + 1}`]!, ...weights[li]! };
+      if (s === 0) states.push((await init.forward(inputs, { backend })).outputs);
+      const st = await step.forward({ ...inputs, ...states[li]!, ...hyper }, { backend, dims: { T: h.T as number } });
+      const { W, ...rest } = st.outputs;
+      next.push(W!);
+      states[li] = rest;
+      if (s === steps - 1) {
+        const [d, f] = LAYERS[li]!;
+        const p = f + 1;
+        const [K, mK, C, mC] = kind === 'dense' || isMasked(kind) ? [rest.K!, rest.mK!, rest.C!, rest.mC!] : [rest.k!, rest.mk!, rest.c!, rest.mc!];
+        const mats: Record<string, [ArrayLike<number>, number, number]> = {
+          W: [W!.data, d, p], buf: [rest.buf!.data, d, p],
+          K: [dense(kind, K, p), p, p], mK: [dense(kind, mK, p), p, p], C: [dense(kind, C, d), d, d], mC: [dense(kind, mC, d), d, d],
+        };
+        if (isMasked(kind)) {
+          // the factors and momenta stay in their class exactly: zero wherever S is
+          for (const [key, M, S] of [['K', K, weights[li]!.SK!], ['mK', mK, weights[li]!.SK!], ['C', C, weights[li]!.SC!], ['mC', mC, weights[li]!.SC!]] as const) {
+            const off = M.data.filter((v, i) => S.data[i] === 0 && v !== 0).length;
+            assert.equal(off, 0, `${kind} layer ${li + 1} ${key}: ${off} entries outside the class`);
+          }
+        }
+        for (const [key, [M, r0, c0]] of Object.entries(mats)) {
+          const want = run.final[`layer${li + 1}`]![key];
+          assert.ok(want, `the fixture has ${key} of layer ${li + 1}`);
+          const e = summaryError(summarize(M, r0, c0, fx), want, RTOL, ATOL);
+          assert.ok(e <= 1, `${kind}/${run.variant} layer ${li + 1} ${key}: error ${e} × tolerance`);
+          bump('state', e);
+        }
+      }
+    }
+    Ws = next;
+  }
+  return worst;
+}
+
+const runs = spdFixture().singd.filter((r) => r.structure in OPT);
+
+test('the fixture holds SINGD runs for every structure stdlib/spd.mat has', () => {
+  const have = new Set(runs.map((r) => `${r.structure}/${r.variant}`));
+  for (const k of ['dense/ingd', 'dense/ikfac', 'dense/normalized', 'diagonal/ingd', 'diagonal/ikfac', 'diagonal/normalized',
+    'triltoeplitz/ingd', 'triltoeplitz/ikfac', 'triltoeplitz/normalized', 'triutoeplitz/ingd',
+    ...Object.keys(WEIGHTS).map((k) => `${k}/ingd`)])
+    assert.ok(have.has(k), k);
+});
+
+for (const run of runs) {
+  test(`SINGD ${run.structure} (${run.variant}) reproduces singd's optimizer on the reference network: ${run.loss.length} steps, rtol 1e-5`, async () => {
+    const t0 = performance.now();
+    const worst = await runSingd(run);
+    console.log(`# singd ${run.structure}/${run.variant}: worst error / tolerance: loss ${worst.loss!.toExponential(2)}, logits ${worst.logits!.toExponential(2)}, states ${worst.state!.toExponential(2)} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    for (const [k, v] of Object.entries(worst)) assert.ok(v <= 1, `${k}: ${v}`);
+  });
+}
+
+// ---- the Toeplitz class against dense algebra ---------------------------------------------------------
+
+function rnd(seed: number, n: number): Float64Array {
+  let s = seed >>> 0;
+  return Float64Array.from({ length: n }, () => {
+    s = (Math.imul(1664525, s) + 1013904223) >>> 0;
+    return (s >>> 8) / 16777216 - 0.5;
+  });
+}
+const mm = (A: ArrayLike<number>, B: ArrayLike<number>, n: number): Float64Array => {
+  const o = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let k = 0; k < n; k++) for (let j = 0; j < n; j++) o[i * n + j] += A[i * n + k]! * B[k * n + j]!;
+  return o;
+};
+const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let w = 0;
+  for (let i = 0; i < a.length; i++) w = Math.max(w, Math.abs(a[i]! - b[i]!));
+  return a.length === b.length ? w : Infinity;
+};
+
+test('Toeplitz storage: dense forms, closure under products and the projection Π (n = 1, 2, 7, 30)', async () => {
+  const up = mod.fn('toeplitz_upper');
+  const lo = mod.fn('toeplitz_lower');
+  const proj = mod.fn('toeplitz_project');
+  const out = async (f: typeof up, inputs: Record<string, Tensor>): Promise<Tensor> => Object.values((await f.forward(inputs, { backend })).outputs)[0]!;
+  for (const n of [1, 2, 7, 30]) {
+    const c = rnd(3 + n, n);
+    const e = rnd(5 + n, n);
+    const U = await out(up, { c: new Tensor([n], c) });
+    const L = await out(lo, { c: new Tensor([n], c) });
+    assert.equal(maxAbs(U.data, dense('triutoeplitz', new Tensor([n], c), n)), 0, `upper n=${n}`);
+    assert.equal(maxAbs(L.data, dense('triltoeplitz', new Tensor([n], c), n)), 0, `lower n=${n}`);
+    // closure: L(c) L(e) = L(L(c) e) and U(c) U(e) = U(L(c) e), the coefficients as the optimizer forms them
+    const Le = dense('triltoeplitz', new Tensor([n], e), n);
+    const coef = new Float64Array(n);
+    for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) coef[i] += c[i - j]! * e[j]!;
+    assert.ok(maxAbs(mm(L.data, Le, n), dense('triltoeplitz', new Tensor([n], coef), n)) < 1e-14, `lower product n=${n}`);
+    const Ue = dense('triutoeplitz', new Tensor([n], e), n);
+    assert.ok(maxAbs(mm(U.data, Ue, n), dense('triutoeplitz', new Tensor([n], coef), n)) < 1e-14, `upper product n=${n}`);
+    // Π: a Toeplitz matrix is fixed; X − Π(X) is Frobenius-orthogonal to every lower Toeplitz basis
+    // matrix E_o (ones on the o-th subdiagonal) after symmetrisation (singd projects symmetric X)
+    const X = rnd(11 + n, n * n);
+    const S = Float64Array.from(X, (v, k) => v + X[(k % n) * n + Math.floor(k / n)]!);
+    const pc = Float64Array.from((await out(proj, { X: new Tensor([n, n], S) })).data);
+    for (let o = 0; o < n; o++) {
+      let ip = 0;
+      for (let i = o; i < n; i++) ip += S[i * n + i - o]! - (o === 0 ? pc[0]! : pc[o]! / 2);
+      for (let i = o; i < n && o > 0; i++) ip += S[(i - o) * n + i]! - pc[o]! / 2;
+      assert.ok(Math.abs(ip) < 1e-12, `Π orthogonality n=${n} o=${o}: ${ip}`);
+    }
+    // Π(L(c)) = c and Π(U(c)) = c: both triangles' classes are fixed by it
+    const again = (await out(proj, { X: new Tensor([n, n], dense('triltoeplitz', new Tensor([n], pc), n)) })).data;
+    assert.ok(maxAbs(again, pc) < 1e-13, `Π of a lower Toeplitz matrix n=${n}`);
+    const againU = (await out(proj, { X: new Tensor([n, n], dense('triutoeplitz', new Tensor([n], pc), n)) })).data;
+    assert.ok(maxAbs(againU, pc) < 1e-13, `Π of an upper Toeplitz matrix n=${n}`);
+  }
+});
