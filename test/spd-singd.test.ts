@@ -201,3 +201,76 @@ test('Toeplitz storage: dense forms, closure under products and the projection �
     assert.ok(maxAbs(againU, pc) < 1e-13, `Π of an upper Toeplitz matrix n=${n}`);
   }
 });
+
+// ---- IF-Shampoo (2-D) against a JavaScript transcription of seeds-math §2.5 ---------------------------
+
+const tp = (A: Float64Array, r: number, c: number): Float64Array => {
+  const o = new Float64Array(r * c);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) o[j * r + i] = A[i * c + j]!;
+  return o;
+};
+const mr = (A: ArrayLike<number>, B: ArrayLike<number>, r: number, k: number, c: number): Float64Array => {
+  const o = new Float64Array(r * c);
+  for (let i = 0; i < r; i++) for (let l = 0; l < k; l++) for (let j = 0; j < c; j++) o[i * c + j] += A[i * k + l]! * B[l * c + j]!;
+  return o;
+};
+const eyeN = (n: number): Float64Array => Float64Array.from({ length: n * n }, (_, k) => (k % (n + 1) === 0 ? 1 : 0));
+
+test('IF-Shampoo (stdlib if_shampoo, 2-D): 70 steps on its log₄ schedule against a transcription of §2.5', async () => {
+  const [d2, d1] = [3, 4];
+  const h = { lr: 0.1, damping: 1e-3, beta2: 0.5, lr_cov: 0.05, nbatch: 8 };
+  const T = 3;
+  const step = mod.fn('if_shampoo');
+  let W = rnd(1, d2 * d1);
+  let st = (await mod.fn('if_shampoo.init').forward({ W: new Tensor([d2, d1], W), G: new Tensor([d2, d1], W) }, { backend })).outputs;
+  // the oracle's state
+  let B1 = eyeN(d1);
+  let B2 = eyeN(d2);
+  let m1 = new Float64Array(d1 * d1);
+  let m2 = new Float64Array(d2 * d2);
+  let Wr = Float64Array.from(W);
+  let next = 0;
+  const updates: number[] = [];
+  let worst = 0;
+  for (let t = 0; t < 70; t++) {
+    const G = rnd(100 + t, d2 * d1);
+    if (t === next) {
+      updates.push(t);
+      const Bh1 = B1.map((v) => v / Math.sqrt(d1));
+      const Bh2 = B2.map((v) => v / Math.sqrt(d2));
+      const X = mr(mr(tp(Bh2, d2, d2), G.map((v) => Math.sqrt(h.nbatch) * v), d2, d2, d1), Bh1, d2, d1, d1);
+      const ss = (A: Float64Array): number => A.reduce((s, v) => s + v * v, 0);
+      const H1 = mr(tp(Bh1, d1, d1), Bh1, d1, d1, d1).map((v, k) => (h.damping * d1 * ss(Bh2) / 2) * v + (d1 / 2) * mr(tp(X, d2, d1), X, d1, d2, d1)[k]! - 0.5 * (k % (d1 + 1) === 0 ? 1 : 0));
+      const H2 = mr(tp(Bh2, d2, d2), Bh2, d2, d2, d2).map((v, k) => (h.damping * d2 * ss(Bh1) / 2) * v + (d2 / 2) * mr(X, tp(X, d2, d1), d2, d1, d2)[k]! - 0.5 * (k % (d2 + 1) === 0 ? 1 : 0));
+      m1 = m1.map((v, k) => h.beta2 * v + (1 - h.beta2) * H1[k]!);
+      m2 = m2.map((v, k) => h.beta2 * v + (1 - h.beta2) * H2[k]!);
+      const s1 = h.lr_cov / Math.max(1, Math.sqrt(ss(m1)));
+      const s2 = h.lr_cov / Math.max(1, Math.sqrt(ss(m2)));
+      const B1m = mr(B1, m1, d1, d1, d1);
+      const B2m = mr(B2, m2, d2, d2, d2);
+      B1 = B1.map((v, k) => v - s1 * B1m[k]!);
+      B2 = B2.map((v, k) => v - s2 * B2m[k]!);
+      let L = 0;
+      while (4 ** (L + 1) <= t + 1) L++;
+      next = t + Math.min(Math.max(L, 1), T);
+    }
+    const D = mr(mr(mr(B2, tp(B2, d2, d2), d2, d2, d2), G, d2, d2, d1), mr(B1, tp(B1, d1, d1), d1, d1, d1), d2, d1, d1);
+    Wr = Wr.map((v, k) => v - h.lr * D[k]!);
+    const before = { B1: Float64Array.from(st.B1!.data), B2: Float64Array.from(st.B2!.data) };
+    const out = (await step.forward({ W: new Tensor([d2, d1], W), G: new Tensor([d2, d1], G), ...st, ...h }, { backend, dims: { T } })).outputs;
+    const { W: W2, ...rest } = out;
+    W = Float64Array.from(W2!.data);
+    st = Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, new Tensor(v.shape, Float64Array.from(v.data))]));
+    if (!updates.includes(t)) {
+      // between schedule steps the factors come back bit for bit
+      assert.equal(maxAbs(st.B1!.data, before.B1), 0, `B1 changed at t=${t}`);
+      assert.equal(maxAbs(st.B2!.data, before.B2), 0, `B2 changed at t=${t}`);
+    }
+    for (const [got, want] of [[W, Wr], [st.B1!.data, B1], [st.B2!.data, B2], [st.m1!.data, m1], [st.m2!.data, m2]] as const) worst = Math.max(worst, maxAbs(got, want));
+  }
+  // 0 … 15 every step (⌊log₄(t + 1)⌋ ≤ 1), then every 2nd step up to t + 1 ≥ 64, then every T = 3rd
+  assert.deepEqual(updates.slice(0, 19), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17, 19, 21]);
+  assert.ok(updates.includes(63) && updates.includes(66) && updates.includes(69), updates.join(','));
+  console.log(`# if_shampoo: ${updates.length} factor updates in 70 steps; worst |matc − transcription| ${worst.toExponential(2)}`);
+  assert.ok(worst < 1e-12, `worst ${worst}`);
+});
