@@ -274,3 +274,41 @@ test('IF-Shampoo (stdlib if_shampoo, 2-D): 70 steps on its log₄ schedule again
   console.log(`# if_shampoo: ${updates.length} factor updates in 70 steps; worst |matc − transcription| ${worst.toExponential(2)}`);
   assert.ok(worst < 1e-12, `worst ${worst}`);
 });
+
+// ---- IKFAC's fixed point (seeds-math §2.4): with kfac_like the trace couplings drop, and on constant
+// statistics m = 0 means Kᵀ(U + λI)K = I, i.e. K Kᵀ = (U + λI)⁻¹ (damped KFAC, from products only);
+// for diagonal factors Π keeps diag(Kᵀ U K) = k² ∘ diag(U), so k² = 1 / (diag(U) + λ) ----------------
+
+test('IKFAC fixed point on constant statistics: singd_dense K Kᵀ = (U + λI)⁻¹, C Cᵀ = (G + λI)⁻¹; singd_diag k² = 1/(diag U + λ)', async () => {
+  const [d, p, n] = [3, 4, 6];
+  const a = new Tensor([n, p], rnd(41, n * p).map((v) => 0.8 * v));
+  const g = new Tensor([n, d], rnd(43, n * d).map((v) => 0.8 * v));
+  const W = new Tensor([d, p], rnd(45, d * p));
+  const G = new Tensor([d, p], rnd(47, d * p));
+  const damping = 0.1;
+  const hyper = { lr: 0, momentum: 0, damping, alpha1: 0, weight_decay: 0, lr_cov: 0.2, kfac_like: 1 };
+  const gram = (X: Tensor, r: number, c: number): Float64Array => mr(tp(Float64Array.from(X.data), r, c), X.data, c, r, c);
+  const U = gram(a, n, p).map((v, k) => v + (k % (p + 1) === 0 ? damping : 0));
+  const Gm = gram(g, n, d).map((v, k) => v + (k % (d + 1) === 0 ? damping : 0));
+  for (const name of ['singd_dense', 'singd_diag']) {
+    let st = (await mod.fn(`${name}.init`).forward({ W, G, a, g }, { backend })).outputs;
+    for (let s = 0; s < 600; s++) {
+      const r = (await mod.fn(name).forward({ W, G, a, g, ...st, ...hyper }, { backend, dims: { T: 1 } })).outputs;
+      const { W: _w, ...rest } = r;
+      st = Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, new Tensor(v.shape, Float64Array.from(v.data))]));
+    }
+    let worst = 0;
+    if (name === 'singd_dense') {
+      // K Kᵀ (U + λI) = I and C Cᵀ (G + λI) = I
+      for (const [F, S, q] of [[st.K!.data, U, p], [st.C!.data, Gm, d]] as const) {
+        const R = mr(mr(F, tp(Float64Array.from(F), q, q), q, q, q), S, q, q, q);
+        worst = Math.max(worst, maxAbs(R, eyeN(q)));
+      }
+    } else {
+      for (const [f, S, q] of [[st.k!.data, U, p], [st.c!.data, Gm, d]] as const)
+        for (let i = 0; i < q; i++) worst = Math.max(worst, Math.abs(f[i]! * f[i]! * S[i * q + i]! - 1));
+    }
+    console.log(`# ${name} (kfac_like) after 600 steps: worst |fixed-point residual| ${worst.toExponential(2)}`);
+    assert.ok(worst < 1e-9, `${name}: ${worst}`);
+  }
+});
