@@ -39,7 +39,8 @@ function inputsFor(exe: Executable, dims: Record<string, number>, batch: number,
     const one = shape.reduce((a, b) => a * b, 1);
     const n = shared.has(p.name) || batch === 0 ? 1 : batch;
     const data = new Float64Array(one * n);
-    for (let b = 0; b < n; b++) data.set(randomInstance(rng, shape, p.struct as never), b * one);
+    // int parameters (step counters) stay 0, their init value: the factor updates of stdlib/spd.mat run
+    if (!p.int) for (let b = 0; b < n; b++) data.set(randomInstance(rng, shape, p.struct as never), b * one);
     out[p.name] = new Tensor(shared.has(p.name) || batch === 0 ? shape : [batch, ...shape], data);
   }
   return out;
@@ -81,6 +82,20 @@ function forms(m: Module, name: string): [Mode, Executable][] {
 }
 
 const STDLIB: { file: string; fns: { fn: string; dims: Record<string, number> }[] }[] = [
+  {
+    file: 'spd.mat',
+    fns: [
+      { fn: 'ingd', dims: { d: 3, p: 4, n: 5, m: 5 } },
+      { fn: 'kfac', dims: { d: 3, p: 4, n: 5, m: 5 } },
+      { fn: 'singd_dense', dims: { d: 3, p: 4, n: 5, m: 5 } },
+      { fn: 'singd_diag', dims: { d: 3, p: 4, n: 5, m: 5 } },
+      { fn: 'singd_toeplitz', dims: { d: 3, p: 4, n: 5, m: 5 } },
+      { fn: 'singd_masked', dims: { d: 3, p: 4, n: 5, m: 5 } },
+      { fn: 'if_shampoo', dims: { d1: 4, d2: 3 } },
+      { fn: 'hierarchical15_15_weights', dims: { n: 33 } },
+      { fn: 'block30_weights', dims: { n: 33 } },
+    ],
+  },
   { file: 'less.mat', fns: [{ fn: 'less', dims: { m: 7, n: 4 } }, { fn: 'less_bls', dims: { m: 6, n: 3 } }, { fn: 'start', dims: { m: 5, n: 5 } }] },
   { file: 'ied.mat', fns: [{ fn: 'ied', dims: { m: 6 } }, { fn: 'ied_topk', dims: { m: 7, k: 2 } }] },
   {

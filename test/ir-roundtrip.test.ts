@@ -93,7 +93,7 @@ fn solve_ridge(A: mat[m, n], lam: real, r: vec[n]) -> vec[n] =
 };
 
 /** Dimension values for evaluation: large enough for the slices above (x[1:3], A[0:2, :]). */
-const DIMS: Record<string, number> = { m: 4, n: 3, k: 2, p: 3, d: 12 };
+const DIMS: Record<string, number> = { m: 4, n: 3, k: 2, p: 3, d: 12, d1: 3, d2: 2 };
 
 interface Stage {
   stage: string;

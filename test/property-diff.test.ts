@@ -117,7 +117,7 @@ test('solve(A, b) and tril(A, -1) compile', () => {
 // matches central differences of the forward solve (run to tight tolerances), and the
 // dot-product test against its VJP holds.
 test('stdlib: JVP agrees with finite differences and with the VJP', async () => {
-  const base: Record<string, number> = { m: 5, n: 3, k: 2, p: 3, r: 2 };
+  const base: Record<string, number> = { m: 5, n: 3, k: 2, p: 3, r: 2, d: 2, d1: 3, d2: 2 };
   for (const file of stdlibFiles()) {
     const mod = compile(readFileSync(join(repoRoot, 'stdlib', file), 'utf8'), { path: `stdlib/${file}`, verify: true });
     // one tightly-converging copy of the whole program serves every function in it

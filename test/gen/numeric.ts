@@ -27,7 +27,8 @@ export function direction(inputs: Record<string, Tensor>, rng: Rng): Record<stri
 }
 
 export function axpy(x: Record<string, Tensor>, t: number, u: Record<string, Tensor>): Record<string, Tensor> {
-  return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, new Tensor(v.shape, v.data.map((xi, i) => xi + t * u[k]!.data[i]!))]));
+  // inputs without a direction (int parameters, which are not differentiable) stay as they are
+  return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, u[k] ? new Tensor(v.shape, v.data.map((xi, i) => xi + t * u[k]!.data[i]!)) : v]));
 }
 
 export function dotAll(a: Record<string, Tensor>, b: Record<string, Tensor>): number {
@@ -93,7 +94,9 @@ export function funcInputs(f: Func, given: Record<string, number>, rng: Rng, whi
       if (!Number.isInteger(v) || v < 0) throw new Error(`${f.name}: dimension ${d} of ${p.name} is not bound by ${JSON.stringify(dims)}`);
       return v;
     });
-    out[p.name] = new Tensor(shape, randomInstance(rng, shape, t.struct));
+    // an int parameter (a step counter of optimizer state) gets 0, its init value, without drawing
+    // from rng (so the other inputs' values do not depend on whether a function has ints)
+    out[p.name] = t.dtype === 'i' ? new Tensor(shape, new Float64Array(shape.reduce((a, b) => a * b, 1))) : new Tensor(shape, randomInstance(rng, shape, t.struct));
   }
   return out;
 }
