@@ -166,6 +166,19 @@ test('WebGPU (f32 pairs) agrees with the reference interpreter: products, elemen
   await gpuAgree(t, ['products', 'elementwise', 'solve']);
 });
 
+// the VJP kernels took 105 s and 212 s to compile cold on lavapipe (loaded 2-core machine): gated
+test('WebGPU (f32 pairs): VJPs of complex products and elementwise functions agree with the reference interpreter (MATC_GPU_LAYERS=1 on software adapters)', async (t) => {
+  if (!(await layerGpuOrSkip(t))) return;
+  for (const c of fixture.cases.filter((x) => x.name === 'products' || x.name === 'elementwise')) {
+    const t0 = Date.now();
+    const cts = Object.fromEntries(Object.entries(cotangentsOf(c)).map(([k, v]) => [`ct.${k}`, v]));
+    const runs = await runAll(mod.fn(`${c.name}_`), { ...inputsOf(c), ...cts }, { t, mode: 'vjp' });
+    if (!runs.webgpu) return;
+    t.diagnostic(`${c.name} vjp: ${Date.now() - t0} ms`);
+    assertAgree(runs, 1e-10, 5e-4, `${c.name} vjp: `);
+  }
+});
+
 // expm and the complex Jacobi eigh take 50–80 s each to compile cold on lavapipe: gated as the
 // layer kernels (MATC_GPU_LAYERS=1 on a software adapter; always on hardware)
 test('WebGPU (f32 pairs) agrees with the reference interpreter: expm, Hermitian eigh (MATC_GPU_LAYERS=1 on software adapters)', async (t) => {
