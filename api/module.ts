@@ -56,6 +56,10 @@ export interface ParamInfo {
   struct: string;
   default?: number;
   differentiable: boolean;
+  /** a complex parameter (compiler/check/complex.ts): `shape` ends in the axis of 2 holding
+   *  (re, im), and this is its structure in the complex sense ('sym' = Hermitian, 'orth' =
+   *  unitary, 'general'); a complex Tensor (Tensor.complex) binds to it without a copy */
+  complex?: string;
 }
 
 function typeText(t: TensorType): { text: string; shape: string[] } {
@@ -127,12 +131,14 @@ export class CompiledFn {
         struct: (p.node.type as TensorType).struct ?? 'general',
         ...(p.default !== undefined ? { default: p.default } : {}),
         differentiable: p.differentiable,
+        ...(p.complex ? { complex: p.complex } : {}),
       };
     });
   }
 
-  get results(): { name: string; type: string }[] {
-    return this.func.results.map((r) => ({ name: r.name, type: typeText(r.node.type as TensorType).text }));
+  /** `complex`: a complex result, (re, im) along its last axis of 2 */
+  get results(): { name: string; type: string; complex?: boolean }[] {
+    return this.func.results.map((r) => ({ name: r.name, type: typeText(r.node.type as TensorType).text, ...(r.complex ? { complex: true } : {}) }));
   }
 
   get kind(): Func['kind'] {

@@ -117,14 +117,16 @@ export interface LoopForm {
 }
 
 export type Expr =
-  | { kind: 'num'; value: number; text: string; span: Span }
+  /** `imag`: an imaginary literal `2.5i` (value 2.5) */
+  | { kind: 'num'; value: number; text: string; imag?: boolean; span: Span }
   | { kind: 'bool'; value: boolean; span: Span }
   | { kind: 'string'; value: string; span: Span }
   | { kind: 'name'; name: string; span: Span }
   | { kind: 'call'; callee: Ident; args: Arg[]; span: Span }
   | { kind: 'unary'; op: '-' | '+' | '!'; operand: Expr; span: Span }
   | { kind: 'binary'; op: BinaryOp; left: Expr; right: Expr; opSpan: Span; span: Span }
-  | { kind: 'transpose'; operand: Expr; span: Span }
+  /** `'` (the conjugate transpose) or, `plain`, `.'` (the transpose) */
+  | { kind: 'transpose'; operand: Expr; plain?: boolean; span: Span }
   | { kind: 'index'; target: Expr; indices: IndexAst[]; span: Span }
   | { kind: 'tuple'; elems: Expr[]; span: Span }
   | { kind: 'matrix'; rows: Expr[][]; span: Span }

@@ -486,16 +486,17 @@ class Builder {
     const span = this.nodeSpan(n);
     let e = sub(n, 'primary') ? this.primary(sub(n, 'primary')!) : ({ kind: 'error', span } as A.Expr);
     // Interleave postfix operators in source order.
-    const ops: { off: number; kind: 'quote' | 'index'; tok: IToken }[] = [];
+    const ops: { off: number; kind: 'quote' | 'dotquote' | 'index'; tok: IToken }[] = [];
     for (const t of (n.children.Quote ?? []) as IToken[]) ops.push({ off: t.startOffset, kind: 'quote', tok: t });
+    for (const t of (n.children.DotQuote ?? []) as IToken[]) ops.push({ off: t.startOffset, kind: 'dotquote', tok: t });
     for (const t of (n.children.LBracket ?? []) as IToken[]) ops.push({ off: t.startOffset, kind: 'index', tok: t });
     ops.sort((a, b) => a.off - b.off);
     const items = (n.children.indexItem ?? []) as CstNode[];
     const rbr = (n.children.RBracket ?? []) as IToken[];
     let bracket = 0;
     for (const op of ops) {
-      if (op.kind === 'quote') {
-        e = { kind: 'transpose', operand: e, span: this.span(e.span.start, op.tok.endOffset! + 1) };
+      if (op.kind === 'quote' || op.kind === 'dotquote') {
+        e = { kind: 'transpose', operand: e, ...(op.kind === 'dotquote' ? { plain: true } : {}), span: this.span(e.span.start, op.tok.endOffset! + 1) };
       } else {
         const close = rbr[bracket];
         const end = close && Number.isFinite(close.startOffset) ? close.endOffset! + 1 : op.tok.endOffset! + 1;
@@ -523,7 +524,10 @@ class Builder {
     const span = this.nodeSpan(n);
     const c = n.children;
     const num = tok(n, 'Number');
-    if (num) return { kind: 'num', value: Number(num.image), text: num.image, span };
+    if (num) {
+      if (num.image.endsWith('i')) return { kind: 'num', value: Number(num.image.slice(0, -1)), text: num.image, imag: true, span };
+      return { kind: 'num', value: Number(num.image), text: num.image, span };
+    }
     if (tok(n, 'Kw_true')) return { kind: 'bool', value: true, span };
     if (tok(n, 'Kw_false')) return { kind: 'bool', value: false, span };
     const str = tok(n, 'String');

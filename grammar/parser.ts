@@ -583,6 +583,7 @@ export class MatParser extends CstParser {
     this.MANY(() => {
       this.OR([
         { ALT: () => this.CONSUME(T.Quote) },
+        { ALT: () => this.CONSUME(T.DotQuote) },
         {
           ALT: () => {
             this.CONSUME(T.LBracket);

@@ -131,13 +131,13 @@ export function expr(e: A.Expr): string {
     }
     case 'transpose': {
       // A''' … by a loop: the checker reads chains of any length
-      let quotes = 0;
+      const quotes: string[] = [];
       let cur: A.Expr = e;
       while (cur.kind === 'transpose') {
-        quotes++;
+        quotes.push(cur.plain ? ".'" : "'");
         cur = cur.operand;
       }
-      return `${p(cur, 8)}${"'".repeat(quotes)}`;
+      return `${p(cur, 8)}${quotes.reverse().join('')}`;
     }
     case 'index':
       return `${p(e.target, 8)}[${e.indices

@@ -48,7 +48,8 @@ export const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t\r\n]+
 export const LineComment = createToken({ name: 'LineComment', pattern: /\/\/[^\n]*/, group: Lexer.SKIPPED });
 export const BlockComment = createToken({ name: 'BlockComment', pattern: /\/\*[\s\S]*?\*\//, group: Lexer.SKIPPED });
 
-export const Number_ = createToken({ name: 'Number', pattern: /\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/, label: 'number' });
+// a trailing `i` makes an imaginary literal (`2.5i`, `1e-3i`; not `1if`: the letter must end the token)
+export const Number_ = createToken({ name: 'Number', pattern: /\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?:i(?![A-Za-z0-9_]))?/, label: 'number' });
 export const StringLit = createToken({ name: 'String', pattern: /"[^"\n]*"/, label: 'string' });
 
 export const Arrow = createToken({ name: 'Arrow', pattern: /->/, label: "'->'" });
@@ -67,6 +68,8 @@ export const DotDot = createToken({ name: 'DotDot', pattern: /\.\./, label: "'..
 export const DotStar = createToken({ name: 'DotStar', pattern: /\.\*/, label: "'.*'" });
 export const DotSlash = createToken({ name: 'DotSlash', pattern: /\.\//, label: "'./'" });
 export const DotCaret = createToken({ name: 'DotCaret', pattern: /\.\^/, label: "'.^'" });
+// the transpose without conjugation (complex numbers: `'` conjugates)
+export const DotQuote = createToken({ name: 'DotQuote', pattern: /\.'/, label: "transpose (.')" });
 export const Dot = createToken({ name: 'Dot', pattern: /\./, label: "'.'" });
 export const Plus = createToken({ name: 'Plus', pattern: /\+/, label: "'+'" });
 export const Minus = createToken({ name: 'Minus', pattern: /-/, label: "'-'" });
@@ -96,7 +99,7 @@ export const allTokens: TokenType[] = [
   ...keywords,
   Identifier, Number_, StringLit,
   Arrow, FatArrow, Update, EqEq, NotEq, LessEq, GreaterEq, Less, Greater, AndAnd, OrOr, Bang,
-  DotDot, DotStar, DotSlash, DotCaret, Dot,
+  DotDot, DotStar, DotSlash, DotCaret, DotQuote, Dot,
   Plus, Minus, Star, Slash, Caret, Quote, Equals, Comma, Semi, Colon,
   LParen, RParen, LBracket, RBracket, LBrace, RBrace,
 ];

@@ -105,6 +105,9 @@ export function toTensor(v: unknown, what: string): Tensor {
   };
   if (v instanceof Tensor) {
     if (v.disposed) throw new MatcRuntimeError('MATR002', `${what} is a tensor that was disposed`);
+    // a complex tensor is bound as its packed real view (…, 2): (re, im) interleaved is exactly the
+    // layout of a complex parameter (compiler/check/complex.ts), so no copy is made
+    if (v.complex) return new Tensor([...v.shape, 2], v.data);
     return v;
   }
   if (typeof v === 'number') return new Tensor([], [v]);

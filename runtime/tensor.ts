@@ -1,5 +1,6 @@
 // The small host-side tensor the API exchanges with callers: a shape, a dtype and row-major data.
-// Batch dimensions lead. `dispose()` releases the data explicitly (and, for tensors a GPU backend
+// Batch dimensions lead. A complex tensor (`complex`: true) holds its entries interleaved, (re, im)
+// per entry — numpy's complex128 layout — so `data` has 2·size numbers; `re`/`im` copy the parts. `dispose()` releases the data explicitly (and, for tensors a GPU backend
 // keeps resident, the device buffer); using a disposed tensor is an error, not a silent zero.
 
 import { MatcRuntimeError } from '../core/errors.js';
@@ -19,10 +20,12 @@ export class Tensor {
   readonly [TENSOR] = true;
   readonly shape: readonly number[];
   readonly dtype: DType;
+  /** complex entries, (re, im) interleaved in `data` */
+  readonly complex: boolean;
   #data: TensorData | null;
 
-  constructor(shape: readonly number[], data: TensorData | readonly number[], dtype?: DType) {
-    const size = shape.reduce((a, b) => a * b, 1);
+  constructor(shape: readonly number[], data: TensorData | readonly number[], dtype?: DType, complex = false) {
+    const size = shape.reduce((a, b) => a * b, 1) * (complex ? 2 : 1);
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new MatcRuntimeError('MATR001', `invalid tensor shape [${shape.join(', ')}]`);
     }
@@ -30,16 +33,48 @@ export class Tensor {
     if (data instanceof Float64Array || data instanceof Float32Array) arr = data;
     else arr = (dtype ?? 'f64') === 'f32' ? Float32Array.from(data) : Float64Array.from(data);
     if (arr.length !== size) {
-      throw new MatcRuntimeError('MATR001', `tensor data has ${arr.length} elements but shape [${shape.join(', ')}] needs ${size}`);
+      throw new MatcRuntimeError('MATR001', `tensor data has ${arr.length} elements but ${complex ? 'complex ' : ''}shape [${shape.join(', ')}] needs ${size}${complex ? ' (re, im interleaved)' : ''}`);
     }
     this.shape = Object.freeze([...shape]);
     this.dtype = arr instanceof Float32Array ? 'f32' : 'f64';
+    this.complex = complex;
     this.#data = arr;
   }
 
-  static zeros(shape: readonly number[], dtype: DType = 'f64'): Tensor {
+  /** A complex tensor from its real and imaginary parts (row-major, `im` zeros when left out). */
+  static complex(shape: readonly number[], re: ArrayLike<number>, im?: ArrayLike<number>, dtype: DType = 'f64'): Tensor {
     const n = shape.reduce((a, b) => a * b, 1);
-    return new Tensor(shape, dtype === 'f32' ? new Float32Array(n) : new Float64Array(n));
+    if (re.length !== n || (im && im.length !== n)) {
+      throw new MatcRuntimeError('MATR191', `complex tensor parts have ${re.length}${im ? ` and ${im.length}` : ''} elements but shape [${shape.join(', ')}] needs ${n} each`);
+    }
+    const d = dtype === 'f32' ? new Float32Array(2 * n) : new Float64Array(2 * n);
+    for (let i = 0; i < n; i++) {
+      d[2 * i] = re[i]!;
+      d[2 * i + 1] = im ? im[i]! : 0;
+    }
+    return new Tensor(shape, d, dtype, true);
+  }
+
+  /** The real parts (a copy; the tensor itself for a real tensor's data). */
+  get re(): TensorData {
+    const d = this.data;
+    if (!this.complex) return d;
+    const out = d instanceof Float32Array ? new Float32Array(d.length / 2) : new Float64Array(d.length / 2);
+    for (let i = 0; i < out.length; i++) out[i] = d[2 * i]!;
+    return out;
+  }
+
+  /** The imaginary parts (a copy; zeros for a real tensor). */
+  get im(): TensorData {
+    const d = this.data;
+    const out = d instanceof Float32Array ? new Float32Array(this.size) : new Float64Array(this.size);
+    if (this.complex) for (let i = 0; i < out.length; i++) out[i] = d[2 * i + 1]!;
+    return out;
+  }
+
+  static zeros(shape: readonly number[], dtype: DType = 'f64', complex = false): Tensor {
+    const n = shape.reduce((a, b) => a * b, 1) * (complex ? 2 : 1);
+    return new Tensor(shape, dtype === 'f32' ? new Float32Array(n) : new Float64Array(n), dtype, complex);
   }
 
   get data(): TensorData {
@@ -70,7 +105,8 @@ export class Tensor {
     return -1;
   }
 
-  toJSON(): { shape: number[]; data: number[] } {
+  toJSON(): { shape: number[]; data: number[] } | { shape: number[]; re: number[]; im: number[] } {
+    if (this.complex) return { shape: [...this.shape], re: Array.from(this.re), im: Array.from(this.im) };
     return { shape: [...this.shape], data: Array.from(this.data) };
   }
 }

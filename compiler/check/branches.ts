@@ -39,6 +39,7 @@ import { lineCol, type Span } from '../source.js';
 import type { Scope } from './scope.js';
 import { type Val, arr, describeVal, poison, shapeLabel } from './values.js';
 import type { Elab } from './elaborate.js';
+import { parts } from './complex.js';
 
 type IfExpr = Extract<A.Expr, { kind: 'if' }>;
 
@@ -112,10 +113,17 @@ export function elaborateIf(el: Elab, e: IfExpr, env: Scope): Val {
 
 /** The tuple and collection structure of a value, its leaves replaced by markers (rebuilt in
  *  order). */
-type Shape = 'leaf' | { k: 'tuple' | 'list'; elems: Shape[] };
+type Shape = 'leaf' | { k: 'cx'; struct: Struct; row: boolean } | { k: 'tuple' | 'list'; elems: Shape[] };
 
 function rebuild(s: Shape, leaf: () => Val): Val {
   if (s === 'leaf') return leaf();
+  if (s.k === 'cx') {
+    // a complex value: two leaves, its real and imaginary parts (complex.ts)
+    const re = leaf();
+    const im = leaf();
+    if (re.k !== 'arr' || im.k !== 'arr') return poison;
+    return { k: 'cx', re: re.node, im: im.node, struct: s.struct, row: s.row };
+  }
   return { k: s.k, elems: s.elems.map((x) => rebuild(x, leaf)) } as Val;
 }
 
@@ -146,6 +154,24 @@ function pairUp(el: Elab, t: Val, f: Val, e: IfExpr, out: Pair[]): Shape | null 
     return { k, elems: s };
   }
   if (t.k === 'error' || f.k === 'error') return null;
+  if (t.k === 'cx' || f.k === 'cx') {
+    // complex sides: the real parts paired, then the imaginary parts (a real side's are zeros)
+    const pt = parts(el, t, e.then.span, 'the then branch');
+    const pf = parts(el, f, e.else.span, 'the else branch');
+    if (!pt || !pf) return null;
+    const st = shapeOf(pt.re);
+    const sf = shapeOf(pf.re);
+    if (st.length > 0 && sf.length > 0 && !shapeEquals(st, sf)) {
+      el.diag.error('MAT0204', 'the branches of if have different shapes', e.span, {
+        label: `then is ${shapeLabel(t)}, else is ${shapeLabel(f)}`,
+      });
+      return null;
+    }
+    const struct = pt.struct === pf.struct ? pt.struct : 'general';
+    out.push({ k: 'arr', t: pt.re, f: pf.re, struct: 'general', row: pt.row });
+    out.push({ k: 'arr', t: pt.im ?? el.b.zeros(st), f: pf.im ?? el.b.zeros(sf), struct: 'general', row: pt.row });
+    return { k: 'cx', struct, row: pt.row };
+  }
   const intish = (v: Val) => v.k === 'int' || (v.k === 'lit' && v.isInt);
   if (intish(t) && intish(f) && (t.k === 'int' || f.k === 'int')) {
     const a = el.toInt(t, e.then.span);

@@ -187,7 +187,7 @@ function solveLike(kind: 'tril' | 'triu'): Builtin {
 
 /** A linear solve in user code reports its conditioning in the call's status: a singular or
  *  numerically singular system is flagged (rcond ≤ 1e-10), never silently returned. */
-function solved(el: Elab, e: Call, pair: [Node, Node]): Node {
+export function solved(el: Elab, e: Call, pair: [Node, Node]): Node {
   const { line, col } = lineCol(e.span.file, e.span.start);
   el.statuses.push({
     name: `${el.statusPrefix}${e.callee.name}@${line}:${col}`,

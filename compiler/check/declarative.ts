@@ -16,6 +16,7 @@ import { readSolverOptions, solverSpecs, type OptValue } from './solver-specs.js
 import { builtins } from './builtins.js';
 import { resolveType } from './type-ast.js';
 import { type Val, arr, poison, shapeLabel } from './values.js';
+import { complexForReal, mk } from './complex.js';
 
 interface VarInfo {
   name: string;
@@ -31,6 +32,14 @@ function resolveVars(el: Elab, vars: A.VarDecl[]): VarInfo[] | null {
     if (!t) return null;
     if (t.isInt) {
       el.diag.error('MAT0208', 'declarative variables are real scalars, vectors or matrices, not int', v.type.span);
+      return null;
+    }
+    if (t.complex) {
+      // complex unknowns of argmin/solve/root (issue 13 item 1, partial): the solvers work on real
+      // variables; a complex unknown would be two real ones
+      el.diag.error('MAT0293', `complex unknowns in declarative nodes are not supported yet ('${v.name.name}: ${v.type.name.name}')`, v.type.span, {
+        suggestion: 'declare the real and imaginary parts as two real unknowns and combine them with complex(x, y)',
+      });
       return null;
     }
     out.push({ name: v.name.name, type: t.ir, struct: t.struct, span: v.name.span });
@@ -357,64 +366,124 @@ function bodyTail(el: Elab, body: A.Expr, env: Scope, until: A.Expr | null): { v
 export function elaborateIterate(el: Elab, e: Extract<A.Expr, { kind: 'iterate' }>, env: Scope): Val {
   const lo = el.toInt(el.expr(e.lo, env), e.lo.span, 'the loop start');
   const hi = el.toInt(el.expr(e.hi, env), e.hi.span, 'the loop end');
-  const inits: { val: Val & { k: 'arr' }; decl?: Span }[] = [];
+  // a carry: its initial parts (im null: real so far) — complex carries are two IR carries
+  const inits: { re: Node; im: Node | null; struct: Struct; row: boolean; decl?: Span }[] = [];
   let ok = lo.k === 'int' && hi.k === 'int';
   for (const c of e.carries) {
     let v = el.expr(c.init, env);
+    let declaredComplex = false;
     if (c.type) {
       const t = resolveType(c.type, (n) => el.dims.get(n), el.diag);
       if (!t) {
         ok = false;
         continue;
       }
+      declaredComplex = !!t.complex;
       v = el.checkAgainst(v, { shape: t.ir.kind === 'tensor' ? t.ir.shape : null }, c.init.span, `the initial value of ${c.name.name}`, c.type.span);
+      if (v.k === 'cx' && !t.complex) v = complexForReal(el, v, c.init.span, `the initial value of ${c.name.name}`, c.type.span);
+    }
+    if (v.k === 'cx') {
+      inits.push({ re: v.re, im: v.im, struct: v.struct, row: v.row, decl: c.span });
+      continue;
     }
     const a = el.toArr(v, c.init.span, `the initial value of ${c.name.name}`);
     if (a.k !== 'arr') {
       ok = false;
       continue;
     }
-    inits.push({ val: a, decl: c.span });
+    inits.push({ re: a.node, im: declaredComplex ? el.b.zeros(shapeOf(a.node)) : null, struct: a.struct, row: a.row, decl: c.span });
   }
   if (!ok || lo.k !== 'int' || hi.k !== 'int') return poison;
+  // A carry that starts real but that the body makes complex (Q ← H Q with a complex reflector)
+  // is complex from the start: the body is elaborated again with it complex (imaginary part 0
+  // initially), until no real carry turns complex (at most once per carry). The attempts that
+  // are dropped leave unreachable IR and take back their diagnostics and status entries.
+  for (;;) {
+    const diagMark = el.diag.items.length;
+    const stMark = el.statuses.length;
+    const asMark = el.assertions.length;
+    const r = iterateOnce(el, e, env, lo.node, hi.node, inits);
+    if (r.turned.length === 0) return r.val;
+    el.diag.items.length = diagMark;
+    el.statuses.length = stMark;
+    el.assertions.length = asMark;
+    for (const i of r.turned) inits[i]!.im = el.b.zeros(shapeOf(inits[i]!.re));
+  }
+}
+
+function iterateOnce(
+  el: Elab,
+  e: Extract<A.Expr, { kind: 'iterate' }>,
+  env: Scope,
+  lo: Node,
+  hi: Node,
+  inits: { re: Node; im: Node | null; struct: Struct; row: boolean; decl?: Span }[],
+): { val: Val; turned: number[] } {
+  const fail = { val: poison, turned: [] };
   const scope = env.child();
   const idx = el.b.regionParam(e.index.name, intT);
   scope.define(e.index.name, { val: { k: 'int', node: idx }, span: e.index.span, what: 'loop index' });
-  const carryParams = inits.map((x, i) => el.b.regionParam(e.carries[i]!.name.name, x.val.node.type));
-  inits.forEach((x, i) => scope.define(e.carries[i]!.name.name, { val: { ...x.val, node: carryParams[i]! }, span: e.carries[i]!.name.span, what: 'loop carry' }));
+  const names = e.carries.map((c) => c.name.name);
+  // IR carries: the real part of every carry, then the imaginary part of each complex one
+  const irNames: string[] = [...names];
+  const irInits: Node[] = inits.map((x) => x.re);
+  inits.forEach((x, i) => {
+    if (x.im) {
+      irNames.push(`${names[i]}.im`);
+      irInits.push(x.im);
+    }
+  });
+  const params = irInits.map((x, i) => el.b.regionParam(irNames[i]!, x.type));
+  let k = inits.length;
+  inits.forEach((x, i) => {
+    const re = params[i]!;
+    const val: Val = x.im ? { k: 'cx', re, im: params[k++]!, struct: x.struct, row: x.row } : arr(re, x.struct, x.row);
+    scope.define(names[i]!, { val, span: e.carries[i]!.name.span, what: 'loop carry' });
+  });
   const { val, done, doneOk } = bodyTail(el, e.body, scope, e.until);
-  if (val.k === 'error' || !doneOk) return poison;
+  if (val.k === 'error' || !doneOk) return fail;
   const elems = inits.length === 1 ? [val] : val.k === 'tuple' ? val.elems : null;
   if (!elems || elems.length !== inits.length) {
     el.diag.error('MAT0410', `the loop body must give ${inits.length === 1 ? 'the new value of the carry' : `a tuple of ${inits.length} new values, one per carry`}`, e.body.span);
-    return poison;
+    return fail;
   }
-  const next: Node[] = [];
+  const nextRe: Node[] = [];
+  const nextIm: Node[] = [];
+  const turned: number[] = [];
   for (let i = 0; i < inits.length; i++) {
-    const want = shapeOf(inits[i]!.val.node);
-    const a = el.toArr(elems[i]!, e.body.span);
-    if (a.k !== 'arr') return poison;
-    if (!shapeEquals(shapeOf(a.node), want)) {
+    const want = shapeOf(inits[i]!.re);
+    const x = elems[i]!;
+    if (x.k === 'cx' && !inits[i]!.im) {
+      turned.push(i);
+      continue;
+    }
+    const a = x.k === 'cx' ? x : el.toArr(x, e.body.span);
+    if (a.k !== 'arr' && a.k !== 'cx') return fail;
+    const re = a.k === 'cx' ? a.re : a.node;
+    if (!shapeEquals(shapeOf(re), want)) {
       el.diag.error('MAT0410', `the loop updates ${e.carries[i]!.name.name} to ${shapeLabel(a)} but it started as ${shapeToString(want)}`, e.body.span, {
         notes: [{ message: `${e.carries[i]!.name.name} is declared here`, span: e.carries[i]!.span }],
       });
-      return poison;
+      return fail;
     }
-    next.push(a.node);
+    nextRe.push(re);
+    if (inits[i]!.im) nextIm.push(a.k === 'cx' ? a.im : el.b.zeros(want));
   }
+  if (turned.length) return { val: poison, turned };
   const doneNode = done ?? el.b.const(0);
   const node = el.b.at(e.span, () =>
-    el.b.raw('loop', [lo.node, hi.node, ...inits.map((x) => x.val.node)], {
+    el.b.raw('loop', [lo, hi, ...irInits], {
       reverse: e.reverse,
       hasUntil: !!e.until,
-      names: e.carries.map((c) => c.name.name),
+      names: irNames,
       label: label(el, 'iterate', e.span),
-    }, [{ params: [idx, ...carryParams], results: [...next, doneNode] }]),
+    }, [{ params: [idx, ...params], results: [...nextRe, ...nextIm, doneNode] }]),
   );
-  const k = inits.length;
+  const n = irInits.length;
   if (e.until) {
-    el.statuses.push({ name: label(el, 'iterate', e.span), kind: 'loop', iterations: el.b.proj(node, k), converged: el.b.proj(node, k + 1), span: e.span });
+    el.statuses.push({ name: label(el, 'iterate', e.span), kind: 'loop', iterations: el.b.proj(node, n), converged: el.b.proj(node, n + 1), span: e.span });
   }
-  const outs = inits.map((x, i) => ({ ...x.val, node: el.b.proj(node, i) }) as Val);
-  return outs.length === 1 ? outs[0]! : { k: 'tuple', elems: outs };
+  let j = inits.length;
+  const outs = inits.map((x, i) => (x.im ? mk(el.b, el.b.proj(node, i), el.b.proj(node, j++), x.struct, x.row) : arr(el.b.proj(node, i), x.struct, x.row)));
+  return { val: outs.length === 1 ? outs[0]! : { k: 'tuple', elems: outs }, turned: [] };
 }

@@ -19,6 +19,7 @@ import { elaborateComprehension, elaborateUnroll, indexCollection, indexFamily, 
 import { elaborateIf } from './branches.js';
 import type { ItemEntry } from './items.js';
 import { LimitExceeded, limitNote, limits } from '../limits.js';
+import { callBuiltin, complexBinary, complexNeg, complexTranspose, imaginary, indexParts, mk } from './complex.js';
 import { tickBudget } from '../ir/budget.js';
 
 export interface ElabContext {
@@ -48,6 +49,9 @@ export class Elab {
   statusPrefix = '';
   /** run-time conditions on dimensions (slice bounds that cannot be proved statically) */
   assertions: { dim: Dim; message: string; code?: string }[] = [];
+  /** expressions already evaluated (a builtin's arguments, evaluated once by the complex
+   *  dispatch in complex.ts callBuiltin and handed to the real builtin) */
+  pre = new Map<A.Expr, Val>();
 
   constructor(
     readonly b: Builder,
@@ -61,6 +65,12 @@ export class Elab {
   toArr(v: Val, span: Span, what = 'this operand'): Val & { k: 'arr' | 'error' } {
     if (v.k === 'arr' || v.k === 'error') return v;
     switch (v.k) {
+      case 'cx':
+        this.diag.error('MAT0290', `${what} is complex (${describeVal(v)}), but a real value is needed here`, span, {
+          label: 'complex',
+          suggestion: 'take real(…), imag(…) or abs(…) of it',
+        });
+        return poison as Val & { k: 'error' };
       case 'lit':
         return arr(this.b.const(v.value)) as Val & { k: 'arr' };
       case 'int':
@@ -120,6 +130,8 @@ export class Elab {
   // ---- expressions --------------------------------------------------------------------------
 
   expr(e: A.Expr, env: Scope): Val {
+    const pre = this.pre.get(e);
+    if (pre) return pre;
     const ctx = this.ctx;
     if (ctx.depth >= limits.checkDepth) {
       throw new LimitExceeded({
@@ -147,6 +159,7 @@ export class Elab {
   private exprInner(e: A.Expr, env: Scope): Val {
     switch (e.kind) {
       case 'num':
+        if (e.imag) return imaginary(this, e.value);
         return { k: 'lit', value: e.value, isInt: /^\d+$/.test(e.text), span: e.span };
       case 'bool':
         return { k: 'lit', value: e.value ? 1 : 0, isInt: false, span: e.span };
@@ -169,7 +182,10 @@ export class Elab {
           cur = cur.operand;
         }
         let v = this.expr(cur, env);
-        for (let i = chain.length - 1; i >= 0; i--) v = this.transposeVal(v, chain[i]!.span);
+        for (let i = chain.length - 1; i >= 0; i--) {
+          const t = chain[i] as Extract<A.Expr, { kind: 'transpose' }>;
+          v = v.k === 'cx' ? complexTranspose(this, v, t.span, !t.plain) : this.transposeVal(v, t.span);
+        }
         return v;
       }
       case 'index':
@@ -204,6 +220,8 @@ export class Elab {
     if (d) return { k: 'int', node: this.b.dim(d), dim: d };
     if (name === 'pi') return arr(this.b.const(Math.PI));
     if (name === 'inf') return arr(this.b.const(Infinity));
+    // the imaginary unit (also written 1i)
+    if (name === 'im') return imaginary(this, 1);
     // the machine epsilon of the precision the function runs in (2⁻⁵² in f64, 2⁻²³ in f32)
     if (name === 'eps') return arr(this.b.eps());
     const candidates = new Set([...env.names(), ...this.dims.keys()]);
@@ -220,6 +238,10 @@ export class Elab {
     const v = this.expr(e.operand, env);
     if (v.k === 'error') return v;
     if (e.op === '+') return v;
+    if (v.k === 'cx') {
+      if (e.op === '-') return complexNeg(this, v);
+      return this.toArr(v, e.operand.span, "the operand of '!'");
+    }
     if (e.op === '!') {
       const a = this.toArr(v, e.operand.span);
       return a.k === 'arr' ? arr(this.b.unary('not', a.node)) : poison;
@@ -281,6 +303,7 @@ export class Elab {
       });
       return poison;
     }
+    if (l.k === 'cx' || r.k === 'cx') return complexBinary(this, op, l, r, e);
     // Integer arithmetic stays integer (for indices and dimensions).
     const isIntish = (v: Val) => v.k === 'int' || (v.k === 'lit' && v.isInt);
     if (isIntish(l) && isIntish(r) && (op === '+' || op === '-' || op === '*') && (l.k === 'int' || r.k === 'int')) {
@@ -506,7 +529,8 @@ export class Elab {
     const t = this.expr(e.target, env);
     if (t.k === 'error') return t;
     if (t.k === 'list' || t.k === 'tuple') return indexCollection(this, t, e, env);
-    const a = this.toArr(t, e.target.span, 'indexing');
+    // a complex value: the same index plan applied to both parts (complex.ts)
+    const a = t.k === 'cx' ? (arr(t.re, 'general', t.row) as Val & { k: 'arr' }) : this.toArr(t, e.target.span, 'indexing');
     if (a.k !== 'arr') return poison;
     const sh = shapeOf(a.node);
     if (e.indices.length !== sh.length) {
@@ -571,22 +595,24 @@ export class Elab {
       }
     });
     if (bad) return poison;
-    let node = this.b.slice(a.node, starts, sizes);
-    if (dyn.length === 0) return arr(node, 'general', a.row);
-    if (sh.length === 1) return arr(this.b.index(node, [dyn[0]!.node]));
-    if (sh.length === 2) {
-      if (dyn.length === 2) return arr(this.b.index(node, [dyn[0]!.node, dyn[1]!.node]));
-      if (dyn[0]!.axis === 1) return arr(this.b.getcol(node, dyn[0]!.node));
-      return arr(this.b.getrow(node, dyn[0]!.node), 'general', true);
-    }
-    if (dyn.length === sh.length) return arr(this.b.index(node, dyn.map((d) => d.node)));
-    // partial indexing of rank-3+ tensors (T[i, :, :], T[:, j, :]): collections.ts
-    if (dyn.length > 0) return partialIndex(this, node, dyn.map((d) => ({ ...d, c: dynConst.get(d.axis) })));
-    this.diag.error('MAT0210', 'tensors of rank 3 or more can be indexed by all indices or sliced, not partly indexed', e.span, {
-      suggestion: 'use slices (lo:hi) or einsum',
-    });
-    node = a.node;
-    return poison;
+    const build = (target: Node, row: boolean): Val => {
+      const node = this.b.slice(target, starts, sizes);
+      if (dyn.length === 0) return arr(node, 'general', row);
+      if (sh.length === 1) return arr(this.b.index(node, [dyn[0]!.node]));
+      if (sh.length === 2) {
+        if (dyn.length === 2) return arr(this.b.index(node, [dyn[0]!.node, dyn[1]!.node]));
+        if (dyn[0]!.axis === 1) return arr(this.b.getcol(node, dyn[0]!.node));
+        return arr(this.b.getrow(node, dyn[0]!.node), 'general', true);
+      }
+      if (dyn.length === sh.length) return arr(this.b.index(node, dyn.map((d) => d.node)));
+      // partial indexing of rank-3+ tensors (T[i, :, :], T[:, j, :]): collections.ts
+      if (dyn.length > 0) return partialIndex(this, node, dyn.map((d) => ({ ...d, c: dynConst.get(d.axis) })));
+      this.diag.error('MAT0210', 'tensors of rank 3 or more can be indexed by all indices or sliced, not partly indexed', e.span, {
+        suggestion: 'use slices (lo:hi) or einsum',
+      });
+      return poison;
+    };
+    return t.k === 'cx' ? indexParts(this, t, build) : build(a.node, a.row);
   }
 
   // ---- literals and bindings ------------------------------------------------------------------
@@ -598,13 +624,30 @@ export class Elab {
       });
       return poison;
     }
+    // complex blocks: the literal of the real parts and that of the imaginary parts (complex.ts)
+    const blocks = e.rows.map((row) => row.map((x) => this.expr(x, env)));
+    if (blocks.some((row) => row.some((v) => v.k === 'cx'))) {
+      const part = (k: 're' | 'im') => blocks.map((row) => row.map((v): Val => (v.k === 'cx' ? arr(v[k], 'general', v.row) : k === 're' || v.k === 'error' ? v : v.k === 'arr' ? arr(this.b.zeros(shapeOf(v.node)), 'general', v.row) : v.k === 'lit' || v.k === 'int' ? arr(this.b.const(0)) : v)));
+      const re = this.matrixBlocks(e, part('re'));
+      if (re.k !== 'arr') return poison;
+      const im = this.matrixBlocks(e, part('im'));
+      if (im.k !== 'arr') return poison;
+      return mk(this.b, re.node, im.node, 'general', re.row);
+    }
+    return this.matrixBlocks(e, blocks);
+  }
+
+  /** A matrix literal from its evaluated blocks. */
+  private matrixBlocks(e: Extract<A.Expr, { kind: 'matrix' }>, blocks: Val[][]): Val {
     const rows: { node: Node; span: Span }[][] = [];
     let scalarsOnly = true;
     let allColumns = true;
-    for (const row of e.rows) {
+    for (let ri = 0; ri < e.rows.length; ri++) {
+      const row = e.rows[ri]!;
       const out: { node: Node; span: Span }[] = [];
-      for (const x of row) {
-        const v = this.toArr(this.expr(x, env), x.span, 'a matrix block');
+      for (let ci = 0; ci < row.length; ci++) {
+        const x = row[ci]!;
+        const v = this.toArr(blocks[ri]![ci]!, x.span, 'a matrix block');
         if (v.k !== 'arr') return poison;
         const s = shapeOf(v.node);
         if (s.length > 2) {
@@ -725,8 +768,8 @@ export class Elab {
       }
       return this.ctx.inline(this, user, args, e.span, e.args.map((a) => a.value.span));
     }
-    const bi = builtins[name];
-    if (bi) return bi.elaborate(this, e, env);
+    const viaBuiltin = callBuiltin(this, e, env, name);
+    if (viaBuiltin) return viaBuiltin;
     const sug = closest(name, [...Object.keys(builtins), ...(this.ctx.visibleIn?.(e.callee.span.file) ?? this.ctx.items.keys())]);
     this.diag.error('MAT0302', `unknown function '${name}'`, e.callee.span, {
       label: 'not a builtin or a function in this file or its imports',
@@ -740,6 +783,17 @@ export class Elab {
   checkAgainst(v: Val, want: { shape: readonly Dim[] | null; isInt?: boolean }, span: Span, what: string, declSpan?: Span): Val {
     if (v.k === 'error') return v;
     if (want.isInt) return this.toInt(v, span, what);
+    if (v.k === 'cx') {
+      const got = shapeOf(v.re);
+      if (want.shape && !shapeEquals(got, want.shape)) {
+        this.diag.error('MAT0209', `${what} has shape ${shapeToString(got)} but ${shapeToString(want.shape)} was declared`, span, {
+          label: `this is ${shapeLabel(v)}`,
+          notes: declSpan ? [{ message: 'declared here', span: declSpan }] : [],
+        });
+        return poison;
+      }
+      return v;
+    }
     const a = this.toArr(v, span, what);
     if (a.k !== 'arr' || !want.shape) return a;
     const got = shapeOf(a.node);

@@ -23,6 +23,7 @@ import { type BoundParam, elaborateWithRule } from './custom.js';
 import { MAX_STATIC, type ExpandedSignature, type StaticEnv, checkStaticDecls, expandSignature, inferenceSources, isStaticParam, specName, staticDefault, staticDim, staticParams } from './statics.js';
 import { requireStatic } from './collections.js';
 import { LimitExceeded, budgetDiagnostic, dimDiagnostic, limitNote, limits } from '../limits.js';
+import { complexForReal, pack, packedType, unpack } from './complex.js';
 import { BudgetExceeded, stageBudget, withBudget } from '../ir/budget.js';
 
 export interface ItemEntry {
@@ -265,8 +266,8 @@ function bindSignature(el: Elab, params: A.Param[], where: A.WhereDim[], intDefa
     if (p.type?.name.name === 'int') {
       el.dims.set(p.name.name, Dim.var(p.name.name));
       const d = p.default;
-      intDefaults.set(p.name.name, d && d.kind === 'num' && Number.isInteger(d.value) ? d.value : undefined);
-      if (d && !(d.kind === 'num' && Number.isInteger(d.value) && d.value >= 0)) {
+      intDefaults.set(p.name.name, d && d.kind === 'num' && !d.imag && Number.isInteger(d.value) ? d.value : undefined);
+      if (d && !(d.kind === 'num' && !d.imag && Number.isInteger(d.value) && d.value >= 0)) {
         el.diag.error('MAT0211', 'the default of an int parameter must be a non-negative integer literal', d.span);
       }
     }
@@ -309,8 +310,8 @@ function bindSignature(el: Elab, params: A.Param[], where: A.WhereDim[], intDefa
 function scalarDefault(el: Elab, p: A.Param): number | undefined {
   const d = p.default;
   if (!d) return undefined;
-  if (d.kind === 'num') return d.value;
-  if (d.kind === 'unary' && d.op === '-' && d.operand.kind === 'num') return -d.operand.value;
+  if (d.kind === 'num' && !d.imag) return d.value;
+  if (d.kind === 'unary' && d.op === '-' && d.operand.kind === 'num' && !d.operand.imag) return -d.operand.value;
   el.diag.error('MAT0208', 'parameter defaults must be numeric literals', d.span);
   return undefined;
 }
@@ -331,8 +332,15 @@ function makeParams(el: Elab, sig: SigParam[], env: Scope, hyper: boolean): Func
       env.define(name, { val: poison, span: ast.name.span, what: 'parameter' });
       continue;
     }
-    if (ast.default && type.kind === 'tensor' && type.shape.length > 0) {
-      el.diag.error('MAT0208', 'only scalar parameters can have defaults', ast.default.span);
+    if (ast.default && type.kind === 'tensor' && (type.shape.length > 0 || info?.complex)) {
+      el.diag.error('MAT0208', info?.complex ? 'complex parameters cannot have defaults' : 'only scalar parameters can have defaults', ast.default.span);
+    }
+    if (info?.complex) {
+      // one IR tensor with a trailing axis (re, im): compiler/check/complex.ts
+      const node = el.b.g.param(name, packedType(type as TensorType), ast.name.span);
+      out.push({ name, node, differentiable: true, span: ast.name.span, complex: info.struct });
+      env.define(name, { val: unpack(el.b, node, info.struct), span: ast.name.span, what: 'parameter' });
+      continue;
     }
     const node = el.b.g.param(name, type, ast.name.span);
     const dflt = scalarDefault(el, ast);
@@ -433,10 +441,18 @@ function checkResults(el: Elab, item: A.FnItem, declared: NonNullable<ExpandedSi
       return null;
     }
     const a = el.checkAgainst(elems[i]!, { shape: want }, item.body.span, what, r.type.span);
-    if (a.k !== 'arr') return null;
-    if (a.k === 'arr' && a.row && want.length === 1) {
-      // Row orientation is a checker notion; results are plain vectors.
+    if (a.k === 'cx' && !info.complex) {
+      complexForReal(el, a, item.body.span, what, r.type.span);
+      return null;
     }
+    if (info.complex) {
+      // a complex result is (re, im) along a trailing axis; a real value has imaginary part 0
+      if (a.k === 'cx') out.push({ name, node: pack(el.b, a.re, a.im), complex: true });
+      else if (a.k === 'arr') out.push({ name, node: pack(el.b, el.b.broadcastTo(a.node, want), null), complex: true });
+      else return null;
+      continue;
+    }
+    if (a.k !== 'arr') return null;
     out.push({ name, node: a.node });
   }
   return out;
@@ -465,6 +481,7 @@ function callKey(el: Elab, name: string, args: Val[]): string | null {
   const parts = [name, el.statusPrefix];
   for (const a of args) {
     if (a.k === 'arr') parts.push(`a${a.node.id}:${a.struct}:${a.row ? 1 : 0}`);
+    else if (a.k === 'cx') parts.push(`c${a.re.id}/${a.im.id}:${a.struct}:${a.row ? 1 : 0}`);
     else if (a.k === 'int') parts.push(`i${a.node.id}:${a.dim?.key ?? ''}`);
     else if (a.k === 'lit') parts.push(`l${a.value}:${a.isInt ? 1 : 0}`);
     else return null;
@@ -569,8 +586,11 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
   const sub = new Elab(el.b, new DiagnosticBag(), el.ctx);
   const env = new Scope();
   const whereNames = new Set(ex.where.map((w) => w.name.name));
-  const rankOf: Record<string, number> = { real: 0, bool: 0, vec: 1, sphere: 1, mat: 2, sym: 2, spd: 2, orth: 2, stiefel: 2, diag: 2, tril: 2, triu: 2 };
-  const checks: { p: A.Param; i: number; av: Val & { k: 'arr' }; dimList: A.DimAst[]; got: readonly Dim[]; argSpan: Span; elem?: { group: string; k: number } }[] = [];
+  const rankOf: Record<string, number> = {
+    real: 0, bool: 0, vec: 1, sphere: 1, mat: 2, sym: 2, spd: 2, orth: 2, stiefel: 2, diag: 2, tril: 2, triu: 2,
+    complex: 0, cvec: 1, cmat: 2, herm: 2, hpd: 2, unitary: 2, cstiefel: 2,
+  };
+  const checks: { p: A.Param; i: number; av: Val & { k: 'arr' | 'cx' }; dimList: A.DimAst[]; got: readonly Dim[]; argSpan: Span; elem?: { group: string; k: number } }[] = [];
   for (const { p, a, i, argSpan, elem } of flat) {
     if (a === undefined) {
       // a defaulted trailing scalar
@@ -590,9 +610,11 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
       else env.define(p.name.name, { val: iv, what: 'parameter' });
       continue;
     }
-    const av = el.toArr(a, argSpan, elem ? `element ${elem.k} of argument ${i + 1} of ${item.name.name}` : `argument ${i + 1} of ${item.name.name}`);
-    if (av.k !== 'arr') return poison;
-    const got = shapeOf(av.node);
+    // a complex argument is taken by any parameter: a function is generic in the field when it is
+    // called (its declared types fix the field only where it is an entry point; complex.ts)
+    const av = a.k === 'cx' ? a : el.toArr(a, argSpan, elem ? `element ${elem.k} of argument ${i + 1} of ${item.name.name}` : `argument ${i + 1} of ${item.name.name}`);
+    if (av.k !== 'arr' && av.k !== 'cx') return poison;
+    const got = shapeOf(av.k === 'cx' ? av.re : av.node);
     const dims = p.type?.dims ?? [];
     const tname = p.type?.name.name ?? 'real';
     const want = rankOf[tname] ?? dims.length;
@@ -639,7 +661,7 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
       }
     }
     const info = p.type ? resolveType(p.type, (n) => bind.get(n), new DiagnosticBag()) : null;
-    env.define(p.name.name, { val: arr(av.node, info?.struct ?? av.struct, av.row), what: 'parameter' });
+    env.define(p.name.name, { val: av.k === 'cx' ? { ...av, struct: info?.struct ?? av.struct } : arr(av.node, info?.struct ?? av.struct, av.row), what: 'parameter' });
   }
   defineGroups(ex.groups, env, new Map());
   sub.dims = bind;
@@ -662,7 +684,7 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
   }
   el.statuses.push(...sub.statuses);
   el.assertions.push(...sub.assertions);
-  const unrow = (x: Val): Val => (x.k === 'arr' ? { ...x, row: false } : x);
+  const unrow = (x: Val): Val => (x.k === 'arr' || x.k === 'cx' ? { ...x, row: false } : x);
   const result: Val = val.k === 'tuple' ? { k: 'tuple', elems: val.elems.map((x) => (x.k === 'list' ? { k: 'list', elems: x.elems.map(unrow) } : unrow(x))) } : val.k === 'list' ? { k: 'list', elems: val.elems.map(unrow) } : unrow(val);
   if (key !== null) memoOf(el.b).set(key, { val: result, statuses: sub.statuses, assertions: sub.assertions });
   return result;
@@ -678,6 +700,13 @@ function ruleCall(el: Elab, item: A.FnItem, env: Scope, span: Span): Val {
       el.diag.error('MAT0312', `${item.name.name} has a grad rule and a collection parameter '${p.name.name}': rules on functions of collections are not supported`, item.grad!.span, {
         notes: [{ message: `${p.name.name} is declared here`, span: p.span }],
         suggestion: 'give the rule to a function of the elements, or let matc derive the VJP (remove the rule)',
+      });
+      return poison;
+    }
+    if (v && v.val.k === 'cx') {
+      el.diag.error('MAT0293', `${item.name.name} has a grad rule and is applied to a complex value ('${p.name.name}'): rules on complex parameters are not supported yet`, item.grad!.span, {
+        notes: [{ message: `${p.name.name} is declared here`, span: p.span }],
+        suggestion: 'let matc derive the VJP (remove the rule): derivatives of complex functions are taken over their real and imaginary parts',
       });
       return poison;
     }
@@ -887,10 +916,20 @@ export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: Diag
       if (init) {
         const what = st.collection ? `element ${k} of the initial value of ${s.name.name}` : `the initial value of ${s.name.name}`;
         const a = el.checkAgainst(init, { shape }, s.init.span, what, s.type.span);
-        if (a.k === 'arr') {
+        if (a.k === 'cx' && !info.complex) complexForReal(el, a, s.init.span, what, s.type.span);
+        else if (info.complex && (a.k === 'arr' || a.k === 'cx')) {
+          // complex state: (re, im) along a trailing axis (complex.ts)
+          stateInit.push({ name: elem.name, node: a.k === 'cx' ? pack(b, a.re, a.im) : pack(b, b.broadcastTo(a.node, shape), null), complex: true });
+        } else if (a.k === 'arr') {
           checkStructure(el, a, info.struct, s.init.span, what, s.type.span);
           stateInit.push({ name: elem.name, node: a.node });
         }
+      }
+      if (info.complex) {
+        const node = b.g.param(elem.name, packedType(info.ir as TensorType), s.name.span);
+        stateParams.push({ name: elem.name, node, differentiable: false, span: s.name.span, complex: info.struct });
+        stepEnv.define(elem.name, { val: unpack(b, node, info.struct), span: s.name.span, what: 'state' });
+        return;
       }
       const node = b.g.param(elem.name, info.ir, s.name.span);
       stateParams.push({ name: elem.name, node, differentiable: false, span: s.name.span });
@@ -905,6 +944,25 @@ export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: Diag
     el.bindPattern(bd, v, scope, 'let');
   }
   const updated = new Map<string, Node>();
+  // complex parameters and state: their parts' shape (the node is packed; complex.ts)
+  const complexShape = new Map<string, readonly Dim[]>([...params, ...stateParams].filter((p) => p.complex).map((p) => [p.name, shapeOf(p.node).slice(0, -1)]));
+  /** A new value checked against its target: packed for a complex one (MAT0291 for a complex
+   *  value of a real one). */
+  const newValue = (tname: string, v: Val, t: Node, span: Span, what: string, declSpan: Span | undefined, isInt = false): Node | undefined => {
+    const cshape = complexShape.get(tname);
+    const a = el.checkAgainst(v, isInt ? { shape: null, isInt: true } : { shape: cshape ?? shapeOf(t) }, span, what, declSpan);
+    if (a.k === 'cx' && !cshape) {
+      complexForReal(el, a, span, what, declSpan);
+      return undefined;
+    }
+    if (cshape) {
+      if (a.k === 'cx') return pack(el.b, a.re, a.im);
+      if (a.k === 'arr') return pack(el.b, el.b.broadcastTo(a.node, cshape), null);
+      return undefined;
+    }
+    if (a.k === 'arr') checkStructure(el, a, declaredStruct.get(tname) ?? 'general', span, what, declSpan);
+    return a.k === 'arr' || a.k === 'int' ? a.node : undefined;
+  };
   // the declared structure of every parameter and state (what the next step's binding checks)
   const declaredStruct = new Map<string, Struct>([...params, ...stateParams].map((p) => [p.name, (p.node.type as TensorType).struct ?? 'general']));
   const targets = new Map<string, Node>([...params, ...stateParams].map((p) => [p.name, p.node]));
@@ -944,23 +1002,19 @@ export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: Diag
         const t = targets.get(en);
         if (!t) return;
         const what = `element ${k} of the new value of ${tname}`;
-        const a = el.checkAgainst(v.elems[k]!, { shape: shapeOf(t) }, u.value.span, what, tSpans.get(en));
-        if (a.k === 'arr') {
-          checkStructure(el, a, declaredStruct.get(en) ?? 'general', u.value.span, what, tSpans.get(en));
-          updated.set(en, a.node);
-        }
+        const nv = newValue(en, v.elems[k]!, t, u.value.span, what, tSpans.get(en));
+        if (nv) updated.set(en, nv);
       });
       continue;
     }
     const isInt = target!.type.kind === 'tensor' && target!.type.dtype === 'i';
-    const a = el.checkAgainst(v, isInt ? { shape: null, isInt: true } : { shape: shapeOf(target!) }, u.value.span, `the new value of ${tname}`, tSpans.get(tname));
-    if (a.k === 'arr') checkStructure(el, a, declaredStruct.get(tname) ?? 'general', u.value.span, `the new value of ${tname}`, tSpans.get(tname));
-    if (a.k === 'arr' || a.k === 'int') updated.set(tname, a.node);
+    const nv = newValue(tname, v, target!, u.value.span, `the new value of ${tname}`, tSpans.get(tname), isInt);
+    if (nv) updated.set(tname, nv);
   }
   if (diag.hasErrors) return [];
   const results: FuncResult[] = [];
-  for (const p of params) if (updated.has(p.name)) results.push({ name: p.name, node: updated.get(p.name)! });
-  for (const s of stateParams) results.push({ name: s.name, node: updated.get(s.name) ?? s.node });
+  for (const p of params) if (updated.has(p.name)) results.push({ name: p.name, node: updated.get(p.name)!, ...(p.complex ? { complex: true } : {}) });
+  for (const s of stateParams) results.push({ name: s.name, node: updated.get(s.name) ?? s.node, ...(s.complex ? { complex: true } : {}) });
   const intParams = [...intDefaults].map(([n, d]) => ({ name: n, ...(d !== undefined ? { default: d } : {}) }));
   const step: Func = {
     name,

@@ -175,13 +175,13 @@ export function solverOverrideProblem(name: string, value: unknown): string | nu
 function literal(e: A.Expr): OptValue | undefined {
   switch (e.kind) {
     case 'num':
-      return e.value;
+      return e.imag ? undefined : e.value;
     case 'bool':
       return e.value;
     case 'name':
       return e.name;
     case 'unary':
-      if (e.op === '-' && e.operand.kind === 'num') return -e.operand.value;
+      if (e.op === '-' && e.operand.kind === 'num' && !e.operand.imag) return -e.operand.value;
       return undefined;
     case 'call': {
       const args: number[] = [];

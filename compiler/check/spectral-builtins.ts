@@ -41,6 +41,22 @@ const SWEEP_LIMIT = 10000;
 /** The positional arguments (one matrix) and the named option `max_sweeps` of the functions
  *  built on Jacobi sweeps; null after a diagnostic. */
 function spectralArgs(el: Elab, e: Call, env: Env, sweeps: boolean): { a: Val & { k: 'arr' }; maxSweeps: number } | null {
+  const maxSweeps = sweepOption(el, e, sweeps);
+  const positional = e.args.filter((x) => !x.name);
+  const v = args(el, { ...e, args: positional }, env, 1);
+  if (!v || maxSweeps === null) return null;
+  const a = el.toArr(v[0]!, positional[0]!.value.span, `argument 1 of ${e.callee.name}`);
+  if (a.k !== 'arr') return null;
+  if (shapeOf(a.node).length !== 2) {
+    el.diag.error('MAT0208', `argument 1 of ${e.callee.name} must be a matrix, but it is ${shapeLabel(a)}`, positional[0]!.value.span);
+    return null;
+  }
+  return { a, maxSweeps };
+}
+
+/** The named option `max_sweeps` (the only one, for the functions built on Jacobi sweeps):
+ *  its value, the default, or null after a diagnostic (MAT0220). */
+export function sweepOption(el: Elab, e: Call, sweeps: boolean): number | null {
   let maxSweeps = MAX_SWEEPS;
   let bad = false;
   for (const x of e.args) {
@@ -51,23 +67,14 @@ function spectralArgs(el: Elab, e: Call, env: Env, sweeps: boolean): { a: Val & 
       continue;
     }
     const v = x.value;
-    if (v.kind !== 'num' || !Number.isInteger(v.value) || v.value < 1 || v.value > SWEEP_LIMIT) {
+    if (v.kind !== 'num' || v.imag || !Number.isInteger(v.value) || v.value < 1 || v.value > SWEEP_LIMIT) {
       el.diag.error('MAT0220', `max_sweeps must be an integer literal from 1 to ${SWEEP_LIMIT}`, v.span, { label: 'the limit on Jacobi sweeps' });
       bad = true;
       continue;
     }
     maxSweeps = v.value;
   }
-  const positional = e.args.filter((x) => !x.name);
-  const v = args(el, { ...e, args: positional }, env, 1);
-  if (!v || bad) return null;
-  const a = el.toArr(v[0]!, positional[0]!.value.span, `argument 1 of ${e.callee.name}`);
-  if (a.k !== 'arr') return null;
-  if (shapeOf(a.node).length !== 2) {
-    el.diag.error('MAT0208', `argument 1 of ${e.callee.name} must be a matrix, but it is ${shapeLabel(a)}`, positional[0]!.value.span);
-    return null;
-  }
-  return { a, maxSweeps };
+  return bad ? null : maxSweeps;
 }
 
 /** One square matrix argument (MAT0303 for another count, MAT0208 for a non-matrix or a

@@ -246,7 +246,7 @@ export function staticParams(item: A.FnItem | A.OptimizerItem): A.Param[] {
 /** The default value of a static parameter (a non-negative integer literal), if any. */
 export function staticDefault(p: A.Param): number | undefined {
   const d = p.default;
-  return d && d.kind === 'num' && Number.isInteger(d.value) && d.value >= 0 ? d.value : undefined;
+  return d && d.kind === 'num' && !d.imag && Number.isInteger(d.value) && d.value >= 0 ? d.value : undefined;
 }
 
 /** Reports misuse of `static` in a parameter list (MAT0240): only `static int` parameters, with

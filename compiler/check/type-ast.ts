@@ -14,6 +14,11 @@ export interface TypeInfo {
   struct: Struct;
   /** true for `int` (a dimension-like integer) */
   isInt: boolean;
+  /** a complex type (`complex`, `cvec`, `cmat`, `ctensor`, `herm`, `hpd`, `unitary`, `cstiefel`):
+   *  `ir` is then the type of each part (real and imaginary), the structure read in the complex
+   *  sense (sym = Hermitian, orth = unitary); a parameter of it is one IR tensor with a trailing
+   *  axis of 2 (compiler/check/complex.ts) */
+  complex?: boolean;
 }
 
 const typeArity: Record<string, { min: number; max: number; struct: Struct; rank: (d: Dim[]) => Dim[] }> = {
@@ -32,7 +37,24 @@ const typeArity: Record<string, { min: number; max: number; struct: Struct; rank
   sphere: { min: 1, max: 1, struct: 'sphere', rank: (d) => d },
 };
 
-export const typeNames = [...Object.keys(typeArity), 'int'];
+/** The complex types (docs/language.md, complex numbers): the same shapes, structure in the
+ *  complex sense (herm = Hermitian, unitary = Uᴴ U = I). */
+const complexArity: Record<string, { min: number; max: number; struct: Struct; rank: (d: Dim[]) => Dim[] }> = {
+  complex: typeArity.real!,
+  cvec: typeArity.vec!,
+  cmat: typeArity.mat!,
+  ctensor: typeArity.tensor!,
+  herm: typeArity.sym!,
+  hpd: typeArity.spd!,
+  unitary: typeArity.orth!,
+  cstiefel: typeArity.stiefel!,
+};
+
+export function isComplexTypeName(name: string): boolean {
+  return name in complexArity;
+}
+
+export const typeNames = [...Object.keys(typeArity), ...Object.keys(complexArity), 'int'];
 
 /** Resolves a dimension expression; `lookup` maps names to dims (returns undefined if unknown). */
 export function resolveDim(d: A.DimAst, lookup: (name: string) => Dim | undefined, diag: DiagnosticBag): Dim {
@@ -150,7 +172,8 @@ export function resolveType(t: A.TypeAst, lookup: (name: string) => Dim | undefi
     if (t.dims) diag.error('MAT0202', "'int' takes no dimensions", t.span);
     return { ir: intT, struct: 'general', isInt: true };
   }
-  const spec = typeArity[name];
+  const complex = isComplexTypeName(name);
+  const spec = complex ? complexArity[name] : typeArity[name];
   if (!spec) {
     const sug = closest(name, typeNames);
     diag.error('MAT0201', `unknown type '${name}'`, t.name.span, {
@@ -168,7 +191,7 @@ export function resolveType(t: A.TypeAst, lookup: (name: string) => Dim | undefi
     return null;
   }
   const shape = spec.rank(dims);
-  return { ir: shape.length === 0 ? scalarT : tensorT(shape, 'f', spec.struct), struct: spec.struct, isInt: false };
+  return { ir: shape.length === 0 ? scalarT : tensorT(shape, 'f', complex ? undefined : spec.struct), struct: spec.struct, isInt: false, ...(complex ? { complex: true } : {}) };
 }
 
 /** Collects dimension names that appear as a whole dimension in a type (these are bound by it). */

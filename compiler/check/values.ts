@@ -12,6 +12,11 @@ import { shapeToString } from '../../core/dims.js';
 
 export type Val =
   | { k: 'arr'; node: Node; struct: Struct; row: boolean }
+  /** a complex value (compiler/check/complex.ts): its real and imaginary parts as real IR nodes
+   *  of one shape. Structure names read in the complex sense: sym = Hermitian, spd = Hermitian
+   *  positive definite, orth = unitary, stiefel = orthonormal columns; a value whose imaginary part
+   *  is known to be zero is never a 'cx' (it is the real 'arr') */
+  | { k: 'cx'; re: Node; im: Node; struct: Struct; row: boolean }
   | { k: 'int'; node: Node; dim?: Dim }
   | { k: 'lit'; value: number; isInt: boolean; span: Span }
   | { k: 'tuple'; elems: Val[] }
@@ -35,6 +40,13 @@ export function describeVal(v: Val): string {
       if (s.length === 2) return `${v.struct !== 'general' ? v.struct : 'mat'}${shapeToString(s)}`;
       return `tensor${shapeToString(s)}`;
     }
+    case 'cx': {
+      const s = shapeOf(v.re);
+      if (s.length === 0) return 'complex';
+      if (s.length === 1) return `${v.row ? 'complex row vector' : 'cvec'}${shapeToString(s)}`;
+      if (s.length === 2) return `${v.struct !== 'general' ? complexStructName(v.struct) : 'cmat'}${shapeToString(s)}`;
+      return `ctensor${shapeToString(s)}`;
+    }
     case 'int':
       return 'int';
     case 'lit':
@@ -56,5 +68,14 @@ export function shapeLabel(v: Val): string {
     const s = shapeOf(v.node);
     return s.length === 0 ? 'a scalar' : shapeToString(s);
   }
+  if (v.k === 'cx') {
+    const s = shapeOf(v.re);
+    return s.length === 0 ? 'a complex scalar' : `complex ${shapeToString(s)}`;
+  }
   return describeVal(v);
+}
+
+/** The complex reading of a structure tag: sym → herm, spd → hpd, orth → unitary. */
+export function complexStructName(s: Struct): string {
+  return s === 'sym' ? 'herm' : s === 'spd' ? 'hpd' : s === 'orth' ? 'unitary' : s === 'stiefel' ? 'cstiefel' : s === 'sphere' ? 'csphere' : s;
 }

@@ -104,6 +104,23 @@ export const jvpRules: Record<OpKind, Rule> = {
     const m = b.binary('le', n.args[0]!, n.args[1]!);
     return total(b, n, [da ? b.mul(da, m) : undefined, db ? b.mul(db, b.sub(b.const(1), m)) : undefined]);
   },
+  hypot: (cx, n, [dx, dy]) => {
+    const b = cx.b;
+    const [x, y] = n.args as [Node, Node];
+    const num = total(b, n, [dx ? b.mul(x, dx) : undefined, dy ? b.mul(y, dy) : undefined]);
+    if (!num) return undefined;
+    const pos = b.binary('gt', n, b.const(0));
+    return b.mul(pos, b.div(num, b.select(pos, n, b.const(1))));
+  },
+  atan2: (cx, n, [dy, dx]) => {
+    const b = cx.b;
+    const [y, x] = n.args as [Node, Node];
+    const num = total(b, n, [dy ? b.mul(x, dy) : undefined, dx ? b.neg(b.mul(y, dx)) : undefined]);
+    if (!num) return undefined;
+    const r2 = b.add(b.mul(x, x), b.mul(y, y));
+    const pos = b.binary('gt', r2, b.const(0));
+    return b.mul(pos, b.div(num, b.select(pos, r2, b.const(1))));
+  },
   select: (cx, n, [, da, db]) => {
     if (!da && !db) return undefined;
     const b = cx.b;

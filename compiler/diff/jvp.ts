@@ -71,7 +71,9 @@ export function jvpNodes(b: Builder, outs: readonly Node[], wrt: readonly Node[]
 /** The JVP of a function: (params…, tangents of params) → (results…, tangents of results). */
 export function jvpFunc(b: Builder, f: Func, hooks: JvpHooks = {}, name = `${f.name}.jvp`): Func {
   const wrt = f.params.filter((p) => p.differentiable && p.node.type.kind === 'tensor' && p.node.type.dtype === 'f');
-  const tanParams: FuncParam[] = wrt.map((p) => ({ name: tangentName(p.name), node: b.g.param(tangentName(p.name), plain(p.node.type)), differentiable: false }));
+  // a complex parameter's tangent and a complex result's tangent are complex (pairs along a
+  // trailing axis, as their values: compiler/check/complex.ts)
+  const tanParams: FuncParam[] = wrt.map((p) => ({ name: tangentName(p.name), node: b.g.param(tangentName(p.name), plain(p.node.type)), differentiable: false, ...(p.complex ? { complex: 'general' as const } : {}) }));
   const outs = jvpNodes(
     b,
     f.results.map((r) => r.node),
@@ -84,7 +86,7 @@ export function jvpFunc(b: Builder, f: Func, hooks: JvpHooks = {}, name = `${f.n
     name,
     kind: 'jvp',
     params: [...f.params, ...tanParams],
-    results: [...f.results, ...f.results.map((r, i) => ({ name: tangentName(r.name), node: outs[i] ?? b.zeros(shapeOf(r.node)) }))],
+    results: [...f.results, ...f.results.map((r, i) => ({ name: tangentName(r.name), node: outs[i] ?? b.zeros(shapeOf(r.node)), ...(r.complex ? { complex: true } : {}) }))],
     status: [...f.status, ...(hooks.notes ?? [])],
   };
 }

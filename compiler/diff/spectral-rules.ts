@@ -47,6 +47,22 @@
 //           ≤ √eps·s_max²) are left out of F and, where a (I − UUᵀ) or (I − VVᵀ) term is present, a
 //           numerically zero singular value (≤ √eps·s_max) of S⁻¹; both are reported as for eigh
 //           when the cotangent (tangent) meets them.
+//   heigh   the eigendecomposition of the Hermitian part S = (A + Aᴴ)/2 of a complex matrix, S = V Λ Vᴴ,
+//           V unitary, each column oriented so that its entry of largest magnitude (row k_j) is
+//           real and positive — a gauge: v_j is defined up to a phase e^{iφ}, and the orientation
+//           fixes it, so V is a function of A. Over the real parts (Re, Im) of every complex value
+//           (compiler/check/complex.ts), with ⟨X, Y⟩ = Re tr(Xᴴ Y):
+//           JVP  M = Vᴴ Ṡ V (Hermitian), λ̇ = Re diag(M), U = V (F ∘ M) (the derivative with
+//                v_jᴴ v̇_j = 0), then the gauge: v̇_j = u_j + i θ̇_j v_j with θ̇_j = −Im(u_{k_j j})/v_{k_j j},
+//                which keeps v_{k_j j} real.
+//           VJP  the gauge term is Σ_j g_j θ̇_j, g_j = Im(v_jᴴ v̄_j), = ⟨W, U⟩ with
+//                W = −i Σ_j (g_j / v_{k_j j}) e_{k_j} e_jᵀ; so with V̄' = V̄ + W,
+//                Ā = V herm(diag(λ̄) + F ∘ (Vᴴ V̄')) Vᴴ.
+//           F as for eigh (unresolved pairs left out and reported the same way). For a loss that
+//           does not depend on the phases (g = 0, which torch.linalg.eigh requires of the losses it
+//           differentiates) this is torch's formula, V (diag(λ̄) + F ∘ skew(Vᴴ V̄)) Vᴴ — herm(F ∘ X)
+//           = F ∘ (X − Xᴴ)/2 since F is real and antisymmetric. Cotangents and tangents of a
+//           complex value are pairs (∂/∂Re, ∂/∂Im): torch's convention for real losses.
 //   expm    the Fréchet derivative L(A, E) from the block identity
 //             expm([[A, E], [0, A]]) = [[e^A, L(A, E)], [0, e^A]]     (Higham, Functions of
 //           Matrices, (3.16); Mathias 1996): JVP L(A, Ȧ), VJP L(Aᵀ, Ḡ) (⟨Ḡ, L(A, E)⟩ =
@@ -194,6 +210,74 @@ function eighJvp(cx: JvpCtx, n: Node, [da]: (Node | undefined)[]): Tan {
   const { F, drop, gap } = eighGaps(b, lam);
   note(cx.notes, b, `${labelOf(n)}/tangent`, resolved(b, b.unary('abs', P), drop), gap);
   return [b.diagvec(P), b.matmul(V, b.mul(F, P)), undefined, undefined, undefined];
+}
+
+// ---- heigh (complex Hermitian) ----------------------------------------------------------------------
+
+/** The complex eigendecomposition node of (Re A, Im A): the one the forward lowers (hash-consed). */
+export function eighComplexOf(b: Builder, re: Node, im: Node, label: string | undefined, maxSweeps?: number): { lam: Node; Vr: Node; Vi: Node; node: Node } {
+  const node = b.raw('heigh', [re, im], sweepAttrs(label, maxSweeps));
+  return { lam: b.proj(node, 0), Vr: b.proj(node, 1), Vi: b.proj(node, 2), node };
+}
+
+/** Complex matrix products on (re, im) pairs. */
+type C = { r: Node; i: Node };
+const cmm = (b: Builder, x: C, y: C): C => ({ r: b.sub(b.matmul(x.r, y.r), b.matmul(x.i, y.i)), i: b.add(b.matmul(x.r, y.i), b.matmul(x.i, y.r)) });
+const cH = (b: Builder, x: C): C => ({ r: b.transpose(x.r), i: b.neg(b.transpose(x.i)) });
+/** herm(X) = (X + Xᴴ)/2 of a pair. */
+const cherm = (b: Builder, x: C): C => ({ r: sym(b, x.r), i: b.scale(0.5, b.sub(x.i, b.transpose(x.i))) });
+
+/** E_ij = 1 where i = k_j (the oriented entry of column j). */
+function gaugeMask(b: Builder, k: Node): Node {
+  const n = shapeOf(k)[0]!;
+  return b.binary('eq', colsOf(b, b.iota(n), n), rowsOf(b, k, n));
+}
+
+function heighVjp(cx: VjpCtx, n: Node, g: Cot): Contrib[] {
+  const b = cx.b;
+  const [gl, gVr, gVi] = cots(g);
+  if (!gl && !gVr && !gVi) return [];
+  const lam = b.proj(n, 0);
+  const V: C = { r: b.proj(n, 1), i: b.proj(n, 2) };
+  const nn = shapeOf(lam)[0]!;
+  const z = b.zeros([nn, nn]);
+  let inner: C = { r: gl ? b.diag(gl) : z, i: z };
+  if (gVr || gVi) {
+    const Gr = gVr ?? z;
+    let Gi = gVi ?? z;
+    // the gauge: g_j = Im(v_jᴴ v̄_j) = Σ_i (Re v Im v̄ − Im v Re v̄), W = −i E diag(g / v_k)
+    const E = gaugeMask(b, b.proj(n, 3));
+    const gj = b.sum(b.sub(b.mul(V.r, Gi), b.mul(V.i, Gr)), 0);
+    const vk = b.sum(b.mul(E, V.r), 0);
+    Gi = b.sub(Gi, b.mul(E, rowsOf(b, b.div(gj, vk), nn)));
+    const X = cmm(b, cH(b, V), { r: Gr, i: Gi });
+    const { F, drop, gap } = eighGaps(b, lam);
+    inner = { r: b.add(inner.r, b.mul(F, X.r)), i: b.mul(F, X.i) };
+    // an unresolved pair contributes (X − Xᴴ)_ij/(λ_j − λ_i): left out, flagged unless it is 0
+    const anti = b.binary('hypot', b.sub(X.r, b.transpose(X.r)), b.add(X.i, b.transpose(X.i)));
+    note(cx.notes, b, `${labelOf(n)}/backward`, resolved(b, anti, drop), gap);
+  }
+  const A = cmm(b, cmm(b, V, cherm(b, inner)), cH(b, V));
+  return [[n.args[0]!, A.r], [n.args[1]!, A.i]];
+}
+
+function heighJvp(cx: JvpCtx, n: Node, [dr, di]: (Node | undefined)[]): Tan {
+  if (!dr && !di) return undefined;
+  const b = cx.b;
+  const lam = b.proj(n, 0);
+  const V: C = { r: b.proj(n, 1), i: b.proj(n, 2) };
+  const nn = shapeOf(lam)[0]!;
+  const z = b.zeros([nn, nn]);
+  const dS = cherm(b, { r: dr ?? z, i: di ?? z });
+  const M = cmm(b, cmm(b, cH(b, V), dS), V);
+  const { F, drop, gap } = eighGaps(b, lam);
+  note(cx.notes, b, `${labelOf(n)}/tangent`, resolved(b, b.binary('hypot', M.r, M.i), drop), gap);
+  const U = cmm(b, V, { r: b.mul(F, M.r), i: b.mul(F, M.i) });
+  // the gauge: θ̇_j = −Im(u_{k_j j}) / v_{k_j j}; v̇ = u + i θ̇ v
+  const E = gaugeMask(b, b.proj(n, 3));
+  const theta = b.neg(b.div(b.sum(b.mul(E, U.i), 0), b.sum(b.mul(E, V.r), 0)));
+  const th = rowsOf(b, theta, nn);
+  return [b.diagvec(M.r), b.sub(U.r, b.mul(V.i, th)), b.add(U.i, b.mul(V.r, th)), undefined, undefined, undefined, undefined];
 }
 
 // ---- symmetric matrix functions (Daleckii–Krein) ---------------------------------------------------
@@ -423,6 +507,7 @@ export const spectralVjpRules: Record<SpectralKind, VRule> = {
     return G ? [[n.args[0]!, symfunLinear(cx.b, n, G)]] : [];
   },
   polar: polarVjp,
+  heigh: heighVjp,
 };
 
 export const spectralJvpRules: Record<SpectralKind, JRule> = {
@@ -431,4 +516,5 @@ export const spectralJvpRules: Record<SpectralKind, JRule> = {
   expm: (cx, n, [da]) => (da ? expmFrechet(cx.b, n.args[0]!, da) : undefined),
   symfun: (cx, n, [da]) => (da ? symfunLinear(cx.b, n, da) : undefined),
   polar: polarJvp,
+  heigh: heighJvp,
 };

@@ -185,6 +185,22 @@ export const vjpRules: Record<OpKind, Rule> = {
     const m = b.binary('le', x, y);
     return [[x, b.mul(g, m)], [y, b.mul(g, b.sub(b.const(1), m))]];
   }),
+  // h = hypot(x, y): x̄ = g x/h, ȳ = g y/h, and 0 where h = 0 (the subgradient torch takes for |z|
+  // at 0: compiler/check/complex.ts)
+  hypot: elementwise((b, g, n) => {
+    const [x, y] = n.args as [Node, Node];
+    const pos = b.binary('gt', n, b.const(0));
+    const r = b.mul(pos, b.div(g, b.select(pos, n, b.const(1))));
+    return [[x, b.mul(r, x)], [y, b.mul(r, y)]];
+  }),
+  // θ = atan2(y, x): ȳ = g x/(x² + y²), x̄ = −g y/(x² + y²), 0 at the origin
+  atan2: elementwise((b, g, n) => {
+    const [y, x] = n.args as [Node, Node];
+    const r2 = b.add(b.mul(x, x), b.mul(y, y));
+    const pos = b.binary('gt', r2, b.const(0));
+    const r = b.mul(pos, b.div(g, b.select(pos, r2, b.const(1))));
+    return [[y, b.mul(r, x)], [x, b.neg(b.mul(r, y))]];
+  }),
   select: (cx, n, gc) => {
     const b = cx.b;
     const g = single(gc);

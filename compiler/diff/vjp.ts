@@ -118,6 +118,8 @@ export function vjpFunc(cx: VjpCtx, f: Func, name = `${f.name}.vjp`): Func {
     name: cotangentName(r.name),
     node: b.g.param(cotangentName(r.name), plain(r.node.type)),
     differentiable: false,
+    // the cotangent of a complex result is complex: (∂L/∂Re, ∂L/∂Im), torch's grad_output
+    ...(r.complex ? { complex: 'general' as const } : {}),
   }));
   const wrt = f.params.filter((p) => p.differentiable && p.node.type.kind === 'tensor' && p.node.type.dtype === 'f');
   const outerRetaped = cx.retaped;
@@ -138,6 +140,8 @@ export function vjpFunc(cx: VjpCtx, f: Func, name = `${f.name}.vjp`): Func {
   const gradResults: FuncResult[] = wrt.map((p, i) => ({
     name: gradientName(p.name),
     node: grads[i] ?? b.zeros(shapeOf(p.node)),
+    // the gradient of a complex parameter: ∂L/∂Re z + i ∂L/∂Im z (torch's z.grad for a real loss)
+    ...(p.complex ? { complex: true } : {}),
   }));
   const out: Func = {
     ...f,

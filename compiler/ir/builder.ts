@@ -54,6 +54,8 @@ const foldBinary: Partial<Record<BinaryKind, (a: number, b: number) => number>> 
   pow: (a, b) => Math.pow(a, b),
   maximum: Math.max,
   minimum: Math.min,
+  atan2: Math.atan2,
+  hypot: Math.hypot,
   lt: (a, b) => +(a < b),
   le: (a, b) => +(a <= b),
   gt: (a, b) => +(a > b),

@@ -7,7 +7,7 @@
 import { Dim } from '../../core/dims.js';
 import type { Span } from '../source.js';
 import { type OpKind, opSpecs, IrTypeError } from './ops.js';
-import { type IrType, typeKey, typeToString } from './types.js';
+import { type IrType, type Struct, typeKey, typeToString } from './types.js';
 import { InternalError } from '../../core/errors.js';
 import { tickBudget } from './budget.js';
 import type { StatusKind } from '../../core/executable.js';
@@ -132,11 +132,17 @@ export interface FuncParam {
   /** default value for scalar hyperparameters */
   default?: number;
   span?: Span;
+  /** a complex parameter (compiler/check/complex.ts): the node holds (re, im) along a trailing
+   *  axis of 2, and this is its structure in the complex sense ('sym' = Hermitian, 'orth' =
+   *  unitary, …; 'general' for none) */
+  complex?: Struct;
 }
 
 export interface FuncResult {
   name: string;
   node: Node;
+  /** a complex result: (re, im) along a trailing axis of 2 */
+  complex?: boolean;
 }
 
 export type { StatusKind } from '../../core/executable.js';

@@ -8,11 +8,11 @@ import type { Attrs, Region } from './node.js';
 
 export const elementwiseUnary = ['neg', 'exp', 'log', 'sqrt', 'abs', 'sign', 'sin', 'cos', 'tanh', 'sigmoid', 'not'] as const;
 export const elementwiseBinary = [
-  'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'lt', 'le', 'gt', 'ge', 'eq', 'ne', 'and', 'or',
+  'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'atan2', 'hypot', 'lt', 'le', 'gt', 'ge', 'eq', 'ne', 'and', 'or',
 ] as const;
 export const intBinary = ['iadd', 'isub', 'imul', 'imin', 'imax', 'idiv', 'imod'] as const;
 
-export const spectralOps = ['eigh', 'svd', 'expm', 'symfun', 'polar'] as const;
+export const spectralOps = ['eigh', 'svd', 'expm', 'symfun', 'polar', 'heigh'] as const;
 export type SpectralKind = (typeof spectralOps)[number];
 export function isSpectral(op: string): op is SpectralKind {
   return (spectralOps as readonly string[]).includes(op);
@@ -173,6 +173,9 @@ export const opSpecs: Record<OpKind, OpSpec> = {
   not: unary('not'),
   add: binary('add'), sub: binary('sub'), mul: binary('mul'), div: binary('div'), pow: binary('pow'),
   maximum: binary('maximum'), minimum: binary('minimum'),
+  // atan2(y, x) ∈ (−π, π], the angle of (x, y); hypot(a, b) = √(a² + b²) (complex abs and angle:
+  // compiler/check/complex.ts)
+  atan2: binary('atan2'), hypot: binary('hypot'),
   lt: binary('lt'), le: binary('le'), gt: binary('gt'), ge: binary('ge'), eq: binary('eq'), ne: binary('ne'),
   and: binary('and'), or: binary('or'),
   select: {
@@ -448,6 +451,22 @@ export const opSpecs: Record<OpKind, OpSpec> = {
       const [n, n2] = rankOf(f(a!, 'eigh'), 2, 'eigh');
       same(n!, n2!, 'eigh matrix must be square');
       return tupleT([tensorT([n!]), tensorT([n!, n!]), intT, scalarT, scalarT]);
+    },
+  },
+  // heigh(Re A, Im A): the eigendecomposition of the Hermitian part (A + Aᴴ)/2 of a complex matrix
+  // (compiler/check/complex.ts) → (values ascending, Re V, Im V, for each vector the index of its
+  // entry of largest magnitude — made real and positive — as a real, Jacobi sweeps, converged,
+  // relative off-diagonal residual)
+  heigh: {
+    arity: 2,
+    regions: 0,
+    type: ([re, im]) => {
+      const [n, n2] = rankOf(f(re!, 'heigh'), 2, 'heigh');
+      same(n!, n2!, 'heigh matrix must be square');
+      const [m, m2] = rankOf(f(im!, 'heigh'), 2, 'heigh imaginary part');
+      same(n!, m!, 'heigh parts');
+      same(n!, m2!, 'heigh parts');
+      return tupleT([tensorT([n!]), tensorT([n!, n!]), tensorT([n!, n!]), tensorT([n!]), intT, scalarT, scalarT]);
     },
   },
   // svd(A), thin, k = min(m, n) → (U: m×k, s: k descending, V: n×k, sweeps, converged, residual)

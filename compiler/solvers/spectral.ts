@@ -33,6 +33,15 @@
 //         backward error is below the unit roundoff of f64 for every A (Higham's bound; the
 //         lower degrees 3–9 that Higham uses for small norms only save products). In f32
 //         2⁻ˢ underflows past s = 149 (‖A‖₁ > 4e45, beyond f32 anyway).
+//  heigh  complex Hermitian Jacobi on S = (A + Aᴴ)/2 held as (Re S, Im S): for the pair (p, q) with
+//         s_pq = r e^{iφ}, the unitary G = D R, D = diag(1, e^{−iφ}) on (p, q), makes the pair's entry
+//         real (Dᴴ S D has r there) and R is eigh's real rotation of (s_pp, s_qq, r); so column p
+//         of SG is c s_p − s e^{−iφ} s_q, column q is s s_p + c e^{−iφ} s_q, the new rows are the
+//         conjugates of the new columns, the new diagonal entries s_pp − t r, s_qq + t r and the
+//         pair's entry exactly 0; V ← V G. Stopping, sorting and the status as for eigh; each
+//         eigenvector is then multiplied by the phase that makes its entry of largest magnitude
+//         (the first on ties) real and positive — that entry's row is an output of the op, for
+//         the derivative's gauge term (compiler/diff/spectral-rules.ts).
 //  symfun V f(Λ) Vᵀ from eigh (the same eigh node the derivative uses), symmetrized.
 //  polar  U Vᵀ from svd (the same svd node the derivative uses).
 
@@ -133,6 +142,85 @@ export function lowerEigh(b: Builder, a: Node, label: string, maxSweeps = MAX_SW
     },
   );
   return [sorted.outs[1]!, sorted.outs[2]!, sweeps.iterations, sweeps.converged, residual];
+}
+
+// ---- heigh (complex Hermitian) ------------------------------------------------------------------------
+
+export function lowerHeigh(b: Builder, ar: Node, ai: Node, label: string, maxSweeps = MAX_SWEEPS): Node[] {
+  const n = shapeOf(ar)[0]!;
+  const Sr0 = b.scale(0.5, b.add(ar, b.transpose(ar)));
+  const Si0 = b.scale(0.5, b.sub(ai, b.transpose(ai)));
+  const nrm = b.unary('sqrt', b.add(b.sumsq(Sr0), b.sumsq(Si0)));
+  const offNorm = (Xr: Node, Xi: Node): Node => b.unary('sqrt', b.add(b.sumsq(b.sub(Xr, b.diag(b.diagvec(Xr)))), b.sumsq(Xi)));
+  const tol = b.mul(b.mul(b.itof(b.dim(n)), b.eps()), nrm);
+  const names = ['Sr', 'Si', 'Vr', 'Vi'];
+  const sweeps = buildLoop(
+    b,
+    { lo: b.iconst(0), hi: b.iconst(maxSweeps), inits: [Sr0, Si0, b.eye(n), b.zeros([n, n])], names, until: true, label, origin: 'eigh' },
+    (_sw, [Sr, Si, Vr, Vi]) => {
+      const out = pairLoops(b, n, [Sr!, Si!, Vr!, Vi!], names, label, (p, q, [Xr, Xi, Wr, Wi]) => {
+        const app = b.index(Xr!, [p, p]);
+        const aqq = b.index(Xr!, [q, q]);
+        const pr = b.index(Xr!, [p, q]);
+        const pi = b.index(Xi!, [p, q]);
+        const r = b.binary('hypot', pr, pi);
+        const go = b.binary('gt', r, b.const(0));
+        const { t, c, s } = rotation(b, b.sub(aqq, app), r, go);
+        // e^{−iφ} = (pr − i pi)/r (1 where r = 0)
+        const rr = b.select(go, r, one(b));
+        const wr = b.select(go, b.div(pr, rr), one(b));
+        const wi = b.select(go, b.div(pi, rr), b.const(0));
+        // new columns: c x_p − s e^{−iφ} x_q and s x_p + c e^{−iφ} x_q, with e^{−iφ} x_q =
+        // (wr xr + wi xi) + i (wr xi − wi xr)
+        const rot = (Yr: Node, Yi: Node): { pr: Node; pi: Node; qr: Node; qi: Node } => {
+          const xpr = b.getcol(Yr, p);
+          const xpi = b.getcol(Yi, p);
+          const xqr = b.getcol(Yr, q);
+          const xqi = b.getcol(Yi, q);
+          const er = b.add(b.mul(wr, xqr), b.mul(wi, xqi));
+          const ei = b.sub(b.mul(wr, xqi), b.mul(wi, xqr));
+          return { pr: b.sub(b.mul(c, xpr), b.mul(s, er)), pi: b.sub(b.mul(c, xpi), b.mul(s, ei)), qr: b.add(b.mul(s, xpr), b.mul(c, er)), qi: b.add(b.mul(s, xpi), b.mul(c, ei)) };
+        };
+        const x = rot(Xr!, Xi!);
+        const zero = b.const(0);
+        const vpr = b.setindex(b.setindex(x.pr, [p], b.sub(app, b.mul(t, r))), [q], zero);
+        const vpi = b.setindex(b.setindex(x.pi, [p], zero), [q], zero);
+        const vqr = b.setindex(b.setindex(x.qr, [q], b.add(aqq, b.mul(t, r))), [p], zero);
+        const vqi = b.setindex(b.setindex(x.qi, [q], zero), [p], zero);
+        // rows are the conjugates of the columns (S stays exactly Hermitian)
+        const Xr2 = b.setrow(b.setrow(b.setcol(b.setcol(Xr!, p, vpr), q, vqr), p, vpr), q, vqr);
+        const Xi2 = b.setrow(b.setrow(b.setcol(b.setcol(Xi!, p, vpi), q, vqi), p, b.neg(vpi)), q, b.neg(vqi));
+        const v = rot(Wr!, Wi!);
+        return [Xr2, Xi2, b.setcol(b.setcol(Wr!, p, v.pr), q, v.qr), b.setcol(b.setcol(Wi!, p, v.pi), q, v.qi)];
+      });
+      return { next: out, done: b.binary('le', offNorm(out[0]!, out[1]!), tol) };
+    },
+  );
+  const [Sr, Si, Vr, Vi] = sweeps.outs as [Node, Node, Node, Node];
+  const pos = b.binary('gt', nrm, b.const(0));
+  const residual = b.select(pos, b.div(offNorm(Sr, Si), b.select(pos, nrm, one(b))), b.const(0));
+  // ascending order (selection); each vector times the phase that makes its largest entry real > 0
+  const sorted = buildLoop(
+    b,
+    { lo: b.iconst(0), hi: b.dim(n), inits: [b.diagvec(Sr), b.zeros([n]), b.zeros([n, n]), b.zeros([n, n]), b.zeros([n])], names: ['rest', 'lambda', 'Vr', 'Vi', 'k'], label: `${label}/sort`, origin: 'eigh' },
+    (k, [rest, lam, Wr, Wi, ks]) => {
+      const j = b.minloc(rest!);
+      const vr = b.getcol(Vr, j);
+      const vi = b.getcol(Vi, j);
+      const i = b.maxloc(b.add(b.mul(vr, vr), b.mul(vi, vi)));
+      const xr = b.index(vr, [i]);
+      const xi = b.index(vi, [i]);
+      const h = b.binary('hypot', xr, xi);
+      const hh = b.select(b.binary('gt', h, b.const(0)), h, one(b));
+      // v · conj(x)/|x|, x = v_i
+      const cr = b.div(xr, hh);
+      const ci = b.neg(b.div(xi, hh));
+      const nr = b.setindex(b.sub(b.mul(vr, cr), b.mul(vi, ci)), [i], h);
+      const ni = b.setindex(b.add(b.mul(vr, ci), b.mul(vi, cr)), [i], b.const(0));
+      return { next: [b.setindex(rest!, [j], b.const(Infinity)), b.setindex(lam!, [k], b.index(rest!, [j])), b.setcol(Wr!, k, nr), b.setcol(Wi!, k, ni), b.setindex(ks!, [k], b.itof(i))] };
+    },
+  );
+  return [sorted.outs[1]!, sorted.outs[2]!, sorted.outs[3]!, sorted.outs[4]!, sweeps.iterations, sweeps.converged, residual];
 }
 
 // ---- svd ------------------------------------------------------------------------------------------------
@@ -289,6 +377,8 @@ export function lowerSpectral(b: Builder, n: Node): Node[] {
       return [lowerSymfun(b, a, String(n.attrs.fn), sweeps)];
     case 'polar':
       return [lowerPolar(b, a, sweeps)];
+    case 'heigh':
+      return lowerHeigh(b, a, n.args[1]!, label, sweeps);
     default:
       throw new Error(`lowerSpectral: ${n.op} is not a spectral op`);
   }

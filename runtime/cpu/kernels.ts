@@ -314,6 +314,8 @@ export const cpuKernels: Record<OpKind, (n: Node, args: V[], cx: KernelCtx) => V
   pow: binaryK(Math.pow),
   maximum: binaryK(Math.max),
   minimum: binaryK(Math.min),
+  atan2: binaryK(Math.atan2),
+  hypot: binaryK(Math.hypot),
   lt: binaryK((a, b) => +(a < b)),
   le: binaryK((a, b) => +(a <= b)),
   gt: binaryK((a, b) => +(a > b)),
@@ -524,6 +526,7 @@ export const cpuKernels: Record<OpKind, (n: Node, args: V[], cx: KernelCtx) => V
   expm: unsupported('expm (lowered by the expand stage)'),
   symfun: unsupported('a symmetric matrix function (lowered by the expand stage)'),
   polar: unsupported('polar (lowered by the expand stage)'),
+  heigh: unsupported('complex eigh (lowered by the expand stage)'),
   proj: (n, [tup]) => {
     if (!Array.isArray(tup)) throw new InternalError('proj of a non-tuple');
     return tup[n.attrs.index as number]!;

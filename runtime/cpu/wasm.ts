@@ -75,6 +75,8 @@ export function wasmInstance(m: WasmModule, checks: readonly string[]): Instance
       cos: Math.cos,
       tanh: Math.tanh,
       pow: Math.pow,
+      atan2: Math.atan2,
+      hypot: Math.hypot,
       sigm,
       rand,
       oob: (k: number, i: number, n: number) => oob(checks[k] ?? 'an index', i, n),

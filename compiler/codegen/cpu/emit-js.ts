@@ -67,6 +67,8 @@ function expr(e: Expr): string {
         case 'mul': return `(${a} * ${b})`;
         case 'div': return `(${a} / ${b})`;
         case 'pow': return `Math.pow(${a}, ${b})`;
+        case 'atan2': return `Math.atan2(${a}, ${b})`;
+        case 'hypot': return `Math.hypot(${a}, ${b})`;
         case 'max': return `Math.max(${a}, ${b})`;
         case 'min': return `Math.min(${a}, ${b})`;
       }

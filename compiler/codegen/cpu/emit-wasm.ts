@@ -27,6 +27,8 @@ const IMPORTS: { name: string; params: ValType[]; result: ValType | null }[] = [
   { name: 'cos', params: [F64], result: F64 },
   { name: 'tanh', params: [F64], result: F64 },
   { name: 'pow', params: [F64, F64], result: F64 },
+  { name: 'atan2', params: [F64, F64], result: F64 },
+  { name: 'hypot', params: [F64, F64], result: F64 },
   { name: 'sigm', params: [F64], result: F64 },
   { name: 'oob', params: [I32, I32, I32], result: null },
   // rand(normal, key, stream, e, eps) (core/philox.ts, runtime/cpu/helpers.ts rand)
@@ -263,10 +265,10 @@ class FnCompiler {
       case 'fun':
         return this.unary(e.op, e.a);
       case 'fbin': {
-        if (e.op === 'pow') {
+        if (e.op === 'pow' || e.op === 'atan2' || e.op === 'hypot') {
           this.expr(e.a);
           this.expr(e.b);
-          c.call(importIndex('pow'));
+          c.call(importIndex(e.op));
           return;
         }
         this.expr(e.a);
@@ -607,7 +609,7 @@ class FnCompiler {
       case 'fbin':
         this.vexpr(e.a, v, plan, copy);
         this.vexpr(e.b, v, plan, copy);
-        c.simd({ add: simd.f64x2Add, sub: simd.f64x2Sub, mul: simd.f64x2Mul, div: simd.f64x2Div, max: simd.f64x2Max, min: simd.f64x2Min, pow: -1 }[e.op]);
+        c.simd({ add: simd.f64x2Add, sub: simd.f64x2Sub, mul: simd.f64x2Mul, div: simd.f64x2Div, max: simd.f64x2Max, min: simd.f64x2Min, pow: -1, atan2: -1, hypot: -1 }[e.op]);
         return;
       case 'ibin':
       case 'itof':
@@ -775,7 +777,7 @@ export function vecPlan(s: Extract<Stmt, { k: 'for' }>): VecPlan | null {
       case 'fun':
         return (e.op === 'neg' || e.op === 'abs' || e.op === 'sqrt') && ok(e.a);
       case 'fbin':
-        return e.op !== 'pow' && ok(e.a) && ok(e.b);
+        return e.op !== 'pow' && e.op !== 'atan2' && e.op !== 'hypot' && ok(e.a) && ok(e.b);
       case 'cmp':
         return e.ty === 'f' ? ok(e.a) && ok(e.b) : intOk(e.a) && intOk(e.b);
       case 'and':
@@ -866,7 +868,7 @@ function containsCall(e: Expr): boolean {
     case 'load':
       return containsCall(e.at);
     case 'fbin':
-      return e.op === 'pow' || containsCall(e.a) || containsCall(e.b);
+      return e.op === 'pow' || e.op === 'atan2' || e.op === 'hypot' || containsCall(e.a) || containsCall(e.b);
     case 'ibin':
       return e.op === 'div' || e.op === 'mod' || containsCall(e.a) || containsCall(e.b);
     case 'cmp':

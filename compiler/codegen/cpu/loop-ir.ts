@@ -17,7 +17,7 @@ export type Ty = 'f' | 'i';
 export type Buf = { k: 'w'; id: number } | { k: 'in'; i: number } | { k: 'out'; i: number } | { k: 'st'; i: number } | { k: 'mem' };
 
 export type FUnary = 'neg' | 'abs' | 'sqrt' | 'exp' | 'log' | 'sin' | 'cos' | 'tanh' | 'sigm' | 'sgn';
-export type FBinary = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'max' | 'min';
+export type FBinary = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'max' | 'min' | 'atan2' | 'hypot';
 export type Cmp = 'lt' | 'le' | 'gt' | 'ge' | 'eq' | 'ne';
 export type IBinary = 'add' | 'sub' | 'mul' | 'min' | 'max' | 'div' | 'mod';
 
@@ -121,7 +121,10 @@ export function fbin(op: FBinary, a: Expr, b: Expr): Expr {
       case 'div': return F(x / y);
       case 'max': return F(Math.max(x, y));
       case 'min': return F(Math.min(x, y));
-      case 'pow': break;
+      case 'pow':
+      case 'atan2':
+      case 'hypot':
+        break;
     }
   }
   return { k: 'fbin', op, a, b };

@@ -991,6 +991,8 @@ function elementwise(op: string, a: Expr[]): Expr {
     case 'pow': return fbin('pow', x, y);
     case 'maximum': return fbin('max', x, y);
     case 'minimum': return fbin('min', x, y);
+    case 'atan2': return fbin('atan2', x, y);
+    case 'hypot': return fbin('hypot', x, y);
     case 'lt': return b2f(cmp('lt', 'f', x, y));
     case 'le': return b2f(cmp('le', 'f', x, y));
     case 'gt': return b2f(cmp('gt', 'f', x, y));

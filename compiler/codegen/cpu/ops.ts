@@ -24,7 +24,7 @@ export const jsClass: Record<OpKind, JsClass> = {
   itof: 'view', ftoi: 'int',
   neg: 'view', exp: 'view', log: 'view', sqrt: 'view', abs: 'view', sign: 'view', sin: 'view', cos: 'view',
   tanh: 'view', sigmoid: 'view', not: 'view',
-  add: 'view', sub: 'view', mul: 'view', div: 'view', pow: 'view', maximum: 'view', minimum: 'view',
+  add: 'view', sub: 'view', mul: 'view', div: 'view', pow: 'view', maximum: 'view', minimum: 'view', atan2: 'view', hypot: 'view',
   lt: 'view', le: 'view', gt: 'view', ge: 'view', eq: 'view', ne: 'view', and: 'view', or: 'view',
   select: 'view',
   matmul: 'contraction', matvec: 'contraction', dot: 'reduction', outer: 'view', transpose: 'remap',
@@ -35,7 +35,7 @@ export const jsClass: Record<OpKind, JsClass> = {
   index: 'view', setindex: 'view', getcol: 'remap', setcol: 'view', getrow: 'remap', setrow: 'view',
   solve: 'special', trisolve: 'special',
   // spectral ops are lowered to loops by the expand stage; the code generator refuses them
-  eigh: 'special', svd: 'special', expm: 'special', symfun: 'special', polar: 'special',
+  eigh: 'special', svd: 'special', expm: 'special', symfun: 'special', polar: 'special', heigh: 'special',
   loop: 'special', opt: 'special', root: 'special', custom: 'special', proj: 'special', nograd: 'remap',
   // an element expression of its flat index (Philox per element: heavy, so shared uses materialize)
   rand: 'view',

@@ -25,7 +25,7 @@ export const wgslClass: Record<OpKind, WgslClass> = {
   itof: 'view', ftoi: 'int',
   neg: 'view', exp: 'view', log: 'view', sqrt: 'view', abs: 'view', sign: 'view', sin: 'view', cos: 'view',
   tanh: 'view', sigmoid: 'view', not: 'view',
-  add: 'view', sub: 'view', mul: 'view', div: 'view', pow: 'view', maximum: 'view', minimum: 'view',
+  add: 'view', sub: 'view', mul: 'view', div: 'view', pow: 'view', maximum: 'view', minimum: 'view', atan2: 'view', hypot: 'view',
   lt: 'view', le: 'view', gt: 'view', ge: 'view', eq: 'view', ne: 'view', and: 'view', or: 'view',
   select: 'view',
   matmul: 'contraction', matvec: 'contraction', dot: 'reduction', outer: 'view', transpose: 'remap',
@@ -36,7 +36,7 @@ export const wgslClass: Record<OpKind, WgslClass> = {
   index: 'view', setindex: 'view', getcol: 'remap', setcol: 'view', getrow: 'remap', setrow: 'view',
   solve: 'special', trisolve: 'special',
   // spectral ops are lowered to loops by the expand stage; the code generator refuses them
-  eigh: 'special', svd: 'special', expm: 'special', symfun: 'special', polar: 'special',
+  eigh: 'special', svd: 'special', expm: 'special', symfun: 'special', polar: 'special', heigh: 'special',
   loop: 'special', opt: 'special', root: 'special', custom: 'special', proj: 'special', nograd: 'remap',
   // an element expression of its flat index (Philox per element: heavy, so shared uses materialize)
   rand: 'view',
@@ -67,6 +67,8 @@ export function elementwise(op: OpKind, a: string[]): string {
     case 'pow': return `powf(${x}, ${y})`;
     case 'maximum': return `max(${x}, ${y})`;
     case 'minimum': return `min(${x}, ${y})`;
+    case 'atan2': return `atan2f(${x}, ${y})`;
+    case 'hypot': return `hypotf(${x}, ${y})`;
     case 'lt': return `select(0.0, 1.0, ${x} < ${y})`;
     case 'le': return `select(0.0, 1.0, ${x} <= ${y})`;
     case 'gt': return `select(0.0, 1.0, ${x} > ${y})`;
@@ -258,6 +260,10 @@ export const WGSL_HELPERS = `
 fn ui(k: i32) -> i32 { return U.v[k / 4][k % 4]; }
 fn finf() -> f32 { return bitcast<f32>(0x7f800000u | u32(ui(3))); }
 fn fnan() -> f32 { return bitcast<f32>(0x7fc00000u | u32(ui(3))); }
+// atan2 with 0 at the origin (WGSL leaves atan2(0, 0) undefined); hypot scaled by the
+// larger magnitude so that squares of f32 values cannot overflow
+fn atan2f(y: f32, x: f32) -> f32 { if (x == 0.0 && y == 0.0) { return 0.0; } return atan2(y, x); }
+fn hypotf(a: f32, b: f32) -> f32 { let m = max(abs(a), abs(b)); if (m == 0.0 || m > 3.0e38) { return m; } let x = a / m; let y = b / m; return m * sqrt(x * x + y * y); }
 fn sigm(x: f32) -> f32 { return select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0); }
 fn powf(a: f32, b: f32) -> f32 {
   if (b == 2.0) { return a * a; }
