@@ -12,7 +12,7 @@
 import { type Builder, constValue, shapeOf } from '../ir/builder.js';
 import { type Func, type Node, reachable, transform } from '../ir/node.js';
 import { rebuild } from './rebuild.js';
-import { orderChain } from './chain.js';
+import { chainHintsOf, orderChain, withChainHints } from './chain.js';
 import { mergeConds } from './cond-merge.js';
 
 const isScalar = (n: Node): boolean => n.type.kind === 'tensor' && n.type.shape.length === 0;
@@ -145,6 +145,11 @@ function sweep(b: Builder, roots: Node[]): Map<Node, Node> {
 }
 
 export function simplifyFunc(b: Builder, f: Func): Func {
+  // the size relations of the parameter types guide the order of matrix chains (chain.ts)
+  return withChainHints(chainHintsOf(f.params.flatMap((p) => (p.node.type.kind === 'tensor' ? [p.node.type.shape] : []))), () => simplifyFuncIn(b, f));
+}
+
+function simplifyFuncIn(b: Builder, f: Func): Func {
   let cur = f;
   for (let iter = 0; iter < 6; iter++) {
     const roots = [...cur.results.map((r) => r.node), ...cur.status.flatMap((s) => [s.iterations, s.converged, ...(s.residual ? [s.residual] : [])])];
