@@ -9,7 +9,10 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { compile } from '../api/module.js';
 import { gradCheck } from '../api/gradcheck.js';
@@ -336,4 +339,23 @@ test('matrix-chain order (compiler/opt/chain.ts): W Q E Qᵀ with W: mat[n, n], 
     // A B = [[4, 5], [10, 11]]; (A B) C = [[4, 5, 0], [10, 11, 0]]
     assert.deepEqual([...r.outputs.out!.data], [4, 5, 0, 10, 11, 0]);
   });
+});
+
+test('CLI (issue 13 item 5): matc run stdlib/projunn.mat --fn projunn_t|projunn_d --random --check-grad; an optimizer step with state from NAME.init', () => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const root = [resolve(here, '../..'), resolve(here, '..')].find((p) => existsSync(join(p, 'stdlib', 'projunn.mat')))!;
+  const matc = (args: string[]) => spawnSync(process.execPath, [join(root, 'dist', 'cli', 'matc.js'), ...args], { cwd: root, encoding: 'utf8', timeout: 240_000, maxBuffer: 64 << 20 });
+  for (const fn of ['projunn_t', 'projunn_d']) {
+    const r = matc(['run', 'stdlib/projunn.mat', '--fn', fn, '--random', '--dims', 'n=6,k=2', '--backend', 'cpu', '--check-grad', '--json']);
+    assert.equal(r.status, 0, `${fn}: ${r.stderr}`);
+    const j = JSON.parse(r.stdout) as { outputs: Record<string, { shape: number[]; data: number[] }>; gradCheck: { ok: boolean; maxRelErr: number } };
+    assert.ok(j.gradCheck.ok && j.gradCheck.maxRelErr < 1e-6, `${fn}: --check-grad ${JSON.stringify(j.gradCheck).slice(0, 200)}`);
+    // --random draws an orthogonal W (orth[n]): the result is orthogonal
+    assert.ok(orthErr(j.outputs.out!.data, 6) < 1e-12, `${fn}: orthogonal result from --random`);
+  }
+  const r = matc(['run', 'stdlib/projunn.mat', '--fn', 'projunn_t_rmsprop', '--random', '--dims', 'n=6', '--backend', 'cpu', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as { outputs: Record<string, { shape: number[]; data: number[] }> };
+  assert.deepEqual(j.outputs.t!.data, [1], 'the step counter starts at 0 (from .init) and is 1 after one step');
+  assert.ok(j.outputs.sq!.data.every((x) => Number.isFinite(x) && x >= 0), 'RMS statistics from zeros(n, n)');
 });
