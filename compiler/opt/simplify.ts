@@ -13,7 +13,7 @@
 import { type Builder, constValue, shapeOf } from '../ir/builder.js';
 import { type Func, type Node, reachable, transform } from '../ir/node.js';
 import { rebuild } from './rebuild.js';
-import { orderChain } from './chain.js';
+import { chainHintsOf, orderChain, withChainHints } from './chain.js';
 import { mergeConds } from './cond-merge.js';
 import { optimizeEinsums } from './einsum.js';
 
@@ -148,7 +148,12 @@ function sweep(b: Builder, roots: Node[]): Map<Node, Node> {
 
 export function simplifyFunc(b: Builder, f: Func): Func {
   // n-ary einsums become trees of pairwise contractions chosen by cost (einsum.ts), lowered to
-  // GEMM-shaped products that the sweeps below simplify further
+  // GEMM-shaped products that the sweeps below simplify further (simplifyFuncIn); the size
+  // relations of the parameter types guide the order of matrix chains (chain.ts)
+  return withChainHints(chainHintsOf(f.params.flatMap((p) => (p.node.type.kind === 'tensor' ? [p.node.type.shape] : []))), () => simplifyFuncIn(b, f));
+}
+
+function simplifyFuncIn(b: Builder, f: Func): Func {
   let cur = optimizeEinsums(b, f);
   for (let iter = 0; iter < 6; iter++) {
     const roots = [...cur.results.map((r) => r.node), ...cur.status.flatMap((s) => [s.iterations, s.converged, ...(s.residual ? [s.residual] : [])])];
