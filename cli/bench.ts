@@ -30,14 +30,14 @@ import { bindInputs, type Binding } from '../runtime/bind.js';
 import { MatcRuntimeError } from '../core/errors.js';
 import { cotangentName } from '../core/derivative-names.js';
 import { Rng, randomInstance } from '../runtime/random.js';
-import { selectBackend, type BackendChoice } from '../runtime/select.js';
+import { selectBackend } from '../runtime/select.js';
 import { Tensor } from '../runtime/tensor.js';
 import type { Backend } from '../runtime/backend.js';
 import { instanceChunking, instanceKernelOf, packChunkInputs, type WebGpuBackend } from '../runtime/webgpu/backend.js';
 import type { GpuContext } from '../runtime/webgpu/device.js';
 import type { GpuPlan, PlanInputs } from '../core/gpu-plan.js';
 import { randomLike, resolveDims } from './inputs.js';
-import { cpuOptions } from './cpu-options.js';
+import { backendChoice, cpuOptions } from './cpu-options.js';
 import { BENCH_HELP } from './help.js';
 
 
@@ -400,7 +400,7 @@ export async function benchCommand(positionals: string[], values: Record<string,
   const reps = positiveInt(values.reps, '--reps', 20);
   const seed = values.seed !== undefined ? Number(values.seed) : 1;
   if (!Number.isFinite(seed)) throw new MatcRuntimeError('MATR112', `--seed must be a number`);
-  const sel = await selectBackend(((values.backend as string | undefined) ?? 'auto') as BackendChoice, cpuOptions(values));
+  const sel = await selectBackend(backendChoice(values), cpuOptions(values));
   try {
     const run = await benchFunction(fn, sel.backend, sel.name, { batch, dims, reps, seed, budgetMs: 2000 });
     if (values.json) process.stdout.write(JSON.stringify(run.report) + '\n');

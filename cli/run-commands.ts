@@ -11,8 +11,8 @@ import { MatcRuntimeError } from '../core/errors.js';
 import { Tensor } from '../runtime/tensor.js';
 import type { NodeStatus } from '../runtime/executable.js';
 import { readTensorFile, resolveDims, randomInputs, randomLike } from './inputs.js';
-import { cpuOptions } from './cpu-options.js';
-import { selectBackend, type BackendChoice } from '../runtime/select.js';
+import { backendChoice, cpuOptions } from './cpu-options.js';
+import { selectBackend } from '../runtime/select.js';
 import { help } from './help.js';
 import { fail } from './exit.js';
 
@@ -133,7 +133,7 @@ export async function cmdRun(file: string, v: Record<string, string | boolean | 
   for (const [k, x] of Object.entries(scalarSets)) inputs[k] = new Tensor([], [x]);
   const callDims: Record<string, number> = {};
   for (const ip of fn.func.intParams) if (dims[ip.name] !== undefined) callDims[ip.name] = dims[ip.name]!;
-  const backend = await selectBackend((v.backend as BackendChoice | undefined) ?? 'auto', cpuOptions(v));
+  const backend = await selectBackend(backendChoice(v), cpuOptions(v));
   try {
     const opts = { dims: callDims, backend: backend.backend };
     // an optimizer's state starts from NAME.init (its initial state from the parameters), not from

@@ -132,4 +132,12 @@ test('the bundled CLI (the package bin, dist/bundle/matc.js) runs help, check, r
   assert.equal(jr.backend, 'cpu (f64 reference interpreter)');
   const q = (j as unknown as { outputs: { Q: { data: number[] } } }).outputs.Q.data;
   jr.outputs.Q.data.forEach((x, i) => assert.ok(Math.abs(x - q[i]!) < 1e-12, `Q[${i}]: ${q[i]} threaded vs ${x} reference`));
+  // the CPU backend's options choose the CPU when --backend is not given (auto would run them on a
+  // WebGPU adapter and ignore them), and contradict --backend webgpu
+  const implicit = run(['run', 'stdlib/qr.mat', '--fn', 'qr', '--random', '--dims', 'm=6,n=4', '--reference', '--json']);
+  assert.equal(implicit.status, 0, implicit.stderr);
+  assert.equal((JSON.parse(implicit.stdout) as { backend: string }).backend, 'cpu (f64 reference interpreter)');
+  const clash = run(['run', 'stdlib/qr.mat', '--fn', 'qr', '--random', '--dims', 'm=6,n=4', '--reference', '--backend', 'webgpu']);
+  assert.notEqual(clash.status, 0);
+  assert.match(clash.stderr, /MATR112.*--reference is an option of the CPU backend/);
 });
