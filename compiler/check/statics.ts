@@ -277,10 +277,9 @@ export function checkStaticDecls(params: readonly A.Param[], diag: DiagnosticBag
         ok = false;
         break;
       }
-      if (e.elem.name.name === 'int') {
-        diag.error('MAT0242', 'collections hold tensors; an int is a dimension', e.elem.span, { suggestion: 'use a dimension family n[i] in the element types instead' });
-        ok = false;
-      }
+      // `n: [int for i in 0..K]` is a family of int parameters: each element `n[j]` is a
+      // dimension given by the caller, named like the family member it is (`n[j]`), so types may
+      // use `n[i]` inside compound dimensions (`mat[R[i] * n[i] - R[i + 1], R[i + 1]]`).
     }
   }
   return ok;
