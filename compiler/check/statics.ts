@@ -389,6 +389,9 @@ export interface GenericInfo {
   name: string;
   statics: { name: string; default?: number }[];
   sources: Map<string, { param: string; lo: (known: StaticEnv) => number | null }[]>;
+  /** the collection parameters (and optimizer state), which a specialisation may flatten into no
+   *  elements at all: a caller may still pass them as an empty array */
+  collections: string[];
 }
 
 export function genericInfo(item: A.FnItem | A.OptimizerItem): GenericInfo {
@@ -401,5 +404,9 @@ export function genericInfo(item: A.FnItem | A.OptimizerItem): GenericInfo {
       return { name: p.name.name, ...(d !== undefined ? { default: d } : {}) };
     }),
     sources,
+    collections: [
+      ...(item.kind === 'optimizer' ? [...item.params, ...item.hyper] : item.params).filter((p) => p.type?.each).map((p) => p.name.name),
+      ...(item.kind === 'optimizer' ? item.body.state.filter((s) => s.type.each).map((s) => s.name.name) : []),
+    ],
   };
 }
