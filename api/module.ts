@@ -147,7 +147,7 @@ export class CompiledFn {
 
   bind(inputs: Record<string, CallInput>, opts: CallOptions = {}): Binding {
     if (this.generic) return this.specialize(opts.dims, inputs).bind(inputs, this.plainDims(opts));
-    const flat = flattenCollections(inputs, this.func.params.map((p) => p.name), 'input', this.name);
+    const flat = this.flat(inputs, this.func.params.map((p) => p.name), 'input');
     return bindInputs(this.func, flat, { ...(opts.dims ? { dims: opts.dims } : {}), strictDims: true });
   }
 
@@ -168,7 +168,11 @@ export class CompiledFn {
 
   /** Collection inputs given as arrays, flattened into their element names. */
   private flat(values: Record<string, CallInput>, names: readonly string[], what: string): Record<string, InputValue> {
-    return flattenCollections(values, names, what, this.name);
+    // the declared collections of the generic function this specialises (an empty one has no
+    // flattened names, but may be passed as [])
+    const spec = parseSpecName(this.name);
+    const info = this.module.program.genericInfo(spec ? spec.base + spec.suffix : this.name);
+    return flattenCollections(values, names, what, this.name, info?.collections ?? []);
   }
 
   async forward(inputs: Record<string, CallInput>, opts: CallOptions = {}): Promise<ForwardResult> {

@@ -33,12 +33,19 @@ export function collectionsOf(names: readonly string[]): Map<string, number> {
  *  become entries `name[0]`, `name[1]`, … . `names` are the flattened names the function takes;
  *  `what` words errors ("input", "cotangent"). A collection given with the wrong length is
  *  MATR161; other keys pass through (binding reports unknown names). */
-export function flattenCollections(values: Record<string, CallInput>, names: readonly string[], what: string, fn: string): Record<string, InputValue> {
+export function flattenCollections(values: Record<string, CallInput>, names: readonly string[], what: string, fn: string, declared: readonly string[] = []): Record<string, InputValue> {
   const cols = collectionsOf(names);
+  // a declared collection that this specialisation flattens into no elements (`xs: [T for i in
+  // 0..K - 1]` at K = 1) is known by name only: an empty array (or undefined) for it is accepted
+  for (const k of declared) if (!cols.has(k) && !names.includes(k)) cols.set(k, 0);
   if (cols.size === 0 || values === null || typeof values !== 'object') return values as Record<string, InputValue>;
   const out: Record<string, InputValue> = {};
   for (const [k, v] of Object.entries(values)) {
     const n = cols.get(k);
+    if (n === 0 && (v === undefined || Array.isArray(v))) {
+      if (v !== undefined && v.length !== 0) throw new MatcRuntimeError('MATR161', `${fn}: ${what} '${k}' is a collection of no elements here, but ${v.length} were given`);
+      continue;
+    }
     if (n === undefined || !Array.isArray(v)) {
       out[k] = v as InputValue;
       continue;

@@ -59,7 +59,7 @@ test('misplaced collection syntax is a diagnostic with a code, never an exceptio
     ['fn f(xs: [vec[n] for i in 0..K], K: static int = 2) -> real = sum(xs + 1)', 'MAT0208'],
     ['fn f(x: vec[n], K: static int = -1) -> real = 1', 'MAT0240'],
     ['fn f(x: vec[n]) -> static int = 1', 'MAT0240'],
-    ['fn f(xs: [int for i in 0..2]) -> real = 1', 'MAT0242'],
+    ['fn f(xs: [int for i in 0..2] = 1) -> real = 1', 'MAT0242'],
     ['fn f(xs: [[vec[n] for j in 0..2] for i in 0..2]) -> real = 1', 'MAT0242'],
     ['fn f(x: vec[n]) -> real = let a = (if 1 > 0 then [x for i in 0..2] else [x for i in 0..3]) in 1', 'MAT0246'],
     ['fn f(x: vec[n]) -> real = float(len(x))', 'MAT0208'],

@@ -81,7 +81,7 @@ function forms(m: Module, name: string): [Mode, Executable][] {
   return out;
 }
 
-const STDLIB: { file: string; fns: { fn: string; dims: Record<string, number> }[] }[] = [
+const STDLIB: { file: string; fns: { fn: string; dims: Record<string, number>; statics?: Record<string, number> }[] }[] = [
   {
     file: 'spd.mat',
     fns: [
@@ -110,6 +110,17 @@ const STDLIB: { file: string; fns: { fn: string; dims: Record<string, number> }[
       { fn: 'householder', dims: { m: 5, n: 5 } },
     ],
   },
+  {
+    file: 'sttp.mat',
+    fns: [
+      { fn: 'stiefel_full', dims: { d: 5, r: 3 } },
+      { fn: 'stiefel_reduced', dims: { p: 3, r: 2 } },
+      { fn: 'svdp_apply', dims: { m: 4, n: 3, r: 2, c: 2 } },
+      { fn: 'd_optimal', dims: { r: 3 } },
+      // a specialisation (modes 2·2 × 3, ranks 1 2 2 1)
+      { fn: 'sttp_apply', statics: { Kout: 2, K: 3 }, dims: { 'n[0]': 2, 'n[1]': 2, 'n[2]': 3, 'R[0]': 1, 'R[1]': 2, 'R[2]': 2, 'R[3]': 1, c: 2 } },
+    ],
+  },
 ];
 
 for (const { file, fns } of STDLIB) {
@@ -117,7 +128,8 @@ for (const { file, fns } of STDLIB) {
     const path = join(repoRoot, 'stdlib', file);
     const m = compile(readFileSync(path, 'utf8'), { path });
     const rng = new Rng(11);
-    for (const { fn, dims } of fns) {
+    for (const { fn: base, dims, statics } of fns) {
+      const fn = statics ? m.fn(base).specialize(statics).name : base;
       for (const [mode, exe] of forms(m, fn)) {
         const what = `${fn} ${JSON.stringify(dims)} (${mode})`;
         agree(`${what} batch 3`, exe, inputsFor(exe, dims, 3, rng), dims);

@@ -93,7 +93,7 @@ fn solve_ridge(A: mat[m, n], lam: real, r: vec[n]) -> vec[n] =
 };
 
 /** Dimension values for evaluation: large enough for the slices above (x[1:3], A[0:2, :]). */
-const DIMS: Record<string, number> = { m: 4, n: 3, k: 2, p: 3, d: 12, d1: 3, d2: 2 };
+const DIMS: Record<string, number> = { m: 4, n: 3, k: 2, p: 3, d: 12, d1: 3, d2: 2, r: 2, c: 2 };
 
 interface Stage {
   stage: string;
@@ -111,12 +111,15 @@ const stages: Stage[] = [
 function hasDeclarative(f: Func): boolean {
   const roots = [...f.results.map((r) => r.node), ...f.status.flatMap((s) => [s.iterations, s.converged, ...(s.residual ? [s.residual] : [])])];
   // declarative nodes and spectral ops are lowered by the expand stage before they can run
-  return reachable(roots).some((n) => n.op === 'opt' || n.op === 'root' || isSpectral(n.op));
+  // (and so are calls of functions with a grad rule, `custom` nodes)
+  return reachable(roots).some((n) => n.op === 'opt' || n.op === 'root' || n.op === 'custom' || isSpectral(n.op));
 }
 
-function evaluate(b: Builder, f: Func): RawResult {
+/** Runs f; int parameters take the defaults of `original` (the printed IR does not carry them, so
+ *  the parsed copy is run with the original's values: `seed: int = 0` of stdlib/sttp.mat). */
+function evaluate(b: Builder, f: Func, original: Func = f): RawResult {
   const g = hasDeclarative(f) ? expandFunc(b, f, { overrides: {} }) : f;
-  const dims = Object.fromEntries(f.intParams.map((ip) => [ip.name, ip.default ?? DIMS[ip.name] ?? 2]));
+  const dims = Object.fromEntries(original.intParams.map((ip) => [ip.name, ip.default ?? DIMS[ip.name] ?? 2]));
   const inputs = funcInputs(f, { ...DIMS, ...dims }, new Rng(7));
   return runCpu(g, bindInputs(g, inputs, { dims }));
 }
@@ -143,7 +146,7 @@ function roundTrip(file: string, source: string): void {
       assert.equal(printFunc(q), text, `${where}: print(parse(print(f))) differs`);
       verifyFunc(q);
       const before = evaluate(p.b, f);
-      const after = evaluate(new Builder(g), q);
+      const after = evaluate(new Builder(g), q, f);
       for (const r of f.results) sameValues(before.outputs[r.name]!.data, after.outputs[r.name]!.data, `${where} ${r.name}`);
       before.status.forEach((s, i) => {
         sameValues(s.iterations, after.status[i]!.iterations, `${where} status ${s.name} iterations`);

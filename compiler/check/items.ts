@@ -355,9 +355,16 @@ function derivedDims(where: A.WhereDim[], el: Elab): { name: string; value: Dim 
 }
 
 /** Defines each collection of `groups` in `env` as the list of its elements' values. */
-function defineGroups(groups: Map<string, string[]>, env: Scope, spans: Map<string, Span>): void {
+function defineGroups(groups: Map<string, string[]>, env: Scope, spans: Map<string, Span>, ints?: { b: Builder; dims: ReadonlyMap<string, Dim> }): void {
   for (const [name, elems] of groups) {
-    const vals = elems.map((e) => env.lookup(e)?.val ?? poison);
+    // an element that is a dimension (of a family of int parameters `n: [int for i in 0..K]`)
+    // is the int value of that dimension, as a family member `n[i]` is
+    const vals = elems.map((e) => {
+      const v = env.lookup(e)?.val;
+      if (v) return v;
+      const d = ints?.dims.get(e);
+      return d ? ({ k: 'int', node: ints!.b.dim(d), dim: d } as Val) : poison;
+    });
     env.define(name, { val: vals.some((v) => v.k === 'error') ? poison : { k: 'list', elems: vals }, span: spans.get(name), what: 'collection' });
   }
 }
@@ -374,7 +381,7 @@ export function elaborateFn(item: A.FnItem, b: Builder, diag: DiagnosticBag, ctx
   const sig = bindSignature(el, ex.params, ex.where, intDefaults);
   const env = new Scope();
   const params = makeParams(el, sig, env, false);
-  defineGroups(ex.groups, env, new Map(item.params.map((p) => [p.name.name, p.name.span])));
+  defineGroups(ex.groups, env, new Map(item.params.map((p) => [p.name.name, p.name.span])), { b: el.b, dims: el.dims });
   const val = item.grad ? ruleCall(el, item, env, item.name.span) : el.expr(item.body, env);
   if (!ex.results) return null;
   const results = checkResults(el, item, ex.results, val);
@@ -663,7 +670,7 @@ function inlineCall(el: Elab, entry: ItemEntry, args: Val[], span: Span, argSpan
     const info = p.type ? resolveType(p.type, (n) => bind.get(n), new DiagnosticBag()) : null;
     env.define(p.name.name, { val: av.k === 'cx' ? { ...av, struct: info?.struct ?? av.struct } : arr(av.node, info?.struct ?? av.struct, av.row), what: 'parameter' });
   }
-  defineGroups(ex.groups, env, new Map());
+  defineGroups(ex.groups, env, new Map(), { b: el.b, dims: bind });
   sub.dims = bind;
   sub.inlineStack = [...el.inlineStack, item.name.name];
   sub.statusPrefix = `${el.statusPrefix}${item.name.name}/`;

@@ -277,10 +277,9 @@ export function checkStaticDecls(params: readonly A.Param[], diag: DiagnosticBag
         ok = false;
         break;
       }
-      if (e.elem.name.name === 'int') {
-        diag.error('MAT0242', 'collections hold tensors; an int is a dimension', e.elem.span, { suggestion: 'use a dimension family n[i] in the element types instead' });
-        ok = false;
-      }
+      // `n: [int for i in 0..K]` is a family of int parameters: each element `n[j]` is a
+      // dimension given by the caller, named like the family member it is (`n[j]`), so types may
+      // use `n[i]` inside compound dimensions (`mat[R[i] * n[i] - R[i + 1], R[i + 1]]`).
     }
   }
   return ok;
@@ -390,6 +389,9 @@ export interface GenericInfo {
   name: string;
   statics: { name: string; default?: number }[];
   sources: Map<string, { param: string; lo: (known: StaticEnv) => number | null }[]>;
+  /** the collection parameters (and optimizer state), which a specialisation may flatten into no
+   *  elements at all: a caller may still pass them as an empty array */
+  collections: string[];
 }
 
 export function genericInfo(item: A.FnItem | A.OptimizerItem): GenericInfo {
@@ -402,5 +404,9 @@ export function genericInfo(item: A.FnItem | A.OptimizerItem): GenericInfo {
       return { name: p.name.name, ...(d !== undefined ? { default: d } : {}) };
     }),
     sources,
+    collections: [
+      ...(item.kind === 'optimizer' ? [...item.params, ...item.hyper] : item.params).filter((p) => p.type?.each).map((p) => p.name.name),
+      ...(item.kind === 'optimizer' ? item.body.state.filter((s) => s.type.each).map((s) => s.name.name) : []),
+    ],
   };
 }

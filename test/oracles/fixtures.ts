@@ -44,6 +44,17 @@ export interface LessCase extends FixtureCase {
   fd_step?: number;
 }
 
+/** sttp.json (gen_sttp_fixtures.py): frames, geqrf, qr_eye_randn, SVDP/STTP weights (with the
+ *  reference's tensorisation and DOF) and the TT operator test; collections under element names. */
+export interface SttpCase extends FixtureCase {
+  modes?: number[];
+  kout?: number;
+  ranks?: number[];
+  dof?: number;
+  numel?: number;
+  spectrum?: 'learned' | 'identity';
+}
+
 export interface FixtureFile<C extends FixtureCase> {
   generator: string;
   torch: string;
@@ -59,6 +70,7 @@ export interface FixtureKinds {
   qr_pivoted: QrPivotedCase;
   ied: IedCase;
   less: LessCase;
+  sttp: SttpCase;
 }
 
 /** Absolute path of test/fixtures/<file>, from either the source or the compiled location. */
