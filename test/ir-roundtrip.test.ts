@@ -94,6 +94,8 @@ fn solve_ridge(A: mat[m, n], lam: real, r: vec[n]) -> vec[n] =
 
 /** Dimension values for evaluation: large enough for the slices above (x[1:3], A[0:2, :]). */
 const DIMS: Record<string, number> = { m: 4, n: 3, k: 2, p: 3, d: 12, d1: 3, d2: 2, r: 2, c: 2 };
+/** Per-function overrides where a function's slices need more (projunn_corner reads M[0:p, p:2p]). */
+const FN_DIMS: Record<string, Record<string, number>> = { projunn_corner: { m: 6 } };
 
 interface Stage {
   stage: string;
@@ -119,8 +121,9 @@ function hasDeclarative(f: Func): boolean {
  *  the parsed copy is run with the original's values: `seed: int = 0` of stdlib/sttp.mat). */
 function evaluate(b: Builder, f: Func, original: Func = f): RawResult {
   const g = hasDeclarative(f) ? expandFunc(b, f, { overrides: {} }) : f;
-  const dims = Object.fromEntries(original.intParams.map((ip) => [ip.name, ip.default ?? DIMS[ip.name] ?? 2]));
-  const inputs = funcInputs(f, { ...DIMS, ...dims }, new Rng(7));
+  const base = { ...DIMS, ...FN_DIMS[original.name.replace(/\.(vjp|jvp)$/, '')] };
+  const dims = Object.fromEntries(original.intParams.map((ip) => [ip.name, ip.default ?? base[ip.name] ?? 2]));
+  const inputs = funcInputs(f, { ...base, ...dims }, new Rng(7));
   return runCpu(g, bindInputs(g, inputs, { dims }));
 }
 

@@ -118,8 +118,9 @@ test('solve(A, b) and tril(A, -1) compile', () => {
 // dot-product test against its VJP holds.
 test('stdlib: JVP agrees with finite differences and with the VJP', async () => {
   const base: Record<string, number> = { m: 5, n: 3, k: 2, p: 3, r: 2, d: 6, c: 2, d1: 3, d2: 2 };
-  // per file: the SPD optimizers' d×d factors are kept small (their JVPs run many steps of d³)
-  const perFile: Record<string, Record<string, number>> = { 'spd.mat': { d: 2 } };
+  // per file: the SPD optimizers' d×d factors are kept small (their JVPs run many steps of d³);
+  // projunn_corner reads M[0:p, p:2p]
+  const perFile: Record<string, Record<string, number>> = { 'spd.mat': { d: 2 }, 'projunn.mat': { m: 6 } };
   for (const file of stdlibFiles()) {
     const dimsOf: Record<string, number> = { ...base, ...perFile[file] };
     const mod = compile(readFileSync(join(repoRoot, 'stdlib', file), 'utf8'), { path: `stdlib/${file}`, verify: true });
