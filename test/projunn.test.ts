@@ -359,3 +359,19 @@ test('CLI (issue 13 item 5): matc run stdlib/projunn.mat --fn projunn_t|projunn_
   assert.deepEqual(j.outputs.t!.data, [1], 'the step counter starts at 0 (from .init) and is 1 after one step');
   assert.ok(j.outputs.sq!.data.every((x) => Number.isFinite(x) && x >= 0), 'RMS statistics from zeros(n, n)');
 });
+
+test('2k > N (the basis of [b, Wᵀa] has 2k columns) is MATR103 naming the function, not an index error inside it', async () => {
+  const rng = new Rng(11);
+  const n = 4;
+  const k = 3;
+  const W = new Tensor([n, n], Float64Array.from({ length: n * n }, (_, i) => (Math.floor(i / n) === i % n ? 1 : 0)));
+  const a = new Tensor([n, k], Float64Array.from(rng.normals(n * k)));
+  const b = new Tensor([n, k], Float64Array.from(rng.normals(n * k)));
+  for (const name of ['projunn_t', 'projunn_d']) {
+    await assert.rejects(mod.fn(name).forward({ W, a, b }), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'MATR103');
+      assert.match(e.message, new RegExp(`${name}: dimension n_minus_2k = -2`));
+      return true;
+    });
+  }
+});
