@@ -5,7 +5,7 @@
 // with the backward by hash-consing.
 
 import { type Builder, shapeOf } from '../ir/builder.js';
-import { captures, type Node, type Func, type FuncParam, type FuncResult } from '../ir/node.js';
+import { captures, mapFuncRoots, type Node, type Func, type FuncParam, type FuncResult } from '../ir/node.js';
 import { type Contrib, type Cot, type VjpCtx, vjpRules } from './vjp-rules.js';
 import { type RetapedEntry, useRetaped } from './loop-vjp.js';
 import { type IrType, tensorT } from '../ir/types.js';
@@ -165,16 +165,5 @@ function withRetapedLoops(b: Builder, f: Func, retaped: RetapedEntry[]): Func {
   }
   const swapped = useRetaped(b, roots, retaped);
   const map = new Map<Node, Node>(roots.map((r, i) => [r, swapped[i]!]));
-  const at = (n: Node): Node => map.get(n) ?? n;
-  return {
-    ...f,
-    results: f.results.map((r) => ({ ...r, node: at(r.node) })),
-    status: f.status.map((s) => ({
-      ...s,
-      iterations: at(s.iterations),
-      converged: at(s.converged),
-      ...(s.residual ? { residual: at(s.residual) } : {}),
-      ...(s.extra ? { extra: s.extra.map((e) => ({ ...e, node: at(e.node) })) } : {}),
-    })),
-  };
+  return mapFuncRoots(f, (n) => map.get(n) ?? n);
 }

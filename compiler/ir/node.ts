@@ -177,6 +177,29 @@ export interface Func {
   span?: Span;
 }
 
+/** A status entry with each of its nodes (iterations, converged, residual, extra) mapped by m. */
+export function mapStatusEntry(s: StatusEntry, m: (n: Node) => Node): StatusEntry {
+  return {
+    ...s,
+    iterations: m(s.iterations),
+    converged: m(s.converged),
+    ...(s.residual ? { residual: m(s.residual) } : {}),
+    ...(s.extra ? { extra: s.extra.map((e) => ({ ...e, node: m(e.node) })) } : {}),
+  };
+}
+
+/** f with its results and status entries mapped by m — and its parameters' nodes when `params`
+ *  (passes that rebuild a parameter through smart constructors). The one place a pass that
+ *  rewrites a function's graph carries its roots over. */
+export function mapFuncRoots(f: Func, m: (n: Node) => Node, opts: { params?: boolean } = {}): Func {
+  return {
+    ...f,
+    ...(opts.params ? { params: f.params.map((p) => ({ ...p, node: m(p.node) })) } : {}),
+    results: f.results.map((r) => ({ ...r, node: m(r.node) })),
+    status: f.status.map((s) => mapStatusEntry(s, m)),
+  };
+}
+
 // ---- traversal -------------------------------------------------------------------------------
 
 /** All nodes reachable from roots, through operands and region results, sorted by id. */

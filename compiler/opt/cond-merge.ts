@@ -9,7 +9,7 @@
 // (the `nres` layout of compiler/ir/ops.ts). Users of either node read the merged one.
 
 import type { Builder } from '../ir/builder.js';
-import { type Func, type Node, freeParams, inlineRegion, reachable, scopes, substitute } from '../ir/node.js';
+import { type Func, type Node, freeParams, inlineRegion, mapFuncRoots, reachable, scopes, substitute } from '../ir/node.js';
 
 /** Does `b` (created after `a`) read `a`, through operands or anything its regions read? */
 function dependsOn(b: Node, a: Node): boolean {
@@ -112,10 +112,5 @@ export function mergeConds(b: Builder, f: Func): Func {
   const out = mergeIn(b, rs, () => true);
   if (out.every((x, i) => x === rs[i])) return f;
   const to = new Map(rs.map((x, i) => [x, out[i]!]));
-  const m = (n: Node) => to.get(n) ?? n;
-  return {
-    ...f,
-    results: f.results.map((r) => ({ ...r, node: m(r.node) })),
-    status: f.status.map((s) => ({ ...s, iterations: m(s.iterations), converged: m(s.converged), ...(s.residual ? { residual: m(s.residual) } : {}) })),
-  };
+  return mapFuncRoots(f, (n) => to.get(n) ?? n);
 }

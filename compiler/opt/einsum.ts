@@ -40,7 +40,7 @@
 // shared by both operands and kept (batch indices) keep the pair a pairwise einsum.
 
 import { type Builder, isZero, shapeOf } from '../ir/builder.js';
-import { type Func, type Node, type Region, reachable, scopes, transform } from '../ir/node.js';
+import { type Func, type Node, type Region, mapFuncRoots, reachable, scopes, transform } from '../ir/node.js';
 import { parseEinsum } from '../ir/ops.js';
 import { Dim, DimTooLarge } from '../../core/dims.js';
 import { contractionPath, type Network, type PathTree } from './einsum-path.js';
@@ -488,19 +488,7 @@ export function optimizeEinsums(b: Builder, f: Func): Func {
     done.set(n, out);
     return out;
   });
-  const m = (n: Node): Node => map.get(n) ?? n;
-  return {
-    ...f,
-    params: f.params.map((p) => ({ ...p, node: m(p.node) })),
-    results: f.results.map((r) => ({ ...r, node: m(r.node) })),
-    status: f.status.map((s) => ({
-      ...s,
-      iterations: m(s.iterations),
-      converged: m(s.converged),
-      ...(s.residual ? { residual: m(s.residual) } : {}),
-      ...(s.extra ? { extra: s.extra.map((x) => ({ ...x, node: m(x.node) })) } : {}),
-    })),
-  };
+  return mapFuncRoots(f, (n) => map.get(n) ?? n, { params: true });
 }
 
 /** The node with new operands and regions, unchanged otherwise (hash-consed when equal). */

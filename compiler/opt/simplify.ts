@@ -11,7 +11,7 @@
 // property tests check interp(before) ≈ interp(after) on random programs.
 
 import { type Builder, constValue, shapeOf } from '../ir/builder.js';
-import { type Func, type Node, reachable, transform } from '../ir/node.js';
+import { type Func, type Node, mapFuncRoots, reachable, transform } from '../ir/node.js';
 import { rebuild } from './rebuild.js';
 import { chainHintsOf, orderChain, withChainHints } from './chain.js';
 import { mergeConds } from './cond-merge.js';
@@ -158,18 +158,7 @@ function simplifyFuncIn(b: Builder, f: Func): Func {
   for (let iter = 0; iter < 6; iter++) {
     const roots = [...cur.results.map((r) => r.node), ...cur.status.flatMap((s) => [s.iterations, s.converged, ...(s.residual ? [s.residual] : [])])];
     const map = sweep(b, [...roots, ...cur.params.map((p) => p.node)]);
-    const m = (n: Node): Node => map.get(n) ?? n;
-    const next: Func = {
-      ...cur,
-      params: cur.params.map((p) => ({ ...p, node: m(p.node) })),
-      results: cur.results.map((r) => ({ ...r, node: m(r.node) })),
-      status: cur.status.map((s) => ({
-        ...s,
-        iterations: m(s.iterations),
-        converged: m(s.converged),
-        ...(s.residual ? { residual: m(s.residual) } : {}),
-      })),
-    };
+    const next: Func = mapFuncRoots(cur, (n) => map.get(n) ?? n, { params: true });
     const same = next.results.every((r, i) => r.node === cur.results[i]!.node) && next.status.every((s, i) => s.iterations === cur.status[i]!.iterations);
     cur = next;
     if (same) break;

@@ -4,7 +4,7 @@
 // results.
 
 import type { Builder } from '../ir/builder.js';
-import { type Func, type Node, type StatusEntry, freeParams, inlineRegion, reachable, substitute } from '../ir/node.js';
+import { type Func, type Node, type StatusEntry, freeParams, inlineRegion, mapFuncRoots, mapStatusEntry, reachable, substitute } from '../ir/node.js';
 import { implicitHooks } from '../diff/implicit.js';
 import { DiffError } from '../diff/vjp-rules.js';
 import {
@@ -124,12 +124,8 @@ export function expandFunc(b: Builder, f: Func, opts: ExpandOptions): Func {
       ...cur,
       results: cur.results.map((r) => ({ ...r, node: m(r.node) })),
       status: [...cur.status, ...extra].map((s) => ({
-        ...s,
+        ...mapStatusEntry(s, m),
         ...(sol.residualEstimate && s.residual && s.residual.op === 'proj' && s.residual.args[0] === decl ? { estimate: true } : {}),
-        iterations: m(s.iterations),
-        converged: m(s.converged),
-        ...(s.residual ? { residual: m(s.residual) } : {}),
-        ...(s.extra ? { extra: s.extra.map((e) => ({ ...e, node: m(e.node) })) } : {}),
       })),
     };
     void k;
@@ -140,16 +136,5 @@ export function expandFunc(b: Builder, f: Func, opts: ExpandOptions): Func {
 /** The function with `mapping` applied to its results and status entries. */
 function rewire(b: Builder, f: Func, roots: Node[], mapping: Map<Node, Node>): Func {
   const map = substitute(b.g, roots, mapping);
-  const m = (n: Node): Node => map.get(n) ?? n;
-  return {
-    ...f,
-    results: f.results.map((r) => ({ ...r, node: m(r.node) })),
-    status: f.status.map((s) => ({
-      ...s,
-      iterations: m(s.iterations),
-      converged: m(s.converged),
-      ...(s.residual ? { residual: m(s.residual) } : {}),
-      ...(s.extra ? { extra: s.extra.map((e) => ({ ...e, node: m(e.node) })) } : {}),
-    })),
-  };
+  return mapFuncRoots(f, (n) => map.get(n) ?? n);
 }

@@ -48,7 +48,7 @@
 import { Dim } from '../../core/dims.js';
 import { type Builder, shapeOf } from '../ir/builder.js';
 import { buildLoop } from '../ir/loops.js';
-import { type Func, type Node, reachable, substitute } from '../ir/node.js';
+import { type Func, type Node, mapFuncRoots, reachable, substitute } from '../ir/node.js';
 import { eighOf, svdOf } from '../diff/spectral-rules.js';
 
 /** The sweep limit of the Jacobi iterations (eigh, svd): reaching it is reported as not converged. */
@@ -393,16 +393,5 @@ export function expandSpectralNode(b: Builder, f: Func, roots: readonly Node[], 
     for (const x of reachable(roots)) if (x.op === 'proj' && x.args[0] === n) mapping.set(x, repl[x.attrs.index as number]!);
   } else mapping.set(n, repl[0]!);
   const map = substitute(b.g, roots, mapping);
-  const m = (x: Node): Node => map.get(x) ?? x;
-  return {
-    ...f,
-    results: f.results.map((r) => ({ ...r, node: m(r.node) })),
-    status: f.status.map((s) => ({
-      ...s,
-      iterations: m(s.iterations),
-      converged: m(s.converged),
-      ...(s.residual ? { residual: m(s.residual) } : {}),
-      ...(s.extra ? { extra: s.extra.map((e) => ({ ...e, node: m(e.node) })) } : {}),
-    })),
-  };
+  return mapFuncRoots(f, (x) => map.get(x) ?? x);
 }
