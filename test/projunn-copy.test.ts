@@ -5,16 +5,21 @@
 // RMSprop lr 7e-4, lr_divider 32, batch 128, henaff init, ReLU) at a small size (N = 32, L = 5):
 // the held-out loss must fall below the no-memory baseline 10 log 8 / (L + 20) — which no model
 // without memory of the symbols can reach in expectation — and the copy accuracy above chance
-// (1/8), while W stays orthogonal. The loss curve SVG is written and parsed.
+// (1/8), while W stays orthogonal and moves. The loss curve SVG is written and parsed. On WebGPU
+// (f32): the loss and its VJP, batched, against the CPU f64 program.
 
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tensor } from '../runtime/tensor.js';
 import { Rng } from '../runtime/random.js';
 import { CpuBackend } from '../runtime/cpu/cpu-backend.js';
+import { WebGpuBackend } from '../runtime/webgpu/backend.js';
+import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
+import { relErr } from './util/approx.js';
 import { trainCopy, defaults, loadModules, copyBatch, baseline, lossCurveSvg, K_SYMBOLS, C_CLASSES } from '../examples/copy-task/trainer.js';
 
 const mods = loadModules();
+after(releaseSharedGpu);
 
 test('copy_loss: its BPTT gradient (reverse mode through iterate) matches central finite differences in f64; the data and the loss are the reference task', async () => {
   const rng = new Rng(2026);
@@ -98,4 +103,39 @@ test('the copy task (N = 32, L = 5, reference hyperparameters, 1000 steps, compi
   assert.equal((svg.match(/<path d="M/g) ?? []).length, 2, 'a training and a held-out curve');
   assert.ok(svg.trimEnd().endsWith('</svg>'));
   assert.ok(!/NaN/.test(svg));
+  // another run's held-out curve beside (the form bench/run-copy-task.sh draws PyTorch's in)
+  const two = lossCurveSvg(r.curve, base, 'copy task', [{ label: 'other', curve: r.curve.map((p) => ({ step: p.step, test: 1.1 * p.test })) }]);
+  assert.equal((two.match(/<path d="M/g) ?? []).length, 3);
+  assert.match(two, /held-out loss, other/);
+});
+
+test('WebGPU (f32): copy_loss and its BPTT VJP, batched, agree with the CPU f64 program (lavapipe: 14 s cold, loss 8e-8, gradients ≤ 2e-7)', async (t) => {
+  const ctx = await gpuOrSkip(t);
+  if (!ctx) return;
+  const gpu = new WebGpuBackend(ctx);
+  const cpu = new CpuBackend({ engine: 'wasm', precision: 'f64', threads: 1 });
+  const rng = new Rng(7);
+  const n = 8;
+  const L = 2;
+  const B = 4;
+  const inputs = {
+    W: new Tensor([n, n], rng.normals(n * n).map((x) => 0.3 * x)),
+    U: new Tensor([n, K_SYMBOLS], rng.normals(n * K_SYMBOLS).map((x) => 0.5 * x)),
+    V: new Tensor([C_CLASSES, n], rng.normals(C_CLASSES * n).map((x) => 0.5 * x)),
+    c: new Tensor([C_CLASSES], new Float64Array(C_CLASSES)),
+    ...copyBatch(rng, L, B),
+  };
+  const fn = mods.copy.fn('copy_loss');
+  const cot = { out: new Tensor([B], new Float64Array(B).fill(1 / B)) };
+  const a = await fn.vjp(inputs, cot, { backend: cpu });
+  const b = await fn.vjp(inputs, cot, { backend: gpu });
+  assert.ok(b.status.ok);
+  const e = relErr(b.outputs.out!.data, a.outputs.out!.data);
+  console.log(`# copy_loss on ${gpu.describe()}: loss rel. err ${e.toExponential(1)}`);
+  assert.ok(e < 1e-5, `loss: ${e}`);
+  for (const k of ['W', 'U', 'V', 'c']) {
+    const ek = relErr(b.gradients[k]!.data, a.gradients[k]!.data);
+    console.log(`#   grad ${k}: ${ek.toExponential(1)}`);
+    assert.ok(ek < 1e-4, `grad ${k}: ${ek}`);
+  }
 });

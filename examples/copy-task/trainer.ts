@@ -108,6 +108,9 @@ export interface CopyResult {
   /** max |WᵀW − I| at the end */
   orthError: number;
   seconds: number;
+  /** mean wall time of a training step (VJP, the four optimizer calls) from step 2 on: step 1
+   *  also compiles the executables (and on WebGPU their pipelines) */
+  stepMs: number;
   W: Tensor;
   /** ‖W − W₀‖_F: how far the projected optimizer moved the recurrent matrix */
   moved: number;
@@ -189,10 +192,12 @@ export async function trainCopy(o: CopyOptions, mods = loadModules()): Promise<C
   const started = performance.now();
   let acc = 0;
   let count = 0;
+  let stepTime = 0;
   const cot = new Tensor([o.batch], new Float64Array(o.batch).fill(1 / o.batch));
   for (let step = 1; step <= o.steps; step++) {
     const lr = o.lr * o.decay ** Math.floor((step - 1) / o.epochSteps);
     const data = copyBatch(rng, o.L, o.batch);
+    const t0 = performance.now();
     const r = await loss.vjp({ W, U, V, c, ...data }, { out: cot }, be);
     if (!r.status.ok) throw new Error(`copy_loss at step ${step}: ${r.status.warnings.join('; ')}`);
     let l = 0;
@@ -211,6 +216,7 @@ export async function trainCopy(o: CopyOptions, mods = loadModules()): Promise<C
     ({ P: V, ...sV } = v as Record<string, Tensor> & { P: Tensor });
     const cc = (await copy.fn('rmsprop_vec').forward({ P: c, G: g.c!, ...sc, lr }, be)).outputs;
     ({ P: c, ...sc } = cc as Record<string, Tensor> & { P: Tensor });
+    if (step > 1) stepTime += performance.now() - t0;
 
     if (step % o.evalEvery === 0 || step === o.steps) {
       const e = await evaluate();
@@ -229,23 +235,33 @@ export async function trainCopy(o: CopyOptions, mods = loadModules()): Promise<C
   if (o.progress) process.stderr.write('\n');
   let moved = 0;
   for (let i = 0; i < W.size; i++) moved += (W.data[i]! - Winit.data[i]!) ** 2;
-  return { curve, baseline: base, orthError: orthError(W.data, N), seconds: (performance.now() - started) / 1000, W, moved: Math.sqrt(moved) };
+  return { curve, baseline: base, orthError: orthError(W.data, N), seconds: (performance.now() - started) / 1000, stepMs: o.steps > 1 ? stepTime / (o.steps - 1) : NaN, W, moved: Math.sqrt(moved) };
 }
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/** The loss curve (training and held-out loss against the step, the baseline dashed) as SVG text. */
-export function lossCurveSvg(curve: CurvePoint[], base: number, title: string): string {
+/** Another run's curve drawn beside (its held-out loss), e.g. PyTorch's from bench/torch_copy_task.py. */
+export interface OtherCurve {
+  label: string;
+  curve: { step: number; test: number }[];
+}
+
+/** The loss curve (training and held-out loss against the step, the baseline dashed) as SVG text,
+ *  with the held-out curves of `others` beside it. */
+export function lossCurveSvg(curve: CurvePoint[], base: number, title: string, others: OtherCurve[] = []): string {
   const w = 640;
   const h = 400;
   const m = { l: 64, r: 20, t: 36, b: 48 };
   const pw = w - m.l - m.r;
   const ph = h - m.t - m.b;
-  const xmax = Math.max(1, ...curve.map((p) => p.step));
-  const ys = curve.flatMap((p) => [p.train, p.test]).filter((v) => Number.isFinite(v));
-  const ymax = Math.max(base * 1.5, ...ys) * 1.05;
+  const xmax = Math.max(1, ...curve.map((p) => p.step), ...others.flatMap((o) => o.curve.map((p) => p.step)));
+  const ys = [...curve.flatMap((p) => [p.train, p.test]), ...others.flatMap((o) => o.curve.map((p) => p.test))].filter((v) => Number.isFinite(v));
+  // the y range covers the run after its first 5 % (the first drop, from ~log 9, is clipped: the
+  // interesting part is near the baseline)
+  const late = [...curve.flatMap((p) => (p.step >= xmax / 20 ? [p.train, p.test] : [])), ...others.flatMap((o) => o.curve.filter((p) => p.step >= xmax / 20).map((p) => p.test))].filter((v) => Number.isFinite(v));
+  const ymax = Math.max(base * 1.5, ...(late.length ? late : ys)) * 1.05;
   const ymin = 0;
   const X = (s: number) => m.l + (s / xmax) * pw;
   const Y = (v: number) => m.t + ph - ((v - ymin) / (ymax - ymin)) * ph;
@@ -255,6 +271,7 @@ export function lossCurveSvg(curve: CurvePoint[], base: number, title: string): 
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="12">`);
   out.push(`<rect width="${w}" height="${h}" fill="white"/>`);
+  out.push(`<defs><clipPath id="plot"><rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}"/></clipPath></defs>`);
   out.push(`<text x="${w / 2}" y="20" text-anchor="middle" font-size="14">${esc(title)}</text>`);
   // axes, ticks and grid
   const nt = 5;
@@ -271,12 +288,18 @@ export function lossCurveSvg(curve: CurvePoint[], base: number, title: string): 
   out.push(`<text x="16" y="${m.t + ph / 2}" text-anchor="middle" transform="rotate(-90 16 ${m.t + ph / 2})">cross-entropy per step</text>`);
   // baseline, curves, legend
   out.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${Y(base).toFixed(1)}" y2="${Y(base).toFixed(1)}" stroke="#888" stroke-dasharray="6 4"/>`);
-  if (train.length) out.push(`<path d="${path(train)}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>`);
-  out.push(`<path d="${path(test)}" fill="none" stroke="#d62728" stroke-width="1.5"/>`);
-  const lx = m.l + pw - 210;
+  if (train.length) out.push(`<path d="${path(train)}" fill="none" stroke="#1f77b4" stroke-width="1.5" clip-path="url(#plot)"/>`);
+  out.push(`<path d="${path(test)}" fill="none" stroke="#d62728" stroke-width="1.5" clip-path="url(#plot)"/>`);
+  const colours = ['#2ca02c', '#9467bd', '#ff7f0e'];
+  others.forEach((o, i) => {
+    const pts = o.curve.filter((p) => Number.isFinite(p.test)).map((p) => [p.step, p.test] as [number, number]);
+    if (pts.length) out.push(`<path d="${path(pts)}" fill="none" stroke="${colours[i % colours.length]}" stroke-width="1.5" clip-path="url(#plot)"/>`);
+  });
+  const lx = m.l + 266;
   const legend: [string, string, string][] = [
     ['#1f77b4', '', 'training loss (mean since last point)'],
     ['#d62728', '', 'held-out loss'],
+    ...others.map((o, i) => [colours[i % colours.length]!, '', `held-out loss, ${o.label}`] as [string, string, string]),
     ['#888', '6 4', `no-memory baseline 10 log 8 / (L + 20) = ${base.toFixed(4)}`],
   ];
   legend.forEach(([col, dash, label], i) => {
@@ -288,13 +311,15 @@ export function lossCurveSvg(curve: CurvePoint[], base: number, title: string): 
   return out.join('\n') + '\n';
 }
 
-function parseArgs(argv: string[]): { opts: Omit<CopyOptions, 'backend'>; out: string; engine: string; precision: 'f64' | 'f32'; threads: number; backendKind: string } {
+function parseArgs(argv: string[]): { opts: Omit<CopyOptions, 'backend'>; out: string; engine: string; precision: 'f64' | 'f32'; threads: number; backendKind: string; withFiles: string[]; plot: string } {
   const opts = { ...defaults };
   let out = 'copy-task';
   let engine = 'wasm';
   let precision: 'f64' | 'f32' = 'f64';
   let threads = 1;
   let backendKind = 'cpu';
+  const withFiles: string[] = [];
+  let plot = '';
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = argv[i + 1];
@@ -323,17 +348,34 @@ function parseArgs(argv: string[]): { opts: Omit<CopyOptions, 'backend'>; out: s
       case '--out': out = v ?? out; i++; break;
       case '--engine': engine = v ?? engine; i++; break;
       case '--backend': backendKind = v ?? backendKind; i++; break;
+      case '--with': withFiles.push(v ?? ''); i++; break;
+      case '--plot': plot = v ?? ''; i++; break;
       case '--f32': precision = 'f32'; break;
       default: throw new Error(`unknown option ${a}`);
     }
   }
   if (backendKind !== 'cpu' && backendKind !== 'webgpu') throw new Error(`--backend cpu|webgpu, got ${backendKind}`);
-  return { opts, out, engine, precision, threads, backendKind };
+  return { opts, out, engine, precision, threads, backendKind, withFiles, plot };
 }
 
 async function main(): Promise<void> {
   // a live Dawn device keeps Node running: main() ends with process.exit
-  const { opts, out, engine, precision: p, threads, backendKind } = parseArgs(process.argv.slice(2));
+  const { opts, out, engine, precision: p, threads, backendKind, withFiles, plot } = parseArgs(process.argv.slice(2));
+  // --with FILE.json[=LABEL]: another run's held-out curve beside (bench/torch_copy_task.py's JSON)
+  const others: OtherCurve[] = withFiles.map((f) => {
+    const [file, label] = f.split('=');
+    const j = JSON.parse(readFileSync(file!, 'utf8')) as { implementation?: string; precision?: string; curve: { step: number; test: number }[] };
+    return { label: label ?? `${j.implementation ?? file} (${j.precision ?? '?'})`, curve: j.curve };
+  });
+  if (plot) {
+    // --plot FILE.json: redraw a finished run (no training)
+    const j = JSON.parse(readFileSync(plot, 'utf8')) as { options: CopyOptions; precision: string; baseline: number; curve: CurvePoint[] };
+    const curve = j.curve.map((q) => ({ ...q, train: q.train ?? NaN }));
+    const title = `copy task, L = ${j.options.L}, N = ${j.options.N}, projUNN-T k = ${j.options.k}, RMSprop lr ${j.options.lr} (matc, ${j.precision})`;
+    writeFileSync(`${out}.svg`, lossCurveSvg(curve, j.baseline, title, others));
+    console.log(`wrote ${out}.svg`);
+    return;
+  }
   let precision = p;
   let backend: Backend;
   if (backendKind === 'webgpu') {
@@ -345,10 +387,10 @@ async function main(): Promise<void> {
   console.log(`copy task: L = ${opts.L} (T = ${opts.L + 20}), N = ${opts.N}, k = ${opts.k}, batch ${opts.batch}, ${opts.steps} steps, lr ${opts.lr} (÷${opts.lrDivider} on W), backend ${backend.describe()}`);
   const r = await trainCopy({ ...opts, backend });
   const last = r.curve[r.curve.length - 1]!;
-  console.log(`done in ${r.seconds.toFixed(0)} s: held-out loss ${last.test.toFixed(4)} (baseline ${r.baseline.toFixed(4)}), copy accuracy ${(100 * last.acc).toFixed(1)}%, max|WᵀW − I| ${r.orthError.toExponential(2)}, ‖W − W₀‖_F ${r.moved.toFixed(3)}`);
+  console.log(`done in ${r.seconds.toFixed(0)} s: held-out loss ${last.test.toFixed(4)} (baseline ${r.baseline.toFixed(4)}), copy accuracy ${(100 * last.acc).toFixed(1)}%, max|WᵀW − I| ${r.orthError.toExponential(2)}, ‖W − W₀‖_F ${r.moved.toFixed(3)}, ${r.stepMs.toFixed(1)} ms a step`);
   const title = `copy task, L = ${opts.L}, N = ${opts.N}, projUNN-T k = ${opts.k}, RMSprop lr ${opts.lr} (matc, ${precision})`;
-  writeFileSync(`${out}.svg`, lossCurveSvg(r.curve, r.baseline, title));
-  writeFileSync(`${out}.json`, JSON.stringify({ options: opts, precision, baseline: r.baseline, seconds: r.seconds, orthError: r.orthError, moved: r.moved, curve: r.curve }, null, 1) + '\n');
+  writeFileSync(`${out}.svg`, lossCurveSvg(r.curve, r.baseline, title, others));
+  writeFileSync(`${out}.json`, JSON.stringify({ options: opts, precision, baseline: r.baseline, seconds: r.seconds, orthError: r.orthError, moved: r.moved, stepMs: r.stepMs, device: backend.describe(), curve: r.curve }, null, 1) + '\n');
   console.log(`wrote ${out}.svg and ${out}.json`);
 }
 
