@@ -73,6 +73,9 @@ export interface CopyOptions {
   testSize: number;
   evalEvery: number;
   backend: Backend;
+  /** where the optimizer steps and the initialisation run (default: `backend`); the CPU here keeps
+   *  the loss and its BPTT on the GPU and the O(kN²) projected step on the host */
+  optBackend?: Backend;
   progress: boolean;
 }
 
@@ -149,13 +152,14 @@ function bar(frac: number, width = 30): string {
 export async function trainCopy(o: CopyOptions, mods = loadModules()): Promise<CopyResult> {
   const { copy, projunn } = mods;
   const be = { backend: o.backend };
+  const ob = { backend: o.optBackend ?? o.backend };
   const T = o.L + 2 * RECALL;
   const N = o.N;
   const rng = new Rng(o.seed);
 
   // initialisation as copy_task.py: W henaff (seeded Philox in the module), U xavier-uniform
   // (gain 1), V kaiming-normal (ReLU: std √(2/N)), c = 0
-  const W0 = await copy.fn('copy_init_w').forward({}, { ...be, dims: { n: N, key: o.seed } });
+  const W0 = await copy.fn('copy_init_w').forward({}, { ...ob, dims: { n: N, key: o.seed } });
   let W = W0.outputs.out!;
   const Winit = W;
   const ua = Math.sqrt(6 / (K_SYMBOLS + N));
@@ -165,10 +169,10 @@ export async function trainCopy(o: CopyOptions, mods = loadModules()): Promise<C
 
   const test = copyBatch(new Rng(o.seed + 1), o.L, o.testSize);
   const zeroG = (t: Tensor) => new Tensor(t.shape, new Float64Array(t.size));
-  let sW = (await projunn.fn('projunn_t_rmsprop.init').forward({ W, G: zeroG(W) }, be)).outputs;
-  let sU = (await copy.fn('rmsprop_mat.init').forward({ P: U, G: zeroG(U) }, be)).outputs;
-  let sV = (await copy.fn('rmsprop_mat.init').forward({ P: V, G: zeroG(V) }, be)).outputs;
-  let sc = (await copy.fn('rmsprop_vec.init').forward({ P: c, G: zeroG(c) }, be)).outputs;
+  let sW = (await projunn.fn('projunn_t_rmsprop.init').forward({ W, G: zeroG(W) }, ob)).outputs;
+  let sU = (await copy.fn('rmsprop_mat.init').forward({ P: U, G: zeroG(U) }, ob)).outputs;
+  let sV = (await copy.fn('rmsprop_mat.init').forward({ P: V, G: zeroG(V) }, ob)).outputs;
+  let sc = (await copy.fn('rmsprop_vec.init').forward({ P: c, G: zeroG(c) }, ob)).outputs;
 
   const loss = copy.fn('copy_loss');
   const predict = copy.fn('copy_predict');
@@ -207,14 +211,14 @@ export async function trainCopy(o: CopyOptions, mods = loadModules()): Promise<C
     acc += l;
     count++;
     const g = r.gradients;
-    const w = await projunn.fn('projunn_t_rmsprop').forward({ W, G: g.W!, ...sW, lr, lr_divider: o.lrDivider }, { ...be, dims: { k: o.k, seed: o.seed, reorth: o.reorth } });
+    const w = await projunn.fn('projunn_t_rmsprop').forward({ W, G: g.W!, ...sW, lr, lr_divider: o.lrDivider }, { ...ob, dims: { k: o.k, seed: o.seed, reorth: o.reorth } });
     if (!w.status.ok) throw new Error(`projunn_t_rmsprop at step ${step}: ${w.status.warnings.join('; ')}`);
     ({ W, ...sW } = w.outputs as Record<string, Tensor> & { W: Tensor });
-    const u = (await copy.fn('rmsprop_mat').forward({ P: U, G: g.U!, ...sU, lr }, be)).outputs;
+    const u = (await copy.fn('rmsprop_mat').forward({ P: U, G: g.U!, ...sU, lr }, ob)).outputs;
     ({ P: U, ...sU } = u as Record<string, Tensor> & { P: Tensor });
-    const v = (await copy.fn('rmsprop_mat').forward({ P: V, G: g.V!, ...sV, lr }, be)).outputs;
+    const v = (await copy.fn('rmsprop_mat').forward({ P: V, G: g.V!, ...sV, lr }, ob)).outputs;
     ({ P: V, ...sV } = v as Record<string, Tensor> & { P: Tensor });
-    const cc = (await copy.fn('rmsprop_vec').forward({ P: c, G: g.c!, ...sc, lr }, be)).outputs;
+    const cc = (await copy.fn('rmsprop_vec').forward({ P: c, G: g.c!, ...sc, lr }, ob)).outputs;
     ({ P: c, ...sc } = cc as Record<string, Tensor> & { P: Tensor });
     if (step > 1) stepTime += performance.now() - t0;
 
@@ -311,13 +315,14 @@ export function lossCurveSvg(curve: CurvePoint[], base: number, title: string, o
   return out.join('\n') + '\n';
 }
 
-function parseArgs(argv: string[]): { opts: Omit<CopyOptions, 'backend'>; out: string; engine: string; precision: 'f64' | 'f32'; threads: number; backendKind: string; withFiles: string[]; plot: string } {
+function parseArgs(argv: string[]): { opts: Omit<CopyOptions, 'backend'>; out: string; engine: string; precision: 'f64' | 'f32'; threads: number; backendKind: string; optKind: string; withFiles: string[]; plot: string } {
   const opts = { ...defaults };
   let out = 'copy-task';
   let engine = 'wasm';
   let precision: 'f64' | 'f32' = 'f64';
   let threads = 1;
   let backendKind = 'cpu';
+  let optKind = 'same';
   const withFiles: string[] = [];
   let plot = '';
   for (let i = 0; i < argv.length; i++) {
@@ -348,6 +353,7 @@ function parseArgs(argv: string[]): { opts: Omit<CopyOptions, 'backend'>; out: s
       case '--out': out = v ?? out; i++; break;
       case '--engine': engine = v ?? engine; i++; break;
       case '--backend': backendKind = v ?? backendKind; i++; break;
+      case '--opt-backend': optKind = v ?? optKind; i++; break;
       case '--with': withFiles.push(v ?? ''); i++; break;
       case '--plot': plot = v ?? ''; i++; break;
       case '--f32': precision = 'f32'; break;
@@ -355,12 +361,13 @@ function parseArgs(argv: string[]): { opts: Omit<CopyOptions, 'backend'>; out: s
     }
   }
   if (backendKind !== 'cpu' && backendKind !== 'webgpu') throw new Error(`--backend cpu|webgpu, got ${backendKind}`);
-  return { opts, out, engine, precision, threads, backendKind, withFiles, plot };
+  if (optKind !== 'same' && optKind !== 'cpu') throw new Error(`--opt-backend same|cpu, got ${optKind}`);
+  return { opts, out, engine, precision, threads, backendKind, optKind, withFiles, plot };
 }
 
 async function main(): Promise<void> {
   // a live Dawn device keeps Node running: main() ends with process.exit
-  const { opts, out, engine, precision: p, threads, backendKind, withFiles, plot } = parseArgs(process.argv.slice(2));
+  const { opts, out, engine, precision: p, threads, backendKind, optKind, withFiles, plot } = parseArgs(process.argv.slice(2));
   // --with FILE.json[=LABEL]: another run's held-out curve beside (bench/torch_copy_task.py's JSON)
   const others: OtherCurve[] = withFiles.map((f) => {
     const [file, label] = f.split('=');
@@ -384,13 +391,14 @@ async function main(): Promise<void> {
     backend = gpu;
     precision = 'f32';
   } else backend = new CpuBackend({ engine: engine as 'wasm', precision, threads });
-  console.log(`copy task: L = ${opts.L} (T = ${opts.L + 20}), N = ${opts.N}, k = ${opts.k}, batch ${opts.batch}, ${opts.steps} steps, lr ${opts.lr} (÷${opts.lrDivider} on W), backend ${backend.describe()}`);
-  const r = await trainCopy({ ...opts, backend });
+  const optBackend = optKind === 'cpu' ? new CpuBackend({ engine: engine as 'wasm', precision: 'f64', threads: 1 }) : undefined;
+  console.log(`copy task: L = ${opts.L} (T = ${opts.L + 20}), N = ${opts.N}, k = ${opts.k}, batch ${opts.batch}, ${opts.steps} steps, lr ${opts.lr} (÷${opts.lrDivider} on W), backend ${backend.describe()}${optBackend ? `, optimizer on ${optBackend.describe()}` : ''}`);
+  const r = await trainCopy({ ...opts, backend, ...(optBackend ? { optBackend } : {}) });
   const last = r.curve[r.curve.length - 1]!;
   console.log(`done in ${r.seconds.toFixed(0)} s: held-out loss ${last.test.toFixed(4)} (baseline ${r.baseline.toFixed(4)}), copy accuracy ${(100 * last.acc).toFixed(1)}%, max|WᵀW − I| ${r.orthError.toExponential(2)}, ‖W − W₀‖_F ${r.moved.toFixed(3)}, ${r.stepMs.toFixed(1)} ms a step`);
   const title = `copy task, L = ${opts.L}, N = ${opts.N}, projUNN-T k = ${opts.k}, RMSprop lr ${opts.lr} (matc, ${precision})`;
   writeFileSync(`${out}.svg`, lossCurveSvg(r.curve, r.baseline, title, others));
-  writeFileSync(`${out}.json`, JSON.stringify({ options: opts, precision, baseline: r.baseline, seconds: r.seconds, orthError: r.orthError, moved: r.moved, stepMs: r.stepMs, device: backend.describe(), curve: r.curve }, null, 1) + '\n');
+  writeFileSync(`${out}.json`, JSON.stringify({ options: opts, precision, baseline: r.baseline, seconds: r.seconds, orthError: r.orthError, moved: r.moved, stepMs: r.stepMs, device: backend.describe(), optimizerDevice: (optBackend ?? backend).describe(), curve: r.curve }, null, 1) + '\n');
   console.log(`wrote ${out}.svg and ${out}.json`);
 }
 
