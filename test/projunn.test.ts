@@ -360,7 +360,7 @@ test('CLI (issue 13 item 5): matc run stdlib/projunn.mat --fn projunn_t|projunn_
   assert.ok(j.outputs.sq!.data.every((x) => Number.isFinite(x) && x >= 0), 'RMS statistics from zeros(n, n)');
 });
 
-test('2k > N (the basis of [b, Wᵀa] has 2k columns) is MATR103 naming the function, not an index error inside it', async () => {
+test('2k > N (the basis of [b, Wᵀa] has 2k columns) is MATR103 naming the function (retractions and optimizers), not an index error inside it', async () => {
   const rng = new Rng(11);
   const n = 4;
   const k = 3;
@@ -371,6 +371,13 @@ test('2k > N (the basis of [b, Wᵀa] has 2k columns) is MATR103 naming the func
     await assert.rejects(mod.fn(name).forward({ W, a, b }), (e: Error & { code?: string }) => {
       assert.equal(e.code, 'MATR103');
       assert.match(e.message, new RegExp(`${name}: dimension n_minus_2k = -2`));
+      return true;
+    });
+  }
+  for (const name of ['projunn_t_rmsprop', 'projunn_d_rmsprop', 'projunn_t_sgd', 'projunn_d_sgd']) {
+    await assert.rejects(mod.fn(`${name}.init`).forward({ W, G: W }, { dims: { k } }), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'MATR103');
+      assert.match(e.message, new RegExp(`${name}.init: dimension n_minus_2k = -2`));
       return true;
     });
   }
