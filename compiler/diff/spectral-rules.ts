@@ -30,7 +30,7 @@
 //             Q̇ = U ((M − Mᵀ) ∘ C) Vᵀ + (I − UUᵀ) Ȧ V Σ⁻¹ Vᵀ + U Σ⁻¹ Uᵀ Ȧ (I − VVᵀ),  C_ij = 1/(σ_i + σ_j)
 //           (the in-span part follows from the SVD's JVP below: UᵀU̇ − VᵀV̇ = (M − Mᵀ) ∘ C since
 //           (σ_j − σ_i)/(σ_j² − σ_i²) = 1/(σ_i + σ_j); the second term vanishes when m = k, the
-//           third when n = k). Its adjoint, with X = Uᵀ Ḡ V:
+//           third when n = k). Its adjoint is the same map (self-adjoint), with X = Uᵀ Ḡ V:
 //             Ā = U ((X − Xᵀ) ∘ C) Vᵀ + (Ḡ V − U X) Σ⁻¹ Vᵀ + U Σ⁻¹ (Uᵀ Ḡ − X Vᵀ).
 //           C is finite for every full-rank A, so the derivative stays finite at repeated singular
 //           values (the polar factor of an orthogonal matrix, where every σ is 1).
@@ -315,10 +315,10 @@ function polarParts(b: Builder, s: Node): { C: Node; sinv: Node } {
   return { C: guardedInverse(b, sum, b.const(0)), sinv: guardedInverse(b, s, b.const(0)) };
 }
 
-function polarVjp(cx: VjpCtx, n: Node, g: Cot): Contrib[] {
-  const b = cx.b;
-  const [G] = cots(g);
-  if (!G) return [];
+/** X ↦ Q̇ along X: U ((M − Mᵀ) ∘ C) Vᵀ with M = Uᵀ X V, plus the parts off the thin SVD's span
+ *  when A is not square. The map is self-adjoint in the Frobenius product (Q is the gradient of
+ *  the nuclear norm, so Q̇ is its Hessian), so it is its own VJP (as symfunLinear). */
+function polarLinear(b: Builder, n: Node, x: Node): Node {
   const a = n.args[0]!;
   const [m, nn] = shapeOf(a);
   const { U, s, V } = svdOf(b, a, undefined, sweepsOf(n));
@@ -326,28 +326,20 @@ function polarVjp(cx: VjpCtx, n: Node, g: Cot): Contrib[] {
   const { C, sinv } = polarParts(b, s);
   const Ut = b.transpose(U);
   const Vt = b.transpose(V);
-  const X = mm(b, Ut, G, V);
-  let out = mm(b, U, b.mul(b.sub(X, b.transpose(X)), C), Vt);
-  if (!m!.equals(k)) out = b.add(out, b.matmul(scaleCols(b, b.sub(b.matmul(G, V), b.matmul(U, X)), sinv), Vt));
-  if (!nn!.equals(k)) out = b.add(out, b.matmul(U, scaleRows(b, sinv, b.sub(b.matmul(Ut, G), b.matmul(X, Vt)))));
-  return [[a, out]];
+  const M = mm(b, Ut, x, V);
+  let out = mm(b, U, b.mul(b.sub(M, b.transpose(M)), C), Vt);
+  if (!m!.equals(k)) out = b.add(out, b.matmul(scaleCols(b, b.sub(b.matmul(x, V), b.matmul(U, M)), sinv), Vt));
+  if (!nn!.equals(k)) out = b.add(out, b.matmul(U, scaleRows(b, sinv, b.sub(b.matmul(Ut, x), b.matmul(M, Vt)))));
+  return out;
+}
+
+function polarVjp(cx: VjpCtx, n: Node, g: Cot): Contrib[] {
+  const [G] = cots(g);
+  return G ? [[n.args[0]!, polarLinear(cx.b, n, G)]] : [];
 }
 
 function polarJvp(cx: JvpCtx, n: Node, [da]: (Node | undefined)[]): Tan {
-  if (!da) return undefined;
-  const b = cx.b;
-  const a = n.args[0]!;
-  const [m, nn] = shapeOf(a);
-  const { U, s, V } = svdOf(b, a, undefined, sweepsOf(n));
-  const k = shapeOf(s)[0]!;
-  const { C, sinv } = polarParts(b, s);
-  const Ut = b.transpose(U);
-  const Vt = b.transpose(V);
-  const M = mm(b, Ut, da, V);
-  let out = mm(b, U, b.mul(b.sub(M, b.transpose(M)), C), Vt);
-  if (!m!.equals(k)) out = b.add(out, b.matmul(scaleCols(b, b.sub(b.matmul(da, V), b.matmul(U, M)), sinv), Vt));
-  if (!nn!.equals(k)) out = b.add(out, b.matmul(U, scaleRows(b, sinv, b.sub(b.matmul(Ut, da), b.matmul(M, Vt)))));
-  return out;
+  return da ? polarLinear(cx.b, n, da) : undefined;
 }
 
 // ---- svd --------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import { type TensorType, type TupleType, numel } from '../../ir/types.js';
 import { jsClass } from './ops.js';
 import { forEachIndexCheck, provablyInRange } from '../index-checks.js';
 import { capFusionDepth } from '../fusion-depth.js';
+import { updateChain } from '../update-chain.js';
 import {
   type Arg, type Buf, type Expr, type LoopProgram, type Stmt, type Ty,
   F, I, V, b2f, cmp, fbin, fun, hoistInvariants, iadd, ibin, imul, isub, load, sel,
@@ -858,19 +859,13 @@ class Lower {
     }
   }
 
-  /** The links of an update chain x = set…(set…(param, …), …) — column, row and entry updates
-   *  down to the carry, none of them materialized — innermost first; null if x is not one. */
+  /** The update chain from x down to the carry param (codegen/update-chain.ts): links neither
+   *  materialized nor stored other than as a view. */
   private updateChain(x: Node, param: Node): Node[] | null {
-    const links: Node[] = [];
-    let cur = x;
-    while (cur !== param) {
-      if ((cur.op !== 'setcol' && cur.op !== 'setrow' && cur.op !== 'setindex') || this.mat.has(cur)) return null;
-      const st = this.store.get(cur);
-      if (st && st.k !== 'view') return null;
-      links.push(cur);
-      cur = cur.args[0]!;
-    }
-    return links.length ? links.reverse() : null;
+    return updateChain(x, param, (l) => {
+      const st = this.store.get(l);
+      return !this.mat.has(l) && (!st || st.k === 'view');
+    });
   }
 
   /** X = A⁻¹B by LU with partial pivoting; rcond = min|uᵢᵢ| / max|uᵢᵢ| (0 if singular). */

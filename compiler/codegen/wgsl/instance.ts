@@ -19,6 +19,7 @@ import { type TensorType, type TupleType, numel } from '../../ir/types.js';
 import { type InstanceKernelSpec, type KernelIO, uniformIndex } from '../../../core/instance-layout.js';
 import { RANDOM_WGSL, WGSL_HELPERS, elementwise, f32lit, intOp, reductionHelpers, wgslClass } from './ops.js';
 import { capFusionDepth } from '../fusion-depth.js';
+import { updateChain } from '../update-chain.js';
 import { forEachIndexCheck, provablyInRange } from '../index-checks.js';
 
 type Storage =
@@ -779,19 +780,13 @@ class Gen {
     this.store.set(n, { k: 'tuple', parts: [...carries, { k: 'int', name: it }, { k: 'scalar', name: cv }] });
   }
 
-  /** The links of an update chain x = set…(set…(param, …), …) — column, row and entry updates
-   *  down to the carry, none of them materialized — innermost first; null if x is not one. */
+  /** The update chain from x down to the carry param (codegen/update-chain.ts): links neither
+   *  materialized nor stored other than as a view. */
   private updateChain(x: Node, param: Node): Node[] | null {
-    const links: Node[] = [];
-    let cur = x;
-    while (cur !== param) {
-      if ((cur.op !== 'setcol' && cur.op !== 'setrow' && cur.op !== 'setindex') || this.mat.has(cur)) return null;
-      const st = this.store.get(cur);
-      if (st && st.k !== 'view') return null;
-      links.push(cur);
-      cur = cur.args[0]!;
-    }
-    return links.length ? links.reverse() : null;
+    return updateChain(x, param, (l) => {
+      const st = this.store.get(l);
+      return !this.mat.has(l) && (!st || st.k === 'view');
+    });
   }
 
   /** X = A⁻¹B by LU with partial pivoting in scratch; rcond = min|uᵢᵢ| / max|uᵢᵢ| (0 if singular). */
