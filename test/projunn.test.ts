@@ -27,6 +27,7 @@ import { fixturePath, type FixtureTensor } from './oracles/fixtures.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
 import { layerGpuOrSkip } from './util/gpu-layers.js';
 import { assertFinite, relErr } from './util/approx.js';
+import { matmul, transpose } from './util/dense.js';
 
 after(releaseSharedGpu);
 
@@ -43,18 +44,6 @@ const source = readFileSync(path, 'utf8');
 const mod = compile(source, { path });
 const T = (f: FixtureTensor) => new Tensor(f.shape, Float64Array.from(f.data));
 const inputsOf = (c: ProjunnCase) => ({ W: T(c.inputs.W), a: T(c.inputs.a), b: T(c.inputs.b) });
-
-function matmul(a: ArrayLike<number>, b: ArrayLike<number>, m: number, k: number, n: number): Float64Array {
-  const out = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) out[i * n + j]! += a[i * k + p]! * b[p * n + j]!;
-  return out;
-}
-
-function transpose(a: ArrayLike<number>, m: number, n: number): Float64Array {
-  const out = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) out[j * m + i] = a[i * n + j]!;
-  return out;
-}
 
 /** max |WᵀW − I| */
 function orthErr(W: ArrayLike<number>, n: number): number {

@@ -19,6 +19,7 @@ import { Rng } from '../runtime/random.js';
 import { randomValue } from '../core/philox.js';
 import { loadFixture, type FixtureTensor, type SttpCase } from './oracles/fixtures.js';
 import { relErr, maxAbs } from './util/approx.js';
+import { matmul, transpose } from './util/dense.js';
 
 const path = join(stdlibDir(), 'sttp.mat');
 const src = readFileSync(path, 'utf8');
@@ -28,16 +29,6 @@ const fx = loadFixture('sttp');
 const T = (f: FixtureTensor) => new Tensor(f.shape, f.data);
 const cases = (prefix: string): SttpCase[] => fx.cases.filter((c) => c.name.startsWith(prefix));
 
-function matmul(a: ArrayLike<number>, b: ArrayLike<number>, m: number, k: number, n: number): Float64Array {
-  const out = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) out[i * n + j]! += a[i * k + p]! * b[p * n + j]!;
-  return out;
-}
-function transpose(a: ArrayLike<number>, m: number, n: number): Float64Array {
-  const out = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) out[j * m + i] = a[i * n + j]!;
-  return out;
-}
 /** max |QᵀQ − I| */
 function orthoErr(q: ArrayLike<number>, d: number, r: number): number {
   const g = matmul(transpose(q, d, r), q, r, d, r);

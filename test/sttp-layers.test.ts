@@ -26,6 +26,7 @@ import { jacobiEigen } from './oracles/less-exact.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
 import { layerGpuOrSkip } from './util/gpu-layers.js';
 import { relErr } from './util/approx.js';
+import { matmul } from './util/dense.js';
 
 after(releaseSharedGpu);
 
@@ -35,15 +36,6 @@ const mod = compile(src, { path });
 const fx = loadFixture('sttp');
 const T = (f: FixtureTensor) => new Tensor(f.shape, f.data);
 const size = (sh: readonly number[]) => sh.reduce((a, b) => a * b, 1);
-
-function matmul(a: ArrayLike<number>, b: ArrayLike<number>, m: number, k: number, n: number): Float64Array {
-  const out = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) {
-    const x = a[i * k + p]!;
-    if (x !== 0) for (let j = 0; j < n; j++) out[i * n + j]! += x * b[p * n + j]!;
-  }
-  return out;
-}
 
 /** The singular values of an m × n matrix, descending (eigenvalues of the smaller Gram matrix). */
 function singularValues(w: ArrayLike<number>, m: number, n: number): number[] {

@@ -40,6 +40,23 @@ export function matTvec(A: ArrayLike<number>, m: number, n: number, x: ArrayLike
   return y;
 }
 
+/** C = A B for A: m × k and B: k × n, row-major (zero entries of A skipped: equal for finite B). */
+export function matmul(a: ArrayLike<number>, b: ArrayLike<number>, m: number, k: number, n: number): Vec {
+  const out = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) {
+    const x = a[i * k + p]!;
+    if (x !== 0) for (let j = 0; j < n; j++) out[i * n + j]! += x * b[p * n + j]!;
+  }
+  return out;
+}
+
+/** Aᵀ for A: m × n, row-major. */
+export function transpose(a: ArrayLike<number>, m: number, n: number): Vec {
+  const out = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) out[j * m + i] = a[i * n + j]!;
+  return out;
+}
+
 /** AᵀA (n×n) of an m×n matrix. */
 export function gram(A: ArrayLike<number>, m: number, n: number): Vec {
   const M = new Float64Array(n * n);
