@@ -9,6 +9,7 @@ import { Graph, type Func } from './ir/node.js';
 import { parseFunc } from './ir/parser.js';
 import { printFunc } from './ir/printer.js';
 import { instanceVariant } from './schedule/instance.js';
+import { gridVariant } from './schedule/grid.js';
 import { signatureData } from './signature.js';
 
 /** The workgroup sizes instance kernels are generated with (AOT modules embed each). */
@@ -27,9 +28,10 @@ export function cpuPart(f: Func): { cpu?: CpuProgramData; cpuError?: string } {
   }
 }
 
-/** The GPU variant of a function for these options (today: the instance model). */
+/** The GPU variant of a function for these options: the instance model, or the grid model's
+ *  kernels over tiles of large operands (`when.model`). */
 export function gpuVariant(f: Func, when: VariantWhen): VariantData {
-  return instanceVariant(f, when);
+  return when.model === 'grid' ? gridVariant(f, when) : instanceVariant(f, when);
 }
 
 /** The printed IR, checked to read back as itself: the CPU path of an AOT module runs the text. */

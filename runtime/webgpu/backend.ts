@@ -18,6 +18,8 @@ import { InternalError, MatcRuntimeError } from '../../core/errors.js';
 import { runCheckError } from '../../core/run-checks.js';
 import { createGpuContext, getNodeGPU, type GpuContext } from './device.js';
 import { runPlan } from './executor.js';
+import { expandGridSteps, gridEntries } from './grid.js';
+import { chooseSchedule, largestOperand, type ScheduleChoice } from '../schedule-choice.js';
 import type { GpuPlan } from '../../core/gpu-plan.js';
 
 /** The workgroup sizes instance kernels are generated with (AOT modules embed each). */
@@ -100,13 +102,34 @@ export function packChunkInputs(bind: Binding, inputSizes: readonly number[], ba
 
 /** Runs an instance-model variant on bound inputs. `sig` names the status entries. */
 export async function runVariant(ctx: GpuContext, variant: VariantData, sig: Signature, bind: Binding, opts: { timing?: boolean } = {}): Promise<RunSpecResult> {
-  return runInstanceKernel(ctx, instanceKernelOf(variant), sig, bind, opts);
+  const { spec, grid } = variantLaunches(variant, bind);
+  return runInstanceKernel(ctx, spec, sig, bind, opts, grid);
+}
+
+/** The layout of a variant's buffers (its instance kernel, or its grid program, which shares the
+ *  instance layout) and, for the grid model, its launches in place of the one instance launch. */
+export function variantLaunches(variant: VariantData, bind: Binding): { spec: InstanceKernelSpec; grid?: GridLaunches } {
+  if (variant.schedule.model !== 'grid') return { spec: instanceKernelOf(variant) };
+  const spec = variant.kernels.grid;
+  if (!spec) throw new InternalError('a grid schedule without its program');
+  const steps = variant.schedule.steps;
+  const kernels = Object.fromEntries([...gridEntries(steps)].map((e) => [e, { wgsl: spec.wgsl, entryPoint: e }]));
+  return { spec, grid: { kernels, launches: (count, maxGrid) => expandGridSteps(steps, bind.dims, count, spec.workgroupSize, maxGrid) } };
+}
+
+/** The launches of a grid-model variant in place of the one instance launch. */
+export interface GridLaunches {
+  kernels: GpuPlan['kernels'];
+  launches: (count: number, maxGrid: number) => GpuPlan['launches'];
 }
 
 /** Runs an instance kernel spec on bound inputs. */
-export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpec, sig: Signature, bind: Binding, opts: { timing?: boolean } = {}): Promise<RunSpecResult> {
+export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpec, sig: Signature, bind: Binding, opts: { timing?: boolean } = {}, grid?: GridLaunches): Promise<RunSpecResult> {
   const B = bind.batchSize;
-  const { chunk, maxGrid, probe } = instanceChunking(ctx, spec, bind);
+  const chunking = instanceChunking(ctx, spec, bind);
+  const { maxGrid, probe } = chunking;
+  // grid launches put the instance in the grid's y dimension
+  const chunk = grid ? Math.min(chunking.chunk, maxGrid) : chunking.chunk;
   // results stay f32 (what the device computed): no conversion pass over large outputs
   const outData = spec.outputs.map((o, i) => new Float32Array(probe.outputSizes[i]! * B));
   const trace = typeof process !== 'undefined' && process.env.MATC_TRACE === '1';
@@ -124,14 +147,14 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
     const gx = Math.min(count, maxGrid);
     const gy = Math.ceil(count / gx);
     const plan: GpuPlan = {
-      kernels: { inst: { wgsl: spec.wgsl, entryPoint: spec.entryPoint } },
+      kernels: grid ? grid.kernels : { inst: { wgsl: spec.wgsl, entryPoint: spec.entryPoint } },
       buffers: [
         { name: 'uni', bytes: args.uniforms.byteLength, kind: 'uniform' },
         { name: 'scratch', bytes: Math.max(4, args.scratchPerInstance * 4 * count), kind: 'scratch' },
         { name: 'in', bytes: input.byteLength, kind: 'input' },
         { name: 'out', bytes: Math.max(4, outLen * 4), kind: 'output' },
       ],
-      launches: [
+      launches: grid ? grid.launches(count, maxGrid) : [
         {
           kernel: 'inst',
           bindings: [
@@ -205,21 +228,37 @@ export class WebGpuBackend implements Backend {
   /** Code generation options for this device and these dimensions: subgroup reductions where the
    *  adapter has them (MATC_SUBGROUPS=0 turns them off); the workgroup size of
    *  `defaultWorkgroupSize` (MATC_WG overrides it). */
-  kernelOptions(dims: ReadonlyMap<string, number>): VariantWhen {
+  kernelOptions(dims: ReadonlyMap<string, number>, model: 'instance' | 'grid' = 'instance'): VariantWhen {
     const env = typeof process !== 'undefined' ? process.env : {};
     return {
       subgroups: this.ctx.features.subgroups && env.MATC_SUBGROUPS !== '0',
-      workgroupSize: env.MATC_WG ? Number(env.MATC_WG) : defaultWorkgroupSize(dims),
+      // grid kernels stride over elements: the larger workgroup unless MATC_WG says otherwise
+      workgroupSize: env.MATC_WG ? Number(env.MATC_WG) : model === 'grid' ? 256 : defaultWorkgroupSize(dims),
+      ...(model === 'grid' ? { model } : {}),
     };
   }
 
-  /** The variant a call with these dimensions runs. */
-  variantFor(exe: Executable, dims: ReadonlyMap<string, number>): VariantData {
+  /** The execution model of a call (runtime/schedule-choice.ts). */
+  scheduleChoice(sig: Signature, dims: ReadonlyMap<string, number>, batch: number): ScheduleChoice {
+    return chooseSchedule(largestOperand(sig, dims), batch);
+  }
+
+  /** The variant a call with these dimensions (and batch size) runs. A function the grid model
+   *  cannot run falls back to its instance kernel. */
+  variantFor(exe: Executable, dims: ReadonlyMap<string, number>, batch = 1): VariantData {
+    const choice = this.scheduleChoice(exe.signature, dims, batch);
+    if (choice.model === 'grid') {
+      try {
+        return exe.variant(this.kernelOptions(dims, 'grid'));
+      } catch (e) {
+        if (typeof process !== 'undefined' && process.env.MATC_SCHEDULE === 'grid') throw e;
+      }
+    }
     return exe.variant(this.kernelOptions(dims));
   }
 
   async run(exe: Executable, bind: Binding): Promise<RawResult> {
-    return runVariant(this.ctx, this.variantFor(exe, bind.dims), exe.signature, bind);
+    return runVariant(this.ctx, this.variantFor(exe, bind.dims, bind.batchSize), exe.signature, bind);
   }
 
   dispose(): void {
