@@ -364,6 +364,10 @@ export function formatReport(r: BenchReport, note?: string): string {
   const lines = [`${r.fn}  backend: ${r.backend}  dims: ${dims}  batch: ${r.batch}`];
   if (note) lines.push(`  (${note})`);
   for (const [k, v] of Object.entries(r.inputs)) lines.push(`  input ${k}: ${v}`);
+  if (r.schedule) {
+    const b = r.schedule.backward;
+    lines.push(`  schedule  forward: ${r.schedule.forward.model} model (${r.schedule.forward.reason})${b ? `; backward: ${b.model} model (${b.reason})` : ''}`);
+  }
   const rows = [
     ['phase', 'gpu ms (median)', 'gpu ms (min)', 'wall ms (median)', 'wall ms (min)', 'samples gpu/wall'],
     ...(['forward', 'backward'] as const)

@@ -60,3 +60,32 @@ for (const s of paritySpecs) {
     }
   });
 }
+
+test('grid: stdlib QR forward and backward against the CPU f64 reference (one 24×16 and a batch of 2 wide)', async (t) => {
+  const ctx = await gpuOrSkip(t);
+  if (!ctx) return;
+  const { readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const backend = new WebGpuBackend(ctx);
+  const qr = compile(readFileSync(join(import.meta.dirname, '..', '..', 'stdlib', 'qr.mat'), 'utf8'), { path: 'qr.mat' }).fn('qr');
+  for (const [dims, batch] of [[{ m: 24, n: 16 }, []], [{ m: 6, n: 9 }, [2]]] as const) {
+    const inputs = randomInputs(qr, dims, [...batch], 5);
+    const cpu = await qr.forward(inputs);
+    const gpu = await qr.forward(inputs, { backend });
+    for (const k of ['Q', 'R']) assert.ok(relErr(gpu.outputs[k]!.data, cpu.outputs[k]!.data, 1e-3) < 1e-4, `${k} ${JSON.stringify(dims)}`);
+    const cot = { Q: new Tensor(cpu.outputs.Q!.shape, cpu.outputs.Q!.data.map((_, i) => Math.sin(i))), R: new Tensor(cpu.outputs.R!.shape, cpu.outputs.R!.data.map((_, i) => Math.cos(i))) };
+    const gc = await qr.vjp(inputs, cot);
+    const gg = await qr.vjp(inputs, cot, { backend });
+    assert.ok(relErr(gg.gradients.A!.data, gc.gradients.A!.data, 1e-3) < 1e-3, `∂A ${JSON.stringify(dims)}`);
+    assert.equal(gpu.status.ok, true);
+  }
+});
+
+test('grid: an index past its bound is MATR107 (never a silent read)', async (t) => {
+  const ctx = await gpuOrSkip(t);
+  if (!ctx) return;
+  const backend = new WebGpuBackend(ctx);
+  const fn = compile('fn f(A: mat[m, n]) -> vec[m] = iterate (x = zeros(m)) for j in 0..n + 1 => A[:, j]', { path: 'oob.mat' }).fn('f');
+  const A = new Tensor([3, 2], [1, 2, 3, 4, 5, 6]);
+  await assert.rejects(fn.forward({ A }, { backend }), (e: Error & { code?: string }) => e.code === 'MATR107' && /index 2 is out of range/.test(e.message));
+});

@@ -118,7 +118,21 @@ class GridGen extends InstanceGen {
     this.out = this.open.lines;
     this.ind = '  ';
     this.checksBefore = this.checks.length;
+    // index checks of fused ops emitted since the last launch: once per instance, here
+    const due = this.dueChecks;
+    this.dueChecks = [];
+    if (due.length) {
+      this.line(`if (${span === 'elements' ? 'gx' : 'lid'} == 0) {`);
+      const prev = this.ind;
+      this.ind += '  ';
+      for (const n of due) this.checkIndices(n);
+      this.ind = prev;
+      this.line('}');
+    }
   }
+
+  /** fused ops whose index checks wait for the next launch */
+  private dueChecks: Node[] = [];
 
   private checksBefore = 0;
 
@@ -221,8 +235,9 @@ class GridGen extends InstanceGen {
     this.store.set(n, { k: 'slot', slot });
   }
 
-  /** Index checks of a fused op run in a launch of their own (one invocation per instance): the
-   *  integers they test are per instance, so the check need not be repeated per element. */
+  /** Index checks of a fused op run once per instance at the start of the next launch (in the same
+   *  loop iteration: every loop body ends with its step launch, the function with its outputs):
+   *  the integers they test are per instance, so the check need not be repeated per element. */
   private pendingChecks(n: Node): void {
     let any = false;
     const before = this.checks.length;
@@ -234,7 +249,7 @@ class GridGen extends InstanceGen {
     any = this.checks.length > before;
     if (!any) return;
     this.checks.length = before;
-    this.single(`index checks of %${n.id}`, () => this.checkIndices(n));
+    this.dueChecks.push(n);
   }
 
   private emitIntNode(n: Node): void {
@@ -490,6 +505,7 @@ class GridGen extends InstanceGen {
     this.sc = scopes(this.roots);
     this.analyze();
     this.analyzeScalars();
+    this.fuseEpilogues();
     // the first failed index check of an instance: (id, index, size), 0 while none failed
     this.checkSlot = this.newSlot(Dim.const(3), f.results[0]?.node ?? this.roots[0]!, 'value');
     this.single('clear index checks', () => {
@@ -517,11 +533,13 @@ class GridGen extends InstanceGen {
       const N = numel(t);
       this.begin('elements', `result ${r.name}`, N);
       const e = this.fresh('e');
-      this.line(`for (var ${e}: i32 = gx; ${e} < ${this.dim(N)}; ${e} = ${e} + gs) { OUT[OO${i} + inst * ${this.dim(N)} + ${e}] = ${this.elem(r.node, this.unflat(e, t.shape))}; }`);
+      this.block(`for (var ${e}: i32 = gx; ${e} < ${this.dim(N)}; ${e} = ${e} + gs)`, () => {
+        this.line(`OUT[OO${i} + inst * ${this.dim(N)} + ${e}] = ${this.elem(r.node, this.unflat(e, t.shape))};`);
+      });
       this.end();
     });
     const ci = this.outputs.length;
-    this.single('statuses and index checks', () => {
+    if (statusNodes.length || this.checks.length) this.single('statuses and index checks', () => {
       statusNodes.forEach((s, k) => {
         const i = f.results.length + k;
         const v = s.node.type.kind === 'tensor' && s.node.type.dtype === 'i' ? `f32(${this.int(s.node)})` : this.elem(s.node, []);
@@ -532,7 +550,43 @@ class GridGen extends InstanceGen {
       }
     });
     if (this.checks.length) this.outputs.push({ name: 'index checks', size: '3', kind: 'check' });
+    else {
+      // nothing is checked: the launch clearing the check slot goes
+      const top = this.stepStack[0]!;
+      const i = top.findIndex((st) => st.k === 'launch' && st.label === 'clear index checks');
+      if (i >= 0) top.splice(i, 1);
+      this.kernelList = this.kernelList.filter((o) => o.k.note !== 'clear index checks');
+    }
     return this.assembleGrid();
+  }
+
+  /** Contractions read once, by an elementwise op that its own launch materializes (or a result):
+   *  the contraction's inner loop runs inside that launch (a fused epilogue: `A * B + C` is one
+   *  kernel), instead of a launch of its own and a round trip through scratch. */
+  private fused = new Set<Node>();
+
+  private fuseEpilogues(): void {
+    const users = new Map<Node, Node[]>();
+    for (const n of this.uses.keys()) for (const a of n.args) (users.get(a) ?? users.set(a, []).get(a)!).push(n);
+    const results = new Set(this.f.results.map((r) => r.node));
+    for (const c of this.uses.keys()) {
+      if (wgslClass[c.op] !== 'contraction' || c.type.kind !== 'tensor' || c.type.shape.length === 0) continue;
+      if ((this.uses.get(c) ?? 0) !== 1 || results.has(c)) continue;
+      const u = users.get(c);
+      if (!u || u.length !== 1) continue;
+      const user = u[0]!;
+      if (wgslClass[user.op] !== 'view' || user.op === 'outer' || user.type.kind !== 'tensor' || user.type.shape.length === 0) continue;
+      if (!(this.mat.has(user) || results.has(user))) continue;
+      if ((this.sc.home.get(user) ?? null) !== (this.sc.home.get(c) ?? null)) continue;
+      if (!(this.uses.get(user) === 1 || this.mat.has(user))) continue;
+      this.mat.delete(c);
+      this.fused.add(c);
+    }
+  }
+
+  protected override elem(n: Node, ix: string[]): string {
+    if (this.fused.has(n)) return this.contraction(n, ix);
+    return super.elem(n, ix);
   }
 
   /** Scalars used more than once (or inside a deeper region) are computed once per instance. */
@@ -542,6 +596,11 @@ class GridGen extends InstanceGen {
       if (n.type.kind !== 'tensor' || n.type.shape.length > 0 || n.type.dtype === 'i') continue;
       if (n.op === 'param' || n.op === 'const' || n.op === 'eps' || n.op === 'itof' || n.op === 'proj') continue;
       if ((this.uses.get(n) ?? 0) > 1) this.mat.add(n);
+    }
+    // a branch's captures are its regions' parameters: they need storage of their own
+    for (const n of all) {
+      if (n.op !== 'cond') continue;
+      for (const a of n.args.slice(1)) if (a.type.kind === 'tensor' && a.type.shape.length === 0 && a.type.dtype !== 'i' && a.op !== 'param') this.mat.add(a);
     }
   }
 
