@@ -20,10 +20,10 @@ mkdir -p "$out"
 } >"$out/env.txt"
 echo 'fn f(A: mat[m, k], B: mat[k, n], C: mat[m, n]) -> mat[m, n] = A * B + C' >"$out/abc.mat"
 if [ $quick = 1 ]; then
-  cases=("stdlib/qr.mat qr m=64,n=64 1" "$out/abc.mat f m=128,k=128,n=128 1" "stdlib/less.mat less m=64,n=32 2" "stdlib/ied.mat ied n=64 2")
+  cases=("stdlib/qr.mat qr m=64,n=64 1" "$out/abc.mat f m=128,k=128,n=128 1" "stdlib/less.mat less m=64,n=32 2" "stdlib/ied.mat ied m=64 2")
 else
   cases=("stdlib/qr.mat qr m=1024,n=1024 1" "stdlib/qr.mat qr m=4096,n=4096 1" "$out/abc.mat f m=4096,k=4096,n=4096 1"
-         "stdlib/less.mat less m=1024,n=256 5" "stdlib/ied.mat ied n=1024 5" "stdlib/qr.mat qr m=1024,n=1024 8")
+         "stdlib/less.mat less m=1024,n=256 5" "stdlib/ied.mat ied m=1024 5" "stdlib/qr.mat qr m=1024,n=1024 8")
 fi
 status=0
 for model in grid instance; do

@@ -608,6 +608,11 @@ class GridGen extends InstanceGen {
     const pre = this.prelude();
     const sg = this.subgroups;
     const chk = this.slotAt(this.checkSlot, '0');
+    // each kernel reads only the uniform entries it names (a module of many kernels stays small)
+    const used = (lines: string[], o: { lines: string[]; guard: string[]; hasChecks: boolean }): string => {
+      const text = `${o.lines.join('\n')}\n${o.guard.join(' ')}\n${o.hasChecks ? chk : ''}`;
+      return lines.filter((l) => { const m = /let (\w+):/.exec(l); return !m || new RegExp(`\\b${m[1]}\\b`).test(text); }).join('\n');
+    };
     const entries = this.kernelList.map((o) => {
       const guard = o.guard.length ? o.guard.join(' || ') : '';
       const head =
@@ -618,13 +623,13 @@ class GridGen extends InstanceGen {
   let gx: i32 = i32(wid.x) * WGI + lid;
   let gs: i32 = i32(nwg.x) * WGI;
   let b0: i32 = inst * ui(1);
-${pre.join('\n')}
+${used(pre, o)}
 ${guard ? `  if (${guard}) { return; }\n` : ''}`
           : `  let inst: i32 = i32(wid.x + wid.y * nwg.x);
   if (inst >= ui(0)) { return; }
   let lid: i32 = i32(lidu);
   let b0: i32 = inst * ui(1);
-${pre.join('\n')}
+${used(pre, o)}
 ${guard ? `  if (uniform_flag(select(0.0, 1.0, ${guard}), lidu) != 0) { return; }\n` : ''}`;
       const checks = o.hasChecks
         ? { decl: '  var oob_id: i32 = 0;\n  var oob_i: i32 = 0;\n  var oob_n: i32 = 0;\n', tail: `  if (oob_id != 0 && ${chk} == 0.0) { ${chk} = f32(oob_id); ${this.slotAt(this.checkSlot, '1')} = f32(oob_i); ${this.slotAt(this.checkSlot, '2')} = f32(oob_n); }\n` }
