@@ -129,7 +129,7 @@ export function instancePlan(ctx: GpuContext, spec: InstanceKernelSpec, bind: Bi
       { binding: 2, buffer: `in${k}`, access: 'read' },
       { binding: 3, buffer: `out${k}`, access: 'read_write' },
     ];
-    if (grid) for (const l of grid.launches(count, maxGrid)) plan.launches.push({ ...l, label: `chunk${k} ${l.label ?? ''}`, bindings });
+    if (grid) for (const l of grid.expand(count, maxGrid).launches) plan.launches.push({ ...l, label: `chunk${k} ${l.label ?? ''}`, bindings });
     else plan.launches.push({ kernel: 'inst', label: `chunk${k}`, bindings, workgroups: [gx, Math.ceil(count / gx), 1] });
     plan.outputs.push(`out${k}`);
     inputs[`uni${k}`] = args.uniforms;

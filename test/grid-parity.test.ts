@@ -89,3 +89,20 @@ test('grid: an index past its bound is MATR107 (never a silent read)', async (t)
   const A = new Tensor([3, 2], [1, 2, 3, 4, 5, 6]);
   await assert.rejects(fn.forward({ A }, { backend }), (e: Error & { code?: string }) => e.code === 'MATR107' && /index 2 is out of range/.test(e.message));
 });
+
+test('grid: an `until` loop ends early (its flags read every 16 iterations), not at its cap of 10⁵ iterations', async (t) => {
+  const ctx = await gpuOrSkip(t);
+  if (!ctx) return;
+  const backend = new WebGpuBackend(ctx);
+  const fn = compile('fn f(x0: vec[n]) -> vec[n] = iterate (x = x0) for i in 0..100000 => 0.5 * x until norm(x) < 1e-3 * norm(x0)', { path: 'early.mat' }).fn('f');
+  const x0 = new Tensor([2, 3], [1, 2, 3, -4, 5, 6]);
+  const t0 = performance.now();
+  const gpu = await fn.forward({ x0 }, { backend });
+  const ms = performance.now() - t0;
+  const cpu = await fn.forward({ x0 });
+  assert.ok(relErr(gpu.outputs.out!.data, cpu.outputs.out!.data, 1e-6) < 1e-5);
+  const it = gpu.status.nodes[0]!;
+  assert.deepEqual(it.iterations, cpu.status.nodes[0]!.iterations, 'the same iteration counts as the CPU (10 or 11)');
+  assert.ok(it.iterations.every((k) => k < 16), `stopped by its own test: ${it.iterations}`);
+  assert.ok(ms < 60_000, `${ms} ms: the launches past the first check were left out`);
+});

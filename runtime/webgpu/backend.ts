@@ -18,7 +18,8 @@ import { InternalError, MatcRuntimeError } from '../../core/errors.js';
 import { runCheckError } from '../../core/run-checks.js';
 import { createGpuContext, getNodeGPU, type GpuContext } from './device.js';
 import { runPlan } from './executor.js';
-import { expandGridSteps, gridEntries } from './grid.js';
+import { expandGridSchedule, gridEntries, type GridCheck } from './grid.js';
+import { prepareResidentPlan } from './executor.js';
 import { chooseSchedule, largestOperand, type ScheduleChoice } from '../schedule-choice.js';
 import type { GpuPlan } from '../../core/gpu-plan.js';
 
@@ -114,13 +115,45 @@ export function variantLaunches(variant: VariantData, bind: Binding): { spec: In
   if (!spec) throw new InternalError('a grid schedule without its program');
   const steps = variant.schedule.steps;
   const kernels = Object.fromEntries([...gridEntries(steps)].map((e) => [e, { wgsl: spec.wgsl, entryPoint: e }]));
-  return { spec, grid: { kernels, launches: (count, maxGrid) => expandGridSteps(steps, bind.dims, count, spec.workgroupSize, maxGrid) } };
+  return { spec, grid: { kernels, expand: (count, maxGrid) => expandGridSchedule(steps, bind.dims, count, spec.workgroupSize, maxGrid) } };
+}
+
+/** Where a chunk's 'loop flags' output lies in the out buffer (f32 elements) and how many flags
+ *  each instance has. */
+function flagsOf(spec: InstanceKernelSpec, outputSizes: readonly number[], count: number): { offset: number; perInstance: number; count: number } {
+  const k = spec.outputs.findIndex((o) => o.kind === 'flags');
+  if (k < 0) throw new InternalError('a grid schedule checks loop flags it does not write');
+  let offset = 0;
+  for (let i = 0; i < k; i++) offset += outputSizes[i]! * count;
+  return { offset, perInstance: outputSizes[k]!, count };
+}
+
+/** Runs a grid plan whose `until` loops end early: launches up to each check, then a read of the
+ *  loops' flags (one small readback); when every instance of the chunk has stopped the loop, the
+ *  rest of its launches are left out. The last part reads the outputs back. */
+async function runWithChecks(ctx: GpuContext, plan: GpuPlan, inputs: Record<string, Float32Array | Int32Array>, checks: readonly GridCheck[], flags: { offset: number; perInstance: number; count: number }) {
+  const resident = await prepareResidentPlan(ctx, plan, { label: 'matc' });
+  try {
+    resident.write(inputs);
+    let i = 0;
+    for (const c of checks) {
+      if (c.at < i) continue; // inside a part already left out
+      if (c.at > i) await resident.run({ range: [i, c.at], readback: false });
+      const f = await resident.readRange('out', flags.offset * 4, flags.count * flags.perInstance * 4);
+      let all = true;
+      for (let b = 0; b < flags.count && all; b++) all = f[b * flags.perInstance + c.flag] !== 0;
+      i = all ? c.skipTo : c.at;
+    }
+    return await resident.run({ range: [i, plan.launches.length], readback: true });
+  } finally {
+    resident.release();
+  }
 }
 
 /** The launches of a grid-model variant in place of the one instance launch. */
 export interface GridLaunches {
   kernels: GpuPlan['kernels'];
-  launches: (count: number, maxGrid: number) => GpuPlan['launches'];
+  expand: (count: number, maxGrid: number) => { launches: GpuPlan['launches']; checks: GridCheck[] };
 }
 
 /** Runs an instance kernel spec on bound inputs. */
@@ -144,6 +177,7 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
     const input = packChunkInputs(bind, args.inputSizes, base, count);
     mark('pack', tp0);
     const outLen = args.outputSizes.reduce((s, x) => s + x * count, 0);
+    const expanded = grid?.expand(count, maxGrid);
     const gx = Math.min(count, maxGrid);
     const gy = Math.ceil(count / gx);
     const plan: GpuPlan = {
@@ -154,7 +188,7 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
         { name: 'in', bytes: input.byteLength, kind: 'input' },
         { name: 'out', bytes: Math.max(4, outLen * 4), kind: 'output' },
       ],
-      launches: grid ? grid.launches(count, maxGrid) : [
+      launches: expanded ? expanded.launches : [
         {
           kernel: 'inst',
           bindings: [
@@ -169,7 +203,9 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
       outputs: ['out'],
     };
     let tp = performance.now();
-    const r = await runPlan(ctx, plan, { uni: args.uniforms, in: input }, { timing: opts.timing === true, label: 'matc' });
+    const r = expanded?.checks.length
+      ? await runWithChecks(ctx, plan, { uni: args.uniforms, in: input }, expanded.checks, flagsOf(spec, args.outputSizes, count))
+      : await runPlan(ctx, plan, { uni: args.uniforms, in: input }, { timing: opts.timing === true, label: 'matc' });
     mark('gpu run (upload, dispatch, readback)', tp);
     tp = performance.now();
     if (r.gpuMs !== undefined) gpuMs += r.gpuMs;
@@ -187,6 +223,7 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
   const outputs: Record<string, Tensor> = {};
   const nodes: NodeStatus[] = sig.status.map((st) => ({ name: st.name, kind: st.kind, iterations: [], converged: [], ...(st.estimate ? { residualEstimate: true } : {}) }));
   spec.outputs.forEach((o, i) => {
+    if (o.kind === 'flags') return; // a grid schedule's loop flags: read between iterations only
     if (o.kind === 'check') {
       // the first failed index check of the first failing instance, as the CPU program says it
       const v = outData[i]!;

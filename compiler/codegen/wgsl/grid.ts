@@ -40,6 +40,9 @@ import { type TensorType, numel } from '../../ir/types.js';
 import { InstanceGen } from './instance.js';
 import { intOp, wgslClass } from './ops.js';
 
+/** Iterations of an `until` loop between two reads of its flags (a readback each). */
+export const CHECK_EVERY = 16;
+
 export type GridStrategy = 'fuse' | 'elements' | 'segment' | 'host-loop' | 'int' | 'special';
 
 /** How the grid model runs each op (see the header). 'int': integer arithmetic, inline;
@@ -100,6 +103,8 @@ class GridGen extends InstanceGen {
   private guards: string[] = [];
   private segmentDepth = 0;
   private open: OpenKernel | null = null;
+  /** `until` loops so far (each has a flag in the 'loop flags' output) */
+  private untilLoops = 0;
   /** the per-instance slot of the first failed index check (id, index, size), when any */
   private checkSlot = -1;
   /** index checks emitted outside any kernel wait for the next one */
@@ -378,6 +383,7 @@ class GridGen extends InstanceGen {
     const cvSlot = this.scalarSlot(n);
     const stopSlot = this.scalarSlot(n);
     const doneSlot = this.scalarSlot(n);
+    const flag = hasUntil ? this.untilLoops++ : -1;
     this.single(`%${n.id} loop start`, () => {
       for (let c = 0; c < k; c++) {
         const init = n.args[c + 2]!;
@@ -388,9 +394,18 @@ class GridGen extends InstanceGen {
       this.line(`${this.slotAt(itSlot, '0')} = bitcast<f32>(0);`);
       this.line(`${this.slotAt(stopSlot, '0')} = bitcast<f32>(0);`);
       this.line(`${this.readScalar(cvSlot)} = ${hasUntil ? '0.0' : '1.0'};`);
+      if (hasUntil) this.line(`OUT[OOFLAGS + inst * NFLAGS + ${flag}] = 0.0;`);
     });
     const body: ScheduleStep[] = [];
-    this.stepStack[this.stepStack.length - 1]!.push({ k: 'loop', count: Dim.max(hi.sub(lo), Dim.const(0)).toString(), body });
+    // an `until` loop's per-instance stopped flag is also written to the 'loop flags' output, which
+    // the runtime reads every CHECK_EVERY iterations to skip the rest of the loop once every
+    // instance has stopped
+    this.stepStack[this.stepStack.length - 1]!.push({
+      k: 'loop',
+      count: Dim.max(hi.sub(lo), Dim.const(0)).toString(),
+      body,
+      ...(hasUntil ? { until: { buffer: 'out', index: flag }, check: { every: CHECK_EVERY } } : {}),
+    });
     this.stepStack.push(body);
     if (hasUntil) this.guards.push(`${this.readInt(stopSlot)} != 0`);
     const step = this.readInt(stepSlot);
@@ -480,7 +495,10 @@ class GridGen extends InstanceGen {
       }
       this.line(`${this.slotAt(stepSlot, '0')} = bitcast<f32>(${step} + 1);`);
       this.line(`${this.slotAt(itSlot, '0')} = bitcast<f32>(${this.readInt(itSlot)} + 1);`);
-      if (hasUntil) this.line(`if (${this.readScalar(doneSlot)} != 0.0) { ${this.slotAt(stopSlot, '0')} = bitcast<f32>(1); ${this.readScalar(cvSlot)} = 1.0; }`);
+      if (hasUntil) {
+        this.line(`if (${this.readScalar(doneSlot)} != 0.0) { ${this.slotAt(stopSlot, '0')} = bitcast<f32>(1); ${this.readScalar(cvSlot)} = 1.0; }`);
+        this.line(`OUT[OOFLAGS + inst * NFLAGS + ${flag}] = f32(${this.readInt(stopSlot)});`);
+      }
     });
     if (hasUntil) this.guards.pop();
     this.stepStack.pop();
@@ -550,7 +568,8 @@ class GridGen extends InstanceGen {
       }
     });
     if (this.checks.length) this.outputs.push({ name: 'index checks', size: '3', kind: 'check' });
-    else {
+    if (this.untilLoops) this.outputs.push({ name: 'loop flags', size: `${this.untilLoops}`, kind: 'flags' });
+    if (!this.checks.length) {
       // nothing is checked: the launch clearing the check slot goes
       const top = this.stepStack[0]!;
       const i = top.findIndex((st) => st.k === 'launch' && st.label === 'clear index checks');
@@ -613,6 +632,8 @@ class GridGen extends InstanceGen {
       const text = `${o.lines.join('\n')}\n${o.guard.join(' ')}\n${o.hasChecks ? chk : ''}`;
       return lines.filter((l) => { const m = /let (\w+):/.exec(l); return !m || new RegExp(`\\b${m[1]}\\b`).test(text); }).join('\n');
     };
+    const flagsAt = this.outputs.findIndex((o) => o.kind === 'flags');
+    for (const o of this.kernelList) o.lines = o.lines.map((l) => l.replaceAll('OOFLAGS', `OO${flagsAt}`).replaceAll('NFLAGS', `${this.untilLoops}`));
     const entries = this.kernelList.map((o) => {
       const guard = o.guard.length ? o.guard.join(' || ') : '';
       const head =
