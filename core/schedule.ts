@@ -38,9 +38,12 @@ export type ScheduleStep =
       entry?: string;
       bindings: ScheduleBinding[];
       /** workgroups, or with `span: 'elements'`, grid[0] counts elements per instance: the runtime
-       *  launches ⌈grid[0] / workgroup size⌉ workgroups (capped; kernels stride over the rest) */
+       *  launches ⌈grid[0] / workgroup size⌉ workgroups (capped; kernels stride over the rest), or
+       *  with `span: 'tiles'`, grid = (rows, cols, B) of a product computed in `tile`×`tile` blocks:
+       *  ⌈rows/tile⌉·⌈cols/tile⌉ workgroups (capped; kernels stride over the rest) per instance */
       grid: [string, string, string];
-      span?: 'elements';
+      span?: 'elements' | 'tiles';
+      tile?: number;
       label?: string;
     }
   | {
@@ -135,7 +138,7 @@ export function printSchedule(s: Schedule): string {
       if (st.k === 'launch') {
         const binds = st.bindings.map((b) => `${b.binding}=${b.buffer}${b.access === 'read' ? ' (read)' : ''}`).join(', ');
         const what = st.entry ? `${st.kernel}.${st.entry}` : st.kernel;
-        const grid = st.span === 'elements' ? `elements ${st.grid[0]} × ${st.grid[1]}` : `grid (${st.grid.join(', ')})`;
+        const grid = st.span === 'elements' ? `elements ${st.grid[0]} × ${st.grid[1]}` : st.span === 'tiles' ? `tiles of ${st.tile}² over ${st.grid[0]} × ${st.grid[1]} × ${st.grid[2]}` : `grid (${st.grid.join(', ')})`;
         out.push(`${ind}launch ${what} ${grid} bindings ${binds}${st.label ? `  // ${st.label}` : ''}`);
       } else if (st.k === 'loop') {
         const until = st.until ? ` until ${st.until.buffer}[${st.until.index}] != 0${st.check ? ` (read back every ${st.check.every})` : ''}` : '';

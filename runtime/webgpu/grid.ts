@@ -43,7 +43,11 @@ export function expandGridSchedule(steps: readonly ScheduleStep[], dims: Readonl
     for (const st of xs) {
       if (st.k === 'launch') {
         let workgroups: [number, number, number];
-        if (st.span === 'elements') {
+        if (st.span === 'tiles') {
+          const tile = st.tile ?? 64;
+          const tiles = Math.ceil(ev(st.grid[0]) / tile) * Math.ceil(ev(st.grid[1]) / tile);
+          workgroups = [Math.max(1, Math.min(tiles, maxGrid)), count, 1];
+        } else if (st.span === 'elements') {
           const elems = ev(st.grid[0]);
           workgroups = [Math.max(1, Math.min(Math.ceil(elems / workgroupSize), maxGrid)), count, 1];
         } else {

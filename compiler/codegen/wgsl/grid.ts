@@ -40,6 +40,10 @@ import { type TensorType, numel } from '../../ir/types.js';
 import { InstanceGen } from './instance.js';
 import { intOp, wgslClass } from './ops.js';
 
+/** Tiled products: rows and columns of the output per workgroup, and the K step. */
+const TILE = 64;
+const TK = 16;
+
 /** Iterations of an `until` loop between two reads of its flags (a readback each). */
 export const CHECK_EVERY = 16;
 
@@ -73,8 +77,11 @@ export const gridStrategy: Record<OpKind, GridStrategy> = {
  *  launched: 'elements' over ⌈elems/WG⌉ × B workgroups, 'instance' one workgroup per instance. */
 export interface GridKernel {
   entry: string;
-  span: 'elements' | 'instance';
+  span: 'elements' | 'instance' | 'tiles';
   elems?: string;
+  /** 'tiles': the product's rows and columns (⌈rows/64⌉·⌈cols/64⌉ workgroups per instance) */
+  rows?: string;
+  cols?: string;
   note: string;
 }
 
@@ -103,6 +110,14 @@ class GridGen extends InstanceGen {
   private guards: string[] = [];
   private segmentDepth = 0;
   private open: OpenKernel | null = null;
+  /** stable names of IR values in kernel notes (node ids depend on what the process compiled before) */
+  private refs = new Map<Node, string>();
+  private ref(n: Node): string {
+    let r = this.refs.get(n);
+    if (!r) this.refs.set(n, (r = `v${this.refs.size}:${n.op}`));
+    return r;
+  }
+
   /** `until` loops so far (each has a flag in the 'loop flags' output) */
   private untilLoops = 0;
   /** the per-instance slot of the first failed index check (id, index, size), when any */
@@ -116,9 +131,9 @@ class GridGen extends InstanceGen {
 
   // ---- kernels -------------------------------------------------------------------------------------
 
-  private begin(span: GridKernel['span'], note: string, elems?: Dim): void {
+  private begin(span: GridKernel['span'], note: string, elems?: Dim, tile?: [Dim, Dim]): void {
     if (this.open) throw new InternalError('grid: a kernel begun inside another');
-    const k: GridKernel = { entry: `k${this.kernelList.length}`, span, note, ...(elems ? { elems: elems.toString() } : {}) };
+    const k: GridKernel = { entry: `k${this.kernelList.length}`, span, note, ...(elems ? { elems: elems.toString() } : {}), ...(tile ? { rows: tile[0].toString(), cols: tile[1].toString() } : {}) };
     this.open = { k, lines: [], guard: [...this.guards], hasChecks: false };
     this.out = this.open.lines;
     this.ind = '  ';
@@ -127,7 +142,7 @@ class GridGen extends InstanceGen {
     const due = this.dueChecks;
     this.dueChecks = [];
     if (due.length) {
-      this.line(`if (${span === 'elements' ? 'gx' : 'lid'} == 0) {`);
+      this.line(`if (${span === 'elements' ? 'gx' : span === 'tiles' ? 'lid == 0 && wid.x' : 'lid'} == 0) {`);
       const prev = this.ind;
       this.ind += '  ';
       for (const n of due) this.checkIndices(n);
@@ -151,8 +166,9 @@ class GridGen extends InstanceGen {
       kernel: 'grid',
       entry: o.k.entry,
       bindings: GRID_BINDINGS,
-      grid: o.k.span === 'elements' ? [o.k.elems!, 'B', '1'] : ['B', '1', '1'],
-      ...(o.k.span === 'elements' ? { span: 'elements' as const } : {}),
+      grid: o.k.span === 'elements' ? [o.k.elems!, 'B', '1'] : o.k.span === 'tiles' ? [o.k.rows!, o.k.cols!, 'B'] : ['B', '1', '1'],
+      ...(o.k.span !== 'instance' ? { span: o.k.span } : {}),
+      ...(o.k.span === 'tiles' ? { tile: TILE } : {}),
       label: o.k.note,
     });
     this.open = null;
@@ -217,7 +233,7 @@ class GridGen extends InstanceGen {
         return;
       }
       const slot = this.scalarSlot(n);
-      this.single(`scalar %${n.id}`, () => {
+      this.single(`scalar ${this.ref(n)}`, () => {
         this.checkIndices(n);
         this.line(`${this.readScalar(slot)} = ${this.elem(n, [])};`);
       });
@@ -233,11 +249,92 @@ class GridGen extends InstanceGen {
     const slot = this.newSlot(numel(t), n, 'value');
     const cls = wgslClass[n.op];
     const heavy = cls === 'contraction' || cls === 'reduction';
+    const prod = this.tiledProduct(n);
+    if (prod) {
+      const N = this.dim((n.type as TensorType).shape[1]!);
+      this.tiledMatmul(prod, `${this.ref(n)} ${n.op} (tiled product)`, (gi, gj) => `${this.slotAt(slot, `${gi} * ${N} + ${gj}`)} = ${prod === n ? 'cv' : this.elem(n, [gi, gj])};`);
+      this.store.set(n, { k: 'slot', slot });
+      return;
+    }
     this.elementsKernel(n, slot, (ix) => {
       this.checkIndices(n);
       return heavy ? this.contraction(n, ix) : this.elem(n, ix);
-    }, `%${n.id} ${n.op}`);
+    }, `${this.ref(n)} ${n.op}`);
     this.store.set(n, { k: 'slot', slot });
+  }
+
+  /** A matrix product C = A B (m×k times k×n) in tiles of 64×64 per workgroup, K in steps of 16
+   *  through workgroup memory (tA[k][row], tB[k][col]); each of the 256 invocations accumulates a
+   *  4×4 block in registers. Operands are read through their element expressions (inputs, slots,
+   *  transposes, slices: any view), so one kernel serves every operand layout; `write(gi, gj)`
+   *  stores the value at (gi, gj), reading the accumulator through `elem(c, …)` (the epilogue of a
+   *  fused elementwise consumer included). The workgroup grid-strides over the tiles when there are
+   *  more than the device's grid allows. */
+  private tiledMatmul(c: Node, note: string, write: (gi: string, gj: string) => string): void {
+    const [A, B] = c.args as [Node, Node];
+    const [M, K] = (A.type as TensorType).shape as [Dim, Dim];
+    const N = (B.type as TensorType).shape[1]!;
+    this.begin('tiles', note, undefined, [M, N]);
+    const [m, n, kk] = [this.dim(M), this.dim(N), this.dim(K)];
+    this.line(`let tilesN: i32 = (${n} + ${TILE - 1}) / ${TILE};`);
+    this.line(`let ntiles: i32 = ((${m} + ${TILE - 1}) / ${TILE}) * tilesN;`);
+    this.line(`let tr: i32 = lid / 16;`);
+    this.line(`let tc: i32 = lid % 16;`);
+    this.block(`for (var tile: i32 = i32(wid.x); tile < ntiles; tile = tile + i32(nwg.x))`, () => {
+      this.line(`let r0: i32 = (tile / tilesN) * ${TILE};`);
+      this.line(`let c0: i32 = (tile % tilesN) * ${TILE};`);
+      this.line(`var acc: array<f32, 16>;`);
+      this.line(`for (var q: i32 = 0; q < 16; q = q + 1) { acc[q] = 0.0; }`);
+      this.block(`for (var k0: i32 = 0; k0 < ${kk}; k0 = k0 + ${TK})`, () => {
+        this.block(`for (var q: i32 = lid; q < ${TILE * TK}; q = q + WGI)`, () => {
+          this.line(`let ar: i32 = r0 + q / ${TK};`);
+          this.line(`let ak: i32 = k0 + q % ${TK};`);
+          this.line(`var av: f32 = 0.0;`);
+          this.line(`if (ar < ${m} && ak < ${kk}) { av = ${this.elem(A, ['ar', 'ak'])}; }`);
+          this.line(`tA[(q % ${TK}) * ${TILE} + q / ${TK}] = av;`);
+          this.line(`let bk: i32 = k0 + q / ${TILE};`);
+          this.line(`let bc: i32 = c0 + q % ${TILE};`);
+          this.line(`var bv: f32 = 0.0;`);
+          this.line(`if (bk < ${kk} && bc < ${n}) { bv = ${this.elem(B, ['bk', 'bc'])}; }`);
+          this.line(`tB[q] = bv;`);
+        });
+        this.line('workgroupBarrier();');
+        this.block(`for (var t: i32 = 0; t < ${TK}; t = t + 1)`, () => {
+          this.line(`let a0 = tA[t * ${TILE} + tr * 4]; let a1 = tA[t * ${TILE} + tr * 4 + 1]; let a2 = tA[t * ${TILE} + tr * 4 + 2]; let a3 = tA[t * ${TILE} + tr * 4 + 3];`);
+          this.line(`let bb = vec4<f32>(tB[t * ${TILE} + tc * 4], tB[t * ${TILE} + tc * 4 + 1], tB[t * ${TILE} + tc * 4 + 2], tB[t * ${TILE} + tc * 4 + 3]);`);
+          this.line(`acc[0] = acc[0] + a0 * bb.x; acc[1] = acc[1] + a0 * bb.y; acc[2] = acc[2] + a0 * bb.z; acc[3] = acc[3] + a0 * bb.w;`);
+          this.line(`acc[4] = acc[4] + a1 * bb.x; acc[5] = acc[5] + a1 * bb.y; acc[6] = acc[6] + a1 * bb.z; acc[7] = acc[7] + a1 * bb.w;`);
+          this.line(`acc[8] = acc[8] + a2 * bb.x; acc[9] = acc[9] + a2 * bb.y; acc[10] = acc[10] + a2 * bb.z; acc[11] = acc[11] + a2 * bb.w;`);
+          this.line(`acc[12] = acc[12] + a3 * bb.x; acc[13] = acc[13] + a3 * bb.y; acc[14] = acc[14] + a3 * bb.z; acc[15] = acc[15] + a3 * bb.w;`);
+        });
+        this.line('workgroupBarrier();');
+      });
+      this.block(`for (var q: i32 = 0; q < 16; q = q + 1)`, () => {
+        this.line(`let gi: i32 = r0 + tr * 4 + q / 4;`);
+        this.line(`let gj: i32 = c0 + tc * 4 + q % 4;`);
+        this.block(`if (gi < ${m} && gj < ${n})`, () => {
+          this.line(`let cv: f32 = acc[q];`);
+          this.tileAcc = c;
+          this.line(write('gi', 'gj'));
+          this.tileAcc = null;
+        });
+      });
+    });
+    this.end();
+  }
+
+  /** while a tiled product's epilogue is written: the product whose value is `cv` */
+  private tileAcc: Node | null = null;
+
+  /** The product a tiled launch computes for `n`: n itself (a materialized matmul) or the matmul
+   *  fused into n, an elementwise op. */
+  private tiledProduct(n: Node): Node | undefined {
+    const two = (x: Node) => x.type.kind === 'tensor' && x.type.shape.length === 2;
+    if (this.wg !== 16 * 16) return undefined; // the tile's 16 × 16 invocations
+    if (n.op === 'matmul' && two(n)) return n;
+    if (wgslClass[n.op] !== 'view' || !two(n)) return undefined;
+    const c = n.args.find((a) => this.fused.has(a) && a.op === 'matmul');
+    return c && two(c) ? c : undefined;
   }
 
   /** Index checks of a fused op run once per instance at the start of the next launch (in the same
@@ -287,7 +384,7 @@ class GridGen extends InstanceGen {
   /** Runs `n` as instance-model code in a launch of one workgroup per instance, then spills its
    *  private scalar and integer results to scratch. */
   private segment(n: Node): void {
-    this.begin('instance', `%${n.id} ${n.op} (one workgroup per instance)`);
+    this.begin('instance', `${this.ref(n)} ${n.op} (one workgroup per instance)`);
     this.segmentDepth++;
     super.emitNode(n);
     const spill = (st: ReturnType<typeof this.store.get>, node: Node): typeof st => {
@@ -320,7 +417,7 @@ class GridGen extends InstanceGen {
       const psh = (part.type as TensorType).shape;
       const o = off;
       const N = numel(part.type as TensorType);
-      this.begin('elements', `%${n.id} concat part`, N);
+      this.begin('elements', `${this.ref(n)} concat part`, N);
       const e = this.fresh('e');
       this.block(`for (var ${e}: i32 = gx; ${e} < ${this.dim(N)}; ${e} = ${e} + gs)`, () => {
         const ix = this.unflat(e, psh);
@@ -369,7 +466,7 @@ class GridGen extends InstanceGen {
       const p = r.params[c + 1]!;
       if (isTensorT(init)) {
         const slot = this.newSlot(numel(init.type as TensorType), p, 'loop carry');
-        this.elementsKernel(init, slot, (ix) => this.elem(init, ix), `%${n.id} carry ${c} init`);
+        this.elementsKernel(init, slot, (ix) => this.elem(init, ix), `${this.ref(n)} carry ${c} init`);
         carrySlot.push(slot);
         this.store.set(p, { k: 'slot', slot });
       } else {
@@ -384,7 +481,7 @@ class GridGen extends InstanceGen {
     const stopSlot = this.scalarSlot(n);
     const doneSlot = this.scalarSlot(n);
     const flag = hasUntil ? this.untilLoops++ : -1;
-    this.single(`%${n.id} loop start`, () => {
+    this.single(`${this.ref(n)} loop start`, () => {
       for (let c = 0; c < k; c++) {
         const init = n.args[c + 2]!;
         if (isTensorT(init)) continue;
@@ -416,7 +513,7 @@ class GridGen extends InstanceGen {
     this.emitNode(done);
     if (hasUntil) {
       const dn = done;
-      this.single(`%${n.id} until`, () => this.line(`${this.readScalar(doneSlot)} = ${this.elem(dn, [])};`));
+      this.single(`${this.ref(n)} until`, () => this.line(`${this.readScalar(doneSlot)} = ${this.elem(dn, [])};`));
     }
     // phase 1: new values that are not in-place updates, into temporaries
     const carryParams = new Set(r.params.slice(1));
@@ -446,12 +543,12 @@ class GridGen extends InstanceGen {
         if (view && !this.mat.has(x) && sameIndex(x, param)) return plan.push({ c, kind: 'inplace' });
         if (st && st.k === 'slot' && !carrySlot.includes(st.slot)) return plan.push({ c, kind: 'copy', slot: st.slot });
         const tmp = this.newSlot(numel(x.type as TensorType), n, 'step temporary');
-        this.elementsKernel(x, tmp, (ix) => this.elem(x, ix), `%${n.id} carry ${c} next`);
+        this.elementsKernel(x, tmp, (ix) => this.elem(x, ix), `${this.ref(n)} carry ${c} next`);
         return plan.push({ c, kind: 'copy', slot: tmp });
       }
       const tmp = this.scalarSlot(n);
       const xi = x;
-      this.single(`%${n.id} carry ${c} next`, () =>
+      this.single(`${this.ref(n)} carry ${c} next`, () =>
         this.line(isIntT(xi) ? `${this.slotAt(tmp, '0')} = bitcast<f32>(${this.int(xi)});` : `${this.readScalar(tmp)} = ${this.elem(xi, [])};`),
       );
       return plan.push({ c, kind: 'copy', slot: tmp });
@@ -465,7 +562,7 @@ class GridGen extends InstanceGen {
       if ((x.op === 'setcol' || x.op === 'setrow') && x.args[0] === param) {
         const sh = (x.type as TensorType).shape;
         const len = x.op === 'setcol' ? sh[0]! : sh[1]!;
-        this.begin('elements', `%${n.id} carry ${p.c} ${x.op} in place`, len);
+        this.begin('elements', `${this.ref(n)} carry ${p.c} ${x.op} in place`, len);
         const t = this.fresh('t');
         const pos = this.int(x.args[1]!);
         const ix = x.op === 'setcol' ? [t, pos] : [pos, t];
@@ -474,7 +571,7 @@ class GridGen extends InstanceGen {
         continue;
       }
       this.store.set(x, { k: 'view' });
-      this.elementsKernel(x, slot, (ix) => this.elem(x, ix), `%${n.id} carry ${p.c} in place`);
+      this.elementsKernel(x, slot, (ix) => this.elem(x, ix), `${this.ref(n)} carry ${p.c} in place`);
     }
     // phase 3: copies into the carries, then the counters
     for (const p of plan) {
@@ -483,13 +580,13 @@ class GridGen extends InstanceGen {
       const slot = carrySlot[p.c]!;
       if (isTensorT(x)) {
         const N = numel(x.type as TensorType);
-        this.begin('elements', `%${n.id} carry ${p.c} copy`, N);
+        this.begin('elements', `${this.ref(n)} carry ${p.c} copy`, N);
         const e = this.fresh('e');
         this.line(`for (var ${e}: i32 = gx; ${e} < ${this.dim(N)}; ${e} = ${e} + gs) { ${this.slotAt(slot, e)} = ${this.slotAt(p.slot!, e)}; }`);
         this.end();
       }
     }
-    this.single(`%${n.id} loop step`, () => {
+    this.single(`${this.ref(n)} loop step`, () => {
       for (const p of plan) {
         if (p.kind === 'copy' && !isTensorT(next[p.c]!)) this.line(`${this.slotAt(carrySlot[p.c]!, '0')} = ${this.slotAt(p.slot!, '0')};`);
       }
@@ -548,6 +645,12 @@ class GridGen extends InstanceGen {
       const t = r.node.type as TensorType;
       if (t.dtype === 'i') return this.single(`result ${r.name}`, () => this.line(`OUT[OO${i} + inst] = bitcast<f32>(${this.int(r.node)});`));
       if (t.shape.length === 0) return this.single(`result ${r.name}`, () => this.line(`OUT[OO${i} + inst] = ${this.elem(r.node, [])};`));
+      const prod = this.store.get(r.node)?.k === 'view' || !this.store.has(r.node) ? this.tiledProduct(r.node) : undefined;
+      if (prod && prod !== r.node) {
+        const cols = this.dim(t.shape[1]!);
+        const NN = this.dim(numel(t));
+        return this.tiledMatmul(prod, `result ${r.name} (tiled product)`, (gi, gj) => `OUT[OO${i} + inst * ${NN} + ${gi} * ${cols} + ${gj}] = ${this.elem(r.node, [gi, gj])};`);
+      }
       const N = numel(t);
       this.begin('elements', `result ${r.name}`, N);
       const e = this.fresh('e');
@@ -604,6 +707,7 @@ class GridGen extends InstanceGen {
   }
 
   protected override elem(n: Node, ix: string[]): string {
+    if (n === this.tileAcc) return 'cv';
     if (this.fused.has(n)) return this.contraction(n, ix);
     return super.elem(n, ix);
   }
@@ -637,7 +741,14 @@ class GridGen extends InstanceGen {
     const entries = this.kernelList.map((o) => {
       const guard = o.guard.length ? o.guard.join(' || ') : '';
       const head =
-        o.k.span === 'elements'
+        o.k.span === 'tiles'
+          ? `  let inst: i32 = i32(wid.y + wid.z * nwg.y);
+  if (inst >= ui(0)) { return; }
+  let lid: i32 = i32(lidu);
+  let b0: i32 = inst * ui(1);
+${used(pre, o)}
+${guard ? `  if (uniform_flag(select(0.0, 1.0, ${guard}), lidu) != 0) { return; }\n` : ''}`
+          : o.k.span === 'elements'
           ? `  let inst: i32 = i32(wid.y + wid.z * nwg.y);
   if (inst >= ui(0)) { return; }
   let lid: i32 = i32(lidu);
@@ -661,8 +772,9 @@ fn ${o.k.entry}(${this.entryParams()}) {
 ${sg ? '  sg_lane = sgl;\n  sg_size = sgs;\n' : ''}${head}${checks.decl}${o.lines.join('\n')}
 ${checks.tail}}`;
     });
+    const tiles = this.kernelList.some((o) => o.k.span === 'tiles') ? `var<workgroup> tA: array<f32, ${TILE * TK}>;\nvar<workgroup> tB: array<f32, ${TILE * TK}>;\n` : '';
     const wgsl = `${this.moduleHeader(`matc grid program for ${this.f.name}: ${this.kernelList.length} kernels over tiles of large operands`)}
-${entries.join('\n\n')}
+${tiles}${entries.join('\n\n')}
 `;
     const spec = { ...this.specFields(wgsl), entryPoint: this.kernelList[0]?.k.entry ?? 'k0' };
     return { spec, kernels: this.kernelList.map((o) => o.k), steps: this.stepStack[0]! };
