@@ -33,7 +33,8 @@ import { Rng, randomInstance } from '../runtime/random.js';
 import { selectBackend } from '../runtime/select.js';
 import { Tensor } from '../runtime/tensor.js';
 import type { Backend } from '../runtime/backend.js';
-import { instanceChunking, instanceKernelOf, packChunkInputs, type WebGpuBackend } from '../runtime/webgpu/backend.js';
+import { instanceChunking, packChunkInputs, variantLaunches, type GridLaunches, type WebGpuBackend } from '../runtime/webgpu/backend.js';
+import type { ScheduleChoice } from '../runtime/schedule-choice.js';
 import type { GpuContext } from '../runtime/webgpu/device.js';
 import type { GpuPlan, PlanInputs } from '../core/gpu-plan.js';
 import { randomLike, resolveDims } from './inputs.js';
@@ -102,11 +103,13 @@ export function benchInputs(fn: CompiledFn, given: Record<string, number>, batch
 /** The instance kernel's launches for a bound call as one resident plan: the same layout and
  *  chunking as runInstanceKernel (runtime/webgpu/backend.ts), but every chunk is its own launch
  *  with its own uniform/input/output buffers, so the whole batch is one timed compute pass. */
-export function instancePlan(ctx: GpuContext, spec: InstanceKernelSpec, bind: Binding): { plan: GpuPlan; inputs: PlanInputs } {
+export function instancePlan(ctx: GpuContext, spec: InstanceKernelSpec, bind: Binding, grid?: GridLaunches): { plan: GpuPlan; inputs: PlanInputs } {
   const B = bind.batchSize;
   const batched = bind.inputs.map((i) => i.batched);
-  const { chunk, maxGrid, probe } = instanceChunking(ctx, spec, bind);
-  const plan: GpuPlan = { kernels: { inst: { wgsl: spec.wgsl, entryPoint: spec.entryPoint } }, buffers: [], launches: [], outputs: [] };
+  const chunking = instanceChunking(ctx, spec, bind);
+  const { maxGrid, probe } = chunking;
+  const chunk = grid ? Math.min(chunking.chunk, maxGrid) : chunking.chunk;
+  const plan: GpuPlan = { kernels: grid ? grid.kernels : { inst: { wgsl: spec.wgsl, entryPoint: spec.entryPoint } }, buffers: [], launches: [], outputs: [] };
   const inputs: PlanInputs = {};
   plan.buffers.push({ name: 'scratch', bytes: Math.max(4, probe.scratchPerInstance * 4 * Math.min(chunk, B)), kind: 'scratch' });
   for (let base = 0, k = 0; base < B; base += chunk, k++) {
@@ -120,17 +123,14 @@ export function instancePlan(ctx: GpuContext, spec: InstanceKernelSpec, bind: Bi
       { name: `in${k}`, bytes: input.byteLength, kind: 'input' },
       { name: `out${k}`, bytes: Math.max(4, outLen * 4), kind: 'output' },
     );
-    plan.launches.push({
-      kernel: 'inst',
-      label: `chunk${k}`,
-      bindings: [
-        { binding: 0, buffer: `uni${k}`, access: 'uniform' },
-        { binding: 1, buffer: 'scratch', access: 'read_write' },
-        { binding: 2, buffer: `in${k}`, access: 'read' },
-        { binding: 3, buffer: `out${k}`, access: 'read_write' },
-      ],
-      workgroups: [gx, Math.ceil(count / gx), 1],
-    });
+    const bindings: GpuPlan['launches'][number]['bindings'] = [
+      { binding: 0, buffer: `uni${k}`, access: 'uniform' },
+      { binding: 1, buffer: 'scratch', access: 'read_write' },
+      { binding: 2, buffer: `in${k}`, access: 'read' },
+      { binding: 3, buffer: `out${k}`, access: 'read_write' },
+    ];
+    if (grid) for (const l of grid.expand(count, maxGrid).launches) plan.launches.push({ ...l, label: `chunk${k} ${l.label ?? ''}`, bindings });
+    else plan.launches.push({ kernel: 'inst', label: `chunk${k}`, bindings, workgroups: [gx, Math.ceil(count / gx), 1] });
     plan.outputs.push(`out${k}`);
     inputs[`uni${k}`] = args.uniforms;
     inputs[`in${k}`] = input;
@@ -166,10 +166,10 @@ export interface TimingOptions {
 }
 
 /** GPU time of a function's kernel on resident buffers (null without timestamp queries). */
-export async function timeGpu(ctx: GpuContext, spec: InstanceKernelSpec, bind: Binding, o: TimingOptions): Promise<{ ms: number[]; launches: number } | null> {
+export async function timeGpu(ctx: GpuContext, spec: InstanceKernelSpec, bind: Binding, o: TimingOptions, grid?: GridLaunches): Promise<{ ms: number[]; launches: number } | null> {
   if (!ctx.features.timestampQuery) return null;
   const { prepareResidentPlan } = await import('../runtime/webgpu/executor.js');
-  const { plan, inputs } = instancePlan(ctx, spec, bind);
+  const { plan, inputs } = instancePlan(ctx, spec, bind, grid);
   const r = await prepareResidentPlan(ctx, plan, { label: 'bench' });
   try {
     r.write(inputs);
@@ -225,6 +225,8 @@ export interface BenchReport {
   reps: number;
   seed: number;
   inputs: Record<string, string>;
+  /** The GPU execution model each phase ran on and why (the cost model or MATC_SCHEDULE). */
+  schedule?: { forward: ScheduleChoice; backward?: ScheduleChoice };
   /** Solver status of the last timed calls: iterations (min, max) and converged instances. */
   status: { forward: Record<string, NodeSummary>; backward: Record<string, NodeSummary>; warnings: string[] };
 }
@@ -276,11 +278,15 @@ export async function benchFunction(fn: CompiledFn, backend: Backend | undefined
   const gpu = backend?.kind === 'webgpu' ? (backend as WebGpuBackend) : null;
   const program = fn.module.program;
 
+  const schedules: Partial<Record<'forward' | 'vjp', ScheduleChoice>> = {};
   const gpuTime = async (mode: 'forward' | 'vjp', inputs: Record<string, Tensor>) => {
     if (!gpu) return null;
     const exe = fn.executable(mode);
     const bind = bindInputs(exe.signature, inputs, { dims: d.callDims });
-    return timeGpu(gpu.ctx, instanceKernelOf(gpu.variantFor(exe, bind.dims)), bind, o);
+    const v = gpu.variantFor(exe, bind.dims, bind.batchSize);
+    schedules[mode] = gpu.scheduleChoice(exe.signature, bind.dims, bind.batchSize);
+    const { spec, grid } = variantLaunches(v, bind);
+    return timeGpu(gpu.ctx, spec, bind, o, grid);
   };
 
   // GPU time first: its probe run compiles the pipeline and warms the GPU for the wall-time calls.
@@ -317,6 +323,7 @@ export async function benchFunction(fn: CompiledFn, backend: Backend | undefined
     reps: o.reps,
     seed,
     inputs: d.notes,
+    ...(schedules.forward ? { schedule: { forward: schedules.forward, ...(schedules.vjp ? { backward: schedules.vjp } : {}) } } : {}),
     status: {
       forward: summarizeNodes(fwdWall.last.status.nodes),
       backward: bwdLast ? summarizeNodes(bwdLast.status.nodes) : {},
@@ -357,6 +364,10 @@ export function formatReport(r: BenchReport, note?: string): string {
   const lines = [`${r.fn}  backend: ${r.backend}  dims: ${dims}  batch: ${r.batch}`];
   if (note) lines.push(`  (${note})`);
   for (const [k, v] of Object.entries(r.inputs)) lines.push(`  input ${k}: ${v}`);
+  if (r.schedule) {
+    const b = r.schedule.backward;
+    lines.push(`  schedule  forward: ${r.schedule.forward.model} model (${r.schedule.forward.reason})${b ? `; backward: ${b.model} model (${b.reason})` : ''}`);
+  }
   const rows = [
     ['phase', 'gpu ms (median)', 'gpu ms (min)', 'wall ms (median)', 'wall ms (min)', 'samples gpu/wall'],
     ...(['forward', 'backward'] as const)

@@ -9,13 +9,18 @@ import { Graph, type Func } from './ir/node.js';
 import { parseFunc } from './ir/parser.js';
 import { printFunc } from './ir/printer.js';
 import { instanceVariant } from './schedule/instance.js';
+import { gridVariant } from './schedule/grid.js';
 import { signatureData } from './signature.js';
 
 /** The workgroup sizes instance kernels are generated with (AOT modules embed each). */
 export const WORKGROUP_SIZES = [128, 256] as const;
 
 /** Every variant the WebGPU runtime may pick on some adapter for some dimensions. */
-export const ALL_VARIANTS: readonly VariantWhen[] = WORKGROUP_SIZES.flatMap((workgroupSize) => [false, true].map((subgroups) => ({ workgroupSize, subgroups })));
+export const ALL_VARIANTS: readonly VariantWhen[] = [
+  ...WORKGROUP_SIZES.flatMap((workgroupSize) => [false, true].map((subgroups) => ({ workgroupSize, subgroups }))),
+  // the grid model (compiler/schedule/grid.ts): one variant, which every adapter can run
+  { workgroupSize: 256, subgroups: false, model: 'grid' },
+];
 
 /** The CPU program, or why there is none (the interpreter runs the IR then). */
 export function cpuPart(f: Func): { cpu?: CpuProgramData; cpuError?: string } {
@@ -27,9 +32,10 @@ export function cpuPart(f: Func): { cpu?: CpuProgramData; cpuError?: string } {
   }
 }
 
-/** The GPU variant of a function for these options (today: the instance model). */
+/** The GPU variant of a function for these options: the instance model, or the grid model's
+ *  kernels over tiles of large operands (`when.model`). */
 export function gpuVariant(f: Func, when: VariantWhen): VariantData {
-  return instanceVariant(f, when);
+  return when.model === 'grid' ? gridVariant(f, when) : instanceVariant(f, when);
 }
 
 /** The printed IR, checked to read back as itself: the CPU path of an AOT module runs the text. */
@@ -58,10 +64,21 @@ function firstDifference(a: string, b: string): string {
 export function executableData(f: Func, mode: Mode, what: string, variants: readonly VariantWhen[] = ALL_VARIANTS, gpuF: Func = f): ExecutableData {
   const out: ExecutableData = { mode, signature: signatureData(f), ir: printedIr(f, what), ...cpuPart(f), variants: [] };
   try {
-    for (const when of variants) out.variants.push(gpuVariant(gpuF, when));
+    for (const when of variants) if (when.model !== 'grid') out.variants.push(gpuVariant(gpuF, when));
   } catch (e) {
     out.variants = [];
     out.variantError = (e as Error).message.split('\n')[0];
+  }
+  // a function the grid model cannot run keeps its instance kernels (the runtime falls back)
+  if (out.variants.length) {
+    for (const when of variants) {
+      if (when.model !== 'grid') continue;
+      try {
+        out.variants.push(gpuVariant(gpuF, when));
+      } catch {
+        /* no grid variant: the instance model runs every call */
+      }
+    }
   }
   return out;
 }

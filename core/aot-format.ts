@@ -6,11 +6,15 @@
 //
 // `format` is bumped whenever a loader could misread an older module; the loader refuses a format
 // it does not know (MATR113) instead of running it wrongly. Format 1 (matc ≤ 0.1 of November 2026)
-// embedded bare instance-kernel specs instead of executables.
+// embedded bare instance-kernel specs instead of executables. Format 3 (December 2026) adds
+// grid-model variants (`when.model: 'grid'`), which a format-2 loader would take for instance
+// kernels; a format-3 loader reads format-2 modules (they have instance variants only).
 
 import type { ExecutableData } from './executable.js';
 
-export const AOT_FORMAT = 2;
+export const AOT_FORMAT = 3;
+/** Older formats this loader still reads. */
+export const AOT_FORMATS_READ: readonly number[] = [2, 3];
 
 export type FunctionKind = 'fn' | 'layer' | 'optimizer';
 

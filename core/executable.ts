@@ -71,11 +71,14 @@ export interface VariantWhen {
   workgroupSize: number;
   /** subgroup reductions (the adapter must have the 'subgroups' feature) */
   subgroups: boolean;
+  /** the execution model (core/schedule.ts): one workgroup per instance (the default) or the grid
+   *  model's kernels over tiles of large operands */
+  model?: 'instance' | 'grid';
 }
 
 /** The key of a variant: workgroup size, then "+sg" with subgroup reductions ("128", "256+sg"). */
 export function variantKey(w: VariantWhen): string {
-  return `${w.workgroupSize}${w.subgroups ? '+sg' : ''}`;
+  return `${w.workgroupSize}${w.subgroups ? '+sg' : ''}${w.model === 'grid' ? '+grid' : ''}`;
 }
 
 export interface VariantData {

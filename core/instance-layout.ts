@@ -11,8 +11,10 @@ export interface KernelIO {
   size: string;
   /** a result (or an input), one field of a status entry, or the kernel's run-time index checks
    *  (three values per instance: the failed check's number in `checks` counting from 1, or 0;
-   *  the index; the size it had to be below) */
-  kind: 'result' | 'status' | 'check';
+   *  the index; the size it had to be below), or (grid programs) the 'stopped' flags of the
+   *  `until` loops, one per loop per instance, which the runtime reads between iterations to end a
+   *  loop early */
+  kind: 'result' | 'status' | 'check' | 'flags';
   /** for results: the instance shape as dimension texts */
   shape?: string[];
   /** for status fields: the index of the entry in the function's status list, and the field */

@@ -31,7 +31,21 @@ export interface ScheduleBinding {
 }
 
 export type ScheduleStep =
-  | { k: 'launch'; kernel: string; bindings: ScheduleBinding[]; grid: [string, string, string]; label?: string }
+  | {
+      k: 'launch';
+      kernel: string;
+      /** the entry point of the kernel's module, when it has several (grid programs) */
+      entry?: string;
+      bindings: ScheduleBinding[];
+      /** workgroups, or with `span: 'elements'`, grid[0] counts elements per instance: the runtime
+       *  launches ⌈grid[0] / workgroup size⌉ workgroups (capped; kernels stride over the rest), or
+       *  with `span: 'tiles'`, grid = (rows, cols, B) of a product computed in `tile`×`tile` blocks:
+       *  ⌈rows/tile⌉·⌈cols/tile⌉ workgroups (capped; kernels stride over the rest) per instance */
+      grid: [string, string, string];
+      span?: 'elements' | 'tiles';
+      tile?: number;
+      label?: string;
+    }
   | {
       k: 'loop';
       /** the most iterations (a dimension expression) */
@@ -123,7 +137,9 @@ export function printSchedule(s: Schedule): string {
     for (const st of xs) {
       if (st.k === 'launch') {
         const binds = st.bindings.map((b) => `${b.binding}=${b.buffer}${b.access === 'read' ? ' (read)' : ''}`).join(', ');
-        out.push(`${ind}launch ${st.kernel} grid (${st.grid.join(', ')}) bindings ${binds}`);
+        const what = st.entry ? `${st.kernel}.${st.entry}` : st.kernel;
+        const grid = st.span === 'elements' ? `elements ${st.grid[0]} × ${st.grid[1]}` : st.span === 'tiles' ? `tiles of ${st.tile}² over ${st.grid[0]} × ${st.grid[1]} × ${st.grid[2]}` : `grid (${st.grid.join(', ')})`;
+        out.push(`${ind}launch ${what} ${grid} bindings ${binds}${st.label ? `  // ${st.label}` : ''}`);
       } else if (st.k === 'loop') {
         const until = st.until ? ` until ${st.until.buffer}[${st.until.index}] != 0${st.check ? ` (read back every ${st.check.every})` : ''}` : '';
         out.push(`${ind}loop at most ${st.count}${until} {`);

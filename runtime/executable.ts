@@ -43,7 +43,9 @@ export interface RawResult {
 
 /** The variant for `when` among those an executable carries: the same options, else the same
  *  subgroup choice at the default workgroup size (128), else the first. */
-export function pickVariant(variants: readonly VariantData[], when: VariantWhen): VariantData | undefined {
+export function pickVariant(all: readonly VariantData[], when: VariantWhen): VariantData | undefined {
+  const model = when.model ?? 'instance';
+  const variants = all.filter((v) => (v.when.model ?? 'instance') === model);
   return (
     variants.find((v) => v.when.workgroupSize === when.workgroupSize && v.when.subgroups === when.subgroups) ??
     variants.find((v) => v.when.workgroupSize === 128 && v.when.subgroups === when.subgroups) ??

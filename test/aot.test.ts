@@ -32,6 +32,7 @@ import { getNodeGPU } from '../runtime/webgpu/device.js';
 import { summarize as aotSummarize } from '../runtime/aot/index.js';
 import type { AotModuleData, ExecutableData, LoadedModule, MatcFunction } from '../runtime/aot/index.js';
 import { variantKey } from '../core/executable.js';
+import { gridVariant } from '../compiler/schedule/grid.js';
 import { verifySchedule } from '../core/schedule.js';
 import { SHAPED_AND_SGD } from './util/specs.js';
 import type { NodeStatus } from '../runtime/cpu/backend.js';
@@ -328,8 +329,14 @@ test('WebGPU: the embedded kernels are the JIT kernels and the kernels of the em
         assert.deepEqual(ex.variants.map((v) => variantKey(v.when)), ALL_VARIANTS.map(variantKey), `${name}: ${fn} ${mode}: every variant the runtime may pick is embedded`);
         for (const v of ex.variants) {
           const key = `${name}: ${fn} ${mode} (${variantKey(v.when)})`;
-          assert.equal(v.schedule.model, 'instance', key);
+          assert.equal(v.schedule.model, v.when.model ?? 'instance', key);
           assert.deepEqual(verifySchedule(v.schedule, Object.keys(v.kernels)), [], `${key}: the schedule verifies`);
+          if (v.when.model === 'grid') {
+            // the grid program (issue 8): the JIT's, and the one of the embedded IR
+            assert.deepEqual(v, gridVariant(f, v.when), `${key}: the grid variant is the JIT's`);
+            if (sameForm) assert.deepEqual(v, gridVariant(parseFunc(ex.ir, new Graph()), v.when), `${key}: the grid variant of the embedded IR`);
+            continue;
+          }
           assert.deepEqual(v.kernels.inst, genInstanceKernel(f, v.when), `${key}: the kernel spec is the JIT's`);
           // the CPU path (parsed IR) and the GPU path (kernel) of the module are the same function,
           // unless the derivation chose by target (`backward: auto`: MINRES on the CPU, dense in

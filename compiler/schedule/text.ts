@@ -1,17 +1,20 @@
 // `matc ir --stage schedule|wgsl`: the GPU plan of a function's forward and VJP, as the WebGPU
-// backend runs them. Today every call is ONE instance kernel (compiler/codegen/wgsl/instance.ts):
+// backend runs them. The schedule stage prints both execution models: the instance model (compiler/codegen/wgsl/instance.ts):
 // one dispatch with one workgroup per problem instance, one submission, one readback; the host
 // side is the layout (core/instance-layout.ts) — dimensions, scratch slots, input and output
 // placement as dimension expressions that the runtime evaluates per call into a uniform table —
 // and the schedule IR (core/schedule.ts) of the one launch. `schedule` prints that plan with, for
 // every scratch slot, the IR value it holds (the generator's slot notes, named as in
-// `--stage opt`), then the schedule; `wgsl` prints the kernels themselves.
+// `--stage opt`), then the schedule; then the grid model's schedule (compiler/schedule/grid.ts):
+// its launches in order, loops as schedule loops. `wgsl` prints the instance kernel (the grid
+// program's module with MATC_SCHEDULE=grid).
 
 import { Dim, parseDim } from '../../core/dims.js';
 import { CompileError, type Program } from '../compile.js';
 import { genInstanceKernel, type SlotNote } from '../codegen/wgsl/instance.js';
 import { type InstanceKernelSpec, uniformIndex } from '../../core/instance-layout.js';
-import { printSchedule, verifySchedule } from '../../core/schedule.js';
+import { printSchedule, verifySchedule, type ScheduleStep } from '../../core/schedule.js';
+import { gridVariant } from './grid.js';
 import { InternalError } from '../../core/errors.js';
 import { instanceSchedule } from './instance.js';
 import { type Func, type Node, reachable, scopes } from '../ir/node.js';
@@ -25,8 +28,9 @@ export function scheduleText(p: Program, fn: string, stage: ScheduleStage): stri
     { label: 'vjp', f: derived(() => p.vjp(fn, 'gpu')) },
   ];
   const missing = (label: string, why: string) => (stage === 'wgsl' ? '// ' : '') + `${fn} (${label}): not compiled: ${why.split('\n')[0]}`;
-  if (stage === 'wgsl') return forms.map(({ label, f }) => (typeof f === 'string' ? missing(label, f) : wgslText(label, f, genInstanceKernel(f)))).join('\n');
-  return forms.map(({ label, f }) => (typeof f === 'string' ? missing(label, f) : planText(label, f))).join('\n\n');
+  const grid = typeof process !== 'undefined' && process.env.MATC_SCHEDULE === 'grid';
+  if (stage === 'wgsl') return forms.map(({ label, f }) => (typeof f === 'string' ? missing(label, f) : grid ? gridWgslText(label, f) : wgslText(label, f, genInstanceKernel(f)))).join('\n');
+  return forms.map(({ label, f }) => (typeof f === 'string' ? missing(label, f) : `${planText(label, f)}\n${gridPlanText(f)}`)).join('\n\n');
 }
 
 /** A derived form, or the reason it does not exist (a function without a reverse rule still has
@@ -160,6 +164,30 @@ function planText(label: string, f: Func): string {
   if (problems.length) throw new InternalError(`the schedule of ${f.name} does not verify: ${problems.join('; ')}`);
   out.push(...printSchedule(sched).split('\n').map((l) => `  ${l}`));
   return out.join('\n');
+}
+
+/** The grid model's schedule of a function: its launches in order (loops as schedule loops). */
+function gridPlanText(f: Func): string {
+  const v = gridVariant(f, { workgroupSize: 256, subgroups: false, model: 'grid' });
+  const problems = verifySchedule(v.schedule, ['grid']);
+  if (problems.length) throw new InternalError(`the grid schedule of ${f.name} does not verify: ${problems.join('; ')}`);
+  const spec = v.kernels.grid!;
+  return [
+    `  grid model (when the cost model or MATC_SCHEDULE=grid picks it): one module of ${countEntries(v.schedule.steps)} kernels over the same`,
+    `  buffers, ${spec.slots.length} slots (${total(spec.slots)} f32 per instance); 'elements' launches run ⌈N / 256⌉ × B workgroups`,
+    ...printSchedule(v.schedule).split('\n').map((l) => `  ${l}`),
+  ].join('\n');
+}
+
+function countEntries(steps: readonly ScheduleStep[]): number {
+  let n = 0;
+  for (const st of steps) n += st.k === 'launch' ? 1 : st.k === 'loop' ? countEntries(st.body) : 0;
+  return n;
+}
+
+function gridWgslText(label: string, f: Func): string {
+  const spec = gridVariant(f, { workgroupSize: 256, subgroups: false, model: 'grid' }).kernels.grid!;
+  return `// ---- ${f.name} (${label}), grid model: one entry point per launch of its schedule ----\n${spec.wgsl}`;
 }
 
 function findLoop(f: Func, param: Node): Node | null {

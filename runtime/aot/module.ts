@@ -23,7 +23,7 @@ import { InternalError, MatcRuntimeError } from '../../core/errors.js';
 import { DataExecutable, type Executable } from '../executable.js';
 import type { Signature } from '../signature.js';
 import { selectBackend, type LoadOptions, type SelectedBackend } from './backend.js';
-import { AOT_FORMAT, isMissing, type AotModuleData } from '../../core/aot-format.js';
+import { AOT_FORMAT, AOT_FORMATS_READ, isMissing, type AotModuleData } from '../../core/aot-format.js';
 import { AotCompileError, AotFunction, type FunctionHost, type MatcFunction, type Mode } from './function.js';
 
 export interface LoadedModule<F = Record<string, MatcFunction>> {
@@ -72,7 +72,7 @@ export class AotModule<F = Record<string, MatcFunction>> {
   readonly functions: F;
 
   constructor(readonly data: AotModuleData) {
-    if (data.format !== AOT_FORMAT) {
+    if (!AOT_FORMATS_READ.includes(data.format)) {
       throw new MatcRuntimeError('MATR113', `the module compiled from ${data.source} by matc ${data.matc} has format ${data.format}; this runtime reads format ${AOT_FORMAT}: recompile it with this version of matc (matc compile)`);
     }
     this.functions = this.makeFunctions(() => this.current?.selected.backend);

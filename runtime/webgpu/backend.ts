@@ -18,6 +18,9 @@ import { InternalError, MatcRuntimeError } from '../../core/errors.js';
 import { runCheckError } from '../../core/run-checks.js';
 import { createGpuContext, getNodeGPU, type GpuContext } from './device.js';
 import { runPlan } from './executor.js';
+import { expandGridSchedule, gridEntries, type GridCheck } from './grid.js';
+import { prepareResidentPlan } from './executor.js';
+import { chooseSchedule, largestOperand, type ScheduleChoice } from '../schedule-choice.js';
 import type { GpuPlan } from '../../core/gpu-plan.js';
 
 /** The workgroup sizes instance kernels are generated with (AOT modules embed each). */
@@ -100,13 +103,66 @@ export function packChunkInputs(bind: Binding, inputSizes: readonly number[], ba
 
 /** Runs an instance-model variant on bound inputs. `sig` names the status entries. */
 export async function runVariant(ctx: GpuContext, variant: VariantData, sig: Signature, bind: Binding, opts: { timing?: boolean } = {}): Promise<RunSpecResult> {
-  return runInstanceKernel(ctx, instanceKernelOf(variant), sig, bind, opts);
+  const { spec, grid } = variantLaunches(variant, bind);
+  return runInstanceKernel(ctx, spec, sig, bind, opts, grid);
+}
+
+/** The layout of a variant's buffers (its instance kernel, or its grid program, which shares the
+ *  instance layout) and, for the grid model, its launches in place of the one instance launch. */
+export function variantLaunches(variant: VariantData, bind: Binding): { spec: InstanceKernelSpec; grid?: GridLaunches } {
+  if (variant.schedule.model !== 'grid') return { spec: instanceKernelOf(variant) };
+  const spec = variant.kernels.grid;
+  if (!spec) throw new InternalError('a grid schedule without its program');
+  const steps = variant.schedule.steps;
+  const kernels = Object.fromEntries([...gridEntries(steps)].map((e) => [e, { wgsl: spec.wgsl, entryPoint: e }]));
+  return { spec, grid: { kernels, expand: (count, maxGrid) => expandGridSchedule(steps, bind.dims, count, spec.workgroupSize, maxGrid) } };
+}
+
+/** Where a chunk's 'loop flags' output lies in the out buffer (f32 elements) and how many flags
+ *  each instance has. */
+function flagsOf(spec: InstanceKernelSpec, outputSizes: readonly number[], count: number): { offset: number; perInstance: number; count: number } {
+  const k = spec.outputs.findIndex((o) => o.kind === 'flags');
+  if (k < 0) throw new InternalError('a grid schedule checks loop flags it does not write');
+  let offset = 0;
+  for (let i = 0; i < k; i++) offset += outputSizes[i]! * count;
+  return { offset, perInstance: outputSizes[k]!, count };
+}
+
+/** Runs a grid plan whose `until` loops end early: launches up to each check, then a read of the
+ *  loops' flags (one small readback); when every instance of the chunk has stopped the loop, the
+ *  rest of its launches are left out. The last part reads the outputs back. */
+async function runWithChecks(ctx: GpuContext, plan: GpuPlan, inputs: Record<string, Float32Array | Int32Array>, checks: readonly GridCheck[], flags: { offset: number; perInstance: number; count: number }) {
+  const resident = await prepareResidentPlan(ctx, plan, { label: 'matc' });
+  try {
+    resident.write(inputs);
+    let i = 0;
+    for (const c of checks) {
+      if (c.at < i) continue; // inside a part already left out
+      if (c.at > i) await resident.run({ range: [i, c.at], readback: false });
+      const f = await resident.readRange('out', flags.offset * 4, flags.count * flags.perInstance * 4);
+      let all = true;
+      for (let b = 0; b < flags.count && all; b++) all = f[b * flags.perInstance + c.flag] !== 0;
+      i = all ? c.skipTo : c.at;
+    }
+    return await resident.run({ range: [i, plan.launches.length], readback: true });
+  } finally {
+    resident.release();
+  }
+}
+
+/** The launches of a grid-model variant in place of the one instance launch. */
+export interface GridLaunches {
+  kernels: GpuPlan['kernels'];
+  expand: (count: number, maxGrid: number) => { launches: GpuPlan['launches']; checks: GridCheck[] };
 }
 
 /** Runs an instance kernel spec on bound inputs. */
-export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpec, sig: Signature, bind: Binding, opts: { timing?: boolean } = {}): Promise<RunSpecResult> {
+export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpec, sig: Signature, bind: Binding, opts: { timing?: boolean } = {}, grid?: GridLaunches): Promise<RunSpecResult> {
   const B = bind.batchSize;
-  const { chunk, maxGrid, probe } = instanceChunking(ctx, spec, bind);
+  const chunking = instanceChunking(ctx, spec, bind);
+  const { maxGrid, probe } = chunking;
+  // grid launches put the instance in the grid's y dimension
+  const chunk = grid ? Math.min(chunking.chunk, maxGrid) : chunking.chunk;
   // results stay f32 (what the device computed): no conversion pass over large outputs
   const outData = spec.outputs.map((o, i) => new Float32Array(probe.outputSizes[i]! * B));
   const trace = typeof process !== 'undefined' && process.env.MATC_TRACE === '1';
@@ -121,17 +177,18 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
     const input = packChunkInputs(bind, args.inputSizes, base, count);
     mark('pack', tp0);
     const outLen = args.outputSizes.reduce((s, x) => s + x * count, 0);
+    const expanded = grid?.expand(count, maxGrid);
     const gx = Math.min(count, maxGrid);
     const gy = Math.ceil(count / gx);
     const plan: GpuPlan = {
-      kernels: { inst: { wgsl: spec.wgsl, entryPoint: spec.entryPoint } },
+      kernels: grid ? grid.kernels : { inst: { wgsl: spec.wgsl, entryPoint: spec.entryPoint } },
       buffers: [
         { name: 'uni', bytes: args.uniforms.byteLength, kind: 'uniform' },
         { name: 'scratch', bytes: Math.max(4, args.scratchPerInstance * 4 * count), kind: 'scratch' },
         { name: 'in', bytes: input.byteLength, kind: 'input' },
         { name: 'out', bytes: Math.max(4, outLen * 4), kind: 'output' },
       ],
-      launches: [
+      launches: expanded ? expanded.launches : [
         {
           kernel: 'inst',
           bindings: [
@@ -146,7 +203,9 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
       outputs: ['out'],
     };
     let tp = performance.now();
-    const r = await runPlan(ctx, plan, { uni: args.uniforms, in: input }, { timing: opts.timing === true, label: 'matc' });
+    const r = expanded?.checks.length
+      ? await runWithChecks(ctx, plan, { uni: args.uniforms, in: input }, expanded.checks, flagsOf(spec, args.outputSizes, count))
+      : await runPlan(ctx, plan, { uni: args.uniforms, in: input }, { timing: opts.timing === true, label: 'matc' });
     mark('gpu run (upload, dispatch, readback)', tp);
     tp = performance.now();
     if (r.gpuMs !== undefined) gpuMs += r.gpuMs;
@@ -164,6 +223,7 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
   const outputs: Record<string, Tensor> = {};
   const nodes: NodeStatus[] = sig.status.map((st) => ({ name: st.name, kind: st.kind, iterations: [], converged: [], ...(st.estimate ? { residualEstimate: true } : {}) }));
   spec.outputs.forEach((o, i) => {
+    if (o.kind === 'flags') return; // a grid schedule's loop flags: read between iterations only
     if (o.kind === 'check') {
       // the first failed index check of the first failing instance, as the CPU program says it
       const v = outData[i]!;
@@ -205,21 +265,37 @@ export class WebGpuBackend implements Backend {
   /** Code generation options for this device and these dimensions: subgroup reductions where the
    *  adapter has them (MATC_SUBGROUPS=0 turns them off); the workgroup size of
    *  `defaultWorkgroupSize` (MATC_WG overrides it). */
-  kernelOptions(dims: ReadonlyMap<string, number>): VariantWhen {
+  kernelOptions(dims: ReadonlyMap<string, number>, model: 'instance' | 'grid' = 'instance'): VariantWhen {
     const env = typeof process !== 'undefined' ? process.env : {};
     return {
       subgroups: this.ctx.features.subgroups && env.MATC_SUBGROUPS !== '0',
-      workgroupSize: env.MATC_WG ? Number(env.MATC_WG) : defaultWorkgroupSize(dims),
+      // grid kernels stride over elements: the larger workgroup unless MATC_WG says otherwise
+      workgroupSize: env.MATC_WG ? Number(env.MATC_WG) : model === 'grid' ? 256 : defaultWorkgroupSize(dims),
+      ...(model === 'grid' ? { model } : {}),
     };
   }
 
-  /** The variant a call with these dimensions runs. */
-  variantFor(exe: Executable, dims: ReadonlyMap<string, number>): VariantData {
+  /** The execution model of a call (runtime/schedule-choice.ts). */
+  scheduleChoice(sig: Signature, dims: ReadonlyMap<string, number>, batch: number): ScheduleChoice {
+    return chooseSchedule(largestOperand(sig, dims), batch);
+  }
+
+  /** The variant a call with these dimensions (and batch size) runs. A function the grid model
+   *  cannot run falls back to its instance kernel. */
+  variantFor(exe: Executable, dims: ReadonlyMap<string, number>, batch = 1): VariantData {
+    const choice = this.scheduleChoice(exe.signature, dims, batch);
+    if (choice.model === 'grid') {
+      try {
+        return exe.variant(this.kernelOptions(dims, 'grid'));
+      } catch (e) {
+        if (typeof process !== 'undefined' && process.env.MATC_SCHEDULE === 'grid') throw e;
+      }
+    }
     return exe.variant(this.kernelOptions(dims));
   }
 
   async run(exe: Executable, bind: Binding): Promise<RawResult> {
-    return runVariant(this.ctx, this.variantFor(exe, bind.dims), exe.signature, bind);
+    return runVariant(this.ctx, this.variantFor(exe, bind.dims, bind.batchSize), exe.signature, bind);
   }
 
   dispose(): void {

@@ -42,6 +42,8 @@ export async function runPlan(ctx: GpuContext, plan: GpuPlan, inputs: PlanInputs
 }
 
 export interface ResidentRunOptions {
+  /** Record only launches [from, to) (zero-fills only when from is 0); not with timing. */
+  range?: readonly [number, number];
   /** Timestamp every launch (one compute pass each); ignored without 'timestamp-query'. */
   timing?: boolean;
   /** Copy `plan.outputs` back (default true). */
@@ -137,8 +139,19 @@ export class ResidentPlan {
       for (const b of plan.buffers) {
         this.#buffers.set(b.name, { spec: b, buffer: handle.pool.acquire(b.bytes, usageFor(b), `${label}:${b.name}`) });
       }
+      // launches with the same layout and buffers share one bind group (a grid schedule records
+      // thousands of launches over the same four buffers)
+      const shared = new Map<GPUBindGroupLayout, Map<string, GPUBindGroup>>();
       for (const l of plan.launches) {
         const p = pipelines.get(l.kernel)!;
+        const key = l.bindings.map((b) => `${b.binding}:${b.buffer}:${b.access}`).join(',');
+        let byKey = shared.get(p.bindGroupLayout);
+        if (!byKey) shared.set(p.bindGroupLayout, (byKey = new Map()));
+        const hit = byKey.get(key);
+        if (hit) {
+          this.#bindGroups.push(hit);
+          continue;
+        }
         this.#bindGroups.push(
           this.device.createBindGroup({
             label: `${label}:${l.label ?? l.kernel}`,
@@ -152,6 +165,7 @@ export class ResidentPlan {
             }),
           }),
         );
+        byKey.set(key, this.#bindGroups[this.#bindGroups.length - 1]!);
       }
     } catch (e) {
       this.release();
@@ -185,10 +199,12 @@ export class ResidentPlan {
   /** Records the plan into `encoder`: zero-fills, then every launch. With `timestamps`, either
    *  each launch gets its own pass writing queries base+2i / base+2i+1 ('per-launch'), or all
    *  launches share one pass writing base / base+1 ('total'). */
-  encode(encoder: GPUCommandEncoder, timestamps?: { querySet: GPUQuerySet; base: number; mode: 'per-launch' | 'total' }): void {
+  encode(encoder: GPUCommandEncoder, timestamps?: { querySet: GPUQuerySet; base: number; mode: 'per-launch' | 'total' }, range?: readonly [number, number]): void {
     this.#live();
-    for (const rb of this.#buffers.values()) {
-      if (rb.spec.zero === true) encoder.clearBuffer(rb.buffer, 0, rb.spec.bytes);
+    if (range === undefined || range[0] === 0) {
+      for (const rb of this.#buffers.values()) {
+        if (rb.spec.zero === true) encoder.clearBuffer(rb.buffer, 0, rb.spec.bytes);
+      }
     }
     const launches = this.plan.launches;
     const dispatch = (pass: GPUComputePassEncoder, i: number): void => {
@@ -212,7 +228,8 @@ export class ResidentPlan {
     const desc: GPUComputePassDescriptor = { label: this.#label };
     if (timestamps !== undefined) desc.timestampWrites = { querySet: timestamps.querySet, beginningOfPassWriteIndex: timestamps.base, endOfPassWriteIndex: timestamps.base + 1 };
     const pass = encoder.beginComputePass(desc);
-    for (let i = 0; i < launches.length; i++) dispatch(pass, i);
+    const [from, to] = range ?? [0, launches.length];
+    for (let i = from; i < to; i++) dispatch(pass, i);
     pass.end();
   }
 
@@ -249,7 +266,7 @@ export class ResidentPlan {
         querySet = device.createQuerySet({ type: 'timestamp', count: nQueries, label: `${this.#label}:timestamps` });
         this.encode(encoder, { querySet, base: 0, mode: 'per-launch' });
       } else {
-        this.encode(encoder);
+        this.encode(encoder, undefined, opts.range);
       }
       if (stagingBytes > 0) {
         staging = pool.acquire(stagingBytes, BufferUsage.MAP_READ | BufferUsage.COPY_DST, `${this.#label}:staging`);
@@ -294,6 +311,27 @@ export class ResidentPlan {
       if (staging !== null) pool.release(staging);
       if (resolve !== null) pool.release(resolve);
       querySet?.destroy();
+    }
+  }
+
+  /** Reads `bytes` bytes of a plan buffer from `offset` (one submission, one mapping): the loop
+   *  flags a grid schedule checks between iterations. */
+  async readRange(name: string, offset: number, bytes: number): Promise<Float32Array> {
+    this.#live();
+    const b = this.#buffers.get(name);
+    if (b === undefined) throw new InternalError(`resident plan has no buffer '${name}'`);
+    const size = align(Math.max(bytes, 4), 4);
+    const staging = this.#handle.pool.acquire(size, BufferUsage.MAP_READ | BufferUsage.COPY_DST, `${this.#label}:flags`);
+    try {
+      const encoder = this.device.createCommandEncoder();
+      encoder.copyBufferToBuffer(b.buffer, offset, staging, 0, size);
+      this.device.queue.submit([encoder.finish()]);
+      await staging.mapAsync(MapMode.READ, 0, size);
+      const out = new Float32Array(staging.getMappedRange(0, size).slice(0));
+      staging.unmap();
+      return out;
+    } finally {
+      this.#handle.pool.release(staging);
     }
   }
 

@@ -69,46 +69,46 @@ function i32lit(v: number): string {
 const condParams = new WeakSet<Node>();
 
 export function genInstanceKernel(f: Func, opts: InstanceOptions = {}): InstanceKernelSpec {
-  return new Gen(f, opts.workgroupSize ?? 128, opts.subgroups ?? false, opts.slotNotes).run();
+  return new InstanceGen(f, opts.workgroupSize ?? 128, opts.subgroups ?? false, opts.slotNotes).run();
 }
 
-class Gen {
-  private out: string[] = [];
-  private ind = '  ';
-  private dimIdx = new Map<string, number>();
-  private dimList: Dim[] = [];
-  private slots: Dim[] = [];
-  private store = new Map<Node, Storage>();
-  private uses = new Map<Node, number>();
-  private mat = new Set<Node>();
-  private sc!: Scopes;
-  private roots: Node[] = [];
-  private inputs: KernelIO[] = [];
-  private outputs: KernelIO[] = [];
-  private counter = 0;
+export class InstanceGen {
+  protected out: string[] = [];
+  protected ind = '  ';
+  protected dimIdx = new Map<string, number>();
+  protected dimList: Dim[] = [];
+  protected slots: Dim[] = [];
+  protected store = new Map<Node, Storage>();
+  protected uses = new Map<Node, number>();
+  protected mat = new Set<Node>();
+  protected sc!: Scopes;
+  protected roots: Node[] = [];
+  protected inputs: KernelIO[] = [];
+  protected outputs: KernelIO[] = [];
+  protected counter = 0;
   /** what each run-time index check tests (KernelIO kind 'check'), by check id − 1 */
-  private checks: string[] = [];
+  protected checks: string[] = [];
   /** a rand/randn element was emitted: the kernel includes the Philox helpers */
-  private usesRandom = false;
+  protected usesRandom = false;
 
   constructor(
-    private f: Func,
-    private wg: number,
-    private subgroups: boolean,
-    private notes: SlotNote[] | undefined,
+    protected f: Func,
+    protected wg: number,
+    protected subgroups: boolean,
+    protected notes: SlotNote[] | undefined,
   ) {}
 
   // ---- naming ------------------------------------------------------------------------------------
 
-  private fresh(p: string): string {
+  protected fresh(p: string): string {
     return `${p}_${this.counter++}`; // never a WGSL type name such as i32 or f16
   }
 
-  private line(s: string): void {
+  protected line(s: string): void {
     this.out.push(this.ind + s);
   }
 
-  private block(head: string, body: () => void): void {
+  protected block(head: string, body: () => void): void {
     this.line(`${head} {`);
     const prev = this.ind;
     this.ind += '  ';
@@ -118,7 +118,7 @@ class Gen {
   }
 
   /** WGSL i32 expression for a dimension. */
-  private dim(d: Dim): string {
+  protected dim(d: Dim): string {
     const c = d.constValue();
     if (c !== undefined && Number.isInteger(c)) return `${c}`;
     let i = this.dimIdx.get(d.key);
@@ -130,31 +130,31 @@ class Gen {
     return `D${i}`;
   }
 
-  private newSlot(size: Dim, node: Node, role: SlotNote['role']): number {
+  protected newSlot(size: Dim, node: Node, role: SlotNote['role']): number {
     this.slots.push(size);
     this.notes?.push({ node, role });
     return this.slots.length - 1;
   }
 
-  private slotAt(slot: number, flat: string): string {
+  protected slotAt(slot: number, flat: string): string {
     return `S[b0 + SO${slot} + ${flat}]`;
   }
 
-  private barrier(): void {
+  protected barrier(): void {
     this.line('storageBarrier();');
     this.line('workgroupBarrier();');
   }
 
   // ---- index helpers -------------------------------------------------------------------------------
 
-  private flat(ix: string[], sh: readonly Dim[]): string {
+  protected flat(ix: string[], sh: readonly Dim[]): string {
     if (sh.length === 0) return '0';
     let s = ix[0]!;
     for (let k = 1; k < sh.length; k++) s = `(${s}) * ${this.dim(sh[k]!)} + ${ix[k]}`;
     return s;
   }
 
-  private unflat(e: string, sh: readonly Dim[]): string[] {
+  protected unflat(e: string, sh: readonly Dim[]): string[] {
     if (sh.length === 0) return [];
     if (sh.length === 1) return [e];
     const out: string[] = [];
@@ -171,7 +171,7 @@ class Gen {
   // ---- element expressions -------------------------------------------------------------------------
 
   /** WGSL f32 expression for element `ix` of node n (scalars ignore ix). */
-  private elem(n: Node, ix: string[]): string {
+  protected elem(n: Node, ix: string[]): string {
     const st = this.store.get(n);
     if (st) {
       switch (st.k) {
@@ -260,7 +260,7 @@ class Gen {
     }
   }
 
-  private int(n: Node): string {
+  protected int(n: Node): string {
     const st = this.store.get(n);
     if (st?.k === 'int') return st.name;
     if (n.op === 'iconst') return i32lit(n.attrs.value as number);
@@ -271,7 +271,7 @@ class Gen {
   // ---- analysis -----------------------------------------------------------------------------------
 
   /** Tensors that need a slot: contractions, shared or heavy views, values read from loops. */
-  private analyze(): void {
+  protected analyze(): void {
     const all = reachable(this.roots);
     // values a loop carries to its next iteration: the loop emitter writes them (in place for
     // column/row/entry updates of the carry itself), so they are not "shared" views
@@ -329,11 +329,11 @@ class Gen {
 
   // ---- emission -----------------------------------------------------------------------------------
 
-  private emitRegion(r: Region | null): void {
+  protected emitRegion(r: Region | null): void {
     for (const n of this.sc.body.get(r) ?? []) this.emitNode(n);
   }
 
-  private materialize(n: Node, slot: number, value: (ix: string[]) => string): void {
+  protected materialize(n: Node, slot: number, value: (ix: string[]) => string): void {
     const e = this.fresh('e');
     const N = this.dim(numel(n.type as TensorType));
     this.block(`for (var ${e}: i32 = lid; ${e} < ${N}; ${e} = ${e} + WGI)`, () => {
@@ -348,7 +348,7 @@ class Gen {
    *  output, which the runtime turns into MATR107. Every thread computes the same integers, so
    *  every thread records the same failure. An index the checker could not prove in range never
    *  reads a neighbouring value with ok: true (issue 12). */
-  private checkIndices(n: Node): void {
+  protected checkIndices(n: Node): void {
     forEachIndexCheck(n, (what, i, size) => {
       if (provablyInRange(i, size)) return;
       this.checks.push(what);
@@ -358,7 +358,7 @@ class Gen {
     });
   }
 
-  private emitNode(n: Node): void {
+  protected emitNode(n: Node): void {
     if (this.store.has(n)) return;
     if (n.op === 'param') return; // function params are bound up front; region params by their owner
     if (n.op === 'opt' || n.op === 'root' || n.op === 'custom') throw new InternalError('WGSL: declarative nodes must be expanded before code generation');
@@ -431,7 +431,7 @@ class Gen {
   }
 
   /** Element ix of a contraction, with its inner loop emitted inline. */
-  private contraction(n: Node, ix: string[]): string {
+  protected contraction(n: Node, ix: string[]): string {
     const acc = this.fresh('acc');
     const a = n.args;
     if (n.op === 'matmul' || n.op === 'matvec') {
@@ -474,7 +474,7 @@ class Gen {
     throw new InternalError(`WGSL: ${n.op} is not a contraction`);
   }
 
-  private emitScalar(n: Node): void {
+  protected emitScalar(n: Node): void {
     const name = this.fresh('s');
     const a = n.args;
     if (n.op === 'dot' || (n.op === 'sum' && (n.attrs.axis as number) < 0) || n.op === 'rmax' || n.op === 'rmin') {
@@ -502,7 +502,7 @@ class Gen {
     this.store.set(n, { k: 'scalar', name });
   }
 
-  private emitConcat(n: Node): void {
+  protected emitConcat(n: Node): void {
     const slot = this.newSlot(numel(n.type as TensorType), n, 'value');
     const axis = n.attrs.axis as number;
     let off = Dim.const(0);
@@ -527,7 +527,7 @@ class Gen {
    *  uniformity analysis). Each branch binds its region's parameters to the captures' storage, runs
    *  the region and writes its results into the cond's storage, declared before the branch (a slot
    *  per tensor, a `var` per scalar or int); a barrier follows. */
-  private emitCond(n: Node): void {
+  protected emitCond(n: Node): void {
     const elems = (n.type as TupleType).elems as TensorType[];
     const parts: Storage[] = elems.map((t, i) => {
       if (t.shape.length > 0) return { k: 'slot', slot: this.newSlot(numel(t), n.regions[0]!.results[i]!, 'value') };
@@ -564,7 +564,7 @@ class Gen {
   }
 
   /** loop lo hi inits… { (i, c…) → (c'…, done) } → (c…, iterations, converged) */
-  private emitLoop(n: Node): void {
+  protected emitLoop(n: Node): void {
     const r = n.regions[0]!;
     const k = n.args.length - 2;
     // bounds computed from data (ftoi, maxloc) are uniform only once broadcast through workgroup
@@ -782,7 +782,7 @@ class Gen {
 
   /** The update chain from x down to the carry param (codegen/update-chain.ts): links neither
    *  materialized nor stored other than as a view. */
-  private updateChain(x: Node, param: Node): Node[] | null {
+  protected updateChain(x: Node, param: Node): Node[] | null {
     return updateChain(x, param, (l) => {
       const st = this.store.get(l);
       return !this.mat.has(l) && (!st || st.k === 'view');
@@ -790,7 +790,7 @@ class Gen {
   }
 
   /** X = A⁻¹B by LU with partial pivoting in scratch; rcond = min|uᵢᵢ| / max|uᵢᵢ| (0 if singular). */
-  private emitSolve(n: Node): void {
+  protected emitSolve(n: Node): void {
     const [A, B] = n.args as [Node, Node];
     const nn = shape(A)[0]!;
     const nrhs = shape(B).length === 1 ? Dim.const(1) : shape(B)[1]!;
@@ -869,7 +869,7 @@ class Gen {
   }
 
   /** Triangular solve by column-oriented substitution in a scratch copy of B. */
-  private emitTrisolve(n: Node): void {
+  protected emitTrisolve(n: Node): void {
     const [T, B] = n.args as [Node, Node];
     const { lower, trans, unit } = n.attrs as { lower: boolean; trans: boolean; unit: boolean };
     const left = n.attrs.left !== false;
@@ -976,24 +976,34 @@ class Gen {
     return this.assemble(outLines);
   }
 
-  private valueOf(n: Node, ix: string[]): string {
+  protected valueOf(n: Node, ix: string[]): string {
     if (isInt(n)) return `f32(${this.int(n)})`;
     return this.elem(n, ix);
   }
 
-  private assemble(outLines: string[]): InstanceKernelSpec {
+  /** The uniform-table reads every kernel of this function starts with (dimensions, slot
+   *  offsets, input and output placement). */
+  protected prelude(): string[] {
     const spec = { dims: this.dimList, slots: this.slots, inputs: this.inputs };
     const { dimBase, slotBase, inBase, outBase } = uniformIndex(spec);
-    const nUni = outBase + this.outputs.length;
-    const nVec = Math.ceil(nUni / 4) + 1;
     const pre: string[] = [];
     this.dimList.forEach((_, i) => pre.push(`  let D${i}: i32 = ui(${dimBase + i});`));
     this.slots.forEach((_, i) => pre.push(`  let SO${i}: i32 = ui(${slotBase + i});`));
     this.inputs.forEach((_, i) => pre.push(`  let IO${i}: i32 = ui(${inBase + 2 * i});`, `  let IS${i}: i32 = ui(${inBase + 2 * i + 1});`));
     this.outputs.forEach((_, i) => pre.push(`  let OO${i}: i32 = ui(${outBase + i});`));
+    return pre;
+  }
+
+  /** The module header every kernel of this function shares: the uniform table, the four
+   *  bindings, workgroup memory for reductions and the helpers. */
+  protected moduleHeader(title: string): string {
+    const spec = { dims: this.dimList, slots: this.slots, inputs: this.inputs };
+    const { outBase } = uniformIndex(spec);
+    const nUni = outBase + this.outputs.length;
+    const nVec = Math.ceil(nUni / 4) + 1;
     const wg = this.wg;
     const sg = this.subgroups;
-    const wgsl = `${sg ? 'enable subgroups;\n' : ''}// matc instance kernel for ${this.f.name}: one workgroup per problem instance
+    return `${sg ? 'enable subgroups;\n' : ''}// ${title}
 struct Uni { v: array<vec4<i32>, ${nVec}>, }
 @group(0) @binding(0) var<uniform> U: Uni;
 @group(0) @binding(1) var<storage, read_write> S: array<f32>;
@@ -1008,9 +1018,35 @@ var<workgroup> wint: i32;
 ${sg ? 'var<private> sg_lane: u32;\nvar<private> sg_size: u32;' : ''}
 ${WGSL_HELPERS}
 ${this.usesRandom ? RANDOM_WGSL : ''}
-${reductionHelpers(sg)}
+${reductionHelpers(sg)}`;
+  }
+
+  /** The entry point's parameters (workgroup id, grid size, local index, subgroup lane). */
+  protected entryParams(): string {
+    return `@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidu: u32${this.subgroups ? ', @builtin(subgroup_invocation_id) sgl: u32, @builtin(subgroup_size) sgs: u32' : ''}`;
+  }
+
+  protected specFields(wgsl: string): InstanceKernelSpec {
+    return {
+      wgsl,
+      entryPoint: 'main',
+      workgroupSize: this.wg,
+      ...(this.subgroups ? { features: ['subgroups'] } : {}),
+      dims: this.dimList.map((d) => d.toString()),
+      slots: this.slots.map((d) => d.toString()),
+      inputs: this.inputs,
+      outputs: this.outputs,
+      ...(this.checks.length ? { checks: this.checks } : {}),
+    };
+  }
+
+  protected assemble(outLines: string[]): InstanceKernelSpec {
+    const pre = this.prelude();
+    const wg = this.wg;
+    const sg = this.subgroups;
+    const wgsl = `${this.moduleHeader(`matc instance kernel for ${this.f.name}: one workgroup per problem instance`)}
 @compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidu: u32${sg ? ', @builtin(subgroup_invocation_id) sgl: u32, @builtin(subgroup_size) sgs: u32' : ''}) {
+fn main(${this.entryParams()}) {
 ${sg ? '  sg_lane = sgl;\n  sg_size = sgs;\n' : ''}  let inst: i32 = i32(wid.x + wid.y * nwg.x);
   if (inst >= ui(0)) { return; }
   let lid: i32 = i32(lidu);
@@ -1020,17 +1056,7 @@ ${this.checks.length ? '  var oob_id: i32 = 0;\n  var oob_i: i32 = 0;\n  var oob
 ${outLines.join('\n')}
 }
 `;
-    return {
-      wgsl,
-      entryPoint: 'main',
-      workgroupSize: wg,
-      ...(sg ? { features: ['subgroups'] } : {}),
-      dims: this.dimList.map((d) => d.toString()),
-      slots: this.slots.map((d) => d.toString()),
-      inputs: this.inputs,
-      outputs: this.outputs,
-      ...(this.checks.length ? { checks: this.checks } : {}),
-    };
+    return this.specFields(wgsl);
   }
 }
 

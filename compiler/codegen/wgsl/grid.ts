@@ -1,0 +1,791 @@
+// The grid model's code generator: one IR function as a sequence of kernels over the same four
+// buffers as its instance kernel (uniform table, per-instance scratch, packed inputs, packed
+// outputs; core/instance-layout.ts), so that one large problem instance spreads over many
+// workgroups instead of running in one.
+//
+// Every op has a strategy (`gridStrategy`, the per-op table):
+//   - 'fuse'      element expressions (elementwise, broadcasts, index remaps, views of carries) are
+//                 fused into the kernel that consumes them, as in the instance model;
+//   - 'elements'  a materialized tensor is one launch of ⌈N/WG⌉ × B workgroups, one invocation per
+//                 element (grid-stride), its inner loop inline for contractions and axis
+//                 reductions (matmul, matvec, einsum, sum along an axis);
+//   - 'segment'   the op runs as instance-model code (compiler/codegen/wgsl/instance.ts) in a launch
+//                 of one workgroup per instance: whole-tensor reductions to a scalar (workgroup
+//                 trees), argmax, LU `solve`, triangular solves, branches, loops whose trip count is
+//                 known only from data. Its scalar and integer results are spilled to scratch for
+//                 the launches that follow;
+//   - 'host-loop' an `iterate`/`until` loop whose trip count is a dimension expression becomes a
+//                 schedule loop (core/schedule.ts): its body's launches are recorded once per
+//                 iteration into the same submission; the iteration counter, the loop index and
+//                 the per-instance 'stopped' flag live in scratch, and every launch of an `until`
+//                 body returns at once for instances that have stopped.
+// Values: tensors in slots (per-instance scratch) or inputs, as in the instance model; scalars and
+// integers that outlive one launch are spilled to one-element slots (integers as their i32 bits);
+// integer arithmetic of dimensions and spilled integers stays an inline expression.
+//
+// Loop carries: each iteration first evaluates every new carry that is not an in-place update into
+// a temporary slot (launches read the old carries), then applies in-place updates (a column, row or
+// entry written into the carry; an elementwise update that reads the carry only at the element it
+// writes, R ← R − 2 v wᵀ), then copies the temporaries into the carries, then advances the
+// counters. WebGPU orders dispatches of one pass (each is its own usage scope), so launch
+// boundaries are the model's global barriers.
+
+import { Dim } from '../../../core/dims.js';
+import { InternalError } from '../../../core/errors.js';
+import type { InstanceKernelSpec, KernelIO } from '../../../core/instance-layout.js';
+import type { ScheduleStep } from '../../../core/schedule.js';
+import { freeParams, type Func, type Node, type Region, scopes } from '../../ir/node.js';
+import type { OpKind } from '../../ir/ops.js';
+import { type TensorType, numel } from '../../ir/types.js';
+import { InstanceGen } from './instance.js';
+import { intOp, wgslClass } from './ops.js';
+
+/** Tiled products: rows and columns of the output per workgroup, and the K step. */
+const TILE = 64;
+const TK = 16;
+
+/** Iterations of an `until` loop between two reads of its flags (a readback each). */
+export const CHECK_EVERY = 16;
+
+export type GridStrategy = 'fuse' | 'elements' | 'segment' | 'host-loop' | 'int' | 'special';
+
+/** How the grid model runs each op (see the header). 'int': integer arithmetic, inline;
+ *  'special': parameters, projections and tuples, which have no code of their own. */
+export const gridStrategy: Record<OpKind, GridStrategy> = {
+  param: 'special', const: 'fuse', eps: 'fuse', iconst: 'int', fill: 'fuse', eye: 'fuse', iota: 'fuse', dim: 'int',
+  iadd: 'int', isub: 'int', imul: 'int', imin: 'int', imax: 'int', idiv: 'int', imod: 'int',
+  itof: 'fuse', ftoi: 'segment',
+  neg: 'fuse', exp: 'fuse', log: 'fuse', sqrt: 'fuse', abs: 'fuse', sign: 'fuse', sin: 'fuse', cos: 'fuse',
+  tanh: 'fuse', sigmoid: 'fuse', not: 'fuse',
+  add: 'fuse', sub: 'fuse', mul: 'fuse', div: 'fuse', pow: 'fuse', maximum: 'fuse', minimum: 'fuse', atan2: 'fuse', hypot: 'fuse',
+  lt: 'fuse', le: 'fuse', gt: 'fuse', ge: 'fuse', eq: 'fuse', ne: 'fuse', and: 'fuse', or: 'fuse',
+  select: 'fuse',
+  matmul: 'elements', matvec: 'elements', dot: 'segment', outer: 'fuse', transpose: 'fuse',
+  einsum: 'elements',
+  sum: 'elements', rmax: 'elements', rmin: 'elements', maxloc: 'segment', minloc: 'segment',
+  diag: 'fuse', diagvec: 'fuse', tril: 'fuse', triu: 'fuse',
+  reshape: 'fuse', slice: 'fuse', pad: 'fuse', concat: 'elements',
+  index: 'fuse', setindex: 'fuse', getcol: 'fuse', setcol: 'fuse', getrow: 'fuse', setrow: 'fuse',
+  solve: 'segment', trisolve: 'segment',
+  eigh: 'special', svd: 'special', expm: 'special', symfun: 'special', polar: 'special', heigh: 'special',
+  loop: 'host-loop', opt: 'special', root: 'special', custom: 'special', proj: 'special', nograd: 'fuse',
+  rand: 'fuse',
+  cond: 'segment',
+};
+
+/** One kernel of a grid variant: an entry point of the shared module. `span` says how it is
+ *  launched: 'elements' over ⌈elems/WG⌉ × B workgroups, 'instance' one workgroup per instance. */
+export interface GridKernel {
+  entry: string;
+  span: 'elements' | 'instance' | 'tiles';
+  elems?: string;
+  /** 'tiles': the product's rows and columns (⌈rows/64⌉·⌈cols/64⌉ workgroups per instance) */
+  rows?: string;
+  cols?: string;
+  note: string;
+}
+
+export interface GridProgram {
+  /** the shared layout (dims, slots, inputs, outputs) and the module with every entry point */
+  spec: InstanceKernelSpec;
+  kernels: GridKernel[];
+  steps: ScheduleStep[];
+}
+
+interface OpenKernel {
+  k: GridKernel;
+  lines: string[];
+  /** the launch guard (stopped flags of the enclosing `until` loops) */
+  guard: string[];
+  hasChecks: boolean;
+}
+
+export function genGridProgram(f: Func, opts: { workgroupSize?: number; subgroups?: boolean } = {}): GridProgram {
+  return new GridGen(f, opts.workgroupSize ?? 256, opts.subgroups ?? false).runGrid();
+}
+
+class GridGen extends InstanceGen {
+  private kernelList: { k: GridKernel; lines: string[]; guard: string[]; hasChecks: boolean }[] = [];
+  private stepStack: ScheduleStep[][] = [[]];
+  private guards: string[] = [];
+  private segmentDepth = 0;
+  private open: OpenKernel | null = null;
+  /** stable names of IR values in kernel notes (node ids depend on what the process compiled before) */
+  private refs = new Map<Node, string>();
+  private ref(n: Node): string {
+    let r = this.refs.get(n);
+    if (!r) this.refs.set(n, (r = `v${this.refs.size}:${n.op}`));
+    return r;
+  }
+
+  /** `until` loops so far (each has a flag in the 'loop flags' output) */
+  private untilLoops = 0;
+  /** the per-instance slot of the first failed index check (id, index, size), when any */
+  private checkSlot = -1;
+  /** index checks emitted outside any kernel wait for the next one */
+  private inlineInts = new Set<Node>();
+
+  constructor(f: Func, wg: number, subgroups: boolean) {
+    super(f, wg, subgroups, undefined);
+  }
+
+  // ---- kernels -------------------------------------------------------------------------------------
+
+  private begin(span: GridKernel['span'], note: string, elems?: Dim, tile?: [Dim, Dim]): void {
+    if (this.open) throw new InternalError('grid: a kernel begun inside another');
+    const k: GridKernel = { entry: `k${this.kernelList.length}`, span, note, ...(elems ? { elems: elems.toString() } : {}), ...(tile ? { rows: tile[0].toString(), cols: tile[1].toString() } : {}) };
+    this.open = { k, lines: [], guard: [...this.guards], hasChecks: false };
+    this.out = this.open.lines;
+    this.ind = '  ';
+    this.checksBefore = this.checks.length;
+    // index checks of fused ops emitted since the last launch: once per instance, here
+    const due = this.dueChecks;
+    this.dueChecks = [];
+    if (due.length) {
+      this.line(`if (${span === 'elements' ? 'gx' : span === 'tiles' ? 'lid == 0 && wid.x' : 'lid'} == 0) {`);
+      const prev = this.ind;
+      this.ind += '  ';
+      for (const n of due) this.checkIndices(n);
+      this.ind = prev;
+      this.line('}');
+    }
+  }
+
+  /** fused ops whose index checks wait for the next launch */
+  private dueChecks: Node[] = [];
+
+  private checksBefore = 0;
+
+  private end(): void {
+    const o = this.open;
+    if (!o) throw new InternalError('grid: no kernel to end');
+    o.hasChecks = this.checks.length > this.checksBefore;
+    this.kernelList.push(o);
+    this.stepStack[this.stepStack.length - 1]!.push({
+      k: 'launch',
+      kernel: 'grid',
+      entry: o.k.entry,
+      bindings: GRID_BINDINGS,
+      grid: o.k.span === 'elements' ? [o.k.elems!, 'B', '1'] : o.k.span === 'tiles' ? [o.k.rows!, o.k.cols!, 'B'] : ['B', '1', '1'],
+      ...(o.k.span !== 'instance' ? { span: o.k.span } : {}),
+      ...(o.k.span === 'tiles' ? { tile: TILE } : {}),
+      label: o.k.note,
+    });
+    this.open = null;
+    this.out = [];
+  }
+
+  /** A launch of one workgroup per instance whose invocation 0 runs `body`. */
+  private single(note: string, body: () => void): void {
+    this.begin('instance', note);
+    this.line('if (lid == 0) {');
+    const prev = this.ind;
+    this.ind += '  ';
+    body();
+    this.ind = prev;
+    this.line('}');
+    this.end();
+  }
+
+  /** A launch over the elements of a tensor slot, `value` evaluated per element. */
+  private elementsKernel(n: Node, slot: number, value: (ix: string[]) => string, note: string): void {
+    const N = numel(n.type as TensorType);
+    this.begin('elements', note, N);
+    const e = this.fresh('e');
+    this.block(`for (var ${e}: i32 = gx; ${e} < ${this.dim(N)}; ${e} = ${e} + gs)`, () => {
+      const ix = this.unflat(e, (n.type as TensorType).shape);
+      this.line(`${this.slotAt(slot, e)} = ${value(ix)};`);
+    });
+    this.end();
+  }
+
+  private scalarSlot(node: Node): number {
+    return this.newSlot(Dim.const(1), node, 'value');
+  }
+
+  private readScalar(slot: number): string {
+    return this.slotAt(slot, '0');
+  }
+
+  private readInt(slot: number): string {
+    return `bitcast<i32>(${this.slotAt(slot, '0')})`;
+  }
+
+  // ---- nodes ---------------------------------------------------------------------------------------
+
+  protected override emitNode(n: Node): void {
+    if (this.segmentDepth > 0) return super.emitNode(n);
+    if (this.store.has(n)) return;
+    if (n.op === 'param') return;
+    const t = n.type;
+    if (n.op === 'proj' || (n.op === 'nograd' && this.store.get(n.args[0]!)?.k !== 'view' && this.store.has(n.args[0]!))) return super.emitNode(n);
+    if (t.kind === 'tensor' && t.dtype === 'i') return this.emitIntNode(n);
+    if (n.op === 'loop' && this.hostLoopable(n)) return this.emitHostLoop(n);
+    const strat = gridStrategy[n.op];
+    if (strat === 'segment' || n.op === 'loop') return this.segment(n);
+    if (t.kind !== 'tensor') return this.segment(n);
+    if (t.shape.length === 0) {
+      // a scalar: fused where used, or one value per instance when shared
+      if (strat === 'elements') return this.segment(n); // matvec/sum/einsum reduced to a scalar
+      if (!this.mat.has(n)) {
+        this.pendingChecks(n);
+        this.store.set(n, { k: 'view' });
+        return;
+      }
+      const slot = this.scalarSlot(n);
+      this.single(`scalar ${this.ref(n)}`, () => {
+        this.checkIndices(n);
+        this.line(`${this.readScalar(slot)} = ${this.elem(n, [])};`);
+      });
+      this.store.set(n, { k: 'scalar', name: this.readScalar(slot) });
+      return;
+    }
+    if (n.op === 'concat') return this.emitGridConcat(n);
+    if (!this.mat.has(n)) {
+      this.pendingChecks(n);
+      this.store.set(n, { k: 'view' });
+      return;
+    }
+    const slot = this.newSlot(numel(t), n, 'value');
+    const cls = wgslClass[n.op];
+    const heavy = cls === 'contraction' || cls === 'reduction';
+    const prod = this.tiledProduct(n);
+    if (prod) {
+      const N = this.dim((n.type as TensorType).shape[1]!);
+      this.tiledMatmul(prod, `${this.ref(n)} ${n.op} (tiled product)`, (gi, gj) => `${this.slotAt(slot, `${gi} * ${N} + ${gj}`)} = ${prod === n ? 'cv' : this.elem(n, [gi, gj])};`);
+      this.store.set(n, { k: 'slot', slot });
+      return;
+    }
+    this.elementsKernel(n, slot, (ix) => {
+      this.checkIndices(n);
+      return heavy ? this.contraction(n, ix) : this.elem(n, ix);
+    }, `${this.ref(n)} ${n.op}`);
+    this.store.set(n, { k: 'slot', slot });
+  }
+
+  /** A matrix product C = A B (m×k times k×n) in tiles of 64×64 per workgroup, K in steps of 16
+   *  through workgroup memory (tA[k][row], tB[k][col]); each of the 256 invocations accumulates a
+   *  4×4 block in registers. Operands are read through their element expressions (inputs, slots,
+   *  transposes, slices: any view), so one kernel serves every operand layout; `write(gi, gj)`
+   *  stores the value at (gi, gj), reading the accumulator through `elem(c, …)` (the epilogue of a
+   *  fused elementwise consumer included). The workgroup grid-strides over the tiles when there are
+   *  more than the device's grid allows. */
+  private tiledMatmul(c: Node, note: string, write: (gi: string, gj: string) => string): void {
+    const [A, B] = c.args as [Node, Node];
+    const [M, K] = (A.type as TensorType).shape as [Dim, Dim];
+    const N = (B.type as TensorType).shape[1]!;
+    this.begin('tiles', note, undefined, [M, N]);
+    const [m, n, kk] = [this.dim(M), this.dim(N), this.dim(K)];
+    this.line(`let tilesN: i32 = (${n} + ${TILE - 1}) / ${TILE};`);
+    this.line(`let ntiles: i32 = ((${m} + ${TILE - 1}) / ${TILE}) * tilesN;`);
+    this.line(`let tr: i32 = lid / 16;`);
+    this.line(`let tc: i32 = lid % 16;`);
+    this.block(`for (var tile: i32 = i32(wid.x); tile < ntiles; tile = tile + i32(nwg.x))`, () => {
+      this.line(`let r0: i32 = (tile / tilesN) * ${TILE};`);
+      this.line(`let c0: i32 = (tile % tilesN) * ${TILE};`);
+      this.line(`var acc: array<f32, 16>;`);
+      this.line(`for (var q: i32 = 0; q < 16; q = q + 1) { acc[q] = 0.0; }`);
+      this.block(`for (var k0: i32 = 0; k0 < ${kk}; k0 = k0 + ${TK})`, () => {
+        this.block(`for (var q: i32 = lid; q < ${TILE * TK}; q = q + WGI)`, () => {
+          this.line(`let ar: i32 = r0 + q / ${TK};`);
+          this.line(`let ak: i32 = k0 + q % ${TK};`);
+          this.line(`var av: f32 = 0.0;`);
+          this.line(`if (ar < ${m} && ak < ${kk}) { av = ${this.elem(A, ['ar', 'ak'])}; }`);
+          this.line(`tA[(q % ${TK}) * ${TILE} + q / ${TK}] = av;`);
+          this.line(`let bk: i32 = k0 + q / ${TILE};`);
+          this.line(`let bc: i32 = c0 + q % ${TILE};`);
+          this.line(`var bv: f32 = 0.0;`);
+          this.line(`if (bk < ${kk} && bc < ${n}) { bv = ${this.elem(B, ['bk', 'bc'])}; }`);
+          this.line(`tB[q] = bv;`);
+        });
+        this.line('workgroupBarrier();');
+        this.block(`for (var t: i32 = 0; t < ${TK}; t = t + 1)`, () => {
+          this.line(`let a0 = tA[t * ${TILE} + tr * 4]; let a1 = tA[t * ${TILE} + tr * 4 + 1]; let a2 = tA[t * ${TILE} + tr * 4 + 2]; let a3 = tA[t * ${TILE} + tr * 4 + 3];`);
+          this.line(`let bb = vec4<f32>(tB[t * ${TILE} + tc * 4], tB[t * ${TILE} + tc * 4 + 1], tB[t * ${TILE} + tc * 4 + 2], tB[t * ${TILE} + tc * 4 + 3]);`);
+          this.line(`acc[0] = acc[0] + a0 * bb.x; acc[1] = acc[1] + a0 * bb.y; acc[2] = acc[2] + a0 * bb.z; acc[3] = acc[3] + a0 * bb.w;`);
+          this.line(`acc[4] = acc[4] + a1 * bb.x; acc[5] = acc[5] + a1 * bb.y; acc[6] = acc[6] + a1 * bb.z; acc[7] = acc[7] + a1 * bb.w;`);
+          this.line(`acc[8] = acc[8] + a2 * bb.x; acc[9] = acc[9] + a2 * bb.y; acc[10] = acc[10] + a2 * bb.z; acc[11] = acc[11] + a2 * bb.w;`);
+          this.line(`acc[12] = acc[12] + a3 * bb.x; acc[13] = acc[13] + a3 * bb.y; acc[14] = acc[14] + a3 * bb.z; acc[15] = acc[15] + a3 * bb.w;`);
+        });
+        this.line('workgroupBarrier();');
+      });
+      this.block(`for (var q: i32 = 0; q < 16; q = q + 1)`, () => {
+        this.line(`let gi: i32 = r0 + tr * 4 + q / 4;`);
+        this.line(`let gj: i32 = c0 + tc * 4 + q % 4;`);
+        this.block(`if (gi < ${m} && gj < ${n})`, () => {
+          this.line(`let cv: f32 = acc[q];`);
+          this.tileAcc = c;
+          this.line(write('gi', 'gj'));
+          this.tileAcc = null;
+        });
+      });
+    });
+    this.end();
+  }
+
+  /** while a tiled product's epilogue is written: the product whose value is `cv` */
+  private tileAcc: Node | null = null;
+
+  /** The product a tiled launch computes for `n`: n itself (a materialized matmul) or the matmul
+   *  fused into n, an elementwise op. */
+  private tiledProduct(n: Node): Node | undefined {
+    const two = (x: Node) => x.type.kind === 'tensor' && x.type.shape.length === 2;
+    if (this.wg !== 16 * 16) return undefined; // the tile's 16 × 16 invocations
+    if (n.op === 'matmul' && two(n)) return n;
+    if (wgslClass[n.op] !== 'view' || !two(n)) return undefined;
+    const c = n.args.find((a) => this.fused.has(a) && a.op === 'matmul');
+    return c && two(c) ? c : undefined;
+  }
+
+  /** Index checks of a fused op run once per instance at the start of the next launch (in the same
+   *  loop iteration: every loop body ends with its step launch, the function with its outputs):
+   *  the integers they test are per instance, so the check need not be repeated per element. */
+  private pendingChecks(n: Node): void {
+    let any = false;
+    const before = this.checks.length;
+    const probe: string[] = [];
+    const save = this.out;
+    this.out = probe;
+    this.checkIndices(n);
+    this.out = save;
+    any = this.checks.length > before;
+    if (!any) return;
+    this.checks.length = before;
+    this.dueChecks.push(n);
+  }
+
+  private emitIntNode(n: Node): void {
+    const a = n.args;
+    if (n.op === 'iconst') {
+      const v = n.attrs.value as number;
+      this.store.set(n, { k: 'int', name: v === -2147483648 ? '(-2147483647 - 1)' : `${v}` });
+      return;
+    }
+    if (n.op === 'dim') {
+      this.store.set(n, { k: 'int', name: this.dim(n.attrs.dim as Dim) });
+      return;
+    }
+    if (['iadd', 'isub', 'imul', 'imin', 'imax', 'idiv', 'imod'].includes(n.op)) {
+      for (const x of a) this.emitNode(x);
+      // inline: every operand is a literal, a dimension or a spilled integer
+      const name = `(${this.intExpr(n)})`;
+      this.store.set(n, { k: 'int', name });
+      this.inlineInts.add(n);
+      return;
+    }
+    // data integers (ftoi, maxloc, minloc, projections of segments): one launch per instance
+    return this.segment(n);
+  }
+
+  private intExpr(n: Node): string {
+    return intOp(n.op, this.int(n.args[0]!), this.int(n.args[1]!));
+  }
+
+  /** Runs `n` as instance-model code in a launch of one workgroup per instance, then spills its
+   *  private scalar and integer results to scratch. */
+  private segment(n: Node): void {
+    this.begin('instance', `${this.ref(n)} ${n.op} (one workgroup per instance)`);
+    this.segmentDepth++;
+    super.emitNode(n);
+    const spill = (st: ReturnType<typeof this.store.get>, node: Node): typeof st => {
+      if (!st) return st;
+      if (st.k === 'scalar' && !st.name.startsWith('S[')) {
+        const slot = this.scalarSlot(node);
+        this.line(`if (lid == 0) { ${this.readScalar(slot)} = ${st.name}; }`);
+        return { k: 'scalar', name: this.readScalar(slot) };
+      }
+      if (st.k === 'int' && !st.name.startsWith('bitcast<i32>(S[') && !/^-?\d+$/.test(st.name) && !/^D\d+$/.test(st.name)) {
+        const slot = this.scalarSlot(node);
+        this.line(`if (lid == 0) { ${this.slotAt(slot, '0')} = bitcast<f32>(${st.name}); }`);
+        return { k: 'int', name: this.readInt(slot) };
+      }
+      if (st.k === 'tuple') return { k: 'tuple', parts: st.parts.map((p) => spill(p, node)!) };
+      return st;
+    };
+    this.store.set(n, spill(this.store.get(n), n)!);
+    this.segmentDepth--;
+    this.end();
+  }
+
+  private emitGridConcat(n: Node): void {
+    const slot = this.newSlot(numel(n.type as TensorType), n, 'value');
+    const axis = n.attrs.axis as number;
+    let off = Dim.const(0);
+    const sh = (n.type as TensorType).shape;
+    for (const part of n.args) {
+      this.emitNode(part);
+      const psh = (part.type as TensorType).shape;
+      const o = off;
+      const N = numel(part.type as TensorType);
+      this.begin('elements', `${this.ref(n)} concat part`, N);
+      const e = this.fresh('e');
+      this.block(`for (var ${e}: i32 = gx; ${e} < ${this.dim(N)}; ${e} = ${e} + gs)`, () => {
+        const ix = this.unflat(e, psh);
+        const dst = ix.map((x, k) => (k === axis && o.constValue() !== 0 ? `(${x} + ${this.dim(o)})` : x));
+        this.line(`${this.slotAt(slot, this.flat(dst, sh))} = ${this.elem(part, ix)};`);
+      });
+      this.end();
+      off = off.add(psh[axis]!);
+    }
+    this.store.set(n, { k: 'slot', slot });
+  }
+
+  // ---- loops on the host -------------------------------------------------------------------------
+
+  /** An integer known from the dimensions alone (a literal, a dimension, arithmetic of them). */
+  private staticInt(n: Node): Dim | undefined {
+    if (n.op === 'iconst') return Dim.const(n.attrs.value as number);
+    if (n.op === 'dim') return n.attrs.dim as Dim;
+    const [a, b] = n.args.map((x) => this.staticInt(x));
+    if (!a || !b) return undefined;
+    if (n.op === 'iadd') return a.add(b);
+    if (n.op === 'isub') return a.sub(b);
+    if (n.op === 'imul') return a.mul(b);
+    if (n.op === 'imin') return Dim.min(a, b);
+    if (n.op === 'imax') return Dim.max(a, b);
+    return undefined;
+  }
+
+  private hostLoopable(n: Node): boolean {
+    return this.staticInt(n.args[0]!) !== undefined && this.staticInt(n.args[1]!) !== undefined;
+  }
+
+  private emitHostLoop(n: Node): void {
+    const r = n.regions[0]!;
+    const k = n.args.length - 2;
+    const lo = this.staticInt(n.args[0]!)!;
+    const hi = this.staticInt(n.args[1]!)!;
+    const hasUntil = n.attrs.hasUntil === true;
+    for (const x of n.args.slice(2)) this.emitNode(x);
+    const isTensorT = (x: Node) => x.type.kind === 'tensor' && x.type.shape.length > 0;
+    const isIntT = (x: Node) => x.type.kind === 'tensor' && x.type.dtype === 'i';
+    // carries
+    const carrySlot: number[] = [];
+    for (let c = 0; c < k; c++) {
+      const init = n.args[c + 2]!;
+      const p = r.params[c + 1]!;
+      if (isTensorT(init)) {
+        const slot = this.newSlot(numel(init.type as TensorType), p, 'loop carry');
+        this.elementsKernel(init, slot, (ix) => this.elem(init, ix), `${this.ref(n)} carry ${c} init`);
+        carrySlot.push(slot);
+        this.store.set(p, { k: 'slot', slot });
+      } else {
+        const slot = this.scalarSlot(p);
+        carrySlot.push(slot);
+        this.store.set(p, isIntT(init) ? { k: 'int', name: this.readInt(slot) } : { k: 'scalar', name: this.readScalar(slot) });
+      }
+    }
+    const stepSlot = this.scalarSlot(n);
+    const itSlot = this.scalarSlot(n);
+    const cvSlot = this.scalarSlot(n);
+    const stopSlot = this.scalarSlot(n);
+    const doneSlot = this.scalarSlot(n);
+    const flag = hasUntil ? this.untilLoops++ : -1;
+    this.single(`${this.ref(n)} loop start`, () => {
+      for (let c = 0; c < k; c++) {
+        const init = n.args[c + 2]!;
+        if (isTensorT(init)) continue;
+        this.line(isIntT(init) ? `${this.slotAt(carrySlot[c]!, '0')} = bitcast<f32>(${this.int(init)});` : `${this.readScalar(carrySlot[c]!)} = ${this.elem(init, [])};`);
+      }
+      this.line(`${this.slotAt(stepSlot, '0')} = bitcast<f32>(0);`);
+      this.line(`${this.slotAt(itSlot, '0')} = bitcast<f32>(0);`);
+      this.line(`${this.slotAt(stopSlot, '0')} = bitcast<f32>(0);`);
+      this.line(`${this.readScalar(cvSlot)} = ${hasUntil ? '0.0' : '1.0'};`);
+      if (hasUntil) this.line(`OUT[OOFLAGS + inst * NFLAGS + ${flag}] = 0.0;`);
+    });
+    const body: ScheduleStep[] = [];
+    // an `until` loop's per-instance stopped flag is also written to the 'loop flags' output, which
+    // the runtime reads every CHECK_EVERY iterations to skip the rest of the loop once every
+    // instance has stopped
+    this.stepStack[this.stepStack.length - 1]!.push({
+      k: 'loop',
+      count: Dim.max(hi.sub(lo), Dim.const(0)).toString(),
+      body,
+      ...(hasUntil ? { until: { buffer: 'out', index: flag }, check: { every: CHECK_EVERY } } : {}),
+    });
+    this.stepStack.push(body);
+    if (hasUntil) this.guards.push(`${this.readInt(stopSlot)} != 0`);
+    const step = this.readInt(stepSlot);
+    this.store.set(r.params[0]!, { k: 'int', name: n.attrs.reverse === true ? `(${this.dim(hi)} - 1 - ${step})` : `(${this.dim(lo)} + ${step})` });
+    this.emitRegion(r);
+    const next = r.results.slice(0, k);
+    const done = r.results[k]!;
+    this.emitNode(done);
+    if (hasUntil) {
+      const dn = done;
+      this.single(`${this.ref(n)} until`, () => this.line(`${this.readScalar(doneSlot)} = ${this.elem(dn, [])};`));
+    }
+    // phase 1: new values that are not in-place updates, into temporaries
+    const carryParams = new Set(r.params.slice(1));
+    const settled = (x: Node): boolean => {
+      const st = this.store.get(x);
+      if (st && st.k !== 'view' && !carryParams.has(x) && !(st.k === 'int' && this.inlineInts.has(x))) return true;
+      for (const p of freeParams(x)) if (carryParams.has(p)) return false;
+      return !x.regions.length;
+    };
+    const sameIndex = (x: Node, param: Node): boolean => {
+      if (x === param) return true;
+      if (settled(x)) return true;
+      if (this.store.has(x) && this.store.get(x)!.k !== 'view') return false;
+      if (wgslClass[x.op] === 'view' && !['index', 'setcol', 'setrow', 'setindex'].includes(x.op)) return x.args.every((a) => sameIndex(a, param));
+      if (x.op === 'tril' || x.op === 'triu' || x.op === 'nograd') return sameIndex(x.args[0]!, param);
+      if (x.op === 'setcol' || x.op === 'setrow' || x.op === 'setindex') return sameIndex(x.args[0]!, param) && x.args.slice(1).every(settled);
+      return false;
+    };
+    type Plan = { c: number; kind: 'skip' | 'inplace' | 'copy'; from?: string; slot?: number };
+    const plan: Plan[] = [];
+    next.forEach((x, c) => {
+      const param = r.params[c + 1]!;
+      if (x === param) return plan.push({ c, kind: 'skip' });
+      if (isTensorT(x)) {
+        const st = this.store.get(x);
+        const view = !st || st.k === 'view';
+        if (view && !this.mat.has(x) && sameIndex(x, param)) return plan.push({ c, kind: 'inplace' });
+        if (st && st.k === 'slot' && !carrySlot.includes(st.slot)) return plan.push({ c, kind: 'copy', slot: st.slot });
+        const tmp = this.newSlot(numel(x.type as TensorType), n, 'step temporary');
+        this.elementsKernel(x, tmp, (ix) => this.elem(x, ix), `${this.ref(n)} carry ${c} next`);
+        return plan.push({ c, kind: 'copy', slot: tmp });
+      }
+      const tmp = this.scalarSlot(n);
+      const xi = x;
+      this.single(`${this.ref(n)} carry ${c} next`, () =>
+        this.line(isIntT(xi) ? `${this.slotAt(tmp, '0')} = bitcast<f32>(${this.int(xi)});` : `${this.readScalar(tmp)} = ${this.elem(xi, [])};`),
+      );
+      return plan.push({ c, kind: 'copy', slot: tmp });
+    });
+    // phase 2: in-place updates (each reads its own carry only at the element it writes)
+    for (const p of plan) {
+      if (p.kind !== 'inplace') continue;
+      const x = next[p.c]!;
+      const slot = carrySlot[p.c]!;
+      const param = r.params[p.c + 1]!;
+      if ((x.op === 'setcol' || x.op === 'setrow') && x.args[0] === param) {
+        const sh = (x.type as TensorType).shape;
+        const len = x.op === 'setcol' ? sh[0]! : sh[1]!;
+        this.begin('elements', `${this.ref(n)} carry ${p.c} ${x.op} in place`, len);
+        const t = this.fresh('t');
+        const pos = this.int(x.args[1]!);
+        const ix = x.op === 'setcol' ? [t, pos] : [pos, t];
+        this.line(`for (var ${t}: i32 = gx; ${t} < ${this.dim(len)}; ${t} = ${t} + gs) { ${this.slotAt(slot, this.flat(ix, sh))} = ${this.elem(x.args[2]!, [t])}; }`);
+        this.end();
+        continue;
+      }
+      this.store.set(x, { k: 'view' });
+      this.elementsKernel(x, slot, (ix) => this.elem(x, ix), `${this.ref(n)} carry ${p.c} in place`);
+    }
+    // phase 3: copies into the carries, then the counters
+    for (const p of plan) {
+      if (p.kind !== 'copy') continue;
+      const x = next[p.c]!;
+      const slot = carrySlot[p.c]!;
+      if (isTensorT(x)) {
+        const N = numel(x.type as TensorType);
+        this.begin('elements', `${this.ref(n)} carry ${p.c} copy`, N);
+        const e = this.fresh('e');
+        this.line(`for (var ${e}: i32 = gx; ${e} < ${this.dim(N)}; ${e} = ${e} + gs) { ${this.slotAt(slot, e)} = ${this.slotAt(p.slot!, e)}; }`);
+        this.end();
+      }
+    }
+    this.single(`${this.ref(n)} loop step`, () => {
+      for (const p of plan) {
+        if (p.kind === 'copy' && !isTensorT(next[p.c]!)) this.line(`${this.slotAt(carrySlot[p.c]!, '0')} = ${this.slotAt(p.slot!, '0')};`);
+      }
+      this.line(`${this.slotAt(stepSlot, '0')} = bitcast<f32>(${step} + 1);`);
+      this.line(`${this.slotAt(itSlot, '0')} = bitcast<f32>(${this.readInt(itSlot)} + 1);`);
+      if (hasUntil) {
+        this.line(`if (${this.readScalar(doneSlot)} != 0.0) { ${this.slotAt(stopSlot, '0')} = bitcast<f32>(1); ${this.readScalar(cvSlot)} = 1.0; }`);
+        this.line(`OUT[OOFLAGS + inst * NFLAGS + ${flag}] = f32(${this.readInt(stopSlot)});`);
+      }
+    });
+    if (hasUntil) this.guards.pop();
+    this.stepStack.pop();
+    // values of the region are not visible after the loop
+    const parts = carrySlot.map((slot, c) => {
+      const init = n.args[c + 2]!;
+      return isTensorT(init) ? { k: 'slot' as const, slot } : isIntT(init) ? { k: 'int' as const, name: this.readInt(slot) } : { k: 'scalar' as const, name: this.readScalar(slot) };
+    });
+    this.store.set(n, { k: 'tuple', parts: [...parts, { k: 'int', name: this.readInt(itSlot) }, { k: 'scalar', name: this.readScalar(cvSlot) }] });
+  }
+
+  // ---- the program -------------------------------------------------------------------------------
+
+  runGrid(): GridProgram {
+    const f = this.f;
+    const statusNodes = f.status.flatMap((s, status) => [
+      { name: s.name, status, field: 'iterations' as const, node: s.iterations },
+      { name: s.name, status, field: 'converged' as const, node: s.converged },
+      ...(s.residual ? [{ name: s.name, status, field: 'residual' as const, node: s.residual }] : []),
+    ]);
+    this.roots = [...f.results.map((r) => r.node), ...statusNodes.map((s) => s.node)];
+    this.sc = scopes(this.roots);
+    this.analyze();
+    this.analyzeScalars();
+    this.fuseEpilogues();
+    // the first failed index check of an instance: (id, index, size), 0 while none failed
+    this.checkSlot = this.newSlot(Dim.const(3), f.results[0]?.node ?? this.roots[0]!, 'value');
+    this.single('clear index checks', () => {
+      this.line(`${this.slotAt(this.checkSlot, '0')} = 0.0;`);
+    });
+    f.params.forEach((p, i) => {
+      const t = p.node.type as TensorType;
+      this.inputs.push({ name: p.name, size: numel(t).toString(), kind: 'result', shape: t.shape.map((d) => d.toString()), ...(t.dtype === 'i' ? { int: true } : {}) });
+      this.store.set(p.node, { k: 'input', index: i });
+      if (t.dtype === 'i') this.store.set(p.node, { k: 'int', name: `bitcast<i32>(IN[IO${i} + inst * IS${i}])` });
+    });
+    this.emitRegion(null);
+    for (const r of this.roots) this.emitNode(r);
+    const outs: KernelIO[] = [];
+    f.results.forEach((r) => {
+      const t = r.node.type as TensorType;
+      outs.push({ name: r.name, size: numel(t).toString(), kind: 'result', shape: t.shape.map((d) => d.toString()), ...(t.dtype === 'i' ? { int: true } : {}) });
+    });
+    statusNodes.forEach((s) => outs.push({ name: s.name, size: '1', kind: 'status', status: s.status, field: s.field }));
+    this.outputs.push(...outs);
+    f.results.forEach((r, i) => {
+      const t = r.node.type as TensorType;
+      if (t.dtype === 'i') return this.single(`result ${r.name}`, () => this.line(`OUT[OO${i} + inst] = bitcast<f32>(${this.int(r.node)});`));
+      if (t.shape.length === 0) return this.single(`result ${r.name}`, () => this.line(`OUT[OO${i} + inst] = ${this.elem(r.node, [])};`));
+      const prod = this.store.get(r.node)?.k === 'view' || !this.store.has(r.node) ? this.tiledProduct(r.node) : undefined;
+      if (prod && prod !== r.node) {
+        const cols = this.dim(t.shape[1]!);
+        const NN = this.dim(numel(t));
+        return this.tiledMatmul(prod, `result ${r.name} (tiled product)`, (gi, gj) => `OUT[OO${i} + inst * ${NN} + ${gi} * ${cols} + ${gj}] = ${this.elem(r.node, [gi, gj])};`);
+      }
+      const N = numel(t);
+      this.begin('elements', `result ${r.name}`, N);
+      const e = this.fresh('e');
+      this.block(`for (var ${e}: i32 = gx; ${e} < ${this.dim(N)}; ${e} = ${e} + gs)`, () => {
+        this.line(`OUT[OO${i} + inst * ${this.dim(N)} + ${e}] = ${this.elem(r.node, this.unflat(e, t.shape))};`);
+      });
+      this.end();
+    });
+    const ci = this.outputs.length;
+    if (statusNodes.length || this.checks.length) this.single('statuses and index checks', () => {
+      statusNodes.forEach((s, k) => {
+        const i = f.results.length + k;
+        const v = s.node.type.kind === 'tensor' && s.node.type.dtype === 'i' ? `f32(${this.int(s.node)})` : this.elem(s.node, []);
+        this.line(`OUT[OO${i} + inst] = ${v};`);
+      });
+      if (this.checks.length) {
+        for (let q = 0; q < 3; q++) this.line(`OUT[OO${ci} + inst * 3 + ${q}] = ${this.slotAt(this.checkSlot, `${q}`)};`);
+      }
+    });
+    if (this.checks.length) this.outputs.push({ name: 'index checks', size: '3', kind: 'check' });
+    if (this.untilLoops) this.outputs.push({ name: 'loop flags', size: `${this.untilLoops}`, kind: 'flags' });
+    if (!this.checks.length) {
+      // nothing is checked: the launch clearing the check slot goes
+      const top = this.stepStack[0]!;
+      const i = top.findIndex((st) => st.k === 'launch' && st.label === 'clear index checks');
+      if (i >= 0) top.splice(i, 1);
+      this.kernelList = this.kernelList.filter((o) => o.k.note !== 'clear index checks');
+    }
+    return this.assembleGrid();
+  }
+
+  /** Contractions read once, by an elementwise op that its own launch materializes (or a result):
+   *  the contraction's inner loop runs inside that launch (a fused epilogue: `A * B + C` is one
+   *  kernel), instead of a launch of its own and a round trip through scratch. */
+  private fused = new Set<Node>();
+
+  private fuseEpilogues(): void {
+    const users = new Map<Node, Node[]>();
+    for (const n of this.uses.keys()) for (const a of n.args) (users.get(a) ?? users.set(a, []).get(a)!).push(n);
+    const results = new Set(this.f.results.map((r) => r.node));
+    for (const c of this.uses.keys()) {
+      if (wgslClass[c.op] !== 'contraction' || c.type.kind !== 'tensor' || c.type.shape.length === 0) continue;
+      if ((this.uses.get(c) ?? 0) !== 1 || results.has(c)) continue;
+      const u = users.get(c);
+      if (!u || u.length !== 1) continue;
+      const user = u[0]!;
+      if (wgslClass[user.op] !== 'view' || user.op === 'outer' || user.type.kind !== 'tensor' || user.type.shape.length === 0) continue;
+      if (!(this.mat.has(user) || results.has(user))) continue;
+      if ((this.sc.home.get(user) ?? null) !== (this.sc.home.get(c) ?? null)) continue;
+      if (!(this.uses.get(user) === 1 || this.mat.has(user))) continue;
+      this.mat.delete(c);
+      this.fused.add(c);
+    }
+  }
+
+  protected override elem(n: Node, ix: string[]): string {
+    if (n === this.tileAcc) return 'cv';
+    if (this.fused.has(n)) return this.contraction(n, ix);
+    return super.elem(n, ix);
+  }
+
+  /** Scalars used more than once (or inside a deeper region) are computed once per instance. */
+  private analyzeScalars(): void {
+    const all = [...this.uses.keys()];
+    for (const n of all) {
+      if (n.type.kind !== 'tensor' || n.type.shape.length > 0 || n.type.dtype === 'i') continue;
+      if (n.op === 'param' || n.op === 'const' || n.op === 'eps' || n.op === 'itof' || n.op === 'proj') continue;
+      if ((this.uses.get(n) ?? 0) > 1) this.mat.add(n);
+    }
+    // a branch's captures are its regions' parameters: they need storage of their own
+    for (const n of all) {
+      if (n.op !== 'cond') continue;
+      for (const a of n.args.slice(1)) if (a.type.kind === 'tensor' && a.type.shape.length === 0 && a.type.dtype !== 'i' && a.op !== 'param') this.mat.add(a);
+    }
+  }
+
+  private assembleGrid(): GridProgram {
+    const pre = this.prelude();
+    const sg = this.subgroups;
+    const chk = this.slotAt(this.checkSlot, '0');
+    // each kernel reads only the uniform entries it names (a module of many kernels stays small)
+    const used = (lines: string[], o: { lines: string[]; guard: string[]; hasChecks: boolean }): string => {
+      const text = `${o.lines.join('\n')}\n${o.guard.join(' ')}\n${o.hasChecks ? chk : ''}`;
+      return lines.filter((l) => { const m = /let (\w+):/.exec(l); return !m || new RegExp(`\\b${m[1]}\\b`).test(text); }).join('\n');
+    };
+    const flagsAt = this.outputs.findIndex((o) => o.kind === 'flags');
+    for (const o of this.kernelList) o.lines = o.lines.map((l) => l.replaceAll('OOFLAGS', `OO${flagsAt}`).replaceAll('NFLAGS', `${this.untilLoops}`));
+    const entries = this.kernelList.map((o) => {
+      const guard = o.guard.length ? o.guard.join(' || ') : '';
+      const head =
+        o.k.span === 'tiles'
+          ? `  let inst: i32 = i32(wid.y + wid.z * nwg.y);
+  if (inst >= ui(0)) { return; }
+  let lid: i32 = i32(lidu);
+  let b0: i32 = inst * ui(1);
+${used(pre, o)}
+${guard ? `  if (uniform_flag(select(0.0, 1.0, ${guard}), lidu) != 0) { return; }\n` : ''}`
+          : o.k.span === 'elements'
+          ? `  let inst: i32 = i32(wid.y + wid.z * nwg.y);
+  if (inst >= ui(0)) { return; }
+  let lid: i32 = i32(lidu);
+  let gx: i32 = i32(wid.x) * WGI + lid;
+  let gs: i32 = i32(nwg.x) * WGI;
+  let b0: i32 = inst * ui(1);
+${used(pre, o)}
+${guard ? `  if (${guard}) { return; }\n` : ''}`
+          : `  let inst: i32 = i32(wid.x + wid.y * nwg.x);
+  if (inst >= ui(0)) { return; }
+  let lid: i32 = i32(lidu);
+  let b0: i32 = inst * ui(1);
+${used(pre, o)}
+${guard ? `  if (uniform_flag(select(0.0, 1.0, ${guard}), lidu) != 0) { return; }\n` : ''}`;
+      const checks = o.hasChecks
+        ? { decl: '  var oob_id: i32 = 0;\n  var oob_i: i32 = 0;\n  var oob_n: i32 = 0;\n', tail: `  if (oob_id != 0 && ${chk} == 0.0) { ${chk} = f32(oob_id); ${this.slotAt(this.checkSlot, '1')} = f32(oob_i); ${this.slotAt(this.checkSlot, '2')} = f32(oob_n); }\n` }
+        : { decl: '', tail: '' };
+      return `// ${o.k.note}
+@compute @workgroup_size(${this.wg})
+fn ${o.k.entry}(${this.entryParams()}) {
+${sg ? '  sg_lane = sgl;\n  sg_size = sgs;\n' : ''}${head}${checks.decl}${o.lines.join('\n')}
+${checks.tail}}`;
+    });
+    const tiles = this.kernelList.some((o) => o.k.span === 'tiles') ? `var<workgroup> tA: array<f32, ${TILE * TK}>;\nvar<workgroup> tB: array<f32, ${TILE * TK}>;\n` : '';
+    const wgsl = `${this.moduleHeader(`matc grid program for ${this.f.name}: ${this.kernelList.length} kernels over tiles of large operands`)}
+${tiles}${entries.join('\n\n')}
+`;
+    const spec = { ...this.specFields(wgsl), entryPoint: this.kernelList[0]?.k.entry ?? 'k0' };
+    return { spec, kernels: this.kernelList.map((o) => o.k), steps: this.stepStack[0]! };
+  }
+}
+
+const GRID_BINDINGS = [
+  { binding: 0, buffer: 'uni', access: 'uniform' as const },
+  { binding: 1, buffer: 'scratch', access: 'read_write' as const },
+  { binding: 2, buffer: 'in', access: 'read' as const },
+  { binding: 3, buffer: 'out', access: 'read_write' as const },
+];
+
+export type { Region };

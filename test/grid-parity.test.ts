@@ -1,0 +1,108 @@
+// The grid model (compiler/codegen/wgsl/grid.ts, issue 8) against the CPU f64 reference: every
+// parity spec (test/parity-specs.ts: every IR op and construct) and the stdlib's QR run as a grid
+// program on WebGPU (MATC_SCHEDULE=grid) and agree with the reference forward and backward, as
+// their instance kernels do in test/webgpu-parity.test.ts.
+
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { compile } from '../api/module.js';
+import { Tensor } from '../runtime/tensor.js';
+import { WebGpuBackend } from '../runtime/webgpu/backend.js';
+import { randomInputs } from '../cli/inputs.js';
+import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
+import { paritySpecs } from './parity-specs.js';
+import { relErr } from './util/approx.js';
+
+const saved = process.env.MATC_SCHEDULE;
+before(() => {
+  process.env.MATC_SCHEDULE = 'grid';
+});
+after(async () => {
+  if (saved === undefined) delete process.env.MATC_SCHEDULE;
+  else process.env.MATC_SCHEDULE = saved;
+  await releaseSharedGpu();
+});
+
+const only = process.env.MATC_GRID_SPECS?.split(',');
+
+for (const s of paritySpecs) {
+  if (s.kernelCost) continue; // the spectral specs' loops: covered by their instance kernels (heavy to compile)
+  if (only && !only.includes(s.name)) continue;
+  test(`grid parity: ${s.name}`, async (t) => {
+    const ctx = await gpuOrSkip(t);
+    if (!ctx) return;
+    const backend = new WebGpuBackend(ctx);
+    const fn = compile(s.src, { path: `${s.name}.mat` }).fn(s.fn);
+    const tol = s.tol ?? 1e-4;
+    for (const [grow, batch, seed] of [[0, 1, 7], [1, 3, 11]] as const) {
+      const dims: Record<string, number> = {};
+      for (const [k, v] of Object.entries(s.dims)) dims[k] = v + grow;
+      const inputs = randomInputs(fn, dims, batch > 1 ? [batch] : [], seed);
+      const ref = s.f32ref ? { f32: true } : {};
+      const cpu = await fn.forward(inputs, ref);
+      const gpu = await fn.forward(inputs, { backend });
+      assert.equal(backend.variantFor(fn.executable('forward'), new Map(Object.entries({ ...dims }))).schedule.model, 'grid', 'ran on the grid model');
+      for (const k of Object.keys(cpu.outputs)) {
+        const e = relErr(gpu.outputs[k]!.data, cpu.outputs[k]!.data, 1e-3);
+        assert.ok(e <= tol, `${s.name} ${k} dims ${JSON.stringify(dims)} batch ${batch}: ${e}`);
+      }
+      assert.deepEqual(gpu.status.nodes.map((n) => [n.name, n.converged]), cpu.status.nodes.map((n) => [n.name, n.converged]), 'statuses agree');
+      if (s.grad) {
+        const cot: Record<string, Tensor> = {};
+        for (const [k, v] of Object.entries(cpu.outputs)) cot[k] = new Tensor(v.shape, Array.from({ length: v.size }, (_, i) => Math.cos(i + seed)));
+        const gc = await fn.vjp(inputs, cot, ref);
+        const gg = await fn.vjp(inputs, cot, { backend });
+        for (const k of Object.keys(gc.gradients)) {
+          const e = relErr(gg.gradients[k]!.data, gc.gradients[k]!.data, 1e-3);
+          assert.ok(e <= tol * 10, `${s.name} ∂${k} dims ${JSON.stringify(dims)} batch ${batch}: ${e}`);
+        }
+      }
+    }
+  });
+}
+
+test('grid: stdlib QR forward and backward against the CPU f64 reference (one 24×16 and a batch of 2 wide)', async (t) => {
+  const ctx = await gpuOrSkip(t);
+  if (!ctx) return;
+  const { readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const backend = new WebGpuBackend(ctx);
+  const qr = compile(readFileSync(join(import.meta.dirname, '..', '..', 'stdlib', 'qr.mat'), 'utf8'), { path: 'qr.mat' }).fn('qr');
+  for (const [dims, batch] of [[{ m: 24, n: 16 }, []], [{ m: 6, n: 9 }, [2]]] as const) {
+    const inputs = randomInputs(qr, dims, [...batch], 5);
+    const cpu = await qr.forward(inputs);
+    const gpu = await qr.forward(inputs, { backend });
+    for (const k of ['Q', 'R']) assert.ok(relErr(gpu.outputs[k]!.data, cpu.outputs[k]!.data, 1e-3) < 1e-4, `${k} ${JSON.stringify(dims)}`);
+    const cot = { Q: new Tensor(cpu.outputs.Q!.shape, cpu.outputs.Q!.data.map((_, i) => Math.sin(i))), R: new Tensor(cpu.outputs.R!.shape, cpu.outputs.R!.data.map((_, i) => Math.cos(i))) };
+    const gc = await qr.vjp(inputs, cot);
+    const gg = await qr.vjp(inputs, cot, { backend });
+    assert.ok(relErr(gg.gradients.A!.data, gc.gradients.A!.data, 1e-3) < 1e-3, `∂A ${JSON.stringify(dims)}`);
+    assert.equal(gpu.status.ok, true);
+  }
+});
+
+test('grid: an index past its bound is MATR107 (never a silent read)', async (t) => {
+  const ctx = await gpuOrSkip(t);
+  if (!ctx) return;
+  const backend = new WebGpuBackend(ctx);
+  const fn = compile('fn f(A: mat[m, n]) -> vec[m] = iterate (x = zeros(m)) for j in 0..n + 1 => A[:, j]', { path: 'oob.mat' }).fn('f');
+  const A = new Tensor([3, 2], [1, 2, 3, 4, 5, 6]);
+  await assert.rejects(fn.forward({ A }, { backend }), (e: Error & { code?: string }) => e.code === 'MATR107' && /index 2 is out of range/.test(e.message));
+});
+
+test('grid: an `until` loop ends early (its flags read every 16 iterations), not at its cap of 10⁵ iterations', async (t) => {
+  const ctx = await gpuOrSkip(t);
+  if (!ctx) return;
+  const backend = new WebGpuBackend(ctx);
+  const fn = compile('fn f(x0: vec[n]) -> vec[n] = iterate (x = x0) for i in 0..100000 => 0.5 * x until norm(x) < 1e-3 * norm(x0)', { path: 'early.mat' }).fn('f');
+  const x0 = new Tensor([2, 3], [1, 2, 3, -4, 5, 6]);
+  const t0 = performance.now();
+  const gpu = await fn.forward({ x0 }, { backend });
+  const ms = performance.now() - t0;
+  const cpu = await fn.forward({ x0 });
+  assert.ok(relErr(gpu.outputs.out!.data, cpu.outputs.out!.data, 1e-6) < 1e-5);
+  const it = gpu.status.nodes[0]!;
+  assert.deepEqual(it.iterations, cpu.status.nodes[0]!.iterations, 'the same iteration counts as the CPU (10 or 11)');
+  assert.ok(it.iterations.every((k) => k < 16), `stopped by its own test: ${it.iterations}`);
+  assert.ok(ms < 60_000, `${ms} ms: the launches past the first check were left out`);
+});
