@@ -404,7 +404,22 @@ class GridGen extends InstanceGen {
     };
     this.store.set(n, spill(this.store.get(n), n)!);
     this.segmentDepth--;
+    this.hoistUniformInts(this.open!.lines);
     this.end();
+  }
+
+  /** Integers read from scratch (spilled earlier, loop indices of host loops) are per instance,
+   *  hence workgroup-uniform, but WGSL's uniformity analysis cannot know it of a read-write
+   *  buffer: the instance code's loops and branches on them (with barriers inside) need them
+   *  broadcast through workgroupUniformLoad. The segment does not write those slots, so each is read
+   *  once at the start of the launch. */
+  private hoistUniformInts(lines: string[]): void {
+    const re = /bitcast<i32>\(S\[b0 \+ SO(\d+) \+ 0\]\)/g;
+    const slots = new Set<string>();
+    for (const l of lines) for (const m of l.matchAll(re)) slots.add(m[1]!);
+    if (!slots.size) return;
+    for (let i = 0; i < lines.length; i++) lines[i] = lines[i]!.replace(re, (_, k: string) => `ui_s${k}`);
+    lines.unshift(...[...slots].map((k) => `  let ui_s${k}: i32 = uniform_int(bitcast<i32>(S[b0 + SO${k} + 0]), lidu);`));
   }
 
   private emitGridConcat(n: Node): void {
