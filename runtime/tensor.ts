@@ -12,6 +12,9 @@ export type TensorData = Float64Array | Float32Array;
  *  a compiled module): `instanceof Tensor` holds across copies. */
 const TENSOR = Symbol.for('matc.Tensor');
 
+/** Set while `Tensor.elsewhere` builds a tensor without host data. */
+let elsewhere: string | null = null;
+
 export class Tensor {
   static [Symbol.hasInstance](x: unknown): boolean {
     return typeof x === 'object' && x !== null && (x as { [TENSOR]?: boolean })[TENSOR] === true;
@@ -23,8 +26,18 @@ export class Tensor {
   /** complex entries, (re, im) interleaved in `data` */
   readonly complex: boolean;
   #data: TensorData | null;
+  /** why a tensor made by `elsewhere` has no host data (the MATR212 message) */
+  #elsewhere: string | null = null;
 
   constructor(shape: readonly number[], data: TensorData | readonly number[], dtype?: DType, complex = false) {
+    if (elsewhere !== null) {
+      this.shape = Object.freeze([...shape]);
+      this.dtype = 'f32';
+      this.complex = false;
+      this.#data = null;
+      this.#elsewhere = elsewhere;
+      return;
+    }
     const size = shape.reduce((a, b) => a * b, 1) * (complex ? 2 : 1);
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new MatcRuntimeError('MATR001', `invalid tensor shape [${shape.join(', ')}]`);
@@ -77,7 +90,19 @@ export class Tensor {
     return new Tensor(shape, dtype === 'f32' ? new Float32Array(n) : new Float64Array(n), dtype, complex);
   }
 
+  /** @internal A tensor of this shape whose values are not on the host (a GpuTensor bound to a
+   *  call): reading its data is MATR212 with `why`. */
+  static elsewhere(shape: readonly number[], why: string): Tensor {
+    elsewhere = why;
+    try {
+      return new Tensor(shape, []);
+    } finally {
+      elsewhere = null;
+    }
+  }
+
   get data(): TensorData {
+    if (this.#elsewhere !== null) throw new MatcRuntimeError('MATR212', this.#elsewhere);
     if (this.#data === null) throw new MatcRuntimeError('MATR002', 'tensor used after dispose()');
     return this.#data;
   }
@@ -87,7 +112,7 @@ export class Tensor {
   }
 
   get disposed(): boolean {
-    return this.#data === null;
+    return this.#data === null && this.#elsewhere === null;
   }
 
   dispose(): void {

@@ -16,7 +16,11 @@ import type { Signature } from '../signature.js';
 import { Tensor } from '../tensor.js';
 import { InternalError, MatcRuntimeError } from '../../core/errors.js';
 import { runCheckError } from '../../core/run-checks.js';
-import { createGpuContext, getNodeGPU, type GpuContext } from './device.js';
+import { createGpuContext, createGpuContextOnDevice, getNodeGPU, type GpuContext } from './device.js';
+import { GpuTensor } from '../gpu-tensor.js';
+import { checkUsable, residentHost, runInstanceResident, sumOverBatchResident, uploadTensor, type ResidentRaw } from './resident.js';
+import { toTensor, type InputValue } from '../bind.js';
+import { BufferUsage } from './constants.js';
 import { runPlan } from './executor.js';
 import type { GpuPlan } from '../../core/gpu-plan.js';
 
@@ -222,14 +226,62 @@ export class WebGpuBackend implements Backend {
     return runVariant(this.ctx, this.variantFor(exe, bind.dims), exe.signature, bind);
   }
 
+  /** Runs a call whose inputs may be GpuTensors and whose results stay on the device
+   *  (runtime/webgpu/resident.ts); the status arrives asynchronously. */
+  async runResident(exe: Executable, bind: Binding): Promise<ResidentRaw> {
+    const v = this.variantFor(exe, bind.dims);
+    if (v.schedule.model !== 'instance') throw new MatcRuntimeError('MATR214', `${exe.signature.name}: device-resident calls run on the instance model only; this call was scheduled on the ${v.schedule.model} model`);
+    return runInstanceResident(this.ctx, instanceKernelOf(v), exe.signature, bind);
+  }
+
+  /** Σ over the leading batch dimensions on the device (the gradient of a shared input). */
+  sumOverBatch(t: GpuTensor, rank: number): Promise<GpuTensor> {
+    return sumOverBatchResident(this.ctx, t, rank);
+  }
+
+  /** Host data on the device, as a GpuTensor (f32; `int: true` for an int input, i32). A
+   *  Float32Array is written as it is, without an f64 copy. */
+  async upload(value: InputValue, opts: { int?: boolean } = {}): Promise<GpuTensor> {
+    if (value instanceof GpuTensor) throw new MatcRuntimeError('MATR213', 'upload: the value is a GPU tensor already');
+    const t = toTensor(value, 'upload: the value');
+    if (opts.int) {
+      const d = t.data;
+      for (let i = 0; i < d.length; i++) {
+        const v = d[i]!;
+        if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647) throw new MatcRuntimeError('MATR150', `upload: an int tensor was given ${v} at flat index ${i}; ints are integers from -2147483648 to 2147483647`);
+      }
+    }
+    return uploadTensor(this.ctx, t, opts.int === true);
+  }
+
+  /** A GpuTensor over a GPUBuffer the caller owns (on this backend's device: one shared with
+   *  another library, see createWebGpuBackend({ device })). The bytes from `offset` hold the
+   *  tensor in row-major f32 (i32 with `int`); the buffer needs COPY_SRC usage. matc reads it
+   *  and never writes or destroys it; `dispose()` of the GpuTensor only forgets it. */
+  async wrap(buffer: GPUBuffer, shape: readonly number[], opts: { offset?: number; int?: boolean } = {}): Promise<GpuTensor> {
+    const host = await residentHost(this.ctx);
+    for (const d of shape) if (!Number.isInteger(d) || d < 0) throw new MatcRuntimeError('MATR213', `wrap: invalid shape [${shape.join(', ')}]`);
+    const offset = opts.offset ?? 0;
+    if (!Number.isInteger(offset) || offset < 0 || offset % 4 !== 0) throw new MatcRuntimeError('MATR213', `wrap: the offset ${offset} is not a non-negative multiple of 4`);
+    const bytes = 4 * shape.reduce((a, b) => a * b, 1);
+    if (typeof buffer?.size !== 'number') throw new MatcRuntimeError('MATR213', 'wrap: expected a GPUBuffer');
+    if (offset + bytes > buffer.size) throw new MatcRuntimeError('MATR213', `wrap: shape [${shape.join(', ')}] needs ${bytes} bytes from offset ${offset}, but the buffer has ${buffer.size}`);
+    if (typeof buffer.usage === 'number' && (buffer.usage & BufferUsage.COPY_SRC) === 0) throw new MatcRuntimeError('MATR213', 'wrap: the buffer lacks COPY_SRC usage, which matc needs to read it');
+    const t = new GpuTensor(host, buffer, shape, { dtype: opts.int ? 'i32' : 'f32', offset, owned: false });
+    checkUsable(t, host.device, 'wrap: the buffer');
+    return t;
+  }
+
   dispose(): void {
     this.ctx.destroy();
   }
 }
 
 /** A WebGPU backend on Node's Dawn (npm `webgpu`) or an injected GPU object; null without an
- *  adapter. */
-export async function createWebGpuBackend(opts: { gpu?: GPU } = {}): Promise<WebGpuBackend | null> {
+ *  adapter. `device`: run on a GPUDevice the caller owns (shared with another library; see
+ *  createGpuContextOnDevice) — `dispose()` then leaves the device alive. */
+export async function createWebGpuBackend(opts: { gpu?: GPU; device?: GPUDevice } = {}): Promise<WebGpuBackend | null> {
+  if (opts.device) return new WebGpuBackend(createGpuContextOnDevice(opts.device));
   const gpu = opts.gpu ?? (await getNodeGPU());
   if (!gpu) return null;
   const ctx = await createGpuContext({ gpu });
