@@ -80,9 +80,7 @@ export function summarize(nodes: NodeStatus[], outputs: Record<string, Tensor>, 
   const warnings = nodeWarnings(nodes);
   for (const [what, group] of [['output', outputs], ['gradient', gradients]] as const) {
     for (const [name, t] of Object.entries(group)) {
-      let n = 0;
-      const d = t.data;
-      if (t.firstNonFinite() >= 0) for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) n++;
+      const n = t.countNonFinite();
       if (n > 0) warnings.push(`${what} ${name} has ${n} non-finite value(s)`);
     }
   }

@@ -75,10 +75,11 @@ export function instanceChunking(ctx: GpuContext, spec: InstanceKernelSpec, bind
 
 /** The f32 input buffer of one chunk (instances base … base+count−1): batched inputs contribute
  *  their slice, unbatched ones their single instance, in parameter order (the kernel layout). */
-export function packChunkInputs(bind: Binding, inputSizes: readonly number[], base: number, count: number): Float32Array {
+export function packChunkInputs(bind: Binding, inputSizes: readonly number[], base: number, count: number, scratch?: Float32Array): Float32Array {
   let total = 0;
   bind.inputs.forEach((inp, i) => (total += inp.batched ? inputSizes[i]! * count : inputSizes[i]!));
-  const input = new Float32Array(Math.max(total, 1));
+  // every element is written below, so a reused scratch array needs no clearing
+  const input = scratch !== undefined && scratch.length >= Math.max(total, 1) ? scratch.subarray(0, Math.max(total, 1)) : new Float32Array(Math.max(total, 1));
   let off = 0;
   bind.inputs.forEach((inp, i) => {
     const size = inputSizes[i]!;
@@ -91,15 +92,19 @@ export function packChunkInputs(bind: Binding, inputSizes: readonly number[], ba
       off += n;
       return;
     }
-    if (inp.batched) {
-      input.set(src.subarray(base * size, (base + count) * size), off);
-      off += size * count;
-    } else {
-      input.set(src.subarray(0, size), off);
-      off += size;
-    }
+    const [from, n] = inp.batched ? [base * size, size * count] : [0, size];
+    // f32 → f32 is a memcpy; f64 → f32 a plain loop (TypedArray#set across element types is
+    // ~20× slower than a copy in Node 20: bench/host-path.ts)
+    if (src instanceof Float32Array) input.set(src.subarray(from, from + n), off);
+    else narrowInto(input, off, src, from, n);
+    off += n;
   });
   return input;
+}
+
+/** dst[off + k] = src[from + k] for k < n, rounding f64 to f32. */
+export function narrowInto(dst: Float32Array, off: number, src: Float64Array, from: number, n: number): void {
+  for (let k = 0; k < n; k++) dst[off + k] = src[from + k]!;
 }
 
 /** Runs an instance-model variant on bound inputs. `sig` names the status entries. */
@@ -107,12 +112,35 @@ export async function runVariant(ctx: GpuContext, variant: VariantData, sig: Sig
   return runInstanceKernel(ctx, instanceKernelOf(variant), sig, bind, opts);
 }
 
+/** Packed-input arrays kept per context for reuse. A fresh large typed array costs its first
+ *  touch of every page (on the 2-vCPU development VM ~90 ms for 24 MiB against 1.5 ms for a copy
+ *  into warm memory: bench/RESULTS.md, host path), so the host path packs into one of these; at
+ *  most two, of at most 256 MiB each, are kept. */
+const packScratch = new WeakMap<GpuContext, Float32Array[]>();
+const PACK_KEEP = 2;
+const PACK_MAX_BYTES = 256 * 2 ** 20;
+
+function takePackScratch(ctx: GpuContext): Float32Array | undefined {
+  return packScratch.get(ctx)?.pop();
+}
+
+function givePackScratch(ctx: GpuContext, used: Float32Array): void {
+  const whole = new Float32Array(used.buffer);
+  if (whole.byteLength > PACK_MAX_BYTES) return;
+  let list = packScratch.get(ctx);
+  if (list === undefined) packScratch.set(ctx, (list = []));
+  list.push(whole);
+  list.sort((a, b) => b.length - a.length);
+  list.length = Math.min(list.length, PACK_KEEP);
+}
+
 /** Runs an instance kernel spec on bound inputs. */
 export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpec, sig: Signature, bind: Binding, opts: { timing?: boolean } = {}): Promise<RunSpecResult> {
   const B = bind.batchSize;
   const { chunk, maxGrid, probe } = instanceChunking(ctx, spec, bind);
-  // results stay f32 (what the device computed): no conversion pass over large outputs
-  const outData = spec.outputs.map((o, i) => new Float32Array(probe.outputSizes[i]! * B));
+  // results stay f32 (what the device computed): no conversion pass over large outputs; a call
+  // in one chunk keeps views of its readback (no copy), a chunked one fills these
+  const outData: Float32Array[] = chunk >= B ? [] : spec.outputs.map((o, i) => new Float32Array(probe.outputSizes[i]! * B));
   const trace = typeof process !== 'undefined' && process.env.MATC_TRACE === '1';
   const t0 = performance.now();
   const phases: Record<string, number> = {};
@@ -122,7 +150,8 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
     const count = Math.min(chunk, B - base);
     const args = kernelArgs(spec, bind.dims, { count, base, batched: bind.inputs.map((i) => i.batched) });
     const tp0 = performance.now();
-    const input = packChunkInputs(bind, args.inputSizes, base, count);
+    const scratch = takePackScratch(ctx);
+    const input = packChunkInputs(bind, args.inputSizes, base, count, scratch);
     mark('pack', tp0);
     const outLen = args.outputSizes.reduce((s, x) => s + x * count, 0);
     const gx = Math.min(count, maxGrid);
@@ -150,21 +179,40 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
       outputs: ['out'],
     };
     let tp = performance.now();
-    const r = await runPlan(ctx, plan, { uni: args.uniforms, in: input }, { timing: opts.timing === true, label: 'matc' });
+    // runPlan uploads `input` (queue.writeBuffer copies it) before it resolves: the array is free
+    // again then
+    const r = await runPlan(ctx, plan, { uni: args.uniforms, in: input }, { timing: opts.timing === true, label: 'matc' }).finally(() => givePackScratch(ctx, input));
     mark('gpu run (upload, dispatch, readback)', tp);
     tp = performance.now();
     if (r.gpuMs !== undefined) gpuMs += r.gpuMs;
-    const out = r.outputs.out!;
-    let o = 0;
-    spec.outputs.forEach((_, i) => {
-      const size = args.outputSizes[i]!;
-      const n = size * count;
-      outData[i]!.set(out.subarray(o, o + n), base * size);
-      o += n;
-    });
+    unpackChunkOutputs(outData, r.outputs.out!, args.outputSizes, base, count, B);
     mark('unpack', tp);
   }
+  const tp = performance.now();
+  const decoded = decodeInstanceOutputs(spec, sig, bind, outData);
+  mark('statuses', tp);
   if (trace) console.error(`[matc trace] ${spec.wgsl.split('\n')[1]?.slice(0, 60)}: ${Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(1)} ms`).join(', ')}; total ${(performance.now() - t0).toFixed(1)} ms`);
+  return { ...decoded, ...(opts.timing ? { gpuMs } : {}) };
+}
+
+/** Splits one chunk's packed output (each output's run of `count` instances, in order) into the
+ *  per-output arrays: views of `out` when the chunk is the whole batch (no copy; `outData` is
+ *  empty then and filled here), else copies at the chunk's place in arrays for all B. */
+export function unpackChunkOutputs(outData: Float32Array[], out: Float32Array, outputSizes: readonly number[], base: number, count: number, B: number): void {
+  let o = 0;
+  for (let i = 0; i < outputSizes.length; i++) {
+    const size = outputSizes[i]!;
+    const n = size * count;
+    if (count === B) outData[i] = out.subarray(o, o + n);
+    else outData[i]!.set(out.subarray(o, o + n), base * size);
+    o += n;
+  }
+}
+
+/** The result tensors and status entries of an instance kernel's outputs (whole batch, one array
+ *  per kernel output); a failed run-time index check throws MATR107 as the CPU program does. */
+export function decodeInstanceOutputs(spec: InstanceKernelSpec, sig: Signature, bind: Binding, outData: readonly Float32Array[]): { outputs: Record<string, Tensor>; nodes: NodeStatus[] } {
+  const B = bind.batchSize;
   const outputs: Record<string, Tensor> = {};
   const nodes: NodeStatus[] = sig.status.map((st) => ({ name: st.name, kind: st.kind, iterations: [], converged: [], ...(st.estimate ? { residualEstimate: true } : {}) }));
   spec.outputs.forEach((o, i) => {
@@ -191,11 +239,22 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
     const s = nodes[o.status ?? -1];
     if (!s) throw new InternalError(`kernel output '${o.name}' names status entry ${o.status}, which the signature does not have`);
     const vals = outData[i]!;
-    if (o.field === 'iterations') s.iterations = Array.from(vals, (v) => Math.round(v));
-    else if (o.field === 'converged') s.converged = Array.from(vals, (v) => v !== 0);
-    else s.residual = Array.from(vals);
+    const n = vals.length;
+    if (o.field === 'iterations') {
+      const it = new Array<number>(n);
+      for (let b = 0; b < n; b++) it[b] = Math.round(vals[b]!);
+      s.iterations = it;
+    } else if (o.field === 'converged') {
+      const c = new Array<boolean>(n);
+      for (let b = 0; b < n; b++) c[b] = vals[b] !== 0;
+      s.converged = c;
+    } else {
+      const r = new Array<number>(n);
+      for (let b = 0; b < n; b++) r[b] = vals[b]!;
+      s.residual = r;
+    }
   });
-  return { outputs, nodes, ...(opts.timing ? { gpuMs } : {}) };
+  return { outputs, nodes };
 }
 
 export class WebGpuBackend implements Backend {

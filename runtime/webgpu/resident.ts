@@ -26,7 +26,7 @@ import { Tensor } from '../tensor.js';
 import { BufferUsage, MapMode } from './constants.js';
 import type { DeviceHandle, GpuContext } from './device.js';
 import { prepareResidentPlan } from './executor.js';
-import { instanceChunking } from './backend.js';
+import { instanceChunking, narrowInto } from './backend.js';
 
 /** Usage of the buffers behind matc's GpuTensors. */
 export const RESIDENT_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
@@ -162,7 +162,10 @@ export async function uploadTensor(ctx: GpuContext, t: Tensor, int: boolean): Pr
   const d = t.data;
   const bytes = 4 * d.length;
   const buffer = host.handle.pool.acquire(Math.max(4, bytes), RESIDENT_USAGE, 'matc:tensor');
-  const data = int ? Int32Array.from(d, (v) => v | 0) : d instanceof Float32Array ? d : Float32Array.from(d);
+  let data: Int32Array | Float32Array;
+  if (int) data = Int32Array.from(d, (v) => v | 0);
+  else if (d instanceof Float32Array) data = d; // written as it is: no f64 detour
+  else narrowInto((data = new Float32Array(d.length)), 0, d, 0, d.length);
   if (bytes > 0) host.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, bytes);
   return new GpuTensor(host, buffer, t.shape, { dtype: int ? 'i32' : 'f32', owned: true });
 }
@@ -248,7 +251,7 @@ export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelS
           let part: Float32Array | Int32Array;
           if (inp.param.int) part = Int32Array.from(src.subarray(r.src, r.src + r.n), (v) => v | 0);
           else if (src instanceof Float32Array) part = src.subarray(r.src, r.src + r.n);
-          else part = Float32Array.from(src.subarray(r.src, r.src + r.n));
+          else narrowInto((part = new Float32Array(r.n)), 0, src, r.src, r.n);
           device.queue.writeBuffer(inBuf, 4 * r.dst, part.buffer, part.byteOffset, 4 * r.n);
         });
         rp.encode(enc);
