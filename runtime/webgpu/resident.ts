@@ -233,9 +233,11 @@ export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelS
       const rp = await prepareResidentPlan(ctx, plan, { label });
       let staging: GPUBuffer | null = null;
       const temps: GPUBuffer[] = [];
+      let scoped = false;
       try {
         device.pushErrorScope('validation');
         device.pushErrorScope('out-of-memory');
+        scoped = true;
         rp.write({ uni: args.uniforms });
         const inBuf = rp.buffer('in');
         const outBuf = rp.buffer('out');
@@ -332,6 +334,7 @@ export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelS
           if (countsBuf !== null) enc.copyBufferToBuffer(countsBuf, 0, staging, 4 * countsAt, countsBytes);
         }
         device.queue.submit([enc.finish()]);
+        scoped = false;
         const oomP = device.popErrorScope();
         const invalidP = device.popErrorScope();
         scopes.push(oomP, invalidP);
@@ -353,6 +356,11 @@ export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelS
           })(),
         );
       } finally {
+        if (scoped) {
+          // an exception between push and submit: leave the device's scope stack as it was
+          void device.popErrorScope().catch(() => undefined);
+          void device.popErrorScope().catch(() => undefined);
+        }
         if (staging !== null) pool.release(staging);
         for (const t of temps) pool.release(t);
         rp.release();
