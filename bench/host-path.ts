@@ -81,6 +81,16 @@ function copyTime(bytes: number, f64: boolean): { warm: number; fresh: number } 
   return { warm, fresh };
 }
 
+/** The finite scan as it was before this bench (runtime/tensor.ts at cc0ab3c): one loop for
+ *  both array types. */
+function polymorphicScan(d: Float64Array | Float32Array): number {
+  let acc = 0;
+  for (let i = 0; i < d.length; i++) acc += d[i]! - d[i]!;
+  if (acc === 0) return -1;
+  for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) return i;
+  return -1;
+}
+
 function asF32(inputs: Record<string, InputValue>): Record<string, InputValue> {
   const out: Record<string, InputValue> = {};
   for (const [k, v] of Object.entries(inputs)) out[k] = v instanceof Tensor ? new Tensor(v.shape, Float32Array.from(v.data)) : v;
@@ -139,6 +149,20 @@ for (const c of cases) {
       return decodeInstanceOutputs(spec, exe.signature, bind, outData);
     };
     const tUnpack = time(unpack);
+    // before (commit cc0ab3c): every output copied again into a fresh array of the whole batch
+    const tUnpackBefore = time(() => {
+      const out = new Float32Array(mapped.buffer.slice(0, outBytes));
+      const outData = spec.outputs.map((_, i) => new Float32Array(ka.outputSizes[i]! * B));
+      unpackChunkOutputs(outData, out, ka.outputSizes, 0, B, 2 * B); // count ≠ B: copies
+      return decodeInstanceOutputs(spec, exe.signature, bind, outData);
+    });
+    // before: the finite scan was one loop for f32 and f64 arrays alike (polymorphic)
+    const tScanBefore = time(() => {
+      for (const inp of bind.inputs) polymorphicScan(inp.tensor.data);
+    });
+    const tScan = time(() => {
+      for (const inp of bind.inputs) inp.tensor.firstNonFinite();
+    });
     const dec = unpack();
     const tSum = time(() => {
       if (c.mode === 'vjp') {
@@ -151,9 +175,12 @@ for (const c of cases) {
     const cOut = copyTime(outBytes, false);
     const add = (stage: string, bytes: number, ms: number, copy: { warm: number; fresh: number }) => rows.push({ case: label, inputDtype: dtype, stage, bytes, ms, copyMs: copy.warm, freshCopyMs: copy.fresh, ratio: ms / copy.warm, freshRatio: ms / copy.fresh });
     add('bind + validate', inBytes, tBind, cIn);
+    add('  of which the finite scan', inBytes, tScan, cIn);
+    add('  the finite scan before (one polymorphic loop)', inBytes, tScanBefore, cIn);
     add('pack (kept array)', inBytes, tPack, cIn);
     add('pack (first call: fresh array)', inBytes, tPackFresh, cIn);
     add('unpack + statuses (fresh result arrays)', outBytes, tUnpack, cOut);
+    add('unpack + statuses before (a second copy)', outBytes, tUnpackBefore, cOut);
     add('summarize', outBytes, tSum, cOut);
   }
 }
