@@ -17,6 +17,9 @@ import { BufferUsage, MapMode } from '../runtime/webgpu/constants.js';
 import { getNodeGPU } from '../runtime/webgpu/device.js';
 import { MatcRuntimeError } from '../core/errors.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
+import { buildModuleData } from '../compiler/aot/build.js';
+import { compileProgram } from '../compiler/compile.js';
+import { defineModule } from '../runtime/aot/module.js';
 
 after(releaseSharedGpu);
 
@@ -283,4 +286,23 @@ test('a device and buffers owned by another library are shared, not taken over',
   s2.unmap();
   assert.deepEqual(Array.from(again), Array.from(vals), 'the device and the wrapped buffer outlive matc, unchanged');
   device.destroy();
+});
+
+test('AOT modules take and give GPU tensors like the JIT', async (t) => {
+  const ctx = await gpuOrSkip(t);
+  if (!ctx) return;
+  const gpu = new WebGpuBackend(ctx);
+  const aot = defineModule(buildModuleData(compileProgram(SRC), SRC, 'test'));
+  const step = aot.fn('step');
+  const A = new Tensor([n, n], spd(n, 4));
+  const b = new Tensor([B, n], rand(B * n, 5));
+  const x0 = new Tensor([B, n], rand(B * n, 6));
+  const v0 = Tensor.zeros([B, n], 'f32');
+  const host = await step.forward({ x: x0, v: v0, A, b }, { backend: gpu });
+  const r = await step.forward({ x: await gpu.upload(x0), v: await gpu.upload(v0), A: await gpu.upload(A), b }, { backend: gpu, resident: true });
+  assert.ok(r.outputs.x1 instanceof GpuTensor);
+  assert.equal((await r.status).ok, true);
+  assert.deepEqual(Array.from((await r.outputs.x1.read()).data), Array.from(host.outputs.x1!.data));
+  await assert.rejects(step.forward({ x: r.outputs.x1, v: v0, A, b }, { backend: 'cpu' }), (e: unknown) => e instanceof MatcRuntimeError && e.code === 'MATR215');
+  for (const g of Object.values(r.outputs)) g.dispose();
 });

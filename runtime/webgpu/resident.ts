@@ -285,7 +285,7 @@ export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelS
             const pass = enc.beginComputePass({ label: `${label}:nonfinite` });
             pass.setPipeline(checkPipe.pipeline);
             pass.setBindGroup(0, bg);
-            pass.dispatchWorkgroups(Math.min(256, Math.ceil(longest / 64)), live.length, 1);
+            pass.dispatchWorkgroups(Math.min(1024, Math.ceil(longest / 64)), live.length, 1);
             pass.end();
           };
           dispatch(
