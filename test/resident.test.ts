@@ -20,6 +20,9 @@ import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
 import { buildModuleData } from '../compiler/aot/build.js';
 import { compileProgram } from '../compiler/compile.js';
 import { defineModule } from '../runtime/aot/module.js';
+import { bindInputs } from '../runtime/bind.js';
+import { instanceKernelOf, runInstanceKernel } from '../runtime/webgpu/backend.js';
+import { runInstanceResident } from '../runtime/webgpu/resident.js';
 
 after(releaseSharedGpu);
 
@@ -305,4 +308,32 @@ test('AOT modules take and give GPU tensors like the JIT', async (t) => {
   assert.deepEqual(Array.from((await r.outputs.x1.read()).data), Array.from(host.outputs.x1!.data));
   await assert.rejects(step.forward({ x: r.outputs.x1, v: v0, A, b }, { backend: 'cpu' }), (e: unknown) => e instanceof MatcRuntimeError && e.code === 'MATR215');
   for (const g of Object.values(r.outputs)) g.dispose();
+});
+
+test('batches split into chunks give the same numbers, host and resident', async (t) => {
+  const ctx = await gpuOrSkip(t);
+  if (!ctx) return;
+  const gpu = new WebGpuBackend(ctx);
+  const f = mod.fn('step');
+  const Bc = 5;
+  const inputs = { x: new Tensor([Bc, n], rand(Bc * n, 12)), v: new Tensor([Bc, n], rand(Bc * n, 13)), A: new Tensor([n, n], spd(n, 14)), b: new Tensor([Bc, n], rand(Bc * n, 15)) };
+  const exe = f.executable('forward');
+  const spec = instanceKernelOf(gpu.variantFor(exe, new Map([['n', n]])));
+  const whole = await runInstanceKernel(ctx, spec, exe.signature, bindInputs(exe.signature, inputs));
+  const split = await runInstanceKernel(ctx, spec, exe.signature, bindInputs(exe.signature, inputs), { maxChunk: 2 });
+  const up = { x: await gpu.upload(inputs.x), v: inputs.v, A: await gpu.upload(inputs.A), b: inputs.b };
+  const res = await runInstanceResident(ctx, spec, exe.signature, bindInputs(exe.signature, up), 'test', 2);
+  await res.status;
+  for (const k of ['x1', 'v1']) {
+    assert.deepEqual(Array.from(split.outputs[k]!.data), Array.from(whole.outputs[k]!.data), `${k}: chunks of 2 = one launch`);
+    assert.deepEqual(Array.from((await res.outputs[k]!.read()).data), Array.from(whole.outputs[k]!.data), `${k}: resident chunks of 2 = one launch`);
+    res.outputs[k]!.dispose();
+  }
+  // a non-finite value in instance 3 (chunk 2 of 3) is reported at its flat index in the tensor
+  const bad = Float32Array.from(inputs.x.data);
+  bad[3 * n + 2] = Infinity;
+  const xb = await gpu.upload(new Tensor([Bc, n], bad));
+  const rb = await runInstanceResident(ctx, spec, exe.signature, bindInputs(exe.signature, { ...up, x: xb }), 'test', 2);
+  await assert.rejects(rb.status, new RegExp(`input 'x' \\(a GPU tensor\\) has 1 non-finite value\\(s\\), the first at flat index ${3 * n + 2}`));
+  for (const d of [xb, up.x, up.A, ...Object.values(rb.outputs)]) d.dispose();
 });

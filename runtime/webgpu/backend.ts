@@ -133,9 +133,10 @@ function givePackScratch(ctx: GpuContext, used: Float32Array): void {
 }
 
 /** Runs an instance kernel spec on bound inputs. */
-export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpec, sig: Signature, bind: Binding, opts: { timing?: boolean } = {}): Promise<RunSpecResult> {
+export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpec, sig: Signature, bind: Binding, opts: { timing?: boolean; /** @internal tests: at most this many instances per chunk */ maxChunk?: number } = {}): Promise<RunSpecResult> {
   const B = bind.batchSize;
-  const { chunk, maxGrid, probe } = instanceChunking(ctx, spec, bind);
+  const { chunk: fit, maxGrid, probe } = instanceChunking(ctx, spec, bind);
+  const chunk = Math.min(fit, opts.maxChunk ?? Infinity);
   // results stay f32 (what the device computed): no conversion pass over large outputs; a call
   // in one chunk keeps views of its readback (no copy), a chunked one fills these
   const outData: Float32Array[] = chunk >= B ? [] : spec.outputs.map((o, i) => new Float32Array(probe.outputSizes[i]! * B));

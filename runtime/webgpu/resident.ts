@@ -172,7 +172,7 @@ export async function uploadTensor(ctx: GpuContext, t: Tensor, int: boolean): Pr
 
 /** Runs an instance kernel on a binding whose inputs may be resident; its results stay on the
  *  device. */
-export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelSpec, sig: Signature, bind: Binding, label = 'matc'): Promise<ResidentRaw> {
+export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelSpec, sig: Signature, bind: Binding, label = 'matc', /** @internal tests */ maxChunk = Infinity): Promise<ResidentRaw> {
   const host = await residentHost(ctx);
   const { device, pool, pipelines } = host.handle;
   const fn = sig.name;
@@ -181,7 +181,14 @@ export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelS
   });
   await host.throttle();
   const B = bind.batchSize;
-  const { chunk, maxGrid, probe } = instanceChunking(ctx, spec, bind);
+  const { chunk: fit, maxGrid, probe } = instanceChunking(ctx, spec, bind);
+  const chunk = Math.min(fit, maxChunk);
+  // results are copied into one buffer each (no binding): each must fit one buffer
+  const maxBuffer = device.limits.maxBufferSize;
+  spec.outputs.forEach((o, i) => {
+    const bytes = probe.outputSizes[i]! * B * 4;
+    if (o.kind === 'result' && bytes > maxBuffer) throw new MatcRuntimeError('MATR130', `${fn}: the result '${o.name}' needs ${bytes} bytes, more than one GPU buffer may hold (${maxBuffer}); ask for host results (no resident: true) or a smaller batch`);
+  });
   const checkPipe = await pipelines.get({ wgsl: NONFINITE_WGSL, entryPoint: 'nonfinite', label: 'matc:nonfinite' }, NONFINITE_SLOTS);
 
   // results: one pooled buffer each, the whole batch; written chunk by chunk
@@ -456,6 +463,8 @@ export async function sumOverBatchResident(ctx: GpuContext, t: GpuTensor, rank: 
   const shape = t.shape.slice(rank);
   const size = shape.reduce((a, b) => a * b, 1);
   const batch = t.shape.slice(0, rank).reduce((a, b) => a * b, 1);
+  const bind = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+  if (t.offset + t.byteLength > bind) throw new MatcRuntimeError('MATR130', `the batched gradient to be summed has ${t.byteLength} bytes, more than one GPU binding may hold (${bind}); ask for host results (no resident: true)`);
   const dst = pool.acquire(Math.max(4, 4 * size), RESIDENT_USAGE, 'matc:sum');
   if (size > 0) {
     const pipe = await pipelines.get({ wgsl: SUMBATCH_WGSL, entryPoint: 'sumbatch', label: 'matc:sumbatch' }, SUMBATCH_SLOTS);
