@@ -36,6 +36,10 @@ fn half(x: vec[n]) -> y: vec[n] = 0.5 * x + 1
 fn lin(A: mat[n, n], b: vec[n]) -> x: vec[n] = solve(A, b)
 
 fn loss(W: mat[m, n], x: vec[n]) -> y: vec[m] = tanh(W * x)
+
+optimizer count(w: vec[n], g: vec[n]) =
+  state t: int = 0
+  t <- t + 1, w <- w - 0.01 * float(t) * g
 `;
 const mod = compile(SRC);
 
@@ -336,4 +340,35 @@ test('batches split into chunks give the same numbers, host and resident', async
   const rb = await runInstanceResident(ctx, spec, exe.signature, bindInputs(exe.signature, { ...up, x: xb }), 'test', 2);
   await assert.rejects(rb.status, new RegExp(`input 'x' \\(a GPU tensor\\) has 1 non-finite value\\(s\\), the first at flat index ${3 * n + 2}`));
   for (const d of [xb, up.x, up.A, ...Object.values(rb.outputs)]) d.dispose();
+});
+
+test('an optimizer\'s int state stays on the device as i32 and stays exact', async (t) => {
+  const ctx = await gpuOrSkip(t);
+  if (!ctx) return;
+  const gpu = new WebGpuBackend(ctx);
+  const f = mod.fn('count');
+  const ts = [1, 2147483646, -7, 16777217];
+  const g = new Tensor([ts.length, 2], rand(2 * ts.length, 16));
+  const host = { w: new Tensor([ts.length, 2], rand(2 * ts.length, 17)), t: new Tensor([ts.length], ts) };
+  let w = await gpu.upload(host.w);
+  let st = await gpu.upload(host.t, { int: true });
+  for (let k = 0; k < 3; k++) {
+    const r = await f.forward({ w: host.w, g, t: host.t }, { backend: gpu });
+    host.w = r.outputs.w!;
+    host.t = r.outputs.t!;
+  }
+  const gd = await gpu.upload(g);
+  for (let k = 0; k < 3; k++) {
+    const r: { outputs: Record<string, GpuTensor> } = await f.forward({ w, g: gd, t: st }, { backend: gpu, resident: true });
+    assert.equal(r.outputs.t!.dtype, 'i32');
+    w.dispose();
+    st.dispose();
+    w = r.outputs.w!;
+    st = r.outputs.t!;
+  }
+  const tr = await st.read();
+  assert.deepEqual([...tr.data], [4, -2147483647, -4, 16777220], 'wrapped past 2³¹ − 1 like every backend, exact');
+  assert.deepEqual([...tr.data], [...host.t.data]);
+  assert.deepEqual([...(await w.read()).data], [...host.w.data]);
+  for (const d of [w, st, gd]) d.dispose();
 });
