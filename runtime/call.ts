@@ -6,7 +6,7 @@
 import { closestName, type Binding, type InputValue } from './bind.js';
 import type { NodeStatus } from './executable.js';
 import { MatcRuntimeError } from '../core/errors.js';
-import { cotangentName, gradientOf, tangentName } from '../core/derivative-names.js';
+import { cotangentName, gradientOf, tangentName, tangentOf } from '../core/derivative-names.js';
 import { Tensor } from './tensor.js';
 import { GpuTensor } from './gpu-tensor.js';
 import type { Backend } from './backend.js';
@@ -219,7 +219,8 @@ export function residentStatus(p: Promise<ResidentStatus>): Promise<CallStatus> 
     const warnings = nodeWarnings(nodes);
     for (const [name, n] of Object.entries(nonFinite)) {
       const g = gradientOf(name);
-      if (n > 0) warnings.push(`${g !== null ? 'gradient' : 'output'} ${g ?? name} has ${n} non-finite value(s)`);
+      const tg = tangentOf(name);
+      if (n > 0) warnings.push(`${g !== null ? 'gradient' : tg !== null ? 'tangent' : 'output'} ${g ?? tg ?? name} has ${n} non-finite value(s)`);
     }
     return { ok: warnings.length === 0, nodes, warnings };
   });
