@@ -1,11 +1,12 @@
 // The public API of matc: compile a .mat source into a Module of callable functions, the Tensor
 // type they exchange, the backends, and the error types.
 
-export { compile, Module, CompiledFn, type CallOptions, type ForwardResult, type VjpResult, type JvpResult, type CallStatus, type ParamInfo } from './api/module.js';
+export { compile, Module, CompiledFn, type CallOptions, type ForwardResult, type VjpResult, type JvpResult, type CallStatus, type ParamInfo, type ResidentForwardResult, type ResidentVjpResult, type ResidentJvpResult } from './api/module.js';
 export { compileProgram, checkSource, CompileError, type CompileOptions } from './compiler/compile.js';
 export { gradCheck, type GradCheckResult } from './api/gradcheck.js';
 export { render, renderAll, type Diagnostic } from './compiler/diagnostics.js';
 export { Tensor, type DType } from './runtime/tensor.js';
+export { GpuTensor } from './runtime/gpu-tensor.js';
 export { MatcRuntimeError, InternalError } from './core/errors.js';
 export { createWebGpuBackend, WebGpuBackend } from './runtime/webgpu/backend.js';
 export { selectBackend, type BackendChoice } from './runtime/select.js';

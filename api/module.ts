@@ -12,7 +12,9 @@ import { runExecutableCpu } from '../runtime/cpu/backend.js';
 import type { Executable, NodeStatus } from '../runtime/executable.js';
 import { Tensor } from '../runtime/tensor.js';
 import { MatcRuntimeError } from '../core/errors.js';
-import { jvpInputs, jvpResults, summarize, vjpInputs, vjpResults, type CallStatus } from '../runtime/call.js';
+import { execResident, jvpInputs, jvpResults, readResident, residentStatus, runsResident, summarize, vjpInputs, vjpResults, vjpResultsResident, type CallStatus } from '../runtime/call.js';
+import type { GpuTensor } from '../runtime/gpu-tensor.js';
+import type { ResidentRaw } from '../runtime/gpu-tensor.js';
 import type { Backend } from '../runtime/backend.js';
 import { jitExecutable } from './jit.js';
 import { type CallInput, collectionLength, flattenCollections, groupCollections } from '../runtime/collections.js';
@@ -25,9 +27,31 @@ export interface CallOptions {
    *  prediction of GPU results); for fast f32 arithmetic use `new CpuBackend({ precision: 'f32' })` */
   f32?: boolean;
   backend?: Backend;
+  /** keep the results on the device as GpuTensors (a WebGPU backend only); the status then
+   *  arrives as a promise. Inputs may be GpuTensors with or without it. */
+  resident?: boolean;
 }
 
 export { summarize, type CallStatus };
+
+/** A call with `resident: true`: GpuTensors, and the status once the GPU has run the call (it
+ *  rejects with a run-time error of the call — an index out of range, a non-finite GPU-tensor
+ *  input — or of the call upstream that wrote an input). */
+export interface ResidentForwardResult {
+  outputs: Record<string, GpuTensor>;
+  outputLists: Record<string, GpuTensor[]>;
+  status: Promise<CallStatus>;
+}
+
+export interface ResidentVjpResult extends ResidentForwardResult {
+  gradients: Record<string, GpuTensor>;
+  gradientLists: Record<string, GpuTensor[]>;
+}
+
+export interface ResidentJvpResult extends ResidentForwardResult {
+  tangents: Record<string, GpuTensor>;
+  tangentLists: Record<string, GpuTensor[]>;
+}
 
 export interface ForwardResult {
   outputs: Record<string, Tensor>;
@@ -157,10 +181,15 @@ export class CompiledFn {
     return this.module.executable(this.name, mode);
   }
 
-  private async exec(mode: Mode, inputs: Record<string, InputValue>, opts: CallOptions): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[]; bind: Binding }> {
+  private async exec(mode: Mode, inputs: Record<string, InputValue>, opts: CallOptions): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[]; bind: Binding; resident?: undefined } | { resident: ResidentRaw; bind: Binding; backend: Backend }> {
     const exe = this.executable(mode);
     const bind = bindInputs(exe.signature, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), strictDims: true });
     const backend = opts.backend ?? this.module.defaultBackend;
+    if (runsResident(bind, opts.resident)) {
+      const r = await execResident(backend, exe, bind, opts.f32);
+      if (opts.resident) return { resident: r, bind, backend: backend! };
+      return { ...(await readResident(r)), bind };
+    }
     // f32: the reference interpreter's prediction of GPU rounding, whatever the backend
     const r = backend && !opts.f32 ? await backend.run(exe, bind) : await runExecutableCpu(exe, bind, { ...(opts.f32 ? { f32: true } : {}) });
     return { ...r, bind };
@@ -175,14 +204,19 @@ export class CompiledFn {
     return flattenCollections(values, names, what, this.name, info?.collections ?? []);
   }
 
-  async forward(inputs: Record<string, CallInput>, opts: CallOptions = {}): Promise<ForwardResult> {
+  forward(inputs: Record<string, CallInput>, opts: CallOptions & { resident: true }): Promise<ResidentForwardResult>;
+  forward(inputs: Record<string, CallInput>, opts?: CallOptions): Promise<ForwardResult>;
+  async forward(inputs: Record<string, CallInput>, opts: CallOptions = {}): Promise<ForwardResult | ResidentForwardResult> {
     if (this.generic) return this.specialize(opts.dims, inputs).forward(inputs, this.plainDims(opts));
     const r = await this.exec('forward', this.flat(inputs, this.func.params.map((p) => p.name), 'input'), opts);
+    if (r.resident) return { outputs: r.resident.outputs, outputLists: groupCollections(r.resident.outputs), status: residentStatus(r.resident.status) };
     return { outputs: r.outputs, outputLists: groupCollections(r.outputs), status: summarize(r.nodes, r.outputs) };
   }
 
   /** Gradients of ⟨cotangents, outputs⟩ for every differentiable input. */
-  async vjp(inputs: Record<string, CallInput>, cotangents: Record<string, CallInput>, opts: CallOptions = {}): Promise<VjpResult> {
+  vjp(inputs: Record<string, CallInput>, cotangents: Record<string, CallInput>, opts: CallOptions & { resident: true }): Promise<ResidentVjpResult>;
+  vjp(inputs: Record<string, CallInput>, cotangents: Record<string, CallInput>, opts?: CallOptions): Promise<VjpResult>;
+  async vjp(inputs: Record<string, CallInput>, cotangents: Record<string, CallInput>, opts: CallOptions = {}): Promise<VjpResult | ResidentVjpResult> {
     if (this.generic) return this.specialize(opts.dims, inputs).vjp(inputs, cotangents, this.plainDims(opts));
     this.executable('vjp'); // a VJP that does not compile fails before the inputs are looked at
     // int results (int state) take no cotangent
@@ -196,12 +230,18 @@ export class CompiledFn {
       this.func.results.filter(isInt).map((r) => r.name),
     );
     const r = await this.exec('vjp', all, opts);
+    if (r.resident) {
+      const { outputs, gradients } = await vjpResultsResident(r.backend, r.resident.outputs, r.bind);
+      return { outputs, outputLists: groupCollections(outputs), gradients, gradientLists: groupCollections(gradients), status: residentStatus(r.resident.status) };
+    }
     const { outputs, gradients } = vjpResults(r.outputs, r.bind);
     return { outputs, outputLists: groupCollections(outputs), gradients, gradientLists: groupCollections(gradients), status: summarize(r.nodes, outputs, gradients) };
   }
 
   /** Tangents of the outputs along input tangents (missing tangents are zero). */
-  async jvp(inputs: Record<string, CallInput>, tangents: Record<string, CallInput>, opts: CallOptions = {}): Promise<JvpResult> {
+  jvp(inputs: Record<string, CallInput>, tangents: Record<string, CallInput>, opts: CallOptions & { resident: true }): Promise<ResidentJvpResult>;
+  jvp(inputs: Record<string, CallInput>, tangents: Record<string, CallInput>, opts?: CallOptions): Promise<JvpResult>;
+  async jvp(inputs: Record<string, CallInput>, tangents: Record<string, CallInput>, opts: CallOptions = {}): Promise<JvpResult | ResidentJvpResult> {
     if (this.generic) return this.specialize(opts.dims, inputs).jvp(inputs, tangents, this.plainDims(opts));
     this.executable('jvp');
     const names = this.func.params.map((p) => p.name);
@@ -209,6 +249,10 @@ export class CompiledFn {
     const bind = bindInputs(this.func, flatInputs, { ...(opts.dims ? { dims: opts.dims } : {}), noValidate: true, strictDims: true });
     const all = jvpInputs(bind, (p) => this.func.params.some((q) => q.name === p && q.differentiable), flatInputs, this.flat(tangents, names, 'tangent of input'), this.name);
     const r = await this.exec('jvp', all, opts);
+    if (r.resident) {
+      const { outputs, tangents: tans } = jvpResults(this.func.results.map((x) => x.name), r.resident.outputs);
+      return { outputs, outputLists: groupCollections(outputs), tangents: tans, tangentLists: groupCollections(tans), status: residentStatus(r.resident.status) };
+    }
     const { outputs, tangents: tans } = jvpResults(this.func.results.map((x) => x.name), r.outputs);
     return { outputs, outputLists: groupCollections(outputs), tangents: tans, tangentLists: groupCollections(tans), status: summarize(r.nodes, outputs) };
   }

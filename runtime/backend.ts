@@ -4,11 +4,17 @@
 
 import type { Binding } from './bind.js';
 import type { Executable, RawResult } from './executable.js';
+import type { GpuTensor } from './gpu-tensor.js';
+import type { ResidentRaw } from './gpu-tensor.js';
 
 export interface Backend {
   readonly kind: 'cpu' | 'webgpu';
   /** a one-line description for the CLI ("cpu (f64 reference)", "webgpu (nvidia hopper)") */
   describe(): string;
   run(exe: Executable, bind: Binding): Promise<RawResult>;
+  /** A call whose inputs may be GpuTensors and whose results stay on the device (WebGPU only). */
+  runResident?(exe: Executable, bind: Binding): Promise<ResidentRaw>;
+  /** Σ over leading batch dimensions of a GpuTensor, on its device (WebGPU only). */
+  sumOverBatch?(t: GpuTensor, rank: number): Promise<GpuTensor>;
   dispose?(): void;
 }

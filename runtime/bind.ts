@@ -10,6 +10,7 @@ import { signatureOf, type BoundParam, type Signature } from './signature.js';
 import { describeParam, gradientOf, isDerivedName, tangentOf } from '../core/derivative-names.js';
 import { MatcRuntimeError } from '../core/errors.js';
 import { Tensor } from './tensor.js';
+import { GpuTensor } from './gpu-tensor.js';
 
 /** Numbers nested in arrays, row-major: [[1, 2], [3, 4]] is a 2 × 2 matrix. */
 export type NestedNumbers = readonly (number | NestedNumbers)[];
@@ -17,7 +18,7 @@ export type NestedNumbers = readonly (number | NestedNumbers)[];
 /** What a caller may pass for an input, cotangent or tangent: a Tensor, a number, an array of
  *  numbers (nested arrays give the shape), a Float64Array or Float32Array (a vector), or the JSON
  *  form {shape, data} with flat row-major data. Anything else is MATR001, naming the parameter. */
-export type InputValue = Tensor | number | readonly number[] | NestedNumbers | Float64Array | Float32Array | { shape: readonly number[]; data: ArrayLike<number> };
+export type InputValue = Tensor | GpuTensor | number | readonly number[] | NestedNumbers | Float64Array | Float32Array | { shape: readonly number[]; data: ArrayLike<number> };
 
 /** The largest tensor matc allocates, in elements (WGSL indexes with i32; a Float64Array of
  *  2³¹ elements is 16 GiB). */
@@ -28,8 +29,9 @@ export interface Binding {
   /** the common batch shape (empty for a single instance) */
   batch: number[];
   batchSize: number;
-  /** per parameter: its tensor, its instance shape and whether it is batched */
-  inputs: { param: BoundParam; tensor: Tensor; shape: number[]; batched: boolean }[];
+  /** per parameter: its tensor, its instance shape and whether it is batched; for a GpuTensor
+   *  (runtime/gpu-tensor.ts) `resident` is it and `tensor` has its shape but no host data */
+  inputs: { param: BoundParam; tensor: Tensor; shape: number[]; batched: boolean; resident?: GpuTensor }[];
 }
 
 export interface BindOptions {
@@ -194,7 +196,13 @@ export function bindInputs(target: Signature | Func, given: Record<string, Input
       if (p.default !== undefined) raw = p.default;
       else throw new MatcRuntimeError('MATR101', `${func.name}: missing ${describeParam(p.name)} (${paramTypeText(p)})`);
     }
-    const tensor = toTensor(raw, `${func.name}: ${describeParam(p.name)}`);
+    const what = `${func.name}: ${describeParam(p.name)}`;
+    const resident = raw instanceof GpuTensor ? raw : undefined;
+    if (resident) {
+      if (resident.disposed) throw new MatcRuntimeError('MATR210', `${what} is a GPU tensor that was disposed`);
+      if ((resident.dtype === 'i32') !== !!p.int) throw new MatcRuntimeError('MATR213', `${what} is ${p.int ? 'an int' : 'a real'}, but the GPU tensor given holds ${resident.dtype === 'i32' ? 'ints (i32)' : 'reals (f32)'}`);
+    }
+    const tensor = resident ? Tensor.elsewhere(resident.shape, `${what} is a GPU tensor: its values are on the device (await tensor.read() for host data; only a WebGPU backend takes GPU tensors)`) : toTensor(raw, what);
     const t = p;
     const r = t.shape.length;
     if (tensor.shape.length < r) {
@@ -210,7 +218,7 @@ export function bindInputs(target: Signature | Func, given: Record<string, Input
         throw new MatcRuntimeError('MATR102', `${func.name}: batch shape [${bshape.join(', ')}] of ${batchRef(p.name)} differs from [${batch.join(', ')}] of ${batchRef(batchFrom)}`);
       }
     }
-    inputs.push({ param: p, tensor, shape: ishape, batched: bshape.length > 0 });
+    inputs.push({ param: p, tensor, shape: ishape, batched: bshape.length > 0, ...(resident ? { resident } : {}) });
     t.shape.forEach((d, i) => {
       const atoms = d.terms.length === 1 && d.terms[0]!.atoms.length === 1 && d.terms[0]!.coef[0] === 1 && d.terms[0]!.coef[1] === 1 ? d.terms[0]!.atoms[0]! : null;
       if (atoms && atoms.k === 'var' && !dims.has(atoms.name)) dims.set(atoms.name, ishape[i]!);
@@ -254,7 +262,7 @@ export function bindInputs(target: Signature | Func, given: Record<string, Input
   // int values (an optimizer's int state) are integers of the i32 range, whatever else is skipped:
   // backends read them as ints (a fraction would be floored silently, NaN read as 0)
   for (const inp of inputs) {
-    if (!inp.param.int) continue;
+    if (!inp.param.int || inp.resident) continue;
     const d = inp.tensor.data;
     for (let i = 0; i < d.length; i++) {
       const v = d[i]!;
@@ -265,7 +273,8 @@ export function bindInputs(target: Signature | Func, given: Record<string, Input
   }
   const b = batch ?? [];
   const binding: Binding = { dims, batch: b, batchSize: b.reduce((x, y) => x * y, 1), inputs };
-  if (!opts.noValidate) for (const inp of inputs) validate(func, inp);
+  // GPU tensors are checked on the device, for finite values only (runtime/webgpu/resident.ts)
+  if (!opts.noValidate) for (const inp of inputs) if (!inp.resident) validate(func, inp);
   return binding;
 }
 

@@ -6,8 +6,12 @@
 import { closestName, type Binding, type InputValue } from './bind.js';
 import type { NodeStatus } from './executable.js';
 import { MatcRuntimeError } from '../core/errors.js';
-import { cotangentName, gradientOf, tangentName } from '../core/derivative-names.js';
+import { cotangentName, gradientOf, tangentName, tangentOf } from '../core/derivative-names.js';
 import { Tensor } from './tensor.js';
+import { GpuTensor } from './gpu-tensor.js';
+import type { Backend } from './backend.js';
+import type { Executable, RawResult } from './executable.js';
+import type { ResidentRaw, ResidentStatus } from './gpu-tensor.js';
 
 export interface CallStatus {
   /** false if a solver did not converge, a backward solve was singular or an output is not finite */
@@ -59,18 +63,24 @@ const consequence: Record<NodeStatus['kind'], string> = {
   degenerate: '; the terms of nearly equal pairs were left out, so gradients there are unreliable',
 };
 
-/** Summarizes statuses and checks outputs for non-finite values ("never a silent NaN"). */
-export function summarize(nodes: NodeStatus[], outputs: Record<string, Tensor>, gradients: Record<string, Tensor> = {}): CallStatus {
+/** The warnings of status entries that failed in some instance. */
+function nodeWarnings(nodes: NodeStatus[]): string[] {
   const warnings: string[] = [];
   for (const s of nodes) {
-    const bad = s.converged.filter((c) => !c).length;
-    if (bad > 0) warnings.push(`${s.name}: ${failure(s)} in ${bad} of ${s.converged.length} instance(s)${consequence[s.kind]}`);
+    let bad = 0;
+    const c = s.converged;
+    for (let i = 0; i < c.length; i++) if (!c[i]) bad++;
+    if (bad > 0) warnings.push(`${s.name}: ${failure(s)} in ${bad} of ${c.length} instance(s)${consequence[s.kind]}`);
   }
+  return warnings;
+}
+
+/** Summarizes statuses and checks outputs for non-finite values ("never a silent NaN"). */
+export function summarize(nodes: NodeStatus[], outputs: Record<string, Tensor>, gradients: Record<string, Tensor> = {}): CallStatus {
+  const warnings = nodeWarnings(nodes);
   for (const [what, group] of [['output', outputs], ['gradient', gradients]] as const) {
     for (const [name, t] of Object.entries(group)) {
-      let n = 0;
-      const d = t.data;
-      if (t.firstNonFinite() >= 0) for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) n++;
+      const n = t.countNonFinite();
       if (n > 0) warnings.push(`${what} ${name} has ${n} non-finite value(s)`);
     }
   }
@@ -157,12 +167,81 @@ export function jvpInputs<I extends Record<string, unknown>>(bind: Binding, take
 }
 
 /** Splits the JVP's outputs into the function's outputs and their tangents, by result name. */
-export function jvpResults(results: readonly string[], out: Record<string, Tensor>): { outputs: Record<string, Tensor>; tangents: Record<string, Tensor> } {
-  const outputs: Record<string, Tensor> = {};
-  const tangents: Record<string, Tensor> = {};
+export function jvpResults<T = Tensor>(results: readonly string[], out: Record<string, T>): { outputs: Record<string, T>; tangents: Record<string, T> } {
+  const outputs: Record<string, T> = {};
+  const tangents: Record<string, T> = {};
   for (const r of results) {
     outputs[r] = out[r]!;
     tangents[r] = out[tangentName(r)]!;
   }
   return { outputs, tangents };
+}
+
+// ---- device-resident calls (runtime/gpu-tensor.ts, runtime/webgpu/resident.ts) ----------------
+
+/** What a call with `resident: true` gives: GpuTensors, and the status once the GPU has run it
+ *  (it rejects with the call's run-time error, or that of a call upstream whose results it took). */
+export interface ResidentCall {
+  outputs: Record<string, GpuTensor>;
+  status: Promise<CallStatus>;
+}
+
+/** Whether a call runs the resident path: asked for, or some input is a GpuTensor. */
+export function runsResident(bind: Binding, resident: boolean | undefined): boolean {
+  return resident === true || bind.inputs.some((i) => i.resident !== undefined);
+}
+
+/** Runs a call on the device-resident path of `backend` (MATR215 without one). */
+export async function execResident(backend: Backend | undefined, exe: Executable, bind: Binding, f32?: boolean): Promise<ResidentRaw> {
+  if (!backend?.runResident || f32) {
+    throw new MatcRuntimeError('MATR215', `${exe.signature.name}: ${bind.inputs.some((i) => i.resident) ? 'GPU tensors were given' : 'resident results were asked for'}, but the call runs on ${f32 ? 'the f32 CPU reference' : backend ? `the ${backend.kind} backend` : 'the CPU'}: pass { backend: <a WebGPU backend> }`);
+  }
+  return backend.runResident(exe, bind);
+}
+
+/** The host form of a resident call (GpuTensor inputs, host results): reads every result back
+ *  and waits for the status; the device buffers go back to the pool. */
+export async function readResident(r: ResidentRaw): Promise<RawResult> {
+  const names = Object.keys(r.outputs);
+  try {
+    const tensors = await Promise.all(names.map((n) => r.outputs[n]!.read()));
+    const { nodes } = await r.status;
+    return { outputs: Object.fromEntries(names.map((n, i) => [n, tensors[i]!])), nodes };
+  } finally {
+    for (const n of names) r.outputs[n]!.dispose();
+  }
+}
+
+/** A resident call's status, summarized as `summarize` does (non-finite values counted on the
+ *  device); result names are the IR's (gradients are `grad.p`). */
+export function residentStatus(p: Promise<ResidentStatus>): Promise<CallStatus> {
+  const s = p.then(({ nodes, nonFinite }) => {
+    const warnings = nodeWarnings(nodes);
+    for (const [name, n] of Object.entries(nonFinite)) {
+      const g = gradientOf(name);
+      const tg = tangentOf(name);
+      if (n > 0) warnings.push(`${g !== null ? 'gradient' : tg !== null ? 'tangent' : 'output'} ${g ?? tg ?? name} has ${n} non-finite value(s)`);
+    }
+    return { ok: warnings.length === 0, nodes, warnings };
+  });
+  s.catch(() => undefined); // a status nobody awaits must not be an unhandled rejection
+  return s;
+}
+
+/** `vjpResults` for GpuTensors: the gradient of an input shared by a batched call is summed over
+ *  the batch on the device. */
+export async function vjpResultsResident(backend: Backend, out: Record<string, GpuTensor>, bind: Binding): Promise<{ outputs: Record<string, GpuTensor>; gradients: Record<string, GpuTensor> }> {
+  const outputs: Record<string, GpuTensor> = {};
+  const gradients: Record<string, GpuTensor> = {};
+  const shared = new Set(bind.batch.length > 0 ? bind.inputs.filter((i) => !i.batched).map((i) => i.param.name) : []);
+  for (const [k, v] of Object.entries(out)) {
+    const of = gradientOf(k);
+    if (of === null) outputs[k] = v;
+    else if (!shared.has(of)) gradients[of] = v;
+    else {
+      gradients[of] = await backend.sumOverBatch!(v, bind.batch.length);
+      v.dispose();
+    }
+  }
+  return { outputs, gradients };
 }

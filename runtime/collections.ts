@@ -72,8 +72,8 @@ export function collectionLength(values: Record<string, unknown>, name: string):
 }
 
 /** Groups flattened entries `name[k]` into arrays per collection. */
-export function groupCollections(values: Record<string, Tensor>): Record<string, Tensor[]> {
-  const out: Record<string, Tensor[]> = {};
+export function groupCollections<T = Tensor>(values: Record<string, T>): Record<string, T[]> {
+  const out: Record<string, T[]> = {};
   for (const [k, t] of Object.entries(values)) {
     const e = elementOf(k);
     if (!e) continue;

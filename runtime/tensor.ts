@@ -12,6 +12,9 @@ export type TensorData = Float64Array | Float32Array;
  *  a compiled module): `instanceof Tensor` holds across copies. */
 const TENSOR = Symbol.for('matc.Tensor');
 
+/** Set while `Tensor.elsewhere` builds a tensor without host data. */
+let elsewhere: string | null = null;
+
 export class Tensor {
   static [Symbol.hasInstance](x: unknown): boolean {
     return typeof x === 'object' && x !== null && (x as { [TENSOR]?: boolean })[TENSOR] === true;
@@ -23,8 +26,18 @@ export class Tensor {
   /** complex entries, (re, im) interleaved in `data` */
   readonly complex: boolean;
   #data: TensorData | null;
+  /** why a tensor made by `elsewhere` has no host data (the MATR212 message) */
+  #elsewhere: string | null = null;
 
   constructor(shape: readonly number[], data: TensorData | readonly number[], dtype?: DType, complex = false) {
+    if (elsewhere !== null) {
+      this.shape = Object.freeze([...shape]);
+      this.dtype = 'f32';
+      this.complex = false;
+      this.#data = null;
+      this.#elsewhere = elsewhere;
+      return;
+    }
     const size = shape.reduce((a, b) => a * b, 1) * (complex ? 2 : 1);
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new MatcRuntimeError('MATR001', `invalid tensor shape [${shape.join(', ')}]`);
@@ -77,7 +90,19 @@ export class Tensor {
     return new Tensor(shape, dtype === 'f32' ? new Float32Array(n) : new Float64Array(n), dtype, complex);
   }
 
+  /** @internal A tensor of this shape whose values are not on the host (a GpuTensor bound to a
+   *  call): reading its data is MATR212 with `why`. */
+  static elsewhere(shape: readonly number[], why: string): Tensor {
+    elsewhere = why;
+    try {
+      return new Tensor(shape, []);
+    } finally {
+      elsewhere = null;
+    }
+  }
+
   get data(): TensorData {
+    if (this.#elsewhere !== null) throw new MatcRuntimeError('MATR212', this.#elsewhere);
     if (this.#data === null) throw new MatcRuntimeError('MATR002', 'tensor used after dispose()');
     return this.#data;
   }
@@ -87,7 +112,7 @@ export class Tensor {
   }
 
   get disposed(): boolean {
-    return this.#data === null;
+    return this.#data === null && this.#elsewhere === null;
   }
 
   dispose(): void {
@@ -98,15 +123,65 @@ export class Tensor {
    *  pass of subtractions finds out whether a search is needed at all.) */
   firstNonFinite(): number {
     const d = this.data;
-    let acc = 0;
-    for (let i = 0; i < d.length; i++) acc += d[i]! - d[i]!;
-    if (acc === 0) return -1;
-    for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) return i;
-    return -1;
+    // one loop per array type: a loop that sees both stays polymorphic and runs several times
+    // slower than a copy of the same bytes (bench/host-path.ts)
+    return d instanceof Float32Array ? firstNonFinite32(d) : firstNonFinite64(d);
+  }
+
+  /** The number of NaN and ±Inf values (one pass; none found by the fast scan: no second). */
+  countNonFinite(): number {
+    const d = this.data;
+    return d instanceof Float32Array ? countNonFinite32(d) : countNonFinite64(d);
   }
 
   toJSON(): { shape: number[]; data: number[] } | { shape: number[]; re: number[]; im: number[] } {
     if (this.complex) return { shape: [...this.shape], re: Array.from(this.re), im: Array.from(this.im) };
     return { shape: [...this.shape], data: Array.from(this.data) };
   }
+}
+
+function firstNonFinite64(d: Float64Array): number {
+  let a0 = 0;
+  let a1 = 0;
+  const n = d.length;
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
+    a0 += d[i]! - d[i]!;
+    a1 += d[i + 1]! - d[i + 1]!;
+  }
+  if (i < n) a0 += d[i]! - d[i]!;
+  if (a0 + a1 === 0) return -1;
+  for (let k = 0; k < n; k++) if (!Number.isFinite(d[k]!)) return k;
+  return -1;
+}
+
+function firstNonFinite32(d: Float32Array): number {
+  let a0 = 0;
+  let a1 = 0;
+  const n = d.length;
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
+    a0 += d[i]! - d[i]!;
+    a1 += d[i + 1]! - d[i + 1]!;
+  }
+  if (i < n) a0 += d[i]! - d[i]!;
+  if (a0 + a1 === 0) return -1;
+  for (let k = 0; k < n; k++) if (!Number.isFinite(d[k]!)) return k;
+  return -1;
+}
+
+function countNonFinite64(d: Float64Array): number {
+  const first = firstNonFinite64(d);
+  if (first < 0) return 0;
+  let c = 0;
+  for (let k = first; k < d.length; k++) if (!Number.isFinite(d[k]!)) c++;
+  return c;
+}
+
+function countNonFinite32(d: Float32Array): number {
+  const first = firstNonFinite32(d);
+  if (first < 0) return 0;
+  let c = 0;
+  for (let k = first; k < d.length; k++) if (!Number.isFinite(d[k]!)) c++;
+  return c;
 }

@@ -8,13 +8,14 @@
 // type-checks in a Node project without the DOM lib and in a browser project alike.
 
 export { defineModule, AotModule, type LoadedModule } from './module.js';
-export { AotFunction, AotCompileError, type MatcFunction, type AotCallOptions, type ForwardResult, type VjpResult, type JvpResult, type InputValue, type Mode } from './function.js';
+export { AotFunction, AotCompileError, type MatcFunction, type AotCallOptions, type ForwardResult, type VjpResult, type JvpResult, type InputValue, type Mode, type ResidentForwardResult, type ResidentVjpResult, type ResidentJvpResult } from './function.js';
 export { selectBackend as selectAotBackend, CPU_NAME } from './backend.js';
 export type { BackendChoice, GpuLike, LoadOptions, SelectedBackend } from './options.js';
 export { summarize, type CallStatus } from '../call.js';
 export type { ExecutableData } from '../../core/executable.js';
 export { AOT_FORMAT, type AotModuleData, type AotFunctionData, type AotSignature, type AotParam, type AotResult, type FunctionKind } from '../../core/aot-format.js';
 export { Tensor, type DType } from '../tensor.js';
+export { GpuTensor } from '../gpu-tensor.js';
 export { MatcRuntimeError, InternalError } from '../../core/errors.js';
 export type { NodeStatus } from '../cpu/backend.js';
 export type { Backend } from '../backend.js';

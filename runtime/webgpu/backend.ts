@@ -16,7 +16,11 @@ import type { Signature } from '../signature.js';
 import { Tensor } from '../tensor.js';
 import { InternalError, MatcRuntimeError } from '../../core/errors.js';
 import { runCheckError } from '../../core/run-checks.js';
-import { createGpuContext, getNodeGPU, type GpuContext } from './device.js';
+import { createGpuContext, createGpuContextOnDevice, getNodeGPU, type GpuContext } from './device.js';
+import { GpuTensor } from '../gpu-tensor.js';
+import { checkUsable, residentHost, runInstanceResident, sumOverBatchResident, uploadTensor, type ResidentRaw } from './resident.js';
+import { toTensor, type InputValue } from '../bind.js';
+import { BufferUsage } from './constants.js';
 import { runPlan } from './executor.js';
 import { expandGridSchedule, gridEntries, type GridCheck } from './grid.js';
 import { prepareResidentPlan } from './executor.js';
@@ -74,10 +78,11 @@ export function instanceChunking(ctx: GpuContext, spec: InstanceKernelSpec, bind
 
 /** The f32 input buffer of one chunk (instances base … base+count−1): batched inputs contribute
  *  their slice, unbatched ones their single instance, in parameter order (the kernel layout). */
-export function packChunkInputs(bind: Binding, inputSizes: readonly number[], base: number, count: number): Float32Array {
+export function packChunkInputs(bind: Binding, inputSizes: readonly number[], base: number, count: number, scratch?: Float32Array): Float32Array {
   let total = 0;
   bind.inputs.forEach((inp, i) => (total += inp.batched ? inputSizes[i]! * count : inputSizes[i]!));
-  const input = new Float32Array(Math.max(total, 1));
+  // every element is written below, so a reused scratch array needs no clearing
+  const input = scratch !== undefined && scratch.length >= Math.max(total, 1) ? scratch.subarray(0, Math.max(total, 1)) : new Float32Array(Math.max(total, 1));
   let off = 0;
   bind.inputs.forEach((inp, i) => {
     const size = inputSizes[i]!;
@@ -90,15 +95,17 @@ export function packChunkInputs(bind: Binding, inputSizes: readonly number[], ba
       off += n;
       return;
     }
-    if (inp.batched) {
-      input.set(src.subarray(base * size, (base + count) * size), off);
-      off += size * count;
-    } else {
-      input.set(src.subarray(0, size), off);
-      off += size;
-    }
+    const [from, n] = inp.batched ? [base * size, size * count] : [0, size];
+    // f32 → f32 is a memcpy, f64 → f32 V8's converting copy (faster than a JavaScript loop)
+    input.set(src.subarray(from, from + n), off);
+    off += n;
   });
   return input;
+}
+
+/** dst[off + k] = src[from + k] for k < n, rounding f64 to f32. */
+export function narrowInto(dst: Float32Array, off: number, src: Float64Array, from: number, n: number): void {
+  dst.set(src.subarray(from, from + n), off);
 }
 
 /** Runs an instance-model variant on bound inputs. `sig` names the status entries. */
@@ -156,15 +163,37 @@ export interface GridLaunches {
   expand: (count: number, maxGrid: number) => { launches: GpuPlan['launches']; checks: GridCheck[] };
 }
 
+/** Packed-input arrays kept per context for reuse. A fresh large typed array costs its first
+ *  touch of every page (on the 2-vCPU development VM ~90 ms for 24 MiB against 1.5 ms for a copy
+ *  into warm memory: bench/RESULTS.md, host path), so the host path packs into one of these; at
+ *  most two, of at most 256 MiB each, are kept. */
+const packScratch = new WeakMap<GpuContext, Float32Array[]>();
+const PACK_KEEP = 2;
+const PACK_MAX_BYTES = 256 * 2 ** 20;
+
+function takePackScratch(ctx: GpuContext): Float32Array | undefined {
+  return packScratch.get(ctx)?.pop();
+}
+
+function givePackScratch(ctx: GpuContext, used: Float32Array): void {
+  const whole = new Float32Array(used.buffer);
+  if (whole.byteLength > PACK_MAX_BYTES) return;
+  let list = packScratch.get(ctx);
+  if (list === undefined) packScratch.set(ctx, (list = []));
+  list.push(whole);
+  list.sort((a, b) => b.length - a.length);
+  list.length = Math.min(list.length, PACK_KEEP);
+}
+
 /** Runs an instance kernel spec on bound inputs. */
-export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpec, sig: Signature, bind: Binding, opts: { timing?: boolean } = {}, grid?: GridLaunches): Promise<RunSpecResult> {
+export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpec, sig: Signature, bind: Binding, opts: { timing?: boolean; /** @internal tests: at most this many instances per chunk */ maxChunk?: number } = {}, grid?: GridLaunches): Promise<RunSpecResult> {
   const B = bind.batchSize;
-  const chunking = instanceChunking(ctx, spec, bind);
-  const { maxGrid, probe } = chunking;
+  const { chunk: fit, maxGrid, probe } = instanceChunking(ctx, spec, bind);
   // grid launches put the instance in the grid's y dimension
-  const chunk = grid ? Math.min(chunking.chunk, maxGrid) : chunking.chunk;
-  // results stay f32 (what the device computed): no conversion pass over large outputs
-  const outData = spec.outputs.map((o, i) => new Float32Array(probe.outputSizes[i]! * B));
+  const chunk = Math.min(grid ? Math.min(fit, maxGrid) : fit, opts.maxChunk ?? Infinity);
+  // results stay f32 (what the device computed): no conversion pass over large outputs; a call
+  // in one chunk keeps views of its readback (no copy), a chunked one fills these
+  const outData: Float32Array[] = chunk >= B ? [] : spec.outputs.map((o, i) => new Float32Array(probe.outputSizes[i]! * B));
   const trace = typeof process !== 'undefined' && process.env.MATC_TRACE === '1';
   const t0 = performance.now();
   const phases: Record<string, number> = {};
@@ -174,7 +203,8 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
     const count = Math.min(chunk, B - base);
     const args = kernelArgs(spec, bind.dims, { count, base, batched: bind.inputs.map((i) => i.batched) });
     const tp0 = performance.now();
-    const input = packChunkInputs(bind, args.inputSizes, base, count);
+    const scratch = takePackScratch(ctx);
+    const input = packChunkInputs(bind, args.inputSizes, base, count, scratch);
     mark('pack', tp0);
     const outLen = args.outputSizes.reduce((s, x) => s + x * count, 0);
     const expanded = grid?.expand(count, maxGrid);
@@ -203,23 +233,43 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
       outputs: ['out'],
     };
     let tp = performance.now();
-    const r = expanded?.checks.length
-      ? await runWithChecks(ctx, plan, { uni: args.uniforms, in: input }, expanded.checks, flagsOf(spec, args.outputSizes, count))
-      : await runPlan(ctx, plan, { uni: args.uniforms, in: input }, { timing: opts.timing === true, label: 'matc' });
+    // runPlan uploads `input` (queue.writeBuffer copies it) before it resolves: the array is free
+    // again then
+    const run = expanded?.checks.length
+      ? runWithChecks(ctx, plan, { uni: args.uniforms, in: input }, expanded.checks, flagsOf(spec, args.outputSizes, count))
+      : runPlan(ctx, plan, { uni: args.uniforms, in: input }, { timing: opts.timing === true, label: 'matc' });
+    const r = await run.finally(() => givePackScratch(ctx, input));
     mark('gpu run (upload, dispatch, readback)', tp);
     tp = performance.now();
     if (r.gpuMs !== undefined) gpuMs += r.gpuMs;
-    const out = r.outputs.out!;
-    let o = 0;
-    spec.outputs.forEach((_, i) => {
-      const size = args.outputSizes[i]!;
-      const n = size * count;
-      outData[i]!.set(out.subarray(o, o + n), base * size);
-      o += n;
-    });
+    unpackChunkOutputs(outData, r.outputs.out!, args.outputSizes, base, count, B);
     mark('unpack', tp);
   }
+  const tp = performance.now();
+  const decoded = decodeInstanceOutputs(spec, sig, bind, outData);
+  mark('statuses', tp);
   if (trace) console.error(`[matc trace] ${spec.wgsl.split('\n')[1]?.slice(0, 60)}: ${Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(1)} ms`).join(', ')}; total ${(performance.now() - t0).toFixed(1)} ms`);
+  return { ...decoded, ...(opts.timing ? { gpuMs } : {}) };
+}
+
+/** Splits one chunk's packed output (each output's run of `count` instances, in order) into the
+ *  per-output arrays: views of `out` when the chunk is the whole batch (no copy; `outData` is
+ *  empty then and filled here), else copies at the chunk's place in arrays for all B. */
+export function unpackChunkOutputs(outData: Float32Array[], out: Float32Array, outputSizes: readonly number[], base: number, count: number, B: number): void {
+  let o = 0;
+  for (let i = 0; i < outputSizes.length; i++) {
+    const size = outputSizes[i]!;
+    const n = size * count;
+    if (count === B) outData[i] = out.subarray(o, o + n);
+    else outData[i]!.set(out.subarray(o, o + n), base * size);
+    o += n;
+  }
+}
+
+/** The result tensors and status entries of an instance kernel's outputs (whole batch, one array
+ *  per kernel output); a failed run-time index check throws MATR107 as the CPU program does. */
+export function decodeInstanceOutputs(spec: InstanceKernelSpec, sig: Signature, bind: Binding, outData: readonly Float32Array[]): { outputs: Record<string, Tensor>; nodes: NodeStatus[] } {
+  const B = bind.batchSize;
   const outputs: Record<string, Tensor> = {};
   const nodes: NodeStatus[] = sig.status.map((st) => ({ name: st.name, kind: st.kind, iterations: [], converged: [], ...(st.estimate ? { residualEstimate: true } : {}) }));
   spec.outputs.forEach((o, i) => {
@@ -247,11 +297,22 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
     const s = nodes[o.status ?? -1];
     if (!s) throw new InternalError(`kernel output '${o.name}' names status entry ${o.status}, which the signature does not have`);
     const vals = outData[i]!;
-    if (o.field === 'iterations') s.iterations = Array.from(vals, (v) => Math.round(v));
-    else if (o.field === 'converged') s.converged = Array.from(vals, (v) => v !== 0);
-    else s.residual = Array.from(vals);
+    const n = vals.length;
+    if (o.field === 'iterations') {
+      const it = new Array<number>(n);
+      for (let b = 0; b < n; b++) it[b] = Math.round(vals[b]!);
+      s.iterations = it;
+    } else if (o.field === 'converged') {
+      const c = new Array<boolean>(n);
+      for (let b = 0; b < n; b++) c[b] = vals[b] !== 0;
+      s.converged = c;
+    } else {
+      const r = new Array<number>(n);
+      for (let b = 0; b < n; b++) r[b] = vals[b]!;
+      s.residual = r;
+    }
   });
-  return { outputs, nodes, ...(opts.timing ? { gpuMs } : {}) };
+  return { outputs, nodes };
 }
 
 export class WebGpuBackend implements Backend {
@@ -298,14 +359,65 @@ export class WebGpuBackend implements Backend {
     return runVariant(this.ctx, this.variantFor(exe, bind.dims, bind.batchSize), exe.signature, bind);
   }
 
+  /** Runs a call whose inputs may be GpuTensors and whose results stay on the device
+   *  (runtime/webgpu/resident.ts); the status arrives asynchronously. */
+  async runResident(exe: Executable, bind: Binding): Promise<ResidentRaw> {
+    // the instance kernel, even where the cost model would pick the grid model for a host call;
+    // only MATC_SCHEDULE=grid asks for the grid model here, which resident calls do not support
+    const forced = typeof process !== 'undefined' && process.env.MATC_SCHEDULE === 'grid';
+    const v = forced ? this.variantFor(exe, bind.dims, bind.batchSize) : exe.variant(this.kernelOptions(bind.dims));
+    if (v.schedule.model !== 'instance') throw new MatcRuntimeError('MATR214', `${exe.signature.name}: device-resident calls run on the instance model only; this call was scheduled on the ${v.schedule.model} model`);
+    return runInstanceResident(this.ctx, instanceKernelOf(v), exe.signature, bind);
+  }
+
+  /** Σ over the leading batch dimensions on the device (the gradient of a shared input). */
+  sumOverBatch(t: GpuTensor, rank: number): Promise<GpuTensor> {
+    return sumOverBatchResident(this.ctx, t, rank);
+  }
+
+  /** Host data on the device, as a GpuTensor (f32; `int: true` for an int input, i32). A
+   *  Float32Array is written as it is, without an f64 copy. */
+  async upload(value: InputValue, opts: { int?: boolean } = {}): Promise<GpuTensor> {
+    if (value instanceof GpuTensor) throw new MatcRuntimeError('MATR213', 'upload: the value is a GPU tensor already');
+    const t = toTensor(value, 'upload: the value');
+    if (opts.int) {
+      const d = t.data;
+      for (let i = 0; i < d.length; i++) {
+        const v = d[i]!;
+        if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647) throw new MatcRuntimeError('MATR150', `upload: an int tensor was given ${v} at flat index ${i}; ints are integers from -2147483648 to 2147483647`);
+      }
+    }
+    return uploadTensor(this.ctx, t, opts.int === true);
+  }
+
+  /** A GpuTensor over a GPUBuffer the caller owns (on this backend's device: one shared with
+   *  another library, see createWebGpuBackend({ device })). The bytes from `offset` hold the
+   *  tensor in row-major f32 (i32 with `int`); the buffer needs COPY_SRC usage. matc reads it
+   *  and never writes or destroys it; `dispose()` of the GpuTensor only forgets it. */
+  async wrap(buffer: GPUBuffer, shape: readonly number[], opts: { offset?: number; int?: boolean } = {}): Promise<GpuTensor> {
+    const host = await residentHost(this.ctx);
+    for (const d of shape) if (!Number.isInteger(d) || d < 0) throw new MatcRuntimeError('MATR213', `wrap: invalid shape [${shape.join(', ')}]`);
+    const offset = opts.offset ?? 0;
+    if (!Number.isInteger(offset) || offset < 0 || offset % 4 !== 0) throw new MatcRuntimeError('MATR213', `wrap: the offset ${offset} is not a non-negative multiple of 4`);
+    const bytes = 4 * shape.reduce((a, b) => a * b, 1);
+    if (typeof buffer?.size !== 'number') throw new MatcRuntimeError('MATR213', 'wrap: expected a GPUBuffer');
+    if (offset + bytes > buffer.size) throw new MatcRuntimeError('MATR213', `wrap: shape [${shape.join(', ')}] needs ${bytes} bytes from offset ${offset}, but the buffer has ${buffer.size}`);
+    if (typeof buffer.usage === 'number' && (buffer.usage & BufferUsage.COPY_SRC) === 0) throw new MatcRuntimeError('MATR213', 'wrap: the buffer lacks COPY_SRC usage, which matc needs to read it');
+    const t = new GpuTensor(host, buffer, shape, { dtype: opts.int ? 'i32' : 'f32', offset, owned: false });
+    checkUsable(t, host.device, 'wrap: the buffer');
+    return t;
+  }
+
   dispose(): void {
     this.ctx.destroy();
   }
 }
 
 /** A WebGPU backend on Node's Dawn (npm `webgpu`) or an injected GPU object; null without an
- *  adapter. */
-export async function createWebGpuBackend(opts: { gpu?: GPU } = {}): Promise<WebGpuBackend | null> {
+ *  adapter. `device`: run on a GPUDevice the caller owns (shared with another library; see
+ *  createGpuContextOnDevice) — `dispose()` then leaves the device alive. */
+export async function createWebGpuBackend(opts: { gpu?: GPU; device?: GPUDevice } = {}): Promise<WebGpuBackend | null> {
+  if (opts.device) return new WebGpuBackend(createGpuContextOnDevice(opts.device));
   const gpu = opts.gpu ?? (await getNodeGPU());
   if (!gpu) return null;
   const ctx = await createGpuContext({ gpu });

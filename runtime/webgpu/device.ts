@@ -145,6 +145,8 @@ export interface GpuContextOptions {
   pool?: BufferPoolOptions;
   /** Called when the device is lost unexpectedly (not on `destroy()`). */
   onDeviceLost?: (info: DeviceLossInfo) => void;
+  /** @internal set by createGpuContextOnDevice */
+  external?: boolean;
 }
 
 /** Limits matc asks for at their adapter maximum: large buffers, big workgroups and tiles. */
@@ -172,6 +174,8 @@ export class GpuContext {
   readonly uncapturedErrors: string[] = [];
   #adapter: GPUAdapter;
   #device: GPUDevice;
+  /** a device the caller owns (createGpuContextOnDevice): never destroyed or re-created here */
+  #external = false;
   #pipelines: PipelineCache;
   #pool: BufferPool;
   #poolOptions: BufferPoolOptions | undefined;
@@ -190,6 +194,7 @@ export class GpuContext {
     this.#device = device;
     this.#poolOptions = opts.pool;
     this.#onDeviceLost = opts.onDeviceLost;
+    this.#external = opts.external === true;
     this.#pipelines = new PipelineCache(device);
     this.#pool = new BufferPool(device, opts.pool);
     this.#watch(device);
@@ -197,6 +202,13 @@ export class GpuContext {
 
   get adapter(): GPUAdapter {
     return this.#adapter;
+  }
+  /** Whether the device was handed in by the caller (shared with another library). */
+  get external(): boolean {
+    return this.#external;
+  }
+  #info(): GPUAdapterInfo {
+    return this.#external ? ((this.#device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo ?? ({ vendor: '', architecture: '', device: '', description: 'external device' } as GPUAdapterInfo)) : this.#adapter.info;
   }
   /** The current device (possibly lost: runtime calls should go through `acquire()`). */
   get device(): GPUDevice {
@@ -213,7 +225,7 @@ export class GpuContext {
   }
   get features(): GpuFeatures {
     const f = this.#device.features;
-    const info = this.#adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+    const info = this.#info() as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
     return {
       subgroups: f.has('subgroups'),
       timestampQuery: f.has('timestamp-query'),
@@ -236,6 +248,9 @@ export class GpuContext {
   /** The live device and its state; re-creates the device first if it was lost. */
   async acquire(): Promise<DeviceHandle> {
     if (this.#destroyed) throw new MatcRuntimeError('MATR122', 'the WebGPU context was destroyed');
+    if (this.#lost !== null && this.#external) {
+      throw new MatcRuntimeError('MATR211', `the WebGPU device handed to matc was lost (${this.#lost.reason}: ${this.#lost.message}); matc cannot re-create a device it does not own: create a new backend on a new device`);
+    }
     if (this.#lost !== null) {
       this.#recreating ??= this.#recreate().finally(() => {
         this.#recreating = null;
@@ -252,12 +267,12 @@ export class GpuContext {
 
   /** One line for humans and CLIs: "webgpu (nvidia hopper)", "webgpu (llvmpipe)". */
   describe(): string {
-    return `webgpu (${adapterName(this.#adapter.info)})`;
+    return `webgpu (${adapterName(this.#info())}${this.#external ? ', shared device' : ''})`;
   }
 
   /** A longer line for logs and benchmark headers. */
   details(): string {
-    const i = this.#adapter.info;
+    const i = this.#info();
     const f = this.features;
     const feats = [f.subgroups ? `subgroups ${f.subgroupMinSize}..${f.subgroupMaxSize}` : '', f.shaderF16 ? 'f16' : '', f.timestampQuery ? 'timestamps' : '']
       .filter((s) => s !== '')
@@ -276,8 +291,9 @@ export class GpuContext {
     this.#destroyed = true;
     this.#pool.destroy();
     this.#pipelines.clear();
-    this.#device.destroy();
+    if (!this.#external) this.#device.destroy();
   }
+
 
   #watch(device: GPUDevice): void {
     void device.lost.then((info) => {
@@ -287,6 +303,8 @@ export class GpuContext {
       this.losses.push(loss);
       this.#onDeviceLost?.(loss);
     });
+    // a shared device's uncaptured errors belong to its owner's handler
+    if (this.#external) return;
     try {
       device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
         this.uncapturedErrors.push(ev.error.message);
@@ -342,6 +360,17 @@ async function openDevice(gpu: GPU, powerPreference: GPUPowerPreference | undefi
 export async function createGpuContext(opts: GpuContextOptions): Promise<GpuContext> {
   const { adapter, device } = await openDevice(opts.gpu, opts.powerPreference);
   return new GpuContext(opts.gpu, adapter, device, opts);
+}
+
+/** A context on a GPUDevice the caller owns — one another library (TF.js's WebGPU backend, ONNX
+ *  Runtime Web, jax-js) also uses — so that GpuTensors can wrap that library's GPUBuffers. matc
+ *  takes the device's limits and features as they are, never destroys it (`destroy()` releases
+ *  only matc's pooled buffers and pipelines), and reports its loss as MATR211 instead of
+ *  re-creating it. */
+export function createGpuContextOnDevice(device: GPUDevice, opts: Omit<GpuContextOptions, 'gpu' | 'powerPreference'> = {}): GpuContext {
+  // no GPU object and no adapter: nothing may ask for a new device (acquire refuses after a loss)
+  const ctx = new GpuContext(null as unknown as GPU, null as unknown as GPUAdapter, device, { gpu: null as unknown as GPU, ...opts, external: true });
+  return ctx;
 }
 
 /** "nvidia hopper", "llvmpipe", "apple metal-3": vendor and architecture, or for software
