@@ -5,22 +5,10 @@ power iteration + closed form (bench/torch_layers.py's formulations, 100 iterati
 --compare OUTDIR prints the table of matc (grid, instance) beside PyTorch from a run's files."""
 import argparse, json, sys, time
 
-def timeit(torch, fn, reps=10, warm_ms=250):
-    torch.cuda.synchronize()
-    t0 = time.time()
-    while (time.time() - t0) * 1000 < warm_ms:
-        fn()
-    torch.cuda.synchronize()
-    out = []
-    for _ in range(reps):
-        s = torch.cuda.Event(enable_timing=True); e = torch.cuda.Event(enable_timing=True)
-        s.record(); fn(); e.record(); torch.cuda.synchronize()
-        out.append(s.elapsed_time(e))
-    out.sort()
-    return out[len(out) // 2]
-
 def run(a):
     import torch
+    from torch_qr import timeit as timed  # the same CUDA-event timing as the QR benchmark
+    timeit = lambda _torch, fn: timed(fn, 10)
     torch.backends.cuda.matmul.allow_tf32 = False
     dev = 'cuda'
     rows = []

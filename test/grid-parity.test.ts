@@ -11,6 +11,7 @@ import { WebGpuBackend } from '../runtime/webgpu/backend.js';
 import { randomInputs } from '../cli/inputs.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
 import { paritySpecs } from './parity-specs.js';
+import { checkParity } from './util/parity-check.js';
 import { relErr } from './util/approx.js';
 
 const saved = process.env.MATC_SCHEDULE;
@@ -33,30 +34,12 @@ for (const s of paritySpecs) {
     if (!ctx) return;
     const backend = new WebGpuBackend(ctx);
     const fn = compile(s.src, { path: `${s.name}.mat` }).fn(s.fn);
-    const tol = s.tol ?? 1e-4;
     for (const [grow, batch, seed] of [[0, 1, 7], [1, 3, 11]] as const) {
       const dims: Record<string, number> = {};
       for (const [k, v] of Object.entries(s.dims)) dims[k] = v + grow;
-      const inputs = randomInputs(fn, dims, batch > 1 ? [batch] : [], seed);
-      const ref = s.f32ref ? { f32: true } : {};
-      const cpu = await fn.forward(inputs, ref);
-      const gpu = await fn.forward(inputs, { backend });
-      assert.equal(backend.variantFor(fn.executable('forward'), new Map(Object.entries({ ...dims }))).schedule.model, 'grid', 'ran on the grid model');
-      for (const k of Object.keys(cpu.outputs)) {
-        const e = relErr(gpu.outputs[k]!.data, cpu.outputs[k]!.data, 1e-3);
-        assert.ok(e <= tol, `${s.name} ${k} dims ${JSON.stringify(dims)} batch ${batch}: ${e}`);
-      }
-      assert.deepEqual(gpu.status.nodes.map((n) => [n.name, n.converged]), cpu.status.nodes.map((n) => [n.name, n.converged]), 'statuses agree');
-      if (s.grad) {
-        const cot: Record<string, Tensor> = {};
-        for (const [k, v] of Object.entries(cpu.outputs)) cot[k] = new Tensor(v.shape, Array.from({ length: v.size }, (_, i) => Math.cos(i + seed)));
-        const gc = await fn.vjp(inputs, cot, ref);
-        const gg = await fn.vjp(inputs, cot, { backend });
-        for (const k of Object.keys(gc.gradients)) {
-          const e = relErr(gg.gradients[k]!.data, gc.gradients[k]!.data, 1e-3);
-          assert.ok(e <= tol * 10, `${s.name} ∂${k} dims ${JSON.stringify(dims)} batch ${batch}: ${e}`);
-        }
-      }
+      const { statuses } = await checkParity(s, fn, backend, dims, batch, seed);
+      assert.equal(backend.variantFor(fn.executable('forward'), new Map(Object.entries(dims))).schedule.model, 'grid', 'ran on the grid model');
+      assert.deepEqual(statuses[0], statuses[1], 'statuses agree');
     }
   });
 }

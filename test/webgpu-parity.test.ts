@@ -9,11 +9,10 @@ import fc from 'fast-check';
 import { compile } from '../api/module.js';
 import { Tensor } from '../runtime/tensor.js';
 import { WebGpuBackend } from '../runtime/webgpu/backend.js';
-import { randomInputs } from '../cli/inputs.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
 import { paritySpecs } from './parity-specs.js';
+import { checkParity } from './util/parity-check.js';
 import { layerGpuOrSkip } from './util/gpu-layers.js';
-import { relErr } from './util/approx.js';
 
 after(releaseSharedGpu);
 
@@ -23,31 +22,13 @@ for (const s of paritySpecs) {
     if (!ctx) return;
     const backend = new WebGpuBackend(ctx);
     const fn = compile(s.src, { path: `${s.name}.mat` }).fn(s.fn);
-    const tol = s.tol ?? 1e-4;
     // random dims around the spec's own and random batch sizes (fast-check, few runs: each run
     // compiles nothing new, kernels are shape-generic)
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 1000 }), async (grow, batch, seed) => {
         const dims: Record<string, number> = {};
         for (const [k, v] of Object.entries(s.dims)) dims[k] = v + grow;
-        const inputs = randomInputs(fn, dims, batch > 1 ? [batch] : [], seed);
-        const ref = s.f32ref ? { f32: true } : {};
-        const cpu = await fn.forward(inputs, ref);
-        const gpu = await fn.forward(inputs, { backend });
-        for (const k of Object.keys(cpu.outputs)) {
-          const e = relErr(gpu.outputs[k]!.data, cpu.outputs[k]!.data, 1e-3);
-          assert.ok(e <= tol, `${s.name} ${k} dims ${JSON.stringify(dims)} batch ${batch}: ${e}`);
-        }
-        if (s.grad) {
-          const cot: Record<string, Tensor> = {};
-          for (const [k, v] of Object.entries(cpu.outputs)) cot[k] = new Tensor(v.shape, Array.from({ length: v.size }, (_, i) => Math.cos(i + seed)));
-          const gc = await fn.vjp(inputs, cot, ref);
-          const gg = await fn.vjp(inputs, cot, { backend });
-          for (const k of Object.keys(gc.gradients)) {
-            const e = relErr(gg.gradients[k]!.data, gc.gradients[k]!.data, 1e-3);
-            assert.ok(e <= tol * 10, `${s.name} ∂${k} dims ${JSON.stringify(dims)} batch ${batch}: ${e}`);
-          }
-        }
+        await checkParity(s, fn, backend, dims, batch, seed);
       }),
       { numRuns: 3, seed: 4242 },
     );

@@ -34,7 +34,7 @@ import { Dim } from '../../../core/dims.js';
 import { InternalError } from '../../../core/errors.js';
 import type { InstanceKernelSpec, KernelIO } from '../../../core/instance-layout.js';
 import type { ScheduleStep } from '../../../core/schedule.js';
-import { freeParams, type Func, type Node, type Region, scopes } from '../../ir/node.js';
+import { freeParams, type Func, type Node, type Region } from '../../ir/node.js';
 import type { OpKind } from '../../ir/ops.js';
 import { type TensorType, numel } from '../../ir/types.js';
 import { InstanceGen } from './instance.js';
@@ -626,14 +626,7 @@ class GridGen extends InstanceGen {
 
   runGrid(): GridProgram {
     const f = this.f;
-    const statusNodes = f.status.flatMap((s, status) => [
-      { name: s.name, status, field: 'iterations' as const, node: s.iterations },
-      { name: s.name, status, field: 'converged' as const, node: s.converged },
-      ...(s.residual ? [{ name: s.name, status, field: 'residual' as const, node: s.residual }] : []),
-    ]);
-    this.roots = [...f.results.map((r) => r.node), ...statusNodes.map((s) => s.node)];
-    this.sc = scopes(this.roots);
-    this.analyze();
+    const statusNodes = this.prepare();
     this.analyzeScalars();
     this.fuseEpilogues();
     // the first failed index check of an instance: (id, index, size), 0 while none failed

@@ -926,7 +926,9 @@ export class InstanceGen {
 
   // ---- the kernel ------------------------------------------------------------------------------------
 
-  run(): InstanceKernelSpec {
+  /** The status fields a kernel writes (per entry: iterations, converged, the residual if any);
+   *  sets the roots and scopes of the function and analyzes it. */
+  protected prepare(): { name: string; status: number; field: 'iterations' | 'converged' | 'residual'; node: Node }[] {
     const f = this.f;
     const statusNodes = f.status.flatMap((s, status) => [
       { name: s.name, status, field: 'iterations' as const, node: s.iterations },
@@ -936,6 +938,12 @@ export class InstanceGen {
     this.roots = [...f.results.map((r) => r.node), ...statusNodes.map((s) => s.node)];
     this.sc = scopes(this.roots);
     this.analyze();
+    return statusNodes;
+  }
+
+  run(): InstanceKernelSpec {
+    const f = this.f;
+    const statusNodes = this.prepare();
     const body = this.out;
     f.params.forEach((p, i) => {
       const t = p.node.type as TensorType;
