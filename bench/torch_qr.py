@@ -48,4 +48,5 @@ def main():
         open(a.json, 'w').write(json.dumps(out, indent=1))
     print(json.dumps(out))
 
-main()
+if __name__ == '__main__':
+    main()
