@@ -89,3 +89,34 @@ test('grid: an `until` loop ends early (its flags read every 16 iterations), not
   assert.ok(it.iterations.every((k) => k < 16), `stopped by its own test: ${it.iterations}`);
   assert.ok(ms < 60_000, `${ms} ms: the launches past the first check were left out`);
 });
+
+test('grid: a device-resident chain (GpuTensors in and out) equals the host-array chain on the grid model', async (t) => {
+  const ctx = await gpuOrSkip(t);
+  if (!ctx) return;
+  const { GpuTensor } = await import('../runtime/gpu-tensor.js');
+  const backend = new WebGpuBackend(ctx);
+  // one power-iteration step with an `until`-free body and a tiled product: x ← normalize(A x) , Y ← A Y + Y
+  const f = compile('fn step(A: mat[n, n], x: vec[n], Y: mat[n, n]) -> (x1: vec[n], Y1: mat[n, n]) = (normalize(A * x), 0.1 * (A * Y) + Y)', { path: 'step.mat' }).fn('step');
+  const n = 5;
+  const A = new Tensor([n, n], Array.from({ length: n * n }, (_, i) => Math.sin(i + 1)));
+  let hx = new Tensor([n], Array.from({ length: n }, (_, i) => 1 + i));
+  let hY = new Tensor([n, n], Array.from({ length: n * n }, (_, i) => Math.cos(i)));
+  let x = await backend.upload(hx);
+  let Y = await backend.upload(hY);
+  const Ad = await backend.upload(A);
+  for (let k = 0; k < 5; k++) {
+    const h = await f.forward({ A, x: hx, Y: hY }, { backend });
+    hx = h.outputs.x1!;
+    hY = h.outputs.Y1!;
+    const r = await f.forward({ A: Ad, x, Y }, { backend, resident: true });
+    assert.ok(r.outputs.x1 instanceof GpuTensor);
+    x.dispose();
+    Y.dispose();
+    x = r.outputs.x1;
+    Y = r.outputs.Y1!;
+    assert.equal(((await r.status) as { ok: boolean }).ok, true);
+  }
+  assert.equal(backend.variantFor(f.executable('forward'), new Map([['n', n]])).schedule.model, 'grid');
+  assert.deepEqual(Array.from((await x.read()).data), Array.from(hx.data), 'resident x = host x, bit for bit');
+  assert.deepEqual(Array.from((await Y.read()).data), Array.from(hY.data), 'resident Y = host Y, bit for bit');
+});

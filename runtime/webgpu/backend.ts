@@ -362,12 +362,11 @@ export class WebGpuBackend implements Backend {
   /** Runs a call whose inputs may be GpuTensors and whose results stay on the device
    *  (runtime/webgpu/resident.ts); the status arrives asynchronously. */
   async runResident(exe: Executable, bind: Binding): Promise<ResidentRaw> {
-    // the instance kernel, even where the cost model would pick the grid model for a host call;
-    // only MATC_SCHEDULE=grid asks for the grid model here, which resident calls do not support
-    const forced = typeof process !== 'undefined' && process.env.MATC_SCHEDULE === 'grid';
-    const v = forced ? this.variantFor(exe, bind.dims, bind.batchSize) : exe.variant(this.kernelOptions(bind.dims));
-    if (v.schedule.model !== 'instance') throw new MatcRuntimeError('MATR214', `${exe.signature.name}: device-resident calls run on the instance model only; this call was scheduled on the ${v.schedule.model} model`);
-    return runInstanceResident(this.ctx, instanceKernelOf(v), exe.signature, bind);
+    // either model: the grid model shares the instance layout (runtime/webgpu/resident.ts)
+    const v = this.variantFor(exe, bind.dims, bind.batchSize);
+    if (v.schedule.model !== 'instance' && v.schedule.model !== 'grid') throw new MatcRuntimeError('MATR214', `${exe.signature.name}: device-resident calls do not run on the ${String(v.schedule.model)} model`);
+    const { spec, grid } = variantLaunches(v, bind);
+    return runInstanceResident(this.ctx, spec, exe.signature, bind, 'matc', Infinity, grid);
   }
 
   /** Σ over the leading batch dimensions on the device (the gradient of a shared input). */

@@ -26,7 +26,7 @@ import { Tensor } from '../tensor.js';
 import { BufferUsage, MapMode } from './constants.js';
 import type { DeviceHandle, GpuContext } from './device.js';
 import { prepareResidentPlan } from './executor.js';
-import { instanceChunking, narrowInto } from './backend.js';
+import { instanceChunking, narrowInto, type GridLaunches } from './backend.js';
 
 /** Usage of the buffers behind matc's GpuTensors. */
 export const RESIDENT_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
@@ -172,7 +172,7 @@ export async function uploadTensor(ctx: GpuContext, t: Tensor, int: boolean): Pr
 
 /** Runs an instance kernel on a binding whose inputs may be resident; its results stay on the
  *  device. */
-export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelSpec, sig: Signature, bind: Binding, label = 'matc', /** @internal tests */ maxChunk = Infinity): Promise<ResidentRaw> {
+export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelSpec, sig: Signature, bind: Binding, label = 'matc', /** @internal tests */ maxChunk = Infinity, grid?: GridLaunches): Promise<ResidentRaw> {
   const host = await residentHost(ctx);
   const { device, pool, pipelines } = host.handle;
   const fn = sig.name;
@@ -182,7 +182,11 @@ export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelS
   await host.throttle();
   const B = bind.batchSize;
   const { chunk: fit, maxGrid, probe } = instanceChunking(ctx, spec, bind);
-  const chunk = Math.min(fit, maxChunk);
+  // a grid schedule (issue 8) shares the instance layout; its launches put the instance in the
+  // grid's y dimension. Its `until` loops run to their caps here (their launches return at once
+  // for stopped instances): a resident call is one submission, with no flag readback between
+  // iterations.
+  const chunk = Math.min(fit, maxChunk, grid ? maxGrid : Infinity);
   // results are copied into one buffer each (no binding): each must fit one buffer
   const maxBuffer = device.limits.maxBufferSize;
   spec.outputs.forEach((o, i) => {
@@ -216,14 +220,14 @@ export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelS
       const outLen = args.outputSizes.reduce((s, x) => s + x * count, 0);
       const gx = Math.min(count, maxGrid);
       const plan: GpuPlan = {
-        kernels: { inst: { wgsl: spec.wgsl, entryPoint: spec.entryPoint } },
+        kernels: grid ? grid.kernels : { inst: { wgsl: spec.wgsl, entryPoint: spec.entryPoint } },
         buffers: [
           { name: 'uni', bytes: args.uniforms.byteLength, kind: 'uniform' },
           { name: 'scratch', bytes: Math.max(4, args.scratchPerInstance * 4 * count), kind: 'scratch' },
           { name: 'in', bytes: Math.max(4, inLen * 4), kind: 'scratch' }, // filled by copies and writes below
           { name: 'out', bytes: Math.max(4, outLen * 4), kind: 'output' },
         ],
-        launches: [
+        launches: grid ? grid.expand(count, maxGrid).launches : [
           {
             kernel: 'inst',
             bindings: [
@@ -410,6 +414,7 @@ export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelS
       statusOuts.forEach((i, k) => {
         const o = spec.outputs[i]!;
         const v = c.status[k]!;
+        if (o.kind === 'flags') return; // a grid schedule's loop flags
         if (o.kind === 'check') {
           for (let b = 0; b < c.count; b++) {
             const id = Math.round(v[3 * b]!);
