@@ -181,3 +181,19 @@ test('the limits hold with cold code on a 0.8 MB stack, below the main thread\'s
     rs.forEach((r, j) => assert.ok(!r.startsWith('threw'), `${r}\nspec: ${batch[j]!.slice(0, 200)}…`));
   }
 });
+
+test('the whole program has a check budget: items each within theirs but together past it are one MAT0703 (issue 12)', () => {
+  const item = (k: number) => `fn f${k}(x: vec[n]) -> vec[n] = ${Array.from({ length: 60 }, (_, i) => `${i + 1} * x`).join(' + ')}`;
+  // the steps one item takes to check, measured
+  const s0 = stepCount();
+  assert.deepEqual(checkSource(item(0), { path: PATH }), []);
+  const one = stepCount() - s0;
+  const budgetSteps = Math.ceil(1.5 * one);
+  assert.deepEqual(checkSource(item(0), { path: PATH, budgetSteps }), [], 'one item fits its budget');
+  // 30 items need 30× one item's steps, past the program's 10 × budgetSteps = 15× one item
+  const src = Array.from({ length: 30 }, (_, k) => item(k)).join('\n');
+  const ds = checkSource(src, { path: PATH, budgetSteps });
+  assert.ok(ds.length >= 1 && ds.every((d) => d.code === 'MAT0703'), JSON.stringify(ds.map((d) => d.message)));
+  assert.match(ds[ds.length - 1]!.message, /checking the program \(30 items; \d+ not checked: f\d+/);
+  assert.ok(ds.length <= 2, 'one diagnostic for the program (and at most one for the item it stopped in)');
+});

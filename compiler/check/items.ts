@@ -24,7 +24,7 @@ import { MAX_STATIC, type ExpandedSignature, type StaticEnv, checkStaticDecls, e
 import { requireStatic } from './collections.js';
 import { LimitExceeded, budgetDiagnostic, dimDiagnostic, limitNote, limits } from '../limits.js';
 import { complexForReal, pack, packedType, unpack } from './complex.js';
-import { BudgetExceeded, stageBudget, withBudget } from '../ir/budget.js';
+import { BudgetExceeded, stageBudget, stepCount, withBudget } from '../ir/budget.js';
 
 export interface ItemEntry {
   item: A.FnItem | A.OptimizerItem;
@@ -179,9 +179,25 @@ export function elaborateProgram(main: SourceFile, diag: DiagnosticBag, loader: 
   const funcs = new Map<string, Func>();
   const generics = new Map<string, ItemEntry>();
   const budget = stageBudget(opts);
+  // The whole program's check has a budget too (issue 12: many items, each within its own
+  // budget, added up past 10 s under load): the items' time budget once, their steps
+  // PROGRAM_STEPS times. Items check under whichever limit comes first; once the program's is
+  // spent, the rest are not checked and one MAT0703 says so.
+  const program = { ms: budget.ms, steps: budget.steps * PROGRAM_STEPS };
+  const programEnd = { at: performance.now() + program.ms, steps: stepCount() + program.steps };
+  const spent = () => performance.now() > programEnd.at || stepCount() > programEnd.steps;
+  withBudget('checking the program', program, () => checkItems());
+  return { files, items, funcs, generics, ctx };
+
+  function checkItems(): void {
   // Elaborate items of the main file (and imported ones: they are checked too, once).
   for (const [name, entry] of items) {
     ctx.inlined = 0;
+    if (spent()) {
+      const left = [...items.keys()].slice([...items.keys()].indexOf(name));
+      diag.report(budgetDiagnostic(new BudgetExceeded(`checking the program (${items.size} items; ${left.length} not checked: ${left.slice(0, 3).join(', ')}${left.length > 3 ? ', …' : ''})`, performance.now() > programEnd.at ? 'time' : 'steps', performance.now() > programEnd.at ? program.ms : program.steps), entry.item.name.span));
+      return;
+    }
     try {
       withBudget(`checking ${name}`, budget, () => {
         if (staticParams(entry.item).length) {
@@ -209,8 +225,11 @@ export function elaborateProgram(main: SourceFile, diag: DiagnosticBag, loader: 
       else throw e;
     }
   }
-  return { files, items, funcs, generics, ctx };
+  }
 }
+
+/** The whole program's check may take this many times one item's budget of steps. */
+export const PROGRAM_STEPS = 10;
 
 // ---- specialisations (compile-time collections: statics.ts) --------------------------------------------
 
