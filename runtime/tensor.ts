@@ -98,9 +98,21 @@ export class Tensor {
    *  pass of subtractions finds out whether a search is needed at all.) */
   firstNonFinite(): number {
     const d = this.data;
-    let acc = 0;
-    for (let i = 0; i < d.length; i++) acc += d[i]! - d[i]!;
-    if (acc === 0) return -1;
+    // four independent sums: one chain of dependent additions ran at a third of the speed (this
+    // runs on every input of every call)
+    let a0 = 0;
+    let a1 = 0;
+    let a2 = 0;
+    let a3 = 0;
+    const n4 = d.length & ~3;
+    for (let i = 0; i < n4; i += 4) {
+      a0 += d[i]! - d[i]!;
+      a1 += d[i + 1]! - d[i + 1]!;
+      a2 += d[i + 2]! - d[i + 2]!;
+      a3 += d[i + 3]! - d[i + 3]!;
+    }
+    for (let i = n4; i < d.length; i++) a0 += d[i]! - d[i]!;
+    if (a0 + a1 + a2 + a3 === 0) return -1;
     for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) return i;
     return -1;
   }
