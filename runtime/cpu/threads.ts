@@ -7,7 +7,9 @@
 // Memory (issue 11's scaling target; see bench/RESULTS.md for what each part cost):
 // - The main thread reads the caller's inputs and writes the call's results directly.
 // - Workers read shared copies of the inputs and write shared staging results; both are kept by
-//   the pool and reused by the next call of the same sizes. Fresh shared memory is expensive:
+//   the pool and reused by the next call of the same sizes. The inputs are copied chunk by chunk
+//   after the workers were sent off, so a worker starts on the first chunk while the main thread
+//   copies the rest (ctl[1] counts the chunks staged; a worker waits on it with Atomics.wait). Fresh shared memory is expensive:
 //   every 4 KiB page faults on first touch (about 12 µs each on the development VM, 24 ms per
 //   8 MiB), which had cost more than the second thread gained.
 // - While it runs its own chunks, the main thread copies chunks the workers have finished from
@@ -209,11 +211,17 @@ export class ThreadPool {
     const threads = Math.min(this.threads, this.workers.length + 1);
     const chunk = Math.max(1, Math.ceil(rest / (threads * CHUNKS_PER_THREAD)), Math.ceil(MIN_CHUNK_MS / Math.max(per, 1e-6)));
     const nChunks = Math.ceil(rest / chunk);
-    // [0]: the next chunk to claim; flags[k]: 1 once a worker has finished chunk k
-    const ctl = new Int32Array(new SharedArrayBuffer(4 * (1 + nChunks)));
-    const flags = ctl.subarray(1);
+    // [0]: the next chunk to claim; [1]: chunks whose inputs are staged; flags[k] (ctl[2 + k]): 1
+    // once a worker has finished chunk k
+    const ctl = new Int32Array(new SharedArrayBuffer(4 * (2 + nChunks)));
+    const flags = ctl.subarray(2);
     const f32 = precision === 'f32';
-    const IN = call.IN.map((x) => this.staging.copy(x));
+    // batched inputs are staged chunk by chunk after the workers were sent off (a worker waits
+    // only for the chunk it claimed); inputs shared by the batch, at once
+    const isShared = (x: Arr) => typeof SharedArrayBuffer !== 'undefined' && x.buffer instanceof SharedArrayBuffer;
+    const later = call.IN.map((x, i) => call.INS[i] !== 0 && !isShared(x));
+    const IN = call.IN.map((x, i) => (later[i] ? this.staging.take(x.length, x instanceof Float32Array) : this.staging.copy(x)));
+    if (!later.some((x) => x)) ctl[1] = nChunks;
     const OUT = call.OUT.map((o, i) => this.staging.take(o.length, f32 && !sig.results[i]!.int));
     const ST = call.ST.map((s) => this.staging.take(s.length, false) as Float64Array);
     this.staging.settle();
@@ -232,6 +240,20 @@ export class ThreadPool {
         ctl, start: done, chunk, total: B,
       });
     });
+    if (later.some((x) => x)) {
+      for (let k = 0; k < nChunks; k++) {
+        const lo = done + k * chunk;
+        const hi = Math.min(B, lo + chunk);
+        call.IN.forEach((x, i) => {
+          if (!later[i]) return;
+          const s = call.INS[i]!;
+          IN[i]!.set(x.subarray(lo * s, hi * s), lo * s);
+        });
+        Atomics.store(ctl, 1, k + 1);
+        Atomics.notify(ctl, 1);
+      }
+    }
+    const t2b = performance.now();
     // copies a chunk a worker finished from staging into the results
     const copied = new Uint8Array(nChunks);
     let low = 0;
@@ -272,7 +294,7 @@ export class ThreadPool {
     for (const s of settled) if (s.status === 'rejected') throw s.reason;
     collect();
     if (low < nChunks) throw new InternalError(`CPU threads: chunk ${low} of ${nChunks} was not computed`);
-    if (tr) console.error(`[matc trace] threads: ${threads}, ${nChunks} chunks of ${chunk} (${mine} on the main thread); stage ${(t2 - t1).toFixed(1)} ms, main ${(t3 - t2).toFixed(1)} ms, wait ${(t4 - t3).toFixed(1)} ms, copy ${(performance.now() - t4).toFixed(1)} ms`);
+    if (tr) console.error(`[matc trace] threads: ${threads}, ${nChunks} chunks of ${chunk} (${mine} on the main thread); stage ${(t2 - t1).toFixed(1)} + ${(t2b - t2).toFixed(1)} ms, main ${(t3 - t2).toFixed(1)} ms, wait ${(t4 - t3).toFixed(1)} ms, copy ${(performance.now() - t4).toFixed(1)} ms`);
     return finishCall(sig, bind, call);
   }
 

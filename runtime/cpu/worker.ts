@@ -1,7 +1,8 @@
 // A CPU worker thread (runtime/cpu/threads.ts): claims chunks of a call's batch from the shared
-// counter (Atomics.add on ctl[0]) and runs them on the shared inputs, writing the shared staging
-// results, with a workspace (JS) or WebAssembly instance of its own kept between jobs; flags each
-// finished chunk (ctl[1 + k] = 1) for the main thread to copy. Replies { id } when no chunk is
+// counter (Atomics.add on ctl[0]) and runs them on the shared inputs once they are staged
+// (ctl[1] > k), writing the shared staging results, with a workspace (JS) or WebAssembly instance
+// of its own kept between jobs; flags each finished chunk (ctl[2 + k] = 1) for the main thread
+// to copy. Replies { id } when no chunk is
 // left, or { id, error } with the error's code and message (after stopping the counter).
 // A program's text comes with the first job that names its id; later jobs send the id only.
 
@@ -30,7 +31,7 @@ interface JobMessage {
   ST: Float64Array[];
   sizes: number[];
   precision: Precision;
-  /** [0]: the next chunk to claim; [1 + k]: chunk k done */
+  /** [0]: the next chunk to claim; [1]: chunks staged; [2 + k]: chunk k done */
   ctl: Int32Array;
   /** the first instance of chunk 0, instances per chunk, the batch size */
   start: number;
@@ -62,7 +63,7 @@ function program(m: JobMessage): Program {
 }
 
 parentPort?.on('message', (m: JobMessage) => {
-  const nChunks = m.ctl.length - 1;
+  const nChunks = m.ctl.length - 2;
   try {
     const p = program(m);
     let run: (base: number, count: number) => void;
@@ -83,9 +84,11 @@ parentPort?.on('message', (m: JobMessage) => {
     for (;;) {
       const k = Atomics.add(m.ctl, 0, 1);
       if (k >= nChunks) break;
+      // the chunk's inputs are staged once ctl[1] > k
+      for (let s = Atomics.load(m.ctl, 1); s <= k; s = Atomics.load(m.ctl, 1)) Atomics.wait(m.ctl, 1, s);
       const lo = m.start + k * m.chunk;
       run(lo, Math.min(m.chunk, m.total - lo));
-      Atomics.store(m.ctl, 1 + k, 1);
+      Atomics.store(m.ctl, 2 + k, 1);
       mine++;
     }
     if (process.env.MATC_TRACE === '1') console.error(`[matc trace] worker: ${mine} chunks in ${(performance.now() - t0).toFixed(1)} ms`);
