@@ -124,3 +124,41 @@ test('Householder reflections skip the rows above the reflector and still agree 
     }
   }
 });
+
+test('MATC_CPU=reference runs the interpreter for runs that name no engine, and only for those', async () => {
+  const m = qr();
+  const exe = m.executable('qr', 'forward');
+  const bind = bindInputs(exe.signature, inputsFor(exe, { m: 6, n: 4 }, 3, new Rng(5)), { noValidate: true });
+  // an executable whose compiled program cannot be taken: only the interpreter can run it
+  const noProgram = new Proxy(exe, {
+    get(t, k) {
+      if (k === 'cpu')
+        return () => {
+          throw new Error('compiled program requested');
+        };
+      const v = Reflect.get(t, k, t) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+    },
+  });
+  const { CpuBackend } = await import('../runtime/cpu/cpu-backend.js');
+  const prev = process.env.MATC_CPU;
+  try {
+    process.env.MATC_CPU = 'reference';
+    const ref = runExecutableCpu(exe, bind, { reference: true });
+    const viaEnv = runExecutableCpu(noProgram, bind);
+    for (const [k, t] of Object.entries(ref.outputs)) assert.deepEqual(Array.from(viaEnv.outputs[k]!.data), Array.from(t.data), k);
+    const backend = new CpuBackend({ threads: 2 });
+    try {
+      await backend.run(noProgram, bind);
+    } finally {
+      backend.dispose();
+    }
+    // a run that names its engine still takes the compiled program
+    assert.throws(() => runExecutableCpu(noProgram, bind, { engine: 'wasm' }), /compiled program requested/);
+    delete process.env.MATC_CPU;
+    assert.throws(() => runExecutableCpu(noProgram, bind), /compiled program requested/);
+  } finally {
+    if (prev === undefined) delete process.env.MATC_CPU;
+    else process.env.MATC_CPU = prev;
+  }
+});
