@@ -89,7 +89,23 @@ function intFunc(kind: 'div' | 'mod'): DefinedFunc {
   return { type: { params: [I32, I32], results: [I32] }, locals: kind === 'mod' ? [I32, I32] : [I32], code: c };
 }
 
+/** Routines compiled once per process (the same in every module): those whose code adds no
+ *  check message, i.e. does not depend on the module's list of checks. */
+const routineCache = new Map<string, DefinedFunc>();
+
 function routineFunc(r: RoutineDef, checks: string[]): DefinedFunc {
+  const cached = routineCache.get(r.name);
+  if (cached) return cached;
+  const own: string[] = [];
+  const f = compileRoutine(r, own);
+  if (own.length === 0) {
+    routineCache.set(r.name, f);
+    return f;
+  }
+  return compileRoutine(r, checks);
+}
+
+function compileRoutine(r: RoutineDef, checks: string[]): DefinedFunc {
   const fc = new FnCompiler(r.params.map((x) => x.name), r.params.map((x) => vt(x.ty)), checks, 'routine');
   fc.stmts(r.body);
   if (r.result) fc.code.local(op.localGet, fc.local(r.result.name, vt(r.result.ty)));
