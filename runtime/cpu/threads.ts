@@ -234,7 +234,9 @@ export class ThreadPool {
       w.programs.add(id);
       return w.run({
         prog: id,
-        ...(first ? { js: p.js, ...(useWasm ? { wasm: p.wasm, checks: p.checks ?? [] } : {}) } : {}),
+        // the compiled WebAssembly.Module itself, not its bytes: the worker runs the code the main
+        // thread compiled instead of compiling the module again (baseline code first)
+        ...(first ? { js: p.js, ...(useWasm ? { module: wasm!.module, checks: p.checks ?? [] } : {}) } : {}),
         useWasm,
         D: call.D, IN, INS: call.INS, OUT, ST, outSizes: call.outSizes, sizes: call.sizes, precision,
         ctl, start: done, chunk, total: B,

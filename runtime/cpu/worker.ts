@@ -10,7 +10,7 @@ import { parentPort } from 'node:worker_threads';
 import { MatcRuntimeError } from '../../core/errors.js';
 import { helpers, type Arr } from './helpers.js';
 import { allocWorkspace, type Precision } from './program.js';
-import { runWasmRange, wasmModule, type WasmModule } from './wasm.js';
+import { runWasmRange, type WasmModule } from './wasm.js';
 
 type Kernel = (H: typeof helpers, D: Float64Array, IN: Arr[], INS: number[], OUT: Arr[], ST: Float64Array[], W: Arr[], base: number, count: number) => void;
 
@@ -19,8 +19,8 @@ interface JobMessage {
   /** the program's id; its text (js, and wasm/checks) comes with the first job that names it */
   prog: number;
   js?: string;
-  /** the WebAssembly module (base64) and its check messages */
-  wasm?: string;
+  /** the compiled WebAssembly module (cloned from the main thread) and its check messages */
+  module?: WasmModule;
   checks?: string[];
   useWasm: boolean;
   outSizes: number[];
@@ -53,10 +53,7 @@ function program(m: JobMessage): Program {
   if (!p) {
     if (m.js === undefined) throw new Error(`CPU worker: program ${m.prog} was never sent`);
     p = { js: m.js };
-    if (m.wasm) {
-      const module = wasmModule({ js: m.js, wasm: m.wasm, dims: [], buffers: [] });
-      if (module) p.wasm = { module, checks: m.checks ?? [] };
-    }
+    if (m.module) p.wasm = { module: m.module, checks: m.checks ?? [] };
     programs.set(m.prog, p);
   }
   return p;
