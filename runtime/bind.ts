@@ -320,29 +320,35 @@ function validate(func: Signature, inp: Binding['inputs'][number]): void {
   if (!st || st === 'general') return;
   const size = inp.shape.reduce((a, b) => a * b, 1);
   const count = size === 0 ? 0 : data.length / size;
+  // one pass per instance over the data in place (no per-instance views, strings or closures:
+  // this runs on every call, before the batch is split over threads)
+  const fail = (b: number, what: string): never => {
+    throw new MatcRuntimeError('MATR105', `${func.name}: ${describeParam(inp.param.name)} is declared ${st} but ${what}${count > 1 ? ` (batch instance ${b})` : ''}`);
+  };
+  if (st === 'sym' || st === 'spd') {
+    const [m, n] = inp.shape as [number, number];
+    const b = firstAsymmetric(data, count, m, n);
+    if (b >= 0) {
+      const x = data.subarray(b * size, (b + 1) * size);
+      const tol = symTolerance(x, 0, size);
+      for (let i = 0; i < m; i++) for (let j = i + 1; j < n; j++) if (Math.abs(x[i * n + j]! - x[j * n + i]!) > tol) fail(b, `X[${i},${j}] = ${x[i * n + j]} differs from X[${j},${i}] = ${x[j * n + i]}`);
+    }
+    return;
+  }
   for (let b = 0; b < count; b++) {
     const x = data.subarray(b * size, (b + 1) * size);
-    const where = count > 1 ? ` (batch instance ${b})` : '';
-    const fail = (what: string) => {
-      throw new MatcRuntimeError('MATR105', `${func.name}: ${describeParam(inp.param.name)} is declared ${st} but ${what}${where}`);
-    };
-    let scale = 0;
-    for (let i = 0; i < x.length; i++) scale = Math.max(scale, Math.abs(x[i]!));
-    const tol = 1e-6 * Math.max(1, scale);
     if (st === 'sphere') {
       let s = 0;
       for (let i = 0; i < x.length; i++) s += x[i]! * x[i]!;
-      if (Math.abs(Math.sqrt(s) - 1) > 1e-5) fail(`its norm is ${Math.sqrt(s)}`);
+      if (Math.abs(Math.sqrt(s) - 1) > 1e-5) fail(b, `its norm is ${Math.sqrt(s)}`);
       continue;
     }
     const [m, n] = inp.shape as [number, number];
-    if (st === 'sym' || st === 'spd') {
-      for (let i = 0; i < m; i++) for (let j = i + 1; j < n; j++) if (Math.abs(x[i * n + j]! - x[j * n + i]!) > tol) fail(`X[${i},${j}] = ${x[i * n + j]} differs from X[${j},${i}] = ${x[j * n + i]}`);
-    } else if (st === 'tril' || st === 'triu' || st === 'diag') {
+    if (st === 'tril' || st === 'triu' || st === 'diag') {
       for (let i = 0; i < m; i++)
         for (let j = 0; j < n; j++) {
           const off = (st === 'tril' && j > i) || (st === 'triu' && j < i) || (st === 'diag' && i !== j);
-          if (off && x[i * n + j] !== 0) fail(`entry [${i},${j}] = ${x[i * n + j]} is not zero`);
+          if (off && x[i * n + j] !== 0) fail(b, `entry [${i},${j}] = ${x[i * n + j]} is not zero`);
         }
     } else if (st === 'orth' || st === 'stiefel') {
       let worst = 0;
@@ -352,9 +358,39 @@ function validate(func: Signature, inp: Binding['inputs'][number]): void {
           for (let i = 0; i < m; i++) s += x[i * n + a]! * x[i * n + c]!;
           worst = Math.max(worst, Math.abs(s - (a === c ? 1 : 0)));
         }
-      if (worst > 1e-4) fail(`its columns are not orthonormal (max |XᵀX − I| = ${worst.toExponential(2)})`);
+      if (worst > 1e-4) fail(b, `its columns are not orthonormal (max |XᵀX − I| = ${worst.toExponential(2)})`);
     }
   }
+}
+
+/** The symmetry tolerance of one instance: 1e-6 · max(1, max |x|). */
+function symTolerance(x: Float64Array | Float32Array, o: number, size: number): number {
+  let scale = 0;
+  for (let i = o; i < o + size; i++) {
+    const a = Math.abs(x[i]!);
+    if (a > scale) scale = a;
+  }
+  return 1e-6 * Math.max(1, scale);
+}
+
+/** The first instance of a batch of m×n matrices that is not symmetric within its tolerance, or −1.
+ *  The tolerance is at least 1e-6, so an instance's scale is looked at only when some pair differs
+ *  by more than that. */
+function firstAsymmetric(x: Float64Array | Float32Array, count: number, m: number, n: number): number {
+  const size = m * n;
+  for (let b = 0, o = 0; b < count; b++, o += size) {
+    let worst = 0;
+    for (let i = 0; i < m; i++) {
+      const r = o + i * n;
+      for (let j = i + 1; j < n; j++) {
+        const d = Math.abs(x[r + j]! - x[o + j * n + i]!);
+        if (d > worst) worst = d;
+      }
+    }
+    // (NaN never gets here: the inputs were checked finite first)
+    if (worst > 1e-6 && worst > symTolerance(x, o, size)) return b;
+  }
+  return -1;
 }
 
 export { Dim };

@@ -141,31 +141,43 @@ export class Tensor {
 }
 
 function firstNonFinite64(d: Float64Array): number {
+  // four independent sums: one chain of dependent additions ran at a third of the speed (this
+  // runs on every input of every call)
   let a0 = 0;
   let a1 = 0;
+  let a2 = 0;
+  let a3 = 0;
   const n = d.length;
-  let i = 0;
-  for (; i + 1 < n; i += 2) {
+  const n4 = n & ~3;
+  for (let i = 0; i < n4; i += 4) {
     a0 += d[i]! - d[i]!;
     a1 += d[i + 1]! - d[i + 1]!;
+    a2 += d[i + 2]! - d[i + 2]!;
+    a3 += d[i + 3]! - d[i + 3]!;
   }
-  if (i < n) a0 += d[i]! - d[i]!;
-  if (a0 + a1 === 0) return -1;
+  for (let i = n4; i < n; i++) a0 += d[i]! - d[i]!;
+  if (a0 + a1 + a2 + a3 === 0) return -1;
   for (let k = 0; k < n; k++) if (!Number.isFinite(d[k]!)) return k;
   return -1;
 }
 
 function firstNonFinite32(d: Float32Array): number {
+  // four independent sums: one chain of dependent additions ran at a third of the speed (this
+  // runs on every input of every call)
   let a0 = 0;
   let a1 = 0;
+  let a2 = 0;
+  let a3 = 0;
   const n = d.length;
-  let i = 0;
-  for (; i + 1 < n; i += 2) {
+  const n4 = n & ~3;
+  for (let i = 0; i < n4; i += 4) {
     a0 += d[i]! - d[i]!;
     a1 += d[i + 1]! - d[i + 1]!;
+    a2 += d[i + 2]! - d[i + 2]!;
+    a3 += d[i + 3]! - d[i + 3]!;
   }
-  if (i < n) a0 += d[i]! - d[i]!;
-  if (a0 + a1 === 0) return -1;
+  for (let i = n4; i < n; i++) a0 += d[i]! - d[i]!;
+  if (a0 + a1 + a2 + a3 === 0) return -1;
   for (let k = 0; k < n; k++) if (!Number.isFinite(d[k]!)) return k;
   return -1;
 }

@@ -50,7 +50,7 @@ function inputsFor(exe: Executable, dims: Record<string, number>, batch: number,
 function agree(what: string, exe: Executable, inputs: Record<string, Tensor>, dims: Record<string, number> = {}): void {
   const bind = bindInputs(exe.signature, inputs, { dims, noValidate: true });
   const ref = runExecutableCpu(exe, bind, { reference: true });
-  const got = runExecutableCpu(exe, bind);
+  const got = runExecutableCpu(exe, bind, { engine: 'wasm' });
   assert.ok(exe.cpu(), `${what}: has a CPU program (${exe.cpuError()})`);
   for (const [k, a] of Object.entries(ref.outputs)) {
     const b = got.outputs[k]!;
@@ -158,14 +158,14 @@ test('a batch equals its instances run alone (no state carried between instances
   const m = compile(readFileSync(path, 'utf8'), { path });
   const exe = m.executable('less', 'vjp');
   const inputs = inputsFor(exe, { m: 6, n: 3 }, 4, new Rng(3));
-  const all = runExecutableCpu(exe, bindInputs(exe.signature, inputs, { noValidate: true }));
+  const all = runExecutableCpu(exe, bindInputs(exe.signature, inputs, { noValidate: true }), { engine: 'wasm' });
   for (let b = 3; b >= 0; b--) {
     const one: Record<string, Tensor> = {};
     for (const [k, t] of Object.entries(inputs)) {
       const size = t.size / 4;
       one[k] = new Tensor(t.shape.slice(1), t.data.slice(b * size, (b + 1) * size));
     }
-    const r = runExecutableCpu(exe, bindInputs(exe.signature, one, { noValidate: true }));
+    const r = runExecutableCpu(exe, bindInputs(exe.signature, one, { noValidate: true }), { engine: 'wasm' });
     for (const [k, t] of Object.entries(r.outputs)) {
       const size = t.size;
       assert.deepEqual(Array.from(t.data), Array.from(all.outputs[k]!.data.slice(b * size, (b + 1) * size)), `instance ${b}, ${k}`);

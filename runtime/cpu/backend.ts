@@ -8,7 +8,7 @@ import type { Executable, NodeStatus } from '../executable.js';
 import { Tensor } from '../tensor.js';
 import { Evaluator } from './interp.js';
 import type { T, V } from './kernels.js';
-import { runProgram, type Engine, type Precision } from './program.js';
+import { referenceForced, runProgram, type Engine, type Precision } from './program.js';
 
 export type { NodeStatus };
 
@@ -31,7 +31,7 @@ export interface CpuRunOptions {
 /** Runs an executable on the CPU: its compiled program, or the reference interpreter when asked
  *  for (or when the code generator could not handle the function). */
 export function runExecutableCpu(exe: Executable, bind: Binding, opts: CpuRunOptions = {}): { outputs: Record<string, Tensor>; nodes: NodeStatus[] } {
-  const prog = opts.reference || opts.f32 ? undefined : exe.cpu();
+  const prog = opts.reference || opts.f32 || (!opts.engine && referenceForced()) ? undefined : exe.cpu();
   if (prog) return runProgram(prog, exe.signature, bind, opts.precision ?? 'f64', opts.engine);
   const r = runCpu(exe.func(), bind, opts);
   return { outputs: r.outputs, nodes: r.status };

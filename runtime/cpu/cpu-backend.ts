@@ -7,7 +7,7 @@ import type { Backend } from '../backend.js';
 import type { Binding } from '../bind.js';
 import type { Executable, RawResult } from '../executable.js';
 import { runExecutableCpu } from './backend.js';
-import type { Engine, Precision } from './program.js';
+import { referenceForced, type Engine, type Precision } from './program.js';
 import { ThreadPool } from './threads.js';
 
 export interface CpuBackendOptions {
@@ -59,7 +59,7 @@ export class CpuBackend implements Backend {
   }
 
   async run(exe: Executable, bind: Binding): Promise<RawResult> {
-    const prog = this.options.reference ? undefined : exe.cpu();
+    const prog = this.options.reference || (!this.options.engine && referenceForced()) ? undefined : exe.cpu();
     if (!prog || this.threads < 2 || bind.batchSize < 2) return runExecutableCpu(exe, bind, this.options);
     this.pool ??= new ThreadPool(this.threads);
     return this.pool.run(prog, exe.signature, bind, this.options.precision ?? 'f64', this.options.engine);

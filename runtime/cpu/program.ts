@@ -19,6 +19,13 @@ import { runWasmRange, wasmModule, type WasmModule } from './wasm.js';
 
 export type Precision = 'f64' | 'f32';
 
+/** `MATC_CPU=reference`: CPU runs that would use a compiled program and name no engine (the
+ *  default backend, `--backend cpu`) use the reference interpreter instead: the interpreter-era
+ *  behaviour, for before/after timings and debugging. A run that names its engine is unchanged. */
+export function referenceForced(): boolean {
+  return typeof process !== 'undefined' && process.env?.MATC_CPU === 'reference';
+}
+
 /** Which form of the program runs: the WebAssembly module (f64, where the engine has SIMD) or
  *  the JavaScript; `MATC_CPU=js` forces the JavaScript. */
 export type Engine = 'wasm' | 'js';

@@ -1,12 +1,27 @@
 // A batch split over worker threads (Node's worker_threads, SharedArrayBuffer). The main thread
-// runs the first instance alone and times it; when the rest of the batch would take long enough
-// to pay for the hand-off (THRESHOLD_MS), it is cut into one range per thread: the workers run
-// theirs while the main thread runs its own, each with its own workspace, all writing into
-// shared output arrays. Results are the same numbers as a single-threaded run: every instance is
-// computed by the same program on the same data, only elsewhere.
+// runs the first instances alone and times them; when the rest of the batch would take long
+// enough to pay for the hand-off (THRESHOLD_MS), the rest is cut into chunks that the main thread
+// and the workers claim from one shared counter (Atomics.add) until none are left, so a thread
+// that is slower, busier or started later simply takes fewer chunks.
+//
+// Memory (issue 11's scaling target; see bench/RESULTS.md for what each part cost):
+// - The main thread reads the caller's inputs and writes the call's results directly.
+// - Workers read shared copies of the inputs and write shared staging results; both are kept by
+//   the pool and reused by the next call of the same sizes. The inputs are copied chunk by chunk
+//   after the workers were sent off, so a worker starts on the first chunk while the main thread
+//   copies the rest (ctl[1] counts the chunks staged; a worker waits on it with Atomics.wait). Fresh shared memory is expensive:
+//   every 4 KiB page faults on first touch (about 12 µs each on the development VM, 24 ms per
+//   8 MiB), which had cost more than the second thread gained.
+// - While it runs its own chunks, the main thread copies chunks the workers have finished from
+//   staging into the results (a per-chunk flag, set with Atomics.store after the chunk's stores),
+//   and the rest after the workers are done. The serial part of a call is binding, that copy of
+//   the inputs and the last chunks' copy-out.
+// Results are the same numbers as a single-threaded run: every instance is computed by the same
+// program on the same data, only elsewhere.
 //
 // Workers are started on first need and `unref`'d, so an idle pool never keeps a process alive;
-// `dispose()` ends them. Outside Node (no worker_threads) every call runs in the calling thread.
+// `dispose()` ends them. A worker receives a program's text once and keeps it compiled by id.
+// Outside Node (no worker_threads) every call runs in the calling thread.
 
 import { MatcRuntimeError, InternalError } from '../../core/errors.js';
 import type { CpuProgramData } from '../../core/executable.js';
@@ -15,11 +30,17 @@ import type { NodeStatus } from '../executable.js';
 import type { Signature } from '../signature.js';
 import type { Tensor } from '../tensor.js';
 import type { Arr } from './helpers.js';
-import { allocWorkspace, compileProgram, engineFor, finishCall, prepareCall, runRange, sharedArray, type Engine, type Precision, type ProgramCall } from './program.js';
+import { allocWorkspace, compileProgram, engineFor, finishCall, prepareCall, runRange, sharedArray, type Engine, type Precision } from './program.js';
 import { wasmModule } from './wasm.js';
 
 /** Splitting is worth it when the rest of the batch takes at least this long in one thread. */
 const THRESHOLD_MS = 4;
+/** Chunks per thread when the batch is split (the last chunks even out the threads' finish). */
+const CHUNKS_PER_THREAD = 16;
+/** A chunk takes at least this long (per-chunk overhead: a wasm call's set-up, one flag). */
+const MIN_CHUNK_MS = 0.25;
+/** Staging (shared copies of inputs and results) larger than this is not kept between calls. */
+const KEEP_STAGING_BYTES = 512 * 2 ** 20;
 
 interface WorkerLike {
   postMessage(m: unknown): void;
@@ -38,6 +59,8 @@ interface Job {
 class PoolWorker {
   private jobs = new Map<number, Job>();
   private next = 0;
+  /** ids of the programs this worker has been sent */
+  readonly programs = new Set<number>();
   constructor(readonly w: WorkerLike) {
     w.unref();
     w.on('message', (m) => {
@@ -65,28 +88,51 @@ class PoolWorker {
   }
 }
 
-/** Copies a typed array into shared memory (or returns it when it already is shared), reusing
- *  the pool's staging arrays of the same size between calls. */
-function shared(a: Arr, staging: Map<string, Arr[]>, used: Map<string, number>): Arr {
-  if (typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer) return a;
-  const f32 = a instanceof Float32Array;
-  const key = `${f32 ? 'f32' : 'f64'}:${a.length}`;
-  const k = used.get(key) ?? 0;
-  used.set(key, k + 1);
-  let list = staging.get(key);
-  if (!list) staging.set(key, (list = []));
-  if (!list[k]) list[k] = sharedArray(a.length, f32);
-  const s = list[k]!;
-  s.set(a);
-  return s;
+/** Shared arrays by type and length, reused between calls: `take` hands out the arrays of the
+ *  last call first, `settle` drops what this call did not use. */
+class Staging {
+  private last = new Map<string, Arr[]>();
+  private now = new Map<string, Arr[]>();
+
+  take(n: number, f32: boolean): Arr {
+    const key = `${f32 ? 'f32' : 'f64'}:${n}`;
+    const a = this.last.get(key)?.pop() ?? sharedArray(n, f32);
+    let list = this.now.get(key);
+    if (!list) this.now.set(key, (list = []));
+    list.push(a);
+    return a;
+  }
+
+  /** A shared copy of an input (the input itself when it already is shared). */
+  copy(a: Arr): Arr {
+    if (typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer) return a;
+    const s = this.take(a.length, a instanceof Float32Array);
+    s.set(a);
+    return s;
+  }
+
+  settle(): void {
+    let bytes = 0;
+    for (const list of this.now.values()) for (const a of list) bytes += a.byteLength;
+    this.last = bytes <= KEEP_STAGING_BYTES ? this.now : new Map();
+    this.now = new Map();
+  }
+
+  clear(): void {
+    this.last.clear();
+    this.now.clear();
+  }
 }
+
+let nextProgramId = 1;
+const programIds = new WeakMap<CpuProgramData, number>();
 
 export class ThreadPool {
   private workers: PoolWorker[] = [];
   private starting: Promise<void> | null = null;
   private main: Map<string, Arr[]> = new Map();
-  /** shared copies of inputs, by type and length, reused by later calls */
-  private staging: Map<string, Arr[]> = new Map();
+  private staging = new Staging();
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(readonly threads: number) {}
 
@@ -126,11 +172,17 @@ export class ThreadPool {
     return w;
   }
 
-  async run(p: CpuProgramData, sig: Signature, bind: Binding, precision: Precision, engine?: Engine): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[] }> {
+  /** Calls run one after another: a call's staging arrays are in use until its workers finish. */
+  run(p: CpuProgramData, sig: Signature, bind: Binding, precision: Precision, engine?: Engine): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[] }> {
+    const r = this.queue.then(() => this.runOne(p, sig, bind, precision, engine));
+    this.queue = r.catch(() => undefined);
+    return r;
+  }
+
+  private async runOne(p: CpuProgramData, sig: Signature, bind: Binding, precision: Precision, engine?: Engine): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[] }> {
     const c = compileProgram(p);
     const B = bind.batchSize;
-    // results in shared memory from the start when worker threads may write them
-    let call = prepareCall(c, sig, bind, precision, B > 2 && this.threads > 1 ? sharedArray : undefined);
+    const call = prepareCall(c, sig, bind, precision);
     const useWasm = engineFor(p, precision, engine) === 'wasm';
     const wasm = useWasm ? { module: wasmModule(p)!, checks: p.checks ?? [] } : undefined;
     const W = useWasm ? [] : this.workspace(call.sizes, precision);
@@ -155,36 +207,96 @@ export class ThreadPool {
     }
     const tr = typeof process !== 'undefined' && process.env.MATC_TRACE === '1';
     const t1 = performance.now();
-    const used = new Map<string, number>();
-    call = { ...call, IN: call.IN.map((x) => shared(x, this.staging, used)) };
-    const t2 = performance.now();
-    const parts = Math.min(this.threads, this.workers.length + 1, B - done);
     const rest = B - done;
-    const ranges: [number, number][] = [];
-    for (let k = 0; k < parts; k++) {
-      const lo = done + Math.floor((rest * k) / parts);
-      const hi = done + Math.floor((rest * (k + 1)) / parts);
-      if (hi > lo) ranges.push([lo, hi - lo]);
+    const threads = Math.min(this.threads, this.workers.length + 1);
+    const chunk = Math.max(1, Math.ceil(rest / (threads * CHUNKS_PER_THREAD)), Math.ceil(MIN_CHUNK_MS / Math.max(per, 1e-6)));
+    const nChunks = Math.ceil(rest / chunk);
+    // [0]: the next chunk to claim; [1]: chunks whose inputs are staged; flags[k] (ctl[2 + k]): 1
+    // once a worker has finished chunk k
+    const ctl = new Int32Array(new SharedArrayBuffer(4 * (2 + nChunks)));
+    const flags = ctl.subarray(2);
+    const f32 = precision === 'f32';
+    // batched inputs are staged chunk by chunk after the workers were sent off (a worker waits
+    // only for the chunk it claimed); inputs shared by the batch, at once
+    const isShared = (x: Arr) => typeof SharedArrayBuffer !== 'undefined' && x.buffer instanceof SharedArrayBuffer;
+    const later = call.IN.map((x, i) => call.INS[i] !== 0 && !isShared(x));
+    const IN = call.IN.map((x, i) => (later[i] ? this.staging.take(x.length, x instanceof Float32Array) : this.staging.copy(x)));
+    if (!later.some((x) => x)) ctl[1] = nChunks;
+    const OUT = call.OUT.map((o, i) => this.staging.take(o.length, f32 && !sig.results[i]!.int));
+    const ST = call.ST.map((s) => this.staging.take(s.length, false) as Float64Array);
+    this.staging.settle();
+    const t2 = performance.now();
+    const id = programIds.get(p) ?? nextProgramId++;
+    programIds.set(p, id);
+    const workers = this.workers.slice(0, threads - 1);
+    const jobs = workers.map((w) => {
+      const first = !w.programs.has(id);
+      w.programs.add(id);
+      return w.run({
+        prog: id,
+        // the compiled WebAssembly.Module itself, not its bytes: the worker runs the code the main
+        // thread compiled instead of compiling the module again (baseline code first)
+        ...(first ? { js: p.js, ...(useWasm ? { module: wasm!.module, checks: p.checks ?? [] } : {}) } : {}),
+        useWasm,
+        D: call.D, IN, INS: call.INS, OUT, ST, outSizes: call.outSizes, sizes: call.sizes, precision,
+        ctl, start: done, chunk, total: B,
+      });
+    });
+    if (later.some((x) => x)) {
+      for (let k = 0; k < nChunks; k++) {
+        const lo = done + k * chunk;
+        const hi = Math.min(B, lo + chunk);
+        call.IN.forEach((x, i) => {
+          if (!later[i]) return;
+          const s = call.INS[i]!;
+          IN[i]!.set(x.subarray(lo * s, hi * s), lo * s);
+        });
+        Atomics.store(ctl, 1, k + 1);
+        Atomics.notify(ctl, 1);
+      }
     }
-    const [mine, ...theirs] = ranges;
-    const jobs = theirs.map(([base, count], k) =>
-      this.workers[k]!.run({
-        js: p.js,
-        ...(useWasm ? { wasm: p.wasm, checks: p.checks ?? [] } : {}),
-        D: call.D, IN: call.IN, INS: call.INS, OUT: call.OUT, ST: call.ST, outSizes: call.outSizes, sizes: call.sizes, precision, base, count,
-      }),
-    );
+    const t2b = performance.now();
+    // copies a chunk a worker finished from staging into the results
+    const copied = new Uint8Array(nChunks);
+    let low = 0;
+    const collect = (): void => {
+      for (let k = low; k < nChunks; k++) {
+        if (copied[k] || Atomics.load(flags, k) !== 1) continue;
+        copied[k] = 1;
+        const lo = done + k * chunk;
+        const n = Math.min(chunk, B - lo);
+        call.OUT.forEach((o, i) => {
+          const s = call.outSizes[i]!;
+          o.set(OUT[i]!.subarray(lo * s, (lo + n) * s), lo * s);
+        });
+        call.ST.forEach((st, i) => st.set(ST[i]!.subarray(3 * lo, 3 * (lo + n)), 3 * lo));
+      }
+      while (low < nChunks && copied[low]) low++;
+    };
     let mainError: unknown = null;
+    let mine = 0;
     try {
-      if (mine) runRange(c, call, W, mine[0], mine[1], p.js, wasm);
+      for (;;) {
+        const k = Atomics.add(ctl, 0, 1);
+        if (k >= nChunks) break;
+        copied[k] = 1; // the main thread's own chunks are written in place
+        const lo = done + k * chunk;
+        runRange(c, call, W, lo, Math.min(chunk, B - lo), p.js, wasm);
+        mine++;
+        collect();
+      }
     } catch (e) {
       mainError = e;
+      Atomics.store(ctl, 0, nChunks); // the workers claim nothing more
     }
     const t3 = performance.now();
     const settled = await Promise.allSettled(jobs);
-    if (tr) console.error(`[matc trace] threads: share ${(t2 - t1).toFixed(1)} ms, main range ${(t3 - t2).toFixed(1)} ms, wait ${(performance.now() - t3).toFixed(1)} ms`);
+    const t4 = performance.now();
     if (mainError) throw mainError;
     for (const s of settled) if (s.status === 'rejected') throw s.reason;
+    collect();
+    if (low < nChunks) throw new InternalError(`CPU threads: chunk ${low} of ${nChunks} was not computed`);
+    if (tr) console.error(`[matc trace] threads: ${threads}, ${nChunks} chunks of ${chunk} (${mine} on the main thread); stage ${(t2 - t1).toFixed(1)} + ${(t2b - t2).toFixed(1)} ms, main ${(t3 - t2).toFixed(1)} ms, wait ${(t4 - t3).toFixed(1)} ms, copy ${(performance.now() - t4).toFixed(1)} ms`);
     return finishCall(sig, bind, call);
   }
 

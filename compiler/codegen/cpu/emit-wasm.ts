@@ -89,7 +89,23 @@ function intFunc(kind: 'div' | 'mod'): DefinedFunc {
   return { type: { params: [I32, I32], results: [I32] }, locals: kind === 'mod' ? [I32, I32] : [I32], code: c };
 }
 
+/** Routines compiled once per process (the same in every module): those whose code adds no
+ *  check message, i.e. does not depend on the module's list of checks. */
+const routineCache = new Map<string, DefinedFunc>();
+
 function routineFunc(r: RoutineDef, checks: string[]): DefinedFunc {
+  const cached = routineCache.get(r.name);
+  if (cached) return cached;
+  const own: string[] = [];
+  const f = compileRoutine(r, own);
+  if (own.length === 0) {
+    routineCache.set(r.name, f);
+    return f;
+  }
+  return compileRoutine(r, checks);
+}
+
+function compileRoutine(r: RoutineDef, checks: string[]): DefinedFunc {
   const fc = new FnCompiler(r.params.map((x) => x.name), r.params.map((x) => vt(x.ty)), checks, 'routine');
   fc.stmts(r.body);
   if (r.result) fc.code.local(op.localGet, fc.local(r.result.name, vt(r.result.ty)));
@@ -489,6 +505,9 @@ class FnCompiler {
 
   // ---- vector loops -------------------------------------------------------------------------------
 
+  /** f64x2 locals holding the splats of a vector loop's invariant scalars (while it is emitted) */
+  private splats: Map<string, number> | null = null;
+
   private vecLocal(name: string, copy: number): number {
     return this.local(`${name}#v${copy}`, V128);
   }
@@ -514,10 +533,19 @@ class FnCompiler {
       this.labels.push('if');
       guarded = true;
     }
+    // invariant scalars are splatted once, before the loop (a GEMM's row coefficients: 16 per
+    // iteration otherwise)
+    this.splats = new Map();
+    for (const name of invariantScalars(s, plan)) {
+      const l = this.local(`${name}#splat`, V128);
+      c.local(op.localGet, this.varIndex(name)).simd(simd.f64x2Splat).local(op.localSet, l);
+      this.splats.set(name, l);
+    }
     c.emit(op.block, 0x40, op.loop, 0x40);
     this.labels.push('vexit', 'vloop');
     c.local(op.localGet, v).i32(4).emit(op.i32Add).local(op.localGet, hi).emit(op.i32GtS).br(op.brIf, 1);
     for (const copy of [0, 1]) this.vectorBody(s, plan, copy);
+    this.splats = null;
     c.local(op.localGet, v).i32(4).emit(op.i32Add).local(op.localSet, v);
     c.br(op.br, 0);
     this.labels.pop();
@@ -587,6 +615,11 @@ class FnCompiler {
   private vexpr(e: Expr, v: string, plan: VecPlan, copy: number): void {
     const c = this.code;
     if (isInvariant(e, v, plan)) {
+      const splat = e.k === 'var' ? this.splats?.get(e.name) : undefined;
+      if (splat !== undefined) {
+        c.local(op.localGet, splat);
+        return;
+      }
       // a value of every lane alike
       this.expr(exprTy(e) === 'i' ? { k: 'itof', a: e } : e);
       c.simd(simd.f64x2Splat);
@@ -828,6 +861,47 @@ export function vecPlan(s: Extract<Stmt, { k: 'for' }>): VecPlan | null {
     for (const b of stores.slice(i + 1)) if (sameBuf(a.buf, b.buf) && exprKey(a.base) !== exprKey(b.base)) plan.hazards.push([a.base, b.base]);
   }
   return plan;
+}
+
+/** The f64 variables a vector loop reads as invariant values (in the value positions vexpr
+ *  splats: operands of arithmetic, comparisons of f64 and selects; not masks or indices). */
+function invariantScalars(s: Extract<Stmt, { k: 'for' }>, plan: VecPlan): string[] {
+  const out = new Set<string>();
+  const walk = (e: Expr): void => {
+    if (isInvariant(e, s.v, plan)) {
+      if (e.k === 'var' && e.ty === 'f') out.add(e.name);
+      return;
+    }
+    switch (e.k) {
+      case 'fun':
+        walk(e.a);
+        break;
+      case 'fbin':
+        walk(e.a);
+        walk(e.b);
+        break;
+      case 'cmp':
+        if (e.ty === 'f') {
+          walk(e.a);
+          walk(e.b);
+        }
+        break;
+      case 'sel':
+        walk(e.a);
+        walk(e.b);
+        break;
+      default:
+    }
+  };
+  for (const st of s.body) {
+    if (st.k === 'decl') walk(st.init);
+    else if (st.k === 'store') walk(st.value);
+    else if (st.k === 'assign' && st.value.k === 'fbin') {
+      const x = st.value;
+      walk(x.a.k === 'var' && x.a.name === st.name ? x.b : x.a);
+    }
+  }
+  return [...out];
 }
 
 function containsLoad(e: Expr): boolean {

@@ -392,6 +392,42 @@ export function hoistInvariants(body: Stmt[], fresh: () => string): Stmt[] {
   return out;
 }
 
+/**
+ * Skips scaled updates by an exact zero: a loop whose every statement is an in-place update
+ * `b[at] = b[at] ± h·e` (or `± e·h`) with one scale h that the loop does not assign runs only when
+ * h ≠ 0. For finite e the skipped loop would have stored b[at] − (±0), which is b[at]; this is the
+ * rank-1 update X ← X − 2 v wᵀ of a Householder reflection, whose rows above the reflector's
+ * start have v = 0, so the reflection touches only the trailing rows (the GEMV of wᵀ = vᵀX
+ * already skips zero coefficients). Like that GEMV, a non-finite e in a skipped row is not
+ * propagated (0·∞ would have been NaN). Applied to every loop, the innermost first.
+ */
+export function skipZeroUpdates(body: Stmt[]): Stmt[] {
+  return body.map((s): Stmt => {
+    if (s.k === 'if') return { ...s, then: skipZeroUpdates(s.then), else: skipZeroUpdates(s.else) };
+    if (s.k !== 'for') return s;
+    const loop: Stmt = { ...s, body: skipZeroUpdates(s.body) };
+    const h = zeroScale(loop);
+    return h ? { k: 'if', c: { k: 'cmp', op: 'ne', ty: 'f', a: h, b: F(0) }, then: [loop], else: [] } : loop;
+  });
+}
+
+/** The common scale h of a loop of in-place updates b[at] = b[at] ± h·e (see skipZeroUpdates). */
+function zeroScale(loop: Extract<Stmt, { k: 'for' }>): Expr | null {
+  if (loop.body.length === 0) return null;
+  const assigned = assignsVars(loop.body);
+  assigned.add(loop.v);
+  let scale: Expr | null = null;
+  for (const st of loop.body) {
+    if (st.k !== 'store' || st.value.k !== 'fbin' || (st.value.op !== 'add' && st.value.op !== 'sub')) return null;
+    const { a, b } = st.value;
+    if (a.k !== 'load' || !sameBuf(a.buf, st.buf) || exprKey(a.at) !== exprKey(st.at) || b.k !== 'fbin' || b.op !== 'mul') return null;
+    const h = [b.a, b.b].find((x) => x.k === 'var' && x.ty === 'f' && !assigned.has(x.name));
+    if (!h || (scale && exprKey(scale) !== exprKey(h))) return null;
+    scale = h;
+  }
+  return scale;
+}
+
 /** The type of an expression. */
 export function exprTy(e: Expr): Ty {
   switch (e.k) {

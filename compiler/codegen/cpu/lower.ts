@@ -23,7 +23,7 @@ import { capFusionDepth } from '../fusion-depth.js';
 import { updateChain } from '../update-chain.js';
 import {
   type Arg, type Buf, type Expr, type LoopProgram, type Stmt, type Ty,
-  F, I, V, b2f, cmp, fbin, fun, hoistInvariants, iadd, ibin, imul, isub, load, sel,
+  F, I, V, b2f, cmp, fbin, fun, hoistInvariants, skipZeroUpdates, iadd, ibin, imul, isub, load, sel,
 } from './loop-ir.js';
 
 type Storage =
@@ -932,7 +932,7 @@ class Lower {
       nodes.forEach((x, q) => this.emit({ k: 'store', buf: { k: 'st', i: k }, at: iadd(imul(inst, I(3)), I(q)), value: isInt(x) ? { k: 'itof', a: this.int(x) } : this.elem(x, []) }));
     });
     let h = 0;
-    const body = hoistInvariants(this.out, () => `h${h++}`);
+    const body = skipZeroUpdates(hoistInvariants(this.out, () => `h${h++}`));
     return {
       body,
       dims: this.dimList.map((d) => d.toString()),

@@ -35,6 +35,7 @@ const p = (name: string, ty: Ty = 'i') => ({ name, ty });
 /** Rows of C computed together, the depth of a k block and the width of a column block (as the
  *  JavaScript gemm of runtime/cpu/helpers.ts). */
 const ROWS = 4;
+const DEPTH = 4;
 const KB = 128;
 const NB = 512;
 
@@ -57,7 +58,26 @@ const gemm: RoutineDef = {
             loop('ib', I(0), idivc(iv('m'), I(ROWS)), [
               decl('c0', 'i', iadd(iv('c'), imul(imul(iv('ib'), I(ROWS)), iv('n')))),
               decl('a0', 'i', iadd(iv('a'), imul(imul(iv('ib'), I(ROWS)), iv('ars')))),
-              loop('pp', iv('p0'), iv('p1'), [
+              // DEPTH steps of p at once: C's rows are loaded and stored once per DEPTH products
+              // (the additions stay in p's order, so the numbers are those of one step at a time)
+              decl('pq', 'i', iadd(iv('p0'), imul(idivc(isub(iv('p1'), iv('p0')), I(DEPTH)), I(DEPTH)))),
+              loop('pd', I(0), idivc(isub(iv('p1'), iv('p0')), I(DEPTH)), [
+                decl('pe', 'i', iadd(iv('p0'), imul(iv('pd'), I(DEPTH)))),
+                ...[0, 1, 2, 3].flatMap((r) =>
+                  [0, 1, 2, 3].map((u) => decl(`x${r}${u}`, 'f', m(iadd(iadd(iv('a0'), imul(I(r), iv('ars'))), imul(iadd(iv('pe'), I(u)), iv('acs')))))),
+                ),
+                ...[0, 1, 2, 3].map((u) => decl(`bq${u}`, 'i', iadd(iv('b'), imul(iadd(iv('pe'), I(u)), iv('brs'))))),
+                loop('jd', iv('j0'), iv('j1'), [
+                  ...[0, 1, 2, 3].map((u) => decl(`bw${u}`, 'f', m(iadd(iv(`bq${u}`), iv('jd'))))),
+                  ...[0, 1, 2, 3].map((r) => {
+                    const at = iadd(iadd(iv('c0'), imul(I(r), iv('n'))), iv('jd'));
+                    let e = m(at);
+                    for (const u of [0, 1, 2, 3]) e = add(e, mul(fv(`x${r}${u}`), fv(`bw${u}`)));
+                    return st(at, e);
+                  }),
+                ]),
+              ]),
+              loop('pp', iv('pq'), iv('p1'), [
                 decl('ap', 'i', iadd(iv('a0'), imul(iv('pp'), iv('acs')))),
                 ...[0, 1, 2, 3].map((r) => decl(`x${r}`, 'f', m(iadd(iv('ap'), imul(I(r), iv('ars')))))),
                 decl('bp', 'i', iadd(iv('b'), imul(iv('pp'), iv('brs')))),
@@ -86,7 +106,22 @@ const gemm: RoutineDef = {
         // C[i, j] = A[i, :] · B[:, j]: contiguous dot products when A's rows and B's columns are
         loop('i2', I(0), iv('m'), [
           decl('a2', 'i', iadd(iv('a'), imul(iv('i2'), iv('ars')))),
-          loop('j2', I(0), iv('n'), [
+          // four columns of B at once, each load of A's row serving four dot products (each sum
+          // is formed as the one-column loop below forms it)
+          decl('jq', 'i', I(0)),
+          when(and(cmp('eq', 'i', iv('acs'), I(1)), cmp('eq', 'i', iv('brs'), I(1))), [
+            set('jq', imul(idivc(iv('n'), I(4)), I(4))),
+            loop('jb4', I(0), idivc(iv('n'), I(4)), [
+              ...[0, 1, 2, 3].map((u) => decl(`bd${u}`, 'i', iadd(iv('b'), imul(iadd(imul(iv('jb4'), I(4)), I(u)), iv('bcs'))))),
+              ...[0, 1, 2, 3].map((u) => decl(`sd${u}`, 'f', F(0))),
+              loop('p4', I(0), iv('k'), [
+                decl('ad', 'f', m(iadd(iv('a2'), iv('p4')))),
+                ...[0, 1, 2, 3].map((u) => set(`sd${u}`, add(fv(`sd${u}`), mul(fv('ad'), m(iadd(iv(`bd${u}`), iv('p4'))))))),
+              ]),
+              ...[0, 1, 2, 3].map((u) => st(iadd(iadd(iv('c'), imul(iv('i2'), iv('n'))), iadd(imul(iv('jb4'), I(4)), I(u))), fv(`sd${u}`))),
+            ]),
+          ]),
+          loop('j2', iv('jq'), iv('n'), [
             decl('b2', 'i', iadd(iv('b'), imul(iv('j2'), iv('bcs')))),
             decl('s', 'f', F(0)),
             when(

@@ -37,9 +37,23 @@ function f64Bytes(v: number): number[] {
   return [...b];
 }
 
-const str = (s: string): number[] => [...uleb(s.length), ...[...s].map((c) => c.charCodeAt(0))];
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
-const vector = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
+/** The parts, one after another (typed-array copies: spreading code arrays of tens of thousands
+ *  of bytes into array literals made assembling a module cost more than generating it). */
+function cat(parts: readonly ArrayLike<number>[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+const str = (s: string): Uint8Array => cat([uleb(s.length), [...s].map((c) => c.charCodeAt(0))]);
+const section = (id: number, body: Uint8Array): Uint8Array => cat([[id], uleb(body.length), body]);
+const vector = (items: readonly ArrayLike<number>[]): Uint8Array => cat([uleb(items.length), ...items]);
 
 /** Opcodes (the ones used). */
 export const op = {
@@ -155,10 +169,10 @@ export function assemble(imports: ImportFunc[], funcs: DefinedFunc[]): Uint8Arra
     types.push(t);
     return types.length - 1;
   };
-  const importEntries = imports.map((im) => [...str(im.module), ...str(im.name), 0x00, ...uleb(typeIndex(im.type))]);
-  importEntries.push([...str('env'), ...str('mem'), 0x02, 0x00, ...uleb(1)]);
+  const importEntries = imports.map((im) => cat([str(im.module), str(im.name), [0x00], uleb(typeIndex(im.type))]));
+  importEntries.push(cat([str('env'), str('mem'), [0x02, 0x00], uleb(1)]));
   const funcTypes = funcs.map((f) => uleb(typeIndex(f.type)));
-  const exports = funcs.flatMap((f, i) => (f.export ? [[...str(f.export), 0x00, ...uleb(imports.length + i)]] : []));
+  const exports = funcs.flatMap((f, i) => (f.export ? [cat([str(f.export), [0x00], uleb(imports.length + i)])] : []));
   const bodies = funcs.map((f) => {
     // run-length encoded locals
     const groups: number[][] = [];
@@ -167,16 +181,16 @@ export function assemble(imports: ImportFunc[], funcs: DefinedFunc[]): Uint8Arra
       if (last && last[1] === t) last[0]!++;
       else groups.push([1, t]);
     }
-    const body = [...uleb(groups.length), ...groups.flatMap(([n, t]) => [...uleb(n!), t!]), ...f.code.bytes, op.end];
-    return [...uleb(body.length), ...body];
+    const body = cat([uleb(groups.length), groups.flatMap(([n, t]) => [...uleb(n!), t!]), f.code.bytes, [op.end]]);
+    return cat([uleb(body.length), body]);
   });
   const typeSec = vector(types.map((t) => [0x60, ...uleb(t.params.length), ...t.params, ...uleb(t.results.length), ...t.results]));
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, typeSec),
-    ...section(2, vector(importEntries)),
-    ...section(3, vector(funcTypes)),
-    ...section(7, vector(exports)),
-    ...section(10, vector(bodies)),
+  return cat([
+    [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    section(1, typeSec),
+    section(2, vector(importEntries)),
+    section(3, vector(funcTypes)),
+    section(7, vector(exports)),
+    section(10, vector(bodies)),
   ]);
 }
