@@ -13,6 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { compileToDir, parseStatics } from '../cli/aot.js';
 import { compile } from '../api/module.js';
+import { CpuBackend } from '../runtime/cpu/cpu-backend.js';
 import { Tensor } from '../runtime/tensor.js';
 import { Rng } from '../runtime/random.js';
 import { MatcRuntimeError } from '../core/errors.js';
@@ -102,6 +103,11 @@ test('matc compile --static K=4,5: named specialisations that take arrays and gi
       const a = (await aot.forward({ cores })) as { outputs: { frame: Tensor } };
       const j = await jit.fn('tt_frame').forward({ cores });
       assert.deepEqual(Array.from(a.outputs.frame.data), Array.from(j.outputs.frame!.data));
+      // the module's reference-interpreter path reads its embedded IR, whose collection parameters
+      // are printed cores_0_, … (the signature says cores[0], …): it ran into an internal error
+      const ar = (await aot.forward({ cores }, { backend: new CpuBackend({ reference: true }) })) as { outputs: { frame: Tensor } };
+      const jr = await jit.fn('tt_frame').forward({ cores }, { backend: new CpuBackend({ reference: true }) });
+      assert.deepEqual(Array.from(ar.outputs.frame.data), Array.from(jr.outputs.frame!.data), 'the interpreter on the embedded IR');
       const cot = { frame: new Tensor(j.outputs.frame!.shape, rng.normals(j.outputs.frame!.size)) };
       const ag = (await aot.vjp({ cores }, cot)) as { gradientLists: Record<string, Tensor[]> };
       const jg = await jit.fn('tt_frame').vjp({ cores }, cot);

@@ -146,7 +146,10 @@ function readIr(e: ExecutableData, sig: Signature, g: Graph, what: string): Func
   } catch (err) {
     throw new InternalError(`the embedded IR of ${what} does not parse (module written by another matc version?): ${(err as Error).message}`);
   }
-  if (f.params.length !== sig.params.length || f.params.some((p, i) => p.name !== sig.params[i]!.name)) {
+  // the printer writes a name outside [A-Za-z0-9_.] with '_' for each such character (the
+  // parameters of a collection: cores[0] → cores_0_); the signature keeps the source name
+  const printed = (name: string) => name.replace(/[^A-Za-z0-9_.]/g, '_');
+  if (f.params.length !== sig.params.length || f.params.some((p, i) => p.name !== sig.params[i]!.name && p.name !== printed(sig.params[i]!.name))) {
     throw new InternalError(`the embedded IR of ${what} has parameters (${f.params.map((p) => p.name).join(', ')}) but its signature lists (${sig.params.map((p) => p.name).join(', ')})`);
   }
   if (f.intParams.length !== sig.intParams.length || f.intParams.some((p, i) => p.name !== sig.intParams[i]!.name)) {
@@ -156,7 +159,7 @@ function readIr(e: ExecutableData, sig: Signature, g: Graph, what: string): Func
     ...f,
     params: f.params.map((p, i) => {
       const m = sig.params[i]!;
-      return { ...p, differentiable: m.differentiable, ...(m.default !== undefined ? { default: m.default } : {}) };
+      return { ...p, name: m.name, differentiable: m.differentiable, ...(m.default !== undefined ? { default: m.default } : {}) };
     }),
     intParams: sig.intParams.map((p) => ({ ...p })),
     ...(sig.assertions.length ? { assertions: sig.assertions.map((a) => ({ ...a })) } : {}),
