@@ -172,3 +172,11 @@ test('a chain of 3,000 fused views generates WGSL (it overflowed the generator r
     assert.ok(k.slots.length >= n / 40, `${mode}: ${k.slots.length} slots`);
   }
 });
+
+test('an intermediate too large for a typed array is MATR131 on the reference interpreter too, not a RangeError', async () => {
+  const { CpuBackend } = await import('../runtime/cpu/cpu-backend.js');
+  const { Tensor } = await import('../runtime/tensor.js');
+  const fn = compile('fn f(x: vec[n]) -> real = max(exp(x * x\'))', { path: 'big.mat' }).fn('f');
+  const x = new Tensor([100000], new Float64Array(100000).fill(1e-3));
+  await assert.rejects(fn.forward({ x }, { backend: new CpuBackend({ reference: true }) }), (e: unknown) => e instanceof MatcRuntimeError && e.code === 'MATR131' && /reference interpreter/.test(e.message));
+});

@@ -1,6 +1,7 @@
 // The CPU backend: runs an IR function over a batch, one instance at a time, in f64 (or with
 // f32 rounding), and stacks the results. Solver statuses are gathered per instance.
 
+import { MatcRuntimeError } from '../../core/errors.js';
 import type { Func } from '../../compiler/ir/node.js';
 import type { TensorType } from '../../compiler/ir/types.js';
 import type { Binding } from '../bind.js';
@@ -33,7 +34,17 @@ export interface CpuRunOptions {
 export function runExecutableCpu(exe: Executable, bind: Binding, opts: CpuRunOptions = {}): { outputs: Record<string, Tensor>; nodes: NodeStatus[] } {
   const prog = opts.reference || opts.f32 || (!opts.engine && referenceForced()) ? undefined : exe.cpu();
   if (prog) return runProgram(prog, exe.signature, bind, opts.precision ?? 'f64', opts.engine);
-  const r = runCpu(exe.func(), bind, opts);
+  let r: RawResult;
+  try {
+    r = runCpu(exe.func(), bind, opts);
+  } catch (e) {
+    // an intermediate larger than a typed array may be (2³² elements or the heap's limit): the
+    // compiled program's MATR131, not a RangeError with a stack trace
+    if (e instanceof RangeError && /typed array length|Array buffer allocation failed|Invalid array length/i.test(e.message)) {
+      throw new MatcRuntimeError('MATR131', `${exe.signature.name}: one problem instance needs more memory than a JavaScript array may hold on the reference interpreter (${e.message})`);
+    }
+    throw e;
+  }
   return { outputs: r.outputs, nodes: r.status };
 }
 
