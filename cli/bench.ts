@@ -25,7 +25,7 @@ import { renderAll } from '../compiler/diagnostics.js';
 import { Module, type CompiledFn, type CallOptions, type ForwardResult, type VjpResult } from '../api/module.js';
 import type { Func } from '../compiler/ir/node.js';
 import type { TensorType } from '../compiler/ir/types.js';
-import { kernelArgs, type InstanceKernelSpec } from '../core/instance-layout.js';
+import { instanceBindings, kernelArgs, type InstanceKernelSpec } from '../core/instance-layout.js';
 import { bindInputs, type Binding } from '../runtime/bind.js';
 import { MatcRuntimeError } from '../core/errors.js';
 import { cotangentName } from '../core/derivative-names.js';
@@ -123,12 +123,7 @@ export function instancePlan(ctx: GpuContext, spec: InstanceKernelSpec, bind: Bi
       { name: `in${k}`, bytes: input.byteLength, kind: 'input' },
       { name: `out${k}`, bytes: Math.max(4, outLen * 4), kind: 'output' },
     );
-    const bindings: GpuPlan['launches'][number]['bindings'] = [
-      { binding: 0, buffer: `uni${k}`, access: 'uniform' },
-      { binding: 1, buffer: 'scratch', access: 'read_write' },
-      { binding: 2, buffer: `in${k}`, access: 'read' },
-      { binding: 3, buffer: `out${k}`, access: 'read_write' },
-    ];
+    const bindings = instanceBindings({ uni: `uni${k}`, in: `in${k}`, out: `out${k}` });
     if (grid) for (const l of grid.expand(count, maxGrid).launches) plan.launches.push({ ...l, label: `chunk${k} ${l.label ?? ''}`, bindings });
     else plan.launches.push({ kernel: 'inst', label: `chunk${k}`, bindings, workgroups: [gx, Math.ceil(count / gx), 1] });
     plan.outputs.push(`out${k}`);

@@ -41,6 +41,18 @@ export interface InstanceKernelSpec {
   checks?: string[];
 }
 
+/** The four bindings of a kernel over the instance layout (an instance kernel, and every kernel
+ *  of a grid program): 0 the uniform table, 1 per-instance scratch, 2 the packed inputs (read),
+ *  3 the packed outputs. `names` renames the buffers (a plan with one set per chunk). */
+export function instanceBindings(names: { uni?: string; scratch?: string; in?: string; out?: string } = {}): { binding: number; buffer: string; access: 'uniform' | 'read' | 'read_write' }[] {
+  return [
+    { binding: 0, buffer: names.uni ?? 'uni', access: 'uniform' },
+    { binding: 1, buffer: names.scratch ?? 'scratch', access: 'read_write' },
+    { binding: 2, buffer: names.in ?? 'in', access: 'read' },
+    { binding: 3, buffer: names.out ?? 'out', access: 'read_write' },
+  ];
+}
+
 /** Uniform layout: [batch, scratch/instance, instance base, 0], dims…, slot offsets…,
  *  (input offset, input stride)…, output offsets…. */
 export function uniformIndex(spec: { dims: unknown[]; slots: unknown[]; inputs: unknown[] }) {

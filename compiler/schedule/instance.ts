@@ -5,7 +5,7 @@
 
 import { Dim, parseDim } from '../../core/dims.js';
 import type { VariantData, VariantWhen } from '../../core/executable.js';
-import type { InstanceKernelSpec } from '../../core/instance-layout.js';
+import { instanceBindings, type InstanceKernelSpec } from '../../core/instance-layout.js';
 import type { Schedule } from '../../core/schedule.js';
 import { genInstanceKernel } from '../codegen/wgsl/instance.js';
 import type { Func } from '../ir/node.js';
@@ -26,12 +26,7 @@ export function instanceSchedule(spec: InstanceKernelSpec): Schedule {
       {
         k: 'launch',
         kernel: 'inst',
-        bindings: [
-          { binding: 0, buffer: 'uni', access: 'uniform' },
-          { binding: 1, buffer: 'scratch', access: 'read_write' },
-          { binding: 2, buffer: 'in', access: 'read' },
-          { binding: 3, buffer: 'out', access: 'read_write' },
-        ],
+        bindings: instanceBindings(),
         grid: ['B', '1', '1'],
       },
       { k: 'readback', buffers: ['out'] },

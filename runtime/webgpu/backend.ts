@@ -8,7 +8,7 @@
 
 import { parseDim } from '../../core/dims.js';
 import type { VariantData, VariantWhen } from '../../core/executable.js';
-import { kernelArgs, type InstanceKernelSpec } from '../../core/instance-layout.js';
+import { instanceBindings, kernelArgs, type InstanceKernelSpec } from '../../core/instance-layout.js';
 import type { Backend } from '../backend.js';
 import type { Binding } from '../bind.js';
 import type { Executable, NodeStatus, RawResult } from '../executable.js';
@@ -221,12 +221,7 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
       launches: expanded ? expanded.launches : [
         {
           kernel: 'inst',
-          bindings: [
-            { binding: 0, buffer: 'uni', access: 'uniform' },
-            { binding: 1, buffer: 'scratch', access: 'read_write' },
-            { binding: 2, buffer: 'in', access: 'read' },
-            { binding: 3, buffer: 'out', access: 'read_write' },
-          ],
+          bindings: instanceBindings(),
           workgroups: [gx, gy, 1],
         },
       ],

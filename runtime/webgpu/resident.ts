@@ -13,7 +13,7 @@
 /// <reference types="@webgpu/types" />
 
 import { parseDim } from '../../core/dims.js';
-import { kernelArgs, type InstanceKernelSpec } from '../../core/instance-layout.js';
+import { instanceBindings, kernelArgs, type InstanceKernelSpec } from '../../core/instance-layout.js';
 import { InternalError, MatcRuntimeError } from '../../core/errors.js';
 import { runCheckError } from '../../core/run-checks.js';
 import { describeParam } from '../../core/derivative-names.js';
@@ -230,12 +230,7 @@ export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelS
         launches: grid ? grid.expand(count, maxGrid).launches : [
           {
             kernel: 'inst',
-            bindings: [
-              { binding: 0, buffer: 'uni', access: 'uniform' },
-              { binding: 1, buffer: 'scratch', access: 'read_write' },
-              { binding: 2, buffer: 'in', access: 'read' },
-              { binding: 3, buffer: 'out', access: 'read_write' },
-            ],
+            bindings: instanceBindings(),
             workgroups: [gx, Math.ceil(count / gx), 1],
           },
         ],

@@ -32,13 +32,14 @@
 
 import { Dim } from '../../../core/dims.js';
 import { InternalError } from '../../../core/errors.js';
-import type { InstanceKernelSpec, KernelIO } from '../../../core/instance-layout.js';
+import { instanceBindings, type InstanceKernelSpec, type KernelIO } from '../../../core/instance-layout.js';
 import type { ScheduleStep } from '../../../core/schedule.js';
-import { freeParams, type Func, type Node, type Region } from '../../ir/node.js';
+import type { Func, Node, Region } from '../../ir/node.js';
 import type { OpKind } from '../../ir/ops.js';
 import { type TensorType, numel } from '../../ir/types.js';
 import { InstanceGen } from './instance.js';
 import { intOp, wgslClass } from './ops.js';
+import { forEachIndexCheck, provablyInRange } from '../index-checks.js';
 
 /** Tiled products: rows and columns of the output per workgroup, and the K step. */
 const TILE = 64;
@@ -165,7 +166,7 @@ class GridGen extends InstanceGen {
       k: 'launch',
       kernel: 'grid',
       entry: o.k.entry,
-      bindings: GRID_BINDINGS,
+      bindings: instanceBindings(),
       grid: o.k.span === 'elements' ? [o.k.elems!, 'B', '1'] : o.k.span === 'tiles' ? [o.k.rows!, o.k.cols!, 'B'] : ['B', '1', '1'],
       ...(o.k.span !== 'instance' ? { span: o.k.span } : {}),
       ...(o.k.span === 'tiles' ? { tile: TILE } : {}),
@@ -337,21 +338,27 @@ class GridGen extends InstanceGen {
     return c && two(c) ? c : undefined;
   }
 
+  /** Outside segments an integer stored as an inline expression may read a carry (it is not a
+   *  value computed once), and a node with regions is not settled until stored. */
+  protected override storedOnce(x: Node): boolean {
+    if (this.segmentDepth > 0) return super.storedOnce(x);
+    const st = this.store.get(x);
+    return !!st && st.k !== 'view' && !(st.k === 'int' && this.inlineInts.has(x));
+  }
+
+  protected override settledWithoutCarries(x: Node): boolean {
+    return this.segmentDepth > 0 ? super.settledWithoutCarries(x) : !x.regions.length;
+  }
+
   /** Index checks of a fused op run once per instance at the start of the next launch (in the same
    *  loop iteration: every loop body ends with its step launch, the function with its outputs):
    *  the integers they test are per instance, so the check need not be repeated per element. */
   private pendingChecks(n: Node): void {
     let any = false;
-    const before = this.checks.length;
-    const probe: string[] = [];
-    const save = this.out;
-    this.out = probe;
-    this.checkIndices(n);
-    this.out = save;
-    any = this.checks.length > before;
-    if (!any) return;
-    this.checks.length = before;
-    this.dueChecks.push(n);
+    forEachIndexCheck(n, (_what, i, size) => {
+      if (!provablyInRange(i, size)) any = true;
+    });
+    if (any) this.dueChecks.push(n);
   }
 
   private emitIntNode(n: Node): void {
@@ -531,22 +538,7 @@ class GridGen extends InstanceGen {
       this.single(`${this.ref(n)} until`, () => this.line(`${this.readScalar(doneSlot)} = ${this.elem(dn, [])};`));
     }
     // phase 1: new values that are not in-place updates, into temporaries
-    const carryParams = new Set(r.params.slice(1));
-    const settled = (x: Node): boolean => {
-      const st = this.store.get(x);
-      if (st && st.k !== 'view' && !carryParams.has(x) && !(st.k === 'int' && this.inlineInts.has(x))) return true;
-      for (const p of freeParams(x)) if (carryParams.has(p)) return false;
-      return !x.regions.length;
-    };
-    const sameIndex = (x: Node, param: Node): boolean => {
-      if (x === param) return true;
-      if (settled(x)) return true;
-      if (this.store.has(x) && this.store.get(x)!.k !== 'view') return false;
-      if (wgslClass[x.op] === 'view' && !['index', 'setcol', 'setrow', 'setindex'].includes(x.op)) return x.args.every((a) => sameIndex(a, param));
-      if (x.op === 'tril' || x.op === 'triu' || x.op === 'nograd') return sameIndex(x.args[0]!, param);
-      if (x.op === 'setcol' || x.op === 'setrow' || x.op === 'setindex') return sameIndex(x.args[0]!, param) && x.args.slice(1).every(settled);
-      return false;
-    };
+    const { sameIndex } = this.carryReads(new Set(r.params.slice(1)));
     type Plan = { c: number; kind: 'skip' | 'inplace' | 'copy'; from?: string; slot?: number };
     const plan: Plan[] = [];
     next.forEach((x, c) => {
@@ -788,12 +780,5 @@ ${tiles}${entries.join('\n\n')}
     return { spec, kernels: this.kernelList.map((o) => o.k), steps: this.stepStack[0]! };
   }
 }
-
-const GRID_BINDINGS = [
-  { binding: 0, buffer: 'uni', access: 'uniform' as const },
-  { binding: 1, buffer: 'scratch', access: 'read_write' as const },
-  { binding: 2, buffer: 'in', access: 'read' as const },
-  { binding: 3, buffer: 'out', access: 'read_write' as const },
-];
 
 export type { Region };

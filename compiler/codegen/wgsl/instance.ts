@@ -620,24 +620,7 @@ export class InstanceGen {
       // written values of update chains that read carries, evaluated before any carry is written
       const temps = new Map<Node, { k: 'slot'; slot: number } | { k: 'scalar'; name: string }>();
       const carryParams = new Set(r.params.slice(1));
-      // values already computed this iteration (slots, privates) or free of every carry can be read
-      // at any index while carries are being overwritten
-      const settled = (n: Node): boolean => {
-        const st = this.store.get(n);
-        if (st && st.k !== 'view' && !carryParams.has(n)) return true;
-        for (const p of freeParams(n)) if (carryParams.has(p)) return false;
-        return true;
-      };
-      // does `x` read `param` only at the element it writes (and nothing else being overwritten)?
-      const sameIndex = (x: Node, param: Node): boolean => {
-        if (x === param) return true;
-        if (settled(x)) return true;
-        if (this.store.has(x) && this.store.get(x)!.k !== 'view') return false;
-        if (wgslClass[x.op] === 'view' && !['index', 'setcol', 'setrow', 'setindex'].includes(x.op)) return x.args.every((a) => sameIndex(a, param));
-        if (x.op === 'tril' || x.op === 'triu' || x.op === 'nograd') return sameIndex(x.args[0]!, param);
-        if (x.op === 'setcol' || x.op === 'setrow' || x.op === 'setindex') return sameIndex(x.args[0]!, param) && x.args.slice(1).every(settled);
-        return false;
-      };
+      const { settled, sameIndex } = this.carryReads(carryParams);
       next.forEach((x, c) => {
         const carry = carries[c]!;
         const param = r.params[c + 1]!;
@@ -778,6 +761,39 @@ export class InstanceGen {
       }
     });
     this.store.set(n, { k: 'tuple', parts: [...carries, { k: 'int', name: it }, { k: 'scalar', name: cv }] });
+  }
+
+  /** What a loop step may read while its carries are overwritten (shared by the grid model's
+   *  host loops): `settled(x)` — x was computed this iteration (a slot, a private) or is free of
+   *  every carry, so it can be read at any index; `sameIndex(x, param)` — x reads `param` only at
+   *  the element it writes and nothing else being overwritten. */
+  protected carryReads(carryParams: ReadonlySet<Node>): { settled: (x: Node) => boolean; sameIndex: (x: Node, param: Node) => boolean } {
+    const settled = (x: Node): boolean => {
+      if (this.storedOnce(x) && !carryParams.has(x)) return true;
+      for (const p of freeParams(x)) if (carryParams.has(p)) return false;
+      return this.settledWithoutCarries(x);
+    };
+    const sameIndex = (x: Node, param: Node): boolean => {
+      if (x === param) return true;
+      if (settled(x)) return true;
+      if (this.store.has(x) && this.store.get(x)!.k !== 'view') return false;
+      if (wgslClass[x.op] === 'view' && !['index', 'setcol', 'setrow', 'setindex'].includes(x.op)) return x.args.every((a) => sameIndex(a, param));
+      if (x.op === 'tril' || x.op === 'triu' || x.op === 'nograd') return sameIndex(x.args[0]!, param);
+      if (x.op === 'setcol' || x.op === 'setrow' || x.op === 'setindex') return sameIndex(x.args[0]!, param) && x.args.slice(1).every(settled);
+      return false;
+    };
+    return { settled, sameIndex };
+  }
+
+  /** x holds a value computed once (a slot, a private), not an element expression */
+  protected storedOnce(x: Node): boolean {
+    const st = this.store.get(x);
+    return !!st && st.k !== 'view';
+  }
+
+  /** whether a node free of every carry (and not stored) may be read while carries change */
+  protected settledWithoutCarries(_x: Node): boolean {
+    return true;
   }
 
   /** The update chain from x down to the carry param (codegen/update-chain.ts): links neither
