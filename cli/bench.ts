@@ -18,6 +18,7 @@
 //
 // The pieces are exported for bench/layers.ts (the layer benchmarks against PyTorch).
 
+import { extent } from '../core/extent.js';
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CompileError, compileProgram } from '../compiler/compile.js';
@@ -245,7 +246,7 @@ function summarizeNodes(nodes: ForwardResult['status']['nodes']): Record<string,
   const out: Record<string, NodeSummary> = {};
   for (const n of nodes) {
     out[n.name] = {
-      iterations: [Math.min(...n.iterations), Math.max(...n.iterations)],
+      iterations: extent(n.iterations),
       converged: n.converged.filter(Boolean).length,
       instances: n.converged.length,
     };

@@ -3,6 +3,7 @@
 //   LESS (least squares on the sphere, 64×32, a batch of 256) with a finite-difference check of
 //   its implicit gradient, and IED (principal eigenvector, 32×32, PMaF's data, a batch of 512).
 
+import { extent } from '../core/extent.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compile } from '../api/module.js';
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
     const tb = performance.now() - t0;
     console.log(`\nLESS  x* = argmin_{‖x‖=1} ½‖Ax − b‖²   A: ${B} × 64×32`);
     console.log(`  forward ${ms(tf)}, backward ${ms(tb)} (first calls include kernel compilation)`);
-    console.log(`  solver: ${st.converged.filter(Boolean).length}/${B} converged, iterations ${Math.min(...st.iterations)}…${Math.max(...st.iterations)}`);
+    console.log(`  solver: ${st.converged.filter(Boolean).length}/${B} converged, iterations ${extent(st.iterations).join('…')}`);
     console.log(`  ‖x‖ of instance 0 = ${Math.hypot(...fwd.outputs.x!.data.subarray(0, 32)).toFixed(6)}; gradients: A ${bwd.gradients.A!.shape.join('×')}, b ${bwd.gradients.b!.shape.join('×')}`);
     for (const w of new Set([...fwd.status.warnings, ...bwd.status.warnings])) console.log(`  warning: ${w}`);
     const one = { A: new Tensor([64, 32], A.data.subarray(0, 64 * 32)), b: new Tensor([64], b.data.subarray(0, 64)) };
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
     const tb2 = performance.now() - t0;
     const s2 = f2.status.nodes.find((s) => s.name.includes('argmax'))!;
     console.log(`\nIED   u* = argmax_{‖u‖=1} uᵀXu, 1ᵀu ≥ 0   X: ${Bi} × 32×32 (PMaF data)`);
-    console.log(`  forward ${ms(tf2)}, backward ${ms(tb2)}; power iteration: ${s2.converged.filter(Boolean).length}/${Bi} converged in ${Math.min(...s2.iterations)}…${Math.max(...s2.iterations)} iterations`);
+    console.log(`  forward ${ms(tf2)}, backward ${ms(tb2)}; power iteration: ${s2.converged.filter(Boolean).length}/${Bi} converged in ${extent(s2.iterations).join('…')} iterations`);
     const g2 = await gradCheck(ied, { X: new Tensor([32, 32], X.data.subarray(0, 1024)) }, { seed: 4 });
     console.log(`  implicit gradient vs central finite differences (f64, CPU): max relative error ${g2.maxRelErr.toExponential(2)} — ${g2.ok ? 'ok' : 'FAILED'}`);
     console.log(`\nnext: npx matc run stdlib/less.mat --fn less --random --check-grad   (see README.md)`);

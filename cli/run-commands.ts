@@ -1,5 +1,6 @@
 // The `check`, `ir` and `run` commands (cli/matc.ts loads this module only to run one of them).
 
+import { extent } from '../core/extent.js';
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { checkSource, compileProgram, stages, type Stage } from '../compiler/compile.js';
@@ -235,7 +236,7 @@ function statusLine(n: StatusNode): string {
   const all = n.converged.length;
   const worst = (xs: number[], pick: (a: number, b: number) => number) => xs.map((r) => (Number.isFinite(r) ? r : Infinity)).reduce((a, b) => pick(a, b)).toExponential(2);
   const ok = (yes: string, no: string) => (all === 1 ? (conv ? yes : no) : `${conv}/${all} ${yes}`);
-  const iters = it.length === 1 ? `${it[0]} iterations` : `iterations ${Math.min(...it)}…${Math.max(...it)}`;
+  const iters = it.length === 1 ? `${it[0]} iterations` : `iterations ${extent(it).join('…')}`;
   switch (n.kind) {
     case 'linear':
     case 'implicit':

@@ -3,6 +3,7 @@
 // NaN"), and the mapping between the user's names and the derived functions' IR names
 // (runtime/derivative-names.ts). It lives in the runtime so AOT modules need no compiler.
 
+import { extent } from '../core/extent.js';
 import { closestName, type Binding, type InputValue } from './bind.js';
 import type { NodeStatus } from './executable.js';
 import { MatcRuntimeError } from '../core/errors.js';
@@ -31,7 +32,8 @@ function failure(s: NodeStatus): string {
       return 'the linear system is singular or nearly so (rcond ≤ 1e-10)';
     case 'monitor': {
       const vals = (s.residual ?? []).filter((_, i) => !s.converged[i]);
-      const range = vals.length ? ` (value ${fmt(Math.min(...vals))}${vals.length > 1 && Math.max(...vals) !== Math.min(...vals) ? ` … ${fmt(Math.max(...vals))}` : ''})` : '';
+      const [lo, hi] = extent(vals);
+      const range = vals.length ? ` (value ${fmt(lo)}${vals.length > 1 && hi !== lo ? ` … ${fmt(hi)}` : ''})` : '';
       return `the monitored condition failed${range}`;
     }
     case 'curvature':

@@ -141,3 +141,13 @@ test('the bundled CLI (the package bin, dist/bundle/matc.js) runs help, check, r
   assert.notEqual(clash.status, 0);
   assert.match(clash.stderr, /MATR112.*--reference is an option of the CPU backend/);
 });
+
+test('matc run with a batch of 200,000: the status summary of every instance prints (a spread of 2·10⁵ iterations overflowed the stack)', () => {
+  const src = 'fn f(x: vec[n]) -> vec[n] = iterate (y = x) for i in 0..3 => 0.5 * y until norm(y) < 0\n';
+  withSpec(src, (p) => {
+    const r = matc(['run', p, '--fn', 'f', '--random', '--batch', '200000', '--dims', 'n=1', '--backend', 'cpu']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /iterations 3…3/);
+    assert.doesNotMatch(r.stderr, /internal error|RangeError/);
+  });
+});
