@@ -7,7 +7,16 @@
 //                                   JVP rules, so a derivative shares the forward's tree)
 //   optimizeEinsums(b, f)           the pass over a function (first step of simplifyFunc);
 //                                   einsums whose operands are single-use einsums of the same
-//                                   region are merged into one network first
+//                                   region are merged into one network first — also through
+//                                   reshapes that regroup axes (split an index into several or
+//                                   merge several into one, sizes proved equal as dimension
+//                                   polynomials) and 2-D transposes, so a contraction written
+//                                   step by step (a tensor train swept core by core over a
+//                                   compile-time collection, reshaping between the steps) is
+//                                   one network whose order this pass chooses (see regroup)
+//
+// Path choice. At representative sizes (below), then made robust across regimes of the names'
+// families (robustTree), as chain.ts does for matrix chains.
 //
 // Normalisation before the path search, each step exact in real arithmetic:
 //   - an operand that is a constant 0, or an index of constant size 0: the result is zeros;
@@ -43,7 +52,7 @@ import { type Builder, isZero, shapeOf } from '../ir/builder.js';
 import { type Func, type Node, type Region, mapFuncRoots, reachable, scopes, transform } from '../ir/node.js';
 import { parseEinsum } from '../ir/ops.js';
 import { Dim, DimTooLarge } from '../../core/dims.js';
-import { contractionPath, type Network, type PathTree } from './einsum-path.js';
+import { contractionPath, treeCost, type Network, type PathTree } from './einsum-path.js';
 
 /** Representative size of every dimension name (chain.ts uses the same). */
 export const REP_SIZE = 64;
@@ -60,11 +69,17 @@ interface Operand {
   ids: number[];
 }
 
-/** A network under construction: operands, output ids and the dimension of each id. */
+/** A network: operands, output ids and the dimension of each id. While a network is built
+ *  by merging (optimizeEinsums), an id may be split into finer ids (`split`: id → its parts in
+ *  row-major order, which may be split again) when a reshape between two einsums divides one
+ *  index into several; operands merged so far keep their axes as groups of ids (`grouped`), and
+ *  `finalizeNet` resolves both into flat ids, reshaping operands whose axes became groups. */
 interface Net {
   ops: Operand[];
   out: number[];
   dims: Dim[];
+  split?: Map<number, number[]>;
+  grouped?: { node: Node; groups: number[][] }[];
 }
 
 function repSize(d: Dim): number {
@@ -77,7 +92,7 @@ function repSize(d: Dim): number {
 
 /** The network of `einsum(spec, args)`; `expand(arg, ids, net)` may add an operand's own
  *  network in place of the operand (merging) and returns false to keep it as an operand. */
-function networkOf(spec: string, args: readonly Node[], expand?: (arg: Node, ids: number[], net: Net) => boolean): Net {
+function networkOf(spec: string, args: readonly Node[], expand?: Expand): Net {
   const net: Net = { ops: [], out: [], dims: [] };
   const { inputs, output } = parseEinsum(spec);
   const id = new Map<string, number>();
@@ -93,32 +108,137 @@ function networkOf(spec: string, args: readonly Node[], expand?: (arg: Node, ids
   net.out = [...output].map((c) => id.get(c)!);
   inputs.forEach((ix, k) => {
     const ids = [...ix].map((c) => id.get(c)!);
-    if (!expand || !expand(args[k]!, ids, net)) net.ops.push({ node: args[k]!, ids });
+    if (!expand || !expand(args[k]!, ids.map((c) => [c]), net)) net.ops.push({ node: args[k]!, ids });
   });
   return net;
 }
 
-/** Adds the network of einsum node `e` (its output axes carrying `ids`) to `net`. Returns false
- *  when it cannot be merged (a repeated output index). */
-function mergeInto(e: Node, ids: number[], net: Net, expand: (arg: Node, ids: number[], net: Net) => boolean): boolean {
+/** How an operand's axes map to ids while a network is merged: axis k is the row-major
+ *  flattening of the ids in groups[k] (a single id for an axis no reshape touched; none for an
+ *  axis of constant size 1). */
+type Expand = (arg: Node, groups: number[][], net: Net) => boolean;
+
+/** Adds the network of einsum node `e` (its output axes carrying `groups`) to `net`. Returns
+ *  false when it cannot be merged (a repeated output index). */
+function mergeInto(e: Node, groups: number[][], net: Net, expand: Expand): boolean {
   const { inputs, output } = parseEinsum(String(e.attrs.spec));
   if (new Set(output).size !== output.length) return false;
-  const id = new Map<string, number>();
-  [...output].forEach((c, q) => id.set(c, ids[q]!));
+  const id = new Map<string, number[]>();
+  [...output].forEach((c, q) => id.set(c, groups[q]!));
   inputs.forEach((ix, k) => {
     const sh = shapeOf(e.args[k]!);
     [...ix].forEach((c, q) => {
       if (!id.has(c)) {
-        id.set(c, net.dims.length);
+        id.set(c, [net.dims.length]);
         net.dims.push(sh[q]!);
       }
     });
   });
   inputs.forEach((ix, k) => {
     const sub = [...ix].map((c) => id.get(c)!);
-    if (!expand(e.args[k]!, sub, net)) net.ops.push({ node: e.args[k]!, ids: sub });
+    if (!expand(e.args[k]!, sub, net)) pushGrouped(net, e.args[k]!, sub);
   });
   return true;
+}
+
+function pushGrouped(net: Net, node: Node, groups: number[][]): void {
+  (net.grouped ??= []).push({ node, groups });
+}
+
+/** The finest ids an id has been split into. */
+function resolveId(net: Net, c: number): number[] {
+  const parts = net.split?.get(c);
+  return parts ? parts.flatMap((x) => resolveId(net, x)) : [c];
+}
+
+/** a / b when b divides a exactly as dimension polynomials (the quotient has integer
+ *  coefficients and no floor-division atom), else null. */
+function exactQuotient(a: Dim, b: Dim): Dim | null {
+  if (b.constValue() === 0) return null;
+  let q: Dim;
+  try {
+    q = a.div(b);
+  } catch {
+    return null;
+  }
+  if (!q.mul(b).equals(a)) return null;
+  if (q.terms.some((t) => t.coef[1] !== 1 || t.atoms.some((x) => x.k === 'div'))) return null;
+  return q;
+}
+
+/** The groups of a reshape's source axes, given the groups its output axes carry: the ids of
+ *  the output, in row-major order, are cut into consecutive runs whose sizes multiply to each
+ *  source dimension (an axis split by the reshape gets several ids, axes merged by it share
+ *  the run of one id); an id that straddles a cut is split into two (`net.split`). Sizes are
+ *  compared as dimension polynomials, so the regrouping holds for every value of the names.
+ *  Null when the reshape is not such a regrouping (e.g. [6, 4] → [4, 6], or sizes whose
+ *  factors cannot be proved to line up). */
+function regroup(net: Net, src: readonly Dim[], groups: readonly number[][]): number[][] | null {
+  const unit = (c: number): boolean => net.dims[c]!.constValue() === 1;
+  const L = groups.flatMap((g) => g.flatMap((c) => resolveId(net, c))).filter((c) => !unit(c));
+  const out: number[][] = [];
+  let pos = 0;
+  for (const s of src) {
+    if (s.constValue() === 1) {
+      out.push([]);
+      continue;
+    }
+    const part: number[] = [];
+    let p = Dim.const(1);
+    for (;;) {
+      const c = L[pos];
+      if (c === undefined) return null;
+      const d = net.dims[c]!;
+      const pd = p.mul(d);
+      if (pd.equals(s)) {
+        part.push(c);
+        pos++;
+        break;
+      }
+      if (exactQuotient(s, pd)) {
+        part.push(c);
+        pos++;
+        p = pd;
+        continue;
+      }
+      // the id straddles the cut: d = need · rest
+      const need = exactQuotient(s, p);
+      const rest = need ? exactQuotient(d, need) : null;
+      if (!need || !rest) return null;
+      const c1 = net.dims.length;
+      net.dims.push(need, rest);
+      (net.split ??= new Map()).set(c, [c1, c1 + 1]);
+      L.splice(pos, 1, c1, c1 + 1);
+      part.push(c1);
+      pos++;
+      break;
+    }
+    out.push(part);
+  }
+  return pos === L.length ? out : null;
+}
+
+/** Resolves a merged network's groups and splits into flat ids (see Net). */
+function finalizeNet(b: Builder, net: Net): void {
+  if (!net.grouped && !net.split) return;
+  const flat = (ids: readonly number[]): number[] => ids.flatMap((c) => resolveId(net, c));
+  // row-major reshapes compose: a reshape of a reshape reads the first one's source
+  const reshaped = (x: Node, ids: readonly number[]): Node => b.reshape(x.op === 'reshape' ? x.args[0]! : x, dimsOf(net, ids));
+  const fresh: Operand[] = [];
+  for (const o of net.ops) {
+    const ids = flat(o.ids);
+    fresh.push({ node: ids.length === o.ids.length ? o.node : reshaped(o.node, ids), ids });
+  }
+  for (const g of net.grouped ?? []) {
+    const ids = flat(g.groups.flat());
+    const sh = shapeOf(g.node);
+    const same = ids.length === sh.length && ids.every((c, q) => net.dims[c]!.equals(sh[q]!));
+    fresh.push({ node: same ? g.node : reshaped(g.node, ids), ids });
+  }
+  net.ops = fresh;
+  net.out = flat(net.out);
+  net.grouped = undefined;
+  net.split = undefined;
 }
 
 // ---- building blocks ---------------------------------------------------------------------------
@@ -314,6 +434,7 @@ function contractPair(b: Builder, net: Net, sizes: readonly number[], A: Realize
 
 /** Contracts a network into a tensor over `net.out` (in that order). */
 function contractNet(b: Builder, net: Net, outShape: readonly Dim[]): Node {
+  finalizeNet(b, net);
   // zeros
   if (net.ops.some((o) => isZero(o.node)) || net.dims.some((d) => d.constValue() === 0)) return b.zeros(outShape);
   // a repeated output index: a fresh index joined to the first by δ = eye(n)
@@ -372,7 +493,9 @@ function contractNet(b: Builder, net: Net, outShape: readonly Dim[]): Node {
       return d;
     };
     const pnet: Network = { inputs: ops.map((o) => o.layout.map(idOf)), output: out.map(idOf), sizes };
-    const path = contractionPath(pnet);
+    const denseDims: Dim[] = [];
+    for (const [c, d] of dense) denseDims[d] = net.dims[c]!;
+    const path = { tree: robustTree(pnet, denseDims) };
     const repSizes: number[] = [];
     for (const [c, d] of dense) repSizes[c] = sizes[d]!;
     result = realize(b, net, repSizes, ops, out, path.tree);
@@ -381,6 +504,65 @@ function contractNet(b: Builder, net: Net, outShape: readonly Dim[]): Node {
   let node = unaryStep(b, net, result.node, result.layout, out);
   node = b.reshape(node, outShape);
   return node;
+}
+
+/** Families of dimension names whose sizes are varied independently by robustTree, at most. */
+export const ROBUST_FAMILIES = 4;
+/** A tree within this factor of every regime's optimum is kept as chosen at the representative size. */
+export const ROBUST_SLACK = 1.5;
+const SMALL = 2;
+const LARGE = 512;
+
+/** The family of a dimension name: `n[3]` → `n` (an int family's entries are alike: the mode
+ *  sizes of a tensor train, its ranks); a plain name is its own family. */
+const familyOf = (name: string): string => name.replace(/\[.*$/, '');
+
+/** The contraction tree of `net` (representative sizes) made robust to the sizes the names
+ *  really take, as chain.ts does for matrix chains: one size for every name treats the mode
+ *  sizes of a tensor train (2–9), its ranks (≤ r) and a batch of columns (1 … 10⁴) alike, and
+ *  the tree that is best when all are 64 can be 2.4× worse at c = 1. With 1 to ROBUST_FAMILIES
+ *  families of names, each family is also set SMALL or LARGE independently (2^families
+ *  regimes; SMALL = 2, the mode size of most tensor trains and of prime-factor tensorisations,
+ *  where chain.ts's 8 kept a tree 2.9× worse than the written sweep at c = 1); when the representative tree costs more than ROBUST_SLACK × some regime's optimum,
+ *  the candidate (a regime's optimum) with the least worst-case ratio over all regimes is taken
+ *  instead. `dims[i]` is the dimension of id i of `net`. */
+function robustTree(net: Network, dims: readonly Dim[]): PathTree {
+  const rep = contractionPath(net).tree;
+  if (net.inputs.length < 3) return rep;
+  const names = new Set<string>();
+  for (const d of dims) d.vars(names);
+  const fams = [...new Set([...names].map(familyOf))];
+  if (fams.length === 0 || fams.length > ROBUST_FAMILIES) return rep;
+  const regimes: Network[] = [];
+  for (let mask = 0; mask < 1 << fams.length; mask++) {
+    const size = new Map(fams.map((f, i) => [f, mask & (1 << i) ? LARGE : SMALL]));
+    const env = new Proxy({}, { get: (_, k) => size.get(familyOf(String(k))) ?? REP_SIZE }) as Record<string, number>;
+    const sizes = dims.map((d) => {
+      const v = d.eval(env);
+      return Number.isFinite(v) ? Math.max(v, 1) : REP_SIZE;
+    });
+    regimes.push({ ...net, sizes });
+  }
+  const best = regimes.map((r) => contractionPath(r));
+  const worst = (t: PathTree): number => {
+    let w = 0;
+    regimes.forEach((r, i) => {
+      const ratio = treeCost(r, t).flops / Math.max(best[i]!.flops, 1);
+      if (Number.isFinite(ratio)) w = Math.max(w, ratio);
+    });
+    return w;
+  };
+  let choice = rep;
+  let choiceWorst = worst(rep);
+  if (choiceWorst <= ROBUST_SLACK) return choice;
+  for (const c of best) {
+    const w = worst(c.tree);
+    if (w < choiceWorst) {
+      choice = c.tree;
+      choiceWorst = w;
+    }
+  }
+  return choice;
 }
 
 /** Builds the tree: leaves are the normalised operands; each pair is contracted with the layout
@@ -453,8 +635,33 @@ export function optimizeEinsums(b: Builder, f: Func): Func {
     for (const r of n.regions) for (const x of r.results) uses.set(x, (uses.get(x) ?? 0) + 1);
   }
   for (const r of roots) uses.set(r, (uses.get(r) ?? 0) + 1);
-  const hasNested = all.some((n) => n.op === 'einsum' && n.args.some((a) => a.op === 'einsum'));
-  const home = hasNested ? scopes(roots).home : null;
+  const chained = all.some((n) => n.op === 'einsum' && n.args.some((a) => a.op === 'einsum' || a.op === 'reshape' || a.op === 'transpose'));
+  const home = chained ? scopes(roots).home : null;
+  const chainOp = (x: Node): boolean => x.op === 'einsum' || x.op === 'reshape' || (x.op === 'transpose' && shapeOf(x).length === 2);
+  // the one user of each single-use node (region results count as uses, so they have none here)
+  const user = new Map<Node, Node>();
+  for (const n of all) for (const a of n.args) if ((uses.get(a) ?? 0) === 1) user.set(a, n);
+  /** An einsum (or a reshape/transpose of one) that the network of a later einsum takes in:
+   *  single use, by an einsum or a chain of reshapes/transposes ending in one, in its region.
+   *  Its own path is not searched (the network containing it is), which keeps a chain of K
+   *  einsums at K path searches instead of K². Where the merge then fails after all (a reshape
+   *  that is not a regrouping), the deferred einsum is contracted on its own (`settle`). */
+  const absorbed = (x: Node): boolean => {
+    const u = user.get(x);
+    if (!u || !home || home.get(u) !== home.get(x) || !chainOp(x)) return false;
+    return u.op === 'einsum' || ((u.op === 'reshape' || u.op === 'transpose') && chainOp(u) && absorbed(u));
+  };
+  const deferred = new Set<Node>();
+  const settle = (x: Node): Node => {
+    const r = done.get(x)!;
+    if (!deferred.has(r)) return r;
+    try {
+      return b.at(r.span, () => contractEinsum(b, String(r.attrs.spec), r.args));
+    } catch (e) {
+      if (e instanceof TooManyIndices || e instanceof DimTooLarge) return r;
+      throw e;
+    }
+  };
   const done = new Map<Node, Node>();
   const map = transform(b.g, roots, (n, args, regions) => {
     // operands of merged einsums are looked up here (region parameters never reach this callback)
@@ -463,23 +670,36 @@ export function optimizeEinsums(b: Builder, f: Func): Func {
     if (n.op !== 'einsum') out = n.op === 'param' ? n : rebuildSame(b, n, args, regions);
     else {
       const spec = String(n.attrs.spec);
-      const expand = (orig: Node, ids: number[], net: Net): boolean => {
-        if (orig.op !== 'einsum' || (uses.get(orig) ?? 0) > 1 || !home || home.get(orig) !== home.get(n)) return false;
-        return mergeInto(orig, ids, net, (x, sub, nn) => expandOrig(x, sub, nn));
-      };
-      // operands of merged einsums are original nodes: map them to their rewritten forms
-      const expandOrig = (x: Node, sub: number[], nn: Net): boolean => {
-        if (expand(x, sub, nn)) return true;
-        nn.ops.push({ node: done.get(x)!, ids: sub });
+      const mergeable = (x: Node): boolean => (uses.get(x) ?? 0) <= 1 && !!home && home.get(x) === home.get(n);
+      // an operand that is a single-use einsum of the same region joins the network; so does
+      // one behind reshapes that regroup its axes (each index split or merged: a view) or a
+      // 2-D transpose, so that chains written step by step (a tensor train swept core by
+      // core, reshaping in between) become one network whose order the path search chooses
+      const expand: Expand = (orig, groups, net) => {
+        if (!mergeable(orig)) return false;
+        if (orig.op === 'einsum') return mergeInto(orig, groups, net, expandOrig);
+        if (orig.op !== 'reshape' && orig.op !== 'transpose') return false;
+        const src = orig.args[0]!;
+        if (!mergeable(src) || !chainOp(src)) return false;
+        const sub = orig.op === 'transpose' ? (shapeOf(orig).length === 2 ? [groups[1]!, groups[0]!] : null) : regroup(net, shapeOf(src), groups);
+        if (!sub) return false;
+        expandOrig(src, sub, net);
         return true;
       };
-      const net = networkOf(spec, n.args, (x, ids, nn) => {
-        if (expand(x, ids, nn)) return true;
-        nn.ops.push({ node: done.get(x)!, ids });
+      // operands of merged einsums are original nodes: map them to their rewritten forms
+      const expandOrig: Expand = (x, sub, nn) => {
+        if (!expand(x, sub, nn)) pushGrouped(nn, settle(x), sub);
+        return true;
+      };
+      const net = networkOf(spec, n.args, (x, groups, nn) => {
+        if (!expand(x, groups, nn)) pushGrouped(nn, settle(x), groups);
         return true;
       });
       try {
-        out = b.at(n.span, () => contractNet(b, net, shapeOf(n)));
+        if (absorbed(n)) {
+          out = b.raw('einsum', args, n.attrs, []);
+          deferred.add(out);
+        } else out = b.at(n.span, () => contractNet(b, net, shapeOf(n)));
       } catch (e) {
         if (e instanceof TooManyIndices || e instanceof DimTooLarge) out = b.einsum(spec, args);
         else throw e;
