@@ -14,3 +14,8 @@ export type { Backend } from './runtime/backend.js';
 // Loading modules written by `matc compile` (generated modules import runtime/aot directly, so that
 // loading them needs no compiler; this re-export is for API users who already have it loaded).
 export { defineModule as defineAotModule, AotModule, AotFunction, type LoadedModule, type MatcFunction, type AotCallOptions, type AotModuleData, type LoadOptions as AotLoadOptions } from './runtime/aot/index.js';
+// One function over a ragged list of inputs, one batched call per shape; STTP shapes and the STTP
+// layer with its frames batched per shape (stdlib sttp.mat).
+export { forwardMany, vjpMany, type MapInputs, type MapForward, type MapVjp } from './api/batch-map.js';
+export { sttpShape, sttpParamShapes, sttpDof, svdpDof, sttpParamCount, compression, type SttpShape, type Spectrum } from './api/sttp.js';
+export { sttpForward, sttpVjp, type SttpParams, type SttpFrames } from './api/sttp-batched.js';

@@ -8,6 +8,9 @@
 //   sttp_apply   one STTP layer, W·X without forming W, forward and VJP: d_out = 512,
 //                d_in = 256·3·3 = 2304, r = 32, c = 256 columns; PyTorch materialises W from the
 //                same frames and multiplies.
+//   sttp batched the same layer with its frames batched per shape (api/sttp-batched.ts: one
+//                batched stiefel call per frame shape, then sttp_apply_frames), forward + VJP,
+//                wall time host to host of the whole composition (median of --reps).
 //
 //   node dist/bench/sttp.js [--quick] [--json out.json] [--reps N] [--budget-ms N]
 //
@@ -22,7 +25,9 @@ import { compile, type CompiledFn } from '../api/module.js';
 import { createWebGpuBackend, type WebGpuBackend } from '../runtime/webgpu/backend.js';
 import { benchFunction, type BenchReport } from '../cli/bench.js';
 import { Tensor } from '../runtime/tensor.js';
-import { sttpShape } from '../api/sttp.js';
+import { sttpParamShapes, sttpShape } from '../api/sttp.js';
+import { sttpVjp } from '../api/sttp-batched.js';
+import { Rng } from '../runtime/random.js';
 
 interface Row {
   name: string;
@@ -87,6 +92,43 @@ async function main(): Promise<number> {
     } catch (e) {
       row.error = (e as Error).message;
       console.log(`${c.name}: error ${row.error}`);
+    }
+    rows.push(row);
+  }
+  {
+    // the layer with its frames batched per shape, against sttp_apply's CPU f64 VJP
+    const name = `sttp batched frames ${s.dOut}×${s.dIn} r=${s.rank} c=${quick ? 2 : 256}`;
+    const row: Row = { name };
+    try {
+      const rng = new Rng(1);
+      const c = quick ? 2 : 256;
+      const ps = sttpParamShapes(s, 'learned');
+      const T = (sh: number[], scale = 0.5) => new Tensor(sh, rng.normals(sh.reduce((a, x) => a * x, 1)).map((v) => v * scale));
+      const p = { PL: ps.PL.map((x) => T(x)), Pm: T(ps.Pm), Pv: T(ps.Pv), PR: ps.PR.map((x) => T(x)), S: T(ps.S!) };
+      const X = T([s.dIn, c], 1);
+      const dY = T([s.dOut, c], 1);
+      const ref = await mod.fn('sttp_apply').vjp({ ...p, X }, { Y: dY }, { dims: s.dims });
+      let got = await sttpVjp(mod, p, X, dY, s, { backend });
+      const times: number[] = [];
+      const t0 = performance.now();
+      for (let k = 0; k < reps && performance.now() - t0 < budgetMs; k++) {
+        const t = performance.now();
+        got = await sttpVjp(mod, p, X, dY, s, { backend });
+        times.push(performance.now() - t);
+      }
+      times.sort((a, b) => a - b);
+      const med = times[Math.floor(times.length / 2)] ?? NaN;
+      const fe = relErr(got.Y.data, ref.outputs.Y!.data);
+      const pairs: [Tensor, Tensor][] = [[got.grads.X, ref.gradients.X!], [got.grads.Pm, ref.gradients.Pm!], [got.grads.Pv, ref.gradients.Pv!], [got.grads.S!, ref.gradients.S!],
+        ...got.grads.PL.map((g, i) => [g, ref.gradientLists.PL![i]!] as [Tensor, Tensor]), ...got.grads.PR.map((g, i) => [g, ref.gradientLists.PR![i]!] as [Tensor, Tensor])];
+      const be = Math.max(...pairs.map(([a, b]) => relErr(a.data, b.data)));
+      row.check = { forwardRelErr: fe, backwardRelErr: be };
+      (row as Row & { wallMsMedian?: number; calls?: number }).wallMsMedian = med;
+      (row as Row & { calls?: number }).calls = got.calls;
+      console.log(`${name}: fwd+bwd ${med.toFixed(2)} ms wall (${got.calls} calls, ${times.length} reps); vs CPU f64 sttp_apply: fwd ${fe.toExponential(2)}, grads ${be.toExponential(2)}`);
+    } catch (e) {
+      row.error = (e as Error).message;
+      console.log(`${name}: error ${row.error}`);
     }
     rows.push(row);
   }
