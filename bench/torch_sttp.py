@@ -102,12 +102,17 @@ def main():
     ap.add_argument('--quick', action='store_true')
     ap.add_argument('--reps', type=int, default=20)
     ap.add_argument('--json')
+    ap.add_argument('--layer-only', action='store_true', help='only the STTP layer (skip the Householder cases)')
+    ap.add_argument('--threads', type=int, help='torch.set_num_threads (CPU comparisons: 1)')
+    ap.add_argument('--f64', action='store_true', help='float64 instead of float32')
     a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     dev = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    dtype = torch.float32
+    dtype = torch.float64 if a.f64 else torch.float32
     g = torch.Generator().manual_seed(1)
     rows = []
-    for b, d, r in ([(4, 32, 8)] if a.quick else [(64, 512, 64), (8, 2048, 256)]):
+    for b, d, r in ([] if a.layer_only else [(4, 32, 8)] if a.quick else [(64, 512, 64), (8, 2048, 256)]):
         P = torch.randn(b, d, r, generator=g, dtype=dtype).to(dev).requires_grad_()
         G = torch.randn(b, d, r, generator=g, dtype=dtype).to(dev)
 
