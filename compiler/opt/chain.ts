@@ -25,6 +25,7 @@ import type { Builder } from '../ir/builder.js';
 import { shapeOf } from '../ir/builder.js';
 import type { Node } from '../ir/node.js';
 import { Dim } from '../../core/dims.js';
+import { leastWorst } from './robust.js';
 
 const REP = 64;
 
@@ -158,17 +159,7 @@ function chooseSplits(items: Node[]): number[][] {
   }
   const best = regimes.map((d) => optimalSplits(d, k));
   const worst = (split: number[][]) => Math.max(...regimes.map((d, r) => orderCost(split, d, 0, k - 1) / Math.max(best[r]!.cost, 1)));
-  let choice = rep.split;
-  let choiceWorst = worst(rep.split);
-  if (choiceWorst <= ROBUST_SLACK) return choice;
-  for (const c of best) {
-    const w = worst(c.split);
-    if (w < choiceWorst) {
-      choice = c.split;
-      choiceWorst = w;
-    }
-  }
-  return choice;
+  return leastWorst(rep.split, best.map((c) => c.split), worst, ROBUST_SLACK);
 }
 
 function orderWindow(b: Builder, items: Node[]): Node {

@@ -53,6 +53,7 @@ import { type Func, type Node, type Region, mapFuncRoots, reachable, scopes, tra
 import { parseEinsum } from '../ir/ops.js';
 import { Dim, DimTooLarge } from '../../core/dims.js';
 import { contractionPath, treeCost, type Network, type PathTree } from './einsum-path.js';
+import { leastWorst } from './robust.js';
 
 /** Representative size of every dimension name (chain.ts uses the same). */
 export const REP_SIZE = 64;
@@ -552,17 +553,7 @@ function robustTree(net: Network, dims: readonly Dim[]): PathTree {
     });
     return w;
   };
-  let choice = rep;
-  let choiceWorst = worst(rep);
-  if (choiceWorst <= ROBUST_SLACK) return choice;
-  for (const c of best) {
-    const w = worst(c.tree);
-    if (w < choiceWorst) {
-      choice = c.tree;
-      choiceWorst = w;
-    }
-  }
-  return choice;
+  return leastWorst(rep, best.map((b) => b.tree), worst, ROBUST_SLACK);
 }
 
 /** Builds the tree: leaves are the normalised operands; each pair is contracted with the layout
