@@ -33,6 +33,7 @@ import { implicitHooks } from './diff/implicit.js';
 import type { DeriveOptions, DeriveTarget } from './diff/options.js';
 import { expandFunc, type ExpandOptions } from './solvers/expand.js';
 import { simplifyFunc } from './opt/simplify.js';
+import { fuseEinsumChains } from './opt/einsum.js';
 import { structuredGradients } from './diff/structure.js';
 import { printProgram } from '../grammar/print-ast.js';
 import { MAX_STATIC, type GenericInfo, genericInfo, parseSpecName, specName } from './check/statics.js';
@@ -225,15 +226,22 @@ export class Program {
     return { overrides: this.options.solverOptions ?? {} };
   }
 
+  /** The function as the derivative passes see it: the lowered function with its einsum chains
+   *  merged into n-ary einsums (compiler/opt/einsum.ts fuseEinsumChains), so that the einsum
+   *  rules differentiate through the contraction tree the optimizer chooses. */
+  private differentiable(name: string): Func {
+    return this.memo(`diffable:${name}`, `compiling ${name} (solver expansion and simplification)`, () => fuseEinsumChains(this.b, this.lowered(name)));
+  }
+
   /** differentiate: the VJP function (before solver expansion). */
   vjpRaw(name: string, target: DeriveTarget = 'cpu'): Func {
     const t = this.targetFor(name, 'vjp', target);
-    return this.memo(formKey('vjp-raw', name, t), `differentiating ${name} (reverse mode)`, () => structuredGradients(this.b, vjpFunc({ b: this.b, implicit: implicitHooks.vjp, notes: [], opts: this.deriveOpts(name, 'vjp', t) }, this.lowered(name))));
+    return this.memo(formKey('vjp-raw', name, t), `differentiating ${name} (reverse mode)`, () => structuredGradients(this.b, vjpFunc({ b: this.b, implicit: implicitHooks.vjp, notes: [], opts: this.deriveOpts(name, 'vjp', t) }, this.differentiable(name))));
   }
 
   jvpRaw(name: string, target: DeriveTarget = 'cpu'): Func {
     const t = this.targetFor(name, 'jvp', target);
-    return this.memo(formKey('jvp-raw', name, t), `differentiating ${name} (forward mode)`, () => jvpFunc(this.b, this.lowered(name), { implicit: implicitHooks.jvp, notes: [], opts: this.deriveOpts(name, 'jvp', t) }));
+    return this.memo(formKey('jvp-raw', name, t), `differentiating ${name} (forward mode)`, () => jvpFunc(this.b, this.differentiable(name), { implicit: implicitHooks.jvp, notes: [], opts: this.deriveOpts(name, 'jvp', t) }));
   }
 
   /** The executable forms: expanded and optimized. */

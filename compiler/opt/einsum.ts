@@ -617,6 +617,21 @@ function rootsOf(f: Func): Node[] {
 
 /** Rewrites every einsum of `f` (see the header). */
 export function optimizeEinsums(b: Builder, f: Func): Func {
+  return rewriteEinsums(b, f, 'contract');
+}
+
+/** Merges every chain of einsums (through regrouping reshapes and transposes, as
+ *  optimizeEinsums does) into ONE n-ary einsum node, contracting nothing. Run on a function
+ *  before it is differentiated, so that the einsum VJP/JVP rules of ≥ 3 operands (reverse and
+ *  forward mode through the tree the optimizer chooses) see the whole network: the backward of a
+ *  tensor train written core by core then shares the intermediates of the chosen tree instead
+ *  of reversing the written sweep step by step. Networks over more than 52 indices stay as
+ *  they were. */
+export function fuseEinsumChains(b: Builder, f: Func): Func {
+  return rewriteEinsums(b, f, 'fuse');
+}
+
+function rewriteEinsums(b: Builder, f: Func, mode: 'contract' | 'fuse'): Func {
   const roots = rootsOf(f);
   const all = reachable(roots);
   if (!all.some((n) => n.op === 'einsum')) return f;
@@ -645,7 +660,7 @@ export function optimizeEinsums(b: Builder, f: Func): Func {
   const deferred = new Set<Node>();
   const settle = (x: Node): Node => {
     const r = done.get(x)!;
-    if (!deferred.has(r)) return r;
+    if (!deferred.has(r) || mode === 'fuse') return r;
     try {
       return b.at(r.span, () => contractEinsum(b, String(r.attrs.spec), r.args));
     } catch (e) {
@@ -662,19 +677,21 @@ export function optimizeEinsums(b: Builder, f: Func): Func {
     else {
       const spec = String(n.attrs.spec);
       const mergeable = (x: Node): boolean => (uses.get(x) ?? 0) <= 1 && !!home && home.get(x) === home.get(n);
+      let merged = false;
       // an operand that is a single-use einsum of the same region joins the network; so does
       // one behind reshapes that regroup its axes (each index split or merged: a view) or a
       // 2-D transpose, so that chains written step by step (a tensor train swept core by
       // core, reshaping in between) become one network whose order the path search chooses
       const expand: Expand = (orig, groups, net) => {
         if (!mergeable(orig)) return false;
-        if (orig.op === 'einsum') return mergeInto(orig, groups, net, expandOrig);
+        if (orig.op === 'einsum') return (merged = mergeInto(orig, groups, net, expandOrig) || merged);
         if (orig.op !== 'reshape' && orig.op !== 'transpose') return false;
         const src = orig.args[0]!;
         if (!mergeable(src) || !chainOp(src)) return false;
         const sub = orig.op === 'transpose' ? (shapeOf(orig).length === 2 ? [groups[1]!, groups[0]!] : null) : regroup(net, shapeOf(src), groups);
         if (!sub) return false;
         expandOrig(src, sub, net);
+        merged = true;
         return true;
       };
       // operands of merged einsums are original nodes: map them to their rewritten forms
@@ -690,7 +707,8 @@ export function optimizeEinsums(b: Builder, f: Func): Func {
         if (absorbed(n)) {
           out = b.raw('einsum', args, n.attrs, []);
           deferred.add(out);
-        } else out = b.at(n.span, () => contractNet(b, net, shapeOf(n)));
+        } else if (mode === 'fuse') out = merged ? b.at(n.span, () => fusedEinsum(b, net, shapeOf(n))) ?? rebuildSame(b, n, args, regions) : rebuildSame(b, n, args, regions);
+        else out = b.at(n.span, () => contractNet(b, net, shapeOf(n)));
       } catch (e) {
         if (e instanceof TooManyIndices || e instanceof DimTooLarge) out = b.einsum(spec, args);
         else throw e;
@@ -700,6 +718,22 @@ export function optimizeEinsums(b: Builder, f: Func): Func {
     return out;
   });
   return mapFuncRoots(f, (n) => map.get(n) ?? n, { params: true });
+}
+
+/** A merged network as one einsum node (reshaped to `outShape`), or null when it cannot be one
+ *  (more indices than letters, or an output index no operand holds that is not of size 1). */
+function fusedEinsum(b: Builder, net: Net, outShape: readonly Dim[]): Node | null {
+  finalizeNet(b, net);
+  const held = new Set(net.ops.flatMap((o) => o.ids));
+  const unit = (c: number): boolean => net.dims[c]!.constValue() === 1;
+  if (net.out.some((c) => !held.has(c) && !unit(c))) return null;
+  const out = net.out.filter((c) => held.has(c));
+  try {
+    return b.reshape(b.einsum(specOf(net.ops.map((o) => o.ids), out), net.ops.map((o) => o.node)), outShape);
+  } catch (e) {
+    if (e instanceof TooManyIndices) return null;
+    throw e;
+  }
 }
 
 /** The node with new operands and regions, unchanged otherwise (hash-consed when equal). */
