@@ -16,8 +16,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { compile } from '../api/module.js';
 import { gradCheck } from '../api/gradcheck.js';
 import { stdlibDir } from '../compiler/check/items.js';
@@ -342,5 +344,80 @@ test('complex projected RMSprop and SGD (T and D) minimise ‖W − W*‖²_F ov
     const l1 = loss(W.data);
     console.log(`# ${opt}: loss ${l0.toFixed(3)} → ${l1.toFixed(3)}, ‖WᴴW − I‖ ${unitaryErr(W.data, N).toExponential(1)}`);
     assert.ok(l1 < 0.5 * l0, `${opt}: loss ${l0} → ${l1}`);
+  }
+});
+
+test('run-time checks of complex structures (MATR105): unitary and cstiefel inputs need orthonormal columns in the complex sense, herm and hpd inputs Hermitian; valid inputs bind', async () => {
+  const m = compile(
+    `fn u(W: unitary[n]) -> real = real(trace(W))
+     fn s(X: cstiefel[n, k]) -> real = real(sum(X))
+     fn h(H: herm[n]) -> real = real(trace(H))
+     fn p(H: hpd[n]) -> real = real(trace(H))`,
+    { path: 'checks.mat' },
+  );
+  const rejects = async (fn: string, x: Tensor, what: RegExp) => {
+    await assert.rejects(m.fn(fn).forward({ [fn === 'u' ? 'W' : fn === 's' ? 'X' : 'H']: x }), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'MATR105', e.message);
+      assert.match(e.message, what);
+      return true;
+    });
+  };
+  const N = 5;
+  const U = randomUnitary(new Rng(9), N);
+  // a complex unitary matrix passes, and so does its conjugate (still unitary)
+  assert.ok((await m.fn('u').forward({ W: new Tensor([N, N, 2], U) })).status.ok);
+  assert.ok((await m.fn('u').forward({ W: new Tensor([N, N, 2], U.map((v, i) => (i % 2 ? -v : v))) })).status.ok);
+  // W = U with one entry's imaginary part perturbed
+  const bad = Float64Array.from(U);
+  bad[2 * (1 * N + 2) + 1] += 1e-2;
+  await rejects('u', new Tensor([N, N, 2], bad), /declared unitary but its columns are not orthonormal/);
+  // 2U: orthogonal columns, not normalised
+  const twice = new Float64Array(U.length);
+  for (let i = 0; i < U.length; i++) twice[i] = 2 * U[i]!;
+  await rejects('u', new Tensor([N, N, 2], twice), /max \|XᴴX − I\|/);
+  // cstiefel: the first 3 columns of U pass; scaled ones fail
+  const X = new Float64Array(2 * N * 3);
+  for (let i = 0; i < N; i++) for (let j = 0; j < 3; j++) for (let c = 0; c < 2; c++) X[2 * (i * 3 + j) + c] = U[2 * (i * N + j) + c]!;
+  assert.ok((await m.fn('s').forward({ X: new Tensor([N, 3, 2], X) })).status.ok);
+  await rejects('s', new Tensor([N, 3, 2], X.map((v) => 1.01 * v)), /declared cstiefel/);
+  // Hermitian: A + Aᴴ passes (h and p); a complex symmetric matrix and an imaginary diagonal fail
+  const A = new Rng(10).normals(2 * N * N);
+  const H = new Float64Array(A.length);
+  const S = new Float64Array(A.length);
+  for (let i = 0; i < N; i++)
+    for (let j = 0; j < N; j++) {
+      H[2 * (i * N + j)] = A[2 * (i * N + j)]! + A[2 * (j * N + i)]!;
+      H[2 * (i * N + j) + 1] = A[2 * (i * N + j) + 1]! - A[2 * (j * N + i) + 1]!;
+      S[2 * (i * N + j)] = A[2 * (i * N + j)]! + A[2 * (j * N + i)]!;
+      // complex symmetric (Sᵀ = S), real diagonal: not Hermitian off the diagonal
+      S[2 * (i * N + j) + 1] = i === j ? 0 : A[2 * (i * N + j) + 1]! + A[2 * (j * N + i) + 1]!;
+    }
+  assert.ok((await m.fn('h').forward({ H: new Tensor([N, N, 2], H) })).status.ok);
+  assert.ok((await m.fn('p').forward({ H: new Tensor([N, N, 2], H) })).status.ok);
+  await rejects('h', new Tensor([N, N, 2], S), /declared herm but X\[\d,\d\] = .* is not the conjugate of/);
+  await rejects('p', new Tensor([N, N, 2], S), /declared hpd/);
+  const D = Float64Array.from(H);
+  D[1] = 0.5; // an imaginary part on the diagonal
+  await rejects('h', new Tensor([N, N, 2], D), /imaginary part 0.5 \(a Hermitian diagonal is real\)/);
+  // the data passed in is not modified by the checks
+  assert.equal(D[1], 0.5);
+  // cprojunn_t checks its unitary W (stdlib)
+  const c = scipyCases[0]!;
+  const Wbad = Float64Array.from(c.inputs.W.data);
+  Wbad[0] += 0.1;
+  await assert.rejects(pj.fn('cprojunn_t').forward({ ...inputsOf(c), W: new Tensor(c.inputs.W.shape, Wbad) }), /MATR105|declared unitary/);
+});
+
+test('CLI: matc run --random draws a unitary W for cprojunn_t/cprojunn_d (the result is unitary) and --check-grad passes; cqr too', () => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const root = [resolve(here, '../..'), resolve(here, '..')].find((p) => existsSync(join(p, 'stdlib', 'projunn.mat')))!;
+  const matc = (args: string[]) => spawnSync(process.execPath, [join(root, 'dist', 'cli', 'matc.js'), ...args], { cwd: root, encoding: 'utf8', timeout: 240_000, maxBuffer: 64 << 20 });
+  for (const [file, fn, dims] of [['projunn', 'cprojunn_t', 'n=6,k=2'], ['projunn', 'cprojunn_d', 'n=6,k=1'], ['qr', 'cqr', 'm=5,n=3']] as const) {
+    const r = matc(['run', `stdlib/${file}.mat`, '--fn', fn, '--random', '--dims', dims, '--backend', 'cpu', '--check-grad', '--json']);
+    assert.equal(r.status, 0, `${fn}: ${r.stderr}`);
+    const j = JSON.parse(r.stdout) as { outputs: Record<string, { shape: number[]; data: number[] }>; gradCheck: { ok: boolean; maxRelErr: number } };
+    assert.ok(j.gradCheck.ok && j.gradCheck.maxRelErr < 1e-6, `${fn}: --check-grad ${JSON.stringify(j.gradCheck).slice(0, 200)}`);
+    if (fn === 'cqr') assert.ok(unitaryErr(j.outputs.Q!.data, 5, 3) < 1e-13, 'cqr: Q has orthonormal columns');
+    else assert.ok(unitaryErr(j.outputs.out!.data, 6) < 1e-12, `${fn}: unitary result from --random`);
   }
 });
