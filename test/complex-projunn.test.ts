@@ -11,10 +11,10 @@
 //   - WᴴW − I stays small over repeated steps (f64 and f32), the complex optimizers keep W unitary
 //     and decrease a loss;
 //   - a grad rule on complex arguments agrees with matc's own derivative of the body.
-// WebGPU is not exercised here: the complex retractions compile the same real kernels as the
-// real ones (pairs of parts), whose lavapipe parity test/projunn.test.ts checks.
+// WebGPU (f32 pairs of parts): one case of cprojunn_t/cprojunn_d and cqr against SciPy/torch, gated
+// on software adapters (MATC_GPU_LAYERS=1: the kernels compile cold for minutes on lavapipe).
 
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -27,8 +27,13 @@ import { CpuBackend } from '../runtime/cpu/cpu-backend.js';
 import type { Backend } from '../runtime/backend.js';
 import { Tensor } from '../runtime/tensor.js';
 import { Rng } from '../runtime/random.js';
+import { WebGpuBackend } from '../runtime/webgpu/backend.js';
+import { releaseSharedGpu } from './gpu-available.js';
+import { layerGpuOrSkip } from './util/gpu-layers.js';
 import { fixturePath, type FixtureTensor } from './oracles/fixtures.js';
 import { assertFinite, relErr } from './util/approx.js';
+
+after(releaseSharedGpu);
 
 const load = (name: string) => {
   const path = join(stdlibDir(), name);
@@ -419,5 +424,28 @@ test('CLI: matc run --random draws a unitary W for cprojunn_t/cprojunn_d (the re
     assert.ok(j.gradCheck.ok && j.gradCheck.maxRelErr < 1e-6, `${fn}: --check-grad ${JSON.stringify(j.gradCheck).slice(0, 200)}`);
     if (fn === 'cqr') assert.ok(unitaryErr(j.outputs.Q!.data, 5, 3) < 1e-13, 'cqr: Q has orthonormal columns');
     else assert.ok(unitaryErr(j.outputs.out!.data, 6) < 1e-12, `${fn}: unitary result from --random`);
+  }
+});
+
+test('WebGPU, gated (MATC_GPU_LAYERS=1 on software adapters): cprojunn_t and cprojunn_d (N = 6, k = 1) against SciPy and unitary in f32, cqr against torch', async (t) => {
+  const ctx = await layerGpuOrSkip(t);
+  if (!ctx) return;
+  const backend = new WebGpuBackend(ctx);
+  const c = scipyCases.find((x) => x.name === 'random_n6_k1')!;
+  for (const [fn, want] of [['cprojunn_t', c.outputs.T], ['cprojunn_d', c.outputs.D]] as const) {
+    const r = await pj.fn(fn).forward(inputsOf(c), { backend });
+    const got = r.outputs.out!.data;
+    assertFinite(got, `${fn} webgpu`);
+    const e = relErr(got, want.data);
+    console.log(`# webgpu ${fn}: relative error ${e.toExponential(1)}, ‖OᴴO − I‖ ${unitaryErr(got, 6).toExponential(1)}`);
+    assert.ok(e <= 1e-4, `${fn} webgpu: ${e}`);
+    assert.ok(unitaryErr(got, 6) <= 1e-5, `${fn} webgpu: unitarity ${unitaryErr(got, 6)}`);
+  }
+  const q = torchCases.find((x) => x.name === 'tall_5x3')!;
+  const r = await qr.fn('cqr').forward({ A: T(q.inputs.A!) }, { backend });
+  for (const k of ['Q', 'R']) {
+    const e = relErr(r.outputs[k]!.data, q.outputs[k]!.data);
+    console.log(`# webgpu cqr ${k}: relative error ${e.toExponential(1)}`);
+    assert.ok(e <= 1e-5, `cqr ${k} webgpu: ${e}`);
   }
 });
