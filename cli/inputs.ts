@@ -7,7 +7,7 @@ import type { TensorType } from '../compiler/ir/types.js';
 import { Tensor } from '../runtime/tensor.js';
 import { toTensor } from '../runtime/bind.js';
 import { MatcRuntimeError } from '../core/errors.js';
-import { Rng, randomInstance } from '../runtime/random.js';
+import { Rng, randomComplexInstance, randomInstance } from '../runtime/random.js';
 
 export function readTensorFile(path: string, what: string): Record<string, Tensor> {
   let raw: unknown;
@@ -88,7 +88,8 @@ export function randomInputs(fn: CompiledFn, dims: Record<string, number>, batch
     }
     const data = new Float64Array(size * B);
     // an int (int state) starts at 0 (`matc run` computes an optimizer's state with NAME.init)
-    if (t.dtype !== 'i') for (let b = 0; b < B; b++) data.set(randomInstance(rng, shape, t.struct), b * size);
+    // a complex parameter (packed (…, 2)) is drawn with its structure in the complex sense
+    if (t.dtype !== 'i') for (let b = 0; b < B; b++) data.set(p.complex ? randomComplexInstance(rng, shape.slice(0, -1), p.complex) : randomInstance(rng, shape, t.struct), b * size);
     out[p.name] = new Tensor([...batch, ...shape], data);
   }
   return out;

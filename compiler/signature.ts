@@ -22,6 +22,7 @@ export function signatureData(f: Func): SignatureData {
         ...(p.default !== undefined ? { default: p.default } : {}),
         differentiable: p.differentiable,
         ...(t.dtype === 'i' ? { int: true } : {}),
+        ...(p.complex ? { complex: p.complex } : {}),
       };
     }),
     results: f.results.map((r) => ({ name: r.name, shape: texts((r.node.type as TensorType).shape), ...((r.node.type as TensorType).dtype === 'i' ? { int: true } : {}) })),

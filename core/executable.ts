@@ -49,6 +49,9 @@ export interface SignatureParam {
   differentiable: boolean;
   /** an int value (an optimizer's int state): passed and returned as an integer */
   int?: boolean;
+  /** a complex parameter, packed (…, 2), with its structure in the complex sense ("orth" is
+   *  unitary, "sym" Hermitian, "general"); absent for a real one */
+  complex?: string;
 }
 
 export interface SignatureData {

@@ -316,6 +316,7 @@ function validate(func: Signature, inp: Binding['inputs'][number]): void {
   const data = inp.tensor.data;
   const bad = inp.tensor.firstNonFinite();
   if (bad >= 0) throw new MatcRuntimeError('MATR104', `${func.name}: ${describeParam(inp.param.name)} has a non-finite value (${data[bad]}) at flat index ${bad}`);
+  if (inp.param.complex && inp.param.complex !== 'general') return validateComplex(func, inp, inp.param.complex);
   const st = inp.param.struct;
   if (!st || st === 'general') return;
   const size = inp.shape.reduce((a, b) => a * b, 1);
@@ -361,6 +362,60 @@ function validate(func: Signature, inp: Binding['inputs'][number]): void {
       if (worst > 1e-4) fail(b, `its columns are not orthonormal (max |XᵀX − I| = ${worst.toExponential(2)})`);
     }
   }
+}
+
+/** The complex structures (compiler/check/complex.ts), on the packed (…, m, n, 2) data: herm and hpd
+ *  Hermitian (|X_ij − conj(X_ji)| within the real symmetry tolerance, so a real diagonal), unitary
+ *  and cstiefel orthonormal columns in the complex sense (max |XᴴX − I| ≤ 1e-4, as orth). hpd is,
+ *  as spd, checked Hermitian only (definiteness is the consumer's: a Cholesky or eigh status).
+ *  O(m n²) per instance, once per call. */
+function validateComplex(func: Signature, inp: Binding['inputs'][number], st: string): void {
+  const data = inp.tensor.data;
+  const shape = inp.shape;
+  if (shape.length !== 3) return;
+  const [m, n] = shape as [number, number, number];
+  const size = m * n * 2;
+  const count = size === 0 ? 0 : data.length / size;
+  const name = st === 'orth' ? 'unitary' : st === 'stiefel' ? 'cstiefel' : st === 'sym' ? 'herm' : st === 'spd' ? 'hpd' : st;
+  const fail = (b: number, what: string): never => {
+    throw new MatcRuntimeError('MATR105', `${func.name}: ${describeParam(inp.param.name)} is declared ${name} but ${what}${count > 1 ? ` (batch instance ${b})` : ''}`);
+  };
+  for (let b = 0; b < count; b++) {
+    const x = data.subarray(b * size, (b + 1) * size);
+    if (st === 'sym' || st === 'spd') {
+      const tol = symTolerance(x, 0, size);
+      for (let i = 0; i < m; i++)
+        for (let j = i; j < n; j++) {
+          const dr = x[2 * (i * n + j)]! - x[2 * (j * n + i)]!;
+          const di = x[2 * (i * n + j) + 1]! + x[2 * (j * n + i) + 1]!;
+          if (Math.abs(dr) > tol || Math.abs(di) > tol) {
+            fail(b, i === j ? `X[${i},${i}] has the imaginary part ${x[2 * (i * n + i) + 1]} (a Hermitian diagonal is real)` : `X[${i},${j}] = ${x[2 * (i * n + j)]}${fmtIm(x[2 * (i * n + j) + 1]!)} is not the conjugate of X[${j},${i}] = ${x[2 * (j * n + i)]}${fmtIm(x[2 * (j * n + i) + 1]!)}`);
+          }
+        }
+    } else if (st === 'orth' || st === 'stiefel') {
+      let worst = 0;
+      for (let a = 0; a < n; a++)
+        for (let c = a; c < n; c++) {
+          // (XᴴX)_ac = Σ_i conj(x_ia) x_ic
+          let re = 0;
+          let im = 0;
+          for (let i = 0; i < m; i++) {
+            const ar = x[2 * (i * n + a)]!;
+            const ai = x[2 * (i * n + a) + 1]!;
+            const cr = x[2 * (i * n + c)]!;
+            const ci = x[2 * (i * n + c) + 1]!;
+            re += ar * cr + ai * ci;
+            im += ar * ci - ai * cr;
+          }
+          worst = Math.max(worst, Math.hypot(re - (a === c ? 1 : 0), im));
+        }
+      if (worst > 1e-4) fail(b, `its columns are not orthonormal (max |XᴴX − I| = ${worst.toExponential(2)})`);
+    }
+  }
+}
+
+function fmtIm(v: number): string {
+  return v < 0 ? ` − ${-v}i` : ` + ${v}i`;
 }
 
 /** The symmetry tolerance of one instance: 1e-6 · max(1, max |x|). */

@@ -123,3 +123,69 @@ export function structuredDirection(v: Float64Array, x: Float64Array, shape: num
     }
   return out;
 }
+
+/** One instance of a structured random complex value, packed (…, 2) row-major: `shape` is the
+ *  shape of the parts and `struct` the structure in the complex sense ('sym' Hermitian, 'spd'
+ *  Hermitian positive definite R Rᴴ / n + I, 'orth'/'stiefel' orthonormal columns, XᴴX = I). */
+export function randomComplexInstance(rng: Rng, shape: number[], struct: Struct | undefined): Float64Array {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const x = rng.normals(2 * size);
+  if (!struct || struct === 'general' || shape.length !== 2) return x;
+  const [m, n] = shape as [number, number];
+  const re = (i: number, j: number) => x[2 * (i * n + j)]!;
+  const im = (i: number, j: number) => x[2 * (i * n + j) + 1]!;
+  const out = new Float64Array(2 * size);
+  switch (struct) {
+    case 'sym':
+      for (let i = 0; i < m; i++)
+        for (let j = 0; j < n; j++) {
+          out[2 * (i * n + j)] = 0.5 * (re(i, j) + re(j, i));
+          out[2 * (i * n + j) + 1] = 0.5 * (im(i, j) - im(j, i));
+        }
+      return out;
+    case 'spd':
+      for (let i = 0; i < n; i++)
+        for (let j = 0; j < n; j++) {
+          // (R Rᴴ)_ij = Σ_k R_ik conj(R_jk)
+          let sr = 0;
+          let si = 0;
+          for (let k = 0; k < n; k++) {
+            sr += re(i, k) * re(j, k) + im(i, k) * im(j, k);
+            si += im(i, k) * re(j, k) - re(i, k) * im(j, k);
+          }
+          out[2 * (i * n + j)] = sr / n + (i === j ? 1 : 0);
+          out[2 * (i * n + j) + 1] = i === j ? 0 : si / n;
+        }
+      return out;
+    case 'orth':
+    case 'stiefel':
+      // complex modified Gram–Schmidt on the columns, twice
+      for (let pass = 0; pass < 2; pass++)
+        for (let c = 0; c < n; c++) {
+          for (let p = 0; p < c; p++) {
+            // d = x_pᴴ x_c
+            let dr = 0;
+            let di = 0;
+            for (let i = 0; i < m; i++) {
+              dr += re(i, p) * re(i, c) + im(i, p) * im(i, c);
+              di += re(i, p) * im(i, c) - im(i, p) * re(i, c);
+            }
+            for (let i = 0; i < m; i++) {
+              const pr = re(i, p);
+              const pi = im(i, p);
+              x[2 * (i * n + c)]! -= pr * dr - pi * di;
+              x[2 * (i * n + c) + 1]! -= pr * di + pi * dr;
+            }
+          }
+          let nn = 0;
+          for (let i = 0; i < m; i++) nn += re(i, c) ** 2 + im(i, c) ** 2;
+          nn = Math.sqrt(nn) || 1;
+          for (let i = 0; i < m; i++) {
+            x[2 * (i * n + c)]! /= nn;
+            x[2 * (i * n + c) + 1]! /= nn;
+          }
+        }
+      return x;
+  }
+  return x;
+}

@@ -16,6 +16,9 @@ export interface BoundParam {
   differentiable: boolean;
   /** an int value (an optimizer's int state): integers in, integers out */
   int?: boolean;
+  /** a complex parameter (packed (…, 2)) and its structure in the complex sense ('orth' is
+   *  unitary, 'sym' Hermitian, …): runtime/bind.ts checks it */
+  complex?: string;
 }
 
 export interface Signature {
@@ -54,7 +57,7 @@ export function signatureOf(f: Func): Signature {
       kind: f.kind,
       params: f.params.map((p) => {
         const t = p.node.type as TensorType;
-        return { name: p.name, shape: t.shape, ...(t.struct ? { struct: t.struct } : {}), ...(p.default !== undefined ? { default: p.default } : {}), differentiable: p.differentiable, ...(t.dtype === 'i' ? { int: true } : {}) };
+        return { name: p.name, shape: t.shape, ...(t.struct ? { struct: t.struct } : {}), ...(p.default !== undefined ? { default: p.default } : {}), differentiable: p.differentiable, ...(t.dtype === 'i' ? { int: true } : {}), ...(p.complex ? { complex: p.complex } : {}) };
       }),
       results: f.results.map((r) => ({ name: r.name, shape: (r.node.type as TensorType).shape, ...((r.node.type as TensorType).dtype === 'i' ? { int: true } : {}) })),
       intParams: f.intParams,

@@ -285,8 +285,9 @@ test('complex values where reals are needed are diagnostics (MAT0290, MAT0291), 
   assert.deepEqual(codeOf('fn f(x: vec[n]) -> vec[n] = x * 1i'), ['MAT0291']);
   assert.deepEqual(codeOf('fn f(x: cvec[n]) -> real = x[0]'), ['MAT0291']);
   assert.deepEqual(codeOf('fn f(z: cvec[n]) -> real = floor(z[0])'), ['MAT0290']);
-  // not supported yet: complex unknowns of declarative nodes (the solvers are real)
-  assert.deepEqual(codeOf('fn f(z: cvec[n]) -> cvec[n] = argmin x: cvec[n] of sumsq(x - z)'), ['MAT0293']);
+  // refused: complex unknowns of declarative nodes (the solvers are real; MAT0294)
+  assert.deepEqual(codeOf('fn f(z: cvec[n]) -> cvec[n] = argmin x: cvec[n] of sumsq(x - z)'), ['MAT0294']);
+  assert.deepEqual(codeOf('fn f(A: cmat[n, n]) -> cmat[n, n] = solve Q: cmat[n, n] such that Q * Q == A by A'), ['MAT0294']);
 });
 
 test('an optimizer with complex parameters and state: one step by hand; the signature names complex inputs', async () => {

@@ -124,7 +124,9 @@ function evaluate(b: Builder, f: Func, original: Func = f, file = ''): RawResult
   const g = hasDeclarative(f) ? expandFunc(b, f, { overrides: {} }) : f;
   const base = { ...DIMS, ...FILE_DIMS[file] };
   const dims = Object.fromEntries(original.intParams.map((ip) => [ip.name, ip.default ?? base[ip.name] ?? 2]));
-  const inputs = funcInputs(f, { ...base, ...dims }, new Rng(7));
+  // drawn from the original's parameters: printed IR does not carry a complex parameter's
+  // structure (a unitary W is drawn unitary for both copies)
+  const inputs = funcInputs(original, { ...base, ...dims }, new Rng(7));
   return runCpu(g, bindInputs(g, inputs, { dims }));
 }
 

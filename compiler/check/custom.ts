@@ -23,13 +23,28 @@ import { lineCol, type Span } from '../source.js';
 import type { Elab } from './elaborate.js';
 import { Scope } from './scope.js';
 import { type Val, arr, poison } from './values.js';
+import { pack, packedType, unpack } from './complex.js';
+import type { TensorType } from '../ir/types.js';
 
 /** A parameter of the function as the call binds it: an array or an integer value (int
  *  parameters that are dimensions are not values: they live in the elaborator's dimensions). */
 export interface BoundParam {
   name: string;
-  val: Val & { k: 'arr' | 'int' };
+  val: Val & { k: 'arr' | 'int' | 'cx' };
   span?: Span;
+}
+
+// Complex parameters and results (issue 13). The node carries a complex value packed (…, 2), as at
+// a function boundary (compiler/check/complex.ts): each region unpacks its complex parameters, the
+// body packs its complex results, and a complex result's cotangent is bound in the rule as the
+// complex ḡ = ḡ_re + i ḡ_im. The rule is written in PyTorch's convention — the cotangent of a
+// complex parameter z is ∂L/∂Re z + i ∂L/∂Im z for the real loss L = Re Σ conj(ḡ) o — which is
+// exactly the pair of real cotangents of the packed parts, so the rule's value is packed as it is
+// (a real parameter takes the real part of a complex rule value).
+
+/** The IR node a parameter is passed as (complex: packed). */
+function passed(b: Elab['b'], v: BoundParam['val']): Node {
+  return v.k === 'cx' ? pack(b, v.re, v.im) : v.node;
 }
 
 function plain(t: IrType): IrType {
@@ -43,8 +58,15 @@ export function elaborateWithRule(el: Elab, item: A.FnItem, params: BoundParam[]
   const fname = item.name.name;
   const bindParams = (scope: Scope): Node[] =>
     params.map((p) => {
-      const node = b.regionParam(p.name, p.val.node.type);
-      scope.define(p.name, { val: { ...p.val, node } as Val, ...(p.span ? { span: p.span } : {}), what: 'parameter' });
+      const v = p.val;
+      if (v.k === 'cx') {
+        const node = b.regionParam(p.name, packedType(v.re.type as TensorType));
+        const u = unpack(b, node, v.struct);
+        scope.define(p.name, { val: u, ...(p.span ? { span: p.span } : {}), what: 'parameter' });
+        return node;
+      }
+      const node = b.regionParam(p.name, v.node.type);
+      scope.define(p.name, { val: { ...v, node } as Val, ...(p.span ? { span: p.span } : {}), what: 'parameter' });
       return node;
     });
 
@@ -61,6 +83,7 @@ export function elaborateWithRule(el: Elab, item: A.FnItem, params: BoundParam[]
     return poison;
   }
   const results: (Val & { k: 'arr' })[] = [];
+  const cxResult: (false | Extract<Val, { k: 'cx' }>['struct'])[] = [];
   for (const e of elems) {
     if (e.k === 'list' || e.k === 'tuple') {
       el.diag.error('MAT0312', `${fname} has a grad rule and a collection result: rules on functions of collections are not supported`, rule.span, {
@@ -68,9 +91,16 @@ export function elaborateWithRule(el: Elab, item: A.FnItem, params: BoundParam[]
       });
       return poison;
     }
+    if (e.k === 'cx') {
+      // packed (…, 2); the struct is the complex one (herm, unitary, …)
+      results.push(arr(pack(b, e.re, e.im)) as Val & { k: 'arr' });
+      cxResult.push(e.struct);
+      continue;
+    }
     const a = el.toArr(e, item.body.span, `a result of ${fname}`);
     if (a.k !== 'arr') return poison;
     results.push(a);
+    cxResult.push(false);
   }
   const nres = results.length;
   const statusNodes: Node[] = [];
@@ -92,13 +122,14 @@ export function elaborateWithRule(el: Elab, item: A.FnItem, params: BoundParam[]
   const ps2 = bindParams(ruleScope);
   const rs = results.map((r, i) => {
     const node = b.regionParam(names[i]!, r.node.type);
-    ruleScope.define(names[i]!, { val: arr(node, r.struct), what: 'result' });
+    const cx = cxResult[i];
+    ruleScope.define(names[i]!, { val: cx !== false ? unpack(b, node, cx!) : arr(node, r.struct), what: 'result' });
     return node;
   });
   const cs = results.map((r, i) => {
     const c = rule.cotangents[i]!;
     const node = b.regionParam(c.name, plain(r.node.type));
-    ruleScope.define(c.name, { val: arr(node), span: c.span, what: 'cotangent' });
+    ruleScope.define(c.name, { val: cxResult[i] !== false ? unpack(b, node, 'general') : arr(node), span: c.span, what: 'cotangent' });
     return node;
   });
   const targets: number[] = [];
@@ -107,8 +138,8 @@ export function elaborateWithRule(el: Elab, item: A.FnItem, params: BoundParam[]
   const ruleBefore = el.statuses.length;
   for (const t of rule.targets) {
     const i = params.findIndex((p) => p.name === t.target.name);
-    if (i < 0 || params[i]!.val.k !== 'arr') {
-      const real = params.filter((p) => p.val.k === 'arr').map((p) => p.name);
+    if (i < 0 || params[i]!.val.k === 'int') {
+      const real = params.filter((p) => p.val.k !== 'int').map((p) => p.name);
       const sug = closest(t.target.name, real);
       el.diag.error('MAT0311', `grad rule target '${t.target.name}' is not a real parameter of ${fname}`, t.target.span, {
         label: i >= 0 ? 'an integer parameter has no cotangent' : 'not a parameter',
@@ -122,14 +153,21 @@ export function elaborateWithRule(el: Elab, item: A.FnItem, params: BoundParam[]
       ok = false;
       continue;
     }
+    const pv = params[i]!.val;
     const v = el.expr(t.value, ruleScope);
-    const chk = el.checkAgainst(v, { shape: shapeOf(params[i]!.val.node) }, t.value.span, `the cotangent of ${t.target.name}`, params[i]!.span);
+    const chk = el.checkAgainst(v, { shape: shapeOf(pv.k === 'cx' ? pv.re : pv.node) }, t.value.span, `the cotangent of ${t.target.name}`, params[i]!.span);
+    if (chk.k === 'cx') {
+      targets.push(i);
+      // a real parameter's cotangent is the real part of a complex rule value
+      grads.push(pv.k === 'cx' ? pack(b, chk.re, chk.im) : chk.re);
+      continue;
+    }
     if (chk.k !== 'arr') {
       ok = false;
       continue;
     }
     targets.push(i);
-    grads.push(chk.node);
+    grads.push(pv.k === 'cx' ? pack(b, chk.node, null) : chk.node);
   }
   // solves inside the rule have one value per backward evaluation: not reported
   el.statuses.splice(ruleBefore);
@@ -139,7 +177,7 @@ export function elaborateWithRule(el: Elab, item: A.FnItem, params: BoundParam[]
   const node = b.at(span, () =>
     b.raw(
       'custom',
-      params.map((p) => p.val.node),
+      params.map((p) => passed(b, p.val)),
       {
         fn: fname,
         results: nres,
@@ -161,6 +199,9 @@ export function elaborateWithRule(el: Elab, item: A.FnItem, params: BoundParam[]
     if (s.extra) entry.extra = s.extra.map((x) => ({ name: x.name, node: next() }));
     el.statuses.push(entry);
   });
-  const outs = results.map((r, j) => arr(b.proj(node, j), r.struct));
+  const outs = results.map((r, j) => {
+    const cx = cxResult[j];
+    return cx !== false ? unpack(b, b.proj(node, j), cx!) : arr(b.proj(node, j), r.struct);
+  });
   return outs.length === 1 && !item.tupleResults ? outs[0]! : { k: 'tuple', elems: outs };
 }

@@ -35,10 +35,12 @@ function resolveVars(el: Elab, vars: A.VarDecl[]): VarInfo[] | null {
       return null;
     }
     if (t.complex) {
-      // complex unknowns of argmin/solve/root (issue 13 item 1, partial): the solvers work on real
-      // variables; a complex unknown would be two real ones
-      el.diag.error('MAT0293', `complex unknowns in declarative nodes are not supported yet ('${v.name.name}: ${v.type.name.name}')`, v.type.span, {
-        suggestion: 'declare the real and imaginary parts as two real unknowns and combine them with complex(x, y)',
+      // complex unknowns of argmin/solve/root (issue 13, refused): the solvers, the structured
+      // unknowns (stiefel, triu, …) and the implicit derivation are real; a complex unknown is two
+      // real ones, or a function whose grad rule is written for complex arguments (stdlib cqr)
+      el.diag.error('MAT0294', `a declarative node cannot have a complex unknown ('${v.name.name}: ${v.type.name.name}'): its solvers and its implicit derivative work on real unknowns`, v.type.span, {
+        notes: [{ message: 'for a factorization computed by an algorithm, write a function with a grad rule instead: rules may take and return complex values (stdlib/qr.mat cqr)' }],
+        suggestion: `declare the real and imaginary parts as two real unknowns (e.g. ${v.name.name}_re, ${v.name.name}_im) and combine them with complex(${v.name.name}_re, ${v.name.name}_im)`,
       });
       return null;
     }

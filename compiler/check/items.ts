@@ -729,14 +729,7 @@ function ruleCall(el: Elab, item: A.FnItem, env: Scope, span: Span): Val {
       });
       return poison;
     }
-    if (v && v.val.k === 'cx') {
-      el.diag.error('MAT0293', `${item.name.name} has a grad rule and is applied to a complex value ('${p.name.name}'): rules on complex parameters are not supported yet`, item.grad!.span, {
-        notes: [{ message: `${p.name.name} is declared here`, span: p.span }],
-        suggestion: 'let matc derive the VJP (remove the rule): derivatives of complex functions are taken over their real and imaginary parts',
-      });
-      return poison;
-    }
-    if (v && (v.val.k === 'arr' || v.val.k === 'int')) out.push({ name: p.name.name, val: v.val as BoundParam['val'], span: p.name.span });
+    if (v && (v.val.k === 'arr' || v.val.k === 'int' || v.val.k === 'cx')) out.push({ name: p.name.name, val: v.val as BoundParam['val'], span: p.name.span });
   }
   return elaborateWithRule(el, item, out, span);
 }

@@ -3,7 +3,7 @@
 
 import type { Func } from '../../compiler/ir/node.js';
 import type { TensorType } from '../../compiler/ir/types.js';
-import { Rng, randomInstance } from '../../runtime/random.js';
+import { Rng, randomComplexInstance, randomInstance } from '../../runtime/random.js';
 import { Tensor } from '../../runtime/tensor.js';
 import { evalDim, shapeDims, type Spec } from './expr.js';
 
@@ -96,7 +96,11 @@ export function funcInputs(f: Func, given: Record<string, number>, rng: Rng, whi
     });
     // an int parameter (a step counter of optimizer state) gets 0, its init value, without drawing
     // from rng (so the other inputs' values do not depend on whether a function has ints)
-    out[p.name] = t.dtype === 'i' ? new Tensor(shape, new Float64Array(shape.reduce((a, b) => a * b, 1))) : new Tensor(shape, randomInstance(rng, shape, t.struct));
+    // a complex parameter (packed (…, 2)) is drawn with its structure in the complex sense (unitary W)
+    out[p.name] =
+      t.dtype === 'i'
+        ? new Tensor(shape, new Float64Array(shape.reduce((a, b) => a * b, 1)))
+        : new Tensor(shape, p.complex ? randomComplexInstance(rng, shape.slice(0, -1), p.complex) : randomInstance(rng, shape, t.struct));
   }
   return out;
 }

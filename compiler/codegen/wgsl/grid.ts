@@ -458,15 +458,16 @@ class GridGen extends InstanceGen {
   private staticInt(n: Node): Dim | undefined {
     if (n.op === 'iconst') return Dim.const(n.attrs.value as number);
     if (n.op === 'dim') return n.attrs.dim as Dim;
+    // only integer arithmetic can be static: other ops are not looked into (their argument DAG,
+    // e.g. a complex optimizer's VJP, is shared and was walked once per path: exponential time)
+    if (n.op !== 'iadd' && n.op !== 'isub' && n.op !== 'imul' && n.op !== 'imin' && n.op !== 'imax') return undefined;
+    if (this.staticInts.has(n)) return this.staticInts.get(n);
     const [a, b] = n.args.map((x) => this.staticInt(x));
-    if (!a || !b) return undefined;
-    if (n.op === 'iadd') return a.add(b);
-    if (n.op === 'isub') return a.sub(b);
-    if (n.op === 'imul') return a.mul(b);
-    if (n.op === 'imin') return Dim.min(a, b);
-    if (n.op === 'imax') return Dim.max(a, b);
-    return undefined;
+    const v = !a || !b ? undefined : n.op === 'iadd' ? a.add(b) : n.op === 'isub' ? a.sub(b) : n.op === 'imul' ? a.mul(b) : n.op === 'imin' ? Dim.min(a, b) : Dim.max(a, b);
+    this.staticInts.set(n, v);
+    return v;
   }
+  private readonly staticInts = new Map<Node, Dim | undefined>();
 
   private hostLoopable(n: Node): boolean {
     return this.staticInt(n.args[0]!) !== undefined && this.staticInt(n.args[1]!) !== undefined;
