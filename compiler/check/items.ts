@@ -30,6 +30,8 @@ import { BudgetExceeded, stageBudget, stepCount, withBudget } from '../ir/budget
 export interface ItemEntry {
   item: A.FnItem | A.OptimizerItem;
   file: SourceFile;
+  /** an instance of an item generic over structures (structures.ts): the note its diagnostics get */
+  instance?: Note;
 }
 
 export interface SourceLoader {
@@ -214,11 +216,17 @@ export function elaborateProgram(main: SourceFile, diag: DiagnosticBag, loader: 
           if (defaults) for (const f of specializeItem(entry, builder, diag, ctx, defaults, true)) funcs.set(f.name, f);
           return;
         }
-        if (entry.item.kind === 'optimizer') {
-          for (const f of elaborateOptimizer(entry.item, builder, diag, ctx)) funcs.set(f.name, f);
-        } else {
-          const f = elaborateFn(entry.item, builder, diag, ctx);
-          if (f) funcs.set(name, f);
+        // an instance's diagnostics point into its template: a note names the instance
+        const bag = entry.instance ? new DiagnosticBag() : diag;
+        try {
+          if (entry.item.kind === 'optimizer') {
+            for (const f of elaborateOptimizer(entry.item, builder, bag, ctx)) funcs.set(f.name, f);
+          } else {
+            const f = elaborateFn(entry.item, builder, bag, ctx);
+            if (f) funcs.set(name, f);
+          }
+        } finally {
+          if (bag !== diag) for (const d of bag.items) diag.report({ ...d, notes: [...(d.notes ?? []), entry.instance!] });
         }
       });
     } catch (e) {

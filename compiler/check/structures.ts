@@ -32,7 +32,7 @@
 // Diagnostics MAT0260–MAT0269 (docs/diagnostics.md).
 
 import type * as A from '../../grammar/ast.js';
-import { closest, type DiagnosticBag } from '../diagnostics.js';
+import { closest, type DiagnosticBag, type Note } from '../diagnostics.js';
 import type { SourceFile, Span } from '../source.js';
 import { type as printType } from '../../grammar/print-ast.js';
 import { poison, type Val } from './values.js';
@@ -52,7 +52,7 @@ interface Template {
   sparams: A.Param[];
 }
 
-type Entry = { item: A.FnItem | A.OptimizerItem; file: SourceFile };
+type Entry = { item: A.FnItem | A.OptimizerItem; file: SourceFile; instance?: Note };
 
 /** Members every structure declares. */
 export const REQUIRED_MEMBERS = ['to_dense', 'project'] as const;
@@ -365,7 +365,8 @@ class Rewriter {
       // the structure parameters leave the instance's signature
       const drop = (ps: A.Param[]): A.Param[] => ps.filter((p) => !isStructureParam(p));
       const inst = item.kind === 'optimizer' ? { ...item, params: drop(item.params), hyper: drop(item.hyper) } : { ...item, params: drop(item.params) };
-      this.items.set(name, { item: inst, file: t.file });
+      const at = binding.map(([k, v]) => `${k} = ${v}`).join(', ');
+      this.items.set(name, { item: inst, file: t.file, instance: { message: name === template ? `in ${name} at the defaults of its structure parameters (${at})` : `in the instance ${name} of ${template} (${at})`, span: t.item.name.span } });
       if (name !== template && name.includes('[')) this.global.add(name);
     }
   }
