@@ -102,6 +102,11 @@ class Build {
   }
 }
 
+/** Builtin type names (compiler/check/type-ast.ts): a structure named so would take over the
+ *  builtin type in every file. */
+const BUILTIN_TYPES = new Set(['real', 'bool', 'int', 'vec', 'mat', 'tensor', 'sym', 'spd', 'diag', 'tril', 'triu', 'orth', 'stiefel', 'sphere',
+  'complex', 'cvec', 'cmat', 'ctensor', 'herm', 'hpd', 'unitary', 'cstiefel', 'csphere']);
+
 const isStructureParam = (p: A.Param): boolean => p.type?.name.name === 'structure' && !p.type.each;
 
 /** The name of a call-requested instance: `singd[S=diagonal]`. */
@@ -133,6 +138,10 @@ export function expandStructures(files: { file: SourceFile; program: A.Program }
       const prev = items.get(name) ?? structures.get(name);
       if (prev) {
         diag.error('MAT0305', `'${name}' is defined twice`, it.name.span, { notes: [{ message: 'first defined here', span: prev.item.name.span }] });
+        continue;
+      }
+      if (BUILTIN_TYPES.has(name)) {
+        diag.error('MAT0260', `'${name}' is a builtin type; a structure needs a name of its own`, it.name.span);
         continue;
       }
       for (const p of it.params) {
