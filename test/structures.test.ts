@@ -12,7 +12,10 @@
 //  - 120 steps of each singd instance (normalize_lr_cov, fresh statistics every step): each step's
 //    new K, C, m_K, m_C equal one step of SINGD done here in dense f64 from the previous state (with
 //    the fold Π), the dense update is in the class (closure, measured in f64), and no stored
-//    entry outside the class is ever nonzero.
+//    entry outside the class is ever nonzero;
+//  - the language from a user's file: a class declared there instantiating stdlib's singd (equal
+//    to singd_diag, its members all dense-form defaults), mixed classes, a static int and an
+//    `unroll` over a structure, a loop carry typed by a structure, named structure arguments.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -246,4 +249,50 @@ test('SINGD states stay in their class over 120 steps, each step equal to dense 
     assert.ok(maxAbs(W) < 1e3 && Number.isFinite(maxAbs(W)), `${kind}: W stays finite`);
   }
   console.log(`# 120 steps, worst per-step |matc − dense f64 SINGD| / max(1, |x|): ${report.join('; ')}`);
+});
+
+test('structures in user code: a class declared in one file instantiates stdlib singd (checked against its dense form), static ints and loop carries over a structure', async () => {
+  const spec = `import { singd } from "spd.mat"
+// a user's class (diagonal again, under its own name) in a file that sees only singd
+structure mydiag(n: int) {
+  storage: vec[n]
+  fn to_dense(s: vec[n]) -> mat[n, n] = diag(s)
+  fn project(X: mat[n, n]) -> vec[n] = diag(X)
+}
+optimizer singd_mine = singd[SK = mydiag, SC = mydiag]
+optimizer singd_mixed = singd[SK = mydiag, SC = dense]
+// K^(N+1) by a static unroll, and a loop whose carry is a Toeplitz storage
+fn powers(K: S[p], S: static structure, N: static int = 3) -> S[p] =
+  unroll (X = K) for i in 0..N => S.mul(X, K)
+fn p3(k: mydiag[p]) -> mydiag[p] = powers(k, mydiag)
+fn p2(k: mydiag[p]) -> mydiag[p] = powers(k, S: mydiag, 2)
+fn tpow(c: vec[p], T: int = 3) -> vec[p] =
+  iterate (x: triltoeplitz[p] = c) for i in 0..T => triltoeplitz.mul(x, c)
+`;
+  const m = compile(spec, { path: 'structures-user.mat' });
+  const k = new Tensor([3], Float64Array.from([1, 2, 3]));
+  const out = async (f: string, inputs: Record<string, Tensor>, dims: Record<string, number> = {}): Promise<number[]> =>
+    Array.from(Object.values((await m.fn(f).forward(inputs, { backend, dims })).outputs)[0]!.data);
+  assert.deepEqual(await out('p3', { k }), [1, 16, 81]);
+  assert.deepEqual(await out('p2', { k }), [1, 8, 27]);
+  // (1 + z)^4 truncated to 3 coefficients: the lower Toeplitz product is the truncated convolution
+  assert.deepEqual(await out('tpow', { c: new Tensor([3], Float64Array.from([1, 1, 0])) }), [1, 4, 6]);
+  // the user's class through stdlib singd gives what singd_diag gives (to 1e-14: the defaults go through
+  // dense forms); mixed classes give a dense C
+  const [d, p, nb] = [3, 4, 5];
+  const inputs = { W: new Tensor([d, p], rnd(1, d * p)), G: new Tensor([d, p], rnd(2, d * p)), a: new Tensor([nb, p], rnd(3, nb * p)), g: new Tensor([nb, d], rnd(4, nb * d)) };
+  const std = compile('import "spd.mat"', { path: 'structures-std.mat' });
+  let [s1, s2] = [(await m.fn('singd_mine.init').forward(inputs, { backend })).outputs, (await std.fn('singd_diag.init').forward(inputs, { backend })).outputs];
+  for (let s = 0; s < 4; s++) {
+    const o1 = (await m.fn('singd_mine').forward({ ...inputs, ...s1 }, { backend, dims: { T: 1 } })).outputs;
+    const o2 = (await std.fn('singd_diag').forward({ ...inputs, ...s2 }, { backend, dims: { T: 1 } })).outputs;
+    // mydiag declares no mul, gram, inner, apply…: its dense-form defaults agree with diagonal's O(n) members
+    for (const key of ['W', 'K', 'C', 'mK', 'mC']) assert.ok(relDiff(o1[key]!.data, o2[key]!.data) < 1e-14, `${key} at step ${s}: ${relDiff(o1[key]!.data, o2[key]!.data)}`);
+    const { W: _a, ...r1 } = o1;
+    const { W: _b, ...r2 } = o2;
+    [s1, s2] = [r1, r2];
+  }
+  const mixed = (await m.fn('singd_mixed.init').forward(inputs, { backend })).outputs;
+  assert.deepEqual([...mixed.K!.shape], [p]);
+  assert.deepEqual([...mixed.C!.shape], [d, d]);
 });

@@ -19,7 +19,7 @@
 // `S.m(args)` by a call of the member item `NAME.m`, and the structure parameters dropped. An
 // instance is named by an instance item (`optimizer singd_diag = singd[S = diagonal]`), by the
 // template's own name when every structure parameter has a default, or `singd[S=diagonal]` when a
-// call asks for it (`singd_step(…, S = diagonal)` or a structure given positionally). Everything
+// call asks for it (`singd_step(…, S: diagonal)` or a structure given positionally). Everything
 // after this pass (static ints, collections, shapes, derivatives, backends) sees plain items.
 //
 // Members a structure does not declare fall back to its dense form (`mul(a, b)` is
@@ -147,6 +147,15 @@ export function expandStructures(files: { file: SourceFile; program: A.Program }
       for (const p of it.params) {
         if (p.type?.name.name !== 'int' || p.type.static || p.type.dims) {
           diag.error('MAT0260', `a structure's parameters are dimensions: '${p.name.name}: int'`, p.type?.span ?? p.span);
+        }
+      }
+      // to_dense(s) reads the class's size off its argument: each parameter is a dimension of the storage
+      const bare = new Set((it.storage.dims ?? []).flatMap((d) => (d.kind === 'name' ? [d.name] : [])));
+      for (const p of it.params) {
+        if (!bare.has(p.name.name)) {
+          diag.error('MAT0260', `the storage of ${name} has no dimension ${p.name.name}: to_dense could not tell the size from it`, it.storage.span, {
+            suggestion: `make ${p.name.name} one of the storage's dimensions (e.g. vec[${p.name.name}])`,
+          });
         }
       }
       const st: Structure = { item: it, file, members: new Map() };
@@ -331,7 +340,7 @@ class Rewriter {
         if (!quiet) {
           this.diag.error('MAT0264', `${tname} needs its structure parameter ${p.name.name}`, span, {
             notes: [{ message: `${p.name.name} is declared here`, span: p.span }],
-            suggestion: `give it by name: ${p.name.name} = ${[...this.structures.keys()][0] ?? 'dense'}`,
+            suggestion: `give it positionally or by name: ${p.name.name}: ${[...this.structures.keys()][0] ?? 'dense'}`,
           });
         }
         ok = false;
@@ -548,9 +557,12 @@ class Rewriter {
     }
     const given = new Map<string, { value: A.Ident; span: Span }>();
     const rest: A.Arg[] = [];
+    // positional arguments fill the parameters in order, skipping those given by name
+    const named = new Set(e.args.flatMap((a) => (a.name ? [a.name.name] : [])));
+    const positional = all.filter((q) => !named.has(q.name.name));
     let pos = 0;
     for (const a of e.args) {
-      const p = a.name ? all.find((q) => q.name.name === a.name!.name) : all[pos++];
+      const p = a.name ? all.find((q) => q.name.name === a.name!.name) : positional[pos++];
       if (p && isStructureParam(p)) {
         if (a.value.kind !== 'name' || !this.structureOf(a.value.name, env)) {
           const what = a.value.kind === 'name' ? `'${a.value.name}'` : 'this argument';
