@@ -49,6 +49,8 @@ export function exprChildren(e: A.Expr): A.Expr[] {
       return [...e.carries.map((c) => c.init), e.lo, e.hi, e.body, ...(e.until ? [e.until] : [])];
     case 'comprehension':
       return [e.elem, e.lo, e.hi];
+    case 'member':
+      return [e.target, ...(e.args ?? []).map((a) => a.value)];
   }
 }
 

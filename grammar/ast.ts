@@ -141,6 +141,9 @@ export type Expr =
   /** `unroll`: the form of iterate, unrolled at compile time (static bounds; carries may change
    *  shape from one iteration to the next) */
   | ({ kind: 'unroll' } & LoopForm)
+  /** `x.name` or `x.name(args)`: a field or member of a structured matrix, or a member of a
+   *  structure (`diagonal.eye(n)`, `S.project(X)`; compiler/check/structures.ts) */
+  | { kind: 'member'; target: Expr; name: Ident; args: Arg[] | null; span: Span }
   | { kind: 'error'; span: Span };
 
 // ---- items -------------------------------------------------------------------------------
@@ -207,7 +210,33 @@ export type Item =
       body: OptimizerBody;
       span: Span;
     }
-  | { kind: 'import'; path: string; names: Ident[] | null; span: Span };
+  | { kind: 'import'; path: string; names: Ident[] | null; span: Span }
+  | StructureItem
+  | InstanceItem;
+
+/** `structure NAME(n: int, …) { storage: TYPE  fn … }`: a class of structured matrices, a namespace
+ *  of member functions over its storage type (compiler/check/structures.ts). Removed from the
+ *  program, with its members turned into items `NAME.member`, before elaboration. */
+export interface StructureItem {
+  kind: 'structure';
+  name: Ident;
+  /** the class's parameters (`n: int`: the size of its n×n matrices), as `NAME[p]` binds them */
+  params: Param[];
+  storage: TypeAst;
+  members: FnItem[];
+  span: Span;
+}
+
+/** `optimizer NAME = TEMPLATE[S = STRUCTURE, …]` (or `fn`, `layer`): a named instance of an item
+ *  that is generic over structures; replaced by the instance before elaboration. */
+export interface InstanceItem {
+  kind: 'instance';
+  of: 'fn' | 'layer' | 'optimizer';
+  name: Ident;
+  template: Ident;
+  bindings: { param: Ident; value: Ident }[];
+  span: Span;
+}
 
 export interface Program {
   items: Item[];

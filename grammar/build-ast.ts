@@ -65,7 +65,33 @@ class Builder {
     if (c.importDecl) return this.importDecl(c.importDecl[0] as CstNode);
     if (c.fnDecl) return this.fnDecl(c.fnDecl[0] as CstNode);
     if (c.optimizerDecl) return this.optimizerDecl(c.optimizerDecl[0] as CstNode);
+    if (c.structureDecl) return this.structureDecl(c.structureDecl[0] as CstNode);
+    if (c.instanceDecl) return this.instanceDecl(c.instanceDecl[0] as CstNode);
     return null;
+  }
+
+  structureDecl(n: CstNode): A.Item {
+    const span = this.nodeSpan(n);
+    const name = this.ident(tok(n, 'Identifier'), span);
+    const params = sub(n, 'paramList') ? this.paramList(sub(n, 'paramList')!) : [];
+    const storage = sub(n, 'type') ? this.type(sub(n, 'type')!) : { name: { name: '<error>', span }, dims: null, span };
+    const kw = n.children.storageKw?.[0] as IToken | undefined;
+    if (kw && !kw.isInsertedInRecovery && kw.image !== 'storage') {
+      this.diag.error('MAT0260', `expected 'storage: TYPE' to open structure ${name.name}, found '${kw.image}'`, this.tokSpan(kw));
+    }
+    const members = (n.children.fnDecl ?? []).map((m) => this.fnDecl(m as CstNode) as A.FnItem);
+    return { kind: 'structure', name, params, storage, members, span };
+  }
+
+  instanceDecl(n: CstNode): A.Item {
+    const span = this.nodeSpan(n);
+    const of: 'fn' | 'layer' | 'optimizer' = tok(n, 'Kw_layer') ? 'layer' : tok(n, 'Kw_optimizer') ? 'optimizer' : 'fn';
+    const name = this.ident(tok(n, 'Identifier'), span);
+    const template = this.ident(n.children.template?.[0] as IToken | undefined, span);
+    const ps = (n.children.bindParam ?? []) as IToken[];
+    const vs = (n.children.bindValue ?? []) as IToken[];
+    const bindings = ps.map((p, i) => ({ param: this.ident(p, span), value: this.ident(vs[i], span) }));
+    return { kind: 'instance', of, name, template, bindings, span };
   }
 
   importDecl(n: CstNode): A.Item {
@@ -162,7 +188,8 @@ class Builder {
       // a collection type [ELEM for i in lo..hi]
       return { name: { name: '[]', span }, dims: null, span, each: { elem: this.type(elem), gen: this.dimGen(n, span) } };
     }
-    const name = this.ident(tok(n, 'Identifier'), span);
+    const kwStructure = tok(n, 'Kw_structure');
+    const name = kwStructure ? { name: 'structure', span: this.tokSpan(kwStructure) } : this.ident(tok(n, 'Identifier'), span);
     const dims = tok(n, 'LBracket') ? (n.children.dim ?? []).map((d) => this.dim(d as CstNode)) : null;
     return { name, dims, span, ...(tok(n, 'Kw_static') ? { static: true } : {}) };
   }
@@ -486,15 +513,41 @@ class Builder {
     const span = this.nodeSpan(n);
     let e = sub(n, 'primary') ? this.primary(sub(n, 'primary')!) : ({ kind: 'error', span } as A.Expr);
     // Interleave postfix operators in source order.
-    const ops: { off: number; kind: 'quote' | 'dotquote' | 'index'; tok: IToken }[] = [];
+    const ops: { off: number; kind: 'quote' | 'dotquote' | 'index' | 'member'; tok: IToken }[] = [];
     for (const t of (n.children.Quote ?? []) as IToken[]) ops.push({ off: t.startOffset, kind: 'quote', tok: t });
     for (const t of (n.children.DotQuote ?? []) as IToken[]) ops.push({ off: t.startOffset, kind: 'dotquote', tok: t });
     for (const t of (n.children.LBracket ?? []) as IToken[]) ops.push({ off: t.startOffset, kind: 'index', tok: t });
+    for (const t of (n.children.Dot ?? []) as IToken[]) ops.push({ off: t.startOffset, kind: 'member', tok: t });
     ops.sort((a, b) => a.off - b.off);
     const items = (n.children.indexItem ?? []) as CstNode[];
     const rbr = (n.children.RBracket ?? []) as IToken[];
     let bracket = 0;
+    const members = (n.children.member ?? []) as IToken[];
+    const opens = (n.children.mopen ?? []) as IToken[];
+    const closes = (n.children.mclose ?? []) as IToken[];
+    const margs = (n.children.marg ?? []) as CstNode[];
+    let memberNo = 0;
     for (const op of ops) {
+      if (op.kind === 'member') {
+        // the member's name follows the dot; an argument list opens right after the name
+        const id = members[memberNo++];
+        const name = this.ident(id, this.tokSpan(op.tok));
+        const after = id && Number.isFinite(id.endOffset ?? NaN) ? id.endOffset! : op.tok.startOffset;
+        const next = ops.find((o) => o.off > op.tok.startOffset && o !== op)?.off ?? Infinity;
+        const open = opens.find((t) => t.startOffset > after && t.startOffset < next && this.file.text.slice(after + 1, t.startOffset).trim() === '');
+        if (!open) {
+          e = { kind: 'member', target: e, name, args: null, span: this.span(e.span.start, after + 1) };
+          continue;
+        }
+        const close = closes.find((t) => t.startOffset > open.startOffset);
+        const end = close && Number.isFinite(close.startOffset) ? close.endOffset! + 1 : open.endOffset! + 1;
+        const mine = margs.filter((a) => {
+          const s = this.nodeSpan(a).start;
+          return s > open.startOffset && s < end;
+        });
+        e = { kind: 'member', target: e, name, args: mine.map((a) => this.arg(a)), span: this.span(e.span.start, end) };
+        continue;
+      }
       if (op.kind === 'quote' || op.kind === 'dotquote') {
         e = { kind: 'transpose', operand: e, ...(op.kind === 'dotquote' ? { plain: true } : {}), span: this.span(e.span.start, op.tok.endOffset! + 1) };
       } else {
@@ -520,6 +573,16 @@ class Builder {
     return { kind: 'at', index: this.addExpr(lo), span };
   }
 
+  arg(an: CstNode): A.Arg {
+    const nm = tok(an, 'Identifier');
+    const value = this.exprOrError(sub(an, 'expr'), this.nodeSpan(an));
+    const g = sub(an, 'generator');
+    return {
+      name: nm ? this.ident(nm, this.tokSpan(nm)) : null,
+      value: g ? this.comprehension(value, g, true, this.span(value.span.start, this.nodeSpan(g).end)) : value,
+    };
+  }
+
   primary(n: CstNode): A.Expr {
     const span = this.nodeSpan(n);
     const c = n.children;
@@ -536,16 +599,7 @@ class Builder {
     const id = tok(n, 'Identifier') ?? (solveTok ? { ...solveTok, image: 'solve' } : undefined);
     if (id) {
       if (tok(n, 'LParen')) {
-        const args = (c.arg ?? []).map((a) => {
-          const an = a as CstNode;
-          const nm = tok(an, 'Identifier');
-          const value = this.exprOrError(sub(an, 'expr'), this.nodeSpan(an));
-          const g = sub(an, 'generator');
-          return {
-            name: nm ? this.ident(nm, this.tokSpan(nm)) : null,
-            value: g ? this.comprehension(value, g, true, this.span(value.span.start, this.nodeSpan(g).end)) : value,
-          };
-        });
+        const args = (c.arg ?? []).map((a) => this.arg(a as CstNode));
         return { kind: 'call', callee: this.ident(id, span), args, span };
       }
       if (id.isInsertedInRecovery) return { kind: 'error', span };
@@ -684,8 +738,8 @@ export function parseFile(file: SourceFile, diag: DiagnosticBag): A.Program {
   // (n + n + … ) nests as long as it is: an item with one nested deeper than the limit is
   // reported and dropped.
   const items = program.items.filter((it) => {
-    if (it.kind === 'import') return true;
-    for (const d of itemDims(it)) {
+    if (it.kind === 'import' || it.kind === 'instance') return true;
+    for (const d of it.kind === 'structure' ? [...it.members.flatMap((m) => [...itemDims(m)]), ...(it.storage.dims ?? [])] : itemDims(it)) {
       if (dimDepth(d) <= limits.dimDepth) continue;
       diag.error('MAT0701', 'dimension expression nested too deeply', d.span, {
         notes: [{ message: limitNote('levels in a dimension expression', limits.dimDepth) }],

@@ -49,9 +49,48 @@ export class MatParser extends CstParser {
   item = this.RULE('item', () => {
     this.OR([
       { ALT: () => this.SUBRULE(this.importDecl) },
+      // `fn NAME = T[…]`: an instance of an item generic over structures (before fnDecl: same start)
+      { GATE: () => this.LA(3).tokenType === T.Equals, ALT: () => this.SUBRULE(this.instanceDecl) },
       { ALT: () => this.SUBRULE(this.fnDecl) },
       { ALT: () => this.SUBRULE(this.optimizerDecl) },
+      { ALT: () => this.SUBRULE(this.structureDecl) },
     ]);
+  });
+
+  /** `structure NAME(n: int, …) { storage: TYPE  fn … }`: a class of structured matrices given by
+   *  its storage type and its member functions (compiler/check/structures.ts). */
+  structureDecl = this.RULE('structureDecl', () => {
+    this.CONSUME(T.Structure);
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.LParen);
+    this.OPTION(() => this.SUBRULE(this.paramList));
+    this.CONSUME(T.RParen);
+    this.CONSUME(T.LBrace);
+    this.CONSUME2(T.Identifier, { LABEL: 'storageKw' });
+    this.CONSUME(T.Colon);
+    this.SUBRULE(this.type);
+    this.OPTION2(() => this.CONSUME(T.Semi));
+    this.MANY(() => this.SUBRULE(this.fnDecl));
+    this.CONSUME(T.RBrace);
+  });
+
+  /** `optimizer NAME = TEMPLATE[S = STRUCTURE, …]` (or `fn`/`layer`): a named instance of an item
+   *  generic over structures (compiler/check/structures.ts). */
+  instanceDecl = this.RULE('instanceDecl', () => {
+    this.OR([{ ALT: () => this.CONSUME(T.Fn) }, { ALT: () => this.CONSUME(T.Layer) }, { ALT: () => this.CONSUME(T.Optimizer) }]);
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.Equals);
+    this.CONSUME2(T.Identifier, { LABEL: 'template' });
+    this.CONSUME(T.LBracket);
+    this.AT_LEAST_ONE_SEP({
+      SEP: T.Comma,
+      DEF: () => {
+        this.CONSUME3(T.Identifier, { LABEL: 'bindParam' });
+        this.CONSUME2(T.Equals);
+        this.CONSUME4(T.Identifier, { LABEL: 'bindValue' });
+      },
+    });
+    this.CONSUME(T.RBracket);
   });
 
   importDecl = this.RULE('importDecl', () => {
@@ -193,7 +232,8 @@ export class MatParser extends CstParser {
         ALT: () => {
           // `static int`: a parameter whose value is known when the function is compiled
           this.OPTION3(() => this.CONSUME(T.Static));
-          this.CONSUME(T.Identifier);
+          // `static structure`: a structure known when the function is compiled
+          this.OR3([{ ALT: () => this.CONSUME(T.Identifier) }, { ALT: () => this.CONSUME(T.Structure) }]);
           this.OPTION(() => {
             this.CONSUME(T.LBracket);
             this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.dim) });
@@ -589,6 +629,18 @@ export class MatParser extends CstParser {
             this.CONSUME(T.LBracket);
             this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.indexItem) });
             this.CONSUME(T.RBracket);
+          },
+        },
+        {
+          // `K.field`, `S.eye(n)`, `K.inner(X)`: a field or member of a structured matrix or structure
+          ALT: () => {
+            this.CONSUME(T.Dot);
+            this.CONSUME(T.Identifier, { LABEL: 'member' });
+            this.OPTION(() => {
+              this.CONSUME(T.LParen, { LABEL: 'mopen' });
+              this.MANY_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.arg, { LABEL: 'marg' }) });
+              this.CONSUME(T.RParen, { LABEL: 'mclose' });
+            });
           },
         },
       ]);

@@ -164,6 +164,8 @@ export function expr(e: A.Expr): string {
       const carries = e.carries.map((c) => `${c.name.name}${c.type ? `: ${type(c.type)}` : ''} = ${item(c.init)}`).join(', ');
       return `${e.kind} (${carries}) for ${e.index.name} in ${e.reverse ? 'reverse ' : ''}${p(e.lo, 4)}..${p(e.hi, 4)} => ${iterBody(e.body, e.until)}`;
     }
+    case 'member':
+      return `${p(e.target, 8)}.${e.name.name}${e.args ? `(${args(e.args)})` : ''}`;
     case 'error':
       return '<error>';
   }
@@ -203,6 +205,12 @@ export function printItem(it: A.Item): string {
       const ups = it.body.updates.map((u) => `${u.target.name} <- ${item(u.value)}`).join(', ');
       return `optimizer ${it.name.name}(${it.params.map(param).join(', ')}${hyper})${where} =${state}${lets}\n  ${ups}`;
     }
+    case 'structure': {
+      const members = it.members.map((m) => `  ${printItem(m).split('\n').join('\n  ')}`);
+      return `structure ${it.name.name}(${it.params.map(param).join(', ')}) {\n  storage: ${type(it.storage)}\n${members.join('\n')}\n}`;
+    }
+    case 'instance':
+      return `${it.of} ${it.name.name} = ${it.template.name}[${it.bindings.map((b) => `${b.param.name} = ${b.value.name}`).join(', ')}]`;
   }
 }
 

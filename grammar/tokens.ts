@@ -43,6 +43,8 @@ export const False = kw('false');
 // compile-time collections (compiler/check/statics.ts): `K: static int`, `unroll (…) for i in 0..K => …`
 export const Static = kw('static');
 export const Unroll = kw('unroll');
+// structured matrix classes (compiler/check/structures.ts): `structure diagonal[n](d: vec[n]) = …`
+export const Structure = kw('structure');
 
 export const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t\r\n]+/, group: Lexer.SKIPPED });
 export const LineComment = createToken({ name: 'LineComment', pattern: /\/\/[^\n]*/, group: Lexer.SKIPPED });
@@ -91,7 +93,7 @@ export const RBrace = createToken({ name: 'RBrace', pattern: /\}/, label: "'}'" 
 export const keywords = [
   Fn, Layer, Optimizer, Import, From, As, Let, In, Where, If, Then, Else, Argmin, Argmax, Of, Subject, To,
   Solve, Such, That, Init, By, Grad, Orient, State, Iterate, For, Until, Reverse, True, False,
-  Static, Unroll,
+  Static, Unroll, Structure,
 ];
 
 export const allTokens: TokenType[] = [

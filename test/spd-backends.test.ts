@@ -1,6 +1,6 @@
 // stdlib/spd.mat's structured optimizers on every backend (issue 15): three steps (T = 2, so a step
-// with and one without the factor update) of singd_diag, singd_toeplitz (lower and upper),
-// singd_masked (a triangular rank-one-plus-diagonal class), singd_dense and if_shampoo at small
+// with and one without the factor update) of the generic singd at diagonal, lower and upper Toeplitz,
+// a triangular rank-one-plus-diagonal class and dense, and if_shampoo at small
 // sizes, on the reference interpreter, the compiled WASM and JS programs in f64 and f32 and WebGPU
 // (lavapipe in CI), each against the compiled f64 WASM program (itself checked against singd's
 // transcription in test/spd-singd.test.ts): 1e-12 in f64, 1e-4 (relative to max(1, |x|)) in f32.
@@ -40,19 +40,13 @@ const layerInputs = (s: number): Record<string, Tensor> => ({
   a: new Tensor([N, P], rnd(20 + s, N * P, 2)),
   g: new Tensor([N, D], rnd(30 + s, N * D, 2)),
 });
-const trilBR = (n: number): Tensor => {
-  const S = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) S[i * n + i] = 1;
-  for (let i = 1; i < n; i++) S[i * n] = 2;
-  return new Tensor([n, n], S);
-};
 const hyper = { lr: 0.1, damping: 1e-3, lr_cov: 0.05, weight_decay: 0.01 };
 const CASES: Case[] = [
   { fn: 'singd_dense', hyper, inputs: layerInputs, slowGpu: true },
   { fn: 'singd_diag', hyper: { ...hyper, normalize_lr_cov: 1 }, inputs: layerInputs },
-  { fn: 'singd_toeplitz', hyper, inputs: layerInputs, slowGpu: true },
-  { fn: 'singd_toeplitz', hyper: { ...hyper, upper: 1, kfac_like: 1 }, inputs: layerInputs, slowGpu: true },
-  { fn: 'singd_masked', hyper, inputs: (s) => ({ ...layerInputs(s), SK: trilBR(P), SC: trilBR(D) }), slowGpu: true },
+  { fn: 'singd_triltoeplitz', hyper, inputs: layerInputs, slowGpu: true },
+  { fn: 'singd_triutoeplitz', hyper: { ...hyper, kfac_like: 1 }, inputs: layerInputs, slowGpu: true },
+  { fn: 'singd_tril_bottomright_diag', hyper, inputs: layerInputs, slowGpu: true },
   { fn: 'if_shampoo', hyper: { lr: 0.1, nbatch: 4 }, inputs: (s) => ({ G: new Tensor([D, P], rnd(10 + s, D * P)) }) },
 ];
 

@@ -23,30 +23,87 @@ const backend = new CpuBackend({ engine: 'wasm', threads: 1 });
 
 type Kind = 'dense' | 'diagonal' | 'triltoeplitz' | 'triutoeplitz' | Masked;
 type Masked = 'block30diagonal' | 'hierarchical15_15' | 'trilbottomrightdiag' | 'triltopleftdiag' | 'triubottomrightdiag' | 'triutopleftdiag';
-/** the classes run by singd_masked, with the stdlib function giving their weights S (Π(X) = S ∘ X) */
-const WEIGHTS: Record<Masked, string> = {
-  block30diagonal: 'block30_weights', hierarchical15_15: 'hierarchical15_15_weights',
-  trilbottomrightdiag: 'tril_bottomright_diag_weights', triltopleftdiag: 'tril_topleft_diag_weights',
-  triubottomrightdiag: 'triu_bottomright_diag_weights', triutopleftdiag: 'triu_topleft_diag_weights',
-};
+/** the instance of stdlib/spd.mat's one generic `singd` for each of singd's structures */
 const OPT: Record<Kind, string> = {
-  dense: 'singd_dense', diagonal: 'singd_diag', triltoeplitz: 'singd_toeplitz', triutoeplitz: 'singd_toeplitz',
-  ...(Object.fromEntries(Object.keys(WEIGHTS).map((k) => [k, 'singd_masked'])) as Record<Masked, string>),
+  dense: 'singd_dense', diagonal: 'singd_diag', triltoeplitz: 'singd_triltoeplitz', triutoeplitz: 'singd_triutoeplitz',
+  block30diagonal: 'singd_block30', hierarchical15_15: 'singd_hierarchical',
+  trilbottomrightdiag: 'singd_tril_bottomright_diag', triltopleftdiag: 'singd_tril_topleft_diag',
+  triubottomrightdiag: 'singd_triu_bottomright_diag', triutopleftdiag: 'singd_triu_topleft_diag',
 };
-const isMasked = (k: Kind): k is Masked => k in WEIGHTS;
+const MASKED: readonly Kind[] = ['block30diagonal', 'hierarchical15_15', 'trilbottomrightdiag', 'triltopleftdiag', 'triubottomrightdiag', 'triutopleftdiag'];
 
-/** The dense n×n form of a stored factor. */
-function dense(kind: Kind, T: Tensor, n: number): Float64Array {
-  if (kind === 'dense' || isMasked(kind)) return Float64Array.from(T.data);
-  const out = new Float64Array(n * n);
+/** singd's Hierarchical15_15 pattern [[A, B₁, B₂], [0, diag, 0], [0, D, E]] (K1 = min(15, n) rows
+ *  in A, the last max(n − 15, K1) … rows in E), as singd's hierarchical.py lays it out. */
+function hierarchicalPattern(n: number): Uint8Array {
+  const k1 = Math.min(15, n);
+  const e = Math.max(n - 15, k1);
+  const P = new Uint8Array(n * n);
   for (let i = 0; i < n; i++)
     for (let j = 0; j < n; j++) {
-      if (kind === 'diagonal') out[i * n + j] = i === j ? T.data[i]! : 0;
-      else if (kind === 'triltoeplitz') out[i * n + j] = i >= j ? T.data[i - j]! : 0;
-      else out[i * n + j] = j >= i ? T.data[j - i]! : 0;
+      const top = i < k1;
+      const bot = i >= e;
+      const mid = !top && !bot;
+      const jtop = j < k1;
+      const jbot = j >= e;
+      P[i * n + j] = top ? 1 : mid ? (i === j ? 1 : 0) : !jtop ? 1 : 0;
+      if (bot && jbot) P[i * n + j] = 1;
     }
-  return out;
+  return P;
 }
+
+/** The dense n×n form of a stored factor, written here from the classes' layouts in singd (not
+ *  from the stdlib's to_dense), and the count of stored entries that belong to no class member
+ *  (padding the optimizer must keep at 0). */
+function denseOf(kind: Kind, T: Tensor, n: number): { M: Float64Array; stray: number } {
+  const out = new Float64Array(n * n);
+  let stray = 0;
+  const x = T.data;
+  if (kind === 'dense') return { M: Float64Array.from(x), stray };
+  if (kind === 'hierarchical15_15') {
+    const P = hierarchicalPattern(n);
+    for (let k = 0; k < n * n; k++) {
+      if (P[k]) out[k] = x[k]!;
+      else if (x[k] !== 0) stray++;
+    }
+    return { M: out, stray };
+  }
+  if (kind === 'block30diagonal') {
+    const w = Math.min(n, 30);
+    assert.deepEqual([...T.shape], [n, w]);
+    for (let i = 0; i < n; i++)
+      for (let t = 0; t < w; t++) {
+        const j = 30 * Math.floor(i / 30) + t;
+        if (j < n) out[i * n + j] = x[i * w + t]!;
+        else if (x[i * w + t] !== 0) stray++;
+      }
+    return { M: out, stray };
+  }
+  if (MASKED.includes(kind)) {
+    // [diagonal, vector] (n × 2): the vector's entry on the diagonal is padding
+    assert.deepEqual([...T.shape], [n, 2]);
+    const at = (k: number): [number, number] | null => {
+      if (kind === 'trilbottomrightdiag') return k >= 1 ? [k, 0] : null;
+      if (kind === 'triubottomrightdiag') return k >= 1 ? [0, k] : null;
+      if (kind === 'triltopleftdiag') return k < n - 1 ? [n - 1, k] : null;
+      return k < n - 1 ? [k, n - 1] : null; // triutopleftdiag
+    };
+    for (let k = 0; k < n; k++) {
+      out[k * n + k] = x[2 * k]!;
+      const ij = at(k);
+      if (ij) out[ij[0] * n + ij[1]] = x[2 * k + 1]!;
+      else if (x[2 * k + 1] !== 0) stray++;
+    }
+    return { M: out, stray };
+  }
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++) {
+      if (kind === 'diagonal') out[i * n + j] = i === j ? x[i]! : 0;
+      else if (kind === 'triltoeplitz') out[i * n + j] = i >= j ? x[i - j]! : 0;
+      else out[i * n + j] = j >= i ? x[j - i]! : 0;
+    }
+  return { M: out, stray };
+}
+const dense = (kind: Kind, T: Tensor, n: number): Float64Array => denseOf(kind, T, n).M;
 
 async function runSingd(run: ReturnType<typeof spdFixture>['singd'][number]): Promise<Record<string, number>> {
   const fx = spdFixture();
@@ -56,7 +113,6 @@ async function runSingd(run: ReturnType<typeof spdFixture>['singd'][number]): Pr
     lr: h.lr as number, momentum: h.momentum as number, damping: h.damping as number, alpha1: h.alpha1 as number,
     weight_decay: h.weight_decay as number, lr_cov: h.lr_cov as number,
     kfac_like: h.kfac_like ? 1 : 0, normalize_lr_cov: h.normalize_lr_cov ? 1 : 0,
-    ...(OPT[kind] === 'singd_toeplitz' ? { upper: kind === 'triutoeplitz' ? 1 : 0 } : {}),
   };
   const digits = loadDigits();
   const net = mod.fn('lin2023_net');
@@ -64,20 +120,6 @@ async function runSingd(run: ReturnType<typeof spdFixture>['singd'][number]): Pr
   const init = mod.fn(`${OPT[kind]}.init`);
   let Ws = initWeights();
   const states: Record<string, Tensor>[] = [];
-  // the weights S_K, S_C of a masked class, per layer
-  const weights: Record<string, Tensor>[] = [];
-  for (const [d, f] of LAYERS) {
-    if (!isMasked(kind)) {
-      weights.push({});
-      continue;
-    }
-    const w = mod.fn(WEIGHTS[kind]);
-    const S = async (n: number): Promise<Tensor> => {
-      const t = Object.values((await w.forward({ x: new Tensor([n], new Float64Array(n)) }, { backend })).outputs)[0]!;
-      return new Tensor(t.shape, Float64Array.from(t.data));
-    };
-    weights.push({ SK: await S(f + 1), SC: await S(d) });
-  }
   const worst: Record<string, number> = { loss: 0, logits: 0, state: 0 };
   const bump = (k: string, e: number): void => {
     if (!(e <= worst[k]!)) worst[k] = e;
@@ -90,7 +132,7 @@ async function runSingd(run: ReturnType<typeof spdFixture>['singd'][number]): Pr
     if (s === steps - 1) bump('logits', scaledError(o.logits!.data, run.logits.data, RTOL, ATOL));
     const next: Tensor[] = [];
     for (let li = 0; li < 3; li++) {
-      const inputs = { W: Ws[li]!, G: o[`G${li + 1}`]!, a: o[`a${li + 1}`]!, g: o[`g${li + 1}`]!, ...weights[li]! };
+      const inputs = { W: Ws[li]!, G: o[`G${li + 1}`]!, a: o[`a${li + 1}`]!, g: o[`g${li + 1}`]! };
       if (s === 0) states.push((await init.forward(inputs, { backend })).outputs);
       const st = await step.forward({ ...inputs, ...states[li]!, ...hyper }, { backend, dims: { T: h.T as number } });
       const { W, ...rest } = st.outputs;
@@ -99,17 +141,15 @@ async function runSingd(run: ReturnType<typeof spdFixture>['singd'][number]): Pr
       if (s === steps - 1) {
         const [d, f] = LAYERS[li]!;
         const p = f + 1;
-        const [K, mK, C, mC] = kind === 'dense' || isMasked(kind) ? [rest.K!, rest.mK!, rest.C!, rest.mC!] : [rest.k!, rest.mk!, rest.c!, rest.mc!];
+        const [K, mK, C, mC] = [rest.K!, rest.mK!, rest.C!, rest.mC!];
         const mats: Record<string, [ArrayLike<number>, number, number]> = {
           W: [W!.data, d, p], buf: [rest.buf!.data, d, p],
           K: [dense(kind, K, p), p, p], mK: [dense(kind, mK, p), p, p], C: [dense(kind, C, d), d, d], mC: [dense(kind, mC, d), d, d],
         };
-        if (isMasked(kind)) {
-          // the factors and momenta stay in their class exactly: zero wherever S is
-          for (const [key, M, S] of [['K', K, weights[li]!.SK!], ['mK', mK, weights[li]!.SK!], ['C', C, weights[li]!.SC!], ['mC', mC, weights[li]!.SC!]] as const) {
-            const off = M.data.filter((v, i) => S.data[i] === 0 && v !== 0).length;
-            assert.equal(off, 0, `${kind} layer ${li + 1} ${key}: ${off} entries outside the class`);
-          }
+        // the factors and momenta stay in their class exactly: no stored entry outside it
+        for (const [key, M, q] of [['K', K, p], ['mK', mK, p], ['C', C, d], ['mC', mC, d]] as const) {
+          const off = denseOf(kind, M, q).stray;
+          assert.equal(off, 0, `${kind} layer ${li + 1} ${key}: ${off} stored entries outside the class`);
         }
         for (const [key, [M, r0, c0]] of Object.entries(mats)) {
           const want = run.final[`layer${li + 1}`]![key];
@@ -131,7 +171,7 @@ test('the fixture holds SINGD runs for every structure stdlib/spd.mat has', () =
   const have = new Set(runs.map((r) => `${r.structure}/${r.variant}`));
   for (const k of ['dense/ingd', 'dense/ikfac', 'dense/normalized', 'diagonal/ingd', 'diagonal/ikfac', 'diagonal/normalized',
     'triltoeplitz/ingd', 'triltoeplitz/ikfac', 'triltoeplitz/normalized', 'triutoeplitz/ingd',
-    ...Object.keys(WEIGHTS).map((k) => `${k}/ingd`)])
+    ...MASKED.map((k) => `${k}/ingd`)])
     assert.ok(have.has(k), k);
 });
 
@@ -305,7 +345,7 @@ test('IKFAC fixed point on constant statistics: singd_dense K Kᵀ = (U + λI)�
         worst = Math.max(worst, maxAbs(R, eyeN(q)));
       }
     } else {
-      for (const [f, S, q] of [[st.k!.data, U, p], [st.c!.data, Gm, d]] as const)
+      for (const [f, S, q] of [[st.K!.data, U, p], [st.C!.data, Gm, d]] as const)
         for (let i = 0; i < q; i++) worst = Math.max(worst, Math.abs(f[i]! * f[i]! * S[i * q + i]! - 1));
     }
     console.log(`# ${name} (kfac_like) after 600 steps: worst |fixed-point residual| ${worst.toExponential(2)}`);

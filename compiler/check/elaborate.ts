@@ -4,6 +4,7 @@
 // with its own symbolic dimensions (that is the check); calls to user functions inline the
 // callee's body with the caller's dimensions substituted.
 
+import { memberOfValue } from './structures.js';
 import type * as A from '../../grammar/ast.js';
 import { closest, type DiagnosticBag, type Note } from '../diagnostics.js';
 import { Dim, shapeEquals, shapeToString } from '../../core/dims.js';
@@ -208,6 +209,10 @@ export class Elab {
         return elaborateUnroll(this, e, env);
       case 'comprehension':
         return elaborateComprehension(this, e, env);
+      case 'member':
+        // structure members are resolved before elaboration (structures.ts); one left here is a
+        // `.` on a value
+        return memberOfValue(this.diag, e);
       case 'error':
         return poison;
     }

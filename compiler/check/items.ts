@@ -22,6 +22,7 @@ import { findRecursion } from './recursion.js';
 import { type BoundParam, elaborateWithRule } from './custom.js';
 import { MAX_STATIC, type ExpandedSignature, type StaticEnv, checkStaticDecls, expandSignature, inferenceSources, isStaticParam, specName, staticDefault, staticDim, staticParams } from './statics.js';
 import { requireStatic } from './collections.js';
+import { expandStructures } from './structures.js';
 import { LimitExceeded, budgetDiagnostic, dimDiagnostic, limitNote, limits } from '../limits.js';
 import { complexForReal, pack, packedType, unpack } from './complex.js';
 import { BudgetExceeded, stageBudget, stepCount, withBudget } from '../ir/budget.js';
@@ -29,6 +30,8 @@ import { BudgetExceeded, stageBudget, stepCount, withBudget } from '../ir/budget
 export interface ItemEntry {
   item: A.FnItem | A.OptimizerItem;
   file: SourceFile;
+  /** an instance of an item generic over structures (structures.ts): the note its diagnostics get */
+  instance?: Note;
 }
 
 export interface SourceLoader {
@@ -117,7 +120,8 @@ export function elaborateProgram(main: SourceFile, diag: DiagnosticBag, loader: 
       }
     }
     for (const it of program.items) {
-      if (it.kind === 'import') continue;
+      // structures and instances are registered by expandStructures (structures.ts)
+      if (it.kind === 'import' || it.kind === 'structure' || it.kind === 'instance') continue;
       const prev = items.get(it.name.name);
       if (prev) {
         diag.error('MAT0305', `'${it.name.name}' is defined twice`, it.name.span, {
@@ -130,13 +134,15 @@ export function elaborateProgram(main: SourceFile, diag: DiagnosticBag, loader: 
     visiting.pop();
   };
   load(main);
+  // structured matrix classes: templates monomorphised, members and instances added as items
+  const structured = expandStructures(files, items, diag);
 
   const visible = new Map<SourceFile, Set<string>>();
   const ownNames = new Map<SourceFile, string[]>(files.map(({ file, program }) => [file, program.items.flatMap((it) => (it.kind === 'import' ? [] : [it.name.name]))]));
   const visibleIn = (file: SourceFile): Set<string> => {
     let seen = visible.get(file);
     if (seen) return seen;
-    seen = new Set(ownNames.get(file) ?? []);
+    seen = new Set([...(ownNames.get(file) ?? []), ...structured.global]);
     visible.set(file, seen); // before the imports: a cycle (MAT0306, reported) ends here
     for (const { target, it } of edges.get(file) ?? []) {
       const there = visibleIn(target);
@@ -210,11 +216,17 @@ export function elaborateProgram(main: SourceFile, diag: DiagnosticBag, loader: 
           if (defaults) for (const f of specializeItem(entry, builder, diag, ctx, defaults, true)) funcs.set(f.name, f);
           return;
         }
-        if (entry.item.kind === 'optimizer') {
-          for (const f of elaborateOptimizer(entry.item, builder, diag, ctx)) funcs.set(f.name, f);
-        } else {
-          const f = elaborateFn(entry.item, builder, diag, ctx);
-          if (f) funcs.set(name, f);
+        // an instance's diagnostics point into its template: a note names the instance
+        const bag = entry.instance ? new DiagnosticBag() : diag;
+        try {
+          if (entry.item.kind === 'optimizer') {
+            for (const f of elaborateOptimizer(entry.item, builder, bag, ctx)) funcs.set(f.name, f);
+          } else {
+            const f = elaborateFn(entry.item, builder, bag, ctx);
+            if (f) funcs.set(name, f);
+          }
+        } finally {
+          if (bag !== diag) for (const d of bag.items) diag.report({ ...d, notes: [...(d.notes ?? []), entry.instance!] });
         }
       });
     } catch (e) {
