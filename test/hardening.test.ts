@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -196,4 +196,33 @@ test('the whole program has a check budget: items each within theirs but togethe
   assert.ok(ds.length >= 1 && ds.every((d) => d.code === 'MAT0703'), JSON.stringify(ds.map((d) => d.message)));
   assert.match(ds[ds.length - 1]!.message, /checking the program \(30 items; \d+ not checked: f\d+/);
   assert.ok(ds.length <= 2, 'one diagnostic for the program (and at most one for the item it stopped in)');
+});
+
+test('diagnostics are deduplicated per (code, span) without scanning the list: a 3,000-term chain of unknown names in a generic SPD optimizer (66,000 reports) checks in about a second, not 7.5 s', async () => {
+  const { DiagnosticBag } = await import('../compiler/diagnostics.js');
+  const { sourceFile } = await import('../compiler/source.js');
+  const f = sourceFile('a.mat', 'x'.repeat(10000));
+  const g = sourceFile('a.mat', 'x'.repeat(10000));
+  const bag = new DiagnosticBag();
+  // the list is never scanned per report (the scan was O(items) per report: 66,000 reports of
+  // megamorphic diagnostics against 3,000 items took 6.5 of the 7.5 s in fuzz case 1463 of seed 777)
+  let scans = 0;
+  for (const m of ['some', 'find', 'findIndex', 'filter', 'indexOf', 'includes'] as const) {
+    const orig = (bag.items[m] as (...a: unknown[]) => unknown).bind(bag.items);
+    Object.defineProperty(bag.items, m, { value: (...a: unknown[]) => (scans++, orig(...a)) });
+  }
+  for (let rep = 0; rep < 22; rep++) for (let i = 0; i < 3000; i++) bag.error('MAT0301', "unknown name 'SC'", { file: f, start: 3 * i, end: 3 * i + 2 });
+  assert.equal(bag.items.length, 3000);
+  // same span, another code; same offsets in another file object: both kept
+  bag.error('MAT0201', 'other', { file: f, start: 0, end: 2 });
+  bag.error('MAT0301', "unknown name 'SC'", { file: g, start: 0, end: 2 });
+  assert.equal(bag.items.length, 3002);
+  assert.equal(scans, 0, 'report scanned the diagnostics list');
+  // the fuzz case itself: stdlib/spd.mat with one state type replaced by a 3,000-term chain
+  const spd = readFileSync(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'stdlib', 'spd.mat'), 'utf8');
+  const target = 'mC: SC[d] = SC.zeros(d)';
+  assert.ok(spd.includes(target));
+  const mutant = spd.replace(target, `mC: (${Array(3000).fill('SC').join(' + ')})[d] = SC.zeros(d)`);
+  const ds = checkSource(mutant, { path: 'spd-mutant.mat' });
+  assert.ok(ds.some((d) => d.code === 'MAT0301'));
 });
