@@ -230,7 +230,7 @@ export class Program {
    *  merged into n-ary einsums (compiler/opt/einsum.ts fuseEinsumChains), so that the einsum
    *  rules differentiate through the contraction tree the optimizer chooses. */
   private differentiable(name: string): Func {
-    return this.memo(`diffable:${name}`, `compiling ${name} (solver expansion and simplification)`, () => fuseEinsumChains(this.b, this.lowered(name)));
+    return this.memo(`diffable:${name}`, `preparing ${name} for differentiation (merging einsum chains)`, () => fuseEinsumChains(this.b, this.lowered(name)));
   }
 
   /** differentiate: the VJP function (before solver expansion). */

@@ -109,3 +109,65 @@ export function dimDepth(d: A.DimAst): number {
   }
   return max;
 }
+
+/** A copy of e with its expression children mapped (and types inside it: loop carries, argmin
+ *  variables) — the rebuilding twin of exprChildren, kept beside it so a new expression kind
+ *  updates both (used by the structure instantiation pass, compiler/check/structures.ts). */
+export function mapChildren(e: A.Expr, f: (c: A.Expr) => A.Expr, ty: (t: A.TypeAst) => A.TypeAst): A.Expr {
+  const args = (as: A.Arg[]): A.Arg[] => as.map((a) => ({ ...a, value: f(a.value) }));
+  const clauses = (c: A.DeclClauses): A.DeclClauses => ({
+    constraints: c.constraints.map(f),
+    init: c.init ? f(c.init) : null,
+    by: c.by ? { ...c.by, args: args(c.by.args), call: f(c.by.call) } : null,
+    grad: c.grad ? { ...c.grad, targets: c.grad.targets.map((t) => ({ ...t, value: f(t.value) })) } : null,
+    orient: c.orient ? f(c.orient) : null,
+  });
+  switch (e.kind) {
+    case 'num':
+    case 'bool':
+    case 'string':
+    case 'name':
+    case 'error':
+      return e;
+    case 'call':
+      return { ...e, args: args(e.args) };
+    case 'member':
+      return { ...e, target: f(e.target), args: e.args ? args(e.args) : null };
+    case 'unary':
+      return { ...e, operand: f(e.operand) };
+    case 'binary':
+      return { ...e, left: f(e.left), right: f(e.right) };
+    case 'transpose':
+      return { ...e, operand: f(e.operand) };
+    case 'index':
+      return {
+        ...e,
+        target: f(e.target),
+        indices: e.indices.map((i) => (i.kind === 'at' ? { ...i, index: f(i.index) } : i.kind === 'range' ? { ...i, lo: f(i.lo), hi: f(i.hi) } : i)),
+      };
+    case 'tuple':
+      return { ...e, elems: e.elems.map(f) };
+    case 'matrix':
+      return { ...e, rows: e.rows.map((r) => r.map(f)) };
+    case 'let':
+      return { ...e, bindings: e.bindings.map((b) => ({ ...b, value: f(b.value) })), body: f(e.body) };
+    case 'if':
+      return { ...e, cond: f(e.cond), then: f(e.then), else: f(e.else) };
+    case 'argopt':
+      return { ...e, vars: e.vars.map((v) => ({ ...v, type: ty(v.type) })), objective: f(e.objective), clauses: clauses(e.clauses) };
+    case 'solve':
+      return { ...e, vars: e.vars.map((v) => ({ ...v, type: ty(v.type) })), equations: e.equations.map(f), clauses: clauses(e.clauses) };
+    case 'comprehension':
+      return { ...e, elem: f(e.elem), lo: f(e.lo), hi: f(e.hi) };
+    case 'iterate':
+    case 'unroll':
+      return {
+        ...e,
+        carries: e.carries.map((c) => ({ ...c, type: c.type ? ty(c.type) : null, init: f(c.init) })),
+        lo: f(e.lo),
+        hi: f(e.hi),
+        body: f(e.body),
+        until: e.until ? f(e.until) : null,
+      };
+  }
+}

@@ -63,25 +63,15 @@ const inputsOf = (c: ProjCase) => ({ W: T(c.inputs.W), a: T(c.inputs.a), b: T(c.
 
 // ---- packed complex matrices (…, 2): (re, im) interleaved ------------------------------------
 
-/** C = Aᴴ B for packed A: m×p, B: m×q. */
-function hmul(A: ArrayLike<number>, B: ArrayLike<number>, m: number, p: number, q: number): Float64Array {
-  const C = new Float64Array(2 * p * q);
-  for (let i = 0; i < p; i++)
-    for (let j = 0; j < q; j++) {
-      let re = 0;
-      let im = 0;
-      for (let r = 0; r < m; r++) {
-        const ar = A[2 * (r * p + i)]!;
-        const ai = -A[2 * (r * p + i) + 1]!;
-        const br = B[2 * (r * q + j)]!;
-        const bi = B[2 * (r * q + j) + 1]!;
-        re += ar * br - ai * bi;
-        im += ar * bi + ai * br;
-      }
-      C[2 * (i * q + j)] = re;
-      C[2 * (i * q + j) + 1] = im;
+/** The conjugate transpose of a packed m×n A (n×m). */
+function adjoint(A: ArrayLike<number>, m: number, n: number): Float64Array {
+  const H = new Float64Array(2 * m * n);
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < n; j++) {
+      H[2 * (j * m + i)] = A[2 * (i * n + j)]!;
+      H[2 * (j * m + i) + 1] = -A[2 * (i * n + j) + 1]!;
     }
-  return C;
+  return H;
 }
 
 /** C = A B for packed A: m×p, B: p×q. */
@@ -104,6 +94,9 @@ function cmul(A: ArrayLike<number>, B: ArrayLike<number>, m: number, p: number, 
     }
   return C;
 }
+
+/** C = Aᴴ B for packed A: m×p, B: m×q. */
+const hmul = (A: ArrayLike<number>, B: ArrayLike<number>, m: number, p: number, q: number): Float64Array => cmul(adjoint(A, m, p), B, p, m, q);
 
 /** max |UᴴU − I| for a packed m×n U. */
 function unitaryErr(U: ArrayLike<number>, m: number, n = m): number {
