@@ -227,14 +227,15 @@ export interface StructureItem {
   span: Span;
 }
 
-/** `optimizer NAME = TEMPLATE[S = STRUCTURE, …]` (or `fn`, `layer`): a named instance of an item
- *  that is generic over structures; replaced by the instance before elaboration. */
+/** `optimizer NAME = TEMPLATE[S = STRUCTURE, K = 3, …]` (or `fn`, `layer`): a named instance of an
+ *  item that is generic over structures or static ints; replaced by the instance before
+ *  elaboration. A binding to a number (`int` set; `value` holds its text) gives a static int. */
 export interface InstanceItem {
   kind: 'instance';
   of: 'fn' | 'layer' | 'optimizer';
   name: Ident;
   template: Ident;
-  bindings: { param: Ident; value: Ident }[];
+  bindings: { param: Ident; value: Ident; int?: number }[];
   span: Span;
 }
 

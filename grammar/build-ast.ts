@@ -90,7 +90,11 @@ class Builder {
     const template = this.ident(n.children.template?.[0] as IToken | undefined, span);
     const ps = (n.children.bindParam ?? []) as IToken[];
     const vs = (n.children.bindValue ?? []) as IToken[];
-    const bindings = ps.map((p, i) => ({ param: this.ident(p, span), value: this.ident(vs[i], span) }));
+    const bindings = ps.map((p, i) => {
+      const v = vs[i];
+      const num = v && /^[0-9]/.test(v.image);
+      return { param: this.ident(p, span), value: this.ident(v, span), ...(num ? { int: Number(v.image) } : {}) };
+    });
     return { kind: 'instance', of, name, template, bindings, span };
   }
 

@@ -74,8 +74,8 @@ export class MatParser extends CstParser {
     this.CONSUME(T.RBrace);
   });
 
-  /** `optimizer NAME = TEMPLATE[S = STRUCTURE, …]` (or `fn`/`layer`): a named instance of an item
-   *  generic over structures (compiler/check/structures.ts). */
+  /** `optimizer NAME = TEMPLATE[S = STRUCTURE, K = 3, …]` (or `fn`/`layer`): a named instance of an
+   *  item generic over structures or static ints (compiler/check/structures.ts). */
   instanceDecl = this.RULE('instanceDecl', () => {
     this.OR([{ ALT: () => this.CONSUME(T.Fn) }, { ALT: () => this.CONSUME(T.Layer) }, { ALT: () => this.CONSUME(T.Optimizer) }]);
     this.CONSUME(T.Identifier);
@@ -87,7 +87,8 @@ export class MatParser extends CstParser {
       DEF: () => {
         this.CONSUME3(T.Identifier, { LABEL: 'bindParam' });
         this.CONSUME2(T.Equals);
-        this.CONSUME4(T.Identifier, { LABEL: 'bindValue' });
+        // a structure's name, or an integer for a static int parameter
+        this.OR2([{ ALT: () => this.CONSUME4(T.Identifier, { LABEL: 'bindValue' }) }, { ALT: () => this.CONSUME(T.Number_, { LABEL: 'bindValue' }) }]);
       },
     });
     this.CONSUME(T.RBracket);

@@ -76,6 +76,20 @@ const unaryMath = (op: UnaryKind): Builtin => ({
   },
 });
 
+// Rounding is elementwise and keeps 0 and the symmetry of entries, so a symmetric, diagonal or
+// triangular argument stays so (spd does not: rounding can move an eigenvalue across zero).
+const rounding = (op: 'half' | 'bfloat'): Builtin => ({
+  sig: `${op === 'half' ? 'f16' : 'bf16'}(x): x rounded to ${op === 'half' ? 'IEEE binary16' : 'bfloat16'} elementwise, kept in the working precision`,
+  elaborate(el, e, env) {
+    const v = args(el, e, env, 1);
+    if (!v) return poison;
+    const a = arrArg(el, e, v[0]!, 0);
+    if (!a) return poison;
+    const kept = a.struct === 'sym' || a.struct === 'diag' || a.struct === 'tril' || a.struct === 'triu' ? a.struct : a.struct === 'spd' ? 'sym' : 'general';
+    return arr(el.b.unary(op, a.node), kept, a.row);
+  },
+});
+
 function dimsArgs(el: Elab, e: Call, vals: Val[]): Dim[] | null {
   const out: Dim[] = [];
   for (let i = 0; i < vals.length; i++) {
@@ -210,6 +224,9 @@ export const builtins: Record<string, Builtin> = {
   cos: unaryMath('cos'),
   tanh: unaryMath('tanh'),
   sigmoid: unaryMath('sigmoid'),
+  // x rounded to IEEE binary16 / bfloat16, kept in the working precision (core/lowp.ts)
+  f16: rounding('half'),
+  bf16: rounding('bfloat'),
   relu: {
     sig: 'relu(x) = max(x, 0) elementwise',
     elaborate(el, e, env) {

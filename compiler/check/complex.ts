@@ -708,6 +708,9 @@ const handlers: Record<string, { run: Handler; always?: boolean }> = {
   abs: { run: (el, e, env, vals, bi) => (isCx(vals[0] ?? poison) ? realUnary((b, p) => b.binary('hypot', p.re, z0(b, p.im, p.re)))(el, e, env, vals, bi) : withPre(el, e, vals, () => bi!.elaborate(el, e, env))) },
   // sign(z) = z/|z| (0 at 0), as numpy's
   sign: { run: unary((b, p) => cunit(b, p, 0)) },
+  // a complex number stored in a low-precision format: both parts rounded (core/lowp.ts)
+  f16: { run: unary((b, p) => ({ re: b.unary('half', p.re), im: p.im && b.unary('half', p.im) })) },
+  bf16: { run: unary((b, p) => ({ re: b.unary('bfloat', p.re), im: p.im && b.unary('bfloat', p.im) })) },
   phase: {
     always: true,
     run: (el, e, _env, vals) => {

@@ -32,6 +32,10 @@ export interface ItemEntry {
   file: SourceFile;
   /** an instance of an item generic over structures (structures.ts): the note its diagnostics get */
   instance?: Note;
+  /** static int parameters an instance item binds (`optimizer ingd_f16 = ingd[lowp = 1]`): when
+   *  they are all of the item's static parameters, the item is elaborated at them under its own
+   *  plain name, not as a specialisation `ingd_f16[lowp=1]` */
+  fixed?: [string, number][];
 }
 
 export interface SourceLoader {
@@ -206,7 +210,15 @@ export function elaborateProgram(main: SourceFile, diag: DiagnosticBag, loader: 
     }
     try {
       withBudget(`checking ${name}`, budget, () => {
-        if (staticParams(entry.item).length) {
+        const sps = staticParams(entry.item);
+        const fixed = entry.fixed ? new Map(entry.fixed) : undefined;
+        if (sps.length && fixed && sps.every((p) => fixed.has(p.name.name))) {
+          // an instance item at every static parameter: one specialisation, named plainly
+          const statics = sps.map((p) => [p.name.name, fixed.get(p.name.name)!] as [string, number]);
+          for (const f of specializeItem(entry, builder, diag, ctx, statics, false, name)) funcs.set(f.name, f);
+          return;
+        }
+        if (sps.length) {
           // A generic item (static parameters) is checked at each specialisation, and once on
           // its own at the defaults of its static parameters when every one has a default.
           generics.set(name, entry);
@@ -260,9 +272,9 @@ export function defaultStatics(item: A.FnItem | A.OptimizerItem): [string, numbe
 /** Elaborates one specialisation of a generic item (a value for every static parameter, in
  *  declaration order): the function (or an optimizer's step and init), named `tt[K=4]`. Its
  *  diagnostics are reported with a note naming the static values. */
-export function specializeItem(entry: ItemEntry, b: Builder, diag: DiagnosticBag, ctx: ElabContext, statics: readonly [string, number][], atDefaults = false): Func[] {
+export function specializeItem(entry: ItemEntry, b: Builder, diag: DiagnosticBag, ctx: ElabContext, statics: readonly [string, number][], atDefaults = false, plainName?: string): Func[] {
   const item = entry.item;
-  const name = specName(item.name.name, statics);
+  const name = plainName ?? specName(item.name.name, statics);
   const bag = new DiagnosticBag();
   const env = new Map(statics);
   let out: Func[] = [];
@@ -275,7 +287,7 @@ export function specializeItem(entry: ItemEntry, b: Builder, diag: DiagnosticBag
   } finally {
     const values = statics.map(([k, v]) => `${k} = ${v}`).join(', ');
     const note = {
-      message: atDefaults ? `in ${name}: ${item.name.name} is checked at the defaults of its static parameters (${values})` : `in the specialisation ${name} (${values})`,
+      message: atDefaults ? `in ${name}: ${item.name.name} is checked at the defaults of its static parameters (${values})` : plainName ? `in the instance ${name} (${values})` : `in the specialisation ${name} (${values})`,
       span: item.name.span,
     };
     for (const d of bag.items) diag.report({ ...d, notes: [...(d.notes ?? []), note] });

@@ -50,9 +50,11 @@ interface Template {
   file: SourceFile;
   /** the static structure parameters, in declaration order */
   sparams: A.Param[];
+  /** static ints an instance item binds (its instances carry them: ItemEntry.fixed) */
+  fixed?: [string, number][];
 }
 
-type Entry = { item: A.FnItem | A.OptimizerItem; file: SourceFile; instance?: Note };
+type Entry = { item: A.FnItem | A.OptimizerItem; file: SourceFile; instance?: Note; fixed?: [string, number][] };
 
 /** Members every structure declares. */
 export const REQUIRED_MEMBERS = ['to_dense', 'project'] as const;
@@ -213,16 +215,55 @@ export function expandStructures(files: { file: SourceFile; program: A.Program }
   }
 
   // ---- instance items and default instances
+  const synthetic = new Set<string>(); // templates at other static ints, made by instance items
   for (const { file, program } of files) {
     for (const it of program.items) {
       if (it.kind !== 'instance') continue;
-      const t = templates.get(it.template.name);
-      if (!t) {
-        const sug = closest(it.template.name, templates.keys());
-        diag.error('MAT0267', items.has(it.template.name) ? `'${it.template.name}' has no structure parameters: there is nothing to instantiate` : `no item generic over structures is named '${it.template.name}'`, it.template.span, {
-          ...(sug ? { suggestion: `did you mean '${sug}'?` } : {}),
+      let t = templates.get(it.template.name);
+      const plain = t ? undefined : items.get(it.template.name);
+      const ints = it.bindings.filter((b) => b.int !== undefined);
+      const misbound = plain && !t && it.bindings.find((b) => b.int === undefined && staticIntParam(plain.item, b.param.name));
+      if (misbound) {
+        diag.error('MAT0264', `${misbound.param.name} is a static int parameter of ${it.template.name}: bind it to a number, not '${misbound.value.name}'`, misbound.value.span);
+        continue;
+      }
+      if (!t && !(plain && ints.length)) {
+        const sug = closest(it.template.name, [...templates.keys(), ...[...items.keys()].filter((k) => !k.includes('.'))]);
+        diag.error('MAT0267', plain ? `'${it.template.name}' has no structure parameters and this instance binds no static int: there is nothing to instantiate` : `no item generic over structures or static ints is named '${it.template.name}'`, it.template.span, {
+          ...(sug && sug !== it.template.name ? { suggestion: `did you mean '${sug}'?` } : {}),
         });
         continue;
+      }
+      const base = (t ?? plain)!;
+      // static int bindings: the instance carries them (ItemEntry.fixed)
+      if (ints.length && !checkStaticInts(base.item, ints, it.template.name, diag)) continue;
+      const fixed: [string, number][] = ints.map((b) => [b.param.name, b.int!]);
+      const withInts = base.item;
+      if (!t) {
+        // an ordinary item at other static ints: the copy is the instance
+        const kindOf = withInts.kind === 'optimizer' ? 'optimizer' : 'fn';
+        if ((it.of === 'optimizer') !== (kindOf === 'optimizer')) {
+          diag.error('MAT0267', `${it.template.name} is ${kindOf === 'optimizer' ? 'an optimizer' : 'a function'}: write '${kindOf === 'optimizer' ? 'optimizer' : 'fn'} ${it.name.name} = ${it.template.name}[…]'`, it.span);
+          continue;
+        }
+        const other = it.bindings.find((b) => b.int === undefined);
+        if (other) {
+          diag.error('MAT0264', `${it.template.name} has no structure parameter '${other.param.name}'`, other.param.span);
+          continue;
+        }
+        if (items.has(it.name.name) || templates.has(it.name.name) || structures.has(it.name.name)) {
+          diag.error('MAT0305', `'${it.name.name}' is defined twice`, it.name.span);
+          continue;
+        }
+        items.set(it.name.name, { item: { ...withInts, name: { name: it.name.name, span: it.name.span } }, file: plain!.file, fixed });
+        continue;
+      }
+      if (ints.length) {
+        // a template at other static ints: a template of its own, named after the binding
+        const key = `${it.template.name}[${ints.map((b) => `${b.param.name}=${b.int}`).join(',')}]`;
+        t = { ...t, fixed };
+        templates.set(key, t);
+        synthetic.add(key);
       }
       rewriter.instantiated.add(it.template.name);
       const kindOf = t.item.kind === 'optimizer' ? 'optimizer' : 'fn';
@@ -238,6 +279,7 @@ export function expandStructures(files: { file: SourceFile; program: A.Program }
       }
       const given = new Map<string, { value: A.Ident; span: Span }>();
       for (const b of it.bindings) {
+        if (b.int !== undefined) continue;
         if (!t.sparams.some((p) => p.name.name === b.param.name)) {
           const sug = closest(b.param.name, t.sparams.map((p) => p.name.name));
           diag.error('MAT0264', `${it.template.name} has no structure parameter '${b.param.name}'`, b.param.span, {
@@ -248,19 +290,20 @@ export function expandStructures(files: { file: SourceFile; program: A.Program }
         }
         given.set(b.param.name, { value: b.value, span: b.value.span });
       }
-      const binding = rewriter.bind(t, it.template.name, given, new Map(), it.span);
-      if (binding) rewriter.instantiate(it.template.name, binding, it.name.name, it.name.span);
+      const tkey = ints.length ? `${it.template.name}[${ints.map((b) => `${b.param.name}=${b.int}`).join(',')}]` : it.template.name;
+      const binding = rewriter.bind(t, tkey, given, new Map(), it.span);
+      if (binding) rewriter.instantiate(tkey, binding, it.name.name, it.name.span);
     }
   }
   for (const [name, t] of templates) {
     // every structure parameter has a default: the template's own name is that instance
-    if (!t.sparams.every((p) => p.default)) continue;
+    if (synthetic.has(name) || !t.sparams.every((p) => p.default)) continue;
     const binding = rewriter.bind(t, name, new Map(), new Map(), t.item.name.span, true);
     if (binding) rewriter.instantiate(name, binding, name, t.item.name.span);
   }
   rewriter.drain();
   for (const [name, t] of templates) {
-    if (rewriter.instantiated.has(name)) continue;
+    if (rewriter.instantiated.has(name) || synthetic.has(name)) continue;
     const sp = t.sparams[0]!;
     diag.warning('MAT0269', `${name} is generic over structures and has no instance: it is not checked`, t.item.name.span, {
       notes: [{ message: 'an item with static structure parameters is checked per instance', span: sp.span }],
@@ -268,6 +311,28 @@ export function expandStructures(files: { file: SourceFile; program: A.Program }
     });
   }
   return out;
+}
+
+const isStaticIntParam = (p: A.Param): boolean => p.type?.name.name === 'int' && !!p.type.static && !p.type.dims && !p.type.each;
+const staticIntParam = (item: A.FnItem | A.OptimizerItem, name: string): boolean =>
+  (item.kind === 'optimizer' ? [...item.params, ...item.hyper] : item.params).some((p) => p.name.name === name && isStaticIntParam(p));
+
+/** Every name `ints` binds is a static int parameter of `item` (MAT0264 otherwise). */
+function checkStaticInts(item: A.FnItem | A.OptimizerItem, ints: { param: A.Ident; value: A.Ident; int?: number }[], tname: string, diag: DiagnosticBag): boolean {
+  const all = item.kind === 'optimizer' ? [...item.params, ...item.hyper] : item.params;
+  let ok = true;
+  for (const b of ints) {
+    if (!staticIntParam(item, b.param.name)) {
+      const names = all.filter(isStaticIntParam).map((p) => p.name.name);
+      const sug = closest(b.param.name, names);
+      diag.error('MAT0264', `${tname} has no static int parameter '${b.param.name}'`, b.param.span, {
+        notes: [{ message: names.length ? `its static int parameters: ${names.join(', ')}` : `${tname} has no static int parameters` }],
+        ...(sug ? { suggestion: `did you mean '${sug}'?` } : {}),
+      });
+      ok = false;
+    }
+  }
+  return ok;
 }
 
 /** to_dense takes the storage, project returns it (MAT0268). */
@@ -384,7 +449,7 @@ class Rewriter {
       const drop = (ps: A.Param[]): A.Param[] => ps.filter((p) => !isStructureParam(p));
       const inst = item.kind === 'optimizer' ? { ...item, params: drop(item.params), hyper: drop(item.hyper) } : { ...item, params: drop(item.params) };
       const at = binding.map(([k, v]) => `${k} = ${v}`).join(', ');
-      this.items.set(name, { item: inst, file: t.file, instance: { message: name === template ? `in ${name} at the defaults of its structure parameters (${at})` : `in the instance ${name} of ${template} (${at})`, span: t.item.name.span } });
+      this.items.set(name, { item: inst, file: t.file, ...(t.fixed ? { fixed: t.fixed } : {}), instance: { message: name === template ? `in ${name} at the defaults of its structure parameters (${at})` : `in the instance ${name} of ${template} (${at})`, span: t.item.name.span } });
       if (name !== template && name.includes('[')) this.global.add(name);
     }
   }

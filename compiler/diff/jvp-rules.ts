@@ -76,6 +76,10 @@ export const jvpRules: Record<OpKind, Rule> = {
   cos: unaryChain((b, d, n) => b.neg(b.mul(d, b.unary('sin', n.args[0]!)))),
   tanh: unaryChain((b, d, n) => b.mul(d, b.sub(b.const(1), b.mul(n, n)))),
   sigmoid: unaryChain((b, d, n) => b.mul(d, b.mul(n, b.sub(b.const(1), n)))),
+  // rounding to a storage format differentiates as the identity, as PyTorch's dtype casts do (the
+  // derivative of the step function itself is zero almost everywhere and useless to a user)
+  half: lin1((_b, d) => d),
+  bfloat: lin1((_b, d) => d),
 
   add: (cx, n, [da, db]) => total(cx.b, n, [da, db]),
   sub: (cx, n, [da, db]) => total(cx.b, n, [da, db ? cx.b.neg(db) : undefined]),

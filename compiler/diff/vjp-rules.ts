@@ -162,6 +162,9 @@ export const vjpRules: Record<OpKind, Rule> = {
   tanh: elementwise((b, g, n) => [[n.args[0]!, b.mul(g, b.sub(b.const(1), b.mul(n, n)))]]),
   // d σ = σ (1 − σ)
   sigmoid: elementwise((b, g, n) => [[n.args[0]!, b.mul(g, b.mul(n, b.sub(b.const(1), n)))]]),
+  // rounding to a storage format: the identity (jvp-rules.ts says why)
+  half: elementwise((_b, g, n) => [[n.args[0]!, g]]),
+  bfloat: elementwise((_b, g, n) => [[n.args[0]!, g]]),
 
   add: elementwise((_b, g, n) => [[n.args[0]!, g], [n.args[1]!, g]]),
   sub: elementwise((b, g, n) => [[n.args[0]!, g], [n.args[1]!, b.neg(g)]]),

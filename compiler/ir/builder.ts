@@ -2,6 +2,7 @@
 // always-valid simplifications (x+0, x*1, --x, constant folding, (Aᵀ)ᵀ) happen at construction
 // and derivative IR starts small. Heavier rewriting lives in compiler/opt.
 
+import { roundBF16, roundF16 } from '../../core/lowp.js';
 import { Dim } from '../../core/dims.js';
 import type { CallSite, Span } from '../source.js';
 import { type Attrs, type Node, type Region, Graph } from './node.js';
@@ -44,6 +45,8 @@ const foldUnary: Partial<Record<UnaryKind, (x: number) => number>> = {
   tanh: Math.tanh,
   sigmoid: (x) => 1 / (1 + Math.exp(-x)),
   not: (x) => (x === 0 ? 1 : 0),
+  half: roundF16,
+  bfloat: roundBF16,
 };
 
 const foldBinary: Partial<Record<BinaryKind, (a: number, b: number) => number>> = {

@@ -6,7 +6,7 @@ import { Dim, shapeEquals, shapeToString } from '../../core/dims.js';
 import { type IrType, type TensorType, type Struct, tensorT, tupleT, scalarT, intT, typeKey, typeEquals } from './types.js';
 import type { Attrs, Region } from './node.js';
 
-export const elementwiseUnary = ['neg', 'exp', 'log', 'sqrt', 'abs', 'sign', 'sin', 'cos', 'tanh', 'sigmoid', 'not'] as const;
+export const elementwiseUnary = ['neg', 'exp', 'log', 'sqrt', 'abs', 'sign', 'sin', 'cos', 'tanh', 'sigmoid', 'not', 'half', 'bfloat'] as const;
 export const elementwiseBinary = [
   'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'atan2', 'hypot', 'lt', 'le', 'gt', 'ge', 'eq', 'ne', 'and', 'or',
 ] as const;
@@ -171,6 +171,9 @@ export const opSpecs: Record<OpKind, OpSpec> = {
   neg: unary('neg'), exp: unary('exp'), log: unary('log'), sqrt: unary('sqrt'), abs: unary('abs'),
   sign: unary('sign'), sin: unary('sin'), cos: unary('cos'), tanh: unary('tanh'), sigmoid: unary('sigmoid'),
   not: unary('not'),
+  // rounding to IEEE binary16 / bfloat16 (round to nearest, ties to even; overflow to ±inf), the
+  // value kept in the working precision: low-precision storage modelled exactly (compiler/ir/lowp.ts)
+  half: unary('half'), bfloat: unary('bfloat'),
   add: binary('add'), sub: binary('sub'), mul: binary('mul'), div: binary('div'), pow: binary('pow'),
   maximum: binary('maximum'), minimum: binary('minimum'),
   // atan2(y, x) ∈ (−π, π], the angle of (x, y); hypot(a, b) = √(a² + b²) (complex abs and angle:

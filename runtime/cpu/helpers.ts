@@ -6,6 +6,7 @@
 // An operand is (array, offset, row stride, column stride); a vector is (array, offset, stride).
 // Results are contiguous (row-major) and written, never accumulated into.
 
+import { roundBF16, roundF16 } from '../../core/lowp.js';
 import { MatcRuntimeError } from '../../core/errors.js';
 import { intDiv, intMod } from '../../core/intops.js';
 import { randomValue } from '../../core/philox.js';
@@ -323,5 +324,5 @@ export function rand(normal: number, key: number, stream: number, e: number, eps
   return randomValue(normal ? 'normal' : 'uniform', key, stream, e, eps > 2 ** -40);
 }
 
-export const helpers = { gemm, gemv, dot, lu, trisolve, oob, sgn, sigm, ftoi, idiv: intDiv, imod: intMod, rand };
+export const helpers = { gemm, gemv, dot, lu, trisolve, oob, sgn, sigm, rf16: roundF16, rbf16: roundBF16, ftoi, idiv: intDiv, imod: intMod, rand };
 export type Helpers = typeof helpers;

@@ -2,6 +2,7 @@
 // with concrete shapes; integers are plain numbers; tuples are arrays. These kernels are the
 // oracle the WebGPU backend is compared against, so they favour clarity over speed.
 
+import { roundBF16, roundF16 } from '../../core/lowp.js';
 import type { Node } from '../../compiler/ir/node.js';
 import type { OpKind } from '../../compiler/ir/ops.js';
 import { parseEinsum } from '../../compiler/ir/ops.js';
@@ -306,6 +307,8 @@ export const cpuKernels: Record<OpKind, (n: Node, args: V[], cx: KernelCtx) => V
   cos: unaryK(Math.cos),
   tanh: unaryK(Math.tanh),
   sigmoid: unaryK(sigmoid),
+  half: unaryK(roundF16),
+  bfloat: unaryK(roundBF16),
   not: unaryK((x) => (x === 0 ? 1 : 0)),
   add: binaryK((a, b) => a + b),
   sub: binaryK((a, b) => a - b),

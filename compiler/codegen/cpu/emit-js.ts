@@ -55,6 +55,8 @@ function expr(e: Expr): string {
         case 'tanh': return `Math.tanh(${a})`;
         case 'sigm': return `sigm(${a})`;
         case 'sgn': return `sgn(${a})`;
+        case 'rf16': return `rf16(${a})`;
+        case 'rbf16': return `rbf16(${a})`;
       }
       break;
     }
@@ -177,7 +179,7 @@ function stmts(body: readonly Stmt[], ind: string, out: string[]): void {
 export function emitJs(p: LoopProgram): string {
   const out = [
     '"use strict";',
-    'const sgn = H.sgn, sigm = H.sigm;',
+    'const sgn = H.sgn, sigm = H.sigm, rf16 = H.rf16, rbf16 = H.rbf16;',
     ...p.dims.map((_, i) => `const d${i} = D[${i}];`),
     // the machine epsilon of the storage precision, after the dimensions
     `const eps = D[${p.dims.length}];`,

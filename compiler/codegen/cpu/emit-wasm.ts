@@ -30,6 +30,8 @@ const IMPORTS: { name: string; params: ValType[]; result: ValType | null }[] = [
   { name: 'atan2', params: [F64, F64], result: F64 },
   { name: 'hypot', params: [F64, F64], result: F64 },
   { name: 'sigm', params: [F64], result: F64 },
+  { name: 'rf16', params: [F64], result: F64 },
+  { name: 'rbf16', params: [F64], result: F64 },
   { name: 'oob', params: [I32, I32, I32], result: null },
   // rand(normal, key, stream, e, eps) (core/philox.ts, runtime/cpu/helpers.ts rand)
   { name: 'rand', params: [I32, I32, I32, I32, F64], result: F64 },
@@ -935,7 +937,7 @@ function containsCall(e: Expr): boolean {
     case 'rand':
       return true;
     case 'fun':
-      return e.op === 'exp' || e.op === 'log' || e.op === 'sin' || e.op === 'cos' || e.op === 'tanh' || e.op === 'sigm' || containsCall(e.a);
+      return e.op === 'exp' || e.op === 'log' || e.op === 'sin' || e.op === 'cos' || e.op === 'tanh' || e.op === 'sigm' || e.op === 'rf16' || e.op === 'rbf16' || containsCall(e.a);
     case 'not':
     case 'itof':
       return containsCall(e.a);

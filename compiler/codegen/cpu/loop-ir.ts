@@ -16,7 +16,7 @@ export type Ty = 'f' | 'i';
  *  by absolute element position. */
 export type Buf = { k: 'w'; id: number } | { k: 'in'; i: number } | { k: 'out'; i: number } | { k: 'st'; i: number } | { k: 'mem' };
 
-export type FUnary = 'neg' | 'abs' | 'sqrt' | 'exp' | 'log' | 'sin' | 'cos' | 'tanh' | 'sigm' | 'sgn';
+export type FUnary = 'neg' | 'abs' | 'sqrt' | 'exp' | 'log' | 'sin' | 'cos' | 'tanh' | 'sigm' | 'sgn' | 'rf16' | 'rbf16';
 export type FBinary = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'max' | 'min' | 'atan2' | 'hypot';
 export type Cmp = 'lt' | 'le' | 'gt' | 'ge' | 'eq' | 'ne';
 export type IBinary = 'add' | 'sub' | 'mul' | 'min' | 'max' | 'div' | 'mod';

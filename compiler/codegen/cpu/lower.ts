@@ -978,6 +978,8 @@ function elementwise(op: string, a: Expr[]): Expr {
     case 'cos': return fun('cos', x);
     case 'tanh': return fun('tanh', x);
     case 'sigmoid': return fun('sigm', x);
+    case 'half': return fun('rf16', x);
+    case 'bfloat': return fun('rbf16', x);
     case 'not': return b2f(cmp('eq', 'f', x, F(0)));
     case 'add': return fbin('add', x, y);
     case 'sub': return fbin('sub', x, y);

@@ -23,7 +23,7 @@ export const jsClass: Record<OpKind, JsClass> = {
   iadd: 'int', isub: 'int', imul: 'int', imin: 'int', imax: 'int', idiv: 'int', imod: 'int',
   itof: 'view', ftoi: 'int',
   neg: 'view', exp: 'view', log: 'view', sqrt: 'view', abs: 'view', sign: 'view', sin: 'view', cos: 'view',
-  tanh: 'view', sigmoid: 'view', not: 'view',
+  tanh: 'view', sigmoid: 'view', not: 'view', half: 'view', bfloat: 'view',
   add: 'view', sub: 'view', mul: 'view', div: 'view', pow: 'view', maximum: 'view', minimum: 'view', atan2: 'view', hypot: 'view',
   lt: 'view', le: 'view', gt: 'view', ge: 'view', eq: 'view', ne: 'view', and: 'view', or: 'view',
   select: 'view',

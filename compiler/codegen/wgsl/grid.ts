@@ -57,7 +57,7 @@ export const gridStrategy: Record<OpKind, GridStrategy> = {
   iadd: 'int', isub: 'int', imul: 'int', imin: 'int', imax: 'int', idiv: 'int', imod: 'int',
   itof: 'fuse', ftoi: 'segment',
   neg: 'fuse', exp: 'fuse', log: 'fuse', sqrt: 'fuse', abs: 'fuse', sign: 'fuse', sin: 'fuse', cos: 'fuse',
-  tanh: 'fuse', sigmoid: 'fuse', not: 'fuse',
+  tanh: 'fuse', sigmoid: 'fuse', not: 'fuse', half: 'fuse', bfloat: 'fuse',
   add: 'fuse', sub: 'fuse', mul: 'fuse', div: 'fuse', pow: 'fuse', maximum: 'fuse', minimum: 'fuse', atan2: 'fuse', hypot: 'fuse',
   lt: 'fuse', le: 'fuse', gt: 'fuse', ge: 'fuse', eq: 'fuse', ne: 'fuse', and: 'fuse', or: 'fuse',
   select: 'fuse',

@@ -3,6 +3,7 @@
 // writes a scratch slot, or a construct with its own emitter. A new op does not compile until it
 // has an entry here.
 
+import { LOWP_WGSL } from '../../../core/lowp.js';
 import type { OpKind } from '../../ir/ops.js';
 
 export type WgslClass =
@@ -24,7 +25,7 @@ export const wgslClass: Record<OpKind, WgslClass> = {
   iadd: 'int', isub: 'int', imul: 'int', imin: 'int', imax: 'int', idiv: 'int', imod: 'int',
   itof: 'view', ftoi: 'int',
   neg: 'view', exp: 'view', log: 'view', sqrt: 'view', abs: 'view', sign: 'view', sin: 'view', cos: 'view',
-  tanh: 'view', sigmoid: 'view', not: 'view',
+  tanh: 'view', sigmoid: 'view', not: 'view', half: 'view', bfloat: 'view',
   add: 'view', sub: 'view', mul: 'view', div: 'view', pow: 'view', maximum: 'view', minimum: 'view', atan2: 'view', hypot: 'view',
   lt: 'view', le: 'view', gt: 'view', ge: 'view', eq: 'view', ne: 'view', and: 'view', or: 'view',
   select: 'view',
@@ -59,6 +60,8 @@ export function elementwise(op: OpKind, a: string[]): string {
     // tanh(x) for |x| > 15 is ±1 in f32; clamping avoids exp overflow inside some tanh lowerings
     case 'tanh': return `tanh(clamp(${x}, -15.0, 15.0))`;
     case 'sigmoid': return `sigm(${x})`;
+    case 'half': return `rf16(${x})`;
+    case 'bfloat': return `rbf16(${x})`;
     case 'not': return `select(0.0, 1.0, ${x} == 0.0)`;
     case 'add': return `(${x} + ${y})`;
     case 'sub': return `(${x} - ${y})`;
@@ -264,6 +267,7 @@ fn fnan() -> f32 { return bitcast<f32>(0x7fc00000u | u32(ui(3))); }
 // larger magnitude so that squares of f32 values cannot overflow
 fn atan2f(y: f32, x: f32) -> f32 { if (x == 0.0 && y == 0.0) { return 0.0; } return atan2(y, x); }
 fn hypotf(a: f32, b: f32) -> f32 { let m = max(abs(a), abs(b)); if (m == 0.0 || m > 3.0e38) { return m; } let x = a / m; let y = b / m; return m * sqrt(x * x + y * y); }
+${LOWP_WGSL.trim()}
 fn sigm(x: f32) -> f32 { return select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0); }
 fn powf(a: f32, b: f32) -> f32 {
   if (b == 2.0) { return a * a; }
