@@ -146,6 +146,8 @@ function planText(label: string, f: Func): string {
       what = `${clip(l ?? `${ref(use.node)} = ${use.node.op}`)}${use.role !== 'value' ? `   [${use.role}]` : ''}`;
     }
     out.push(`    S${String(k).padEnd(3)} ${size.padEnd(w)}  ${what}`);
+    // values that take the slot over once the earlier ones are dead (liveness planning)
+    for (const later of use?.also ?? []) out.push(`    ${''.padEnd(4)} ${''.padEnd(w)}  then ${clip(line.get(later.node) ?? `${ref(later.node)} = ${later.node.op}`)}${later.role !== 'value' ? `   [${later.role}]` : ''}`);
   });
   out.push(`  inputs     binding 2 (read), per input an offset and a per-instance stride (0 = shared by the batch):`);
   const iw = Math.max(4, ...spec.inputs.map((x) => x.name.length));

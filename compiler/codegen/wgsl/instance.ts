@@ -17,6 +17,7 @@ import { type Func, type Node, type Region, freeParams, reachable, scopes, type 
 import { isSpectral, parseEinsum } from '../../ir/ops.js';
 import { type TensorType, type TupleType, numel } from '../../ir/types.js';
 import { type InstanceKernelSpec, type KernelIO, uniformIndex } from '../../../core/instance-layout.js';
+import { packSlots, renameSlots } from './slot-pack.js';
 import { RANDOM_WGSL, WGSL_HELPERS, elementwise, f32lit, intOp, reductionHelpers, wgslClass } from './ops.js';
 import { capFusionDepth } from '../fusion-depth.js';
 import { updateChain } from '../update-chain.js';
@@ -41,12 +42,17 @@ export interface InstanceOptions {
   subgroups?: boolean;
   /** filled with what each scratch slot holds, slot by slot (`matc ir --stage schedule`) */
   slotNotes?: SlotNote[];
+  /** share scratch slots between values whose lifetimes do not overlap (slot-pack.ts; default
+   *  true, or false when the environment has MATC_PACK_SCRATCH=0) */
+  packScratch?: boolean;
 }
 
 /** What a scratch slot holds: the IR value it was made for and its role there. */
 export interface SlotNote {
   node: Node;
   role: 'value' | 'loop carry' | 'step temporary' | 'LU factors' | 'solution';
+  /** the values that share the slot after this one (liveness planning, slot-pack.ts) */
+  also?: SlotNote[];
 }
 
 /** An int computed from data (each invocation holds the same value, but WGSL cannot prove it).
@@ -69,7 +75,14 @@ function i32lit(v: number): string {
 const condParams = new WeakSet<Node>();
 
 export function genInstanceKernel(f: Func, opts: InstanceOptions = {}): InstanceKernelSpec {
-  return new InstanceGen(f, opts.workgroupSize ?? 128, opts.subgroups ?? false, opts.slotNotes).run();
+  const gen = new InstanceGen(f, opts.workgroupSize ?? 128, opts.subgroups ?? false, opts.slotNotes);
+  gen.packScratch = opts.packScratch ?? !packingDisabled();
+  return gen.run();
+}
+
+function packingDisabled(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return env?.MATC_PACK_SCRATCH === '0';
 }
 
 export class InstanceGen {
@@ -90,6 +103,8 @@ export class InstanceGen {
   protected checks: string[] = [];
   /** a rand/randn element was emitted: the kernel includes the Philox helpers */
   protected usesRandom = false;
+  /** share slots between values of disjoint lifetimes when the kernel is assembled */
+  packScratch = false;
 
   constructor(
     protected f: Func,
@@ -1064,7 +1079,25 @@ ${reductionHelpers(sg)}`;
     };
   }
 
+  /** Liveness planning of the scratch (slot-pack.ts): slots renamed in the body, the slot table
+   *  and the slot notes replaced by the packed ones. */
+  protected packSlotsOf(outLines: string[]): string[] {
+    const packing = packSlots([...this.out, ...outLines], this.slots);
+    this.out = renameSlots(this.out, packing.map);
+    if (this.notes) {
+      const old = [...this.notes];
+      this.notes.length = 0;
+      for (const ms of packing.members) {
+        const head = old[ms[0]!];
+        if (head) this.notes.push(ms.length > 1 ? { ...head, also: ms.slice(1).flatMap((m) => (old[m] ? [old[m]!] : [])) } : head);
+      }
+    }
+    this.slots = packing.sizes;
+    return renameSlots(outLines, packing.map);
+  }
+
   protected assemble(outLines: string[]): InstanceKernelSpec {
+    if (this.packScratch) outLines = this.packSlotsOf(outLines);
     const pre = this.prelude();
     const wg = this.wg;
     const sg = this.subgroups;
