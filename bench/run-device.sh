@@ -15,4 +15,9 @@ quick=()
 for a in "$@"; do [ "$a" = --quick ] && quick=(--quick); done
 PYTHONUNBUFFERED=1 python3 bench/torch_compare.py "${quick[@]}" --json "$out/torch.json" >/dev/null 2> >(tee "$out/torch.log" >&2) || status=$?
 node dist/bench/compare.js "$out/matc.json" "$out/torch.json" --markdown "$out/compare.md"
+# PACK_AB=1: the same matc run with the scratch liveness planning off (issue 8 item 2), to measure
+# what sharing slots does to time (matc-unpacked.json beside matc.json, same run, same GPU)
+if [ "${PACK_AB:-0}" = 1 ]; then
+  MATC_PACK_SCRATCH=0 node dist/bench/gpu-bench.js --json "$out/matc-unpacked.json" "$@" 2>&1 | grep -v 'artificially reduced' >"$out/matc-unpacked.log" || status=$?
+fi
 exit $status

@@ -25,7 +25,9 @@ const rmul = (a: Rat, b: Rat): Rat => rat(a[0] * b[0], a[1] * b[1]);
 export type Atom =
   | { readonly k: 'var'; readonly name: string }
   | { readonly k: 'min' | 'max'; readonly args: readonly Dim[] }
-  | { readonly k: 'div'; readonly a: Dim; readonly b: Dim };
+  | { readonly k: 'div'; readonly a: Dim; readonly b: Dim }
+  /** `div(a, b)` written in a type: ⌊a / b⌋ even for a constant b (whose `/` is exact division) */
+  | { readonly k: 'fdiv'; readonly a: Dim; readonly b: Dim };
 
 interface Term {
   readonly coef: Rat;
@@ -42,6 +44,8 @@ function atomKey(a: Atom): string {
       return `${a.k}(${a.args.map((x) => x.key).join(',')})`;
     case 'div':
       return `div(${a.a.key},${a.b.key})`;
+    case 'fdiv':
+      return `fdiv(${a.a.key},${a.b.key})`;
   }
 }
 
@@ -158,6 +162,14 @@ export class Dim {
     return Dim.fromAtom({ k: 'div', a: this, b: o });
   }
 
+  /** ⌊a / b⌋ (the dimension `div(a, b)`): folded when both are constants, else an atom. */
+  static floorDiv(a: Dim, b: Dim): Dim {
+    const [x, y] = [a.constValue(), b.constValue()];
+    if (x !== undefined && y !== undefined && y !== 0) return Dim.const(Math.floor(x / y));
+    if (y === 1) return a;
+    return Dim.fromAtom({ k: 'fdiv', a, b });
+  }
+
   static min(a: Dim, b: Dim): Dim {
     return Dim.minmax('min', a, b);
   }
@@ -187,7 +199,7 @@ export class Dim {
   vars(out = new Set<string>()): Set<string> {
     const visit = (a: Atom): void => {
       if (a.k === 'var') out.add(a.name);
-      else if (a.k === 'div') {
+      else if (a.k === 'div' || a.k === 'fdiv') {
         a.a.vars(out);
         a.b.vars(out);
       } else for (const x of a.args) x.vars(out);
@@ -208,6 +220,8 @@ export class Dim {
           return Dim.max(a.args[0]!.subst(env), a.args[1]!.subst(env));
         case 'div':
           return a.a.subst(env).div(a.b.subst(env));
+        case 'fdiv':
+          return Dim.floorDiv(a.a.subst(env), a.b.subst(env));
       }
     };
     let acc = Dim.const(0);
@@ -230,7 +244,8 @@ export class Dim {
           return Math.min(a.args[0]!.eval(env), a.args[1]!.eval(env));
         case 'max':
           return Math.max(a.args[0]!.eval(env), a.args[1]!.eval(env));
-        case 'div': {
+        case 'div':
+        case 'fdiv': {
           const d = a.b.eval(env);
           return d === 0 ? NaN : Math.floor(a.a.eval(env) / d);
         }
@@ -261,6 +276,8 @@ export class Dim {
           return `${a.k}(${a.args.map((x) => x.toString()).join(', ')})`;
         case 'div':
           return lone ? `${paren(a.a)} / ${paren(a.b)}` : `(${paren(a.a)} / ${paren(a.b)})`;
+        case 'fdiv':
+          return `div(${a.a.toString()}, ${a.b.toString()})`;
       }
     };
     const parts: string[] = [];
@@ -346,7 +363,7 @@ export function parseDim(text: string): Dim {
     i += m[0].length;
     if (/^\d/.test(m[0])) return Dim.const(Number(m[0]));
     ws();
-    if ((m[0] === 'min' || m[0] === 'max') && text[i] === '(') {
+    if ((m[0] === 'min' || m[0] === 'max' || m[0] === 'div') && text[i] === '(') {
       i++;
       const a = expr();
       ws();
@@ -356,7 +373,7 @@ export function parseDim(text: string): Dim {
       ws();
       if (text[i] !== ')') throw new Error(`bad dimension '${text}'`);
       i++;
-      return m[0] === 'min' ? Dim.min(a, b) : Dim.max(a, b);
+      return m[0] === 'min' ? Dim.min(a, b) : m[0] === 'max' ? Dim.max(a, b) : Dim.floorDiv(a, b);
     }
     return Dim.var(m[0]);
   };

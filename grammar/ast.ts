@@ -14,7 +14,7 @@ export type DimAst =
   | { kind: 'num'; value: number; span: Span }
   | { kind: 'name'; name: string; span: Span }
   | { kind: 'bin'; op: '+' | '-' | '*' | '/'; left: DimAst; right: DimAst; span: Span }
-  | { kind: 'call'; fn: 'min' | 'max'; args: DimAst[]; span: Span }
+  | { kind: 'call'; fn: 'min' | 'max' | 'div'; args: DimAst[]; span: Span }
   | { kind: 'ellipsis'; span: Span }
   // compile-time collections (compiler/check/statics.ts):
   /** a member of a dimension family, `r[i + 1]`; the index is static */

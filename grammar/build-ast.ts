@@ -255,8 +255,8 @@ class Builder {
       }
       if (tok(n, 'LParen')) {
         const args = (n.children.dimExpr ?? []).map((d) => this.dimExpr(d as CstNode));
-        const fn = id.image === 'max' ? 'max' : 'min';
-        if (id.image !== 'min' && id.image !== 'max') {
+        const fn = id.image === 'max' ? 'max' : id.image === 'div' ? 'div' : 'min';
+        if (id.image !== 'min' && id.image !== 'max' && id.image !== 'div') {
           return { kind: 'call', fn, args: [{ kind: 'name', name: id.image, span: this.tokSpan(id) }, ...args], span };
         }
         return { kind: 'call', fn, args, span };

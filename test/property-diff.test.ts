@@ -151,7 +151,11 @@ test('stdlib: JVP agrees with finite differences and with the VJP', async () => 
       }
       const j = await tight.jvp(x, u, call);
       const [fp, fm] = [await tight.forward(axpy(x, 1e-5, u), call), await tight.forward(axpy(x, -1e-5, u), call)];
-      for (const [out, T] of Object.entries(j.tangents)) {
+      // a function that rounds to binary16/bfloat16 (spd.mat's *_f16, *_bf16) is a step function
+      // whose derivative is the identity by convention (core/lowp.ts): finite differences do not
+      // measure it; the dot-product test against the VJP below still holds
+      const rounds = /= (half|bfloat) /.test(printFunc(fn.func));
+      for (const [out, T] of rounds ? [] : Object.entries(j.tangents)) {
         const fd = Array.from(fp.outputs[out]!.data, (a, i) => (a - fm.outputs[out]!.data[i]!) / 2e-5);
         const err = relErr(T.data, fd, 1e-6);
         assert.ok(err < 1e-6, `${file} ${name}: JVP of ${out} vs finite differences, rel. error ${err.toExponential(2)}`);

@@ -60,11 +60,26 @@ function denseOf(kind: Kind, T: Tensor, n: number): { M: Float64Array; stray: nu
   const x = T.data;
   if (kind === 'dense') return { M: Float64Array.from(x), stray };
   if (kind === 'hierarchical15_15') {
+    // packed n × 31 (stdlib/spd.mat): column i < 15 top row i, column 15 the middle diagonal,
+    // column 16 + r bottom row e + r from column K1 on; each dense entry of the pattern read once
     const P = hierarchicalPattern(n);
-    for (let k = 0; k < n * n; k++) {
-      if (P[k]) out[k] = x[k]!;
-      else if (x[k] !== 0) stray++;
-    }
+    const k1 = Math.min(15, n);
+    const e = Math.max(n - 15, k1);
+    assert.deepEqual([...T.shape], [n, 31]);
+    const seen = new Uint8Array(n * n);
+    for (let j = 0; j < n; j++)
+      for (let c = 0; c < 31; c++) {
+        const v = x[j * 31 + c]!;
+        const i = c < 15 ? (c < k1 ? c : -1) : c === 15 ? (j >= k1 && j < e ? j : -1) : e + c - 16 < n && j >= k1 ? e + c - 16 : -1;
+        if (i < 0) {
+          if (v !== 0) stray++;
+          continue;
+        }
+        assert.ok(P[i * n + j] && !seen[i * n + j], `hierarchical layout at (${i}, ${j})`);
+        seen[i * n + j] = 1;
+        out[i * n + j] = v;
+      }
+    assert.equal(seen.reduce((a, b) => a + b, 0), P.reduce((a, b) => a + b, 0), 'hierarchical layout covers the pattern');
     return { M: out, stray };
   }
   if (kind === 'block30diagonal') {

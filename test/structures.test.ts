@@ -7,8 +7,9 @@
 //    layout's dense form, project ∘ to_dense is the identity on the storage, project of a general X
 //    is singd's fold (X[i, j], plus X[j, i] where the transposed entry is not in the class,
 //    averaged over a Toeplitz diagonal), products stay in the class and equal the dense product,
-//    gram/inner are Π(DᵀD), Π(DᵀaᵀaD), apply/apply_t are D M, Dᵀ M; at n = 5 and n = 33 (a ragged
-//    30-block, hierarchical15_15's middle diagonal);
+//    gram/inner are Π(DᵀD), Π(DᵀaᵀaD), apply/apply_t are D M, Dᵀ M; at n = 5, 20, 30, 33, 61 (one
+//    block smaller than 30, one full, a ragged 30-block of 3 or 1, hierarchical15_15 with and without
+//    a middle diagonal), and with padding entries filled with garbage (members ignore them);
 //  - 120 steps of each singd instance (normalize_lr_cov, fresh statistics every step): each step's
 //    new K, C, m_K, m_C equal one step of SINGD done here in dense f64 from the previous state (with
 //    the fold Π), the dense update is in the class (closure, measured in f64), and no stored
@@ -70,11 +71,17 @@ function layoutOf(kind: Kind, n: number): { shape: number[]; pos: number[][] } {
     }
     case 'hierarchical15_15': {
       // [[A, B₁, B₂], [0, diag, 0], [0, D, E]]: A the first min(15, n) rows and columns, E the last
-      // rows from max(n − 15, min(15, n)) on (singd's Hierarchical15_15Matrix)
+      // rows from max(n − 15, min(15, n)) on (singd's Hierarchical15_15Matrix), packed n × 31:
+      // column i < 15 is top row i, column 15 the middle diagonal, column 16 + r bottom row e + r
+      // from column min(15, n) on
       const k1 = Math.min(15, n);
       const e = Math.max(n - 15, k1);
-      const inClass = (i: number, j: number): boolean => i < k1 || (i >= e ? j >= k1 : i === j);
-      return { shape: [n, n], pos: range(n * n).map((k) => (inClass(Math.floor(k / n), k % n) ? [k] : [])) };
+      return { shape: [n, 31], pos: range(n * 31).map((k) => {
+        const [j, c] = [Math.floor(k / 31), k % 31];
+        if (c < 15) return c < k1 ? [at(c, j)] : [];
+        if (c === 15) return j >= k1 && j < e ? [at(j, j)] : [];
+        return e + c - 16 < n && j >= k1 ? [at(e + c - 16, j)] : [];
+      }) };
     }
     default: {
       // [diagonal, vector] (n × 2)
@@ -156,10 +163,10 @@ ${KINDS.map((k) => `fn probe_${k} = probe[S = ${k}]`).join('\n')}
 const mod = compile(probeSpec, { path: 'structures-probe.mat' });
 const backend = new CpuBackend({ engine: 'wasm', threads: 1 });
 
-test('every member of the ten stdlib structures against dense f64 (n = 5, 33): to_dense, project ∘ to_dense = id, the fold Π, closed products, gram, inner, apply', async () => {
+test('every member of the ten stdlib structures against dense f64 (n = 5, 20, 30, 33, 61): to_dense, project ∘ to_dense = id, the fold Π, closed products, gram, inner, apply', async () => {
   const [m, k] = [4, 3];
   for (const kind of KINDS) {
-    for (const n of [5, 33]) {
+    for (const n of [5, 20, 30, 33, 61]) {
       const s = randomStorage(kind, n, 7 + n);
       const t = randomStorage(kind, n, 11 + n);
       const X = rnd(13 + n, n * n);
@@ -188,6 +195,19 @@ test('every member of the ten stdlib structures against dense f64 (n = 5, 33): t
       assert.deepEqual(Array.from(toDense(kind, o.I!.data, n)), Array.from(eye(n)), `${what}: eye`);
       assert.equal(maxAbs(o.Z!.data), 0, `${what}: zeros`);
       for (const key of ['P', 'PD', 'ST', 'GR', 'IN', 'I'] as const) assert.equal(stray(kind, o[key]!.data, n), 0, `${what}: ${key} writes padding`);
+      // padding entries stand for nothing: filled with garbage they change no member's result
+      const { pos } = layout(kind, n);
+      const junk = (x: Tensor, seed: number): Tensor => {
+        const r = rnd(seed, pos.length, 1e3);
+        return new Tensor(x.shape, Float64Array.from(x.data, (v, q) => (pos[q]!.length ? v : r[q]!)));
+      };
+      const [sg, tg] = [junk(s, 23 + n), junk(t, 29 + n)];
+      if (pos.some((ps) => !ps.length)) assert.ok(stray(kind, sg.data, n) > 0, `${what}: the garbage is in the padding`);
+      const og = (await mod.fn(`probe_${kind}`).forward({ s: sg, t: tg, X: new Tensor([n, n], X), a: new Tensor([m, n], a), M: new Tensor([n, k], M) }, { backend })).outputs;
+      for (const key of ['D', 'ST', 'GR', 'IN', 'AP', 'AT', 'TR', 'MX'] as const) {
+        assert.ok(relDiff(og[key]!.data, o[key]!.data) < 1e-15, `${what}: ${key} reads padding (${relDiff(og[key]!.data, o[key]!.data)})`);
+      }
+      for (const key of ['ST', 'GR', 'IN'] as const) assert.equal(stray(kind, og[key]!.data, n), 0, `${what}: ${key} of garbage-padded operands writes padding`);
     }
   }
 });

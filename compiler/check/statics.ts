@@ -92,6 +92,7 @@ export function staticDim(d: A.DimAst, env: StaticEnv, top = true): number | nul
     case 'call': {
       const xs = d.args.map((a) => staticDim(a, env, false));
       if (xs.length !== 2 || xs.some((x) => x === null)) return null;
+      if (d.fn === 'div') return xs[1]! > 0 ? Math.floor(xs[0]! / xs[1]!) : null;
       return d.fn === 'min' ? Math.min(xs[0]!, xs[1]!) : Math.max(xs[0]!, xs[1]!);
     }
     case 'reduce': {

@@ -89,6 +89,14 @@ export function resolveDim(d: A.DimAst, lookup: (name: string) => Dim | undefine
       }
       const a = resolveDim(d.args[0]!, lookup, diag);
       const b = resolveDim(d.args[1]!, lookup, diag);
+      if (d.fn === 'div') {
+        // floor division (docs/language.md, dimensions): ⌊a / b⌋, an integer for every value of the names
+        if (b.constValue() === 0) {
+          diag.error('MAT0202', 'dimension division by zero', d.span);
+          return a;
+        }
+        return Dim.floorDiv(a, b);
+      }
       return d.fn === 'min' ? Dim.min(a, b) : Dim.max(a, b);
     }
     case 'ellipsis':

@@ -163,7 +163,7 @@ function exactQuotient(a: Dim, b: Dim): Dim | null {
     return null;
   }
   if (!q.mul(b).equals(a)) return null;
-  if (q.terms.some((t) => t.coef[1] !== 1 || t.atoms.some((x) => x.k === 'div'))) return null;
+  if (q.terms.some((t) => t.coef[1] !== 1 || t.atoms.some((x) => x.k === 'div' || x.k === 'fdiv'))) return null;
   return q;
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Trains a 64 → 32 → 10 MLP on the 8×8 digits (examples/data/digits.csv.gz) from TypeScript/JavaScript
-// with the inverse-free SPD optimizers of stdlib/spd.mat (INGD, SINGD-diagonal, IF-Shampoo), KFAC
+// with the inverse-free SPD optimizers of stdlib/spd.mat (INGD, INGD with binary16 factors,
+// SINGD-diagonal, IF-Shampoo), KFAC
 // with inverses, and SGD / Adam (examples/spd/mlp.mat), the forward and backward in a .mat spec
 // that also returns each layer's statistics. Writes loss and accuracy curves of every optimizer
 // against steps and against wall time into one SVG.
@@ -69,6 +70,8 @@ const OPTIMIZERS = [
   { name: 'Adam', fn: 'adam', hyper: { lr: 0.01 }, stats: false },
   { name: 'KFAC', fn: 'kfac', T: 5, hyper: { lr: 0.05, momentum: 0.9, damping: 0.1, weight_decay: 0 }, stats: true },
   { name: 'INGD', fn: 'ingd', T: 5, hyper: { lr: 0.05, momentum: 0.9, damping: 0.01, weight_decay: 0, lr_cov: 0.01 }, stats: true },
+  // the same INGD with its factors and statistics stored in binary16 (stdlib/spd.mat, low precision)
+  { name: 'INGD-f16', fn: 'ingd_f16', T: 5, hyper: { lr: 0.05, momentum: 0.9, damping: 0.01, weight_decay: 0, lr_cov: 0.01 }, stats: true },
   { name: 'SINGD-diag', fn: 'singd_diag', T: 5, hyper: { lr: 0.05, momentum: 0.9, damping: 0.01, weight_decay: 0, lr_cov: 0.01 }, stats: true },
   { name: 'IF-Shampoo', fn: 'if_shampoo', T: 5, hyper: { lr: 0.05, damping: 0.01, lr_cov: 0.05, nbatch: BATCH }, stats: false },
 ].filter((o) => !ONLY || ONLY.split(',').includes(o.name));
@@ -142,7 +145,9 @@ async function train(o) {
 }
 
 // ---- SVG ----
-const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b'];
+const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#d62728', '#9467bd', '#8c564b'];
+// a low-precision variant is drawn dashed in its method's colour
+const dash = (c) => (/-f16$/.test(c.name) ? ' stroke-dasharray="5,3"' : '');
 function panel(curves, xKey, yKey, title, x0, y0, w, h, logY) {
   const xs = curves.flatMap((c) => c[xKey]);
   const ys = curves.flatMap((c) => c[yKey]).map((v) => (logY ? Math.log10(v) : v));
@@ -161,7 +166,7 @@ function panel(curves, xKey, yKey, title, x0, y0, w, h, logY) {
   curves.forEach((c, i) => {
     const n = Math.min(c[xKey].length, c[yKey].length);
     const pts = Array.from({ length: n }, (_, k) => `${sx(c[xKey][k]).toFixed(1)},${sy(c[yKey][k]).toFixed(1)}`).join(' ');
-    g += `<polyline points="${pts}" fill="none" stroke="${COLORS[i % COLORS.length]}" stroke-width="1.5"/>`;
+    g += `<polyline points="${pts}" fill="none" stroke="${COLORS[i % COLORS.length]}" stroke-width="1.5"${dash(c)}/>`;
   });
   return g;
 }
@@ -173,7 +178,7 @@ function svg(curves) {
   body += panel(curves, 'step', 'testAcc', 'test accuracy vs steps', 0, H, W, H, false);
   body += panel(curves, 'time', 'testAcc', 'test accuracy vs wall time', W, H, W, H, false);
   curves.forEach((c, i) => {
-    body += `<rect x="${60 + i * 130}" y="${2 * H + 8}" width="14" height="4" fill="${COLORS[i % COLORS.length]}"/><text x="${78 + i * 130}" y="${2 * H + 14}" font-size="11">${c.name}</text>`;
+    body += `<line x1="${40 + i * 120}" y1="${2 * H + 10}" x2="${54 + i * 120}" y2="${2 * H + 10}" stroke="${COLORS[i % COLORS.length]}" stroke-width="3"${dash(c)}/><text x="${58 + i * 120}" y="${2 * H + 14}" font-size="11">${c.name}</text>`;
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${2 * H + 24}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>${body}</svg>\n`;
 }

@@ -6,7 +6,7 @@
 // (`{ … }`) is treated as a loop that may run again: an interval that reaches into a block from
 // before it is extended to the block's end (the value may be read again next iteration), and one
 // that leaves a block from inside is extended to the block's start (it may have been written in an
-// earlier iteration). Applied to a fixpoint, intervals either lie inside a block or cover it.
+// earlier iteration). Extended, intervals either lie inside a block or cover it.
 //
 // Sharing. Slot B may take the memory of slot A (first(B) > last(A) and the same size, compared as
 // dimension expressions) when every thread has finished with A before any thread starts on B: a
@@ -95,24 +95,24 @@ export function packSlots(lines: readonly string[], sizes: readonly Dim[]): Slot
     }
   }
   const { blocks, at } = blocksOf(lines);
-  // extend intervals over blocks they enter or leave, to a fixpoint
+  // extend intervals over the blocks they enter or leave. The blocks an interval [f, l] cuts are
+  // the ancestors of l's block that do not hold f and those of f's block that do not hold l: below
+  // their common block c. Growing to the outermost of each (its open and close lines belong to c)
+  // leaves both ends directly in c, so one step reaches the fixpoint.
+  const outermostBelow = (b: number, c: number): number => {
+    let last = -1;
+    for (let x = b; x !== c && x !== -1; x = blocks[x]!.parent) last = x;
+    return last;
+  };
   for (let k = 0; k < n; k++) {
     if (first[k] === -1) continue;
-    for (let changed = true; changed; ) {
-      changed = false;
-      for (let b = 1; b < blocks.length; b++) {
-        const { open, close } = blocks[b]!;
-        const f = first[k]!;
-        const l = last[k]!;
-        if (f < open && l > open && l < close) {
-          last[k] = close;
-          changed = true;
-        } else if (f > open && f < close && l > close) {
-          first[k] = open;
-          changed = true;
-        }
-      }
-    }
+    const bf = at[first[k]!]!;
+    const bl = at[last[k]!]!;
+    const c = lca(blocks, bf, bl);
+    const up = outermostBelow(bl, c);
+    if (up !== -1) last[k] = blocks[up]!.close;
+    const down = outermostBelow(bf, c);
+    if (down !== -1) first[k] = blocks[down]!.open;
   }
   // barrier lines directly in each block
   const barriers = new Map<number, number[]>();
@@ -122,7 +122,19 @@ export function packSlots(lines: readonly string[], sizes: readonly Dim[]): Slot
     if (!barriers.has(b)) barriers.set(b, []);
     barriers.get(b)!.push(i);
   });
-  const barrierIn = (b: number, lo: number, hi: number): boolean => (barriers.get(b) ?? []).some((p) => p > lo && p < hi);
+  /** a barrier line directly in block b strictly between lo and hi (positions ascend: bisection) */
+  const barrierIn = (b: number, lo: number, hi: number): boolean => {
+    const ps = barriers.get(b);
+    if (!ps) return false;
+    let a = 0;
+    let z = ps.length;
+    while (a < z) {
+      const mid = (a + z) >> 1;
+      if (ps[mid]! <= lo) a = mid + 1;
+      else z = mid;
+    }
+    return a < ps.length && ps[a]! < hi;
+  };
   /** may `later` take the memory of `earlier` (whose interval ends before it starts)? */
   const compatible = (earlier: number, later: number): boolean => {
     const fa = first[earlier]!;
@@ -141,20 +153,30 @@ export function packSlots(lines: readonly string[], sizes: readonly Dim[]): Slot
   const members: number[][] = [];
   const packedSizes: Dim[] = [];
   const map = new Array<number>(n).fill(-1);
+  const ends: number[] = []; // last line of each packed slot's latest member
+  const bySize = new Map<string, number[]>(); // packed slots per size (a dimension's key)
   for (const k of order) {
     let best = -1;
-    for (let c = 0; c < members.length; c++) {
-      if (!packedSizes[c]!.equals(sizes[k]!)) continue;
-      if (!members[c]!.every((m) => compatible(m, k))) continue;
-      // the slot freed last: keeps earlier ones for values with earlier starts
-      if (best === -1 || last[members[best]![members[best]!.length - 1]!]! < last[members[c]![members[c]!.length - 1]!]!) best = c;
+    const same = bySize.get(sizes[k]!.key) ?? [];
+    // among the free slots of this size, the one freed last (it keeps the slots freed earlier for
+    // values that start earlier); checked in that order, the first compatible one is taken
+    const free = same.filter((c) => ends[c]! < first[k]!).sort((a, b) => ends[b]! - ends[a]!);
+    for (const c of free) {
+      if (members[c]!.every((m) => compatible(m, k))) {
+        best = c;
+        break;
+      }
     }
     if (best === -1) {
       members.push([k]);
       packedSizes.push(sizes[k]!);
+      ends.push(last[k]!);
       map[k] = members.length - 1;
+      same.push(map[k]!);
+      bySize.set(sizes[k]!.key, same);
     } else {
       members[best]!.push(k);
+      ends[best] = last[k]!;
       map[k] = best;
     }
   }
