@@ -27,7 +27,7 @@ for a in "$@"; do [ "$a" = --quick ] && quick=(--quick); done
   git rev-parse HEAD 2>/dev/null
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv 2>&1
   node --version
-  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())' 2>&1
+  "${PYTHON:-python3}" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())' 2>&1
 } >"$out/spd-env.txt"
 status=0
 # PyTorch first: short, and its numbers survive a matc run cut off by the time limit

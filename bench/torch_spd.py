@@ -20,7 +20,9 @@ stdout; --json FILE writes it too.
   python3 bench/torch_spd.py [--quick] [--sizes 256,1024] [--batch N] [--threads 1] [--cpu]
                              [--f64] [--reps N] [--cases ingd,kfac,...] [--json out.json]
 """
-import argparse, json, math, os, sys, time
+import argparse, json, math, os, resource, sys, time
+
+T0 = time.perf_counter()
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--json'); ap.add_argument('--quick', action='store_true')
@@ -206,6 +208,14 @@ def verify(path):
     return out
 
 
+def blas_loaded():
+    """The BLAS libraries this process mapped (Linux), e.g. netlib's libblas.so.3 or OpenBLAS."""
+    try:
+        return sorted({l.split()[-1] for l in open('/proc/self/maps') if 'blas' in l.lower()})
+    except OSError:
+        return None
+
+
 def main():
     if A.verify:
         v = verify(A.verify)
@@ -251,8 +261,10 @@ def main():
                     row['error'] = str(e).split('\n')[0]
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr)
-    out = {'torch': torch.__version__, 'device': torch.cuda.get_device_name(0) if cuda else f'cpu ({A.threads} thread{"s" if A.threads > 1 else ""})',
-           'openblas_coretype': os.environ.get('OPENBLAS_CORETYPE'), 'T': T, 'batch': n, 'sizes': sizes, 'rows': rows}
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    out = {'cpu_over_wall': (ru.ru_utime + ru.ru_stime) / (time.perf_counter() - T0),  # > 1: more than one thread ran
+           'torch': torch.__version__, 'device': torch.cuda.get_device_name(0) if cuda else f'cpu ({A.threads} thread{"s" if A.threads > 1 else ""})',
+           'openblas_coretype': os.environ.get('OPENBLAS_CORETYPE'), 'blas': blas_loaded(), 'T': T, 'batch': n, 'sizes': sizes, 'rows': rows}
     if A.json:
         open(A.json, 'w').write(json.dumps(out, indent=1))
     print(json.dumps(out))
