@@ -78,7 +78,9 @@ function rewrite(b: Builder, n: Node, single: (x: Node) => boolean, top = true):
       return n;
     }
     case 'transpose': {
-      if (x!.op === 'matmul') return b.matmul(b.transpose(x!.args[1]!), b.transpose(x!.args[0]!));
+      // (XY)ᵀ = YᵀXᵀ only when the product has no other use: otherwise it would be computed twice
+      // (INGD's sym(A2 A2ᵀ) and A2ᵀ read the products it also uses: 18p³ multiply–adds, not 8p³)
+      if (x!.op === 'matmul' && single(x!)) return b.matmul(b.transpose(x!.args[1]!), b.transpose(x!.args[0]!));
       if (x!.op === 'add' || x!.op === 'sub') {
         // a broadcast scalar operand is its own transpose: (B - s)ᵀ = Bᵀ - s
         const t = (v: Node): Node => (isScalar(v) ? v : b.transpose(v));
