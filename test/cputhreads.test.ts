@@ -52,7 +52,9 @@ function sameBits(a: { outputs: Record<string, Tensor>; nodes: unknown }, b: { o
 test('chunked batches: uneven batch sizes and more threads than cores give the single thread’s numbers bit for bit', async () => {
   const exe = qr().executable('qr', 'vjp');
   for (const [engine, batch, threads] of [['wasm', 397, 2], ['wasm', 230, 3], ['js', 151, 2]] as const) {
-    const bind = bindInputs(exe.signature, inputsFor(exe, { m: 20, n: 12 }, batch, new Rng(batch)), { noValidate: true });
+    // 40 × 24 instances: the batch takes well over the pool's 4 ms split threshold even on a fast
+    // quiet machine (at 20 × 12 it sat near it, and a split was left to timing noise)
+    const bind = bindInputs(exe.signature, inputsFor(exe, { m: 40, n: 24 }, batch, new Rng(batch)), { noValidate: true });
     const one = runProgram(exe.cpu()!, exe.signature, bind, 'f64', engine);
     const pool = new ThreadPool(threads);
     try {
