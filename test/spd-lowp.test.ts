@@ -81,6 +81,30 @@ for (const [label, backend] of [
   });
 }
 
+test('the WebAssembly rounding (on an f64\'s bits) equals core/lowp.ts on 40,000 doubles: ties in every binade, subnormals, overflow', async () => {
+  // core/lowp.ts is the one checked against numpy and torch above; the WebAssembly program has its
+  // own implementation (integer arithmetic on the bits, compiler/codegen/cpu/emit-wasm.ts)
+  let seed = 99;
+  const u = () => ((seed = (Math.imul(1664525, seed) + 1013904223) >>> 0) / 2 ** 32);
+  const xs: number[] = [];
+  for (const [emin, emax, p] of [[-14, 15, 11], [-126, 127, 8]] as const) {
+    for (let e = emin - p - 1; e <= emax + 1; e++) {
+      const q = 2 ** (Math.max(e, emin) - (p - 1));
+      for (let m = 0; m < 6; m++) {
+        const base = Math.floor(u() * 2 ** Math.min(p, 52)) * q + 2 ** e;
+        xs.push(base + q / 2, -(base + q / 2), base + q / 2 + q * 2 ** -20, base + q * 0.49, base * (1 + u() * 1e-3));
+      }
+    }
+  }
+  while (xs.length < 40000) xs.push((u() < 0.5 ? -1 : 1) * 2 ** (u() * 300 - 150) * (1 + u()));
+  const backend = new CpuBackend({ engine: 'wasm', threads: 1 });
+  for (const [fn, ref] of [['r16', roundF16], ['rb16', roundBF16]] as const) {
+    const r = await rmod.fn(fn).forward({ x: new Tensor([xs.length], xs.map((x) => (Number.isFinite(x) ? x : 0))) }, { backend });
+    const bad = xs.filter((x, i) => Number.isFinite(x) && !Object.is(r.outputs.out!.data[i], ref(x))).slice(0, 5);
+    assert.deepEqual(bad.map((x) => `${fn}(${x})`), []);
+  }
+});
+
 test('f16(x), bf16(x) in a WebGPU kernel (f32 values): the oracle\'s values', async (t) => {
   const ctx = await gpuOrSkip(t);
   if (!ctx) return;

@@ -7,7 +7,6 @@
 // and runs the batch in chunks whose data stays under CHUNK_BYTES, copying each chunk's inputs in
 // and its results out (memory speed; the kernel itself reads only its own memory). f64 only.
 
-import { roundBF16, roundF16 } from '../../core/lowp.js';
 import { fromBase64 } from '../../core/base64.js';
 import type { CpuProgramData } from '../../core/executable.js';
 import { InternalError, MatcRuntimeError } from '../../core/errors.js';
@@ -79,8 +78,6 @@ export function wasmInstance(m: WasmModule, checks: readonly string[]): Instance
       atan2: Math.atan2,
       hypot: Math.hypot,
       sigm,
-      rf16: roundF16,
-      rbf16: roundBF16,
       rand,
       oob: (k: number, i: number, n: number) => oob(checks[k] ?? 'an index', i, n),
     };

@@ -18,7 +18,8 @@ import { InternalError } from '../../../core/errors.js';
 import type { Arg, Buf, Expr, FUnary, LoopProgram, Stmt, Ty } from './loop-ir.js';
 import { exprKey, exprTy, readsVars, sameBuf } from './loop-ir.js';
 import { ROUTINES, type RoutineDef } from './routines.js';
-import { Code, F64, I32, V128, assemble, op, simd, type DefinedFunc, type ImportFunc, type ValType } from './wasm-encode.js';
+import { Code, F64, I32, I64, V128, assemble, op, simd, type DefinedFunc, type ImportFunc, type ValType } from './wasm-encode.js';
+import { BFLOAT16, BINARY16, type LowpFormat } from '../../../core/lowp.js';
 
 const IMPORTS: { name: string; params: ValType[]; result: ValType | null }[] = [
   { name: 'exp', params: [F64], result: F64 },
@@ -30,8 +31,6 @@ const IMPORTS: { name: string; params: ValType[]; result: ValType | null }[] = [
   { name: 'atan2', params: [F64, F64], result: F64 },
   { name: 'hypot', params: [F64, F64], result: F64 },
   { name: 'sigm', params: [F64], result: F64 },
-  { name: 'rf16', params: [F64], result: F64 },
-  { name: 'rbf16', params: [F64], result: F64 },
   { name: 'oob', params: [I32, I32, I32], result: null },
   // rand(normal, key, stream, e, eps) (core/philox.ts, runtime/cpu/helpers.ts rand)
   { name: 'rand', params: [I32, I32, I32, I32, F64], result: F64 },
@@ -365,6 +364,7 @@ class FnCompiler {
       c.emit(o === 'neg' ? op.f64Neg : o === 'abs' ? op.f64Abs : op.f64Sqrt);
       return;
     }
+    if (o === 'rf16' || o === 'rbf16') return this.roundLowp(o === 'rf16' ? BINARY16 : BFLOAT16, a);
     if (o === 'sgn') {
       // x > 0 ? 1 : x < 0 ? −1 : 0 (NaN → 0, as the reference)
       const t = this.scratch(F64);
@@ -376,6 +376,61 @@ class FnCompiler {
     }
     this.expr(a);
     c.call(importIndex(o));
+  }
+
+  /** x rounded to a format of p significand bits (core/lowp.ts's roundTo), on the f64's bits: with
+   *  a = |bits|, E its exponent field and k the bits below the format's spacing (53 − p in the
+   *  normal range, one more per binade below 2^emin), a + (2^(k−1) − 1) + (the kept multiple's
+   *  parity: bit k of a, the implicit one at k = 52), cut to a multiple of 2^k, is round to
+   *  nearest, ties to even (a carry moves into the exponent as it should). Apart: NaN and ±∞ (returned), a ≥ the midpoint above the largest finite value (±∞),
+   *  a ≤ half the smallest subnormal (±0, the tie going to the even 0), a below the smallest
+   *  subnormal (it). Selects, no branches. */
+  private roundLowp(fmt: LowpFormat, x: Expr): void {
+    const c = this.code;
+    const bitsOf = (v: number): bigint => {
+      const dv = new DataView(new ArrayBuffer(8));
+      dv.setFloat64(0, v);
+      return dv.getBigUint64(0);
+    };
+    const SIGN = 1n << 63n;
+    const ABS = SIGN - 1n;
+    const EXPALL = 0x7ffn << 52n;
+    const kN = BigInt(53 - fmt.p);
+    const eMinField = BigInt(1023 + fmt.emin);
+    const minSub = bitsOf(2 ** (fmt.emin - fmt.p + 1));
+    const tMin = bitsOf(2 ** (fmt.emin - fmt.p));
+    const tOver = bitsOf((2 - 2 ** -fmt.p) * 2 ** fmt.emax);
+    const [lb, ls, la, lk, lr] = [this.scratch(I64), this.scratch(I64), this.scratch(I64), this.scratch(I64), this.scratch(I64)];
+    this.expr(x);
+    c.emit(op.i64ReinterpretF64).local(op.localSet, lb);
+    c.local(op.localGet, lb).i64(SIGN).emit(op.i64And).local(op.localSet, ls);
+    c.local(op.localGet, lb).i64(ABS).emit(op.i64And).local(op.localSet, la);
+    // k = kN, or kN + (1023 + emin − E) below the normal range
+    c.i64(kN);
+    c.i64(kN + eMinField).local(op.localGet, la).i64(52n).emit(op.i64ShrU, op.i64Sub);
+    c.local(op.localGet, la).i64(52n).emit(op.i64ShrU).i64(eMinField).emit(op.i64GeU);
+    c.emit(op.select).local(op.localSet, lk);
+    // r = (a + 2^(k−1) − 1 + ((a >> k) & 1)) & ~(2^k − 1)
+    c.local(op.localGet, la);
+    c.i64(1n).local(op.localGet, lk).i64(1n).emit(op.i64Sub, op.i64Shl).i64(1n).emit(op.i64Sub, op.i64Add);
+    // the parity of the kept multiple: bit k of a, or the implicit leading one when k = 52 (the
+    // lowest binade of subnormals, where bit 52 is the exponent field's)
+    c.i64(1n);
+    c.local(op.localGet, la).local(op.localGet, lk).emit(op.i64ShrU).i64(1n).emit(op.i64And);
+    c.local(op.localGet, lk).i64(52n).emit(op.i64GeU, op.select, op.i64Add);
+    c.i64(1n).local(op.localGet, lk).emit(op.i64Shl).i64(1n).emit(op.i64Sub).i64(-1n).emit(op.i64Xor, op.i64And);
+    c.local(op.localSet, lr);
+    // NaN/∞ ? bits : a ≥ tOver ? ±∞ : a ≤ tMin ? ±0 : a < minSub ? ±minSub : s | r
+    c.local(op.localGet, lb);
+    c.local(op.localGet, ls).i64(EXPALL).emit(op.i64Or);
+    c.local(op.localGet, ls);
+    c.local(op.localGet, ls).i64(minSub).emit(op.i64Or);
+    c.local(op.localGet, ls).local(op.localGet, lr).emit(op.i64Or);
+    c.local(op.localGet, la).i64(minSub).emit(op.i64LtU, op.select);
+    c.local(op.localGet, la).i64(tMin).emit(op.i64LeU, op.select);
+    c.local(op.localGet, la).i64(tOver).emit(op.i64GeU, op.select);
+    c.local(op.localGet, la).i64(EXPALL).emit(op.i64GeU, op.select);
+    c.emit(op.f64ReinterpretI64);
   }
 
   private callRoutine(fn: string, args: readonly Arg[]): void {

@@ -5,7 +5,8 @@
 export const I32 = 0x7f;
 export const F64 = 0x7c;
 export const V128 = 0x7b;
-export type ValType = typeof I32 | typeof F64 | typeof V128;
+export const I64 = 0x7e;
+export type ValType = typeof I32 | typeof F64 | typeof V128 | typeof I64;
 
 export function uleb(n: number, out: number[] = []): number[] {
   let v = n >>> 0;
@@ -24,6 +25,20 @@ export function sleb(n: number, out: number[] = []): number[] {
     const b = v & 0x7f;
     v >>= 7;
     if ((v === 0 && !(b & 0x40)) || (v === -1 && b & 0x40)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+/** Signed LEB128 of a 64-bit integer (i64.const). */
+export function sleb64(n: bigint, out: number[] = []): number[] {
+  let v = BigInt.asIntN(64, n);
+  for (;;) {
+    const b = Number(v & 0x7fn);
+    v >>= 7n;
+    if ((v === 0n && !(b & 0x40)) || (v === -1n && b & 0x40)) {
       out.push(b);
       return out;
     }
@@ -67,6 +82,9 @@ export const op = {
   i32Add: 0x6a, i32Sub: 0x6b, i32Mul: 0x6c, i32DivS: 0x6d, i32RemS: 0x6f, i32And: 0x71, i32Or: 0x72, i32Xor: 0x73, i32Shl: 0x74,
   f64Abs: 0x99, f64Neg: 0x9a, f64Sqrt: 0x9f, f64Add: 0xa0, f64Sub: 0xa1, f64Mul: 0xa2, f64Div: 0xa3, f64Min: 0xa4, f64Max: 0xa5,
   f64ConvertI32S: 0xb7,
+  // 64-bit integers (the binary16/bfloat16 roundings work on an f64's bits)
+  i64Const: 0x42, i64LtU: 0x54, i64LeU: 0x58, i64GeU: 0x5a, i64Add: 0x7c, i64Sub: 0x7d, i64And: 0x83, i64Or: 0x84,
+  i64Xor: 0x85, i64Shl: 0x86, i64ShrU: 0x88, i64ReinterpretF64: 0xbd, f64ReinterpretI64: 0xbf,
 } as const;
 
 /** SIMD opcodes (prefix 0xfd). */
@@ -91,6 +109,11 @@ export class Code {
   }
   f64(v: number): this {
     this.bytes.push(op.f64Const, ...f64Bytes(v));
+    return this;
+  }
+  i64(v: bigint): this {
+    this.bytes.push(op.i64Const);
+    sleb64(v, this.bytes);
     return this;
   }
   local(opc: number, i: number): this {
