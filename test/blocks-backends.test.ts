@@ -14,6 +14,7 @@ import { WebGpuBackend } from '../runtime/webgpu/backend.js';
 import type { Backend } from '../runtime/backend.js';
 import { Tensor } from '../runtime/tensor.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
+import { threeSteps } from './util/spd.js';
 
 after(releaseSharedGpu);
 
@@ -35,18 +36,7 @@ const inputs = (s: number): Record<string, Tensor> => ({
 });
 const hyper = { lr: 0.1, damping: 1e-3, lr_cov: 0.05, weight_decay: 0.01, normalize_lr_cov: 1 };
 
-async function run(fn: string, backend: Backend): Promise<Record<string, Float64Array>> {
-  const W0 = new Tensor([D, P], rnd(1, D * P));
-  let st = (await mod.fn(`${fn}.init`).forward({ W: W0, ...inputs(0) }, { backend })).outputs;
-  let W = W0;
-  for (let s = 0; s < 3; s++) {
-    const r = (await mod.fn(fn).forward({ W, ...inputs(s), ...st, ...hyper }, { backend, dims: { T: 2 } })).outputs;
-    const { W: W2, ...rest } = r;
-    W = new Tensor(W2!.shape, Float64Array.from(W2!.data));
-    st = Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, new Tensor(v.shape, Float64Array.from(v.data))]));
-  }
-  return Object.fromEntries([['W', W.data], ...Object.entries(st).map(([k, v]) => [k, v.data])].map(([k, v]) => [k, Float64Array.from(v as ArrayLike<number>)]));
-}
+const run = (fn: string, backend: Backend): Promise<Record<string, Float64Array>> => threeSteps(mod, fn, new Tensor([D, P], rnd(1, D * P)), inputs, hyper, backend);
 
 test('singd_block30 and singd_hierarchical: interpreter, JS f64, WASM f32 and WebGPU agree with WASM f64 over three steps', async (t) => {
   const base = new CpuBackend({ engine: 'wasm', threads: 1 });

@@ -13,6 +13,7 @@ import { WebGpuBackend } from '../runtime/webgpu/backend.js';
 import type { Backend } from '../runtime/backend.js';
 import { Tensor } from '../runtime/tensor.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
+import { threeSteps } from './util/spd.js';
 
 after(releaseSharedGpu);
 
@@ -50,18 +51,7 @@ const CASES: Case[] = [
   { fn: 'if_shampoo', hyper: { lr: 0.1, nbatch: 4 }, inputs: (s) => ({ G: new Tensor([D, P], rnd(10 + s, D * P)) }) },
 ];
 
-async function run(c: Case, backend: Backend): Promise<Record<string, Float64Array>> {
-  const W0 = new Tensor([D, P], rnd(1, D * P));
-  let st = (await mod.fn(`${c.fn}.init`).forward({ W: W0, ...c.inputs(0) }, { backend })).outputs;
-  let W = W0;
-  for (let s = 0; s < 3; s++) {
-    const r = (await mod.fn(c.fn).forward({ W, ...c.inputs(s), ...st, ...c.hyper }, { backend, dims: { T: 2 } })).outputs;
-    const { W: W2, ...rest } = r;
-    W = new Tensor(W2!.shape, Float64Array.from(W2!.data));
-    st = Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, new Tensor(v.shape, Float64Array.from(v.data))]));
-  }
-  return Object.fromEntries([['W', W.data], ...Object.entries(st).map(([k, v]) => [k, v.data])].map(([k, v]) => [k, Float64Array.from(v as ArrayLike<number>)]));
-}
+const run = (c: Case, backend: Backend): Promise<Record<string, Float64Array>> => threeSteps(mod, c.fn, new Tensor([D, P], rnd(1, D * P)), c.inputs, c.hyper, backend);
 
 test('structured SPD optimizers: interpreter, WASM/JS f64 and f32, WebGPU agree over three steps', async (t) => {
   const base = new CpuBackend({ engine: 'wasm', threads: 1 });

@@ -8,6 +8,7 @@ import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { repoRoot } from '../gen/paths.js';
 import { Tensor } from '../../runtime/tensor.js';
+import type { Backend } from '../../runtime/backend.js';
 
 /** Conv2d(1→3, k5, s2) as its im2col product → ReLU → Flatten → ReLU → Linear(432→50) → ReLU →
  *  Linear(50→10), cross-entropy averaged over the batch. Weights are d×(fan_in + 1) matrices with
@@ -187,4 +188,26 @@ export function summaryError(got: Summary, want: Summary, rtol: number, atol: nu
   if (typeof want.trace === 'number') upd(scaledError([got.trace ?? NaN], [want.trace], rtol, atol));
   if (typeof want.fro === 'number') upd(scaledError([got.fro ?? NaN], [want.fro], rtol, atol));
   return worst;
+}
+
+/** Three chained steps of a stdlib optimizer (T = 2: with and without the factor update) from its
+ *  init, W and every state array at the end (copied to f64): test/spd-backends.test.ts and
+ *  test/blocks-backends.test.ts run it on each backend against the compiled f64 program. */
+export async function threeSteps(
+  mod: { fn(name: string): { forward(inputs: Record<string, Tensor | number>, opts: { backend: Backend; dims?: Record<string, number> }): Promise<{ outputs: Record<string, Tensor> }> } },
+  fn: string,
+  W0: Tensor,
+  inputs: (s: number) => Record<string, Tensor>,
+  hyper: Record<string, number>,
+  backend: Backend,
+): Promise<Record<string, Float64Array>> {
+  let st = (await mod.fn(`${fn}.init`).forward({ W: W0, ...inputs(0) }, { backend })).outputs;
+  let W = W0;
+  for (let s = 0; s < 3; s++) {
+    const r = (await mod.fn(fn).forward({ W, ...inputs(s), ...st, ...hyper }, { backend, dims: { T: 2 } })).outputs;
+    const { W: W2, ...rest } = r;
+    W = new Tensor(W2!.shape, Float64Array.from(W2!.data));
+    st = Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, new Tensor(v.shape, Float64Array.from(v.data))]));
+  }
+  return Object.fromEntries([['W', W.data], ...Object.entries(st).map(([k, v]) => [k, v.data])].map(([k, v]) => [k, Float64Array.from(v as ArrayLike<number>)]));
 }
