@@ -139,7 +139,7 @@ test('rounding keeps sym, diag and triangular structure (a structured state can 
   assert.deepEqual(errors(state('tril[n]', 'f16(W)')).map((d) => d.code), ['MAT0610']);
 });
 
-test('static int instance items: ingd_f16 is ingd_lowp at lowp = 1, named plainly; a wrong binding is MAT0264 with a suggestion', () => {
+test('static int instance items: ingd_f16 is ingd_lowp at lowp = 1, named plainly; a wrong binding is MAT0264 with a suggestion', async () => {
   const sig = (name: string) => compile('import "spd.mat"', { path: 's.mat' }).fn(name);
   assert.deepEqual(sig('ingd_f16').params.map((p) => p.name), sig('ingd').params.map((p) => p.name));
   // an instance at every static parameter is one function under its own name, not `ingd_f16[lowp=1]`
@@ -150,7 +150,15 @@ test('static int instance items: ingd_f16 is ingd_lowp at lowp = 1, named plainl
   const d2 = checkSource('import "spd.mat"\noptimizer o = ingd_lowp[lowp = dense]', { path: 'e.mat' });
   assert.ok(d2.some((d) => d.code === 'MAT0264' && /bind it to a number/.test(d.message)), JSON.stringify(d2));
   const ok = compile('fn f(x: real, K: static int = 2) -> real = x * K\nfn f3 = f[K = 3]', { path: 'f.mat' });
-  return ok.fn('f3').forward({ x: new Tensor([], [2]) }, { backend: new CpuBackend({ threads: 1 }) }).then((r) => assert.equal(r.outputs.out!.data[0], 6));
+  const backend = new CpuBackend({ threads: 1 });
+  assert.equal((await ok.fn('f3').forward({ x: new Tensor([], [2]) }, { backend })).outputs.out!.data[0], 6);
+  // an item generic over a structure and a static int, both bound by one instance item
+  const tpl = compile(
+    'structure diagonal(n: int) {\n  storage: vec[n]\n  fn to_dense(s: vec[n]) -> mat[n, n] = diag(s)\n  fn project(X: mat[n, n]) -> vec[n] = diag(X)\n}\n' +
+      'fn scale(k: S[p], S: static structure, K: static int) -> S[p] = K * k\nfn scale3 = scale[S = diagonal, K = 3]\n',
+    { path: 't.mat' },
+  );
+  assert.deepEqual(Array.from((await tpl.fn('scale3').forward({ k: new Tensor([2], [1, 2]) }, { backend })).outputs.out!.data), [3, 6]);
 });
 
 // ---- 1,000 steps on a least-squares layer ----------------------------------------------------------

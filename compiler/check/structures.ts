@@ -238,10 +238,9 @@ export function expandStructures(files: { file: SourceFile; program: A.Program }
       // static int bindings: the instance carries them (ItemEntry.fixed)
       if (ints.length && !checkStaticInts(base.item, ints, it.template.name, diag)) continue;
       const fixed: [string, number][] = ints.map((b) => [b.param.name, b.int!]);
-      const withInts = base.item;
       if (!t) {
-        // an ordinary item at other static ints: the copy is the instance
-        const kindOf = withInts.kind === 'optimizer' ? 'optimizer' : 'fn';
+        // an ordinary item at given static ints: the item under the instance's name, with them
+        const kindOf = base.item.kind === 'optimizer' ? 'optimizer' : 'fn';
         if ((it.of === 'optimizer') !== (kindOf === 'optimizer')) {
           diag.error('MAT0267', `${it.template.name} is ${kindOf === 'optimizer' ? 'an optimizer' : 'a function'}: write '${kindOf === 'optimizer' ? 'optimizer' : 'fn'} ${it.name.name} = ${it.template.name}[…]'`, it.span);
           continue;
@@ -255,7 +254,7 @@ export function expandStructures(files: { file: SourceFile; program: A.Program }
           diag.error('MAT0305', `'${it.name.name}' is defined twice`, it.name.span);
           continue;
         }
-        items.set(it.name.name, { item: { ...withInts, name: { name: it.name.name, span: it.name.span } }, file: plain!.file, fixed });
+        items.set(it.name.name, { item: { ...base.item, name: { name: it.name.name, span: it.name.span } }, file: plain!.file, fixed });
         continue;
       }
       if (ints.length) {
