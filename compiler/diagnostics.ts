@@ -79,15 +79,30 @@ export class DiagnosticBag {
   }
 }
 
+/** The most characters of a source line a code frame shows: a longer line is cut to a window
+ *  around the span, marked with … (a fuzzed 90,000-character line with 3,000 diagnostics on it
+ *  rendered 540 million characters in 7 s; issue 12). */
+const FRAME_WIDTH = 160;
+
 function frame(span: Span, label: string | undefined, gutter: number): string[] {
   const a = lineCol(span.file, span.start);
   const endOff = Math.max(span.start, span.end - 1);
   const b = lineCol(span.file, endOff);
-  const text = lineText(span.file, a.line);
+  let text = lineText(span.file, a.line);
   const pad = ' '.repeat(gutter);
-  const width = a.line === b.line ? Math.max(1, b.col - a.col + 1) : Math.max(1, text.length - a.col + 1);
+  let col = a.col;
+  let width = a.line === b.line ? Math.max(1, b.col - a.col + 1) : Math.max(1, text.length - a.col + 1);
+  if (text.length > FRAME_WIDTH) {
+    // a window that starts up to 40 characters before the span, the carets clipped to it
+    const from = Math.max(0, Math.min(col - 1 - 40, text.length - FRAME_WIDTH));
+    const to = Math.min(text.length, from + FRAME_WIDTH);
+    const head = from > 0 ? '…' : '';
+    text = `${head}${text.slice(from, to)}${to < text.length ? '…' : ''}`;
+    col = col - from + head.length;
+    width = Math.max(1, Math.min(width, to - from - (col - 1 - head.length)));
+  }
   const out = [`${pad} |`, `${String(a.line).padStart(gutter)} | ${text}`];
-  out.push(`${pad} | ${' '.repeat(a.col - 1)}${'^'.repeat(width)}${label ? ' ' + label : ''}`);
+  out.push(`${pad} | ${' '.repeat(col - 1)}${'^'.repeat(width)}${label ? ' ' + label : ''}`);
   return out;
 }
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CompileError, checkSource, compileProgram } from '../compiler/compile.js';
-import type { Diagnostic } from '../compiler/diagnostics.js';
+import { render, renderAll, type Diagnostic } from '../compiler/diagnostics.js';
 import { stepCount } from '../compiler/ir/budget.js';
 import { Worker } from 'node:worker_threads';
 import { limits } from '../compiler/limits.js';
@@ -225,4 +225,27 @@ test('diagnostics are deduplicated per (code, span) without scanning the list: a
   const mutant = spd.replace(target, `mC: (${Array(3000).fill('SC').join(' + ')})[d] = SC.zeros(d)`);
   const ds = checkSource(mutant, { path: 'spd-mutant.mat' });
   assert.ok(ds.some((d) => d.code === 'MAT0301'));
+});
+
+// A fuzzed projunn.mat mutant (seed 7373, case 18300: a 'chain' mutation) put a 90,000-character line
+// under 3,011 diagnostics; each code frame printed the whole line and its caret row, 540 million
+// characters, 7.4 s of rendering, past the fuzzer's 10 s watchdog under load. Frames now show a
+// window of the line around the span.
+test('code frames of a very long line show a window around the span, and the caret still points at it', () => {
+  const chain = Array.from({ length: 6000 }, (_, i) => `x${i % 7}`).join(' + ');
+  const src = `fn f(x: real) -> real = ${chain} + oops + ${chain}\n`;
+  const ds = checkSource(src, { path: 'long.mat' });
+  assert.ok(ds.length >= 1);
+  const text = renderAll(ds);
+  assert.ok(text.length < 400 * ds.length, `${text.length} characters for ${ds.length} diagnostics`);
+  const d = ds.find((x) => x.message.includes("'oops'"));
+  assert.ok(d, ds.map((x) => x.message).join('; '));
+  const lines = render(d).split('\n');
+  const code = lines.findIndex((l) => /^\s*1 \| /.test(l));
+  const at = lines[code + 1]!.indexOf('^');
+  assert.equal(lines[code]!.slice(at, at + 4), 'oops');
+  assert.ok(lines[code]!.startsWith('1 | …') && lines[code]!.endsWith('…'));
+  // a short line is shown whole, as before
+  const short = render(checkSource('fn f(x: real) -> real = oops\n', { path: 's.mat' })[0]!);
+  assert.match(short, /1 \| fn f\(x: real\) -> real = oops\n +\| +\^\^\^\^/);
 });
