@@ -13,19 +13,11 @@ import { WebGpuBackend } from '../runtime/webgpu/backend.js';
 import type { Backend } from '../runtime/backend.js';
 import { Tensor } from '../runtime/tensor.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
-import { threeSteps } from './util/spd.js';
+import { rnd, threeSteps } from './util/spd.js';
 
 after(releaseSharedGpu);
 
 const mod = compile('import "spd.mat"', { path: 'spd-backends.mat' });
-
-function rnd(seed: number, n: number, scale = 1): Float64Array {
-  let s = seed >>> 0;
-  return Float64Array.from({ length: n }, () => {
-    s = (Math.imul(1664525, s) + 1013904223) >>> 0;
-    return scale * ((s >>> 8) / 16777216 - 0.5);
-  });
-}
 
 const [D, P, N] = [3, 5, 4];
 interface Case {

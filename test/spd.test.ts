@@ -15,18 +15,10 @@ import { gradCheck } from '../api/gradcheck.js';
 import { CpuBackend } from '../runtime/cpu/cpu-backend.js';
 import { Tensor } from '../runtime/tensor.js';
 import type { Node } from '../compiler/ir/node.js';
-import { netSpec } from './util/spd.js';
+import { netSpec, rnd } from './util/spd.js';
 
 const mod = compile(`import "spd.mat"\n${netSpec}`, { path: 'spd-unit.mat' });
 const backend = new CpuBackend({ engine: 'wasm', threads: 1 });
-
-function rnd(seed: number, n: number, scale = 1): Float64Array {
-  let s = seed >>> 0;
-  return Float64Array.from({ length: n }, () => {
-    s = (Math.imul(1664525, s) + 1013904223) >>> 0;
-    return scale * ((s >>> 8) / 16777216 - 0.5);
-  });
-}
 
 // small row-major helpers for the oracles
 type M = { r: number; c: number; d: Float64Array };

@@ -24,6 +24,7 @@ import { compile } from '../api/module.js';
 import { CpuBackend } from '../runtime/cpu/cpu-backend.js';
 import { Tensor } from '../runtime/tensor.js';
 import { matmul, transpose } from './util/dense.js';
+import { rnd } from './util/spd.js';
 
 type Kind = 'dense' | 'diagonal' | 'triltoeplitz' | 'triutoeplitz' | 'block30diagonal' | 'hierarchical15_15'
   | 'tril_bottomright_diag' | 'triu_bottomright_diag' | 'tril_topleft_diag' | 'triu_topleft_diag';
@@ -130,13 +131,6 @@ function offClass(kind: Kind, X: ArrayLike<number>, n: number): number {
   return w;
 }
 
-function rnd(seed: number, n: number, scale = 1): Float64Array {
-  let s = seed >>> 0;
-  return Float64Array.from({ length: n }, () => {
-    s = (Math.imul(1664525, s) + 1013904223) >>> 0;
-    return scale * ((s >>> 8) / 16777216 - 0.5);
-  });
-}
 /** A random storage of a class, padding 0. */
 function randomStorage(kind: Kind, n: number, seed: number): Tensor {
   const { shape, pos } = layout(kind, n);

@@ -66,29 +66,24 @@ export function square(el: Elab, e: Call, a: Val & { k: 'arr' }, i: number): boo
   return true;
 }
 
-const unaryMath = (op: UnaryKind): Builtin => ({
-  sig: `${op}(x) elementwise`,
+/** An elementwise builtin; `struct` says which structure of the argument the result keeps
+ *  (none by default). */
+const unaryMath = (op: UnaryKind, sig = `${op}(x) elementwise`, struct: (s: Struct) => Struct = () => 'general'): Builtin => ({
+  sig,
   elaborate(el, e, env) {
     const v = args(el, e, env, 1);
     if (!v) return poison;
     const a = arrArg(el, e, v[0]!, 0);
-    return a ? arr(el.b.unary(op, a.node), 'general', a.row) : poison;
+    return a ? arr(el.b.unary(op, a.node), struct(a.struct), a.row) : poison;
   },
 });
 
 // Rounding is elementwise and keeps 0 and the symmetry of entries, so a symmetric, diagonal or
 // triangular argument stays so (spd does not: rounding can move an eigenvalue across zero).
-const rounding = (op: 'half' | 'bfloat'): Builtin => ({
-  sig: `${op === 'half' ? 'f16' : 'bf16'}(x): x rounded to ${op === 'half' ? 'IEEE binary16' : 'bfloat16'} elementwise, kept in the working precision`,
-  elaborate(el, e, env) {
-    const v = args(el, e, env, 1);
-    if (!v) return poison;
-    const a = arrArg(el, e, v[0]!, 0);
-    if (!a) return poison;
-    const kept = a.struct === 'sym' || a.struct === 'diag' || a.struct === 'tril' || a.struct === 'triu' ? a.struct : a.struct === 'spd' ? 'sym' : 'general';
-    return arr(el.b.unary(op, a.node), kept, a.row);
-  },
-});
+const rounding = (op: 'half' | 'bfloat'): Builtin =>
+  unaryMath(op, `${op === 'half' ? 'f16' : 'bf16'}(x): x rounded to ${op === 'half' ? 'IEEE binary16' : 'bfloat16'} elementwise, kept in the working precision`, (s) =>
+    s === 'sym' || s === 'diag' || s === 'tril' || s === 'triu' ? s : s === 'spd' ? 'sym' : 'general',
+  );
 
 function dimsArgs(el: Elab, e: Call, vals: Val[]): Dim[] | null {
   const out: Dim[] = [];

@@ -37,6 +37,7 @@ import type { SourceFile, Span } from '../source.js';
 import { type as printType } from '../../grammar/print-ast.js';
 import { poison, type Val } from './values.js';
 import { mapChildren, walkItem } from '../../grammar/ast-walk.js';
+import { staticParams } from './statics.js';
 
 export interface Structure {
   item: A.StructureItem;
@@ -222,7 +223,7 @@ export function expandStructures(files: { file: SourceFile; program: A.Program }
       let t = templates.get(it.template.name);
       const plain = t ? undefined : items.get(it.template.name);
       const ints = it.bindings.filter((b) => b.int !== undefined);
-      const misbound = plain && !t && it.bindings.find((b) => b.int === undefined && staticIntParam(plain.item, b.param.name));
+      const misbound = plain && !t && it.bindings.find((b) => b.int === undefined && staticInts(plain.item).includes(b.param.name));
       if (misbound) {
         diag.error('MAT0264', `${misbound.param.name} is a static int parameter of ${it.template.name}: bind it to a number, not '${misbound.value.name}'`, misbound.value.span);
         continue;
@@ -312,26 +313,21 @@ export function expandStructures(files: { file: SourceFile; program: A.Program }
   return out;
 }
 
-const isStaticIntParam = (p: A.Param): boolean => p.type?.name.name === 'int' && !!p.type.static && !p.type.dims && !p.type.each;
-const staticIntParam = (item: A.FnItem | A.OptimizerItem, name: string): boolean =>
-  (item.kind === 'optimizer' ? [...item.params, ...item.hyper] : item.params).some((p) => p.name.name === name && isStaticIntParam(p));
+/** The names of an item's static int parameters (statics.ts: its static parameters). */
+const staticInts = (item: A.FnItem | A.OptimizerItem): string[] => staticParams(item).filter((p) => p.type!.name.name === 'int' && !p.type!.each).map((p) => p.name.name);
 
 /** Every name `ints` binds is a static int parameter of `item` (MAT0264 otherwise). */
 function checkStaticInts(item: A.FnItem | A.OptimizerItem, ints: { param: A.Ident; value: A.Ident; int?: number }[], tname: string, diag: DiagnosticBag): boolean {
-  const all = item.kind === 'optimizer' ? [...item.params, ...item.hyper] : item.params;
-  let ok = true;
-  for (const b of ints) {
-    if (!staticIntParam(item, b.param.name)) {
-      const names = all.filter(isStaticIntParam).map((p) => p.name.name);
-      const sug = closest(b.param.name, names);
-      diag.error('MAT0264', `${tname} has no static int parameter '${b.param.name}'`, b.param.span, {
-        notes: [{ message: names.length ? `its static int parameters: ${names.join(', ')}` : `${tname} has no static int parameters` }],
-        ...(sug ? { suggestion: `did you mean '${sug}'?` } : {}),
-      });
-      ok = false;
-    }
+  const names = staticInts(item);
+  const bad = ints.filter((b) => !names.includes(b.param.name));
+  for (const b of bad) {
+    const sug = closest(b.param.name, names);
+    diag.error('MAT0264', `${tname} has no static int parameter '${b.param.name}'`, b.param.span, {
+      notes: [{ message: names.length ? `its static int parameters: ${names.join(', ')}` : `${tname} has no static int parameters` }],
+      ...(sug ? { suggestion: `did you mean '${sug}'?` } : {}),
+    });
   }
-  return ok;
+  return bad.length === 0;
 }
 
 /** to_dense takes the storage, project returns it (MAT0268). */

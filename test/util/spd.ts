@@ -99,6 +99,12 @@ export function lcgUniform(seed: number, n: number): number[] {
   return out;
 }
 
+/** n LCG draws (lcgUniform) centred and scaled: uniform on [−scale/2, scale/2) — the random
+ *  inputs of the SPD optimizer and structure tests. */
+export function rnd(seed: number, n: number, scale = 1): Float64Array {
+  return Float64Array.from(lcgUniform(seed, n), (u) => scale * (u - 0.5));
+}
+
 /** A layer's initial d×(fan_in + 1) matrix: ±1/√fan_in from lcgUniform(seed) (the generator's init_layer). */
 export function initLayer(d: number, fanIn: number, seed: number): Tensor {
   const bound = 1 / Math.sqrt(fanIn);
