@@ -4,7 +4,10 @@
 // (maxStorageBufferBindingSize on the H100's Dawn adapter) either way. Compile-time figures: no GPU
 // needed; the time the packing saves or costs on a GPU is `PACK_AB=1 bash bench/run-device.sh`.
 //
-//   node dist/bench/scratch-pack.js [--m 32] [--n 32] [--json FILE]
+// With `--model grid`, the same for the grid model's programs (compiler/codegen/wgsl/grid.ts),
+// whose liveness runs over the launch sequence (a launch boundary is a global barrier).
+//
+//   node dist/bench/scratch-pack.js [--m 32] [--n 32] [--model instance|grid] [--json FILE]
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { compileProgram } from '../compiler/compile.js';
 import { stdlibDir } from '../compiler/check/items.js';
 import { genInstanceKernel } from '../compiler/codegen/wgsl/instance.js';
+import { genGridProgram } from '../compiler/codegen/wgsl/grid.js';
 import { parseDim } from '../core/dims.js';
 import type { Func } from '../compiler/ir/node.js';
 
@@ -23,7 +27,9 @@ function words(slots: string[], env: Record<string, number>): number {
 }
 
 function main(): void {
-  const { values } = parseArgs({ options: { m: { type: 'string', default: '32' }, n: { type: 'string', default: '32' }, json: { type: 'string' } } });
+  const { values } = parseArgs({ options: { m: { type: 'string', default: '32' }, n: { type: 'string', default: '32' }, model: { type: 'string', default: 'instance' }, json: { type: 'string' } } });
+  const grid = values.model === 'grid';
+  const gen = (f: Func, packScratch: boolean) => (grid ? genGridProgram(f, { packScratch }).spec : genInstanceKernel(f, { packScratch }));
   const m = Number(values.m);
   const n = Number(values.n);
   // one size for every dimension name the stdlib uses (square problems at m = n)
@@ -46,8 +52,8 @@ function main(): void {
         }
         let a, b;
         try {
-          a = genInstanceKernel(f, { packScratch: false });
-          b = genInstanceKernel(f, { packScratch: true });
+          a = gen(f, false);
+          b = gen(f, true);
         } catch {
           continue;
         }
@@ -67,8 +73,8 @@ function main(): void {
   const total = rows.reduce((s, r) => [s[0]! + r.plain, s[1]! + r.packed], [0, 0]);
   const ratios = rows.map((r) => r.packed / r.plain).sort((a, b) => a - b);
   console.log(lines.join('\n'));
-  console.log(`\n${rows.length} kernels; packed / plain: median ${ratios[Math.floor(ratios.length / 2)]!.toFixed(2)}, best ${ratios[0]!.toFixed(2)}, sum over kernels ${(total[1]! / total[0]!).toFixed(2)}`);
-  if (values.json) writeFileSync(values.json, JSON.stringify({ m, n, env, rows }, null, 1));
+  console.log(`\n${rows.length} ${grid ? 'grid programs' : 'kernels'}; packed / plain: median ${ratios[Math.floor(ratios.length / 2)]!.toFixed(2)}, best ${ratios[0]!.toFixed(2)}, sum over kernels ${(total[1]! / total[0]!).toFixed(2)}`);
+  if (values.json) writeFileSync(values.json, JSON.stringify({ m, n, model: grid ? 'grid' : 'instance', env, rows }, null, 1));
 }
 
 main();

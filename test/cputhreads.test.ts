@@ -69,7 +69,9 @@ test('chunked batches: uneven batch sizes and more threads than cores give the s
 
 test('calls in flight at once on one pool keep their own inputs and results', async () => {
   const exe = qr().executable('qr', 'forward');
-  const binds = [1, 2, 3].map((s) => bindInputs(exe.signature, inputsFor(exe, { m: 16, n: 16 }, 300, new Rng(100 + s)), { noValidate: true }));
+  // 24² × 600 (~25 ms in one thread): well past the 4 ms the pool needs to split, on a fast or a
+  // loaded machine (16² × 300 sat near it and stayed single-threaded on a quick run)
+  const binds = [1, 2, 3].map((s) => bindInputs(exe.signature, inputsFor(exe, { m: 24, n: 24 }, 600, new Rng(100 + s)), { noValidate: true }));
   const ones = binds.map((b) => runProgram(exe.cpu()!, exe.signature, b, 'f64'));
   const pool = new ThreadPool(2);
   try {

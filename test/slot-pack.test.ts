@@ -83,6 +83,27 @@ test('slot packing shrinks the scratch of stdlib kernels (QR, QR VJP at 32 × 32
   console.log(`# scratch f32 per instance, unpacked → packed: ${rows.map(([l, a, b]) => `${l} ${a} → ${b}`).join('; ')}`);
 });
 
+test('grid programs pack their scratch over the launch sequence (INGD step and its VJP at p = d = 1024; QR VJP at 512²)', async () => {
+  const { genGridProgram } = await import('../compiler/codegen/wgsl/grid.js');
+  const spd = compileProgram(readFileSync(join(repoRoot, 'stdlib/spd.mat'), 'utf8'), { path: 'spd.mat' });
+  const qr = compileProgram(qrSrc, { path: 'qr.mat' });
+  const rows: [string, number, number][] = [];
+  for (const [label, f, env] of [
+    ['ingd', spd.forward('ingd'), { p: 1024, d: 1024, n: 128, m: 128 }],
+    ['ingd.vjp', spd.vjp('ingd', 'gpu'), { p: 1024, d: 1024, n: 128, m: 128 }],
+    ['qr.vjp', qr.vjp('qr', 'gpu'), { m: 512, n: 512 }],
+  ] as const) {
+    const packed = scratch(genGridProgram(f, { packScratch: true }).spec, env);
+    const plain = scratch(genGridProgram(f, { packScratch: false }).spec, env);
+    rows.push([label, plain, packed]);
+  }
+  console.log(`# grid scratch f32 per instance, unpacked → packed: ${rows.map(([l, a, b]) => `${l} ${a} → ${b}`).join('; ')}`);
+  const [ingdF, ingdV, qrV] = rows;
+  assert.ok(ingdF![2] <= 0.5 * ingdF![1], JSON.stringify(rows));
+  assert.ok(ingdV![2] <= 0.4 * ingdV![1], JSON.stringify(rows));
+  assert.ok(qrV![2] < qrV![1], JSON.stringify(rows));
+});
+
 test('packed kernels equal unpacked ones bit for bit on lavapipe (QR and IED, forward and VJP)', async (t) => {
   const ctx = await gpuOrSkip(t);
   if (!ctx) return;

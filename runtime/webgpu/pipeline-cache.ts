@@ -27,6 +27,7 @@ export interface CachedPipeline {
   pipeline: GPUComputePipeline;
   /** The explicit layout of bind group 0 the pipeline was created with. */
   bindGroupLayout: GPUBindGroupLayout;
+  /** entry point and layout (unique within the pipeline's WGSL module) */
   key: string;
 }
 
@@ -57,7 +58,12 @@ const BUFFER_TYPE: Record<BindingAccess, GPUBufferBindingType> = {
 export class PipelineCache {
   readonly stats: PipelineCacheStats = { requests: 0, hits: 0, compiles: 0, failures: 0 };
   #device: GPUDevice;
-  #pipelines = new Map<string, Promise<CachedPipeline>>();
+  /** by WGSL text, then by entry point and layout: a grid program's module holds hundreds of
+   *  entry points and can be ~10⁵ characters, so a flat key of entry + layout + text rebuilt and
+   *  hashed for each of them on every call cost ~10 ms per call of INGD's step (a Map keyed by
+   *  the module's own string hashes it once: V8 caches a string's hash) */
+  #pipelines = new Map<string, Map<string, Promise<CachedPipeline>>>();
+  #count = 0;
   #layouts = new Map<string, GPUBindGroupLayout>();
   #modules = new Map<string, Promise<GPUShaderModule>>();
 
@@ -66,7 +72,7 @@ export class PipelineCache {
   }
 
   get size(): number {
-    return this.#pipelines.size;
+    return this.#count;
   }
 
   /** The explicit bind group layout for these slots (cached). */
@@ -88,19 +94,25 @@ export class PipelineCache {
   /** The pipeline for a kernel and layout; compiles it at most once per key. */
   get(kernel: KernelSource, slots: readonly BindingSlot[]): Promise<CachedPipeline> {
     this.stats.requests++;
-    const lk = layoutKey(slots);
-    const key = `${kernel.entryPoint}\u0000${lk}\u0000${kernel.wgsl}`;
-    const hit = this.#pipelines.get(key);
+    const key = `${kernel.entryPoint}\u0000${layoutKey(slots)}`;
+    let byEntry = this.#pipelines.get(kernel.wgsl);
+    if (byEntry === undefined) this.#pipelines.set(kernel.wgsl, (byEntry = new Map()));
+    const hit = byEntry.get(key);
     if (hit !== undefined) {
       this.stats.hits++;
       return hit;
     }
     const p = this.#create(kernel, slots, key);
-    this.#pipelines.set(key, p);
+    byEntry.set(key, p);
+    this.#count++;
     // A failed compile is not cached: the error is thrown to every waiter, and a later request
     // (after, say, a device loss) tries again.
+    const inner = byEntry;
     p.catch(() => {
-      if (this.#pipelines.get(key) === p) this.#pipelines.delete(key);
+      if (inner.get(key) === p) {
+        inner.delete(key);
+        this.#count--;
+      }
     });
     return p;
   }
@@ -108,6 +120,7 @@ export class PipelineCache {
   /** Forgets every pipeline (they die with their device). */
   clear(): void {
     this.#pipelines.clear();
+    this.#count = 0;
     this.#layouts.clear();
     this.#modules.clear();
   }

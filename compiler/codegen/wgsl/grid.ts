@@ -18,7 +18,13 @@
 //                 schedule loop (core/schedule.ts): its body's launches are recorded once per
 //                 iteration into the same submission; the iteration counter, the loop index and
 //                 the per-instance 'stopped' flag live in scratch, and every launch of an `until`
-//                 body returns at once for instances that have stopped.
+//                 body returns at once for instances that have stopped;
+//   - 'guarded'   a branch (`cond`): its flag is computed once per instance into scratch, then the
+//                 launches of both regions are recorded in order, each guarded by the flag (a
+//                 launch of the region not taken returns at once for that instance), and each
+//                 region ends by writing its results into the branch's slots. A branch with large
+//                 products (INGD's T-th-step factor update) runs them as tiled launches, not in one
+//                 workgroup per instance; the region not taken costs an empty launch per kernel.
 // Values: tensors in slots (per-instance scratch) or inputs, as in the instance model; scalars and
 // integers that outlive one launch are spilled to one-element slots (integers as their i32 bits);
 // integer arithmetic of dimensions and spilled integers stays an inline expression.
@@ -36,8 +42,9 @@ import { instanceBindings, type InstanceKernelSpec, type KernelIO } from '../../
 import type { ScheduleStep } from '../../../core/schedule.js';
 import type { Func, Node, Region } from '../../ir/node.js';
 import type { OpKind } from '../../ir/ops.js';
-import { type TensorType, numel } from '../../ir/types.js';
-import { InstanceGen } from './instance.js';
+import { type TensorType, type TupleType, numel } from '../../ir/types.js';
+import { InstanceGen, packingDisabled } from './instance.js';
+import { packSlots, renameSlots } from './slot-pack.js';
 import { intOp, wgslClass } from './ops.js';
 import { forEachIndexCheck, provablyInRange } from '../index-checks.js';
 
@@ -48,7 +55,7 @@ const TK = 16;
 /** Iterations of an `until` loop between two reads of its flags (a readback each). */
 export const CHECK_EVERY = 16;
 
-export type GridStrategy = 'fuse' | 'elements' | 'segment' | 'host-loop' | 'int' | 'special';
+export type GridStrategy = 'fuse' | 'elements' | 'segment' | 'host-loop' | 'guarded' | 'int' | 'special';
 
 /** How the grid model runs each op (see the header). 'int': integer arithmetic, inline;
  *  'special': parameters, projections and tuples, which have no code of their own. */
@@ -71,7 +78,7 @@ export const gridStrategy: Record<OpKind, GridStrategy> = {
   eigh: 'special', svd: 'special', expm: 'special', symfun: 'special', polar: 'special', heigh: 'special',
   loop: 'host-loop', opt: 'special', root: 'special', custom: 'special', proj: 'special', nograd: 'fuse',
   rand: 'fuse',
-  cond: 'segment',
+  cond: 'guarded',
 };
 
 /** One kernel of a grid variant: an entry point of the shared module. `span` says how it is
@@ -101,14 +108,18 @@ interface OpenKernel {
   hasChecks: boolean;
 }
 
-export function genGridProgram(f: Func, opts: { workgroupSize?: number; subgroups?: boolean } = {}): GridProgram {
-  return new GridGen(f, opts.workgroupSize ?? 256, opts.subgroups ?? false).runGrid();
+export function genGridProgram(f: Func, opts: { workgroupSize?: number; subgroups?: boolean; packScratch?: boolean } = {}): GridProgram {
+  const gen = new GridGen(f, opts.workgroupSize ?? 256, opts.subgroups ?? false);
+  gen.packScratch = opts.packScratch ?? !packingDisabled();
+  return gen.runGrid();
 }
 
 class GridGen extends InstanceGen {
   private kernelList: { k: GridKernel; lines: string[]; guard: string[]; hasChecks: boolean }[] = [];
   private stepStack: ScheduleStep[][] = [[]];
   private guards: string[] = [];
+  /** how many of `guards` (innermost last) are branch guards, not `until` loops' stopped flags */
+  private branchGuards: string[] = [];
   private segmentDepth = 0;
   private open: OpenKernel | null = null;
   /** stable names of IR values in kernel notes (node ids depend on what the process compiled before) */
@@ -222,6 +233,7 @@ class GridGen extends InstanceGen {
     if (n.op === 'proj' || (n.op === 'nograd' && this.store.get(n.args[0]!)?.k !== 'view' && this.store.has(n.args[0]!))) return super.emitNode(n);
     if (t.kind === 'tensor' && t.dtype === 'i') return this.emitIntNode(n);
     if (n.op === 'loop' && this.hostLoopable(n)) return this.emitHostLoop(n);
+    if (n.op === 'cond') return this.emitGridCond(n);
     const strat = gridStrategy[n.op];
     if (strat === 'segment' || n.op === 'loop') return this.segment(n);
     if (t.kind !== 'tensor') return this.segment(n);
@@ -452,6 +464,63 @@ class GridGen extends InstanceGen {
     this.store.set(n, { k: 'slot', slot });
   }
 
+  // ---- branches ------------------------------------------------------------------------------------
+
+  /** cond c captures… { then } { else } → results…, as guarded launches (the 'guarded' strategy):
+   *
+   *    flag ← (c ≠ 0)                   one launch per instance, into a scalar slot
+   *    then-region's launches           each returns at once where flag = 0
+   *    then-results → the cond's slots
+   *    else-region's launches           each returns at once where flag ≠ 0
+   *    else-results → the cond's slots
+   *
+   *  Each instance runs exactly the launches of its own region, so the cond's slots hold one
+   *  region's results, as `if … else` does in the instance model; both regions' index checks fire
+   *  only where their region runs (a region's pending checks are flushed by its result launches,
+   *  which carry its guard). */
+  private emitGridCond(n: Node): void {
+    for (const a of n.args) this.emitNode(a);
+    const elems = (n.type as TupleType).elems as TensorType[];
+    const flagSlot = this.scalarSlot(n);
+    this.single(`${this.ref(n)} branch flag`, () => this.line(`${this.readScalar(flagSlot)} = select(0.0, 1.0, ${this.elem(n.args[0]!, [])} != 0.0);`));
+    const slots = elems.map((t, i) => (t.shape.length > 0 ? this.newSlot(numel(t), n.regions[0]!.results[i]!, 'value') : this.scalarSlot(n)));
+    const flag = this.readScalar(flagSlot);
+    n.regions.forEach((r, ri) => {
+      const guard = ri === 0 ? `${flag} == 0.0` : `${flag} != 0.0`;
+      this.guards.push(guard);
+      this.branchGuards.push(guard);
+      r.params.forEach((p, i) => {
+        const cap = n.args[i + 1]!;
+        const st = this.store.get(cap);
+        if (!st || st.k === 'view' || st.k === 'tuple') throw new InternalError(`grid: capture %${cap.id} of cond %${n.id} has no storage`);
+        this.store.set(p, st);
+        if (this.inlineInts.has(cap)) this.inlineInts.add(p);
+      });
+      this.emitRegion(r);
+      for (const x of r.results) this.emitNode(x);
+      const small: number[] = [];
+      r.results.forEach((x, i) => {
+        const t = elems[i]!;
+        if (t.shape.length > 0) this.elementsKernel(x, slots[i]!, (ix) => this.elem(x, ix), `${this.ref(n)} region ${ri} result ${i}`);
+        else small.push(i);
+      });
+      if (small.length) {
+        this.single(`${this.ref(n)} region ${ri} scalar results`, () => {
+          for (const i of small) {
+            const x = r.results[i]!;
+            this.line(elems[i]!.dtype === 'i' ? `${this.slotAt(slots[i]!, '0')} = bitcast<f32>(${this.int(x)});` : `${this.readScalar(slots[i]!)} = ${this.elem(x, [])};`);
+          }
+        });
+      }
+      this.branchGuards.pop();
+      this.guards.pop();
+    });
+    this.store.set(n, {
+      k: 'tuple',
+      parts: elems.map((t, i) => (t.shape.length > 0 ? { k: 'slot' as const, slot: slots[i]! } : t.dtype === 'i' ? { k: 'int' as const, name: this.readInt(slots[i]!) } : { k: 'scalar' as const, name: this.readScalar(slots[i]!) })),
+    });
+  }
+
   // ---- loops on the host -------------------------------------------------------------------------
 
   /** An integer known from the dimensions alone (a literal, a dimension, arithmetic of them). */
@@ -504,6 +573,15 @@ class GridGen extends InstanceGen {
     const stopSlot = this.scalarSlot(n);
     const doneSlot = this.scalarSlot(n);
     const flag = hasUntil ? this.untilLoops++ : -1;
+    if (hasUntil && this.branchGuards.length) {
+      // an instance whose branch skips this loop counts as stopped, so that the runtime's flag
+      // check can end the loop early once every instance that runs it has stopped
+      const skipped = this.branchGuards.join(' || ');
+      const saved = this.guards;
+      this.guards = saved.filter((g) => !this.branchGuards.includes(g));
+      this.single(`${this.ref(n)} loop skipped by its branch`, () => this.line(`if (${skipped}) { OUT[OOFLAGS + inst * NFLAGS + ${flag}] = 1.0; }`));
+      this.guards = saved;
+    }
     this.single(`${this.ref(n)} loop start`, () => {
       for (let c = 0; c < k; c++) {
         const init = n.args[c + 2]!;
@@ -680,7 +758,44 @@ class GridGen extends InstanceGen {
       if (i >= 0) top.splice(i, 1);
       this.kernelList = this.kernelList.filter((o) => o.k.note !== 'clear index checks');
     }
+    if (this.packScratch) this.packGridSlots();
     return this.assembleGrid();
+  }
+
+  /** Liveness planning of the program's scratch (slot-pack.ts) over its launch sequence: each
+   *  launch is one statement naming every slot its kernel names (body, guard, index-check tail);
+   *  a launch boundary is a global barrier (WebGPU orders the dispatches of a pass: each is its
+   *  own usage scope), so it stands as `workgroupBarrier();` between statements; each schedule
+   *  loop is a block that may run again. Two values share memory when no launch uses both and
+   *  their launch intervals, extended over the loops they cross, do not overlap. */
+  private packGridSlots(): void {
+    const refs = new Map<string, string>();
+    const chk = this.checkSlot >= 0 ? this.slotAt(this.checkSlot, '0') : '';
+    for (const o of this.kernelList) {
+      const text = `${o.lines.join('\n')}\n${o.guard.join(' ')}\n${o.hasChecks ? chk : ''}`;
+      refs.set(o.k.entry, [...new Set(text.match(/\bSO\d+\b/g) ?? [])].join(' '));
+    }
+    const lines: string[] = [];
+    const walk = (steps: readonly ScheduleStep[]): void => {
+      for (const st of steps) {
+        if (st.k === 'launch') {
+          lines.push(refs.get(st.entry ?? st.kernel) ?? '');
+          lines.push('workgroupBarrier();');
+        } else if (st.k === 'loop') {
+          lines.push('loop {');
+          walk(st.body);
+          lines.push('}');
+        }
+      }
+    };
+    walk(this.stepStack[0]!);
+    const packing = packSlots(lines, this.slots);
+    for (const o of this.kernelList) {
+      o.lines = renameSlots(o.lines, packing.map);
+      o.guard = renameSlots(o.guard, packing.map);
+    }
+    if (this.checkSlot >= 0) this.checkSlot = packing.map[this.checkSlot]!;
+    this.slots = packing.sizes;
   }
 
   /** Contractions read once, by an elementwise op that its own launch materializes (or a result):

@@ -80,7 +80,7 @@ export function genInstanceKernel(f: Func, opts: InstanceOptions = {}): Instance
   return gen.run();
 }
 
-function packingDisabled(): boolean {
+export function packingDisabled(): boolean {
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
   return env?.MATC_PACK_SCRATCH === '0';
 }
