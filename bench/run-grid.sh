@@ -5,7 +5,7 @@
 # From the project root, after building and `bash ../shared/device/pack.sh`:
 #   source .gpu/enter.sh && bash bench/run-grid.sh OUTDIR [--quick]
 # --quick runs small sizes (a check of the script itself, e.g. on lavapipe).
-# Writes OUTDIR/{env.txt,matc-grid.jsonl,matc-instance.jsonl,matc.log,torch.json,compare.md}.
+# Writes OUTDIR/{env.txt,matc-grid.jsonl,matc-instance.jsonl,matc-gridlu0.jsonl,matc.log,torch.json,compare.md}.
 set -uo pipefail
 out=${1:?usage: run-grid.sh OUTDIR [--quick]}
 shift
@@ -19,12 +19,16 @@ mkdir -p "$out"
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv 2>&1
 } >"$out/env.txt"
 echo 'fn f(A: mat[m, k], B: mat[k, n], C: mat[m, n]) -> mat[m, n] = A * B + C' >"$out/abc.mat"
+echo 'fn f(A: mat[n, n], B: mat[n, k]) -> mat[n, k] = solve(A, B)' >"$out/solve.mat"
 if [ $quick = 1 ]; then
   cases=("stdlib/qr.mat qr m=64,n=64 1" "$out/abc.mat f m=128,k=128,n=128 1" "stdlib/less.mat less m=64,n=32 2" "stdlib/ied.mat ied m=64 2")
+  solve_cases=("$out/solve.mat f n=256,k=256 1" "$out/solve.mat f n=256,k=1 1")
 else
   cases=("stdlib/qr.mat qr m=1024,n=1024 1" "stdlib/qr.mat qr m=4096,n=4096 1" "$out/abc.mat f m=4096,k=4096,n=4096 1"
          "stdlib/less.mat less m=1024,n=256 5" "stdlib/ied.mat ied m=1024 5" "stdlib/qr.mat qr m=1024,n=1024 8")
+  solve_cases=("$out/solve.mat f n=1024,k=1024 1" "$out/solve.mat f n=4096,k=1 1" "$out/solve.mat f n=4096,k=4096 1")
 fi
+cases+=("${solve_cases[@]}")
 status=0
 for model in grid instance; do
   : >"$out/matc-$model.jsonl"
@@ -35,6 +39,16 @@ for model in grid instance; do
       --backend webgpu --reps 5 --json 2>>"$out/matc.log" | tr -d '\n' >>"$out/matc-$model.jsonl" || { status=$?; echo "  (exit $status)" | tee -a "$out/matc.log"; }
     echo >>"$out/matc-$model.jsonl"
   done
+done
+# the solves again with the grid model's LU in one workgroup (MATC_GRID_LU=0): the blocked LU
+# routine's gain, same run
+: >"$out/matc-gridlu0.jsonl"
+for c in "${solve_cases[@]}"; do
+  set -- $c
+  echo "== matc grid, MATC_GRID_LU=0: $2 $3 batch $4" | tee -a "$out/matc.log"
+  MATC_SCHEDULE=grid MATC_GRID_LU=0 timeout "${NODE_TIMEOUT:-120}" node "$DIST/cli/matc.js" bench "$1" --fn "$2" --dims "$3" --batch "$4" \
+    --backend webgpu --reps 5 --json 2>>"$out/matc.log" | tr -d '\n' >>"$out/matc-gridlu0.jsonl" || { status=$?; echo "  (exit $status)" | tee -a "$out/matc.log"; }
+  echo >>"$out/matc-gridlu0.jsonl"
 done
 qflag=(); [ $quick = 1 ] && qflag=(--quick)
 PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-180}" python3 bench/torch_grid.py "${qflag[@]}" --json "$out/torch.json" 2>>"$out/matc.log" || status=$?

@@ -1,6 +1,6 @@
 """PyTorch side of bench/run-grid.sh (issue 8): what a PyTorch user writes for each grid case, in
 f32 on CUDA, timed with CUDA events (median after warm-up): torch.linalg.qr forward and
-forward+backward, A @ B + C (torch.addmm, cuBLAS), LESS as PMaF's descent + closed form and IED as
+forward+backward, torch.linalg.solve, A @ B + C (torch.addmm, cuBLAS), LESS as PMaF's descent + closed form and IED as
 power iteration + closed form (bench/torch_layers.py's formulations, 100 iterations).
 --compare OUTDIR prints the table of matc (grid, instance) beside PyTorch from a run's files."""
 import argparse, json, sys, time
@@ -22,6 +22,15 @@ def run(a):
             Q, R = torch.linalg.qr(Ag)
             torch.autograd.backward([Q, R], [gQ, gR])
         rows.append({'case': f'qr {m}x{n} batch {b}', 'fwd_ms': fwd, 'fwdbwd_ms': timeit(torch, fb)})
+    # torch.linalg.solve (LU, cuSOLVER getrf/getrs) forward and forward+backward
+    for (n, k) in ([(256, 256), (256, 1)] if a.quick else [(1024, 1024), (4096, 1), (4096, 4096)]):
+        A = torch.randn(n, n, device=dev); B = torch.randn(n, k, device=dev)
+        fwd = timeit(torch, lambda: torch.linalg.solve(A, B))
+        Ag = A.clone().requires_grad_(True); Bg = B.clone().requires_grad_(True); gX = torch.randn(n, k, device=dev)
+        def sfb():
+            X = torch.linalg.solve(Ag, Bg)
+            torch.autograd.backward([X], [gX])
+        rows.append({'case': f'solve {n}x{n}, {k} right-hand sides', 'fwd_ms': fwd, 'fwdbwd_ms': timeit(torch, sfb)})
     s = 128 if a.quick else 4096
     A = torch.randn(s, s, device=dev); B = torch.randn(s, s, device=dev); C = torch.randn(s, s, device=dev)
     t = timeit(torch, lambda: torch.addmm(C, A, B))
@@ -57,6 +66,16 @@ def compare(outdir):
         name = f"{rep.get('fn', '?')} {rep.get('dims', '')} batch {rep.get('batch', '?')}"
         pick = rep.get('schedule', {}).get('forward', {}).get('reason', '')
         print(f"| {name} | {cell(g[k] if k < len(g) else None)} | {cell(i[k] if k < len(i) else None)} | {pick} |")
+    lu0 = load('gridlu0')
+    if any(lu0):
+        # the solve cases are the last len(lu0) cases of the grid run
+        print()
+        print('| solve case | grid, blocked LU: fwd / fwd+bwd (GPU ms) | grid, one-workgroup LU (MATC_GRID_LU=0) |')
+        print('|---|---|---|')
+        for k, r0 in enumerate(lu0):
+            rg = g[len(g) - len(lu0) + k] if len(g) >= len(lu0) else None
+            rep = (r0 or rg or {}).get('report', r0 or rg or {})
+            print(f"| {rep.get('fn', '?')} {rep.get('dims', '')} | {cell(rg)} | {cell(r0)} |")
     print()
     print('| PyTorch case | fwd ms | fwd+bwd ms |')
     print('|---|---|---|')

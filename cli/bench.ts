@@ -35,6 +35,7 @@ import { selectBackend } from '../runtime/select.js';
 import { Tensor } from '../runtime/tensor.js';
 import type { Backend } from '../runtime/backend.js';
 import { instanceChunking, packChunkInputs, variantLaunches, type GridLaunches, type WebGpuBackend } from '../runtime/webgpu/backend.js';
+import { INDIRECT_BUFFER, indirectBuffers } from '../runtime/webgpu/grid.js';
 import type { ScheduleChoice } from '../runtime/schedule-choice.js';
 import type { GpuContext } from '../runtime/webgpu/device.js';
 import type { GpuPlan, PlanInputs } from '../core/gpu-plan.js';
@@ -125,7 +126,15 @@ export function instancePlan(ctx: GpuContext, spec: InstanceKernelSpec, bind: Bi
       { name: `out${k}`, bytes: Math.max(4, outLen * 4), kind: 'output' },
     );
     const bindings = instanceBindings({ uni: `uni${k}`, in: `in${k}`, out: `out${k}` });
-    if (grid) for (const l of grid.expand(count, maxGrid).launches) plan.launches.push({ ...l, label: `chunk${k} ${l.label ?? ''}`, bindings });
+    if (grid) {
+      const ex = grid.expand(count, maxGrid);
+      plan.buffers.push(...indirectBuffers(ex.indirectBytes, `disp${k}`));
+      for (const l of ex.launches) {
+        // the chunk's own buffers; a launch that writes or reads indirect counts, the chunk's too
+        const disp = l.bindings.filter((b) => b.buffer === INDIRECT_BUFFER).map((b) => ({ ...b, buffer: `disp${k}` }));
+        plan.launches.push({ ...l, label: `chunk${k} ${l.label ?? ''}`, bindings: [...bindings, ...disp], ...(l.indirect ? { indirect: { ...l.indirect, buffer: `disp${k}` } } : {}) });
+      }
+    }
     else plan.launches.push({ kernel: 'inst', label: `chunk${k}`, bindings, workgroups: [gx, Math.ceil(count / gx), 1] });
     plan.outputs.push(`out${k}`);
     inputs[`uni${k}`] = args.uniforms;

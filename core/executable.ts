@@ -20,7 +20,8 @@ export type Mode = 'forward' | 'vjp' | 'jvp';
  *  - `solver`: a declarative node's forward solver (iterations, converged, optimality residual)
  *  - `loop`: an `iterate … until` loop (iterations, whether it stopped early)
  *  - `linear`: a linear solve of user code (`solve`, `inv`, `lstsq`, triangular solves):
- *    converged = rcond above 1e-10, residual = the reciprocal condition estimate
+ *    converged = rcond above max(1e-10, eps) (1e-10 in f64, 2⁻²³ in f32), residual = the
+ *    reciprocal condition estimate
  *  - `monitor`: a user `monitor("name", value, ok)`: converged = ok, residual = value
  *  - `curvature`: a solver's check that its solution is a minimum (not a saddle or maximum)
  *  - `implicit`: the linear system of an implicit backward or tangent solved densely (converged =

@@ -5,8 +5,9 @@
 
 /** How a buffer is used by a plan. `input` buffers are uploaded from host data, `output` buffers
  *  are read back, `scratch` buffers live only during the plan (zero-filled when `zero` is set),
- *  `uniform` buffers hold small parameter blocks (dimensions, batch offsets) uploaded from host. */
-export type PlanBufferKind = 'input' | 'output' | 'scratch' | 'uniform';
+ *  `uniform` buffers hold small parameter blocks (dimensions, batch offsets) uploaded from host,
+ *  `indirect` buffers hold workgroup counts that kernels write and indirect launches read. */
+export type PlanBufferKind = 'input' | 'output' | 'scratch' | 'uniform' | 'indirect';
 
 export interface PlanBuffer {
   name: string;
@@ -34,6 +35,9 @@ export interface PlanLaunch {
   kernel: string;
   bindings: PlanBinding[];
   workgroups: [number, number, number];
+  /** dispatch by the counts at this byte offset of an `indirect` buffer instead (written by an
+   *  earlier launch); `workgroups` is what they hold when nothing is left out */
+  indirect?: { buffer: string; offset: number };
   label?: string;
 }
 

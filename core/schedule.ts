@@ -13,7 +13,10 @@
 
 import { parseDim } from './dims.js';
 
-export type BufferKind = 'uniform' | 'input' | 'output' | 'scratch';
+/** 'indirect': workgroup counts (4 u32 per entry: x, y, z, 0) that launches with `indirect`
+ *  dispatch by, written on the device by the kernels that decide them (a branch's select kernel,
+ *  compiler/codegen/wgsl/grid.ts) */
+export type BufferKind = 'uniform' | 'input' | 'output' | 'scratch' | 'indirect';
 
 export interface ScheduleBuffer {
   name: string;
@@ -42,8 +45,13 @@ export type ScheduleStep =
        *  with `span: 'tiles'`, grid = (rows, cols, B) of a product computed in `tile`×`tile` blocks:
        *  ⌈rows/tile⌉·⌈cols/tile⌉ workgroups (capped; kernels stride over the rest) per instance */
       grid: [string, string, string];
-      span?: 'elements' | 'tiles';
+      /** 'once': one workgroup for the whole chunk (grid 1 × 1 × 1) */
+      span?: 'elements' | 'tiles' | 'once';
       tile?: number;
+      /** dispatched indirectly by entry `indirect` of the plan's 'indirect' buffer (its workgroup
+       *  counts, zero where no instance of the chunk needs the launch); `grid` says the counts
+       *  the entry holds otherwise */
+      indirect?: number;
       label?: string;
     }
   | {
@@ -92,6 +100,14 @@ export function verifySchedule(s: Schedule, kernels: readonly string[]): string[
             seen.add(bd.binding);
           }
           st.grid.forEach((g, i) => checkDim(g, `grid dimension ${i} of '${st.kernel}'`, problems));
+          if (st.indirect !== undefined) {
+            if (!Number.isInteger(st.indirect) || st.indirect < 0) problems.push(`launch of '${st.kernel}' has indirect entry ${st.indirect}`);
+            if (!s.buffers.some((b) => b.kind === 'indirect')) problems.push(`launch of '${st.kernel}' is indirect but the schedule has no indirect buffer`);
+          }
+          for (const bd of st.bindings) {
+            const b = bufs.get(bd.buffer);
+            if (b?.kind === 'indirect' && bd.access !== 'read_write') problems.push(`launch of '${st.kernel}' binds indirect buffer '${bd.buffer}' as ${bd.access}`);
+          }
           break;
         }
         case 'loop':
@@ -130,7 +146,7 @@ function checkDim(text: string, what: string, problems: string[]): void {
 export function printSchedule(s: Schedule): string {
   const out = [`schedule ${s.model}`];
   for (const b of s.buffers) {
-    const size = b.kind === 'uniform' ? 'layout of its kernel' : `${b.elems}${b.perInstance ? ' per instance' : ''} (f32)`;
+    const size = b.kind === 'uniform' ? 'layout of its kernel' : `${b.elems}${b.perInstance ? ' per instance' : ''} (${b.kind === 'indirect' ? 'u32' : 'f32'})`;
     out.push(`  buffer ${b.name}: ${b.kind}, ${size}`);
   }
   const steps = (xs: readonly ScheduleStep[], ind: string): void => {
@@ -138,8 +154,9 @@ export function printSchedule(s: Schedule): string {
       if (st.k === 'launch') {
         const binds = st.bindings.map((b) => `${b.binding}=${b.buffer}${b.access === 'read' ? ' (read)' : ''}`).join(', ');
         const what = st.entry ? `${st.kernel}.${st.entry}` : st.kernel;
-        const grid = st.span === 'elements' ? `elements ${st.grid[0]} × ${st.grid[1]}` : st.span === 'tiles' ? `tiles of ${st.tile}² over ${st.grid[0]} × ${st.grid[1]} × ${st.grid[2]}` : `grid (${st.grid.join(', ')})`;
-        out.push(`${ind}launch ${what} ${grid} bindings ${binds}${st.label ? `  // ${st.label}` : ''}`);
+        const grid = st.span === 'elements' ? `elements ${st.grid[0]} × ${st.grid[1]}` : st.span === 'tiles' ? `tiles of ${st.tile}² over ${st.grid[0]} × ${st.grid[1]} × ${st.grid[2]}` : st.span === 'once' ? 'once (one workgroup)' : `grid (${st.grid.join(', ')})`;
+        const ind2 = st.indirect !== undefined ? ` indirect #${st.indirect}` : '';
+        out.push(`${ind}launch ${what} ${grid}${ind2} bindings ${binds}${st.label ? `  // ${st.label}` : ''}`);
       } else if (st.k === 'loop') {
         const until = st.until ? ` until ${st.until.buffer}[${st.until.index}] != 0${st.check ? ` (read back every ${st.check.every})` : ''}` : '';
         out.push(`${ind}loop at most ${st.count}${until} {`);

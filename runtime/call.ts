@@ -29,7 +29,7 @@ function failure(s: NodeStatus): string {
     case 'loop':
       return 'did not stop early: its until condition never held within the trip count';
     case 'linear':
-      return 'the linear system is singular or nearly so (rcond ≤ 1e-10)';
+      return 'the linear system is singular or nearly so (rcond ≤ 1e-10 in f64, ≤ 1.2e-7 in f32)';
     case 'monitor': {
       const vals = (s.residual ?? []).filter((_, i) => !s.converged[i]);
       const [lo, hi] = extent(vals);

@@ -175,3 +175,34 @@ test('grid branch: three INGD steps (T = 2: update, plain, update) on the grid m
   assert.ok(Object.entries(want).some(([k, v]) => k !== 'W' && k !== 't' && v.some((x) => x !== 0 && x !== 1)), 'the factor update ran');
   assert.ok(worst <= 1e-4, `worst ${worst}`);
 });
+
+test('grid branch: launches inside regions dispatch indirectly by counts a select kernel writes; all-one-region, mixed and nested branches equal the CPU', async (t) => {
+  // the schedule: a select kernel (one workgroup) after the flag, every region launch indirect
+  const nested = compile(`fn f(A: mat[n, n], x: vec[n]) -> vec[n] =
+  if x[0] > 0 then (if x[1] > 0 then A * x + x else A' * x) else x - A * (A * x)`, { path: 'nested.mat' }).fn('f');
+  const v = nested.executable('forward').variant({ workgroupSize: 256, subgroups: false, model: 'grid' });
+  const steps = v.schedule.steps.filter((s) => s.k === 'launch') as Extract<ScheduleStep, { k: 'launch' }>[];
+  const selects = steps.filter((s) => s.span === 'once');
+  assert.equal(selects.length, 2, 'a select kernel per branch');
+  // select kernels always run (they write the indirect buffer, so none is dispatched from it)
+  assert.ok(selects.every((s) => s.indirect === undefined && s.bindings.some((b) => b.buffer === 'disp')));
+  const inRegion = steps.filter((s) => / region |matvec/.test(s.label ?? '') && s.span !== 'once');
+  assert.ok(inRegion.length > 0 && inRegion.every((s) => s.indirect !== undefined), 'region launches are indirect');
+  assert.ok(v.schedule.buffers.some((b) => b.kind === 'indirect'));
+  const ctx = await gpuOrSkip(t);
+  if (!ctx) return;
+  const backend = new WebGpuBackend(ctx);
+  const n2 = 5;
+  const A3 = new Tensor([4, n2, n2], mk(7, 4 * n2 * n2));
+  // every instance in the first region's first branch; every one in the second region; mixed
+  for (const [label, xs] of [
+    ['all (then, then)', [1, 1, 0, 0, 0, 2, 3, 0, 0, 0, 1, 2, 0, 0, 0, 4, 1, 0, 0, 0]],
+    ['all else', [-1, 1, 0, 0, 0, -2, 3, 0, 0, 0, -1, 2, 0, 0, 0, -4, 1, 0, 0, 0]],
+    ['mixed', [1, 1, 0, 0, 0, 2, -3, 0, 0, 0, -1, 2, 0, 0, 0, 4, 1, 0, 0, 0]],
+  ] as const) {
+    const x = new Tensor([4, n2], xs.map((v, i) => v + 0.1 * Math.sin(i)));
+    const cpu = await nested.forward({ A: A3, x });
+    const gpu = await nested.forward({ A: A3, x }, { backend });
+    assert.ok(relErr(gpu.outputs.out!.data, cpu.outputs.out!.data, 1e-3) < 1e-5, label);
+  }
+});

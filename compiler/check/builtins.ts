@@ -195,14 +195,17 @@ function solveLike(kind: 'tril' | 'triu'): Builtin {
 }
 
 /** A linear solve in user code reports its conditioning in the call's status: a singular or
- *  numerically singular system is flagged (rcond ≤ 1e-10), never silently returned. */
+ *  numerically singular system is flagged (rcond ≤ max(1e-10, eps): 1e-10 in f64, 2⁻²³ in f32),
+ *  never silently returned. */
 export function solved(el: Elab, e: Call, pair: [Node, Node]): Node {
   const { line, col } = lineCol(e.span.file, e.span.start);
   el.statuses.push({
     name: `${el.statusPrefix}${e.callee.name}@${line}:${col}`,
     kind: 'linear',
     iterations: el.b.iconst(0),
-    converged: el.b.binary('gt', pair[1], el.b.const(1e-10)),
+    // by the working precision: in f32 (WebGPU, the CPU's f32 mode) a pivot left by rounding
+    // where an exact one would be 0 gives rcond ~1e-8, which 1e-10 alone would pass
+    converged: el.b.binary('gt', pair[1], el.b.binary('maximum', el.b.const(1e-10), el.b.eps())),
     residual: pair[1],
     span: e.span,
   });

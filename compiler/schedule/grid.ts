@@ -12,6 +12,8 @@ import { instanceSchedule } from './instance.js';
 export function gridVariant(f: Func, when: VariantWhen): VariantData {
   const prog = genGridProgram(f, { workgroupSize: when.workgroupSize, subgroups: when.subgroups });
   const base = instanceSchedule(prog.spec);
-  const schedule: Schedule = { model: 'grid', buffers: base.buffers, steps: [...prog.steps, { k: 'readback', buffers: ['out'] }] };
+  // launches inside branch regions dispatch by counts that the branches' select kernels write
+  const indirect = prog.indirect ? [{ name: 'disp', kind: 'indirect' as const, elems: `${4 * prog.indirect}`, perInstance: false }] : [];
+  const schedule: Schedule = { model: 'grid', buffers: [...base.buffers, ...indirect], steps: [...prog.steps, { k: 'readback', buffers: ['out'] }] };
   return { when, schedule, kernels: { grid: prog.spec } };
 }

@@ -22,7 +22,7 @@ import { checkUsable, residentHost, runInstanceResident, sumOverBatchResident, u
 import { toTensor, type InputValue } from '../bind.js';
 import { BufferUsage } from './constants.js';
 import { runPlan } from './executor.js';
-import { expandGridSchedule, gridEntries, type GridCheck } from './grid.js';
+import { expandGridSchedule, gridEntries, indirectBuffers, type GridCheck } from './grid.js';
 import { prepareResidentPlan } from './executor.js';
 import { chooseSchedule, largestOperand, type ScheduleChoice } from '../schedule-choice.js';
 import type { GpuPlan } from '../../core/gpu-plan.js';
@@ -160,7 +160,7 @@ async function runWithChecks(ctx: GpuContext, plan: GpuPlan, inputs: Record<stri
 /** The launches of a grid-model variant in place of the one instance launch. */
 export interface GridLaunches {
   kernels: GpuPlan['kernels'];
-  expand: (count: number, maxGrid: number) => { launches: GpuPlan['launches']; checks: GridCheck[] };
+  expand: (count: number, maxGrid: number) => { launches: GpuPlan['launches']; checks: GridCheck[]; indirectBytes: number };
 }
 
 /** Packed-input arrays kept per context for reuse. A fresh large typed array costs its first
@@ -217,6 +217,7 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
         { name: 'scratch', bytes: Math.max(4, args.scratchPerInstance * 4 * count), kind: 'scratch' },
         { name: 'in', bytes: input.byteLength, kind: 'input' },
         { name: 'out', bytes: Math.max(4, outLen * 4), kind: 'output' },
+        ...indirectBuffers(expanded?.indirectBytes ?? 0),
       ],
       launches: expanded ? expanded.launches : [
         {

@@ -106,6 +106,8 @@ function usageFor(b: PlanBuffer): number {
     case 'output':
     case 'scratch':
       return BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
+    case 'indirect':
+      return BufferUsage.STORAGE | BufferUsage.INDIRECT | BufferUsage.COPY_DST;
   }
 }
 
@@ -212,7 +214,8 @@ export class ResidentPlan {
       pass.setPipeline(this.#pipelines.get(l.kernel)!.pipeline);
       pass.setBindGroup(0, this.#bindGroups[i]!);
       const [x, y, z] = l.workgroups;
-      if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
+      if (l.indirect !== undefined) pass.dispatchWorkgroupsIndirect(this.#buffers.get(l.indirect.buffer)!.buffer, l.indirect.offset);
+      else if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
     };
     if (timestamps !== undefined && timestamps.mode === 'per-launch') {
       for (let i = 0; i < launches.length; i++) {

@@ -5,8 +5,16 @@
 
 import { parseDim } from '../../core/dims.js';
 import { MatcRuntimeError } from '../../core/errors.js';
-import type { PlanLaunch } from '../../core/gpu-plan.js';
+import type { PlanBuffer, PlanLaunch } from '../../core/gpu-plan.js';
 import type { ScheduleStep } from '../../core/schedule.js';
+
+/** The plan buffer of a grid schedule's indirect launches (4 u32 per entry: x, y, z, 0). */
+export const INDIRECT_BUFFER = 'disp';
+
+/** The plan buffer for a chunk's indirect launches, when the schedule has any. */
+export function indirectBuffers(bytes: number, name = INDIRECT_BUFFER): PlanBuffer[] {
+  return bytes > 0 ? [{ name, bytes, kind: 'indirect' }] : [];
+}
 
 /** Launches one plan may hold: a loop of 10⁵ iterations × 10 kernels is already a long
  *  submission; past this the call is refused rather than left to exhaust the driver. */
@@ -29,9 +37,10 @@ export function expandGridSteps(steps: readonly ScheduleStep[], dims: ReadonlyMa
 
 /** The launches and the flag checks of a grid schedule for these dimensions and a chunk of
  *  `count` instances. */
-export function expandGridSchedule(steps: readonly ScheduleStep[], dims: ReadonlyMap<string, number>, count: number, workgroupSize: number, maxGrid: number): { launches: PlanLaunch[]; checks: GridCheck[] } {
+export function expandGridSchedule(steps: readonly ScheduleStep[], dims: ReadonlyMap<string, number>, count: number, workgroupSize: number, maxGrid: number): { launches: PlanLaunch[]; checks: GridCheck[]; indirectBytes: number } {
   const out: PlanLaunch[] = [];
   const checks: GridCheck[] = [];
+  let indirect = 0;
   const env = new Map(dims);
   env.set('B', count);
   const ev = (t: string): number => {
@@ -50,11 +59,20 @@ export function expandGridSchedule(steps: readonly ScheduleStep[], dims: Readonl
         } else if (st.span === 'elements') {
           const elems = ev(st.grid[0]);
           workgroups = [Math.max(1, Math.min(Math.ceil(elems / workgroupSize), maxGrid)), count, 1];
+        } else if (st.span === 'once') {
+          workgroups = [1, 1, 1];
         } else {
           const gx = Math.min(count, maxGrid);
           workgroups = [gx, Math.ceil(count / gx), 1];
         }
-        out.push({ kernel: st.entry ?? st.kernel, bindings: st.bindings, workgroups, ...(st.label ? { label: st.label } : {}) });
+        if (st.indirect !== undefined) indirect = Math.max(indirect, st.indirect + 1);
+        out.push({
+          kernel: st.entry ?? st.kernel,
+          bindings: st.bindings,
+          workgroups,
+          ...(st.indirect !== undefined ? { indirect: { buffer: INDIRECT_BUFFER, offset: 16 * st.indirect } } : {}),
+          ...(st.label ? { label: st.label } : {}),
+        });
       } else if (st.k === 'loop') {
         const n = Math.max(0, ev(st.count));
         const mine: GridCheck[] = [];
@@ -73,7 +91,7 @@ export function expandGridSchedule(steps: readonly ScheduleStep[], dims: Readonl
   };
   walk(steps);
   checks.sort((a, b) => a.at - b.at);
-  return { launches: out, checks };
+  return { launches: out, checks, indirectBytes: 16 * indirect };
 }
 
 /** The entry points a grid schedule launches. */

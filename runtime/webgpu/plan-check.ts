@@ -23,7 +23,7 @@ export type PlanLimits = Partial<
   >
 >;
 
-const KINDS = new Set(['input', 'output', 'scratch', 'uniform']);
+const KINDS = new Set(['input', 'output', 'scratch', 'uniform', 'indirect']);
 const ACCESS = new Set(['read', 'read_write', 'uniform']);
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -72,6 +72,11 @@ export function planProblems(plan: GpuPlan, limits: PlanLimits = {}): string[] {
       out.push(`${where} has invalid workgroups ${JSON.stringify(l.workgroups)}`);
     } else if (limits.maxComputeWorkgroupsPerDimension !== undefined && l.workgroups.some((w) => w > limits.maxComputeWorkgroupsPerDimension!)) {
       out.push(`${where} dispatches ${JSON.stringify(l.workgroups)} workgroups, over maxComputeWorkgroupsPerDimension ${limits.maxComputeWorkgroupsPerDimension}`);
+    }
+    if (l.indirect !== undefined) {
+      const ib = buffers.get(l.indirect.buffer);
+      if (ib === undefined || ib.kind !== 'indirect') out.push(`${where} dispatches indirectly from '${l.indirect.buffer}', which is not an indirect buffer`);
+      else if (!Number.isInteger(l.indirect.offset) || l.indirect.offset < 0 || l.indirect.offset % 4 !== 0 || l.indirect.offset + 12 > ib.bytes) out.push(`${where} has indirect offset ${l.indirect.offset} outside '${ib.name}' (${ib.bytes} bytes)`);
     }
     if (!Array.isArray(l.bindings)) {
       out.push(`${where} has no bindings array`);

@@ -18,6 +18,7 @@ import { InternalError, MatcRuntimeError } from '../../core/errors.js';
 import { runCheckError } from '../../core/run-checks.js';
 import { describeParam } from '../../core/derivative-names.js';
 import type { GpuPlan } from '../../core/gpu-plan.js';
+import { indirectBuffers } from './grid.js';
 import type { Binding } from '../bind.js';
 import type { NodeStatus } from '../executable.js';
 import type { Signature } from '../signature.js';
@@ -219,6 +220,7 @@ export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelS
       });
       const outLen = args.outputSizes.reduce((s, x) => s + x * count, 0);
       const gx = Math.min(count, maxGrid);
+      const expanded = grid?.expand(count, maxGrid);
       const plan: GpuPlan = {
         kernels: grid ? grid.kernels : { inst: { wgsl: spec.wgsl, entryPoint: spec.entryPoint } },
         buffers: [
@@ -226,8 +228,9 @@ export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelS
           { name: 'scratch', bytes: Math.max(4, args.scratchPerInstance * 4 * count), kind: 'scratch' },
           { name: 'in', bytes: Math.max(4, inLen * 4), kind: 'scratch' }, // filled by copies and writes below
           { name: 'out', bytes: Math.max(4, outLen * 4), kind: 'output' },
+          ...indirectBuffers(expanded?.indirectBytes ?? 0),
         ],
-        launches: grid ? grid.expand(count, maxGrid).launches : [
+        launches: expanded ? expanded.launches : [
           {
             kernel: 'inst',
             bindings: instanceBindings(),

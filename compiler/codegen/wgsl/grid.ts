@@ -45,7 +45,7 @@ import type { OpKind } from '../../ir/ops.js';
 import { type TensorType, type TupleType, numel } from '../../ir/types.js';
 import { InstanceGen, packingDisabled } from './instance.js';
 import { packSlots, renameSlots } from './slot-pack.js';
-import { intOp, wgslClass } from './ops.js';
+import { f32lit, intOp, wgslClass } from './ops.js';
 import { forEachIndexCheck, provablyInRange } from '../index-checks.js';
 
 /** Tiled products: rows and columns of the output per workgroup, and the K step. */
@@ -55,7 +55,7 @@ const TK = 16;
 /** Iterations of an `until` loop between two reads of its flags (a readback each). */
 export const CHECK_EVERY = 16;
 
-export type GridStrategy = 'fuse' | 'elements' | 'segment' | 'host-loop' | 'guarded' | 'int' | 'special';
+export type GridStrategy = 'fuse' | 'elements' | 'segment' | 'host-loop' | 'guarded' | 'routine' | 'int' | 'special';
 
 /** How the grid model runs each op (see the header). 'int': integer arithmetic, inline;
  *  'special': parameters, projections and tuples, which have no code of their own. */
@@ -74,7 +74,7 @@ export const gridStrategy: Record<OpKind, GridStrategy> = {
   diag: 'fuse', diagvec: 'fuse', tril: 'fuse', triu: 'fuse',
   reshape: 'fuse', slice: 'fuse', pad: 'fuse', concat: 'elements',
   index: 'fuse', setindex: 'fuse', getcol: 'fuse', setcol: 'fuse', getrow: 'fuse', setrow: 'fuse',
-  solve: 'segment', trisolve: 'segment',
+  solve: 'routine', trisolve: 'routine',
   eigh: 'special', svd: 'special', expm: 'special', symfun: 'special', polar: 'special', heigh: 'special',
   loop: 'host-loop', opt: 'special', root: 'special', custom: 'special', proj: 'special', nograd: 'fuse',
   rand: 'fuse',
@@ -85,7 +85,8 @@ export const gridStrategy: Record<OpKind, GridStrategy> = {
  *  launched: 'elements' over ⌈elems/WG⌉ × B workgroups, 'instance' one workgroup per instance. */
 export interface GridKernel {
   entry: string;
-  span: 'elements' | 'instance' | 'tiles';
+  /** 'once': one workgroup for the whole chunk (a branch's select kernel) */
+  span: 'elements' | 'instance' | 'tiles' | 'once';
   elems?: string;
   /** 'tiles': the product's rows and columns (⌈rows/64⌉·⌈cols/64⌉ workgroups per instance) */
   rows?: string;
@@ -98,6 +99,8 @@ export interface GridProgram {
   spec: InstanceKernelSpec;
   kernels: GridKernel[];
   steps: ScheduleStep[];
+  /** entries of the indirect buffer (launches inside branch regions, dispatched indirectly) */
+  indirect: number;
 }
 
 interface OpenKernel {
@@ -106,6 +109,26 @@ interface OpenKernel {
   /** the launch guard (stopped flags of the enclosing `until` loops) */
   guard: string[];
   hasChecks: boolean;
+  /** workgroup counts as WGSL expressions (for the indirect entry a branch's select kernel
+   *  writes): x and y; z is 1 */
+  geom: [string, string];
+  /** inside a branch region: dispatched indirectly */
+  inRegion: boolean;
+}
+
+/** One `cond` being emitted: the indirect entries of the launches of each region so far. */
+interface BranchFrame {
+  sides: [number[], number[]];
+  side: 0 | 1;
+}
+
+/** The grid's cap per dimension in the counts a select kernel writes: WebGPU's default (and
+ *  smallest allowed) maxComputeWorkgroupsPerDimension; kernels stride over what it leaves out. */
+const MAX_GRID_DIM = 65535;
+
+function gridLuDisabled(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return env?.MATC_GRID_LU === '0';
 }
 
 export function genGridProgram(f: Func, opts: { workgroupSize?: number; subgroups?: boolean; packScratch?: boolean } = {}): GridProgram {
@@ -115,7 +138,10 @@ export function genGridProgram(f: Func, opts: { workgroupSize?: number; subgroup
 }
 
 class GridGen extends InstanceGen {
-  private kernelList: { k: GridKernel; lines: string[]; guard: string[]; hasChecks: boolean }[] = [];
+  private kernelList: OpenKernel[] = [];
+  private branchFrames: BranchFrame[] = [];
+  /** indirect entries so far, and the workgroup counts of each */
+  private indirectGeom: [string, string][] = [];
   private stepStack: ScheduleStep[][] = [[]];
   private guards: string[] = [];
   /** how many of `guards` (innermost last) are branch guards, not `until` loops' stopped flags */
@@ -146,10 +172,20 @@ class GridGen extends InstanceGen {
   private begin(span: GridKernel['span'], note: string, elems?: Dim, tile?: [Dim, Dim]): void {
     if (this.open) throw new InternalError('grid: a kernel begun inside another');
     const k: GridKernel = { entry: `k${this.kernelList.length}`, span, note, ...(elems ? { elems: elems.toString() } : {}), ...(tile ? { rows: tile[0].toString(), cols: tile[1].toString() } : {}) };
-    this.open = { k, lines: [], guard: [...this.guards], hasChecks: false };
+    // the counts the runtime would launch (runtime/webgpu/grid.ts), capped at MAX_GRID_DIM
+    const cap = (x: string) => `max(1, min(${x}, ${MAX_GRID_DIM}))`;
+    const geom: [string, string] =
+      span === 'elements' ? [cap(`(${this.dim(elems!)} + WGI - 1) / WGI`), 'ui(0)']
+      : span === 'tiles' ? [cap(`((${this.dim(tile![0])} + ${TILE - 1}) / ${TILE}) * ((${this.dim(tile![1])} + ${TILE - 1}) / ${TILE})`), 'ui(0)']
+      : span === 'once' ? ['1', '1']
+      : [`min(ui(0), ${MAX_GRID_DIM})`, `(ui(0) + min(ui(0), ${MAX_GRID_DIM}) - 1) / min(ui(0), ${MAX_GRID_DIM})`];
+    // a select kernel runs once for the chunk, always (it writes the indirect buffer, so it cannot
+    // be dispatched from it): no per-instance guard in its head, it tests the guards per instance
+    this.open = { k, lines: [], guard: span === 'once' ? [] : [...this.guards], hasChecks: false, geom, inRegion: span !== 'once' && this.branchFrames.length > 0 && this.guards.some((g) => this.branchGuards.includes(g)) };
     this.out = this.open.lines;
     this.ind = '  ';
     this.checksBefore = this.checks.length;
+    if (span === 'once') return; // index checks wait for the next per-instance launch
     // index checks of fused ops emitted since the last launch: once per instance, here
     const due = this.dueChecks;
     this.dueChecks = [];
@@ -173,14 +209,23 @@ class GridGen extends InstanceGen {
     if (!o) throw new InternalError('grid: no kernel to end');
     o.hasChecks = this.checks.length > this.checksBefore;
     this.kernelList.push(o);
+    // a launch in a branch region is dispatched by an entry that the branch's select kernel (and
+    // those of the branches around it) write: zero workgroups where no instance takes the region
+    let indirect: number | undefined;
+    if (o.inRegion) {
+      indirect = this.indirectGeom.length;
+      this.indirectGeom.push(o.geom);
+      for (const fr of this.branchFrames) fr.sides[fr.side].push(indirect);
+    }
     this.stepStack[this.stepStack.length - 1]!.push({
       k: 'launch',
       kernel: 'grid',
       entry: o.k.entry,
-      bindings: instanceBindings(),
-      grid: o.k.span === 'elements' ? [o.k.elems!, 'B', '1'] : o.k.span === 'tiles' ? [o.k.rows!, o.k.cols!, 'B'] : ['B', '1', '1'],
+      bindings: o.k.span === 'once' ? [...instanceBindings(), { binding: 4, buffer: 'disp', access: 'read_write' }] : instanceBindings(),
+      grid: o.k.span === 'elements' ? [o.k.elems!, 'B', '1'] : o.k.span === 'tiles' ? [o.k.rows!, o.k.cols!, 'B'] : o.k.span === 'once' ? ['1', '1', '1'] : ['B', '1', '1'],
       ...(o.k.span !== 'instance' ? { span: o.k.span } : {}),
       ...(o.k.span === 'tiles' ? { tile: TILE } : {}),
+      ...(indirect !== undefined ? { indirect } : {}),
       label: o.k.note,
     });
     this.open = null;
@@ -234,8 +279,14 @@ class GridGen extends InstanceGen {
     if (t.kind === 'tensor' && t.dtype === 'i') return this.emitIntNode(n);
     if (n.op === 'loop' && this.hostLoopable(n)) return this.emitHostLoop(n);
     if (n.op === 'cond') return this.emitGridCond(n);
+    // the routine's tiled updates need 16 × 16 invocations (as tiledMatmul)
+    // (MATC_GRID_LU=0: the instance model's LU and substitutions in one workgroup, for A/B)
+    if (n.op === 'solve' && this.wg === 16 * 16 && !gridLuDisabled()) return this.emitGridSolve(n);
+    // (a right-hand triangular solve, X op(T) = B, which no pass produces today, stays a segment)
+    if (n.op === 'trisolve' && this.wg === 16 * 16 && !gridLuDisabled() && n.attrs.left !== false) return this.emitGridTrisolve(n);
     const strat = gridStrategy[n.op];
-    if (strat === 'segment' || n.op === 'loop') return this.segment(n);
+    // a routine not taken above (workgroups of another size, MATC_GRID_LU=0) runs as a segment
+    if (strat === 'segment' || strat === 'routine' || n.op === 'loop') return this.segment(n);
     if (t.kind !== 'tensor') return this.segment(n);
     if (t.shape.length === 0) {
       // a scalar: fused where used, or one value per instance when shared
@@ -276,39 +327,33 @@ class GridGen extends InstanceGen {
     this.store.set(n, { k: 'slot', slot });
   }
 
-  /** A matrix product C = A B (m×k times k×n) in tiles of 64×64 per workgroup, K in steps of 16
-   *  through workgroup memory (tA[k][row], tB[k][col]); each of the 256 invocations accumulates a
-   *  4×4 block in registers. Operands are read through their element expressions (inputs, slots,
-   *  transposes, slices: any view), so one kernel serves every operand layout; `write(gi, gj)`
-   *  stores the value at (gi, gj), reading the accumulator through `elem(c, …)` (the epilogue of a
-   *  fused elementwise consumer included). The workgroup grid-strides over the tiles when there are
-   *  more than the device's grid allows. */
-  private tiledMatmul(c: Node, note: string, write: (gi: string, gj: string) => string): void {
-    const [A, B] = c.args as [Node, Node];
-    const [M, K] = (A.type as TensorType).shape as [Dim, Dim];
-    const N = (B.type as TensorType).shape[1]!;
-    this.begin('tiles', note, undefined, [M, N]);
-    const [m, n, kk] = [this.dim(M), this.dim(N), this.dim(K)];
-    this.line(`let tilesN: i32 = (${n} + ${TILE - 1}) / ${TILE};`);
-    this.line(`let ntiles: i32 = ((${m} + ${TILE - 1}) / ${TILE}) * tilesN;`);
+  /** The body of a tiled product launch over `rows` × `cols` outputs: the workgroup strides over
+   *  64 × 64 output tiles; `skip` (a uniform condition on r0, c0) leaves a tile out; K runs from
+   *  `kLo` to `kHi` in steps of 16 through workgroup memory (tA[k][row], tB[k][col], zero outside
+   *  the bounds), each of the 256 invocations accumulating a 4 × 4 block in `acc`; `epilogue`
+   *  then writes the block (gi, gj, acc[q]). */
+  private tileLoop(o: { rows: string; cols: string; kLo: string; kHi: string; rowHi: string; a: (r: string, k: string) => string; b: (k: string, c: string) => string; skip?: string; epilogue: () => void }): void {
+    this.line(`let tilesN: i32 = (${o.cols} + ${TILE - 1}) / ${TILE};`);
+    this.line(`let ntiles: i32 = ((${o.rows} + ${TILE - 1}) / ${TILE}) * tilesN;`);
     this.line(`let tr: i32 = lid / 16;`);
     this.line(`let tc: i32 = lid % 16;`);
     this.block(`for (var tile: i32 = i32(wid.x); tile < ntiles; tile = tile + i32(nwg.x))`, () => {
       this.line(`let r0: i32 = (tile / tilesN) * ${TILE};`);
       this.line(`let c0: i32 = (tile % tilesN) * ${TILE};`);
+      if (o.skip) this.line(`if (${o.skip}) { continue; }`);
       this.line(`var acc: array<f32, 16>;`);
       this.line(`for (var q: i32 = 0; q < 16; q = q + 1) { acc[q] = 0.0; }`);
-      this.block(`for (var k0: i32 = 0; k0 < ${kk}; k0 = k0 + ${TK})`, () => {
+      this.block(`for (var kq: i32 = ${o.kLo}; kq < ${o.kHi}; kq = kq + ${TK})`, () => {
         this.block(`for (var q: i32 = lid; q < ${TILE * TK}; q = q + WGI)`, () => {
           this.line(`let ar: i32 = r0 + q / ${TK};`);
-          this.line(`let ak: i32 = k0 + q % ${TK};`);
+          this.line(`let ak: i32 = kq + q % ${TK};`);
           this.line(`var av: f32 = 0.0;`);
-          this.line(`if (ar < ${m} && ak < ${kk}) { av = ${this.elem(A, ['ar', 'ak'])}; }`);
+          this.line(`if (ar < ${o.rowHi} && ak < ${o.kHi}) { av = ${o.a('ar', 'ak')}; }`);
           this.line(`tA[(q % ${TK}) * ${TILE} + q / ${TK}] = av;`);
-          this.line(`let bk: i32 = k0 + q / ${TILE};`);
+          this.line(`let bk: i32 = kq + q / ${TILE};`);
           this.line(`let bc: i32 = c0 + q % ${TILE};`);
           this.line(`var bv: f32 = 0.0;`);
-          this.line(`if (bk < ${kk} && bc < ${n}) { bv = ${this.elem(B, ['bk', 'bc'])}; }`);
+          this.line(`if (bk < ${o.kHi} && bc < ${o.cols}) { bv = ${o.b('bk', 'bc')}; }`);
           this.line(`tB[q] = bv;`);
         });
         this.line('workgroupBarrier();');
@@ -325,13 +370,35 @@ class GridGen extends InstanceGen {
       this.block(`for (var q: i32 = 0; q < 16; q = q + 1)`, () => {
         this.line(`let gi: i32 = r0 + tr * 4 + q / 4;`);
         this.line(`let gj: i32 = c0 + tc * 4 + q % 4;`);
+        o.epilogue();
+      });
+    });
+  }
+
+  /** A matrix product C = A B (m×k times k×n) in tiles of 64×64 per workgroup, K in steps of 16
+   *  through workgroup memory (tA[k][row], tB[k][col]); each of the 256 invocations accumulates a
+   *  4×4 block in registers. Operands are read through their element expressions (inputs, slots,
+   *  transposes, slices: any view), so one kernel serves every operand layout; `write(gi, gj)`
+   *  stores the value at (gi, gj), reading the accumulator through `elem(c, …)` (the epilogue of a
+   *  fused elementwise consumer included). The workgroup grid-strides over the tiles when there are
+   *  more than the device's grid allows. */
+  private tiledMatmul(c: Node, note: string, write: (gi: string, gj: string) => string): void {
+    const [A, B] = c.args as [Node, Node];
+    const [M, K] = (A.type as TensorType).shape as [Dim, Dim];
+    const N = (B.type as TensorType).shape[1]!;
+    this.begin('tiles', note, undefined, [M, N]);
+    const [m, n, kk] = [this.dim(M), this.dim(N), this.dim(K)];
+    this.tileLoop({
+      rows: m, cols: n, kLo: '0', kHi: kk, rowHi: m,
+      a: (r, k) => this.elem(A, [r, k]),
+      b: (k, j) => this.elem(B, [k, j]),
+      epilogue: () =>
         this.block(`if (gi < ${m} && gj < ${n})`, () => {
           this.line(`let cv: f32 = acc[q];`);
           this.tileAcc = c;
           this.line(write('gi', 'gj'));
           this.tileAcc = null;
-        });
-      });
+        }),
     });
     this.end();
   }
@@ -485,7 +552,18 @@ class GridGen extends InstanceGen {
     this.single(`${this.ref(n)} branch flag`, () => this.line(`${this.readScalar(flagSlot)} = select(0.0, 1.0, ${this.elem(n.args[0]!, [])} != 0.0);`));
     const slots = elems.map((t, i) => (t.shape.length > 0 ? this.newSlot(numel(t), n.regions[0]!.results[i]!, 'value') : this.scalarSlot(n)));
     const flag = this.readScalar(flagSlot);
+    // the select kernel: which regions some instance of the chunk takes; its lines are written
+    // once the regions' launches (and their indirect entries) are known
+    this.begin('once', `${this.ref(n)} branch select (indirect counts of both regions)`);
+    const select = this.open!;
+    this.end();
+    // an instance counts where it reaches the branch: no enclosing region it skips, no enclosing
+    // `until` loop it has stopped (each an expression of its scratch at b0)
+    const outer = [...this.guards];
+    const frame: BranchFrame = { sides: [[], []], side: 0 };
+    this.branchFrames.push(frame);
     n.regions.forEach((r, ri) => {
+      frame.side = ri as 0 | 1;
       const guard = ri === 0 ? `${flag} == 0.0` : `${flag} != 0.0`;
       this.guards.push(guard);
       this.branchGuards.push(guard);
@@ -515,10 +593,228 @@ class GridGen extends InstanceGen {
       this.branchGuards.pop();
       this.guards.pop();
     });
+    this.branchFrames.pop();
+    const L = select.lines;
+    L.push(`  var t0: f32 = 0.0;`, `  var t1: f32 = 0.0;`);
+    L.push(`  for (var b: i32 = lid; b < ui(0); b = b + WGI) {`, `    let b0: i32 = b * ui(1);`);
+    L.push(`    if (${outer.length ? `!(${outer.join(' || ')})` : 'true'}) { if (${flag} != 0.0) { t0 = 1.0; } else { t1 = 1.0; } }`, `  }`);
+    L.push(`  let any0: bool = wg_max(t0, lidu) > 0.0;`, `  let any1: bool = wg_max(t1, lidu) > 0.0;`);
+    L.push(`  if (lid == 0) {`);
+    frame.sides.forEach((es, side) => {
+      for (const e of es) {
+        const [x, y] = this.indirectGeom[e]!;
+        L.push(`    DISP[${4 * e}] = select(0u, u32(${x}), any${side}); DISP[${4 * e + 1}] = u32(${y}); DISP[${4 * e + 2}] = 1u;`);
+      }
+    });
+    L.push(`  }`);
     this.store.set(n, {
       k: 'tuple',
       parts: elems.map((t, i) => (t.shape.length > 0 ? { k: 'slot' as const, slot: slots[i]! } : t.dtype === 'i' ? { k: 'int' as const, name: this.readInt(slots[i]!) } : { k: 'scalar' as const, name: this.readScalar(slots[i]!) })),
     });
+  }
+
+  // ---- routines ------------------------------------------------------------------------------------
+
+  /** A schedule loop of `count` iterations over a counter in scratch (0, 1, …): `body` gets the
+   *  counter as an i32 expression; kernels with barriers must read it through uniform_int
+   *  (`endUniform`). */
+  private counterLoop(owner: Node, count: Dim, note: string, body: (k: string) => void): void {
+    const ctr = this.scalarSlot(owner);
+    this.single(`${note} start`, () => this.line(`${this.slotAt(ctr, '0')} = bitcast<f32>(0);`));
+    const steps: ScheduleStep[] = [];
+    this.stepStack[this.stepStack.length - 1]!.push({ k: 'loop', count: count.toString(), body: steps });
+    this.stepStack.push(steps);
+    body(this.readInt(ctr));
+    this.single(`${note} step`, () => this.line(`${this.slotAt(ctr, '0')} = bitcast<f32>(${this.readInt(ctr)} + 1);`));
+    this.stepStack.pop();
+  }
+
+  /** Ends a kernel whose integers read from scratch must be workgroup-uniform (barriers follow). */
+  private endUniform(): void {
+    this.hoistUniformInts(this.open!.lines);
+    this.end();
+  }
+
+  /** C[r, c] −= Σ_{k ∈ [kLo, kHi)} A(r, k) B(k, c) for r ∈ [rowLo, rowHi), c ∈ [colLo, cols): a
+   *  launch of 64 × 64 output tiles over rows × cols (tileLoop; the region's tiles work, the others
+   *  are skipped). `pre` declares the integers the bounds use (read from scratch, made uniform). */
+  private blockUpdate(note: string, rows: Dim, cols: Dim, pre: string[], b: { rowLo: string; rowHi: string; colLo: string; kLo: string; kHi: string; a: (r: string, k: string) => string; b: (k: string, c: string) => string; c: (r: string, c: string) => string }): void {
+    this.begin('tiles', note, undefined, [rows, cols]);
+    for (const l of pre) this.line(l);
+    const nC = this.dim(cols);
+    this.tileLoop({
+      rows: this.dim(rows), cols: nC, kLo: b.kLo, kHi: b.kHi, rowHi: b.rowHi, a: b.a, b: b.b,
+      // a tile outside the region has nothing to do (uniform: wid and uniform integers)
+      skip: `r0 + ${TILE} <= ${b.rowLo} || r0 >= ${b.rowHi} || c0 + ${TILE} <= ${b.colLo}`,
+      epilogue: () => this.line(`if (gi >= ${b.rowLo} && gi < ${b.rowHi} && gj >= ${b.colLo} && gj < ${nC}) { ${b.c('gi', 'gj')} = ${b.c('gi', 'gj')} - acc[q]; }`),
+    });
+    this.endUniform();
+  }
+
+  /** solve(A, B) → (X, rcond) with X = A⁻¹B, by blocked right-looking LU with partial pivoting
+   *  (LAPACK getrf's algorithm; Golub & Van Loan §3.4.8), panels of NB = 64 columns:
+   *
+   *    for each panel k0 … k1 − 1 (k1 = min(k0 + NB, n)):
+   *      1. the panel A[k0:, k0:k1] is factored column by column in one workgroup: the pivot row
+   *         p of column c is argmax_{r ≥ c} |a_rc|; rows c and p swap within the panel; the column
+   *         below the pivot is divided by it; the rest of the panel gets the rank-1 update;
+   *      2. every other column of A and of B applies the panel's swaps in order; columns right of
+   *         the panel and of B then solve with the panel's unit lower block: U12 = L11⁻¹ A12,
+   *         Y1 = L11⁻¹ B1 (one invocation per column);
+   *      3. A22 −= L21 U12 and B2 −= L21 Y1 (tiled products).
+   *    Then U X = Y by blocks from the last panel up: X1 = U11⁻¹ Y1 per column, Y0 −= U01 X1.
+   *
+   *  In exact arithmetic the pivots and factors are those of the unblocked elimination the
+   *  instance model runs (the panel sees fully updated columns), and so are the singular-pivot
+   *  rule (|pivot| ≤ 1e-30 max|A| → the pivot becomes 1e-7 max|A|, rcond 0) and
+   *  rcond = min|uᵢᵢ| / max|uᵢᵢ|. */
+  private emitGridSolve(n: Node): void {
+    const [A, B] = n.args as [Node, Node];
+    this.emitNode(A);
+    this.emitNode(B);
+    const nn = (A.type as TensorType).shape[0]!;
+    const bsh = (B.type as TensorType).shape;
+    const nrhs = bsh.length === 1 ? Dim.const(1) : bsh[1]!;
+    const NB = 64;
+    const r = this.ref(n);
+    const M = this.newSlot(nn.mul(nn), n, 'LU factors');
+    const X = this.newSlot(nn.mul(nrhs), n, 'solution');
+    const piv = this.newSlot(nn, n, 'value');
+    const [scl, mxS, mnS, sgS, rcS] = [0, 1, 2, 3, 4].map(() => this.scalarSlot(n)) as [number, number, number, number, number];
+    const N = () => this.dim(nn);
+    const R = () => this.dim(nrhs);
+    const m = (i: string, j: string) => this.slotAt(M, `(${i}) * ${N()} + (${j})`);
+    const x = (i: string, j: string) => this.slotAt(X, `(${i}) * ${R()} + (${j})`);
+    this.elementsKernel(A, M, (ix) => this.elem(A, ix), `${r} solve: A into the factors`);
+    this.elementsKernel(B, X, (ix) => this.elem(B, ix), `${r} solve: B into the solution`);
+    this.begin('instance', `${r} solve: scale`);
+    this.line(`var part: f32 = 0.0;`);
+    this.line(`for (var e: i32 = lid; e < ${N()} * ${N()}; e = e + WGI) { part = max(part, abs(${this.slotAt(M, 'e')})); }`);
+    this.line(`let sc: f32 = max(wg_max(part, lidu), 1e-30);`);
+    this.line(`if (lid == 0) { ${this.readScalar(scl)} = sc; ${this.readScalar(mxS)} = 0.0; ${this.readScalar(mnS)} = ${f32lit(Infinity)}; ${this.readScalar(sgS)} = 0.0; }`);
+    this.end();
+    const panels = Dim.floorDiv(nn.add(Dim.const(NB - 1)), Dim.const(NB));
+    this.counterLoop(n, panels, `${r} solve: LU panel`, (kp) => {
+      const bounds = [`let k0: i32 = ${kp} * ${NB};`, `let k1: i32 = min(k0 + ${NB}, ${N()});`];
+      // 1. the panel, in one workgroup
+      this.begin('instance', `${r} solve: LU panel factorization (one workgroup)`);
+      for (const l of bounds) this.line(l);
+      this.line(`let sc: f32 = ${this.readScalar(scl)};`);
+      this.line(`var mx: f32 = ${this.readScalar(mxS)};`);
+      this.line(`var mn: f32 = ${this.readScalar(mnS)};`);
+      this.line(`var sg: f32 = ${this.readScalar(sgS)};`);
+      this.block(`for (var c: i32 = k0; c < k1; c = c + 1)`, () => {
+        this.line(`var bv: f32 = -1.0;`);
+        this.line(`var bi: i32 = c;`);
+        this.line(`for (var rr: i32 = c + lid; rr < ${N()}; rr = rr + WGI) { let v = abs(${m('rr', 'c')}); if (v > bv) { bv = v; bi = rr; } }`);
+        this.line(`let p: i32 = wg_argmax(bv, bi, lidu);`);
+        this.line(`if (p != c) { for (var j: i32 = k0 + lid; j < k1; j = j + WGI) { let t = ${m('c', 'j')}; ${m('c', 'j')} = ${m('p', 'j')}; ${m('p', 'j')} = t; } }`);
+        this.line(`if (lid == 0) { ${this.slotAt(piv, 'c')} = bitcast<f32>(p); }`);
+        this.barrier();
+        this.line(`var pv: f32 = ${m('c', 'c')};`);
+        this.line(`if (!(abs(pv) > 1e-30 * sc)) { pv = sc * 1e-7; sg = 1.0; }`);
+        this.line(`mx = max(mx, abs(pv));`);
+        this.line(`mn = min(mn, abs(pv));`);
+        this.barrier();
+        this.line(`if (lid == 0) { ${m('c', 'c')} = pv; }`);
+        this.line(`for (var rr: i32 = c + 1 + lid; rr < ${N()}; rr = rr + WGI) { ${m('rr', 'c')} = ${m('rr', 'c')} / pv; }`);
+        this.barrier();
+        this.line(`let w: i32 = k1 - c - 1;`);
+        this.line(`for (var t: i32 = lid; t < (${N()} - c - 1) * w; t = t + WGI) { let rr = c + 1 + t / w; let jj = c + 1 + t % w; ${m('rr', 'jj')} = ${m('rr', 'jj')} - ${m('rr', 'c')} * ${m('c', 'jj')}; }`);
+        this.barrier();
+      });
+      this.line(`if (lid == 0) { ${this.readScalar(mxS)} = mx; ${this.readScalar(mnS)} = mn; ${this.readScalar(sgS)} = sg; }`);
+      this.endUniform();
+      // 2. the swaps for every other column, then the block row (U12 = L11⁻¹ A12, Y1 = L11⁻¹ B1)
+      this.begin('elements', `${r} solve: LU row swaps and block row`, nn.add(nrhs));
+      for (const l of bounds) this.line(l);
+      this.block(`for (var j: i32 = gx; j < ${N()} + ${R()}; j = j + gs)`, () => {
+        this.line(`if (j >= k0 && j < k1) { continue; }`);
+        this.line(`let jx: i32 = j - ${N()};`);
+        const cell = (i: string) => `S[b0 + select(SO${X} + (${i}) * ${R()} + jx, SO${M} + (${i}) * ${N()} + j, j < ${N()})]`;
+        this.block(`for (var c: i32 = k0; c < k1; c = c + 1)`, () => {
+          this.line(`let p: i32 = bitcast<i32>(${this.slotAt(piv, 'c')});`);
+          this.line(`if (p != c) { let t = ${cell('c')}; ${cell('c')} = ${cell('p')}; ${cell('p')} = t; }`);
+        });
+        this.line(`if (j < k1) { continue; }`);
+        this.block(`for (var c: i32 = k0; c < k1; c = c + 1)`, () => {
+          this.line(`let v: f32 = ${cell('c')};`);
+          this.line(`for (var rr: i32 = c + 1; rr < k1; rr = rr + 1) { ${cell('rr')} = ${cell('rr')} - ${m('rr', 'c')} * v; }`);
+        });
+      });
+      this.end();
+      // 3. the trailing update of A and of B
+      const pre = bounds;
+      this.blockUpdate(`${r} solve: LU trailing update A22 −= L21 U12 (tiled)`, nn, nn, pre, { rowLo: 'k1', rowHi: N(), colLo: 'k1', kLo: 'k0', kHi: 'k1', a: (i, k) => m(i, k), b: (k, j) => m(k, j), c: (i, j) => m(i, j) });
+      this.blockUpdate(`${r} solve: LU trailing update B2 −= L21 Y1 (tiled)`, nn, nrhs, pre, { rowLo: 'k1', rowHi: N(), colLo: '0', kLo: 'k0', kHi: 'k1', a: (i, k) => m(i, k), b: (k, j) => x(k, j), c: (i, j) => x(i, j) });
+    });
+    // U X = Y, by blocks from the last panel up
+    this.counterLoop(n, panels, `${r} solve: back substitution panel`, (kb) => {
+      const bounds = [`let k0: i32 = (${this.dim(panels)} - 1 - ${kb}) * ${NB};`, `let k1: i32 = min(k0 + ${NB}, ${N()});`];
+      this.begin('elements', `${r} solve: back substitution in the diagonal block`, nrhs);
+      for (const l of bounds) this.line(l);
+      this.block(`for (var j: i32 = gx; j < ${R()}; j = j + gs)`, () => {
+        this.block(`for (var c: i32 = k1 - 1; c >= k0; c = c - 1)`, () => {
+          this.line(`let v: f32 = ${x('c', 'j')} / ${m('c', 'c')};`);
+          this.line(`${x('c', 'j')} = v;`);
+          this.line(`for (var rr: i32 = k0; rr < c; rr = rr + 1) { ${x('rr', 'j')} = ${x('rr', 'j')} - ${m('rr', 'c')} * v; }`);
+        });
+      });
+      this.end();
+      this.blockUpdate(`${r} solve: back substitution Y0 −= U01 X1 (tiled)`, nn, nrhs, bounds, { rowLo: '0', rowHi: 'k0', colLo: '0', kLo: 'k0', kHi: 'k1', a: (i, k) => m(i, k), b: (k, j) => x(k, j), c: (i, j) => x(i, j) });
+    });
+    this.single(`${r} solve: rcond`, () => this.line(`${this.readScalar(rcS)} = select(${this.readScalar(mnS)} / max(${this.readScalar(mxS)}, 1e-30), 0.0, ${this.readScalar(sgS)} != 0.0);`));
+    this.store.set(n, { k: 'tuple', parts: [{ k: 'slot', slot: X }, { k: 'scalar', name: this.readScalar(rcS) }] });
+  }
+
+  /** trisolve: op(T) X = B with op(T) = T or Tᵀ triangular, unit or not, by panels of 64 rows in
+   *  the order the substitution needs:
+   *
+   *    op(T) lower: panels top-down:  X1 ← op(T)11⁻¹ X1 (one invocation per column of X, forward
+   *                                   substitution); X2 −= op(T)21 X1 (tiled)
+   *    op(T) upper: panels bottom-up: X1 ← op(T)11⁻¹ X1 (backward substitution);
+   *                                   X0 −= op(T)01 X1 (tiled)
+   *
+   *  (the instance model's column-oriented substitution inside a panel, right-looking updates
+   *  outside it). */
+  private emitGridTrisolve(n: Node): void {
+    const [T, B] = n.args as [Node, Node];
+    this.emitNode(T);
+    this.emitNode(B);
+    const { lower, trans, unit } = n.attrs as { lower: boolean; trans: boolean; unit: boolean };
+    const nn = (T.type as TensorType).shape[0]!;
+    const bsh = (B.type as TensorType).shape;
+    const NB = 64;
+    const r = this.ref(n);
+    const X = this.newSlot(numel(B.type as TensorType), n, 'solution');
+    this.elementsKernel(B, X, (ix) => this.elem(B, ix), `${r} trisolve: B into the solution`);
+    const N = () => this.dim(nn);
+    const t = (i: string, j: string) => (trans ? this.elem(T, [j, i]) : this.elem(T, [i, j]));
+    const forward = lower !== trans; // op(T) lower
+    const panels = Dim.floorDiv(nn.add(Dim.const(NB - 1)), Dim.const(NB));
+    const R = bsh.length === 1 ? Dim.const(1) : bsh[1]!;
+    const Rs = () => this.dim(R);
+    const x = (i: string, j: string) => this.slotAt(X, `(${i}) * ${Rs()} + (${j})`);
+    this.counterLoop(n, panels, `${r} trisolve: panel`, (kp) => {
+      const bounds = [forward ? `let k0: i32 = ${kp} * ${NB};` : `let k0: i32 = (${this.dim(panels)} - 1 - ${kp}) * ${NB};`, `let k1: i32 = min(k0 + ${NB}, ${N()});`];
+      this.begin('elements', `${r} trisolve: diagonal block (one invocation per column)`, R);
+      for (const l of bounds) this.line(l);
+      this.block(`for (var j: i32 = gx; j < ${Rs()}; j = j + gs)`, () => {
+        this.block(forward ? `for (var c: i32 = k0; c < k1; c = c + 1)` : `for (var c: i32 = k1 - 1; c >= k0; c = c - 1)`, () => {
+          this.line(unit ? `let v: f32 = ${x('c', 'j')};` : `let v: f32 = ${x('c', 'j')} / ${t('c', 'c')};`);
+          if (!unit) this.line(`${x('c', 'j')} = v;`);
+          this.line(forward
+            ? `for (var rr: i32 = c + 1; rr < k1; rr = rr + 1) { ${x('rr', 'j')} = ${x('rr', 'j')} - ${t('rr', 'c')} * v; }`
+            : `for (var rr: i32 = k0; rr < c; rr = rr + 1) { ${x('rr', 'j')} = ${x('rr', 'j')} - ${t('rr', 'c')} * v; }`);
+        });
+      });
+      this.end();
+      this.blockUpdate(`${r} trisolve: ${forward ? 'X2 −= op(T)21 X1' : 'X0 −= op(T)01 X1'} (tiled)`, nn, R, bounds, {
+        rowLo: forward ? 'k1' : '0', rowHi: forward ? N() : 'k0', colLo: '0', kLo: 'k0', kHi: 'k1',
+        a: (i, k) => t(i, k), b: (k, j) => x(k, j), c: (i, j) => x(i, j),
+      });
+    });
+    this.store.set(n, { k: 'slot', slot: X });
   }
 
   // ---- loops on the host -------------------------------------------------------------------------
@@ -857,7 +1153,11 @@ class GridGen extends InstanceGen {
     const entries = this.kernelList.map((o) => {
       const guard = o.guard.length ? o.guard.join(' || ') : '';
       const head =
-        o.k.span === 'tiles'
+        o.k.span === 'once'
+          ? `  let lid: i32 = i32(lidu);
+${used(pre, o)}
+`
+          : o.k.span === 'tiles'
           ? `  let inst: i32 = i32(wid.y + wid.z * nwg.y);
   if (inst >= ui(0)) { return; }
   let lid: i32 = i32(lidu);
@@ -889,11 +1189,12 @@ ${sg ? '  sg_lane = sgl;\n  sg_size = sgs;\n' : ''}${head}${checks.decl}${o.line
 ${checks.tail}}`;
     });
     const tiles = this.kernelList.some((o) => o.k.span === 'tiles') ? `var<workgroup> tA: array<f32, ${TILE * TK}>;\nvar<workgroup> tB: array<f32, ${TILE * TK}>;\n` : '';
+    const disp = this.indirectGeom.length ? `@group(0) @binding(4) var<storage, read_write> DISP: array<u32>;\n` : '';
     const wgsl = `${this.moduleHeader(`matc grid program for ${this.f.name}: ${this.kernelList.length} kernels over tiles of large operands`)}
-${tiles}${entries.join('\n\n')}
+${tiles}${disp}${entries.join('\n\n')}
 `;
     const spec = { ...this.specFields(wgsl), entryPoint: this.kernelList[0]?.k.entry ?? 'k0' };
-    return { spec, kernels: this.kernelList.map((o) => o.k), steps: this.stepStack[0]! };
+    return { spec, kernels: this.kernelList.map((o) => o.k), steps: this.stepStack[0]!, indirect: this.indirectGeom.length };
   }
 }
 
