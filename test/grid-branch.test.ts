@@ -5,26 +5,19 @@
 // scalar and int results, an index that is out of range only in the region not taken, derivatives,
 // and an `until` loop inside a region.
 
-import { test, after, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compile } from '../api/module.js';
 import { Tensor } from '../runtime/tensor.js';
 import { WebGpuBackend } from '../runtime/webgpu/backend.js';
-import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
+import { gpuOrSkip } from './gpu-available.js';
+import { useGridSchedule } from './util/grid-env.js';
 import { relErr } from './util/approx.js';
 import type { ScheduleStep } from '../core/schedule.js';
 
-const saved = process.env.MATC_SCHEDULE;
-before(() => {
-  process.env.MATC_SCHEDULE = 'grid';
-});
-after(async () => {
-  if (saved === undefined) delete process.env.MATC_SCHEDULE;
-  else process.env.MATC_SCHEDULE = saved;
-  await releaseSharedGpu();
-});
+useGridSchedule(['MATC_GRID_LU', 'MATC_PACK_SCRATCH']);
 
 // j = floor(x[0]) indexes a column only where x[0] > 0; the instance with x[0] = −3.5 takes the
 // other region, where A[:, j] would read column −4 (MATR107 if its check fired there)

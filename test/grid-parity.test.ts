@@ -3,26 +3,19 @@
 // program on WebGPU (MATC_SCHEDULE=grid) and agree with the reference forward and backward, as
 // their instance kernels do in test/webgpu-parity.test.ts.
 
-import { test, after, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compile } from '../api/module.js';
 import { Tensor } from '../runtime/tensor.js';
 import { WebGpuBackend } from '../runtime/webgpu/backend.js';
 import { randomInputs } from '../cli/inputs.js';
-import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
+import { gpuOrSkip } from './gpu-available.js';
+import { useGridSchedule } from './util/grid-env.js';
 import { paritySpecs } from './parity-specs.js';
 import { checkParity } from './util/parity-check.js';
 import { relErr } from './util/approx.js';
 
-const saved = process.env.MATC_SCHEDULE;
-before(() => {
-  process.env.MATC_SCHEDULE = 'grid';
-});
-after(async () => {
-  if (saved === undefined) delete process.env.MATC_SCHEDULE;
-  else process.env.MATC_SCHEDULE = saved;
-  await releaseSharedGpu();
-});
+useGridSchedule();
 
 const only = process.env.MATC_GRID_SPECS?.split(',');
 

@@ -4,26 +4,17 @@
 // several right-hand sides and a vector, a batch of different matrices, a singular matrix (rcond
 // at rounding level and the status flag, as the instance model), the VJP, and the schedule's shape.
 
-import { test, after, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compile } from '../api/module.js';
 import { Tensor } from '../runtime/tensor.js';
 import { WebGpuBackend } from '../runtime/webgpu/backend.js';
-import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
+import { gpuOrSkip } from './gpu-available.js';
+import { useGridSchedule } from './util/grid-env.js';
 import { relErr } from './util/approx.js';
 import type { ScheduleStep } from '../core/schedule.js';
 
-const saved = { schedule: process.env.MATC_SCHEDULE, lu: process.env.MATC_GRID_LU };
-before(() => {
-  process.env.MATC_SCHEDULE = 'grid';
-});
-after(async () => {
-  for (const [k, v] of [['MATC_SCHEDULE', saved.schedule], ['MATC_GRID_LU', saved.lu]] as const) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-  await releaseSharedGpu();
-});
+useGridSchedule(['MATC_GRID_LU', 'MATC_PACK_SCRATCH']);
 
 const src = `fn f(A: mat[n, n], B: mat[n, k]) -> mat[n, k] = solve(A, B)
 fn g(A: mat[n, n], b: vec[n]) -> vec[n] = solve(A, b)`;
