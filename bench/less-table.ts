@@ -20,7 +20,7 @@
 // (the python needs numpy and scipy: on the development machine, the pyenv python3 on PATH)
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -165,9 +165,14 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'less-table-'));
   // the problems as raw little-endian f64 (1024 × 256 × 200 would not fit a JSON string)
   problems.forEach((p, si) => {
-    const cat = (xs: Float64Array[]) => Buffer.from(Float64Array.from(xs.flatMap((x) => Array.from(x))).buffer);
-    writeFileSync(join(dir, `A${si}.f64`), cat(p.A));
-    writeFileSync(join(dir, `b${si}.f64`), cat(p.b));
+    // problem by problem (1,000 problems of 1024 × 256 are 2 GB)
+    const dump = (file: string, xs: Float64Array[]) => {
+      const fd = openSync(join(dir, file), 'w');
+      for (const x of xs) writeSync(fd, new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
+      closeSync(fd);
+    };
+    dump(`A${si}.f64`, p.A);
+    dump(`b${si}.f64`, p.b);
   });
   writeFileSync(join(dir, 'problems.json'), JSON.stringify({ sizes: problems.map((p, si) => ({ m: p.m, n: p.n, count: p.count, A: `A${si}.f64`, b: `b${si}.f64` })) }));
   execFileSync(values.python!, [join(import.meta.dirname, '..', '..', 'bench', 'less_scipy.py'), join(dir, 'problems.json'), join(dir, 'scipy.json')], {
@@ -219,18 +224,34 @@ async function main(): Promise<void> {
       };
     };
     rows.push(stats('scipy', sp.f, sp.success.map((s) => !s), sp.iterations, sp.ms, false));
-    const A = new Tensor([count, m, n], Float64Array.from(p.A.flatMap((a) => Array.from(a))));
-    const b = new Tensor([count, m], Float64Array.from(p.b.flatMap((x) => Array.from(x))));
+    // batches of at most CHUNK problems per call (1,000 × 1024 × 256 in one tensor is 2 GB)
+    const CHUNK = Math.max(1, Math.floor(2 ** 25 / (m * n)));
+    const cat = (xs: Float64Array[], len: number) => {
+      const out = new Float64Array(xs.length * len);
+      xs.forEach((x, k) => out.set(x, k * len));
+      return out;
+    };
     for (const method of METHODS) {
       const fn = mod.fn(method);
       await fn.forward({ A: new Tensor([1, m, n], p.A[0]!), b: new Tensor([1, m], p.b[0]!) }, { backend }); // compile outside the timing
-      const t0 = performance.now();
-      const r = await fn.forward({ A, b }, { backend });
-      const ms = performance.now() - t0;
-      const x = r.outputs.x!.data;
-      const st = r.status.nodes.find((s) => s.kind === 'solver')!; // the argmin's (not `start`'s lstsq)
-      const f = p.A.map((a, k) => loss(a, p.b[k]!, x.subarray(k * n, (k + 1) * n), m, n));
-      rows.push(stats(method, f, st.converged.map((c) => !c), st.iterations, ms, true));
+      let ms = 0;
+      const f: number[] = [];
+      const failed: boolean[] = [];
+      const iters: number[] = [];
+      for (let k0 = 0; k0 < count; k0 += CHUNK) {
+        const k1 = Math.min(count, k0 + CHUNK);
+        const A = new Tensor([k1 - k0, m, n], cat(p.A.slice(k0, k1), m * n));
+        const b = new Tensor([k1 - k0, m], cat(p.b.slice(k0, k1), m));
+        const t0 = performance.now();
+        const r = await fn.forward({ A, b }, { backend });
+        ms += performance.now() - t0;
+        const x = r.outputs.x!.data;
+        const st = r.status.nodes.find((s) => s.kind === 'solver')!; // the argmin's (not `start`'s lstsq)
+        for (let k = k0; k < k1; k++) f.push(loss(p.A[k]!, p.b[k]!, x.subarray((k - k0) * n, (k - k0 + 1) * n), m, n));
+        failed.push(...st.converged.map((c) => !c));
+        iters.push(...st.iterations);
+      }
+      rows.push(stats(method, f, failed, iters, ms, true));
     }
     const hardCases = exact.filter((e) => e.hardCase).length;
     report.push({ m, n, count, rows, hardCases, centreInside: inside.filter(Boolean).length });

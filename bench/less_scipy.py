@@ -35,12 +35,12 @@ def main():
     out = []
     for s in probs["sizes"]:
         m, n, count = s["m"], s["n"], s["count"]
-        As = np.fromfile(os.path.join(base, s["A"]), dtype="<f8").reshape(count, m, n)
-        bs = np.fromfile(os.path.join(base, s["b"]), dtype="<f8").reshape(count, m)
+        As = np.memmap(os.path.join(base, s["A"]), dtype="<f8", mode="r", shape=(count, m, n))
+        bs = np.memmap(os.path.join(base, s["b"]), dtype="<f8", mode="r", shape=(count, m))
         fs, its, ok = [], [], []
         t0 = time.perf_counter()
         for A, b in zip(As, bs):
-            fv, it, su = solve(A, b)
+            fv, it, su = solve(np.array(A), np.array(b))
             fs.append(fv)
             its.append(it)
             ok.append(su)

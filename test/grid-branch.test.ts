@@ -130,6 +130,9 @@ test("grid branch: INGD's T-th-step factor update runs its products as tiled lau
   assert.equal(v.schedule.model, 'grid');
   const ls = labels(v.schedule.steps);
   assert.ok(!ls.some((l) => / cond /.test(l) && /one workgroup per instance/.test(l)), 'no cond segment');
+  // consecutive single-invocation launches share one dispatch: the step counter's select and the
+  // branch flag are one launch
+  assert.ok(ls.some((l) => l.startsWith('instance') && /select; .*cond branch flag/.test(l)), 'the flag joins the single launch before it');
   const flag = ls.findIndex((l) => /cond branch flag/.test(l));
   const end = ls.findIndex((l) => /region 1 result/.test(l));
   assert.ok(flag >= 0 && end > flag, 'the branch flag, then both regions');

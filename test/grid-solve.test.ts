@@ -40,6 +40,13 @@ test('grid solve: blocked LU equals the CPU f64 reference (ragged panels, severa
     const rc = (r: typeof cpu) => r.status.nodes.find((s) => s.kind === 'linear')!.residual!;
     rc(cpu).forEach((v, i) => assert.ok(Math.abs(rc(gpu)[i]! - v) <= 1e-4 * v, `rcond ${rc(gpu)[i]} vs ${v}`));
   }
+  // a 0×0 system: an empty solution with rcond 1, as on the CPU (was +∞ on WebGPU, both models)
+  for (const model of ['grid', 'instance']) {
+    process.env.MATC_SCHEDULE = model;
+    const e = await compile(src, { path: `grid-solve-empty-${model}.mat` }).fn('f').forward({ A: new Tensor([0, 0], []), B: new Tensor([0, 2], []) }, { backend });
+    assert.deepEqual(e.status.nodes.find((s) => s.kind === 'linear')!.residual, [1], `${model}: rcond of a 0×0 solve`);
+  }
+  process.env.MATC_SCHEDULE = 'grid';
   const n = 100;
   const A = new Tensor([n, n], rnd(3, n * n));
   const b = new Tensor([n], rnd(4, n));

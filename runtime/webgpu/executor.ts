@@ -209,10 +209,18 @@ export class ResidentPlan {
       }
     }
     const launches = this.plan.launches;
+    // state set on a pass stays set: a grid schedule's hundreds of launches share one bind group
+    // (and often the pipeline of the launch before), and each call into the device costs host time
+    let passNow: GPUComputePassEncoder | null = null;
+    let pipeNow: GPUComputePipeline | null = null;
+    let groupNow: GPUBindGroup | null = null;
     const dispatch = (pass: GPUComputePassEncoder, i: number): void => {
       const l = launches[i]!;
-      pass.setPipeline(this.#pipelines.get(l.kernel)!.pipeline);
-      pass.setBindGroup(0, this.#bindGroups[i]!);
+      if (pass !== passNow) [passNow, pipeNow, groupNow] = [pass, null, null];
+      const pipe = this.#pipelines.get(l.kernel)!.pipeline;
+      if (pipe !== pipeNow) pass.setPipeline((pipeNow = pipe));
+      const group = this.#bindGroups[i]!;
+      if (group !== groupNow) pass.setBindGroup(0, (groupNow = group));
       const [x, y, z] = l.workgroups;
       if (l.indirect !== undefined) pass.dispatchWorkgroupsIndirect(this.#buffers.get(l.indirect.buffer)!.buffer, l.indirect.offset);
       else if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);

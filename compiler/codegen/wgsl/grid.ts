@@ -234,6 +234,31 @@ class GridGen extends InstanceGen {
 
   /** A launch of one workgroup per instance whose invocation 0 runs `body`. */
   private single(note: string, body: () => void): void {
+    // right after another single launch under the same guards, in the same step list, the body
+    // joins that launch: invocation 0 of the same workgroup runs both in order, so what the first
+    // wrote to scratch is what the second reads (one dispatch fewer)
+    const top = this.stepStack[this.stepStack.length - 1]!;
+    const last = top[top.length - 1];
+    const prevSingle = this.lastSingle;
+    if (
+      prevSingle && last && last.k === 'launch' && last.entry === prevSingle.k.entry && !this.dueChecks.length &&
+      note !== 'clear index checks' && prevSingle.k.note !== 'clear index checks' &&
+      prevSingle.guard.length === this.guards.length && prevSingle.guard.every((g, i) => g === this.guards[i])
+    ) {
+      this.out = prevSingle.lines;
+      this.ind = '  ';
+      const before = this.checks.length;
+      this.line('if (lid == 0) {');
+      this.ind += '  ';
+      body();
+      this.ind = '  ';
+      this.line('}');
+      if (this.checks.length > before) prevSingle.hasChecks = true;
+      prevSingle.k.note += `; ${note}`;
+      last.label = prevSingle.k.note;
+      this.out = [];
+      return;
+    }
     this.begin('instance', note);
     this.line('if (lid == 0) {');
     const prev = this.ind;
@@ -241,8 +266,13 @@ class GridGen extends InstanceGen {
     body();
     this.ind = prev;
     this.line('}');
+    const o = this.open!;
     this.end();
+    this.lastSingle = o;
   }
+
+  /** the last launch made by `single` (a later single may join it) */
+  private lastSingle: OpenKernel | null = null;
 
   /** A launch over the elements of a tensor slot, `value` evaluated per element. */
   private elementsKernel(n: Node, slot: number, value: (ix: string[]) => string, note: string): void {
@@ -763,7 +793,8 @@ class GridGen extends InstanceGen {
       this.end();
       this.blockUpdate(`${r} solve: back substitution Y0 −= U01 X1 (tiled)`, nn, nrhs, bounds, { rowLo: '0', rowHi: 'k0', colLo: '0', kLo: 'k0', kHi: 'k1', a: (i, k) => m(i, k), b: (k, j) => x(k, j), c: (i, j) => x(i, j) });
     });
-    this.single(`${r} solve: rcond`, () => this.line(`${this.readScalar(rcS)} = select(${this.readScalar(mnS)} / max(${this.readScalar(mxS)}, 1e-30), 0.0, ${this.readScalar(sgS)} != 0.0);`));
+    // a 0×0 system has rcond 1, as on the CPU
+    this.single(`${r} solve: rcond`, () => this.line(`${this.readScalar(rcS)} = select(select(${this.readScalar(mnS)} / max(${this.readScalar(mxS)}, 1e-30), 0.0, ${this.readScalar(sgS)} != 0.0), 1.0, ${N()} == 0);`));
     this.store.set(n, { k: 'tuple', parts: [{ k: 'slot', slot: X }, { k: 'scalar', name: this.readScalar(rcS) }] });
   }
 

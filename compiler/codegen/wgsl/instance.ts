@@ -895,7 +895,8 @@ export class InstanceGen {
       this.barrier();
     });
     const rc = this.fresh('rc');
-    this.line(`let ${rc}: f32 = select(${mn} / max(${mx}, 1e-30), 0.0, ${sg});`);
+    // a 0×0 system has rcond 1, as on the CPU (min and max over no pivots are +∞ and 0)
+    this.line(`let ${rc}: f32 = select(select(${mn} / max(${mx}, 1e-30), 0.0, ${sg}), 1.0, ${N} == 0);`);
     this.store.set(n, { k: 'tuple', parts: [{ k: 'slot', slot: X }, { k: 'scalar', name: rc }] });
   }
 
