@@ -43,7 +43,7 @@ import type { ScheduleStep } from '../../../core/schedule.js';
 import type { Func, Node, Region } from '../../ir/node.js';
 import type { OpKind } from '../../ir/ops.js';
 import { type TensorType, type TupleType, numel } from '../../ir/types.js';
-import { InstanceGen, packingDisabled } from './instance.js';
+import { InstanceGen, envOff, packingDisabled } from './instance.js';
 import { packSlots, renameSlots } from './slot-pack.js';
 import { f32lit, intOp, wgslClass } from './ops.js';
 import { forEachIndexCheck, provablyInRange } from '../index-checks.js';
@@ -51,6 +51,9 @@ import { forEachIndexCheck, provablyInRange } from '../index-checks.js';
 /** Tiled products: rows and columns of the output per workgroup, and the K step. */
 const TILE = 64;
 const TK = 16;
+
+/** Rows or columns per panel of the blocked factorizations and substitutions. */
+const NB = 64;
 
 /** Iterations of an `until` loop between two reads of its flags (a readback each). */
 export const CHECK_EVERY = 16;
@@ -127,8 +130,7 @@ interface BranchFrame {
 const MAX_GRID_DIM = 65535;
 
 function gridLuDisabled(): boolean {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  return env?.MATC_GRID_LU === '0';
+  return envOff('MATC_GRID_LU');
 }
 
 export function genGridProgram(f: Func, opts: { workgroupSize?: number; subgroups?: boolean; packScratch?: boolean } = {}): GridProgram {
@@ -705,7 +707,6 @@ class GridGen extends InstanceGen {
     const nn = (A.type as TensorType).shape[0]!;
     const bsh = (B.type as TensorType).shape;
     const nrhs = bsh.length === 1 ? Dim.const(1) : bsh[1]!;
-    const NB = 64;
     const r = this.ref(n);
     const M = this.newSlot(nn.mul(nn), n, 'LU factors');
     const X = this.newSlot(nn.mul(nrhs), n, 'solution');
@@ -779,56 +780,29 @@ class GridGen extends InstanceGen {
       this.blockUpdate(`${r} solve: LU trailing update B2 −= L21 Y1 (tiled)`, nn, nrhs, pre, { rowLo: 'k1', rowHi: N(), colLo: '0', kLo: 'k0', kHi: 'k1', a: (i, k) => m(i, k), b: (k, j) => x(k, j), c: (i, j) => x(i, j) });
     });
     // U X = Y, by blocks from the last panel up
-    this.counterLoop(n, panels, `${r} solve: back substitution panel`, (kb) => {
-      const bounds = [`let k0: i32 = (${this.dim(panels)} - 1 - ${kb}) * ${NB};`, `let k1: i32 = min(k0 + ${NB}, ${N()});`];
-      this.begin('elements', `${r} solve: back substitution in the diagonal block`, nrhs);
-      for (const l of bounds) this.line(l);
-      this.block(`for (var j: i32 = gx; j < ${R()}; j = j + gs)`, () => {
-        this.block(`for (var c: i32 = k1 - 1; c >= k0; c = c - 1)`, () => {
-          this.line(`let v: f32 = ${x('c', 'j')} / ${m('c', 'c')};`);
-          this.line(`${x('c', 'j')} = v;`);
-          this.line(`for (var rr: i32 = k0; rr < c; rr = rr + 1) { ${x('rr', 'j')} = ${x('rr', 'j')} - ${m('rr', 'c')} * v; }`);
-        });
-      });
-      this.end();
-      this.blockUpdate(`${r} solve: back substitution Y0 −= U01 X1 (tiled)`, nn, nrhs, bounds, { rowLo: '0', rowHi: 'k0', colLo: '0', kLo: 'k0', kHi: 'k1', a: (i, k) => m(i, k), b: (k, j) => x(k, j), c: (i, j) => x(i, j) });
-    });
+    this.blockedSubstitution(n, `${r} solve: back substitution`, nn, nrhs, m, x, false, false);
     // a 0×0 system has rcond 1, as on the CPU
     this.single(`${r} solve: rcond`, () => this.line(`${this.readScalar(rcS)} = select(select(${this.readScalar(mnS)} / max(${this.readScalar(mxS)}, 1e-30), 0.0, ${this.readScalar(sgS)} != 0.0), 1.0, ${N()} == 0);`));
     this.store.set(n, { k: 'tuple', parts: [{ k: 'slot', slot: X }, { k: 'scalar', name: this.readScalar(rcS) }] });
   }
 
-  /** trisolve: op(T) X = B with op(T) = T or Tᵀ triangular, unit or not, by panels of 64 rows in
-   *  the order the substitution needs:
+  /** X ← op(T)⁻¹ X in place for a triangular op(T) (n × n, read through `t`) and X (n × R, read
+   *  and written through `x`), by panels of NB rows in the order the substitution needs:
    *
-   *    op(T) lower: panels top-down:  X1 ← op(T)11⁻¹ X1 (one invocation per column of X, forward
-   *                                   substitution); X2 −= op(T)21 X1 (tiled)
-   *    op(T) upper: panels bottom-up: X1 ← op(T)11⁻¹ X1 (backward substitution);
-   *                                   X0 −= op(T)01 X1 (tiled)
+   *    op(T) lower (`forward`): panels top-down:  X1 ← op(T)11⁻¹ X1 (one invocation per column of
+   *                             X, forward substitution); X2 −= op(T)21 X1 (tiled)
+   *    op(T) upper:             panels bottom-up: X1 ← op(T)11⁻¹ X1 (backward substitution);
+   *                             X0 −= op(T)01 X1 (tiled)
    *
    *  (the instance model's column-oriented substitution inside a panel, right-looking updates
-   *  outside it). */
-  private emitGridTrisolve(n: Node): void {
-    const [T, B] = n.args as [Node, Node];
-    this.emitNode(T);
-    this.emitNode(B);
-    const { lower, trans, unit } = n.attrs as { lower: boolean; trans: boolean; unit: boolean };
-    const nn = (T.type as TensorType).shape[0]!;
-    const bsh = (B.type as TensorType).shape;
-    const NB = 64;
-    const r = this.ref(n);
-    const X = this.newSlot(numel(B.type as TensorType), n, 'solution');
-    this.elementsKernel(B, X, (ix) => this.elem(B, ix), `${r} trisolve: B into the solution`);
+   *  outside it). Triangular solves and LU's back substitution both run through it. */
+  private blockedSubstitution(owner: Node, note: string, nn: Dim, R: Dim, t: (i: string, j: string) => string, x: (i: string, j: string) => string, forward: boolean, unit: boolean): void {
     const N = () => this.dim(nn);
-    const t = (i: string, j: string) => (trans ? this.elem(T, [j, i]) : this.elem(T, [i, j]));
-    const forward = lower !== trans; // op(T) lower
-    const panels = Dim.floorDiv(nn.add(Dim.const(NB - 1)), Dim.const(NB));
-    const R = bsh.length === 1 ? Dim.const(1) : bsh[1]!;
     const Rs = () => this.dim(R);
-    const x = (i: string, j: string) => this.slotAt(X, `(${i}) * ${Rs()} + (${j})`);
-    this.counterLoop(n, panels, `${r} trisolve: panel`, (kp) => {
+    const panels = Dim.floorDiv(nn.add(Dim.const(NB - 1)), Dim.const(NB));
+    this.counterLoop(owner, panels, `${note}: panel`, (kp) => {
       const bounds = [forward ? `let k0: i32 = ${kp} * ${NB};` : `let k0: i32 = (${this.dim(panels)} - 1 - ${kp}) * ${NB};`, `let k1: i32 = min(k0 + ${NB}, ${N()});`];
-      this.begin('elements', `${r} trisolve: diagonal block (one invocation per column)`, R);
+      this.begin('elements', `${note}: diagonal block (one invocation per column)`, R);
       for (const l of bounds) this.line(l);
       this.block(`for (var j: i32 = gx; j < ${Rs()}; j = j + gs)`, () => {
         this.block(forward ? `for (var c: i32 = k0; c < k1; c = c + 1)` : `for (var c: i32 = k1 - 1; c >= k0; c = c - 1)`, () => {
@@ -840,11 +814,31 @@ class GridGen extends InstanceGen {
         });
       });
       this.end();
-      this.blockUpdate(`${r} trisolve: ${forward ? 'X2 −= op(T)21 X1' : 'X0 −= op(T)01 X1'} (tiled)`, nn, R, bounds, {
+      this.blockUpdate(`${note}: ${forward ? 'X2 −= op(T)21 X1' : 'X0 −= op(T)01 X1'} (tiled)`, nn, R, bounds, {
         rowLo: forward ? 'k1' : '0', rowHi: forward ? N() : 'k0', colLo: '0', kLo: 'k0', kHi: 'k1',
         a: (i, k) => t(i, k), b: (k, j) => x(k, j), c: (i, j) => x(i, j),
       });
     });
+  }
+
+  /** trisolve: op(T) X = B with op(T) = T or Tᵀ triangular, unit or not (blockedSubstitution on a
+   *  copy of B). */
+  private emitGridTrisolve(n: Node): void {
+    const [T, B] = n.args as [Node, Node];
+    this.emitNode(T);
+    this.emitNode(B);
+    const { lower, trans, unit } = n.attrs as { lower: boolean; trans: boolean; unit: boolean };
+    const nn = (T.type as TensorType).shape[0]!;
+    const bsh = (B.type as TensorType).shape;
+    const r = this.ref(n);
+    const X = this.newSlot(numel(B.type as TensorType), n, 'solution');
+    this.elementsKernel(B, X, (ix) => this.elem(B, ix), `${r} trisolve: B into the solution`);
+    const t = (i: string, j: string) => (trans ? this.elem(T, [j, i]) : this.elem(T, [i, j]));
+    const forward = lower !== trans; // op(T) lower
+    const R = bsh.length === 1 ? Dim.const(1) : bsh[1]!;
+    const Rs = () => this.dim(R);
+    const x = (i: string, j: string) => this.slotAt(X, `(${i}) * ${Rs()} + (${j})`);
+    this.blockedSubstitution(n, `${r} trisolve`, nn, R, t, x, forward, unit);
     this.store.set(n, { k: 'slot', slot: X });
   }
 

@@ -81,8 +81,13 @@ export function genInstanceKernel(f: Func, opts: InstanceOptions = {}): Instance
 }
 
 export function packingDisabled(): boolean {
+  return envOff('MATC_PACK_SCRATCH');
+}
+
+/** An A/B switch of the code generator set to 0 in the environment (where there is one). */
+export function envOff(name: string): boolean {
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  return env?.MATC_PACK_SCRATCH === '0';
+  return env?.[name] === '0';
 }
 
 export class InstanceGen {
