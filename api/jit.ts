@@ -18,13 +18,16 @@ class JitExecutable implements Executable {
   private cpuWhy: string | undefined;
   private variants = new Map<string, VariantData | Error>();
   private gpuF: Func | undefined;
+  private gridF: Func | undefined;
 
   /** `gpu` gives the form the kernels are generated from when it may differ from `f`
-   *  (Program.vjp(name, 'gpu')); it is asked for on the first kernel. */
+   *  (Program.vjp(name, 'gpu')), `grid` the grid model's (Program.gridForm); each is asked for
+   *  on its first kernel. */
   constructor(
     readonly mode: Mode,
     private readonly f: Func,
     private readonly gpu?: () => Func,
+    private readonly grid?: () => Func,
   ) {
     this.signature = signatureOf(f);
   }
@@ -53,8 +56,13 @@ class JitExecutable implements Executable {
     let v = this.variants.get(key);
     if (!v) {
       try {
-        this.gpuF ??= this.gpu ? this.gpu() : this.f;
-        v = gpuVariant(this.gpuF, when);
+        if (when.model === 'grid') {
+          this.gridF ??= this.grid ? this.grid() : (this.gpuF ??= this.gpu ? this.gpu() : this.f);
+          v = gpuVariant(this.gridF, when);
+        } else {
+          this.gpuF ??= this.gpu ? this.gpu() : this.f;
+          v = gpuVariant(this.gpuF, when);
+        }
       } catch (e) {
         if (!(e instanceof Error)) throw e;
         v = e instanceof InternalError ? e : new InternalError(`${this.f.name} (${this.mode}): no WebGPU kernel: ${e.message}`);
@@ -69,10 +77,10 @@ class JitExecutable implements Executable {
 const cache = new WeakMap<Func, Map<Mode, Executable>>();
 
 /** The JIT executable of an IR function (one per function and form). */
-export function jitExecutable(mode: Mode, f: Func, gpu?: () => Func): Executable {
+export function jitExecutable(mode: Mode, f: Func, gpu?: () => Func, grid?: () => Func): Executable {
   let m = cache.get(f);
   if (!m) cache.set(f, (m = new Map()));
   let e = m.get(mode);
-  if (!e) m.set(mode, (e = new JitExecutable(mode, f, gpu)));
+  if (!e) m.set(mode, (e = new JitExecutable(mode, f, gpu, grid)));
   return e;
 }

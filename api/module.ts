@@ -270,7 +270,7 @@ export class Module {
     let e = this.executables.get(key);
     if (!e) {
       const p = this.program;
-      e = mode === 'forward' ? jitExecutable(mode, p.forward(name)) : jitExecutable(mode, p[mode](name), () => p[mode](name, 'gpu'));
+      e = mode === 'forward' ? jitExecutable(mode, p.forward(name), undefined, () => p.gridForm(name, mode)) : jitExecutable(mode, p[mode](name), () => p[mode](name, 'gpu'), () => p.gridForm(name, mode));
       this.executables.set(key, e);
     }
     return e;

@@ -5,7 +5,7 @@
 # From the project root, after building and `bash ../shared/device/pack.sh`:
 #   source .gpu/enter.sh && bash bench/run-grid.sh OUTDIR [--quick]
 # --quick runs small sizes (a check of the script itself, e.g. on lavapipe).
-# Writes OUTDIR/{env.txt,matc-grid.jsonl,matc-instance.jsonl,matc-gridlu0.jsonl,matc.log,torch.json,compare.md}.
+# Writes OUTDIR/{env.txt,matc-grid.jsonl,matc-instance.jsonl,matc-gridlu0.jsonl,matc-gridqr0.jsonl,matc.log,torch.json,compare.md}.
 set -uo pipefail
 out=${1:?usage: run-grid.sh OUTDIR [--quick]}
 shift
@@ -40,15 +40,21 @@ for model in grid instance; do
     echo >>"$out/matc-$model.jsonl"
   done
 done
-# the solves again with the grid model's LU in one workgroup (MATC_GRID_LU=0): the blocked LU
-# routine's gain, same run
-: >"$out/matc-gridlu0.jsonl"
-for c in "${solve_cases[@]}"; do
-  set -- $c
-  echo "== matc grid, MATC_GRID_LU=0: $2 $3 batch $4" | tee -a "$out/matc.log"
-  MATC_SCHEDULE=grid MATC_GRID_LU=0 timeout "${NODE_TIMEOUT:-120}" node "$DIST/cli/matc.js" bench "$1" --fn "$2" --dims "$3" --batch "$4" \
-    --backend webgpu --reps 5 --json 2>>"$out/matc.log" | tr -d '\n' >>"$out/matc-gridlu0.jsonl" || { status=$?; echo "  (exit $status)" | tee -a "$out/matc.log"; }
-  echo >>"$out/matc-gridlu0.jsonl"
+# the routines' gains, same run: the solves again with the grid model's LU in one workgroup
+# (MATC_GRID_LU=0), and QR with the unblocked loops (MATC_GRID_QR=0: one column per iteration)
+if [ $quick = 1 ]; then qr0_cases=("stdlib/qr.mat qr m=64,n=64 1"); else qr0_cases=("stdlib/qr.mat qr m=1024,n=1024 1"); fi
+for pass in "MATC_GRID_LU gridlu0 solve_cases" "MATC_GRID_QR gridqr0 qr0_cases"; do
+  set -- $pass
+  var=$1; file=$2; declare -n list=$3
+  : >"$out/matc-$file.jsonl"
+  for c in "${list[@]}"; do
+    set -- $c
+    echo "== matc grid, $var=0: $2 $3 batch $4" | tee -a "$out/matc.log"
+    env MATC_SCHEDULE=grid "$var=0" timeout "${NODE_TIMEOUT:-120}" node "$DIST/cli/matc.js" bench "$1" --fn "$2" --dims "$3" --batch "$4" \
+      --backend webgpu --reps 5 --json 2>>"$out/matc.log" | tr -d '\n' >>"$out/matc-$file.jsonl" || { status=$?; echo "  (exit $status)" | tee -a "$out/matc.log"; }
+    echo >>"$out/matc-$file.jsonl"
+  done
+  unset -n list
 done
 qflag=(); [ $quick = 1 ] && qflag=(--quick)
 PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-180}" python3 bench/torch_grid.py "${qflag[@]}" --json "$out/torch.json" 2>>"$out/matc.log" || status=$?

@@ -66,16 +66,21 @@ def compare(outdir):
         name = f"{rep.get('fn', '?')} {rep.get('dims', '')} batch {rep.get('batch', '?')}"
         pick = rep.get('schedule', {}).get('forward', {}).get('reason', '')
         print(f"| {name} | {cell(g[k] if k < len(g) else None)} | {cell(i[k] if k < len(i) else None)} | {pick} |")
-    lu0 = load('gridlu0')
-    if any(lu0):
-        # the solve cases are the last len(lu0) cases of the grid run
+    def ab_table(rows, first, what, header):
+        # an A/B pass (the same cases with a routine switched off): rows[k] beside the grid run's case first + k
+        if not any(rows): return
         print()
-        print('| solve case | grid, blocked LU: fwd / fwd+bwd (GPU ms) | grid, one-workgroup LU (MATC_GRID_LU=0) |')
+        print(f'| {what} case | {header} |')
         print('|---|---|---|')
-        for k, r0 in enumerate(lu0):
-            rg = g[len(g) - len(lu0) + k] if len(g) >= len(lu0) else None
+        for k, r0 in enumerate(rows):
+            rg = g[first + k] if 0 <= first + k < len(g) else None
             rep = (r0 or rg or {}).get('report', r0 or rg or {})
             print(f"| {rep.get('fn', '?')} {rep.get('dims', '')} | {cell(rg)} | {cell(r0)} |")
+    lu0 = load('gridlu0')
+    # the solve cases are the last len(lu0) cases of the grid run
+    ab_table(lu0, len(g) - len(lu0), 'solve', 'grid, blocked LU: fwd / fwd+bwd (GPU ms) | grid, one-workgroup LU (MATC_GRID_LU=0)')
+    # the first case of the grid run is the QR that MATC_GRID_QR=0 reruns
+    ab_table(load('gridqr0'), 0, 'qr', 'grid, blocked QR: fwd / fwd+bwd (GPU ms) | grid, unblocked loops (MATC_GRID_QR=0)')
     print()
     print('| PyTorch case | fwd ms | fwd+bwd ms |')
     print('|---|---|---|')

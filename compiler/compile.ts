@@ -15,7 +15,7 @@
 import type * as A from '../grammar/ast.js';
 import { type Diagnostic, DiagnosticBag, type Note, UserErrors, renderAll } from './diagnostics.js';
 import { Builder } from './ir/builder.js';
-import { Graph, type Func } from './ir/node.js';
+import { Graph, type Func, funcRoots, reachable } from './ir/node.js';
 import { printFunc } from './ir/printer.js';
 import { parseFunc } from './ir/parser.js';
 import { verifyFunc } from './ir/verifier.js';
@@ -32,6 +32,7 @@ import { DiffError } from './diff/vjp-rules.js';
 import { implicitHooks } from './diff/implicit.js';
 import type { DeriveOptions, DeriveTarget } from './diff/options.js';
 import { expandFunc, type ExpandOptions } from './solvers/expand.js';
+import { gridKeptOps, lowerKeptInSegments } from './schedule/grid.js';
 import { simplifyFunc } from './opt/simplify.js';
 import { fuseEinsumChains } from './opt/einsum.js';
 import { structuredGradients } from './diff/structure.js';
@@ -259,6 +260,22 @@ export class Program {
   jvp(name: string, target: DeriveTarget = 'cpu'): Func {
     const t = this.targetFor(name, 'jvp', target);
     return this.memo(formKey('jvp', name, t), `compiling the JVP of ${name} (solver expansion and simplification)`, () => simplifyFunc(this.b, expandFunc(this.b, this.jvpRaw(name, t), this.expandOpts())));
+  }
+
+  /** The form the grid model's kernels are generated from: the GPU form, except that the
+   *  primitives the grid runs as routines of its own (gridKeptOps: blocked Householder QR) are
+   *  kept instead of lowered to loops. The same function as the GPU form when it has none. */
+  gridForm(name: string, mode: 'forward' | 'vjp' | 'jvp'): Func {
+    const gpu = mode === 'forward' ? this.forward(name) : this[mode](name, 'gpu');
+    const keep = gridKeptOps();
+    if (!keep.size) return gpu;
+    const raw = mode === 'forward' ? this.lowered(name) : mode === 'vjp' ? this.vjpRaw(name, this.targetFor(name, 'vjp', 'gpu')) : this.jvpRaw(name, this.targetFor(name, 'jvp', 'gpu'));
+    const roots = funcRoots(raw);
+    if (!reachable(roots).some((n) => keep.has(n.op))) return gpu;
+    const key = mode === 'forward' ? `grid-fwd:${name}` : formKey(`grid-${mode}`, name, this.targetFor(name, mode, 'gpu'));
+    return this.memo(key, `compiling ${name} for the grid model (solver expansion and simplification)`, () =>
+      simplifyFunc(this.b, lowerKeptInSegments(this.b, simplifyFunc(this.b, expandFunc(this.b, raw, { ...this.expandOpts(), keep })), keep)),
+    );
   }
 
   private targetDependent = new Map<string, { value: boolean }>();

@@ -61,7 +61,7 @@ function firstDifference(a: string, b: string): string {
 }
 
 /** Every part of an executable, as embedded data. */
-export function executableData(f: Func, mode: Mode, what: string, variants: readonly VariantWhen[] = ALL_VARIANTS, gpuF: Func = f): ExecutableData {
+export function executableData(f: Func, mode: Mode, what: string, variants: readonly VariantWhen[] = ALL_VARIANTS, gpuF: Func = f, gridF: Func = gpuF): ExecutableData {
   const out: ExecutableData = { mode, signature: signatureData(f), ir: printedIr(f, what), ...cpuPart(f), variants: [] };
   try {
     for (const when of variants) if (when.model !== 'grid') out.variants.push(gpuVariant(gpuF, when));
@@ -74,7 +74,7 @@ export function executableData(f: Func, mode: Mode, what: string, variants: read
     for (const when of variants) {
       if (when.model !== 'grid') continue;
       try {
-        out.variants.push(gpuVariant(gpuF, when));
+        out.variants.push(gpuVariant(gridF, when));
       } catch {
         /* no grid variant: the instance model runs every call */
       }

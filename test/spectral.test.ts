@@ -17,6 +17,7 @@ import { runExecutableCpu } from '../runtime/cpu/backend.js';
 import { Tensor } from '../runtime/tensor.js';
 import { fixturePath, type FixtureTensor } from './oracles/fixtures.js';
 import { relErr } from './util/approx.js';
+import { derivativeChecks } from './util/derivative-checks.js';
 
 interface SpectralCase {
   name: string;
@@ -134,14 +135,6 @@ test('VJPs against the fixtures\' independent gradients (expm_frechet, Sylvester
   assert.ok(n >= 18, `only ${n} gradient cases`);
 });
 
-/** ⟨ct, f(A)⟩ for the outputs with a cotangent. */
-async function loss(fn: CompiledFn, A: Tensor, ct: Record<string, Tensor>): Promise<number> {
-  const r = await fn.forward({ A });
-  let s = 0;
-  for (const [k, v] of Object.entries(ct)) for (let i = 0; i < v.size; i++) s += v.data[i]! * r.outputs[k]!.data[i]!;
-  return s;
-}
-
 function rand(seed: number): () => number {
   let x = seed;
   return () => {
@@ -150,43 +143,12 @@ function rand(seed: number): () => number {
   };
 }
 
-/** VJP and JVP against central differences of matc's own forward along random directions, and
- *  ⟨ct, J v⟩ = ⟨Jᵀ ct, v⟩. Returns the largest relative errors. */
-async function derivativeChecks(fn: CompiledFn, A: Tensor, seed: number, h = 1e-6): Promise<{ vjp: number; jvp: number; dual: number }> {
-  const rnd = rand(seed);
-  const base = await fn.forward({ A });
-  const ct: Record<string, Tensor> = {};
-  for (const [k, v] of Object.entries(base.outputs)) ct[k] = new Tensor(v.shape, Array.from({ length: v.size }, rnd));
-  const g = await fn.vjp({ A }, ct);
-  assert.ok(g.status.ok, `VJP status: ${g.status.warnings.join('; ')}`);
-  let vjp = 0;
-  let jvp = 0;
-  let dual = 0;
-  for (let d = 0; d < 3; d++) {
-    const dir = new Tensor(A.shape, Array.from({ length: A.size }, rnd));
-    const plus = new Tensor(A.shape, A.data.map((x, i) => x + h * dir.data[i]!));
-    const minus = new Tensor(A.shape, A.data.map((x, i) => x - h * dir.data[i]!));
-    const fd = ((await loss(fn, plus, ct)) - (await loss(fn, minus, ct))) / (2 * h);
-    let an = 0;
-    for (let i = 0; i < A.size; i++) an += g.gradients.A!.data[i]! * dir.data[i]!;
-    const t = await fn.jvp({ A }, { A: dir });
-    assert.ok(t.status.ok, `JVP status: ${t.status.warnings.join('; ')}`);
-    let tj = 0;
-    for (const [k, v] of Object.entries(ct)) for (let i = 0; i < v.size; i++) tj += v.data[i]! * t.tangents[k]!.data[i]!;
-    const scale = Math.max(1, Math.abs(fd));
-    vjp = Math.max(vjp, Math.abs(an - fd) / scale);
-    jvp = Math.max(jvp, Math.abs(tj - fd) / scale);
-    dual = Math.max(dual, Math.abs(tj - an) / Math.max(1, Math.abs(an)));
-  }
-  return { vjp, jvp, dual };
-}
-
 test('VJP and JVP against central finite differences in f64, and JVP–VJP consistency, for every op and case', async () => {
   for (const c of fixture.cases) {
     // eigenvectors and singular vectors of a repeated value have no derivative (flagged: below)
     if (c.degenerate && (c.op === 'eigh' || c.op === 'svd')) continue;
     const fn = fnOf(c.op);
-    const r = await derivativeChecks(fn, tensor(c.inputs.A), 7 + c.name.length);
+    const r = await derivativeChecks(fn, tensor(c.inputs.A), rand(7 + c.name.length));
     // the FD step error of h = 1e-6 on these O(1)..O(100) maps is ~1e-9 relative
     assert.ok(r.vjp <= 1e-6, `${c.name}: VJP vs finite differences ${r.vjp.toExponential(2)}`);
     assert.ok(r.jvp <= 1e-6, `${c.name}: JVP vs finite differences ${r.jvp.toExponential(2)}`);
@@ -211,7 +173,7 @@ test('repeated eigenvalues: polar of an orthogonal matrix, expm, sqrtm and invsq
   ];
   for (const [name, shape, data] of cases) {
     const fn = mod.fn(name);
-    const r = await derivativeChecks(fn, new Tensor(shape, data), 11);
+    const r = await derivativeChecks(fn, new Tensor(shape, data), rand(11));
     assert.ok(r.vjp <= 1e-6 && r.jvp <= 1e-6 && r.dual <= 1e-11, `${name} ${JSON.stringify(data)}: ${JSON.stringify(r)}`);
   }
 });

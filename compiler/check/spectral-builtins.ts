@@ -1,4 +1,4 @@
-// The spectral builtins: eigh, svd, expm, sqrtm, invsqrtm, polar. Each elaborates to one spectral
+// The spectral builtins: eigh, svd, expm, sqrtm, invsqrtm, polar, householder_qr. Each elaborates to one spectral
 // IR op (compiler/ir/ops.ts) — differentiated by its own rules (compiler/diff/spectral-rules.ts)
 // and lowered to Jacobi / Padé loops by the expand stage (compiler/solvers/spectral.ts) — and
 // reports in the call's status: the Jacobi sweeps of eigh and svd (and of the matrix functions
@@ -128,6 +128,15 @@ export const spectralBuiltins: Record<string, Builtin> = {
       const { U, s, V, node } = svdOf(el.b, r.a.node, label, r.maxSweeps);
       sweepStatus(el, e, label, node, 3);
       return { k: 'tuple', elems: [arr(U), arr(s), arr(V)] };
+    },
+  },
+  householder_qr: {
+    sig: 'householder_qr(A) -> (Q: mat[m, k], R: triu[k, n]), k = min(m, n): the reduced QR factorization A = Q R by Householder reflections, QᵀQ = I, diag(R) ≥ 0 (real A)',
+    elaborate(el, e, env) {
+      const r = spectralArgs(el, e, env, false);
+      if (!r) return poison;
+      const node = el.b.raw('householder', [r.a.node], { label: labelOf(el, e) });
+      return { k: 'tuple', elems: [arr(el.b.proj(node, 0)), arr(el.b.proj(node, 1), 'triu')] };
     },
   },
   expm: {

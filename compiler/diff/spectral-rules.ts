@@ -1,4 +1,4 @@
-// Derivatives of the spectral ops (eigh, svd, expm, symfun = sqrtm/invsqrtm, polar) at the matrix
+// Derivatives of the spectral ops (eigh, svd, expm, symfun = sqrtm/invsqrtm, polar) and of householder (QR) at the matrix
 // level. Each rule builds ordinary IR over the op's own outputs (the forward's eigendecomposition or
 // SVD is shared with the backward by hash-consing) and, for expm, over a new expm of a block
 // matrix; the expand stage lowers every spectral node to loops afterwards (solvers/spectral.ts), so
@@ -480,6 +480,84 @@ export function expmFrechet(b: Builder, a: Node, e: Node): Node {
   return b.div(b.slice(X, [Dim.const(0), n], [n, n]), c);
 }
 
+// ---- householder (QR) ---------------------------------------------------------------------------------
+//
+// A = Q R, m × n, k = min(m, n), Q m × k with QᵀQ = I, R = [U | V] with U k × k upper triangular,
+// diag(U) ≥ 0; X = A[:, 0:k] = Q U and Y = A[:, k:n] = Q V (empty unless A is wide). Both rules
+// need U invertible (the first k columns of A independent); a note reports rcond(U) =
+// min|u_ii| / max|u_ii| against max(1e-10, eps), the singular threshold of `solve`.
+//
+// VJP (Roberts & Roberts 2020, arXiv 2009.10071, the stdlib's qr_backward):
+//   G = Q̄ + Y V̄ᵀ,  M = U Ūᵀ − Gᵀ Q,  X̄ = (G + Q copyltu(M)) U⁻ᵀ,  Ȳ = Q V̄,  Ā = [X̄, Ȳ],
+//   copyltu(M) = tril(M) + tril(M, −1)ᵀ.
+// JVP: differentiating X = Q U with Ω = QᵀQ̇ skew and U̇ U⁻¹ upper triangular,
+//   B = Ẋ U⁻¹,  C = Qᵀ B = Ω + U̇ U⁻¹  ⇒  Ω = tril(C, −1) − tril(C, −1)ᵀ,  W = C − Ω (upper),
+//   U̇ = W U,  Q̇ = B − Q W  (= (I − QQᵀ) Ẋ U⁻¹ + Q Ω),  V̇ = Qᵀ (Ẏ − Q̇ V)   (from Y = Q V).
+
+interface QrParts {
+  A: Node;
+  Q: Node;
+  R: Node;
+  U: Node;
+  m: Dim;
+  n: Dim;
+  k: Dim;
+}
+
+function qrParts(b: Builder, node: Node): QrParts {
+  const A = node.args[0]!;
+  const [m, n] = shapeOf(A) as [Dim, Dim];
+  const k = Dim.min(m, n);
+  const R = b.proj(node, 1);
+  return { A, Q: b.proj(node, 0), R, U: b.slice(R, [Dim.const(0), Dim.const(0)], [k, k]), m, n, k };
+}
+
+function qrNote(notes: StatusEntry[] | undefined, b: Builder, node: Node, U: Node, what: string): void {
+  const d = b.unary('abs', b.diagvec(U));
+  const hi = b.rmax(d);
+  const rc = b.select(b.binary('gt', hi, b.const(0)), b.div(b.rmin(d), b.select(b.binary('gt', hi, b.const(0)), hi, b.const(1))), b.const(0));
+  const any = b.binary('ge', b.itof(b.dim(shapeOf(U)[0]!)), b.const(1));
+  note(notes, b, `${labelOf(node)}/${what}`, b.select(any, b.binary('gt', rc, b.binary('maximum', b.const(1e-10), b.eps())), b.const(1)), b.select(any, rc, b.const(1)));
+}
+
+function householderVjp(cx: VjpCtx, node: Node, g: Cot): Contrib[] {
+  const [gQ, gR] = cots(g);
+  if (!gQ && !gR) return [];
+  const b = cx.b;
+  const { A, Q, U, m, n, k } = qrParts(b, node);
+  const z = Dim.const(0);
+  const r = n.sub(k);
+  const dQ = gQ ?? b.zeros([m, k]);
+  const dR = gR ?? b.zeros([k, n]);
+  const Y = b.slice(A, [z, k], [m, r]);
+  const dU = b.slice(dR, [z, z], [k, k]);
+  const dV = b.slice(dR, [z, k], [k, r]);
+  const G = b.add(dQ, b.matmul(Y, b.transpose(dV)));
+  const M = b.sub(b.matmul(U, b.transpose(dU)), b.matmul(b.transpose(G), Q));
+  const C = b.add(b.tril(M), b.transpose(b.tril(M, -1)));
+  const X = b.transpose(b.trisolve(U, b.transpose(b.add(G, b.matmul(Q, C))), { lower: false }));
+  qrNote(cx.notes, b, node, U, 'backward');
+  return [[A, b.concat([X, b.matmul(Q, dV)], 1)]];
+}
+
+function householderJvp(cx: JvpCtx, node: Node, [da]: (Node | undefined)[]): Tan {
+  if (!da) return undefined;
+  const b = cx.b;
+  const { Q, R, U, m, n, k } = qrParts(b, node);
+  const z = Dim.const(0);
+  const r = n.sub(k);
+  const dX = b.slice(da, [z, z], [m, k]);
+  const dY = b.slice(da, [z, k], [m, r]);
+  const B = b.transpose(b.trisolve(U, b.transpose(dX), { lower: false, trans: true }));
+  const C = b.matmul(b.transpose(Q), B);
+  const L = b.tril(C, -1);
+  const W = b.sub(C, b.sub(L, b.transpose(L)));
+  const dQ = b.sub(B, b.matmul(Q, W));
+  const dV = b.matmul(b.transpose(Q), b.sub(dY, b.matmul(dQ, b.slice(R, [z, k], [k, r]))));
+  qrNote(cx.notes, b, node, U, 'tangent');
+  return [dQ, b.triu(b.concat([b.matmul(W, U), dV], 1))];
+}
+
 // ---- the tables ---------------------------------------------------------------------------------------
 
 type VRule = (cx: VjpCtx, n: Node, g: Cot) => Contrib[];
@@ -500,6 +578,7 @@ export const spectralVjpRules: Record<SpectralKind, VRule> = {
   },
   polar: polarVjp,
   heigh: heighVjp,
+  householder: householderVjp,
 };
 
 export const spectralJvpRules: Record<SpectralKind, JRule> = {
@@ -509,4 +588,5 @@ export const spectralJvpRules: Record<SpectralKind, JRule> = {
   symfun: (cx, n, [da]) => (da ? symfunLinear(cx.b, n, da) : undefined),
   polar: polarJvp,
   heigh: heighJvp,
+  householder: householderJvp,
 };

@@ -177,6 +177,12 @@ export interface Func {
   span?: Span;
 }
 
+/** The nodes a function's outputs and status entries are computed from (its results, then each
+ *  status entry's iterations, converged, residual and extra values). */
+export function funcRoots(f: Func): Node[] {
+  return [...f.results.map((r) => r.node), ...f.status.flatMap((s) => [s.iterations, s.converged, ...(s.residual ? [s.residual] : []), ...(s.extra ?? []).map((e) => e.node)])];
+}
+
 /** A status entry with each of its nodes (iterations, converged, residual, extra) mapped by m. */
 export function mapStatusEntry(s: StatusEntry, m: (n: Node) => Node): StatusEntry {
   return {

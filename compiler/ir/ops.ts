@@ -12,7 +12,7 @@ export const elementwiseBinary = [
 ] as const;
 export const intBinary = ['iadd', 'isub', 'imul', 'imin', 'imax', 'idiv', 'imod'] as const;
 
-export const spectralOps = ['eigh', 'svd', 'expm', 'symfun', 'polar', 'heigh'] as const;
+export const spectralOps = ['eigh', 'svd', 'expm', 'symfun', 'polar', 'heigh', 'householder'] as const;
 export type SpectralKind = (typeof spectralOps)[number];
 export function isSpectral(op: string): op is SpectralKind {
   return (spectralOps as readonly string[]).includes(op);
@@ -480,6 +480,19 @@ export const opSpecs: Record<OpKind, OpSpec> = {
       const [m, n] = rankOf(f(a!, 'svd'), 2, 'svd');
       const k = Dim.min(m!, n!);
       return tupleT([tensorT([m!, k]), tensorT([k]), tensorT([n!, k]), intT, scalarT, scalarT]);
+    },
+  },
+  // householder(A): the reduced QR factorization A = Q R by Householder reflections, k = min(m, n)
+  // → (Q: m×k with orthonormal columns, R: k×n upper triangular with diag(R) ≥ 0). Lowered by
+  // the expand stage to the unblocked loops of compiler/solvers/spectral.ts (lowerHouseholder);
+  // the grid model keeps it and runs blocked Householder QR (compact WY) instead.
+  householder: {
+    arity: 1,
+    regions: 0,
+    type: ([a]) => {
+      const [m, n] = rankOf(f(a!, 'householder'), 2, 'householder');
+      const k = Dim.min(m!, n!);
+      return tupleT([tensorT([m!, k]), tensorT([k, n!], 'f', 'triu')]);
     },
   },
   // the matrix exponential of a square matrix (scaling and squaring, Padé 13)

@@ -49,7 +49,7 @@
 // shared by both operands and kept (batch indices) keep the pair a pairwise einsum.
 
 import { type Builder, isZero, shapeOf } from '../ir/builder.js';
-import { type Func, type Node, type Region, mapFuncRoots, reachable, scopes, transform } from '../ir/node.js';
+import { type Func, type Node, type Region, funcRoots, mapFuncRoots, reachable, scopes, transform } from '../ir/node.js';
 import { parseEinsum } from '../ir/ops.js';
 import { Dim, DimTooLarge } from '../../core/dims.js';
 import { contractionPath, treeCost, type Network, type PathTree } from './einsum-path.js';
@@ -608,11 +608,7 @@ function einsumShape(spec: string, args: readonly Node[], output: string): Dim[]
 // ---- the pass ---------------------------------------------------------------------------------
 
 function rootsOf(f: Func): Node[] {
-  return [
-    ...f.results.map((r) => r.node),
-    ...f.status.flatMap((s) => [s.iterations, s.converged, ...(s.residual ? [s.residual] : []), ...(s.extra ?? []).map((x) => x.node)]),
-    ...f.params.map((p) => p.node),
-  ];
+  return [...funcRoots(f), ...f.params.map((p) => p.node)];
 }
 
 /** Rewrites every einsum of `f` (see the header). */

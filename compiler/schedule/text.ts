@@ -23,14 +23,14 @@ import { printFunc } from '../ir/printer.js';
 export type ScheduleStage = 'schedule' | 'wgsl';
 
 export function scheduleText(p: Program, fn: string, stage: ScheduleStage): string {
-  const forms: { label: string; f: Func | string }[] = [
-    { label: 'forward', f: p.forward(fn) },
-    { label: 'vjp', f: derived(() => p.vjp(fn, 'gpu')) },
+  const forms: { label: string; f: Func | string; g: Func | string }[] = [
+    { label: 'forward', f: p.forward(fn), g: p.gridForm(fn, 'forward') },
+    { label: 'vjp', f: derived(() => p.vjp(fn, 'gpu')), g: derived(() => p.gridForm(fn, 'vjp')) },
   ];
   const missing = (label: string, why: string) => (stage === 'wgsl' ? '// ' : '') + `${fn} (${label}): not compiled: ${why.split('\n')[0]}`;
   const grid = typeof process !== 'undefined' && process.env.MATC_SCHEDULE === 'grid';
-  if (stage === 'wgsl') return forms.map(({ label, f }) => (typeof f === 'string' ? missing(label, f) : grid ? gridWgslText(label, f) : wgslText(label, f, genInstanceKernel(f)))).join('\n');
-  return forms.map(({ label, f }) => (typeof f === 'string' ? missing(label, f) : `${planText(label, f)}\n${gridPlanText(f)}`)).join('\n\n');
+  if (stage === 'wgsl') return forms.map(({ label, f, g }) => (typeof f === 'string' ? missing(label, f) : grid ? gridWgslText(label, g as Func) : wgslText(label, f, genInstanceKernel(f)))).join('\n');
+  return forms.map(({ label, f, g }) => (typeof f === 'string' ? missing(label, f) : `${planText(label, f)}\n${gridPlanText(g as Func)}`)).join('\n\n');
 }
 
 /** A derived form, or the reason it does not exist (a function without a reverse rule still has
@@ -137,6 +137,7 @@ function planText(label: string, f: Func): string {
     let what: string;
     if (!use) what = 'scratch (no IR value identified)';
     else if (use.role === 'LU factors') what = `LU factors (pivoted, in place) for ${clip(line.get(use.node) ?? `${ref(use.node)} = solve`)}`;
+    else if (use.role === 'QR workspace') what = `blocked QR workspace (factors, reflectors, T, Vᵀ X) for ${clip(line.get(use.node) ?? `${ref(use.node)} = householder`)}`;
     else if (use.role === 'step temporary') what = `step temporary of loop ${ref(use.node)} (a new carry value, written before the carries are)`;
     else if (use.role === 'loop carry') {
       const loop = findLoop(f, use.node);

@@ -4,7 +4,7 @@
 // results.
 
 import type { Builder } from '../ir/builder.js';
-import { type Func, type Node, type StatusEntry, freeParams, inlineRegion, mapFuncRoots, mapStatusEntry, reachable, substitute } from '../ir/node.js';
+import { type Func, type Node, type StatusEntry, freeParams, funcRoots, inlineRegion, mapFuncRoots, mapStatusEntry, reachable, substitute } from '../ir/node.js';
 import { implicitHooks } from '../diff/implicit.js';
 import { DiffError } from '../diff/vjp-rules.js';
 import {
@@ -30,6 +30,9 @@ import { expandSpectralNode } from './spectral.js';
 
 export interface ExpandOptions {
   overrides: Record<string, number>;
+  /** primitive ops left in place for a back end that runs them as routines of its own (the grid
+   *  model's blocked `householder`); every other back end gets them lowered to loops */
+  keep?: ReadonlySet<string>;
 }
 
 /** The residual of a solution computed by an expression (`by EXPR`): for a `solve`, the norm of
@@ -86,11 +89,11 @@ export function expandFunc(b: Builder, f: Func, opts: ExpandOptions): Func {
   const cx: SolverCtx = { b, vcx: { b, implicit: implicitHooks.vjp }, hooks: { implicit: implicitHooks.jvp }, overrides: opts.overrides };
   let cur = f;
   for (let guard = 0; guard < 1000; guard++) {
-    const roots = [...cur.results.map((r) => r.node), ...cur.status.flatMap((s) => [s.iterations, s.converged, ...(s.residual ? [s.residual] : []), ...(s.extra ?? []).map((e) => e.node)])];
+    const roots = funcRoots(cur);
     const all = reachable(roots);
     // declarative nodes first: their solvers differentiate objectives with the rules of the calls
     // and the spectral ops inside them
-    const decl = all.find((n) => n.op === 'opt' || n.op === 'root') ?? all.find((n) => isSpectral(n.op)) ?? all.find((n) => n.op === 'custom');
+    const decl = all.find((n) => n.op === 'opt' || n.op === 'root') ?? all.find((n) => isSpectral(n.op) && !opts.keep?.has(n.op)) ?? all.find((n) => n.op === 'custom');
     if (!decl) return cur;
     // eigh, svd, expm, sqrtm/invsqrtm, polar: lowered to Jacobi / Padé loops (solvers/spectral.ts)
     if (isSpectral(decl.op)) {

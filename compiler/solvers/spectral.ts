@@ -1,4 +1,4 @@
-// The expand stage's lowering of the spectral ops (eigh, svd, expm, symfun, polar) into ordinary
+// The expand stage's lowering of the spectral ops (eigh, svd, expm, symfun, polar, householder) into ordinary
 // IR loops, run after differentiation (their derivatives are matrix-level rules:
 // compiler/diff/spectral-rules.ts), so that every backend — the reference interpreter, the CPU
 // program and the WebGPU instance kernel — runs them with no routine of its own.
@@ -361,6 +361,45 @@ export function lowerPolar(b: Builder, a: Node, maxSweeps?: number): Node {
   return b.matmul(U, b.transpose(V));
 }
 
+// ---- Householder QR --------------------------------------------------------------------------------
+
+/** householder(A) → [Q, R]: the unblocked Householder QR that the standard library's `householder`
+ *  (stdlib/qr.mat) writes in the language, node for node, for real A (m × n, k = min(m, n)):
+ *
+ *    for j in 0..k:  y = R[:, j] .* (iota(m) ≥ j),  s = phase(y_j) (+1 at 0),
+ *                    u = y + s‖y‖ e_j,  v = u/‖u‖ (0 when u = 0: nothing to eliminate),
+ *                    R ← R − 2 v (vᵀR),  V[:, j] = v
+ *    Q = H_0 ⋯ H_{k−1} I[:, 0:k]  (a reverse loop, Q ← Q − 2 v (vᵀQ))
+ *    d = phase(diag R[0:k, 0:k]);  Q ← Q diag(d),  R ← triu(diag(d) R[0:k, :])  (diag(R) ≥ 0)
+ *
+ *  Every back end runs these loops except the grid model, which keeps the node and runs the
+ *  blocked routine (compiler/codegen/wgsl/grid.ts emitGridHouseholder). */
+export function lowerHouseholder(b: Builder, a: Node, label: string): Node[] {
+  const [m, n] = shapeOf(a) as [Dim, Dim];
+  const k = Dim.min(m, n);
+  const zero = b.const(0);
+  const two = b.const(2);
+  const phase = (x: Node) => b.sub(b.mul(two, b.binary('ge', x, zero)), b.const(1));
+  const im = b.iota(m);
+  const fact = buildLoop(b, { lo: b.iconst(0), hi: b.dim(k), inits: [a, b.zeros([m, k])], names: ['R', 'V'], label, origin: 'householder' }, (j, [R, V]) => {
+    const jf = b.itof(j);
+    const y = b.mul(b.getcol(R!, j), b.binary('ge', im, jf));
+    const u = b.add(y, b.mul(b.mul(phase(b.index(y, [j])), b.unary('sqrt', b.dot(y, y))), b.binary('eq', im, jf)));
+    const nu = b.unary('sqrt', b.dot(u, u));
+    const v = b.select(b.binary('gt', nu, zero), b.div(u, nu), b.zeros([m]));
+    return { next: [b.sub(R!, b.outer(b.mul(two, v), b.matvec(b.transpose(R!), v))), b.setcol(V!, j, v)] };
+  });
+  const [Rf, Vs] = fact.outs as [Node, Node];
+  const acc = buildLoop(b, { lo: b.iconst(0), hi: b.dim(k), inits: [b.eye(m, k)], names: ['Q'], reverse: true, label: `${label}/accumulate_q`, origin: 'householder' }, (j, [Q]) => {
+    const v = b.getcol(Vs, j);
+    return { next: [b.sub(Q!, b.outer(b.mul(two, v), b.matvec(b.transpose(Q!), v)))] };
+  });
+  const d = phase(b.diagvec(b.slice(Rf, [Dim.const(0), Dim.const(0)], [k, k])));
+  const Q = b.mul(acc.outs[0]!, b.outer(b.fill([m], 1), d));
+  const R = b.triu(b.mul(b.slice(Rf, [Dim.const(0), Dim.const(0)], [k, n]), b.outer(d, b.fill([n], 1))));
+  return [Q, R];
+}
+
 /** The replacement of one spectral node: its tuple's elements (eigh, svd) or its value. */
 export function lowerSpectral(b: Builder, n: Node): Node[] {
   const a = n.args[0]!;
@@ -379,6 +418,8 @@ export function lowerSpectral(b: Builder, n: Node): Node[] {
       return [lowerPolar(b, a, sweeps)];
     case 'heigh':
       return lowerHeigh(b, a, n.args[1]!, label, sweeps);
+    case 'householder':
+      return lowerHouseholder(b, a, label);
     default:
       throw new Error(`lowerSpectral: ${n.op} is not a spectral op`);
   }

@@ -530,6 +530,7 @@ export const cpuKernels: Record<OpKind, (n: Node, args: V[], cx: KernelCtx) => V
   symfun: unsupported('a symmetric matrix function (lowered by the expand stage)'),
   polar: unsupported('polar (lowered by the expand stage)'),
   heigh: unsupported('complex eigh (lowered by the expand stage)'),
+  householder: unsupported('householder (lowered by the expand stage)'),
   proj: (n, [tup]) => {
     if (!Array.isArray(tup)) throw new InternalError('proj of a non-tuple');
     return tup[n.attrs.index as number]!;

@@ -78,7 +78,7 @@ export const gridStrategy: Record<OpKind, GridStrategy> = {
   reshape: 'fuse', slice: 'fuse', pad: 'fuse', concat: 'elements',
   index: 'fuse', setindex: 'fuse', getcol: 'fuse', setcol: 'fuse', getrow: 'fuse', setrow: 'fuse',
   solve: 'routine', trisolve: 'routine',
-  eigh: 'special', svd: 'special', expm: 'special', symfun: 'special', polar: 'special', heigh: 'special',
+  eigh: 'special', svd: 'special', expm: 'special', symfun: 'special', polar: 'special', heigh: 'special', householder: 'routine',
   loop: 'host-loop', opt: 'special', root: 'special', custom: 'special', proj: 'special', nograd: 'fuse',
   rand: 'fuse',
   cond: 'guarded',
@@ -278,11 +278,18 @@ class GridGen extends InstanceGen {
 
   /** A launch over the elements of a tensor slot, `value` evaluated per element. */
   private elementsKernel(n: Node, slot: number, value: (ix: string[]) => string, note: string): void {
-    const N = numel(n.type as TensorType);
+    this.elementsOver((n.type as TensorType).shape, slot, value, note);
+  }
+
+  /** A launch over the elements of a slot of this shape, `value` evaluated per element; `pre`
+   *  declares what the values read (integers from scratch, made uniform). */
+  private elementsOver(shape: readonly Dim[], slot: number, value: (ix: string[]) => string, note: string, pre: string[] = []): void {
+    const N = shape.reduce((a, d) => a.mul(d), Dim.const(1));
     this.begin('elements', note, N);
+    for (const l of pre) this.line(l);
     const e = this.fresh('e');
     this.block(`for (var ${e}: i32 = gx; ${e} < ${this.dim(N)}; ${e} = ${e} + gs)`, () => {
-      const ix = this.unflat(e, (n.type as TensorType).shape);
+      const ix = this.unflat(e, shape);
       this.line(`${this.slotAt(slot, e)} = ${value(ix)};`);
     });
     this.end();
@@ -316,6 +323,11 @@ class GridGen extends InstanceGen {
     if (n.op === 'solve' && this.wg === 16 * 16 && !gridLuDisabled()) return this.emitGridSolve(n);
     // (a right-hand triangular solve, X op(T) = B, which no pass produces today, stays a segment)
     if (n.op === 'trisolve' && this.wg === 16 * 16 && !gridLuDisabled() && n.attrs.left !== false) return this.emitGridTrisolve(n);
+    // blocked Householder QR (the grid's form keeps the node: compiler/schedule/grid.ts gridKeptOps)
+    if (n.op === 'householder') {
+      if (this.wg !== 16 * 16) throw new InternalError(`grid: householder needs workgroups of 256 invocations, not ${this.wg}`);
+      return this.emitGridHouseholder(n);
+    }
     const strat = gridStrategy[n.op];
     // a routine not taken above (workgroups of another size, MATC_GRID_LU=0) runs as a segment
     if (strat === 'segment' || strat === 'routine' || n.op === 'loop') return this.segment(n);
@@ -840,6 +852,158 @@ class GridGen extends InstanceGen {
     const x = (i: string, j: string) => this.slotAt(X, `(${i}) * ${Rs()} + (${j})`);
     this.blockedSubstitution(n, `${r} trisolve`, nn, R, t, x, forward, unit);
     this.store.set(n, { k: 'slot', slot: X });
+  }
+
+  /** householder(A) → (Q, R), A m × n, k = min(m, n): blocked Householder QR with the compact WY
+   *  representation (LAPACK geqrf / orgqr; Schreiber & Van Loan 1989; Golub & Van Loan §5.2.3),
+   *  panels of NB = 64 columns. With F = A:
+   *
+   *    for each panel k0 … k1 − 1 (k1 = min(k0 + NB, k)), in one launch each step:
+   *      1. the panel F[k0:, k0:k1] is factored column by column in one workgroup: for column j,
+   *         σ = Σ_{r>j} F_rj², α = F_jj, s = phase(α) (+1 at 0), ‖y‖ = √(σ + α²), u = y + s‖y‖ e_j,
+   *         ‖u‖ = √(σ + u_j²), v_j = u/‖u‖ (0 when ‖u‖ = 0), F_jj = −s‖y‖ (unchanged when ‖u‖ = 0),
+   *         and the panel's later
+   *         columns get F ← F − 2 v_j (v_jᵀ F); then the panel's T (nb × nb upper triangular) with
+   *         H_k0 ⋯ H_{k1−1} = I − V T Vᵀ: T_ii = 2, T[0:i, i] = −2 T[0:i, 0:i] (V[:, 0:i]ᵀ v_i);
+   *      2. W = Vᵀ F[:, k1:] (tiled), W ← Tᵀ W, F[k0:, k1:] −= V W (tiled): the trailing columns
+   *         get the panel's reflections as Q_pᵀ F = (I − V Tᵀ Vᵀ) F.
+   *    Q = H_0 ⋯ H_{k−1} I[:, 0:k] by panels from the last: Q[k0:, k0:] −= V (T (Vᵀ Q[:, k0:]))
+   *    (the columns left of k0 are still e_c there, which the panel leaves alone).
+   *    d = phase(diag F), Q ← Q diag(d), R = triu(diag(d) F[0:k, :]).
+   *
+   *  In exact arithmetic the reflectors, Q and R are those of the unblocked loops the other back
+   *  ends run (compiler/solvers/spectral.ts lowerHouseholder). The panel's dot products use the
+   *  256 invocations as 64 columns × 4 lanes (tA holds the partial sums, tB the column factors). */
+  private emitGridHouseholder(n: Node): void {
+    const [A] = n.args as [Node];
+    this.emitNode(A);
+    const [m, nn] = (A.type as TensorType).shape as [Dim, Dim];
+    const kk = Dim.min(m, nn);
+    const r = this.ref(n);
+    const F = this.newSlot(m.mul(nn), n, 'QR workspace');
+    const V = this.newSlot(m.mul(kk), n, 'QR workspace');
+    const T = this.newSlot(kk.mul(Dim.const(NB)), n, 'QR workspace');
+    const W = this.newSlot(Dim.const(NB).mul(nn), n, 'QR workspace');
+    const W2 = this.newSlot(Dim.const(NB).mul(nn), n, 'QR workspace');
+    const Q = this.newSlot(m.mul(kk), n, 'value');
+    const Ro = this.newSlot(kk.mul(nn), n, 'value');
+    const M = () => this.dim(m);
+    const N = () => this.dim(nn);
+    const K = () => this.dim(kk);
+    const f = (i: string, j: string) => this.slotAt(F, `(${i}) * ${N()} + (${j})`);
+    const v = (i: string, j: string) => this.slotAt(V, `(${i}) * ${K()} + (${j})`);
+    const t = (i: string, j: string) => this.slotAt(T, `(${i}) * ${NB} + (${j})`);
+    const w = (i: string, j: string, ld: string) => this.slotAt(W, `(${i}) * ${ld} + (${j})`);
+    const w2 = (i: string, j: string, ld: string) => this.slotAt(W2, `(${i}) * ${ld} + (${j})`);
+    const q = (i: string, j: string) => this.slotAt(Q, `(${i}) * ${K()} + (${j})`);
+    const lanes = 256 / 64;
+    this.elementsKernel(A, F, (ix) => this.elem(A, ix), `${r} householder: A into the factors`);
+    const panels = Dim.floorDiv(kk.add(Dim.const(NB - 1)), Dim.const(NB));
+    this.counterLoop(n, panels, `${r} householder: panel`, (kp) => {
+      const bounds = [`let k0: i32 = ${kp} * ${NB};`, `let k1: i32 = min(k0 + ${NB}, ${K()});`, `let nb: i32 = k1 - k0;`];
+      // 1. the panel and its T, in one workgroup
+      this.begin('instance', `${r} householder: panel factorization and T (one workgroup)`);
+      for (const l of bounds) this.line(l);
+      this.line(`let cc: i32 = lid % 64;`);
+      this.line(`let lane: i32 = lid / 64;`);
+      this.block(`for (var j: i32 = k0; j < k1; j = j + 1)`, () => {
+        this.line(`var part: f32 = 0.0;`);
+        this.line(`for (var rr: i32 = j + 1 + lid; rr < ${M()}; rr = rr + WGI) { let x = ${f('rr', 'j')}; part = part + x * x; }`);
+        this.line(`let sigma: f32 = wg_sum(part, lidu);`);
+        this.line(`let al: f32 = ${f('j', 'j')};`);
+        this.line(`let sg: f32 = select(-1.0, 1.0, al >= 0.0);`);
+        this.line(`let nrm: f32 = sqrt(sigma + al * al);`);
+        this.line(`let uj: f32 = al + sg * nrm;`);
+        this.line(`let nu: f32 = sqrt(sigma + uj * uj);`);
+        this.line(`let inv: f32 = select(0.0, 1.0 / nu, nu > 0.0);`);
+        this.line(`for (var rr: i32 = lid; rr < ${M()}; rr = rr + WGI) { ${v('rr', 'j')} = select(select(${f('rr', 'j')} * inv, uj * inv, rr == j), 0.0, rr < j); }`);
+        this.barrier();
+        // (no reflection when u = 0: the entry stays, +0 as on the other back ends)
+        this.line(`if (lid == 0) { ${f('j', 'j')} = select(al, -sg * nrm, nu > 0.0); }`);
+        // w_c = 2 v_jᵀ F[:, c] for the panel's later columns c, 64 columns × 4 lanes
+        this.line(`let wc: i32 = k1 - j - 1;`);
+        this.line(`var acc: f32 = 0.0;`);
+        this.line(`if (cc < wc) { for (var rr: i32 = j + lane; rr < ${M()}; rr = rr + ${lanes}) { acc = acc + ${v('rr', 'j')} * ${f('rr', 'j + 1 + cc')}; } }`);
+        this.line(`tA[lid] = acc;`);
+        this.line('workgroupBarrier();');
+        this.line(`if (lid < 64) { tB[lid] = 2.0 * (tA[lid] + tA[lid + 64] + tA[lid + 128] + tA[lid + 192]); }`);
+        this.line('workgroupBarrier();');
+        this.line(`for (var e: i32 = lid; e < (${M()} - j) * wc; e = e + WGI) { let rr = j + e / wc; let c = j + 1 + e % wc; ${f('rr', 'c')} = ${f('rr', 'c')} - ${v('rr', 'j')} * tB[c - j - 1]; }`);
+        this.barrier();
+      });
+      // T: column i from z = V[:, k0:k0+i]ᵀ v_i (rows from k0 + i: v_i is 0 above)
+      this.block(`for (var i: i32 = 0; i < nb; i = i + 1)`, () => {
+        this.line(`var acc: f32 = 0.0;`);
+        this.line(`if (cc < i) { for (var rr: i32 = k0 + i + lane; rr < ${M()}; rr = rr + ${lanes}) { acc = acc + ${v('rr', 'k0 + cc')} * ${v('rr', 'k0 + i')}; } }`);
+        this.line(`tA[lid] = acc;`);
+        this.line('workgroupBarrier();');
+        this.line(`if (lid < 64) { tB[lid] = tA[lid] + tA[lid + 64] + tA[lid + 128] + tA[lid + 192]; }`);
+        this.line('workgroupBarrier();');
+        this.block(`if (lid < nb)`, () => {
+          this.line(`var tv: f32 = 0.0;`);
+          this.line(`if (lid < i) { for (var c: i32 = lid; c < i; c = c + 1) { tv = tv + ${t('k0 + lid', 'c')} * tB[c]; } tv = -2.0 * tv; }`);
+          this.line(`if (lid == i) { tv = 2.0; }`);
+          this.line(`${t('k0 + lid', 'i')} = tv;`);
+        });
+        this.line('workgroupBarrier();');
+      });
+      this.endUniform();
+      // 2. the trailing columns: W = Vᵀ F[:, k1:], W ← Tᵀ W, F[k0:, k1:] −= V W
+      this.applyPanel(`${r} householder: trailing update`, bounds, m, nn, {
+        colLo: 'k1', transT: true,
+        v: (i, c) => v(i, `k0 + ${c}`), x: f, t, w: (i, j) => w(i, j, N()), w2: (i, j) => w2(i, j, N()),
+      });
+    });
+    // Q = H_0 ⋯ H_{k−1} I[:, 0:k], by panels from the last
+    this.elementsOver([m, kk], Q, ([i, j]) => `select(0.0, 1.0, ${i} == ${j})`, `${r} householder: Q from the identity`);
+    this.counterLoop(n, panels, `${r} householder: Q panel`, (kp) => {
+      const bounds = [`let k0: i32 = (${this.dim(panels)} - 1 - ${kp}) * ${NB};`, `let k1: i32 = min(k0 + ${NB}, ${K()});`, `let nb: i32 = k1 - k0;`];
+      this.applyPanel(`${r} householder: Q update`, bounds, m, kk, {
+        colLo: 'k0', transT: false,
+        v: (i, c) => v(i, `k0 + ${c}`), x: q, t, w: (i, j) => w(i, j, K()), w2: (i, j) => w2(i, j, K()),
+      });
+    });
+    // diag(R) ≥ 0: d = phase(diag F), Q diag(d), triu(diag(d) F[0:k, :])
+    const d = (c: string) => `select(-1.0, 1.0, ${f(c, c)} >= 0.0)`;
+    this.elementsOver([m, kk], Q, ([i, j]) => `${q(i!, j!)} * ${d(j!)}`, `${r} householder: Q diag(d)`);
+    this.elementsOver([kk, nn], Ro, ([i, j]) => `select(0.0, ${d(i!)} * ${f(i!, j!)}, ${j} >= ${i})`, `${r} householder: R = triu(diag(d) F)`);
+    this.store.set(n, { k: 'tuple', parts: [{ k: 'slot', slot: Q }, { k: 'slot', slot: Ro }] });
+  }
+
+  /** X[k0:, colLo:] ← (I − V op(T) Vᵀ) X[k0:, colLo:] for one panel (V m × nb from row k0, T its
+   *  nb × nb upper triangular factor at rows k0…, op(T) = Tᵀ when `transT`): W = Vᵀ X (tiled,
+   *  rows k0 … m), W ← op(T) W (one invocation per entry), X −= V W (tiled). `bounds` declares
+   *  k0, k1 and nb. */
+  private applyPanel(note: string, bounds: string[], rows: Dim, cols: Dim, o: { colLo: string; transT: boolean; v: (i: string, c: string) => string; x: (i: string, j: string) => string; t: (i: string, j: string) => string; w: (i: string, j: string) => string; w2: (i: string, j: string) => string }): void {
+    const M = this.dim(rows);
+    const C = () => this.dim(cols);
+    this.begin('tiles', `${note}: W = Vᵀ X (tiled)`, undefined, [Dim.const(NB), cols]);
+    for (const l of bounds) this.line(l);
+    this.tileLoop({
+      rows: 'nb', cols: C(), kLo: 'k0', kHi: M, rowHi: 'nb',
+      a: (i, k) => o.v(k, i),
+      b: (k, c) => o.x(k, c),
+      skip: `c0 + ${TILE} <= ${o.colLo}`,
+      epilogue: () => this.line(`if (gi < nb && gj >= ${o.colLo} && gj < ${C()}) { ${o.w('gi', 'gj')} = acc[q]; }`),
+    });
+    this.endUniform();
+    this.begin('elements', `${note}: W ← ${o.transT ? 'Tᵀ' : 'T'} W`, Dim.const(NB).mul(cols));
+    for (const l of bounds) this.line(l);
+    this.block(`for (var e: i32 = gx; e < ${NB} * ${C()}; e = e + gs)`, () => {
+      this.line(`let i: i32 = e / ${C()};`);
+      this.line(`let c: i32 = e % ${C()};`);
+      this.line(`if (i >= nb || c < ${o.colLo}) { continue; }`);
+      this.line(`var s: f32 = 0.0;`);
+      this.line(o.transT
+        ? `for (var l: i32 = 0; l <= i; l = l + 1) { s = s + ${o.t('k0 + l', 'i')} * ${o.w('l', 'c')}; }`
+        : `for (var l: i32 = i; l < nb; l = l + 1) { s = s + ${o.t('k0 + i', 'l')} * ${o.w('l', 'c')}; }`);
+      this.line(`${o.w2('i', 'c')} = s;`);
+    });
+    this.end();
+    this.blockUpdate(`${note}: X −= V W (tiled)`, rows, cols, bounds, {
+      rowLo: 'k0', rowHi: M, colLo: o.colLo, kLo: '0', kHi: 'nb',
+      a: (i, k) => o.v(i, k), b: (k, c) => o.w2(k, c), c: (i, c) => o.x(i, c),
+    });
   }
 
   // ---- loops on the host -------------------------------------------------------------------------

@@ -50,7 +50,7 @@ export interface InstanceOptions {
 /** What a scratch slot holds: the IR value it was made for and its role there. */
 export interface SlotNote {
   node: Node;
-  role: 'value' | 'loop carry' | 'step temporary' | 'LU factors' | 'solution';
+  role: 'value' | 'loop carry' | 'step temporary' | 'LU factors' | 'solution' | 'QR workspace';
   /** the values that share the slot after this one (liveness planning, slot-pack.ts) */
   also?: SlotNote[];
 }

@@ -37,7 +37,7 @@ export const wgslClass: Record<OpKind, WgslClass> = {
   index: 'view', setindex: 'view', getcol: 'remap', setcol: 'view', getrow: 'remap', setrow: 'view',
   solve: 'special', trisolve: 'special',
   // spectral ops are lowered to loops by the expand stage; the code generator refuses them
-  eigh: 'special', svd: 'special', expm: 'special', symfun: 'special', polar: 'special', heigh: 'special',
+  eigh: 'special', svd: 'special', expm: 'special', symfun: 'special', polar: 'special', heigh: 'special', householder: 'special',
   loop: 'special', opt: 'special', root: 'special', custom: 'special', proj: 'special', nograd: 'remap',
   // an element expression of its flat index (Philox per element: heavy, so shared uses materialize)
   rand: 'view',
