@@ -48,6 +48,9 @@ export const paritySpecs: ParitySpec[] = [
   { name: 'expm', fn: 'f', dims: { n: 4 }, grad: true, tol: 1e-3, kernelCost: 'slow', src: `fn f(A: mat[n, n]) -> mat[n, n] = expm(0.5 * A)` },
   { name: 'sqrtm-invsqrtm', fn: 'f', dims: { n: 4 }, grad: true, tol: 1e-3, kernelCost: 'slow', src: `fn f(S: spd[n]) -> (R: mat[n, n], Ri: mat[n, n]) = (sqrtm(S), invsqrtm(S))` },
   { name: 'polar', fn: 'f', dims: { m: 5, n: 3 }, grad: true, tol: 1e-3, kernelCost: 'slow', src: `fn f(A: mat[m, n]) -> mat[m, n] = polar(A)` },
+  // the grid model runs it as its blocked routine, the others as the expand stage's loops
+  { name: 'householder_qr', fn: 'f', dims: { m: 5, n: 3 }, grad: true, tol: 1e-3, src: `fn f(A: mat[m, n]) -> (Q: mat[m, k], R: mat[k, n]) where k = min(m, n) = householder_qr(A)` },
+  { name: 'householder_qr-wide', fn: 'f', dims: { m: 3, n: 5 }, grad: true, tol: 1e-3, src: `fn f(A: mat[m, n]) -> (Q: mat[m, k], R: mat[k, n]) where k = min(m, n) = householder_qr(A)` },
 ];
 
 /** The QR/LQ family from the stdlib (imported, so the stdlib spec itself is what runs). */
