@@ -17,6 +17,7 @@ import { genCpuProgram } from '../compiler/codegen/cpu/program.js';
 import { bindInputs } from '../runtime/bind.js';
 import { runCpu, runExecutableCpu } from '../runtime/cpu/backend.js';
 import { runProgram } from '../runtime/cpu/program.js';
+import { CpuBackend } from '../runtime/cpu/cpu-backend.js';
 import type { Executable } from '../runtime/executable.js';
 import { signatureOf } from '../runtime/signature.js';
 import { Rng, randomInstance } from '../runtime/random.js';
@@ -287,5 +288,23 @@ test('worker threads: a batch split over threads gives the single thread’s num
     } finally {
       pool.dispose();
     }
+  }
+});
+
+test('a function too large for the CPU code generator is refused by its node count before it is lowered, and runs on the interpreter (issue 12)', async () => {
+  // 2,500 distinct terms: ~7,500 IR nodes, over MAX_CPU_PROGRAM_CHARS at any size per node seen
+  const terms = Array.from({ length: 2500 }, (_, i) => `sin(${(1 + i / 1000).toFixed(3)} * x)`).join(' + ');
+  const m = compile(`fn f(x: vec[n]) -> vec[n] = ${terms}`, { path: 'long.mat' });
+  const f = m.program.forward('f');
+  assert.throws(() => genCpuProgram(f), /IR nodes.*the reference interpreter runs it/);
+  const exe = m.fn('f').executable('forward');
+  assert.equal(exe.cpu(), undefined);
+  assert.match(exe.cpuError() ?? '', /IR nodes/);
+  const x = new Tensor([3], [0.1, -0.2, 0.3]);
+  const r = await m.fn('f').forward({ x }, { backend: new CpuBackend({ threads: 1 }) });
+  for (let i = 0; i < 3; i++) {
+    let s = 0;
+    for (let k = 0; k < 2500; k++) s += Math.sin((1 + k / 1000) * x.data[i]!);
+    assert.ok(Math.abs(r.outputs.out!.data[i]! - s) <= 1e-9 * Math.max(1, Math.abs(s)), `entry ${i}`);
   }
 });
