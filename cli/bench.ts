@@ -30,7 +30,7 @@ import { instanceBindings, kernelArgs, type InstanceKernelSpec } from '../core/i
 import { bindInputs, type Binding } from '../runtime/bind.js';
 import { MatcRuntimeError } from '../core/errors.js';
 import { cotangentName } from '../core/derivative-names.js';
-import { Rng, randomInstance } from '../runtime/random.js';
+import { Rng } from '../runtime/random.js';
 import { selectBackend } from '../runtime/select.js';
 import { Tensor } from '../runtime/tensor.js';
 import type { Backend } from '../runtime/backend.js';
@@ -39,7 +39,7 @@ import { INDIRECT_BUFFER, indirectBuffers } from '../runtime/webgpu/grid.js';
 import type { ScheduleChoice } from '../runtime/schedule-choice.js';
 import type { GpuContext } from '../runtime/webgpu/device.js';
 import type { GpuPlan, PlanInputs } from '../core/gpu-plan.js';
-import { randomLike, resolveDims } from './inputs.js';
+import { randomInputs, randomLike, resolveDims } from './inputs.js';
 import { backendChoice, cpuOptions } from './cpu-options.js';
 import { BENCH_HELP } from './help.js';
 
@@ -71,21 +71,14 @@ export interface BenchInputs {
 export function benchInputs(fn: CompiledFn, given: Record<string, number>, batch: number, seed: number): BenchInputs {
   const dims = resolveDims(fn, given);
   const bshape = batch > 1 ? [batch] : [];
-  const rng = new Rng(seed);
-  const inputs: Record<string, Tensor> = {};
+  // `matc run --random`'s inputs (ints 0, complex parameters in the complex sense), with PMaF's
+  // IED data for `sym` parameters
+  const inputs = randomInputs(fn, dims, bshape, seed, (t, shape, rng) => (t.struct === 'sym' ? pmafSym(rng, shape[0]!) : undefined));
   const notes: Record<string, string> = {};
   for (const p of fn.func.params) {
     const t = p.node.type as TensorType;
-    if (t.shape.length === 0 && p.default !== undefined) {
-      inputs[p.name] = new Tensor([], [p.default]);
-      continue;
-    }
-    const shape = t.shape.map((d) => d.eval(dims));
-    const size = shape.reduce((a, b) => a * b, 1);
-    const data = new Float64Array(size * batch);
-    for (let b = 0; b < batch; b++) data.set(t.struct === 'sym' ? pmafSym(rng, shape[0]!) : randomInstance(rng, shape, t.struct), b * size);
-    inputs[p.name] = new Tensor([...bshape, ...shape], data);
-    notes[p.name] = t.struct === 'sym' ? 'PMaF IED data: |N(0,1)| then X + Xᵀ' : t.struct && t.struct !== 'general' ? `random ${t.struct}` : 'N(0,1)';
+    if (t.shape.length === 0 && p.default !== undefined) continue;
+    notes[p.name] = t.dtype === 'i' ? '0' : p.complex ? `random complex ${p.complex}` : t.struct === 'sym' ? 'PMaF IED data: |N(0,1)| then X + Xᵀ' : t.struct && t.struct !== 'general' ? `random ${t.struct}` : 'N(0,1)';
   }
   const callDims: Record<string, number> = {};
   for (const ip of fn.func.intParams) if (dims[ip.name] !== undefined) callDims[ip.name] = dims[ip.name]!;

@@ -69,7 +69,10 @@ export function resolveDims(fn: CompiledFn, given: Record<string, number>): Reco
   return dims;
 }
 
-export function randomInputs(fn: CompiledFn, dims: Record<string, number>, batch: number[], seed: number): Record<string, Tensor> {
+/** Seeded random inputs with the declared structure (ints 0, complex parameters drawn in the
+ *  complex sense); `draw` may supply one instance of a real parameter instead (`matc bench`: PMaF's
+ *  IED data for `sym`). */
+export function randomInputs(fn: CompiledFn, dims: Record<string, number>, batch: number[], seed: number, draw?: (t: TensorType, shape: number[], rng: Rng) => Float64Array | undefined): Record<string, Tensor> {
   const rng = new Rng(seed);
   const out: Record<string, Tensor> = {};
   for (const p of fn.func.params) {
@@ -89,7 +92,7 @@ export function randomInputs(fn: CompiledFn, dims: Record<string, number>, batch
     const data = new Float64Array(size * B);
     // an int (int state) starts at 0 (`matc run` computes an optimizer's state with NAME.init)
     // a complex parameter (packed (…, 2)) is drawn with its structure in the complex sense
-    if (t.dtype !== 'i') for (let b = 0; b < B; b++) data.set(p.complex ? randomComplexInstance(rng, shape.slice(0, -1), p.complex) : randomInstance(rng, shape, t.struct), b * size);
+    if (t.dtype !== 'i') for (let b = 0; b < B; b++) data.set(p.complex ? randomComplexInstance(rng, shape.slice(0, -1), p.complex) : (draw?.(t, shape, rng) ?? randomInstance(rng, shape, t.struct)), b * size);
     out[p.name] = new Tensor([...batch, ...shape], data);
   }
   return out;

@@ -6,7 +6,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compile } from '../api/module.js';
@@ -82,6 +83,27 @@ test('matc bench uses PMaF data for a sym parameter (IED) and says so', () => {
         assert.equal(v, X.data[b * 16 + k * 4 + i]);
       }
   assert.deepEqual([...d.cotangents.u!.shape], [3, 4]);
+});
+
+test('matc bench: an int parameter starts at 0 and a complex one is drawn as complex, as `matc run --random` (was MATR150: a random real for an int)', () => {
+  const src = `optimizer count(W: cmat[n, n], G: cmat[n, n]; lr: real = 0.1) =
+  state t: int = 0
+  W <- W - lr * G / float(t + 1), t <- t + 1
+`;
+  const fn = compile(src, { path: 'count.mat' }).fn('count');
+  const d = benchInputs(fn, { n: 3 }, 2, 5);
+  assert.deepEqual(Array.from(d.inputs.t!.data), [0, 0], 'int state starts at 0');
+  assert.deepEqual([...d.inputs.W!.shape], [2, 3, 3, 2], 'a complex parameter: (re, im) pairs');
+  assert.match(d.notes.W!, /complex/);
+  const dir = mkdtempSync(join(tmpdir(), 'matc-bench-'));
+  try {
+    writeFileSync(join(dir, 'count.mat'), src);
+    const r = bench([join(dir, 'count.mat'), '--fn', 'count', '--dims', 'n=3', '--reps', '1', '--backend', 'cpu', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    checkPhase(parseOne(r.stdout).forward, 'null');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('matc bench prints a table without --json', () => {
