@@ -3,9 +3,12 @@
 // updates and the accumulation of Q as tiled products — against the CPU f64 reference: ragged
 // panels, tall, wide and square matrices, a batch of different matrices, a zero column and a zero
 // matrix (no reflection there), the stdlib `qr` forward and VJP and `lq`, the schedule's shape, and
-// MATC_GRID_QR=0 (the unblocked loops every other back end runs) for comparison.
+// MATC_GRID_QR=0 (the unblocked loops every other back end runs) for comparison, and the routine
+// inside loops (a run-time trip count: lowered there; an `until` loop with a static one: blocked).
 
 import { test } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { compile } from '../api/module.js';
 import { Tensor } from '../runtime/tensor.js';
@@ -14,6 +17,7 @@ import { gpuOrSkip } from './gpu-available.js';
 import { useGridSchedule } from './util/grid-env.js';
 import { relErr } from './util/approx.js';
 import type { ScheduleStep } from '../core/schedule.js';
+import { repoRoot } from './gen/paths.js';
 
 useGridSchedule(['MATC_GRID_QR']);
 
@@ -132,4 +136,22 @@ fn g(A: mat[m, n], s: real) -> mat[m, k] where k = min(m, n) =
     const gpu = await fn.forward({ A, s }, { backend });
     assert.ok(relErr(gpu.outputs.out!.data, cpu.outputs.out!.data, 1e-2) < 1e-4, `${name}: against the CPU`);
   }
+});
+
+test('grid householder_qr inside an `until` loop with a static trip count (ied_topk’s subspace iteration): blocked, and equal to the CPU', async (t) => {
+  const ctx = await gpuOrSkip(t);
+  if (!ctx) return;
+  const backend = new WebGpuBackend(ctx);
+  const path = join(repoRoot, 'stdlib', 'ied.mat');
+  const fn = compile(readFileSync(path, 'utf8'), { path }).fn('ied_topk');
+  const n = 70;
+  // PMaF's IED data: |N|-like positive entries, symmetrized (a dominant eigenvalue with a gap)
+  const a = Array.from(rnd(7, n * n), (v) => Math.abs(v) * 2);
+  const X = new Tensor([n, n], a.map((v, i) => v + a[(i % n) * n + Math.floor(i / n)]!));
+  const dims = { k: 3 };
+  const ls = labels(backend.variantFor(fn.executable('forward'), new Map([['m', n], ['k', 3]])).schedule.steps);
+  assert.ok(ls.some((l) => l.includes('householder: panel')), 'the QR of each iteration is the blocked routine');
+  const cpu = await fn.forward({ X }, { dims });
+  const gpu = await fn.forward({ X }, { backend, dims });
+  for (const o of ['U', 'lam'] as const) assert.ok(relErr(gpu.outputs[o]!.data, cpu.outputs[o]!.data, 1e-2) < 1e-4, `${o} against the CPU`);
 });
