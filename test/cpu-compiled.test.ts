@@ -155,6 +155,31 @@ test('compiled CPU = reference interpreter: every parity spec (every IR op), for
   }
 });
 
+test('programs split into functions (MATC_CPU_CHUNK, as past 0.2 MB) = reference interpreter: every parity spec, forward, VJP and JVP', () => {
+  const rng = new Rng(6);
+  const saved = process.env.MATC_CPU_CHUNK;
+  // functions of ~600 characters: every program is split, loops and branches across functions
+  process.env.MATC_CPU_CHUNK = '600';
+  let forms_ = 0;
+  let split = 0;
+  try {
+    for (const s of [...paritySpecs, ...qrParitySpecs]) {
+      const m = compile(s.src, { path: join(repoRoot, 'test', `${s.name}.split.mat`) });
+      for (const [mode, exe] of forms(m, s.fn)) {
+        assert.ok(exe.cpu() && exe.cpu()!.wasm === undefined, `${s.name} (${mode}): a JavaScript program`);
+        forms_++;
+        // (a body of a few statements stays whole)
+        if (/^function part\$0\(\)/m.test(exe.cpu()!.js)) split++;
+        agree(`${s.name} (${mode}) split, batch 2`, exe, inputsFor(exe, s.dims, 2, rng), s.dims);
+      }
+    }
+    assert.ok(split >= 0.8 * forms_, `${split} of ${forms_} programs split`);
+  } finally {
+    if (saved === undefined) delete process.env.MATC_CPU_CHUNK;
+    else process.env.MATC_CPU_CHUNK = saved;
+  }
+});
+
 test('a batch equals its instances run alone (no state carried between instances)', () => {
   const path = join(repoRoot, 'stdlib', 'less.mat');
   const m = compile(readFileSync(path, 'utf8'), { path });
@@ -291,20 +316,20 @@ test('worker threads: a batch split over threads gives the single thread’s num
   }
 });
 
-test('a function too large for the CPU code generator is refused by its node count before it is lowered, and runs on the interpreter (issue 12)', async () => {
-  // 2,500 distinct terms: ~7,500 IR nodes, over MAX_CPU_PROGRAM_CHARS at any size per node seen
-  const terms = Array.from({ length: 2500 }, (_, i) => `sin(${(1 + i / 1000).toFixed(3)} * x)`).join(' + ');
+test('a large function (past 0.2 MB of JavaScript as one function) is compiled as JavaScript split into functions, without WebAssembly, and equals the closed form (issues 11, 12)', async () => {
+  // 5,000 distinct terms: ~15,000 IR nodes, 0.36 MB of JavaScript as one function
+  const terms = Array.from({ length: 5000 }, (_, i) => `sin(${(1 + i / 1000).toFixed(3)} * x)`).join(' + ');
   const m = compile(`fn f(x: vec[n]) -> vec[n] = ${terms}`, { path: 'long.mat' });
-  const f = m.program.forward('f');
-  assert.throws(() => genCpuProgram(f), /IR nodes.*the reference interpreter runs it/);
-  const exe = m.fn('f').executable('forward');
-  assert.equal(exe.cpu(), undefined);
-  assert.match(exe.cpuError() ?? '', /IR nodes/);
-  const x = new Tensor([3], [0.1, -0.2, 0.3]);
+  const prog = genCpuProgram(m.program.forward('f'));
+  assert.equal(prog.wasm, undefined, 'no WebAssembly for a program this large');
+  const parts = prog.js.match(/^function part\$\d+\(\) \{$/gm)?.length ?? 0;
+  assert.ok(parts >= 10, `${parts} functions`);
+  assert.ok(m.fn('f').executable('forward').cpu(), m.fn('f').executable('forward').cpuError());
+  const x = new Tensor([2, 3], [0.1, -0.2, 0.3, 1.5, -2.5, 0]);
   const r = await m.fn('f').forward({ x }, { backend: new CpuBackend({ threads: 1 }) });
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 6; i++) {
     let s = 0;
-    for (let k = 0; k < 2500; k++) s += Math.sin((1 + k / 1000) * x.data[i]!);
+    for (let k = 0; k < 5000; k++) s += Math.sin((1 + k / 1000) * x.data[i]!);
     assert.ok(Math.abs(r.outputs.out!.data[i]! - s) <= 1e-9 * Math.max(1, Math.abs(s)), `entry ${i}`);
   }
 });

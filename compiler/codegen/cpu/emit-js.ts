@@ -11,7 +11,7 @@
 // run for instances base … base+count−1. Buffers are typed arrays (Float64Array, or Float32Array
 // for f32 storage); workspace bindings are `let` locals so that loop carries can swap them.
 
-import type { Arg, Buf, Expr, LoopProgram, Stmt } from './loop-ir.js';
+import { type Arg, type Buf, type Expr, type LoopProgram, type Stmt, readsVars } from './loop-ir.js';
 
 function num(v: number): string {
   if (Number.isNaN(v)) return 'NaN';
@@ -175,9 +175,210 @@ function stmts(body: readonly Stmt[], ind: string, out: string[]): void {
   }
 }
 
-/** The JavaScript body of a loop program. */
-export function emitJs(p: LoopProgram): string {
-  const out = [
+// ---- programs split into functions ---------------------------------------------------------------
+//
+// Engines optimize a function as a whole, and one of megabytes stays unoptimized (or takes
+// seconds and gigabytes to optimize: issue 11, 12). A large program is therefore printed as
+// functions of about `chunk` characters each, all declared once in the body and called in order:
+// every variable is declared at the top (its `let` hoisted; the lowering names each variable once),
+// so the functions read and write them through their closure, except that a variable only one
+// function mentions is its own local. A run of statements is moved into a function unless it
+// contains a `break` of a loop outside it.
+
+/** A run of statements whose `break`s leave loops inside it only. */
+function breakFree(body: readonly Stmt[]): boolean {
+  return body.every((s) => (s.k === 'break' ? false : s.k === 'if' ? breakFree(s.then) && breakFree(s.else) : true));
+}
+
+function declaredNames(body: readonly Stmt[], out: string[]): void {
+  for (const s of body) {
+    if (s.k === 'decl') out.push(s.name);
+    else if (s.k === 'for') {
+      out.push(s.v);
+      declaredNames(s.body, out);
+    } else if (s.k === 'if') {
+      declaredNames(s.then, out);
+      declaredNames(s.else, out);
+    }
+  }
+}
+
+/** The variables a statement declares, assigns or reads (nested statements included). */
+function mentions(s: Stmt, out: Set<string>): void {
+  switch (s.k) {
+    case 'decl':
+      out.add(s.name);
+      readsVars(s.init, out);
+      return;
+    case 'assign':
+      out.add(s.name);
+      readsVars(s.value, out);
+      return;
+    case 'store':
+      readsVars(s.at, out);
+      readsVars(s.value, out);
+      return;
+    case 'for':
+      out.add(s.v);
+      readsVars(s.lo, out);
+      readsVars(s.hi, out);
+      for (const x of s.body) mentions(x, out);
+      return;
+    case 'if':
+      readsVars(s.c, out);
+      for (const x of [...s.then, ...s.else]) mentions(x, out);
+      return;
+    case 'call':
+      for (const a of s.args) readsVars(a.k === 'val' ? a.e : a.at, out);
+      return;
+    case 'copy':
+      readsVars(s.dstAt, out);
+      readsVars(s.srcAt, out);
+      readsVars(s.n, out);
+      return;
+    case 'check':
+      readsVars(s.i, out);
+      readsVars(s.n, out);
+      return;
+    case 'break':
+    case 'swap':
+      return;
+    default:
+      s satisfies never;
+  }
+}
+
+interface Chunk {
+  name: string;
+  lines: string[];
+  /** the variables its own statements mention (not those of the functions it calls) */
+  vars: Set<string>;
+}
+
+class Chunker {
+  readonly chunks: Chunk[] = [];
+  /** the variables the statements left in the main body mention */
+  readonly main = new Set<string>();
+  constructor(private readonly chunk: number) {}
+
+  /** The statements with declarations as assignments (names hoisted), runs of about `chunk`
+   *  characters moved into functions; `vars` collects the variables of the statements printed
+   *  here. */
+  list(body: readonly Stmt[], ind: string, out: string[], vars: Set<string>): void {
+    let run: Stmt[] = [];
+    let runChars = 0;
+    const flush = () => {
+      if (!run.length) return;
+      if (runChars < this.chunk / 8 || !breakFree(run)) {
+        for (const s of run) this.one(s, ind, out, vars);
+      } else {
+        // (`$` keeps the names apart from the lowering's variables, letters and digits)
+        const c: Chunk = { name: `part$${this.chunks.length}`, lines: [], vars: new Set() };
+        this.chunks.push(c);
+        for (const s of run) this.one(s, '  ', c.lines, c.vars);
+        out.push(`${ind}${c.name}();`);
+      }
+      run = [];
+      runChars = 0;
+    };
+    for (const s of body) {
+      const size = printedSize(s);
+      if (size > this.chunk && (s.k === 'for' || s.k === 'if')) {
+        flush();
+        this.one(s, ind, out, vars);
+        continue;
+      }
+      if (runChars + size > this.chunk) flush();
+      run.push(s);
+      runChars += size;
+    }
+    flush();
+  }
+
+  private one(s: Stmt, ind: string, out: string[], vars: Set<string>): void {
+    switch (s.k) {
+      case 'decl':
+        mentions(s, vars);
+        out.push(`${ind}${s.name} = ${expr(s.init)};`);
+        return;
+      case 'for':
+        vars.add(s.v);
+        readsVars(s.lo, vars);
+        readsVars(s.hi, vars);
+        out.push(`${ind}for (${s.v} = ${expr(s.lo)}; ${s.v} < ${expr(s.hi)}; ${s.v}++) {`);
+        this.list(s.body, ind + '  ', out, vars);
+        out.push(`${ind}}`);
+        return;
+      case 'if':
+        readsVars(s.c, vars);
+        out.push(`${ind}if (${expr(s.c)}) {`);
+        this.list(s.then, ind + '  ', out, vars);
+        if (s.else.length) {
+          out.push(`${ind}} else {`);
+          this.list(s.else, ind + '  ', out, vars);
+        }
+        out.push(`${ind}}`);
+        return;
+      default:
+        mentions(s, vars);
+        stmts([s], ind, out);
+    }
+  }
+}
+
+const sizes = new WeakMap<Stmt, number>();
+
+/** Characters of a statement as printed (nested statements included). */
+function printedSize(s: Stmt): number {
+  let n = sizes.get(s);
+  if (n === undefined) {
+    if (s.k === 'for') n = 40 + s.body.reduce((a, x) => a + printedSize(x), 0);
+    else if (s.k === 'if') n = 40 + [...s.then, ...s.else].reduce((a, x) => a + printedSize(x), 0);
+    else {
+      const o: string[] = [];
+      stmts([s], '', o);
+      n = o.reduce((a, l) => a + l.length + 1, 0);
+    }
+    sizes.set(s, n);
+  }
+  return n;
+}
+
+function emitChunked(p: LoopProgram, chunk: number): string {
+  const names: string[] = [];
+  declaredNames(p.body, names);
+  if (new Set(names).size !== names.length) throw new Error('emit-js: a variable declared twice cannot be hoisted');
+  const c = new Chunker(chunk);
+  const body: string[] = [];
+  c.list(p.body, '  ', body, c.main);
+  // a variable that only one function mentions is its own local (kept in registers when the
+  // function is optimized); the others are shared through the closure
+  const owners = new Map<string, number>();
+  for (const ch of c.chunks) for (const v of ch.vars) owners.set(v, (owners.get(v) ?? 0) + 1);
+  const local = (v: string, ch: Chunk) => ch.vars.has(v) && owners.get(v) === 1 && !c.main.has(v);
+  const ios = Array.from({ length: p.params }, (_, i) => `io${i}`);
+  const declared = new Set(names);
+  const shared = ['inst', ...ios, ...names.filter((v) => !c.chunks.some((ch) => local(v, ch)))];
+  const letLines = (vs: string[], ind: string) => {
+    const out: string[] = [];
+    for (let i = 0; i < vs.length; i += 16) out.push(`${ind}let ${vs.slice(i, i + 16).join(', ')};`);
+    return out;
+  };
+  const funcs = c.chunks.map((ch) => [`function ${ch.name}() {`, ...letLines([...ch.vars].filter((v) => declared.has(v) && local(v, ch)), '  '), ...ch.lines, '}'].join('\n'));
+  return [
+    ...header(p),
+    ...letLines(shared, ''),
+    ...funcs,
+    'for (inst = base; inst < base + count; inst++) {',
+    ...ios.map((v, i) => `  ${v} = inst * IS${i};`),
+    ...body,
+    '}',
+  ].join('\n');
+}
+
+/** The declarations before the instance loop: helpers, dimensions, eps, buffers. */
+function header(p: LoopProgram): string[] {
+  return [
     '"use strict";',
     'const sgn = H.sgn, sigm = H.sigm, rf16 = H.rf16, rbf16 = H.rbf16;',
     ...p.dims.map((_, i) => `const d${i} = D[${i}];`),
@@ -187,6 +388,15 @@ export function emitJs(p: LoopProgram): string {
     ...p.results.map((_, i) => `const OUT${i} = OUT[${i}];`),
     ...Array.from({ length: p.status }, (_, i) => `const ST${i} = ST[${i}];`),
     ...p.buffers.map((_, i) => `let w${i} = W[${i}];`),
+  ];
+}
+
+/** The JavaScript body of a loop program; `chunk` (characters) splits it into functions of about
+ *  that size (see above). */
+export function emitJs(p: LoopProgram, chunk?: number): string {
+  if (chunk !== undefined) return emitChunked(p, chunk);
+  const out = [
+    ...header(p),
     'for (let inst = base; inst < base + count; inst++) {',
     ...Array.from({ length: p.params }, (_, i) => `  const io${i} = inst * IS${i};`),
   ];

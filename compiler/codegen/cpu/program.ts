@@ -12,30 +12,46 @@ import { emitJs } from './emit-js.js';
 import { emitWasm } from './emit-wasm.js';
 import { lowerCpu } from './lower.js';
 
-/** Characters of JavaScript from which a function is not compiled for the CPU: the reference
- *  interpreter runs it instead (executable cpuError says so). The standard library's largest
- *  programs are the complex projUNN VJPs, ~0.5 MB (interpreted, then); generated chains of a thousand terms gave 0.85 MB and 1.7 MB, whose first
- *  call took 16 s and 20 s (the engine compiling one huge function) while the interpreter ran
- *  them in 1.3 s and 0.8 s (issue 12). */
+/** Characters of JavaScript up to which a function's CPU program is one function, and assembled
+ *  into WebAssembly too. Engines compile one function that large slowly: generated chains of a
+ *  thousand terms gave 0.85 MB and 1.7 MB, whose first call took 16 s and 20 s, and a 0.37 MB
+ *  WebAssembly function of the complex projUNN VJP (0.54 MB of JavaScript) took V8 1.4 GB and
+ *  ~3 s to optimize (issue 11, 12). Past it the program is JavaScript split into functions of
+ *  CPU_CHUNK_CHARS (emit-js.ts emitJs), which the engine compiles and optimizes one at a time. */
 export const MAX_CPU_PROGRAM_CHARS = 200_000;
+
+/** Characters of JavaScript (as one function) from which a function is not compiled for the CPU:
+ *  the reference interpreter runs it instead (executable cpuError says so). */
+export const MAX_CPU_CHUNKED_CHARS = 8_000_000;
+
+/** The size of each function of a split program. */
+export const CPU_CHUNK_CHARS = 20_000;
 
 /** The fewest characters of JavaScript the CPU program spends per IR node of a function, over the
  *  standard library's forms with more than a few nodes (32–89; the complex projUNN VJPs, the
- *  largest at ~6,000 nodes, 89): a function with more nodes than MAX_CPU_PROGRAM_CHARS / this is
- *  over the limit before it is lowered, and is not lowered (the lowering of a 60,000-node VJP took
- *  a second only to be refused: issue 12). */
+ *  largest at ~6,000 nodes, 89): a function with more nodes than MAX_CPU_CHUNKED_CHARS / this is
+ *  over the limit before it is lowered, and is not lowered (issue 12). */
 const MIN_CHARS_PER_NODE = 32;
+
+/** MATC_CPU_CHUNK=N: split every program into functions of N characters (tests of the split form). */
+function forcedChunk(): number | undefined {
+  const v = typeof process !== 'undefined' ? Number(process.env.MATC_CPU_CHUNK) : NaN;
+  return Number.isFinite(v) && v > 0 ? v : undefined;
+}
 
 export function genCpuProgram(f: Func): CpuProgramData {
   const nodes = reachable([...funcRoots(f), ...f.params.map((p) => p.node)]).length;
-  if (nodes * MIN_CHARS_PER_NODE > MAX_CPU_PROGRAM_CHARS) {
-    throw new InternalError(`${f.name}: the CPU program would be over ${(MAX_CPU_PROGRAM_CHARS / 1e6).toFixed(1)} MB of code (${nodes.toLocaleString('en-US')} IR nodes; limit ${MAX_CPU_PROGRAM_CHARS / 1e6} MB: engines compile one function that large slowly); the reference interpreter runs it`);
+  if (nodes * MIN_CHARS_PER_NODE > MAX_CPU_CHUNKED_CHARS) {
+    throw new InternalError(`${f.name}: the CPU program would be over ${(MAX_CPU_CHUNKED_CHARS / 1e6).toFixed(1)} MB of code (${nodes.toLocaleString('en-US')} IR nodes); the reference interpreter runs it`);
   }
   const p = lowerCpu(f);
   const js = emitJs(p);
-  if (js.length > MAX_CPU_PROGRAM_CHARS) {
-    throw new InternalError(`${f.name}: the CPU program would be ${(js.length / 1e6).toFixed(1)} MB of code (limit ${MAX_CPU_PROGRAM_CHARS / 1e6} MB: engines compile one function that large slowly); the reference interpreter runs it`);
+  const forced = forcedChunk();
+  if (js.length > MAX_CPU_CHUNKED_CHARS) {
+    throw new InternalError(`${f.name}: the CPU program would be ${(js.length / 1e6).toFixed(1)} MB of code (limit ${MAX_CPU_CHUNKED_CHARS / 1e6} MB); the reference interpreter runs it`);
   }
+  // a large program: JavaScript split into functions, no WebAssembly
+  if (js.length > MAX_CPU_PROGRAM_CHARS || forced) return { js: emitJs(p, forced ?? CPU_CHUNK_CHARS), dims: p.dims, buffers: p.buffers };
   const w = emitWasm(p);
   return { js, wasm: toBase64(w.bytes), checks: w.checks, dims: p.dims, buffers: p.buffers };
 }
