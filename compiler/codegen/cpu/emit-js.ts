@@ -11,7 +11,7 @@
 // run for instances base … base+count−1. Buffers are typed arrays (Float64Array, or Float32Array
 // for f32 storage); workspace bindings are `let` locals so that loop carries can swap them.
 
-import { type Arg, type Buf, type Expr, type LoopProgram, type Stmt, readsVars } from './loop-ir.js';
+import { type Arg, type Buf, type Expr, type LoopProgram, type Stmt, mentionsVars, readsVars } from './loop-ir.js';
 
 function num(v: number): string {
   if (Number.isNaN(v)) return 'NaN';
@@ -203,51 +203,6 @@ function declaredNames(body: readonly Stmt[], out: string[]): void {
   }
 }
 
-/** The variables a statement declares, assigns or reads (nested statements included). */
-function mentions(s: Stmt, out: Set<string>): void {
-  switch (s.k) {
-    case 'decl':
-      out.add(s.name);
-      readsVars(s.init, out);
-      return;
-    case 'assign':
-      out.add(s.name);
-      readsVars(s.value, out);
-      return;
-    case 'store':
-      readsVars(s.at, out);
-      readsVars(s.value, out);
-      return;
-    case 'for':
-      out.add(s.v);
-      readsVars(s.lo, out);
-      readsVars(s.hi, out);
-      for (const x of s.body) mentions(x, out);
-      return;
-    case 'if':
-      readsVars(s.c, out);
-      for (const x of [...s.then, ...s.else]) mentions(x, out);
-      return;
-    case 'call':
-      for (const a of s.args) readsVars(a.k === 'val' ? a.e : a.at, out);
-      return;
-    case 'copy':
-      readsVars(s.dstAt, out);
-      readsVars(s.srcAt, out);
-      readsVars(s.n, out);
-      return;
-    case 'check':
-      readsVars(s.i, out);
-      readsVars(s.n, out);
-      return;
-    case 'break':
-    case 'swap':
-      return;
-    default:
-      s satisfies never;
-  }
-}
-
 interface Chunk {
   name: string;
   lines: string[];
@@ -298,7 +253,7 @@ class Chunker {
   private one(s: Stmt, ind: string, out: string[], vars: Set<string>): void {
     switch (s.k) {
       case 'decl':
-        mentions(s, vars);
+        mentionsVars(s, vars);
         out.push(`${ind}${s.name} = ${expr(s.init)};`);
         return;
       case 'for':
@@ -320,7 +275,7 @@ class Chunker {
         out.push(`${ind}}`);
         return;
       default:
-        mentions(s, vars);
+        mentionsVars(s, vars);
         stmts([s], ind, out);
     }
   }

@@ -184,6 +184,51 @@ export function readsVars(e: Expr, out: Set<string> = new Set()): Set<string> {
   return out;
 }
 
+/** The variables a statement declares, assigns or reads (nested statements included). */
+export function mentionsVars(s: Stmt, out: Set<string>): void {
+  switch (s.k) {
+    case 'decl':
+      out.add(s.name);
+      readsVars(s.init, out);
+      return;
+    case 'assign':
+      out.add(s.name);
+      readsVars(s.value, out);
+      return;
+    case 'store':
+      readsVars(s.at, out);
+      readsVars(s.value, out);
+      return;
+    case 'for':
+      out.add(s.v);
+      readsVars(s.lo, out);
+      readsVars(s.hi, out);
+      for (const x of s.body) mentionsVars(x, out);
+      return;
+    case 'if':
+      readsVars(s.c, out);
+      for (const x of [...s.then, ...s.else]) mentionsVars(x, out);
+      return;
+    case 'call':
+      for (const a of s.args) readsVars(a.k === 'val' ? a.e : a.at, out);
+      return;
+    case 'copy':
+      readsVars(s.dstAt, out);
+      readsVars(s.srcAt, out);
+      readsVars(s.n, out);
+      return;
+    case 'check':
+      readsVars(s.i, out);
+      readsVars(s.n, out);
+      return;
+    case 'break':
+    case 'swap':
+      return;
+    default:
+      s satisfies never;
+  }
+}
+
 /** Does the expression read memory (a load, or a routine)? */
 export function readsMemory(e: Expr): boolean {
   switch (e.k) {
