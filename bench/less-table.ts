@@ -28,6 +28,7 @@ import { compile } from '../api/module.js';
 import { Tensor } from '../runtime/tensor.js';
 import { CpuBackend } from '../runtime/cpu/cpu-backend.js';
 import { lessExact } from '../test/oracles/less-exact.js';
+import { centreDistance, lessF } from '../test/util/less-ref.js';
 
 const METHODS = [
   'proj',
@@ -71,49 +72,6 @@ function normals(seed: number, k: number): Float64Array {
     if (i + 1 < k) out[i + 1] = r * Math.sin(t);
   }
   return out;
-}
-
-/** ‖A⁺b‖ for a full-column-rank A (m ≥ n): the normal equations AᵀA z = Aᵀb by Gaussian
- *  elimination with partial pivoting (the sizes here are small; it only decides inside/outside). */
-function centreNorm(A: Float64Array, b: Float64Array, m: number, n: number): number {
-  const M = new Float64Array(n * (n + 1));
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < n; j++) {
-      let s = 0;
-      for (let r = 0; r < m; r++) s += A[r * n + i]! * A[r * n + j]!;
-      M[i * (n + 1) + j] = s;
-    }
-    let s = 0;
-    for (let r = 0; r < m; r++) s += A[r * n + i]! * b[r]!;
-    M[i * (n + 1) + n] = s;
-  }
-  const w = n + 1;
-  for (let c = 0; c < n; c++) {
-    let p = c;
-    for (let r = c + 1; r < n; r++) if (Math.abs(M[r * w + c]!) > Math.abs(M[p * w + c]!)) p = r;
-    if (p !== c) for (let j = 0; j < w; j++) [M[c * w + j], M[p * w + j]] = [M[p * w + j]!, M[c * w + j]!];
-    for (let r = c + 1; r < n; r++) {
-      const l = M[r * w + c]! / M[c * w + c]!;
-      for (let j = c; j < w; j++) M[r * w + j] = M[r * w + j]! - l * M[c * w + j]!;
-    }
-  }
-  const z = new Float64Array(n);
-  for (let c = n - 1; c >= 0; c--) {
-    let s = M[c * w + n]!;
-    for (let j = c + 1; j < n; j++) s -= M[c * w + j]! * z[j]!;
-    z[c] = s / M[c * w + c]!;
-  }
-  return Math.hypot(...z);
-}
-
-function loss(A: Float64Array, b: Float64Array, x: ArrayLike<number>, m: number, n: number): number {
-  let s = 0;
-  for (let r = 0; r < m; r++) {
-    let v = -b[r]!;
-    for (let j = 0; j < n; j++) v += A[r * n + j]! * x[j]!;
-    s += v * v;
-  }
-  return 0.5 * s;
 }
 
 const sig6 = (v: number) => Number(v.toPrecision(6));
@@ -185,7 +143,7 @@ async function main(): Promise<void> {
   for (const [si, p] of problems.entries()) {
     const { m, n, count } = p;
     const exact = p.A.map((A, k) => lessExact(A, p.b[k]!, m, n));
-    const inside = p.A.map((A, k) => centreNorm(A, p.b[k]!, m, n) < 1);
+    const inside = p.A.map((A, k) => centreDistance({ A, b: p.b[k]!, m, n }) < 1);
     const sp = scipy.sizes[si]!;
     const rows: Row[] = [];
     const stats = (method: string, f: number[], failed: boolean[], iters: number[], ms: number, vsScipy: boolean): Row => {
@@ -247,7 +205,7 @@ async function main(): Promise<void> {
         ms += performance.now() - t0;
         const x = r.outputs.x!.data;
         const st = r.status.nodes.find((s) => s.kind === 'solver')!; // the argmin's (not `start`'s lstsq)
-        for (let k = k0; k < k1; k++) f.push(loss(p.A[k]!, p.b[k]!, x.subarray((k - k0) * n, (k - k0 + 1) * n), m, n));
+        for (let k = k0; k < k1; k++) f.push(lessF({ A: p.A[k]!, b: p.b[k]!, m, n }, x.subarray((k - k0) * n, (k - k0 + 1) * n)));
         failed.push(...st.converged.map((c) => !c));
         iters.push(...st.iterations);
       }
