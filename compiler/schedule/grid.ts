@@ -4,7 +4,7 @@
 
 import type { VariantData, VariantWhen } from '../../core/executable.js';
 import type { Schedule } from '../../core/schedule.js';
-import { genGridProgram } from '../codegen/wgsl/grid.js';
+import { genGridProgram, staticIntDim } from '../codegen/wgsl/grid.js';
 import { envOff } from '../codegen/wgsl/instance.js';
 import { type Func, type Node, freeParams, funcRoots, reachable } from '../ir/node.js';
 import type { Builder } from '../ir/builder.js';
@@ -28,18 +28,9 @@ export function gridKeptOps(): ReadonlySet<string> {
   return envOff('MATC_GRID_QR') ? new Set() : new Set(['householder']);
 }
 
-/** Whether an integer node is known from the dimensions alone: a literal, a dimension, or integer
- *  arithmetic of them. A loop whose bounds are runs as a schedule loop on the grid model; any
- *  other loop runs as instance code in one workgroup (a 'segment'). */
-export function staticIntNode(n: Node): boolean {
-  if (n.op === 'iconst' || n.op === 'dim') return true;
-  if (n.op !== 'iadd' && n.op !== 'isub' && n.op !== 'imul' && n.op !== 'imin' && n.op !== 'imax') return false;
-  return n.args.every(staticIntNode);
-}
-
 /** The kept routines (gridKeptOps) that would land in a segment — inside a loop whose trip count
- *  is known only at run time, where the grid runs instance code that has no routine — are lowered
- *  to their loops like on every other back end. */
+ *  is known only at run time (staticIntDim), where the grid runs instance code that has no
+ *  routine — are lowered to their loops like on every other back end. */
 export function lowerKeptInSegments(b: Builder, f: Func, keep: ReadonlySet<string>): Func {
   for (let guard = 0; guard < 10000; guard++) {
     const roots = funcRoots(f);
@@ -53,7 +44,7 @@ export function lowerKeptInSegments(b: Builder, f: Func, keep: ReadonlySet<strin
       grew = false;
       for (const n of all) {
         if (!n.regions.length || inSeg.has(n)) continue;
-        const dynamic = n.op === 'loop' && !(staticIntNode(n.args[0]!) && staticIntNode(n.args[1]!));
+        const dynamic = n.op === 'loop' && !(staticIntDim(n.args[0]!) && staticIntDim(n.args[1]!));
         if (!dynamic && ![...freeParams(n)].some((p) => seg.has(p))) continue;
         inSeg.add(n);
         for (const r of n.regions) for (const p of r.params) seg.add(p);

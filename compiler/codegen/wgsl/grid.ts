@@ -129,6 +129,25 @@ interface BranchFrame {
  *  smallest allowed) maxComputeWorkgroupsPerDimension; kernels stride over what it leaves out. */
 const MAX_GRID_DIM = 65535;
 
+const staticInts = new WeakMap<Node, Dim | undefined>();
+
+/** An integer known from the dimensions alone (a literal, a dimension, arithmetic of them), as a
+ *  dimension expression: a loop whose bounds are runs as a schedule loop on the grid model, any
+ *  other loop as instance code in one workgroup (a segment). Nodes are immutable, so the answer
+ *  is kept per node. */
+export function staticIntDim(n: Node): Dim | undefined {
+  if (n.op === 'iconst') return Dim.const(n.attrs.value as number);
+  if (n.op === 'dim') return n.attrs.dim as Dim;
+  // only integer arithmetic can be static: other ops are not looked into (their argument DAG,
+  // e.g. a complex optimizer's VJP, is shared and was walked once per path: exponential time)
+  if (n.op !== 'iadd' && n.op !== 'isub' && n.op !== 'imul' && n.op !== 'imin' && n.op !== 'imax') return undefined;
+  if (staticInts.has(n)) return staticInts.get(n);
+  const [a, b] = n.args.map((x) => staticIntDim(x));
+  const v = !a || !b ? undefined : n.op === 'iadd' ? a.add(b) : n.op === 'isub' ? a.sub(b) : n.op === 'imul' ? a.mul(b) : n.op === 'imin' ? Dim.min(a, b) : Dim.max(a, b);
+  staticInts.set(n, v);
+  return v;
+}
+
 function gridLuDisabled(): boolean {
   return envOff('MATC_GRID_LU');
 }
@@ -1008,30 +1027,15 @@ class GridGen extends InstanceGen {
 
   // ---- loops on the host -------------------------------------------------------------------------
 
-  /** An integer known from the dimensions alone (a literal, a dimension, arithmetic of them). */
-  private staticInt(n: Node): Dim | undefined {
-    if (n.op === 'iconst') return Dim.const(n.attrs.value as number);
-    if (n.op === 'dim') return n.attrs.dim as Dim;
-    // only integer arithmetic can be static: other ops are not looked into (their argument DAG,
-    // e.g. a complex optimizer's VJP, is shared and was walked once per path: exponential time)
-    if (n.op !== 'iadd' && n.op !== 'isub' && n.op !== 'imul' && n.op !== 'imin' && n.op !== 'imax') return undefined;
-    if (this.staticInts.has(n)) return this.staticInts.get(n);
-    const [a, b] = n.args.map((x) => this.staticInt(x));
-    const v = !a || !b ? undefined : n.op === 'iadd' ? a.add(b) : n.op === 'isub' ? a.sub(b) : n.op === 'imul' ? a.mul(b) : n.op === 'imin' ? Dim.min(a, b) : Dim.max(a, b);
-    this.staticInts.set(n, v);
-    return v;
-  }
-  private readonly staticInts = new Map<Node, Dim | undefined>();
-
   private hostLoopable(n: Node): boolean {
-    return this.staticInt(n.args[0]!) !== undefined && this.staticInt(n.args[1]!) !== undefined;
+    return staticIntDim(n.args[0]!) !== undefined && staticIntDim(n.args[1]!) !== undefined;
   }
 
   private emitHostLoop(n: Node): void {
     const r = n.regions[0]!;
     const k = n.args.length - 2;
-    const lo = this.staticInt(n.args[0]!)!;
-    const hi = this.staticInt(n.args[1]!)!;
+    const lo = staticIntDim(n.args[0]!)!;
+    const hi = staticIntDim(n.args[1]!)!;
     const hasUntil = n.attrs.hasUntil === true;
     for (const x of n.args.slice(2)) this.emitNode(x);
     const isTensorT = (x: Node) => x.type.kind === 'tensor' && x.type.shape.length > 0;
