@@ -3,7 +3,7 @@
 // from the eigen-equations. Checked against the PyTorch eigh-autograd fixture (top-2), against
 // the top-1 layer, and against central finite differences in f64.
 
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +14,10 @@ import { Tensor } from '../runtime/tensor.js';
 import { Rng } from '../runtime/random.js';
 import { loadFixture } from './oracles/fixtures.js';
 import { assertClose } from './util/approx.js';
+import { WebGpuBackend } from '../runtime/webgpu/backend.js';
+import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
+
+after(releaseSharedGpu);
 
 const path = join(stdlibDir(), 'ied.mat');
 // tight forward solves: the fixture's gradient is the exact eigenvector's
@@ -65,4 +69,40 @@ test('ied_topk gradients match central finite differences (k = 2, 3; batch of 2)
   const X2 = new Tensor([2, 6, 6], Float64Array.from([...pmaf(rng, 6).data, ...pmaf(rng, 6).data]));
   const r2 = await gradCheck(exact.fn('ied_topk'), { X: X2 }, { seed: 5, dims: { k: 2 } });
   assert.ok(r2.ok, `batched: ${r2.maxRelErr}`);
+});
+
+test('WebGPU (f32): ied_topk stops at the f32 tolerance on a matrix with clear gaps, and agrees with the f64 result', async (t) => {
+  const ctx = await gpuOrSkip(t);
+  if (!ctx) return;
+  // X = Q diag(100, 50, 10·U(0, 1)…) Qᵀ at m = 100: the basis converges as 0.2^i, so f64 stops
+  // at PMaF's 1e-7 within ~15 iterations; in f32 a QR's rounding alone moves the basis by ~√m·eps
+  // (~1e-6), so PMaF's 1e-7 is met only when that noise happens to fall below it
+  const m = 100;
+  const rng = new Rng(31);
+  const Q = Float64Array.from(rng.normals(m * m));
+  for (let j = 0; j < m; j++) {
+    for (let p = 0; p < j; p++) {
+      let d = 0;
+      for (let i = 0; i < m; i++) d += Q[i * m + j]! * Q[i * m + p]!;
+      for (let i = 0; i < m; i++) Q[i * m + j]! -= d * Q[i * m + p]!;
+    }
+    let s = 0;
+    for (let i = 0; i < m; i++) s += Q[i * m + j]! ** 2;
+    for (let i = 0; i < m; i++) Q[i * m + j]! /= Math.sqrt(s);
+  }
+  const lam = Float64Array.from({ length: m }, (_, i) => (i === 0 ? 100 : i === 1 ? 50 : 10 * rng.next()));
+  const X = new Float64Array(m * m);
+  for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) for (let p = 0; p < m; p++) X[i * m + j]! += Q[i * m + p]! * lam[p]! * Q[j * m + p]!;
+  const mod = compile(readFileSync(path, 'utf8'), { path });
+  const gpu = await mod.fn('ied_topk').forward({ X: new Tensor([m, m], X) }, { dims: { k: 2 }, backend: new WebGpuBackend(ctx) });
+  const cpu = await mod.fn('ied_topk').forward({ X: new Tensor([m, m], X) }, { dims: { k: 2 } });
+  const its = [gpu, cpu].map((r) => {
+    assert.ok(r.status.ok, JSON.stringify(r.status.warnings));
+    return r.status.nodes.find((n) => n.name.includes('iterate'))!.iterations[0]!;
+  });
+  // f32's tolerance is looser than f64's: it must not take more iterations (with 1e-7 it took
+  // 40 here against f64's 25, stopping only when rounding noise happened to fall below 1e-7)
+  assert.ok(its[1]! < 40 && its[0]! <= its[1]!, `iterations: f32 ${its[0]}, f64 ${its[1]}`);
+  assertClose(gpu.outputs.U!.data, cpu.outputs.U!.data, 1e-4, 'U (f32 against f64)');
+  assertClose(gpu.outputs.lam!.data, Float64Array.from([100, 50]), 1e-3, 'λ');
 });
