@@ -128,10 +128,10 @@ for (const c of cases) {
     const tBind = time(bindOnce);
     const B = bind.batchSize;
     const ka = kernelArgs(spec, bind.dims, { count: B, base: 0, batched: bind.inputs.map((i) => i.batched) });
-    const tPackFresh = time(() => packChunkInputs(bind, kernelArgs(spec, bind.dims, { count: B, base: 0, batched: bind.inputs.map((i) => i.batched) }).inputSizes, 0, B));
+    const tPackFresh = time(() => packChunkInputs(bind, spec, kernelArgs(spec, bind.dims, { count: B, base: 0, batched: bind.inputs.map((i) => i.batched) }), 0, B));
     // the runtime packs into an array kept from the last call (runInstanceKernel's scratch)
-    const scratch = packChunkInputs(bind, ka.inputSizes, 0, B);
-    const tPack = time(() => packChunkInputs(bind, kernelArgs(spec, bind.dims, { count: B, base: 0, batched: bind.inputs.map((i) => i.batched) }).inputSizes, 0, B, scratch));
+    const scratch = packChunkInputs(bind, spec, ka, 0, B);
+    const tPack = time(() => packChunkInputs(bind, spec, kernelArgs(spec, bind.dims, { count: B, base: 0, batched: bind.inputs.map((i) => i.batched) }), 0, B, scratch));
     // a readback of the kernel's output layout: results N(0,1)-ish, statuses converged
     const outLen = ka.outputSizes.reduce((s, x) => s + x * B, 0);
     const mapped = new Float32Array(outLen);

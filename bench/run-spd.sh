@@ -5,7 +5,7 @@
 #   source .gpu/enter.sh && bash bench/run-spd.sh "$OUT" [--quick]
 # (PYTHON=/usr/bin/python3 where the python3 on PATH has no torch, e.g. the development machine)
 # Writes OUTDIR/{spd-env.txt, spd-matc.json, spd-matc.log, spd-torch.json, spd-torch.log,
-# spd-torch-verify.json}: raw
+# spd-torch-verify.json, spd-matc-f32buffers.json}: raw
 # JSON of both sides (bench/spd.ts, bench/torch_spd.py; read them into bench/RESULTS.md).
 #   matc:    INGD, KFAC, SINGD-diag, SINGD-block30 (and ingd_f16/kfac_f16 where the stdlib has them)
 #            at p = d = 1024 and 4096, n = m = 128, state resident on the device, first a
@@ -41,6 +41,14 @@ full=()
 [ ${#quick[@]} -eq 0 ] && full=(--check-sizes 256 --budget-ms 4000 --deadline-s 300 --skip-s 60)
 timeout "${NODE_TIMEOUT:-420}" node "$DIST/bench/spd.js" "${full[@]}" --dump "$out/spd-check-inputs.json" --json "$out/spd-matc.json" "$@" 2>&1 \
   | grep -v 'artificially reduced' | tee "$out/spd-matc.log" || status=$?
+# A/B of 16-bit storage (docs/language.md "16-bit storage"): the binary16 / bfloat16 instances
+# again with f32 buffers (MATC_HALF_STORAGE=0); the ratio to spd-matc.json's rows of the same cases
+# is the gain of holding their factors and statistics in 16 bits
+echo "== matc with f32 buffers for the 16-bit cases (MATC_HALF_STORAGE=0)"
+ab=(--cases ingd_f16,kfac_f16)
+[ ${#quick[@]} -eq 0 ] && ab+=(--budget-ms 2000 --deadline-s 90 --skip-s 60)
+MATC_HALF_STORAGE=0 timeout "${AB_TIMEOUT:-120}" node "$DIST/bench/spd.js" "${ab[@]}" --json "$out/spd-matc-f32buffers.json" "$@" 2>&1 \
+  | grep -v 'artificially reduced' | tee "$out/spd-matc-f32buffers.log" || status=$?
 # the PyTorch steps are the same update: matc's check inputs, 4 steps in f64, W against matc's f64 reference
 echo "== PyTorch --verify (f64, CPU) against matc's CPU f64 reference"
 timeout 60 "${PYTHON:-python3}" bench/torch_spd.py --verify "$out/spd-check-inputs.json" --json "$out/spd-torch-verify.json" \

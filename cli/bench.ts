@@ -110,7 +110,7 @@ export function instancePlan(ctx: GpuContext, spec: InstanceKernelSpec, bind: Bi
   for (let base = 0, k = 0; base < B; base += chunk, k++) {
     const count = Math.min(chunk, B - base);
     const args = kernelArgs(spec, bind.dims, { count, base, batched });
-    const input = packChunkInputs(bind, args.inputSizes, base, count);
+    const input = packChunkInputs(bind, spec, args, base, count);
     const outLen = args.outputSizes.reduce((s, x) => s + x * count, 0);
     const gx = Math.min(count, maxGrid);
     plan.buffers.push(

@@ -4,6 +4,7 @@
 // embed it and need no compiler to run the kernel.
 
 import { Dim, parseDim } from './dims.js';
+import type { StorageFormat } from './lowp.js';
 
 export interface KernelIO {
   name: string;
@@ -23,6 +24,9 @@ export interface KernelIO {
   /** an int input or result (an optimizer's int state): its i32 bits travel in the f32 buffer
    *  (bitcast), so every int is exact */
   int?: boolean;
+  /** a 16-bit input or result (compiler/opt/lowp-storage.ts): two values to a word of the f32
+   *  buffer, the first in the low half, each instance starting on a word; `size` counts values */
+  half?: StorageFormat;
 }
 
 export interface InstanceKernelSpec {
@@ -66,8 +70,17 @@ export function uniformIndex(spec: { dims: unknown[]; slots: unknown[]; inputs: 
 export interface KernelArgs {
   uniforms: Int32Array;
   scratchPerInstance: number;
+  /** buffer elements (32-bit words) of each input and output per instance */
   inputSizes: number[];
   outputSizes: number[];
+  /** values of each per instance (the words, except for a 16-bit one: two values a word) */
+  inputValues: number[];
+  outputValues: number[];
+}
+
+/** 32-bit words that n values of an input or output take (KernelIO.half: two a word). */
+export function ioWords(io: KernelIO, n: number): number {
+  return io.half ? Math.ceil(n / 2) : n;
 }
 
 /** Evaluates the layout for concrete dimensions and a chunk of instances. */
@@ -91,7 +104,8 @@ export function kernelArgs(spec: InstanceKernelSpec, dims: ReadonlyMap<string, n
   u[1] = scratch;
   u[2] = chunk.base;
   spec.dims.forEach((d, i) => (u[dimBase + i] = ev(d)));
-  const inputSizes = spec.inputs.map((x) => ev(x.size));
+  const inputValues = spec.inputs.map((x) => ev(x.size));
+  const inputSizes = inputValues.map((n, i) => ioWords(spec.inputs[i]!, n));
   let ioff = 0;
   inputSizes.forEach((s, i) => {
     const batched = chunk.batched[i] ?? false;
@@ -99,13 +113,14 @@ export function kernelArgs(spec: InstanceKernelSpec, dims: ReadonlyMap<string, n
     u[inBase + 2 * i + 1] = batched ? s : 0;
     ioff += batched ? s * chunk.count : s;
   });
-  const outputSizes = spec.outputs.map((x) => ev(x.size));
+  const outputValues = spec.outputs.map((x) => ev(x.size));
+  const outputSizes = outputValues.map((n, i) => ioWords(spec.outputs[i]!, n));
   let ooff = 0;
   outputSizes.forEach((s, i) => {
     u[outBase + i] = ooff;
     ooff += s * chunk.count;
   });
-  return { uniforms: u, scratchPerInstance: scratch, inputSizes, outputSizes };
+  return { uniforms: u, scratchPerInstance: scratch, inputSizes, outputSizes, inputValues, outputValues };
 }
 
 export { Dim };

@@ -73,3 +73,92 @@ fn rbf16(x: f32) -> f32 {
   return bitcast<f32>(r);
 }
 `;
+
+// ---- 16-bit storage (compiler/opt/lowp-storage.ts) ----------------------------------------------
+// A value the program only reads through a rounding, or only produces as one, travels in 16 bits:
+// two values to a 32-bit word, the first in the low half. Encoding rounds (the identity on the
+// values the analysis proves), decoding is exact.
+
+/** A 16-bit storage format of a kernel input or output. */
+export type StorageFormat = 'f16' | 'bf16';
+
+const f32buf = new Float32Array(1);
+const u32buf = new Uint32Array(f32buf.buffer);
+
+/** The 16 bits of x rounded to the format (ties to even; ±∞ past the range; NaN a quiet NaN). */
+export function encodeHalf(fmt: StorageFormat, x: number): number {
+  if (fmt === 'bf16') {
+    if (Number.isNaN(x)) return 0x7fc0;
+    f32buf[0] = roundTo(BFLOAT16, x); // exact in f32: 8 significand bits, f32's exponent range
+    return u32buf[0]! >>> 16;
+  }
+  if (Number.isNaN(x)) return 0x7e00;
+  const r = roundTo(BINARY16, x);
+  const s = r < 0 || Object.is(r, -0) ? 0x8000 : 0;
+  const a = Math.abs(r);
+  if (a === Infinity) return s | 0x7c00;
+  if (a < 2 ** -14) return s | (a * 2 ** 24); // subnormal (or zero): a multiple of 2⁻²⁴
+  const e = Math.floor(Math.log2(a));
+  const ex = 2 ** e > a ? e - 1 : 2 ** (e + 1) <= a ? e + 1 : e;
+  return s | ((ex + 15) << 10) | ((a / 2 ** ex - 1) * 1024);
+}
+
+/** The value of 16 bits in the format. */
+export function decodeHalf(fmt: StorageFormat, h: number): number {
+  if (fmt === 'bf16') {
+    u32buf[0] = (h & 0xffff) << 16;
+    return f32buf[0]!;
+  }
+  const s = h & 0x8000 ? -1 : 1;
+  const ex = (h >> 10) & 31;
+  const m = h & 1023;
+  if (ex === 0) return s * m * 2 ** -24;
+  if (ex === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (ex - 15);
+}
+
+/** n values of src from `from`, rounded to a 16-bit format and paired into words[at …] (the first
+ *  of a pair in the low half; a last odd value's pair is zero). */
+export function encodeHalfRun(fmt: StorageFormat, src: ArrayLike<number>, from: number, n: number, words: Uint32Array, at: number): void {
+  for (let k = 0; k + 1 < n; k += 2) words[at + (k >> 1)] = (encodeHalf(fmt, src[from + k]!) | (encodeHalf(fmt, src[from + k + 1]!) << 16)) >>> 0;
+  if (n % 2) words[at + (n >> 1)] = encodeHalf(fmt, src[from + n - 1]!);
+}
+
+/** B instances of n 16-bit values each (an instance's run padded to a word) as f32 values. */
+export function decodeHalfRun(fmt: StorageFormat, data: Float32Array, n: number, B: number): Float32Array {
+  const words = new Uint32Array(data.buffer, data.byteOffset, data.length);
+  const W = Math.ceil(n / 2);
+  const out = new Float32Array(n * B);
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < n; k++) {
+      const w = words[b * W + (k >> 1)]!;
+      out[b * n + k] = decodeHalf(fmt, k & 1 ? w >>> 16 : w & 0xffff);
+    }
+  }
+  return out;
+}
+
+/** WGSL of the 16-bit storage formats: decoding is exact; encoding rounds first (rf16 / rbf16
+ *  above), then takes the bits. A binary16 subnormal (below 2⁻¹⁴) is an f32 normal number, a
+ *  multiple of 2⁻²⁴: its bits are that multiple. */
+export const STORAGE_WGSL = `
+fn h16_dec(h: u32) -> f32 {
+  let e = (h >> 10u) & 31u;
+  let m = h & 1023u;
+  var v = bitcast<f32>(((e + 112u) << 23u) | (m << 13u));
+  if (e == 0u) { v = f32(m) * 5.9604644775390625e-8; }
+  if (e == 31u) { v = bitcast<f32>(0x7f800000u | (m << 13u)); }
+  return select(v, -v, (h & 0x8000u) != 0u);
+}
+fn h16_enc(x: f32) -> u32 {
+  let b = bitcast<u32>(rf16(x));
+  let s = (b >> 16u) & 0x8000u;
+  let a = b & 0x7fffffffu;
+  if (a > 0x7f800000u) { return s | 0x7e00u; }
+  if (a == 0x7f800000u) { return s | 0x7c00u; }
+  if (a < 0x38800000u) { return s | u32(bitcast<f32>(a) * 16777216.0); }
+  return s | ((((a >> 23u) - 112u) << 10u) | ((a >> 13u) & 1023u));
+}
+fn b16_dec(h: u32) -> f32 { return bitcast<f32>(h << 16u); }
+fn b16_enc(x: f32) -> u32 { return bitcast<u32>(rbf16(x)) >> 16u; }
+`;

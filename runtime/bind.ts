@@ -200,7 +200,7 @@ export function bindInputs(target: Signature | Func, given: Record<string, Input
     const resident = raw instanceof GpuTensor ? raw : undefined;
     if (resident) {
       if (resident.disposed) throw new MatcRuntimeError('MATR210', `${what} is a GPU tensor that was disposed`);
-      if ((resident.dtype === 'i32') !== !!p.int) throw new MatcRuntimeError('MATR213', `${what} is ${p.int ? 'an int' : 'a real'}, but the GPU tensor given holds ${resident.dtype === 'i32' ? 'ints (i32)' : 'reals (f32)'}`);
+      if ((resident.dtype === 'i32') !== !!p.int) throw new MatcRuntimeError('MATR213', `${what} is ${p.int ? 'an int' : 'a real'}, but the GPU tensor given holds ${resident.dtype === 'i32' ? 'ints (i32)' : `reals (${resident.dtype})`}`);
     }
     const tensor = resident ? Tensor.elsewhere(resident.shape, `${what} is a GPU tensor: its values are on the device (await tensor.read() for host data; only a WebGPU backend takes GPU tensors)`) : toTensor(raw, what);
     const t = p;

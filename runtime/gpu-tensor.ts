@@ -21,6 +21,7 @@ import { MatcRuntimeError } from '../core/errors.js';
 import type { NodeStatus } from './executable.js';
 import type { CallStatus } from './call.js';
 import { Tensor } from './tensor.js';
+import { decodeHalfRun } from '../core/lowp.js';
 
 const GPU_TENSOR = Symbol.for('matc.GpuTensor');
 
@@ -55,6 +56,9 @@ export interface ResidentRaw {
 
 export type { CallStatus };
 
+/** What a GpuTensor's buffer holds (see GpuTensor.dtype). */
+export type GpuDtype = 'f32' | 'i32' | 'f16' | 'bf16';
+
 export class GpuTensor {
   static [Symbol.hasInstance](x: unknown): boolean {
     return typeof x === 'object' && x !== null && (x as { [GPU_TENSOR]?: boolean })[GPU_TENSOR] === true;
@@ -63,8 +67,12 @@ export class GpuTensor {
   readonly [GPU_TENSOR] = true;
   /** batch dimensions, then the instance shape */
   readonly shape: readonly number[];
-  /** f32 values, or i32 bits for an int tensor */
-  readonly dtype: 'f32' | 'i32';
+  /** f32 values, i32 bits for an int tensor, or 16-bit values (binary16 / bfloat16 storage of a
+   *  result the compiler proved exact in it: compiler/opt/lowp-storage.ts), two to a word */
+  readonly dtype: GpuDtype;
+  /** a 16-bit tensor: values per run (an instance of the call that wrote it); each run starts on
+   *  a word, so an odd run ends with an unused half word */
+  readonly run: number;
   /** byte offset of element 0 in `buffer` (a multiple of 4) */
   readonly offset: number;
   readonly host: GpuTensorHost;
@@ -76,11 +84,12 @@ export class GpuTensor {
   #failed: unknown = undefined;
 
   /** Use a WebGPU backend's `upload`, `wrap` or a resident call. */
-  constructor(host: GpuTensorHost, buffer: GPUBufferOf, shape: readonly number[], opts: { dtype?: 'f32' | 'i32'; offset?: number; owned: boolean; ready?: Promise<void> }) {
+  constructor(host: GpuTensorHost, buffer: GPUBufferOf, shape: readonly number[], opts: { dtype?: GpuDtype; run?: number; offset?: number; owned: boolean; ready?: Promise<void> }) {
     this.host = host;
     this.#buffer = buffer;
     this.shape = Object.freeze([...shape]);
     this.dtype = opts.dtype ?? 'f32';
+    this.run = Math.max(1, opts.run ?? 1);
     this.offset = opts.offset ?? 0;
     this.owned = opts.owned;
     this.#ready = opts.ready ?? Promise.resolve();
@@ -95,6 +104,7 @@ export class GpuTensor {
   }
 
   get byteLength(): number {
+    if (this.dtype === 'f16' || this.dtype === 'bf16') return 4 * Math.ceil(this.run / 2) * Math.ceil(this.size / this.run);
     return 4 * this.size;
   }
 
@@ -125,6 +135,7 @@ export class GpuTensor {
     const bytes = await this.host.readBuffer(buffer, this.offset, this.byteLength);
     await this.#ready;
     if (this.dtype === 'i32') return new Tensor(this.shape, Float64Array.from(new Int32Array(bytes)));
+    if (this.dtype === 'f16' || this.dtype === 'bf16') return new Tensor(this.shape, decodeHalfRun(this.dtype, new Float32Array(bytes), this.run, Math.ceil(this.size / this.run)));
     return new Tensor(this.shape, new Float32Array(bytes));
   }
 

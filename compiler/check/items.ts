@@ -15,6 +15,7 @@ import { freeParams, type Func, type FuncParam, type FuncResult, type Node, type
 import { intT, type Struct, type TensorType } from '../ir/types.js';
 import { type SourceFile, type Span, sourceFile } from '../source.js';
 import { Elab, type ElabContext } from './elaborate.js';
+import { roundStatesOnEntry } from '../opt/lowp-storage.js';
 import { Scope } from './scope.js';
 import { resolveDim, resolveType, type TypeInfo } from './type-ast.js';
 import { type Val, arr, describeVal, poison, shapeLabel } from './values.js';
@@ -1059,7 +1060,7 @@ export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: Diag
   for (const p of params) if (updated.has(p.name)) results.push({ name: p.name, node: updated.get(p.name)!, ...(p.complex ? { complex: true } : {}) });
   for (const s of stateParams) results.push({ name: s.name, node: updated.get(s.name) ?? s.node, ...(s.complex ? { complex: true } : {}) });
   const intParams = [...intDefaults].map(([n, d]) => ({ name: n, ...(d !== undefined ? { default: d } : {}) }));
-  const step: Func = {
+  const step0: Func = {
     name,
     kind: 'optimizer',
     params: [...params, ...stateParams, ...hyper],
@@ -1070,6 +1071,9 @@ export function elaborateOptimizer(item: A.OptimizerItem, b: Builder, diag: Diag
     assertions: el.assertions,
     span: item.name.span,
   };
+  // a state whose every update is rounded to binary16 / bfloat16 is read through that rounding:
+  // it stays in its storage format by construction (compiler/opt/lowp-storage.ts)
+  const step = roundStatesOnEntry(b.g, step0, new Set(stateParams.map((s) => s.name)));
   const init: Func = {
     name: `${name}.init`,
     kind: 'fn',

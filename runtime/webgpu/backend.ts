@@ -7,8 +7,9 @@
 /// <reference types="@webgpu/types" />
 
 import { parseDim } from '../../core/dims.js';
+import { decodeHalfRun, encodeHalfRun } from '../../core/lowp.js';
 import type { VariantData, VariantWhen } from '../../core/executable.js';
-import { instanceBindings, kernelArgs, type InstanceKernelSpec } from '../../core/instance-layout.js';
+import { instanceBindings, kernelArgs, type InstanceKernelSpec, type KernelArgs } from '../../core/instance-layout.js';
 import type { Backend } from '../backend.js';
 import type { Binding } from '../bind.js';
 import type { Executable, NodeStatus, RawResult } from '../executable.js';
@@ -78,7 +79,8 @@ export function instanceChunking(ctx: GpuContext, spec: InstanceKernelSpec, bind
 
 /** The f32 input buffer of one chunk (instances base … base+count−1): batched inputs contribute
  *  their slice, unbatched ones their single instance, in parameter order (the kernel layout). */
-export function packChunkInputs(bind: Binding, inputSizes: readonly number[], base: number, count: number, scratch?: Float32Array): Float32Array {
+export function packChunkInputs(bind: Binding, spec: InstanceKernelSpec, args: Pick<KernelArgs, 'inputSizes' | 'inputValues'>, base: number, count: number, scratch?: Float32Array): Float32Array {
+  const inputSizes = args.inputSizes;
   let total = 0;
   bind.inputs.forEach((inp, i) => (total += inp.batched ? inputSizes[i]! * count : inputSizes[i]!));
   // every element is written below, so a reused scratch array needs no clearing
@@ -87,6 +89,16 @@ export function packChunkInputs(bind: Binding, inputSizes: readonly number[], ba
   bind.inputs.forEach((inp, i) => {
     const size = inputSizes[i]!;
     const src = inp.tensor.data;
+    const half = spec.inputs[i]?.half;
+    if (half) {
+      // a 16-bit input (KernelIO.half): each instance's values rounded and paired into its words
+      const nv = args.inputValues[i]!;
+      const insts = inp.batched ? count : 1;
+      const words = new Uint32Array(input.buffer, input.byteOffset, input.length);
+      for (let b = 0; b < insts; b++) encodeHalfRun(half, src, (inp.batched ? base + b : 0) * nv, nv, words, off + b * size);
+      off += insts * size;
+      return;
+    }
     if (inp.param.int) {
       // an int (int state): its i32 bits, which the kernel bitcasts back (KernelIO.int)
       const bits = new Int32Array(input.buffer, input.byteOffset, input.length);
@@ -204,7 +216,7 @@ export async function runInstanceKernel(ctx: GpuContext, spec: InstanceKernelSpe
     const args = kernelArgs(spec, bind.dims, { count, base, batched: bind.inputs.map((i) => i.batched) });
     const tp0 = performance.now();
     const scratch = takePackScratch(ctx);
-    const input = packChunkInputs(bind, args.inputSizes, base, count, scratch);
+    const input = packChunkInputs(bind, spec, args, base, count, scratch);
     mark('pack', tp0);
     const outLen = args.outputSizes.reduce((s, x) => s + x * count, 0);
     const expanded = grid?.expand(count, maxGrid);
@@ -286,7 +298,8 @@ export function decodeInstanceOutputs(spec: InstanceKernelSpec, sig: Signature, 
     if (o.kind === 'result') {
       const shape = (o.shape ?? []).map((d) => (/^\d+$/.test(d) ? Number(d) : parseDim(d).eval(bind.dims)));
       // an int result's buffer holds i32 bits (KernelIO.int): exact integers, as f64
-      const data = o.int ? Float64Array.from(new Int32Array(outData[i]!.buffer, outData[i]!.byteOffset, outData[i]!.length)) : outData[i]!;
+      const n = shape.reduce((a, b) => a * b, 1);
+      const data = o.int ? Float64Array.from(new Int32Array(outData[i]!.buffer, outData[i]!.byteOffset, outData[i]!.length)) : o.half ? decodeHalfRun(o.half, outData[i]!, n, B) : outData[i]!;
       outputs[o.name] = new Tensor([...bind.batch, ...shape], data);
       return;
     }

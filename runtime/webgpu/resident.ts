@@ -25,6 +25,7 @@ import type { Signature } from '../signature.js';
 import { GpuTensor, type GpuTensorHost, type ResidentRaw, type ResidentStatus } from '../gpu-tensor.js';
 import { Tensor } from '../tensor.js';
 import { BufferUsage, MapMode } from './constants.js';
+import { LOWP_WGSL, STORAGE_WGSL, encodeHalfRun, type StorageFormat } from '../../core/lowp.js';
 import type { DeviceHandle, GpuContext } from './device.js';
 import { prepareResidentPlan } from './executor.js';
 import { instanceChunking, narrowInto, type GridLaunches } from './backend.js';
@@ -34,11 +35,13 @@ export const RESIDENT_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | Buffe
 
 export type { ResidentRaw, ResidentStatus };
 
-// Counts non-finite f32 values (exponent bits all ones) in ranges of a buffer: one row of
-// workgroups per range; per range slot, counts[2·slot] += count and counts[2·slot+1] = the least
-// offending offset within the range. Atomics are touched only by invocations that found one.
+// Counts non-finite values (exponent bits all ones) in ranges of a buffer: one row of workgroups
+// per range; per range slot, counts[2·slot] += count and counts[2·slot+1] = the least offending
+// offset within the range. A range of 16-bit values (mode 1: binary16, 2: bfloat16) tests both
+// halves of each word, its offsets counting values (2 a word). Atomics are touched only by
+// invocations that found one.
 const NONFINITE_WGSL = `
-struct Range { start: u32, len: u32, slot: u32, pad: u32 }
+struct Range { start: u32, len: u32, slot: u32, mode: u32 }
 @group(0) @binding(0) var<storage, read> data: array<u32>;
 @group(0) @binding(1) var<storage, read> ranges: array<Range>;
 @group(0) @binding(2) var<storage, read_write> counts: array<atomic<u32>>;
@@ -47,10 +50,21 @@ fn nonfinite(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
   let r = ranges[wid.y];
   var n = 0u;
   var first = 0xffffffffu;
+  let m = select(select(0x7f800000u, 0x7c00u, r.mode == 1u), 0x7f80u, r.mode == 2u);
   for (var i = gid.x; i < r.len; i += nwg.x * 64u) {
-    if ((data[r.start + i] & 0x7f800000u) == 0x7f800000u) {
-      n += 1u;
-      first = min(first, i);
+    let w = data[r.start + i];
+    if (r.mode == 0u) {
+      if ((w & m) == m) {
+        n += 1u;
+        first = min(first, i);
+      }
+    } else {
+      let lo = (w & m) == m;
+      let hi = ((w >> 16u) & m) == m;
+      if (lo || hi) {
+        n += select(0u, 1u, lo) + select(0u, 1u, hi);
+        first = min(first, 2u * i + select(1u, 0u, lo));
+      }
     }
   }
   if (n > 0u) {
@@ -73,6 +87,51 @@ fn sumbatch(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   for (var b = 0u; b < p.batch; b++) { s += src[p.src + b * p.size + i]; }
   dst[i] = s;
 }`;
+
+// Converts runs of values between f32 and the 16-bit storage formats (fmt 0: f32, 1: binary16,
+// 2: bfloat16), for a GpuTensor passed to an input held in another format than its own
+// (compiler/opt/lowp-storage.ts). The destination is `insts` runs of n values, dstW words apart
+// from word dstAt; value k of run b is the source's value v = srcV0 + b·n + k, which lies in the
+// source's run ⌊v / srcRun⌋ (16-bit runs start on a word) from word srcAt. One invocation a
+// destination word; encoding rounds to nearest even (the identity on values of the format).
+const CONVERT_WGSL = `
+struct P { n: u32, insts: u32, srcAt: u32, dstAt: u32, srcFmt: u32, dstFmt: u32, srcRun: u32, dstW: u32, srcV0: u32, zero: u32, p0: u32, p1: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> src: array<u32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<u32>;
+fn finf() -> f32 { return bitcast<f32>(0x7f800000u | p.zero); }
+${LOWP_WGSL}${STORAGE_WGSL}
+fn val(b: u32, k: u32) -> f32 {
+  let v = p.srcV0 + b * p.n + k;
+  if (p.srcFmt == 0u) { return bitcast<f32>(src[p.srcAt + v]); }
+  let r = v / p.srcRun;
+  let kk = v - r * p.srcRun;
+  let w = src[p.srcAt + r * ((p.srcRun + 1u) / 2u) + (kk >> 1u)];
+  let h = (w >> ((kk & 1u) * 16u)) & 0xffffu;
+  if (p.srcFmt == 1u) { return h16_dec(h); }
+  return b16_dec(h);
+}
+fn enc(x: f32) -> u32 {
+  if (p.dstFmt == 1u) { return h16_enc(x); }
+  return b16_enc(x);
+}
+@compute @workgroup_size(64)
+fn convert(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * 64u;
+  if (i >= p.dstW * p.insts) { return; }
+  let b = i / p.dstW;
+  let j = i - b * p.dstW;
+  if (p.dstFmt == 0u) {
+    dst[p.dstAt + i] = bitcast<u32>(val(b, j));
+    return;
+  }
+  let k = 2u * j;
+  var hi = 0u;
+  if (k + 1u < p.n) { hi = enc(val(b, k + 1u)) << 16u; }
+  dst[p.dstAt + i] = enc(val(b, k)) | hi;
+}`;
+
+const FORMAT_CODE = { f32: 0, f16: 1, bf16: 2 } as const;
 
 const NONFINITE_SLOTS = [
   { binding: 0, access: 'read' as const },
@@ -195,6 +254,16 @@ export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelS
     if (o.kind === 'result' && bytes > maxBuffer) throw new MatcRuntimeError('MATR130', `${fn}: the result '${o.name}' needs ${bytes} bytes, more than one GPU buffer may hold (${maxBuffer}); ask for host results (no resident: true) or a smaller batch`);
   });
   const checkPipe = await pipelines.get({ wgsl: NONFINITE_WGSL, entryPoint: 'nonfinite', label: 'matc:nonfinite' }, NONFINITE_SLOTS);
+  // 16-bit inputs and results (KernelIO.half): a resident input in another format than the
+  // kernel reads is converted on the device
+  const inFormat = (i: number): 'f32' | StorageFormat => spec.inputs[i]?.half ?? 'f32';
+  const converts = bind.inputs.map((inp, i) => {
+    const r = inp.resident;
+    if (!r || inp.param.int) return false;
+    const have = r.dtype === 'f16' || r.dtype === 'bf16' ? r.dtype : 'f32';
+    return have !== inFormat(i) || (have !== 'f32' && r.run !== probe.inputValues[i]);
+  });
+  const convertPipe = converts.some((c) => c) ? await pipelines.get({ wgsl: CONVERT_WGSL, entryPoint: 'convert', label: 'matc:convert' }, SUMBATCH_SLOTS) : null;
 
   // results: one pooled buffer each, the whole batch; written chunk by chunk
   const results = spec.outputs.map((o, i) => (o.kind === 'result' ? { i, o, buffer: pool.acquire(Math.max(4, probe.outputSizes[i]! * B * 4), RESIDENT_USAGE, `${label}:${o.name}`) } : null)).filter((r) => r !== null);
@@ -254,13 +323,45 @@ export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelS
         bind.inputs.forEach((inp, i) => {
           const r = runs[i]!;
           if (r.n === 0) return;
+          if (inp.resident && converts[i]) {
+            const t = inp.resident;
+            const n = args.inputValues[i]!;
+            const insts = inp.batched ? count : 1;
+            const words = args.inputSizes[i]!;
+            const uni = new Uint32Array([n, insts, t.offset / 4, r.dst, FORMAT_CODE[t.dtype as 'f32' | StorageFormat], FORMAT_CODE[inFormat(i)], t.run, words, inp.batched ? base * n : 0, 0, 0, 0]);
+            const ub = pool.acquire(uni.byteLength, BufferUsage.UNIFORM | BufferUsage.COPY_DST, `${label}:convert`);
+            temps.push(ub);
+            device.queue.writeBuffer(ub, 0, uni);
+            const bg = device.createBindGroup({
+              layout: convertPipe!.bindGroupLayout,
+              entries: [
+                { binding: 0, resource: { buffer: ub, offset: 0, size: uni.byteLength } },
+                { binding: 1, resource: { buffer: t.buffer, offset: 0, size: t.buffer.size } },
+                { binding: 2, resource: { buffer: inBuf, offset: 0, size: Math.max(4, inLen * 4) } },
+              ],
+            });
+            const groups = Math.ceil((words * insts) / 64);
+            const gx = Math.min(groups, maxGrid);
+            const pass = enc.beginComputePass({ label: `${label}:convert` });
+            pass.setPipeline(convertPipe!.pipeline);
+            pass.setBindGroup(0, bg);
+            pass.dispatchWorkgroups(gx, Math.ceil(groups / gx), 1);
+            pass.end();
+            return;
+          }
           if (inp.resident) {
             enc.copyBufferToBuffer(inp.resident.buffer, inp.resident.offset + 4 * r.src, inBuf, 4 * r.dst, 4 * r.n);
             return;
           }
           const src = inp.tensor.data;
-          let part: Float32Array | Int32Array;
-          if (inp.param.int) part = Int32Array.from(src.subarray(r.src, r.src + r.n), (v) => v | 0);
+          let part: Float32Array | Int32Array | Uint32Array;
+          const half = spec.inputs[i]?.half;
+          if (half) {
+            const nv = args.inputValues[i]!;
+            const insts = inp.batched ? count : 1;
+            part = new Uint32Array(r.n);
+            for (let b = 0; b < insts; b++) encodeHalfRun(half, src, (inp.batched ? base + b : 0) * nv, nv, part, b * args.inputSizes[i]!);
+          } else if (inp.param.int) part = Int32Array.from(src.subarray(r.src, r.src + r.n), (v) => v | 0);
           else if (src instanceof Float32Array) part = src.subarray(r.src, r.src + r.n);
           else narrowInto((part = new Float32Array(r.n)), 0, src, r.src, r.n);
           device.queue.writeBuffer(inBuf, 4 * r.dst, part.buffer, part.byteOffset, 4 * r.n);
@@ -300,7 +401,7 @@ export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelS
           dispatch(
             inBuf,
             Math.max(4, inLen * 4),
-            inSlots.map((i, s) => [runs[i]!.dst, bind.inputs[i]!.batched || base === 0 ? runs[i]!.n : 0, s, 0]),
+            inSlots.map((i, s) => [runs[i]!.dst, bind.inputs[i]!.batched || base === 0 ? runs[i]!.n : 0, s, FORMAT_CODE[inFormat(i)]]),
           );
           let o = 0;
           const outOff = args.outputSizes.map((x) => {
@@ -311,7 +412,7 @@ export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelS
           dispatch(
             outBuf,
             Math.max(4, outLen * 4),
-            outSlots.map((r, s) => [outOff[r.i]!, args.outputSizes[r.i]! * count, inSlots.length + s, 0]),
+            outSlots.map((r, s) => [outOff[r.i]!, args.outputSizes[r.i]! * count, inSlots.length + s, FORMAT_CODE[r.o.half ?? 'f32']]),
           );
         }
         // results out to their buffers; statuses, checks and counts to the staging buffer
@@ -396,9 +497,17 @@ export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelS
         const n = c.counts[2 * s]!;
         if (n === 0) continue;
         totals[s] += n;
-        const inp = s < inSlots.length ? bind.inputs[inSlots[s]!]! : null;
-        const per = inp ? (inp.batched ? c.base * inp.shape.reduce((a, b) => a * b, 1) : 0) : 0;
-        firsts[s] = Math.min(firsts[s]!, per + c.counts[2 * s + 1]!);
+        const k = s < inSlots.length ? inSlots[s]! : -1;
+        const inp = k >= 0 ? bind.inputs[k]! : null;
+        const nv = inp ? inp.shape.reduce((a, b) => a * b, 1) : 0;
+        let first = c.counts[2 * s + 1]!;
+        if (inp && spec.inputs[k]?.half) {
+          // counted in half words: instance runs of 2⌈n/2⌉
+          const run = 2 * Math.ceil(nv / 2);
+          first = Math.floor(first / run) * nv + (first % run);
+        }
+        const per = inp ? (inp.batched ? c.base * nv : 0) : 0;
+        firsts[s] = Math.min(firsts[s]!, per + first);
       }
     }
     inSlots.forEach((i, s) => {
@@ -445,7 +554,8 @@ export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelS
   const outputs: Record<string, GpuTensor> = {};
   for (const r of results) {
     const shape = (r.o.shape ?? []).map((d) => (/^\d+$/.test(d) ? Number(d) : parseDim(d).eval(bind.dims)));
-    outputs[r.o.name] = new GpuTensor(host, r.buffer, [...bind.batch, ...shape], { dtype: r.o.int ? 'i32' : 'f32', owned: true, ready });
+    const dtype = r.o.int ? 'i32' : (r.o.half ?? 'f32');
+    outputs[r.o.name] = new GpuTensor(host, r.buffer, [...bind.batch, ...shape], { dtype, ...(r.o.half ? { run: shape.reduce((a, b) => a * b, 1) } : {}), owned: true, ready });
   }
   return { outputs, status: all };
 }

@@ -1194,24 +1194,35 @@ class GridGen extends InstanceGen {
     this.single('clear index checks', () => {
       this.line(`${this.slotAt(this.checkSlot, '0')} = 0.0;`);
     });
+    const storage = this.storage();
     f.params.forEach((p, i) => {
       const t = p.node.type as TensorType;
-      this.inputs.push({ name: p.name, size: numel(t).toString(), kind: 'result', shape: t.shape.map((d) => d.toString()), ...(t.dtype === 'i' ? { int: true } : {}) });
+      this.inputs.push({ name: p.name, size: numel(t).toString(), kind: 'result', shape: t.shape.map((d) => d.toString()), ...(t.dtype === 'i' ? { int: true } : {}), ...(storage.params[i] ? { half: storage.params[i] } : {}) });
       this.store.set(p.node, { k: 'input', index: i });
       if (t.dtype === 'i') this.store.set(p.node, { k: 'int', name: `bitcast<i32>(IN[IO${i} + inst * IS${i}])` });
     });
     this.emitRegion(null);
     for (const r of this.roots) this.emitNode(r);
     const outs: KernelIO[] = [];
-    f.results.forEach((r) => {
+    f.results.forEach((r, i) => {
       const t = r.node.type as TensorType;
-      outs.push({ name: r.name, size: numel(t).toString(), kind: 'result', shape: t.shape.map((d) => d.toString()), ...(t.dtype === 'i' ? { int: true } : {}) });
+      outs.push({ name: r.name, size: numel(t).toString(), kind: 'result', shape: t.shape.map((d) => d.toString()), ...(t.dtype === 'i' ? { int: true } : {}), ...(storage.results[i] ? { half: storage.results[i] } : {}) });
     });
     statusNodes.forEach((s) => outs.push({ name: s.name, size: '1', kind: 'status', status: s.status, field: s.field }));
     this.outputs.push(...outs);
     f.results.forEach((r, i) => {
       const t = r.node.type as TensorType;
       if (t.dtype === 'i') return this.single(`result ${r.name}`, () => this.line(`OUT[OO${i} + inst] = bitcast<f32>(${this.int(r.node)});`));
+      const half = storage.results[i];
+      if (half) {
+        // a 16-bit result: one invocation a word, two values to it
+        const N = numel(t);
+        const words = Dim.floorDiv(N.add(Dim.const(1)), Dim.const(2));
+        this.begin('elements', `result ${r.name} (16-bit)`, words);
+        const w = this.fresh('w');
+        this.block(`for (var ${w}: i32 = gx; ${w} < ${this.dim(words)}; ${w} = ${w} + gs)`, () => this.packedWord(i, half, this.dim(N), w, (x) => this.elem(r.node, t.shape.length ? this.unflat(x, t.shape) : [])));
+        return this.end();
+      }
       if (t.shape.length === 0) return this.single(`result ${r.name}`, () => this.line(`OUT[OO${i} + inst] = ${this.elem(r.node, [])};`));
       const prod = this.store.get(r.node)?.k === 'view' || !this.store.has(r.node) ? this.tiledProduct(r.node) : undefined;
       if (prod && prod !== r.node) {

@@ -18,8 +18,10 @@ import { isSpectral, parseEinsum } from '../../ir/ops.js';
 import { type TensorType, type TupleType, numel } from '../../ir/types.js';
 import { type InstanceKernelSpec, type KernelIO, uniformIndex } from '../../../core/instance-layout.js';
 import { packSlots, renameSlots } from './slot-pack.js';
-import { RANDOM_WGSL, WGSL_HELPERS, elementwise, f32lit, intOp, reductionHelpers, wgslClass } from './ops.js';
+import { HALF_IO_WGSL, RANDOM_WGSL, WGSL_HELPERS, elementwise, f32lit, intOp, reductionHelpers, wgslClass } from './ops.js';
 import { capFusionDepth } from '../fusion-depth.js';
+import { storageOf } from '../../opt/lowp-storage.js';
+import type { StorageFormat } from '../../../core/lowp.js';
 import { updateChain } from '../update-chain.js';
 import { forEachIndexCheck, provablyInRange } from '../index-checks.js';
 
@@ -198,7 +200,7 @@ export class InstanceGen {
         case 'slot':
           return this.slotAt(st.slot, this.flat(ix, shape(n)));
         case 'input':
-          return `IN[IO${st.index} + inst * IS${st.index} + ${this.flat(ix, shape(n))}]`;
+          return this.inputAt(st.index, this.flat(ix, shape(n)));
         case 'scalar':
           return st.name;
         case 'int':
@@ -771,7 +773,7 @@ export class InstanceGen {
         const e = this.fresh('e');
         const src = p.src!;
         const N = this.dim(numel(x.type as TensorType));
-        const read = src.k === 'slot' ? this.slotAt(src.slot, e) : `IN[IO${(src as { index: number }).index} + inst * IS${(src as { index: number }).index} + ${e}]`;
+        const read = src.k === 'slot' ? this.slotAt(src.slot, e) : this.inputAt((src as { index: number }).index, e);
         this.line(`for (var ${e}: i32 = lid; ${e} < ${N}; ${e} = ${e} + WGI) { ${this.slotAt(carry.slot, e)} = ${read}; }`);
       }
       if (wrote) this.barrier();
@@ -982,9 +984,10 @@ export class InstanceGen {
     const f = this.f;
     const statusNodes = this.prepare();
     const body = this.out;
+    const storage = this.storage();
     f.params.forEach((p, i) => {
       const t = p.node.type as TensorType;
-      this.inputs.push({ name: p.name, size: numel(t).toString(), kind: 'result', shape: t.shape.map((d) => d.toString()), ...(t.dtype === 'i' ? { int: true } : {}) });
+      this.inputs.push({ name: p.name, size: numel(t).toString(), kind: 'result', shape: t.shape.map((d) => d.toString()), ...(t.dtype === 'i' ? { int: true } : {}), ...(storage.params[i] ? { half: storage.params[i] } : {}) });
       this.store.set(p.node, { k: 'input', index: i });
       if (t.dtype === 'i') {
         // an int parameter (int state): its i32 bits, packed by the host (KernelIO.int)
@@ -999,11 +1002,17 @@ export class InstanceGen {
     this.out = outLines;
     f.results.forEach((r, i) => {
       const t = r.node.type as TensorType;
-      this.outputs.push({ name: r.name, size: numel(t).toString(), kind: 'result', shape: t.shape.map((d) => d.toString()), ...(t.dtype === 'i' ? { int: true } : {}) });
+      this.outputs.push({ name: r.name, size: numel(t).toString(), kind: 'result', shape: t.shape.map((d) => d.toString()), ...(t.dtype === 'i' ? { int: true } : {}), ...(storage.results[i] ? { half: storage.results[i] } : {}) });
       const N = this.dim(numel(t));
       const e = this.fresh('e');
+      const half = storage.results[i];
+      // a 16-bit result: one invocation a word, two values to it
+      if (half) {
+        const w = this.fresh('w');
+        this.block(`for (var ${w}: i32 = lid; ${w} < (${N} + 1) / 2; ${w} = ${w} + WGI)`, () => this.packedWord(i, half, N, w, (x) => this.valueOf(r.node, t.shape.length ? this.unflat(x, t.shape) : [])));
+      }
       // an int result (int state): its i32 bits, unpacked by the host (KernelIO.int)
-      if (t.dtype === 'i') this.line(`if (lid == 0) { OUT[OO${i} + inst] = bitcast<f32>(${this.int(r.node)}); }`);
+      else if (t.dtype === 'i') this.line(`if (lid == 0) { OUT[OO${i} + inst] = bitcast<f32>(${this.int(r.node)}); }`);
       else if (t.shape.length === 0) this.line(`if (lid == 0) { OUT[OO${i} + inst] = ${this.valueOf(r.node, [])}; }`);
       else this.line(`for (var ${e}: i32 = lid; ${e} < ${N}; ${e} = ${e} + WGI) { OUT[OO${i} + inst * ${N} + ${e}] = ${this.valueOf(r.node, this.unflat(e, t.shape))}; }`);
     });
@@ -1019,6 +1028,33 @@ export class InstanceGen {
     }
     this.out = body;
     return this.assemble(outLines);
+  }
+
+  /** The 16-bit storage of the function's inputs and results (compiler/opt/lowp-storage.ts), or
+   *  none when MATC_HALF_STORAGE=0 (A/B runs, the tests' f32 comparison). */
+  protected storage(): { params: (StorageFormat | undefined)[]; results: (StorageFormat | undefined)[] } {
+    if (process.env.MATC_HALF_STORAGE === '0') return { params: [], results: [] };
+    return storageOf(this.f);
+  }
+
+  /** Element `e` (a flat i32 index) of input i: its f32 word, or its 16-bit value decoded. */
+  protected inputAt(i: number, e: string): string {
+    const io = this.inputs[i]!;
+    const base = `IO${i} + inst * IS${i}`;
+    if (!io.half) return `IN[${base} + ${e}]`;
+    return `${io.half === 'f16' ? 'h16' : 'b16'}_dec(in_half(${base}, ${e}))`;
+  }
+
+  /** The body writing word `w` of 16-bit result i (n values an instance, `value(x)` the value of
+   *  flat element x): elements 2w and 2w + 1 (the high half zero past the end). */
+  protected packedWord(i: number, fmt: StorageFormat, n: string, w: string, value: (x: string) => string): void {
+    const [e0, e1] = [this.fresh('e'), this.fresh('e')];
+    const enc = fmt === 'f16' ? 'h16_enc' : 'b16_enc';
+    this.line(`let ${e0}: i32 = 2 * ${w};`);
+    this.line(`let ${e1}: i32 = min(${e0} + 1, ${n} - 1);`);
+    this.line(`let ${e0}v: f32 = ${value(e0)};`);
+    this.line(`let ${e1}v: f32 = ${value(e1)};`);
+    this.line(`OUT[OO${i} + inst * ((${n} + 1) / 2) + ${w}] = bitcast<f32>(${enc}(${e0}v) | select(${enc}(${e1}v) << 16u, 0u, ${e0} + 1 >= ${n}));`);
   }
 
   protected valueOf(n: Node, ix: string[]): string {
@@ -1062,8 +1098,13 @@ var<workgroup> wflag: i32;
 var<workgroup> wint: i32;
 ${sg ? 'var<private> sg_lane: u32;\nvar<private> sg_size: u32;' : ''}
 ${WGSL_HELPERS}
-${this.usesRandom ? RANDOM_WGSL : ''}
+${this.usesHalf() ? HALF_IO_WGSL : ''}${this.usesRandom ? RANDOM_WGSL : ''}
 ${reductionHelpers(sg)}`;
+  }
+
+  /** Some input or output travels in 16 bits (KernelIO.half). */
+  protected usesHalf(): boolean {
+    return [...this.inputs, ...this.outputs].some((x) => x.half);
   }
 
   /** The entry point's parameters (workgroup id, grid size, local index, subgroup lane). */

@@ -3,7 +3,7 @@
 // writes a scratch slot, or a construct with its own emitter. A new op does not compile until it
 // has an entry here.
 
-import { LOWP_WGSL } from '../../../core/lowp.js';
+import { LOWP_WGSL, STORAGE_WGSL } from '../../../core/lowp.js';
 import type { OpKind } from '../../ir/ops.js';
 
 export type WgslClass =
@@ -293,5 +293,14 @@ fn uniform_int(v: i32, lid: u32) -> i32 {
 fn uniform_flag(v: f32, lid: u32) -> i32 {
   if (lid == 0u) { wflag = select(0, 1, v != 0.0); }
   return workgroupUniformLoad(&wflag);
+}
+`;
+
+/** Reading and writing 16-bit inputs and results (KernelIO.half): the formats' codecs and the
+ *  16 bits of value e of an input run starting at word `base` (two values a word, low half first). */
+export const HALF_IO_WGSL = `${STORAGE_WGSL.trim()}
+fn in_half(base: i32, e: i32) -> u32 {
+  let w = bitcast<u32>(IN[base + (e >> 1u)]);
+  return (w >> (u32(e & 1) * 16u)) & 0xffffu;
 }
 `;
