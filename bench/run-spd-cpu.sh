@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The SPD optimizer steps on the CPU (issue 15; no GPU needed): matc's compiled program on one
-# thread in f64 (WebAssembly) and f32 (the JavaScript program: WebAssembly is f64 only)
+# thread in f64 (WebAssembly) and f32 (WebAssembly with f32 buffers, f64 arithmetic)
 # (bench/spd.ts --backend cpu) against PyTorch on one thread
 # (bench/torch_spd.py --cpu --threads 1, Debian's /usr/bin/python3) in f32 and f64: with the BLAS
 # the system's libblas.so.3 alternative gives (on the development machine since 2026-12-07 the

@@ -26,7 +26,7 @@
 // The update step is the call with t ≡ 0 (mod T) and the plain step the call with t ≡ 1: the int
 // counter t is passed from the host (a scalar) so that either branch can be repeated; everything
 // else is chained. CPU (--backend cpu): the compiled program on one thread (WebAssembly in f64;
-// in f32 the JavaScript program, the WebAssembly one being f64 only), host tensors chained the
+// in f32 the WebAssembly program with f32 buffers), host tensors chained the
 // same way, wall time per call.
 //
 // Correctness (--check-sizes, default on --quick): 4 chained steps with T = 2 (update, plain,
@@ -359,8 +359,8 @@ async function main(): Promise<number> {
   if (args.backend === 'cpu') {
     const precision = args.precision === 'f64' ? 'f64' : 'f32';
     backend = new CpuBackend({ engine: 'wasm', precision, threads: 1 });
-    // the WebAssembly program is f64 only (runtime/cpu/program.ts engineFor): f32 runs the JS program
-    device = precision === 'f64' ? 'cpu (WebAssembly f64, 1 thread)' : 'cpu (JavaScript program f32 — WebAssembly is f64 only —, 1 thread)';
+    // the WebAssembly program of the precision (f32: f32 buffers, f64 arithmetic)
+    device = precision === 'f64' ? 'cpu (WebAssembly f64, 1 thread)' : 'cpu (WebAssembly f32 buffers, 1 thread)';
   } else {
     const g = await createWebGpuBackend();
     if (!g) {

@@ -100,6 +100,8 @@ export interface CpuProgramData {
   js: string;
   /** the WebAssembly module (base64): `run(hdr, base, count)` over an imported memory */
   wasm?: string;
+  /** the same with f32 buffers (the f32 precision: loads promoted, stores rounded) */
+  wasm32?: string;
   /** messages of the module's range checks, by the index it passes to env.oob */
   checks?: string[];
   /** D[i] holds this dimension */

@@ -17,8 +17,8 @@ export interface CpuBackendOptions {
   threads?: number;
   /** the reference interpreter instead of the compiled program */
   reference?: boolean;
-  /** the form of the compiled program: 'wasm' (default where the engine has WebAssembly SIMD;
-   *  f64 only) or 'js' */
+  /** the form of the compiled program: 'wasm' (default where the engine has WebAssembly SIMD; a
+   *  module with f64 or f32 buffers, by precision) or 'js' */
   engine?: Engine;
 }
 

@@ -15,7 +15,7 @@ import type { NodeStatus } from '../executable.js';
 import type { Signature } from '../signature.js';
 import { Tensor } from '../tensor.js';
 import { helpers, type Arr } from './helpers.js';
-import { runWasmRange, wasmModule, type WasmModule } from './wasm.js';
+import { runWasmRange, wasmModule, type WasmElem, type WasmModule } from './wasm.js';
 
 export type Precision = 'f64' | 'f32';
 
@@ -26,16 +26,19 @@ export function referenceForced(): boolean {
   return typeof process !== 'undefined' && process.env?.MATC_CPU === 'reference';
 }
 
-/** Which form of the program runs: the WebAssembly module (f64, where the engine has SIMD) or
- *  the JavaScript; `MATC_CPU=js` forces the JavaScript. */
+/** Which form of the program runs: the WebAssembly module of the precision (f64 or f32
+ *  buffers, where the engine has SIMD) or the JavaScript; `MATC_CPU=js` forces the JavaScript. */
 export type Engine = 'wasm' | 'js';
 
 export function engineFor(p: CpuProgramData, precision: Precision, want?: Engine): Engine {
   const env = typeof process !== 'undefined' ? process.env.MATC_CPU : undefined;
   const pick = want ?? (env === 'js' || env === 'wasm' ? env : undefined);
-  if (pick === 'js' || precision !== 'f64') return 'js';
-  return wasmModule(p) ? 'wasm' : 'js';
+  if (pick === 'js') return 'js';
+  return wasmModule(p, elemOf(precision)) ? 'wasm' : 'js';
 }
+
+/** The element size of the module that runs a precision (wasm.ts). */
+export const elemOf = (precision: Precision): WasmElem => (precision === 'f32' ? 4 : 8);
 
 type Kernel = (H: typeof helpers, D: Float64Array, IN: Arr[], INS: Int32Array | number[], OUT: Arr[], ST: Float64Array[], W: Arr[], base: number, count: number) => void;
 
@@ -125,9 +128,9 @@ const plainArray = (n: number, f32: boolean): Arr => (f32 ? new Float32Array(n) 
 export const sharedArray = (n: number, f32: boolean): Arr => (f32 ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float64Array(new SharedArrayBuffer(n * 8)));
 
 /** Runs instances base … base+count−1 of a prepared call in this thread. */
-export function runRange(c: Compiled, call: ProgramCall, W: Arr[], base: number, count: number, source: string, wasm?: { module: WasmModule; checks: readonly string[] }): void {
+export function runRange(c: Compiled, call: ProgramCall, W: Arr[], base: number, count: number, source: string, wasm?: { module: WasmModule; checks: readonly string[]; elem: WasmElem }): void {
   if (wasm) {
-    runWasmRange(wasm.module, wasm.checks, call, base, count);
+    runWasmRange(wasm.module, wasm.checks, call, base, count, wasm.elem);
     return;
   }
   try {
@@ -165,7 +168,7 @@ export function runProgram(p: CpuProgramData, sig: Signature, bind: Binding, pre
   const c = compileProgram(p);
   const call = prepareCall(c, sig, bind, precision);
   if (engineFor(p, precision, engine) === 'wasm') {
-    runRange(c, call, [], 0, bind.batchSize, p.js, { module: wasmModule(p)!, checks: p.checks ?? [] });
+    runRange(c, call, [], 0, bind.batchSize, p.js, { module: wasmModule(p, elemOf(precision))!, checks: p.checks ?? [], elem: elemOf(precision) });
     return finishCall(sig, bind, call);
   }
   const key = `${precision}:${call.sizes.join(',')}`;

@@ -30,7 +30,7 @@ import type { NodeStatus } from '../executable.js';
 import type { Signature } from '../signature.js';
 import type { Tensor } from '../tensor.js';
 import type { Arr } from './helpers.js';
-import { allocWorkspace, compileProgram, engineFor, finishCall, prepareCall, runRange, sharedArray, type Engine, type Precision } from './program.js';
+import { allocWorkspace, compileProgram, elemOf, engineFor, finishCall, prepareCall, runRange, sharedArray, type Engine, type Precision } from './program.js';
 import { wasmModule } from './wasm.js';
 
 /** Splitting is worth it when the rest of the batch takes at least this long in one thread. */
@@ -126,6 +126,7 @@ class Staging {
 
 let nextProgramId = 1;
 const programIds = new WeakMap<CpuProgramData, number>();
+const f32ProgramIds = new WeakMap<CpuProgramData, number>();
 
 export class ThreadPool {
   private workers: PoolWorker[] = [];
@@ -184,7 +185,8 @@ export class ThreadPool {
     const B = bind.batchSize;
     const call = prepareCall(c, sig, bind, precision);
     const useWasm = engineFor(p, precision, engine) === 'wasm';
-    const wasm = useWasm ? { module: wasmModule(p)!, checks: p.checks ?? [] } : undefined;
+    const elem = elemOf(precision);
+    const wasm = useWasm ? { module: wasmModule(p, elem)!, checks: p.checks ?? [], elem } : undefined;
     const W = useWasm ? [] : this.workspace(call.sizes, precision);
     if (B < 2 || this.threads < 2) {
       runRange(c, call, W, 0, B, p.js, wasm);
@@ -226,8 +228,10 @@ export class ThreadPool {
     const ST = call.ST.map((s) => this.staging.take(s.length, false) as Float64Array);
     this.staging.settle();
     const t2 = performance.now();
-    const id = programIds.get(p) ?? nextProgramId++;
-    programIds.set(p, id);
+    // the f32 module is a program of its own to the workers (they keep one module per id)
+    const ids = useWasm && elem === 4 ? f32ProgramIds : programIds;
+    const id = ids.get(p) ?? nextProgramId++;
+    ids.set(p, id);
     const workers = this.workers.slice(0, threads - 1);
     const jobs = workers.map((w) => {
       const first = !w.programs.has(id);

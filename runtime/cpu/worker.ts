@@ -68,7 +68,7 @@ parentPort?.on('message', (m: JobMessage) => {
       const w = p.wasm;
       if (!w) throw new Error('the WebAssembly module does not compile in this worker');
       const call = { D: m.D, sizes: m.sizes, IN: m.IN, INS: m.INS, OUT: m.OUT, outSizes: m.outSizes, ST: m.ST };
-      run = (base, count) => runWasmRange(w.module, w.checks, call, base, count);
+      run = (base, count) => runWasmRange(w.module, w.checks, call, base, count, m.precision === 'f32' ? 4 : 8);
     } else {
       const fn = (p.kernel ??= new Function('H', 'D', 'IN', 'INS', 'OUT', 'ST', 'W', 'base', 'count', p.js) as Kernel);
       const key = `${m.precision}:${m.sizes.join(',')}`;

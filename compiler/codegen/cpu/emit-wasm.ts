@@ -6,8 +6,8 @@
 //            table: the dimensions, then per parameter its base (an element position) and
 //            per-instance stride, per result, status entry and workspace buffer its base
 //
-// and the routines of routines.ts assembled into the same module. f64 throughout (8-byte
-// elements). Innermost loops whose body is elementwise over contiguous memory — stores and loads
+// and the routines of routines.ts assembled into the same module. f64 arithmetic throughout;
+// buffers of f64 (8-byte elements) or, in the f32 precision's module, f32 (see emitWasm). Innermost loops whose body is elementwise over contiguous memory — stores and loads
 // at (invariant + index), loads at invariant positions, reductions into an outer accumulator —
 // are vectorized with f64x2 SIMD, two vectors (four elements) per iteration with a scalar tail;
 // where two accesses to one buffer could overlap within a vector (bases one element apart) a
@@ -50,11 +50,15 @@ export interface WasmProgram {
   checks: string[];
 }
 
-export function emitWasm(p: LoopProgram): WasmProgram {
+/** The module of a program whose buffers hold f64 (elem 8) or f32 (elem 4: the f32 precision's
+ *  storage, as the JavaScript form's Float32Arrays). Arithmetic is f64 either way: an f32 element
+ *  is promoted when loaded and rounded when stored (f64x2 lanes from two f32s, and back), so the
+ *  f32 module computes what the JavaScript form computes on Float32Arrays, stores and all. */
+export function emitWasm(p: LoopProgram, elem: Elem = 8): WasmProgram {
   const checks: string[] = [];
-  const funcs: DefinedFunc[] = ROUTINES.map((r) => routineFunc(r, checks));
+  const funcs: DefinedFunc[] = ROUTINES.map((r) => routineFunc(r, checks, elem));
   funcs.push(intFunc('div'), intFunc('mod'));
-  funcs.push(runFunc(p, checks));
+  funcs.push(runFunc(p, checks, elem));
   const imports: ImportFunc[] = IMPORTS.map((x) => ({ module: 'env', name: x.name, type: { params: x.params, results: x.result === null ? [] : [x.result] } }));
   return { bytes: assemble(imports, funcs), checks };
 }
@@ -94,27 +98,35 @@ function intFunc(kind: 'div' | 'mod'): DefinedFunc {
  *  check message, i.e. does not depend on the module's list of checks. */
 const routineCache = new Map<string, DefinedFunc>();
 
-function routineFunc(r: RoutineDef, checks: string[]): DefinedFunc {
-  const cached = routineCache.get(r.name);
+/** Bytes of a buffer element: f64 or f32 storage. */
+export type Elem = 8 | 4;
+
+/** A program the f32 module cannot hold (its program then has no f32 module: the JavaScript form
+ *  runs the f32 precision). */
+export class MixedElements extends Error {}
+
+function routineFunc(r: RoutineDef, checks: string[], elem: Elem): DefinedFunc {
+  const key = `${elem}:${r.name}`;
+  const cached = routineCache.get(key);
   if (cached) return cached;
   const own: string[] = [];
-  const f = compileRoutine(r, own);
+  const f = compileRoutine(r, own, elem);
   if (own.length === 0) {
-    routineCache.set(r.name, f);
+    routineCache.set(key, f);
     return f;
   }
-  return compileRoutine(r, checks);
+  return compileRoutine(r, checks, elem);
 }
 
-function compileRoutine(r: RoutineDef, checks: string[]): DefinedFunc {
-  const fc = new FnCompiler(r.params.map((x) => x.name), r.params.map((x) => vt(x.ty)), checks, 'routine');
+function compileRoutine(r: RoutineDef, checks: string[], elem: Elem): DefinedFunc {
+  const fc = new FnCompiler(r.params.map((x) => x.name), r.params.map((x) => vt(x.ty)), checks, 'routine', elem);
   fc.stmts(r.body);
   if (r.result) fc.code.local(op.localGet, fc.local(r.result.name, vt(r.result.ty)));
   return { type: { params: r.params.map((x) => vt(x.ty)), results: r.result ? [vt(r.result.ty)] : [] }, locals: fc.locals, code: fc.code };
 }
 
-function runFunc(p: LoopProgram, checks: string[]): DefinedFunc {
-  const fc = new FnCompiler(['hdr', 'base', 'count'], [I32, I32, I32], checks, 'run');
+function runFunc(p: LoopProgram, checks: string[], elem: Elem): DefinedFunc {
+  const fc = new FnCompiler(['hdr', 'base', 'count'], [I32, I32, I32], checks, 'run', elem, p.ints);
   const c = fc.code;
   // the header table
   let slot = 0;
@@ -122,8 +134,9 @@ function runFunc(p: LoopProgram, checks: string[]): DefinedFunc {
     c.local(op.localGet, 0).mem(op.i32Load, 2, 4 * slot++).local(op.localSet, fc.local(name, I32));
   };
   p.dims.forEach((_, i) => read(`d${i}`));
-  // f64 arithmetic: the machine epsilon 2⁻⁵²
-  c.f64(2 ** -52).local(op.localSet, fc.local('eps', F64));
+  // the machine epsilon of the storage precision (2⁻⁵², or 2⁻²³ for f32 storage: the JavaScript
+  // form's D[last])
+  c.f64(elem === 8 ? 2 ** -52 : 2 ** -23).local(op.localSet, fc.local('eps', F64));
   for (let i = 0; i < p.params; i++) {
     read(`in${i}`);
     read(`is${i}`);
@@ -173,10 +186,28 @@ class FnCompiler {
     types: ValType[],
     private checks: string[],
     private kind: 'routine' | 'run',
+    /** bytes of a buffer element (f64 or f32 storage) */
+    private elem: Elem = 8,
+    /** the int parameters and results, whose buffers hold f64 in every precision */
+    private ints: { params: number[]; results: number[] } = { params: [], results: [] },
   ) {
     params.forEach((n, i) => this.names.set(n, i));
     this.nparams = params.length;
     void types;
+  }
+
+  /** Bytes of an element of buf: the module's, or 8 for the buffer of an int parameter or
+   *  result (f64 in every precision). */
+  private elemOf(buf: Buf): Elem {
+    if (this.elem === 8) return 8;
+    if (buf.k === 'in' && this.ints.params.includes(buf.i)) return 8;
+    if (buf.k === 'out' && this.ints.results.includes(buf.i)) return 8;
+    return this.elem;
+  }
+
+  /** log2 of buf's element size: element index → byte address */
+  private shift(buf: Buf): number {
+    return this.elemOf(buf) === 8 ? 3 : 2;
   }
 
   local(name: string, t: ValType): number {
@@ -253,8 +284,8 @@ class FnCompiler {
   /** Pushes the byte address of buf[at]; returns the constant byte offset for the immediate. */
   private address(buf: Buf, at: Expr): number {
     const k = this.position(buf, at);
-    this.code.i32(3).emit(op.i32Shl);
-    return k * 8;
+    this.code.i32(this.shift(buf)).emit(op.i32Shl);
+    return k * this.elemOf(buf);
   }
 
   // ---- scalar expressions -------------------------------------------------------------------------
@@ -276,7 +307,8 @@ class FnCompiler {
         return;
       case 'load': {
         const off = this.address(e.buf, e.at);
-        c.mem(op.f64Load, 3, off);
+        if (this.elemOf(e.buf) === 4) c.mem(op.f32Load, 2, off).emit(op.f64PromoteF32);
+        else c.mem(op.f64Load, 3, off);
         return;
       }
       case 'fun':
@@ -346,12 +378,12 @@ class FnCompiler {
         this.callRoutine(e.fn, e.args);
         return;
       case 'rand':
-        // the f64 form (WebAssembly programs run in f64)
+        // the storage precision's form (its eps), as the JavaScript form
         c.i32(e.normal ? 1 : 0);
         this.expr(e.key);
         this.expr(e.stream);
         this.expr(e.e);
-        c.f64(2 ** -52);
+        c.f64(this.elem === 8 ? 2 ** -52 : 2 ** -23);
         c.call(importIndex('rand'));
         return;
     }
@@ -466,7 +498,8 @@ class FnCompiler {
       case 'store': {
         const off = this.address(s.buf, s.at);
         this.expr(s.value);
-        c.mem(op.f64Store, 3, off);
+        if (this.elemOf(s.buf) === 4) c.emit(op.f32DemoteF64).mem(op.f32Store, 2, off);
+        else c.mem(op.f64Store, 3, off);
         return;
       }
       case 'for':
@@ -504,12 +537,13 @@ class FnCompiler {
       }
       case 'copy': {
         // memory.copy(dst, src, bytes)
+        if (this.elemOf(s.dst) !== this.elemOf(s.src)) throw new MixedElements('a copy between an int buffer (f64) and an f32 one');
         const d = this.address(s.dst, s.dstAt);
         if (d) c.i32(d).emit(op.i32Add);
         const r = this.address(s.src, s.srcAt);
         if (r) c.i32(r).emit(op.i32Add);
         this.expr(s.n);
-        c.i32(3).emit(op.i32Shl).memoryCopy();
+        c.i32(this.shift(s.dst)).emit(op.i32Shl).memoryCopy();
         return;
       }
       case 'check': {
@@ -650,7 +684,9 @@ class FnCompiler {
         case 'store': {
           const off = this.vAddress(st.buf, st.at, s.v, copy);
           this.vexpr(st.value, s.v, plan, copy);
-          c.simdMem(simd.v128Store, 3, off);
+          // f32 storage: both lanes rounded into the low 64 bits, which are stored
+          if (this.elemOf(st.buf) === 4) c.simd(simd.f32x4DemoteF64x2Zero).simdMem(simd.v128Store64Lane, 3, off).emit(0);
+          else c.simdMem(simd.v128Store, 3, off);
           break;
         }
         default:
@@ -663,8 +699,8 @@ class FnCompiler {
   private vAddress(buf: Buf, at: Expr, v: string, copy: number): number {
     const base = contiguousBase(at, v)!;
     const k = this.position(buf, { k: 'ibin', op: 'add', a: base, b: { k: 'var', name: v, ty: 'i' } });
-    this.code.i32(3).emit(op.i32Shl);
-    return (k + 2 * copy) * 8;
+    this.code.i32(this.shift(buf)).emit(op.i32Shl);
+    return (k + 2 * copy) * this.elemOf(buf);
   }
 
   /** Pushes the f64x2 of an expression at lanes (v + 2·copy, v + 2·copy + 1); comparisons and
@@ -689,7 +725,9 @@ class FnCompiler {
         return;
       case 'load': {
         const off = this.vAddress(e.buf, e.at, v, copy);
-        c.simdMem(simd.v128Load, 3, off);
+        // f32 storage: two f32s (64 bits) promoted to the two f64 lanes
+        if (this.elemOf(e.buf) === 4) c.simdMem(simd.v128Load64Zero, 3, off).simd(simd.f64x2PromoteLowF32x4);
+        else c.simdMem(simd.v128Load, 3, off);
         return;
       }
       case 'fun':

@@ -79,6 +79,9 @@ export interface LoopProgram {
   params: number;
   results: { size: Expr }[];
   status: number;
+  /** the int parameters and results (scalars): their buffers hold f64 in every precision (the
+   *  f32 precision's arrays keep ints in f64, exact beyond f32's 2²⁴) */
+  ints?: { params: number[]; results: number[] };
 }
 
 // ---- constructors ------------------------------------------------------------------------------------

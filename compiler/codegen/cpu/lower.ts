@@ -940,6 +940,10 @@ class Lower {
       params: f.params.length,
       results,
       status: f.status.length,
+      ints: {
+        params: f.params.flatMap((p, i) => (isInt(p.node) ? [i] : [])),
+        results: f.results.flatMap((r, i) => (isInt(r.node) ? [i] : [])),
+      },
     };
   }
 }

@@ -9,8 +9,9 @@ import { InternalError } from '../../../core/errors.js';
 import type { CpuProgramData } from '../../../core/executable.js';
 import { type Func, funcRoots, reachable } from '../../ir/node.js';
 import { emitJs } from './emit-js.js';
-import { emitWasm } from './emit-wasm.js';
+import { MixedElements, emitWasm, type WasmProgram } from './emit-wasm.js';
 import { lowerCpu } from './lower.js';
+import type { LoopProgram } from './loop-ir.js';
 
 /** Characters of JavaScript up to which a function's CPU program is one function, and assembled
  *  into WebAssembly too. Engines compile one function that large slowly: generated chains of a
@@ -53,5 +54,18 @@ export function genCpuProgram(f: Func): CpuProgramData {
   // a large program: JavaScript split into functions, no WebAssembly
   if (js.length > MAX_CPU_PROGRAM_CHARS || forced) return { js: emitJs(p, forced ?? CPU_CHUNK_CHARS), dims: p.dims, buffers: p.buffers };
   const w = emitWasm(p);
-  return { js, wasm: toBase64(w.bytes), checks: w.checks, dims: p.dims, buffers: p.buffers };
+  // the f32-storage module (the f32 precision's; arithmetic in f64 as the JavaScript form's)
+  const w32 = emitF32(p);
+  if (w32 && w32.checks.join('\n') !== w.checks.join('\n')) throw new InternalError(`${f.name}: the f32 module's range checks differ from the f64 module's`);
+  return { js, wasm: toBase64(w.bytes), ...(w32 ? { wasm32: toBase64(w32.bytes) } : {}), checks: w.checks, dims: p.dims, buffers: p.buffers };
+}
+
+/** The f32 module, or undefined where it cannot be built (MixedElements). */
+function emitF32(p: LoopProgram): WasmProgram | undefined {
+  try {
+    return emitWasm(p, 4);
+  } catch (e) {
+    if (e instanceof MixedElements) return undefined;
+    throw e;
+  }
 }

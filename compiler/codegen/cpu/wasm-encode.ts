@@ -75,13 +75,13 @@ export const op = {
   unreachable: 0x00, block: 0x02, loop: 0x03, if: 0x04, else: 0x05, end: 0x0b, br: 0x0c, brIf: 0x0d, return: 0x0f, call: 0x10,
   drop: 0x1a, select: 0x1b,
   localGet: 0x20, localSet: 0x21, localTee: 0x22,
-  i32Load: 0x28, f64Load: 0x2b, f64Store: 0x39,
+  i32Load: 0x28, f32Load: 0x2a, f64Load: 0x2b, f32Store: 0x38, f64Store: 0x39,
   i32Const: 0x41, f64Const: 0x44,
   i32Eqz: 0x45, i32Eq: 0x46, i32Ne: 0x47, i32LtS: 0x48, i32GtS: 0x4a, i32LeS: 0x4c, i32GeS: 0x4e,
   f64Eq: 0x61, f64Ne: 0x62, f64Lt: 0x63, f64Gt: 0x64, f64Le: 0x65, f64Ge: 0x66,
   i32Add: 0x6a, i32Sub: 0x6b, i32Mul: 0x6c, i32DivS: 0x6d, i32RemS: 0x6f, i32And: 0x71, i32Or: 0x72, i32Xor: 0x73, i32Shl: 0x74,
   f64Abs: 0x99, f64Neg: 0x9a, f64Sqrt: 0x9f, f64Add: 0xa0, f64Sub: 0xa1, f64Mul: 0xa2, f64Div: 0xa3, f64Min: 0xa4, f64Max: 0xa5,
-  f64ConvertI32S: 0xb7,
+  f64ConvertI32S: 0xb7, f32DemoteF64: 0xb6, f64PromoteF32: 0xbb,
   // 64-bit integers (the binary16/bfloat16 roundings work on an f64's bits)
   i64Const: 0x42, i64LtU: 0x54, i64LeU: 0x58, i64GeU: 0x5a, i64Add: 0x7c, i64Sub: 0x7d, i64And: 0x83, i64Or: 0x84,
   i64Xor: 0x85, i64Shl: 0x86, i64ShrU: 0x88, i64ReinterpretF64: 0xbd, f64ReinterpretI64: 0xbf,
@@ -89,7 +89,7 @@ export const op = {
 
 /** SIMD opcodes (prefix 0xfd). */
 export const simd = {
-  v128Load: 0, v128Store: 11, f64x2Splat: 20, f64x2ExtractLane: 33, f64x2ReplaceLane: 34,
+  v128Load: 0, v128Store: 11, v128Store64Lane: 91, v128Load64Zero: 93, f32x4DemoteF64x2Zero: 94, f64x2PromoteLowF32x4: 95, f64x2Splat: 20, f64x2ExtractLane: 33, f64x2ReplaceLane: 34,
   f64x2Eq: 71, f64x2Ne: 72, f64x2Lt: 73, f64x2Gt: 74, f64x2Le: 75, f64x2Ge: 76,
   v128And: 78, v128Bitselect: 82,
   f64x2Abs: 236, f64x2Neg: 237, f64x2Sqrt: 239, f64x2Add: 240, f64x2Sub: 241, f64x2Mul: 242, f64x2Div: 243, f64x2Min: 244, f64x2Max: 245,
