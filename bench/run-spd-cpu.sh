@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=${1:-256,1024}
 batch=${2:-128}
-stamp=$(date -u +%Y-%m-%d)
+stamp=${STAMP:-$(date -u +%Y-%m-%d)}  # STAMP=… keeps an earlier run of the day
 out=bench/raw
 mkdir -p "$out"
 PY=${PYTHON:-/usr/bin/python3}
