@@ -112,6 +112,16 @@ test('the analysis: rounded-only inputs, rounded results, states proven by a gre
   assert.deepEqual([c.results.s1, c.results.s2, c.results.s3], ['f16', 'f16', 'f32']);
 });
 
+test('a rounding of a 16-bit input is read from the input: the schedules of ingd_f16 hold no copy of its states or statistics', () => {
+  const p = compileProgram('import "spd.mat"', { path: 'lowp-schedule.mat' });
+  const text = scheduleText(p, 'ingd_f16', 'schedule');
+  // slot lines name the node they hold ("S3  p*p  %31: f[p, p] = half %mA"); a rounding of a
+  // parameter (or of a branch's capture of one: %a.1) would be a copy of a 16-bit input
+  const copies = text.split('\n').filter((l) => /= (half|bfloat) %(A|B|mA|mB|PA|PB|a|g)(\.\d+)?$/.test(l));
+  assert.deepEqual(copies, []);
+  assert.match(text, /= half %\d+$/m, 'roundings of computed values are still there');
+});
+
 const mod = compile(SRC, { path: 'lowp-storage.mat' });
 
 test('CPU: a proven state is read through its rounding; an unproven one as it is', async () => {

@@ -331,6 +331,7 @@ class GridGen extends InstanceGen {
   protected override emitNode(n: Node): void {
     if (this.segmentDepth > 0) return super.emitNode(n);
     if (this.store.has(n)) return;
+    if (this.roundedStoredInput(n)) return;
     if (n.op === 'param') return;
     const t = n.type;
     if (n.op === 'proj' || (n.op === 'nograd' && this.store.get(n.args[0]!)?.k !== 'view' && this.store.has(n.args[0]!))) return super.emitNode(n);

@@ -382,6 +382,7 @@ export class InstanceGen {
 
   protected emitNode(n: Node): void {
     if (this.store.has(n)) return;
+    if (this.roundedStoredInput(n)) return;
     if (n.op === 'param') return; // function params are bound up front; region params by their owner
     if (n.op === 'opt' || n.op === 'root' || n.op === 'custom') throw new InternalError('WGSL: declarative nodes must be expanded before code generation');
     if (isSpectral(n.op)) throw new InternalError(`WGSL: ${n.op} must be lowered by the expand stage before code generation`);
@@ -1035,6 +1036,16 @@ export class InstanceGen {
   protected storage(): { params: (StorageFormat | undefined)[]; results: (StorageFormat | undefined)[] } {
     if (process.env.MATC_HALF_STORAGE === '0') return { params: [], results: [] };
     return storageOf(this.f);
+  }
+
+  /** A rounding of an input held in that format is the input itself (the rounding is the
+   *  identity on its values): read from the input, never materialized. */
+  protected roundedStoredInput(n: Node): boolean {
+    if (n.op !== 'half' && n.op !== 'bfloat') return false;
+    const st = this.store.get(n.args[0]!);
+    if (st?.k !== 'input' || this.inputs[st.index]?.half !== (n.op === 'half' ? 'f16' : 'bf16')) return false;
+    this.store.set(n, st);
+    return true;
   }
 
   /** Element `e` (a flat i32 index) of input i: its f32 word, or its 16-bit value decoded. */
