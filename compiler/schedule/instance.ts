@@ -5,12 +5,17 @@
 
 import { Dim, parseDim } from '../../core/dims.js';
 import type { VariantData, VariantWhen } from '../../core/executable.js';
-import { instanceBindings, type InstanceKernelSpec } from '../../core/instance-layout.js';
+import { instanceBindings, type InstanceKernelSpec, type KernelIO } from '../../core/instance-layout.js';
 import type { Schedule } from '../../core/schedule.js';
 import { genInstanceKernel } from '../codegen/wgsl/instance.js';
 import type { Func } from '../ir/node.js';
 
 const sum = (texts: readonly string[]): string => texts.reduce((acc, t) => acc.add(parseDim(t)), Dim.const(0)).toString();
+
+/** The 32-bit words an input or output takes per instance (a 16-bit one: ⌈n / 2⌉; ioWords). */
+export function ioWordsText(io: KernelIO): string {
+  return io.half ? Dim.floorDiv(parseDim(io.size).add(Dim.const(1)), Dim.const(2)).toString() : io.size;
+}
 
 /** The one-launch schedule of an instance kernel. */
 export function instanceSchedule(spec: InstanceKernelSpec): Schedule {
@@ -19,8 +24,8 @@ export function instanceSchedule(spec: InstanceKernelSpec): Schedule {
     buffers: [
       { name: 'uni', kind: 'uniform', elems: '0', perInstance: false },
       { name: 'scratch', kind: 'scratch', elems: sum(spec.slots), perInstance: true },
-      { name: 'in', kind: 'input', elems: sum(spec.inputs.map((i) => i.size)), perInstance: true },
-      { name: 'out', kind: 'output', elems: sum(spec.outputs.map((o) => o.size)), perInstance: true },
+      { name: 'in', kind: 'input', elems: sum(spec.inputs.map(ioWordsText)), perInstance: true },
+      { name: 'out', kind: 'output', elems: sum(spec.outputs.map(ioWordsText)), perInstance: true },
     ],
     steps: [
       {

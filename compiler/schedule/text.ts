@@ -12,11 +12,11 @@
 import { Dim, parseDim } from '../../core/dims.js';
 import { CompileError, type Program } from '../compile.js';
 import { genInstanceKernel, type SlotNote } from '../codegen/wgsl/instance.js';
-import { type InstanceKernelSpec, uniformIndex } from '../../core/instance-layout.js';
+import { type InstanceKernelSpec, type KernelIO, uniformIndex } from '../../core/instance-layout.js';
 import { printSchedule, verifySchedule, type ScheduleStep } from '../../core/schedule.js';
 import { gridVariant } from './grid.js';
 import { InternalError } from '../../core/errors.js';
-import { instanceSchedule } from './instance.js';
+import { instanceSchedule, ioWordsText } from './instance.js';
 import { type Func, type Node, reachable, scopes } from '../ir/node.js';
 import { printFunc } from '../ir/printer.js';
 
@@ -152,11 +152,12 @@ function planText(label: string, f: Func): string {
   });
   out.push(`  inputs     binding 2 (read), per input an offset and a per-instance stride (0 = shared by the batch):`);
   const iw = Math.max(4, ...spec.inputs.map((x) => x.name.length));
-  spec.inputs.forEach((x, i) => out.push(`    IN${String(i).padEnd(2)} ${x.name.padEnd(iw)}  [${(x.shape ?? []).join(', ')}]  ${x.size} per instance`));
+  const half = (x: KernelIO): string => (x.half ? `, ${x.half === 'f16' ? 'binary16' : 'bfloat16'} (${ioWordsText(x)} words: 16-bit storage)` : '');
+  spec.inputs.forEach((x, i) => out.push(`    IN${String(i).padEnd(2)} ${x.name.padEnd(iw)}  [${(x.shape ?? []).join(', ')}]  ${x.size} per instance${half(x)}`));
   out.push(`  outputs    binding 3, instance-major per output:`);
   const ow = Math.max(4, ...spec.outputs.map((x) => x.name.length));
   spec.outputs.forEach((x, i) =>
-    out.push(`    OUT${String(i).padEnd(2)} ${x.name.padEnd(ow)}  ${x.kind === 'result' ? `[${(x.shape ?? []).join(', ')}]  ${x.size} per instance` : 'status, 1 per instance'}`),
+    out.push(`    OUT${String(i).padEnd(2)} ${x.name.padEnd(ow)}  ${x.kind === 'result' ? `[${(x.shape ?? []).join(', ')}]  ${x.size} per instance${half(x)}` : 'status, 1 per instance'}`),
   );
   out.push(
     `  uniforms   ${nUni} i32 (binding 0): [0..3] batch, scratch per instance, instance base, 0; ` +
