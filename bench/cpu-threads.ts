@@ -10,7 +10,7 @@
 // process.cpuUsage(), which counts its worker threads), and goes on until --reps pairs were kept
 // or --max-seconds passed; the pairs tried and kept are reported.
 //
-//   node dist/bench/cpu-threads.js [--reps N] [--threads T] [--only qr,ied,less] [--json FILE]
+//   node dist/bench/cpu-threads.js [--reps N] [--threads T] [--only qr,ied,less] [--precision f64|f32] [--json FILE]
 //                                  [--max-other F --max-seconds S]
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -61,7 +61,8 @@ async function measured<T>(f: () => Promise<T>): Promise<{ ms: number; other: nu
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { reps: { type: 'string' }, threads: { type: 'string' }, only: { type: 'string' }, json: { type: 'string' }, 'max-other': { type: 'string' }, 'max-seconds': { type: 'string' } } });
+  const { values } = parseArgs({ options: { reps: { type: 'string' }, threads: { type: 'string' }, only: { type: 'string' }, json: { type: 'string' }, 'max-other': { type: 'string' }, 'max-seconds': { type: 'string' }, precision: { type: 'string' } } });
+  const precision = values.precision === 'f32' ? 'f32' : 'f64';
   const maxOther = values['max-other'] === undefined ? Infinity : Number(values['max-other']);
   const maxSeconds = Number(values['max-seconds'] ?? 600);
   const reps = Number(values.reps ?? 15);
@@ -75,8 +76,8 @@ async function main(): Promise<void> {
     const path = join(stdlibDir(), c.file);
     const fn = compile(readFileSync(path, 'utf8'), { path }).fn(c.fn);
     const d = benchInputs(fn, c.dims, c.batch, 1);
-    const one = new CpuBackend({ threads: 1, engine: 'wasm' });
-    const many = new CpuBackend({ threads: T, engine: 'wasm' });
+    const one = new CpuBackend({ threads: 1, engine: 'wasm', precision });
+    const many = new CpuBackend({ threads: T, engine: 'wasm', precision });
     const call = async (b: CpuBackend): Promise<Record<string, Tensor>> => {
       const opts = { dims: d.callDims, backend: b };
       if (c.phase === 'fwd') return (await fn.forward(d.inputs, opts)).outputs;
