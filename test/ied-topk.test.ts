@@ -14,6 +14,7 @@ import { Tensor } from '../runtime/tensor.js';
 import { Rng } from '../runtime/random.js';
 import { loadFixture } from './oracles/fixtures.js';
 import { assertClose } from './util/approx.js';
+import { randomOrthogonal, symFromEigen } from './util/dense.js';
 import { WebGpuBackend } from '../runtime/webgpu/backend.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
 
@@ -79,20 +80,9 @@ test('WebGPU (f32): ied_topk stops at the f32 tolerance on a matrix with clear g
   // (~1e-6), so PMaF's 1e-7 is met only when that noise happens to fall below it
   const m = 100;
   const rng = new Rng(31);
-  const Q = Float64Array.from(rng.normals(m * m));
-  for (let j = 0; j < m; j++) {
-    for (let p = 0; p < j; p++) {
-      let d = 0;
-      for (let i = 0; i < m; i++) d += Q[i * m + j]! * Q[i * m + p]!;
-      for (let i = 0; i < m; i++) Q[i * m + j]! -= d * Q[i * m + p]!;
-    }
-    let s = 0;
-    for (let i = 0; i < m; i++) s += Q[i * m + j]! ** 2;
-    for (let i = 0; i < m; i++) Q[i * m + j]! /= Math.sqrt(s);
-  }
-  const lam = Float64Array.from({ length: m }, (_, i) => (i === 0 ? 100 : i === 1 ? 50 : 10 * rng.next()));
-  const X = new Float64Array(m * m);
-  for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) for (let p = 0; p < m; p++) X[i * m + j]! += Q[i * m + p]! * lam[p]! * Q[j * m + p]!;
+  const Q = randomOrthogonal(rng, m);
+  const lam = Array.from({ length: m }, (_, i) => (i === 0 ? 100 : i === 1 ? 50 : 10 * rng.next()));
+  const X = symFromEigen(Q, lam);
   const mod = compile(readFileSync(path, 'utf8'), { path });
   const gpu = await mod.fn('ied_topk').forward({ X: new Tensor([m, m], X) }, { dims: { k: 2 }, backend: new WebGpuBackend(ctx) });
   const cpu = await mod.fn('ied_topk').forward({ X: new Tensor([m, m], X) }, { dims: { k: 2 } });

@@ -29,6 +29,7 @@ import { Tensor } from '../runtime/tensor.js';
 import { MatcRuntimeError } from '../core/errors.js';
 import { decodeHalf, encodeHalf, roundBF16, roundF16 } from '../core/lowp.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
+import { withEnv } from './util/env.js';
 
 after(releaseSharedGpu);
 
@@ -187,9 +188,7 @@ function stepInputs(seed: number, n = 4, m = 4) {
 
 /** `steps` steps (T = 2: update and pass-through steps alternate) from the init state. */
 async function steps(fn: string, backend: WebGpuBackend | CpuBackend, count: number, halfStorage: boolean): Promise<Record<string, Float64Array>> {
-  const prev = process.env.MATC_HALF_STORAGE;
-  if (!halfStorage) process.env.MATC_HALF_STORAGE = '0';
-  try {
+  return withEnv('MATC_HALF_STORAGE', halfStorage ? process.env.MATC_HALF_STORAGE : '0', async () => {
     // a module of its own: kernels are generated at its first call, under the setting above
     const spd = compile(spdSrc, { path: `lowp-${fn}-${halfStorage}.mat` });
     let st: Record<string, Tensor> | undefined;
@@ -205,29 +204,21 @@ async function steps(fn: string, backend: WebGpuBackend | CpuBackend, count: num
       st = rest as Record<string, Tensor>;
     }
     return Object.fromEntries(Object.entries({ W: W!, ...st! }).map(([k, v]) => [k, Float64Array.from(v.data)]));
-  } finally {
-    if (prev === undefined) delete process.env.MATC_HALF_STORAGE;
-    else process.env.MATC_HALF_STORAGE = prev;
-  }
+  });
 }
 
 test('WebGPU: INGD and KFAC with 16-bit factors: 16-bit buffers give the numbers of f32 buffers, on both execution models', async (t) => {
   const ctx = await gpuOrSkip(t);
   if (!ctx) return;
   const gpu = new WebGpuBackend(ctx);
-  const prevSched = process.env.MATC_SCHEDULE;
-  try {
-    for (const sched of ['instance', 'grid']) {
-      process.env.MATC_SCHEDULE = sched;
+  for (const sched of ['instance', 'grid']) {
+    await withEnv('MATC_SCHEDULE', sched, async () => {
       for (const fn of ['ingd_f16', 'kfac_bf16']) {
         const a = await steps(fn, gpu, 3, true);
         const b = await steps(fn, gpu, 3, false);
         for (const k of Object.keys(b)) assert.deepEqual(Array.from(a[k]!), Array.from(b[k]!), `${sched} ${fn}: ${k}`);
       }
-    }
-  } finally {
-    if (prevSched === undefined) delete process.env.MATC_SCHEDULE;
-    else process.env.MATC_SCHEDULE = prevSched;
+    });
   }
 });
 
