@@ -12,7 +12,7 @@ import { runExecutableCpu } from '../runtime/cpu/backend.js';
 import type { Executable, NodeStatus } from '../runtime/executable.js';
 import { Tensor } from '../runtime/tensor.js';
 import { MatcRuntimeError } from '../core/errors.js';
-import { execResident, jvpInputs, jvpResults, readResident, residentStatus, runsResident, summarize, vjpInputs, vjpResults, vjpResultsResident, type CallStatus } from '../runtime/call.js';
+import { execResident, fillInto, intoArrays, jvpInputs, jvpResults, readResident, residentStatus, runsResident, summarize, vjpInputs, vjpResults, vjpResultsResident, type CallStatus } from '../runtime/call.js';
 import type { GpuTensor } from '../runtime/gpu-tensor.js';
 import type { ResidentRaw } from '../runtime/gpu-tensor.js';
 import type { Backend } from '../runtime/backend.js';
@@ -30,6 +30,13 @@ export interface CallOptions {
   /** keep the results on the device as GpuTensors (a WebGPU backend only); the status then
    *  arrives as a promise. Inputs may be GpuTensors with or without it. */
   resident?: boolean;
+  /** forward only: tensors to hold results, by result name (a training loop passes the results
+   *  of the step before the last): each result is written into its tensor's array — by the CPU
+   *  programs directly when the array is of the element type they write, otherwise copied — and
+   *  that tensor is returned, so a call allocates no arrays for them. A tensor must have the
+   *  result's shape (batch included) and share no memory with an input or another result
+   *  (MATR115). */
+  into?: Record<string, Tensor>;
 }
 
 export { summarize, type CallStatus };
@@ -185,14 +192,20 @@ export class CompiledFn {
     const exe = this.executable(mode);
     const bind = bindInputs(exe.signature, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), strictDims: true });
     const backend = opts.backend ?? this.module.defaultBackend;
+    // results into the caller's tensors (CallOptions.into): validated here, given to the backend,
+    // and copied into where the backend allocated its own arrays
+    const into = opts.into && mode === 'forward' ? intoArrays(this.name, exe.signature, bind, opts.into, opts.resident === true) : undefined;
+    if (into) bind.into = into.arrays;
+    const held = (outputs: Record<string, Tensor>): Record<string, Tensor> => (into ? fillInto(outputs, into.tensors) : outputs);
     if (runsResident(bind, opts.resident)) {
       const r = await execResident(backend, exe, bind, opts.f32);
       if (opts.resident) return { resident: r, bind, backend: backend! };
-      return { ...(await readResident(r)), bind };
+      const host = await readResident(r);
+      return { ...host, outputs: held(host.outputs), bind };
     }
     // f32: the reference interpreter's prediction of GPU rounding, whatever the backend
     const r = backend && !opts.f32 ? await backend.run(exe, bind) : await runExecutableCpu(exe, bind, { ...(opts.f32 ? { f32: true } : {}) });
-    return { ...r, bind };
+    return { ...r, outputs: held(r.outputs), bind };
   }
 
   /** Collection inputs given as arrays, flattened into their element names. */

@@ -32,6 +32,10 @@ export interface Binding {
   /** per parameter: its tensor, its instance shape and whether it is batched; for a GpuTensor
    *  (runtime/gpu-tensor.ts) `resident` is it and `tensor` has its shape but no host data */
   inputs: { param: BoundParam; tensor: Tensor; shape: number[]; batched: boolean; resident?: GpuTensor }[];
+  /** per result: an array the caller gave to hold it (CallOptions.into), which a backend may
+   *  write the result into instead of allocating one (the CPU programs do, when its element type
+   *  is the one they would allocate); the API copies into it otherwise */
+  into?: readonly (Float64Array | Float32Array | undefined)[];
 }
 
 export interface BindOptions {

@@ -13,6 +13,7 @@ import { GpuTensor } from './gpu-tensor.js';
 import type { Backend } from './backend.js';
 import type { Executable, RawResult } from './executable.js';
 import type { ResidentRaw, ResidentStatus } from './gpu-tensor.js';
+import type { Signature } from './signature.js';
 
 export interface CallStatus {
   /** false if a solver did not converge, a backward solve was singular or an output is not finite */
@@ -246,4 +247,50 @@ export async function vjpResultsResident(backend: Backend, out: Record<string, G
     }
   }
   return { outputs, gradients };
+}
+
+// ---- results into the caller's tensors (CallOptions.into) ------------------------------------------
+
+/** Checks the tensors a caller gave to hold results (MATR115) and returns, per result, the array
+ *  a backend may write it into. */
+export function intoArrays(fn: string, sig: Signature, bind: Binding, into: Record<string, unknown>, resident: boolean): { arrays: (Float64Array | Float32Array | undefined)[]; tensors: Record<string, Tensor> } {
+  const bad = (msg: string): never => {
+    throw new MatcRuntimeError('MATR115', `${fn}: into: ${msg}`);
+  };
+  if (resident) bad('a resident call returns its results on the device (GpuTensors); into holds host results');
+  const names = sig.results.map((r) => r.name);
+  // memory is shared when two arrays' byte ranges in one buffer overlap
+  type View = { buffer: ArrayBufferLike; byteOffset: number; byteLength: number };
+  const overlaps = (a: View, b: View): boolean => a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+  const seen: View[] = [];
+  const inputs: View[] = bind.inputs.filter((i) => !i.resident).map((i) => i.tensor.data);
+  const arrays = names.map(() => undefined as Float64Array | Float32Array | undefined);
+  const tensors: Record<string, Tensor> = {};
+  for (const [name, t] of Object.entries(into)) {
+    const k = names.indexOf(name);
+    if (k < 0) bad(`${fn} has no result '${name}'${closestName(name, names) ? ` (did you mean '${closestName(name, names)}'?)` : ''}; its results: ${names.join(', ')}`);
+    if (!(t instanceof Tensor)) bad(`'${name}' is not a Tensor`);
+    const tensor = t as Tensor;
+    const shape = [...bind.batch, ...sig.results[k]!.shape.map((d) => d.eval(bind.dims))];
+    if (tensor.shape.length !== shape.length || tensor.shape.some((d, i) => d !== shape[i])) bad(`'${name}' has shape [${tensor.shape.join(', ')}], the result [${shape.join(', ')}]`);
+    if (inputs.some((x) => overlaps(x, tensor.data))) bad(`'${name}' shares its memory with an input of the call (the inputs are read while results are written)`);
+    if (seen.some((x) => overlaps(x, tensor.data))) bad(`'${name}' shares its memory with another result's tensor`);
+    seen.push(tensor.data);
+    arrays[k] = tensor.data;
+    tensors[name] = tensor;
+  }
+  return { arrays, tensors };
+}
+
+/** The results, each held in the caller's tensor where into gave one (copied into it when the
+ *  backend wrote an array of its own). */
+export function fillInto(outputs: Record<string, Tensor>, into: Record<string, Tensor>): Record<string, Tensor> {
+  const out = { ...outputs };
+  for (const [name, t] of Object.entries(into)) {
+    const got = outputs[name];
+    if (!got) continue;
+    if (got.data !== t.data) t.data.set(got.data);
+    out[name] = t;
+  }
+  return out;
 }

@@ -117,7 +117,14 @@ export function prepareCall(c: Compiled, sig: Signature, bind: Binding, precisio
   });
   const INS = bind.inputs.map((inp) => (inp.batched ? inp.shape.reduce((a, b) => a * b, 1) : 0));
   const outSizes = sig.results.map((r) => r.shape.reduce((a, d) => a * d.eval(bind.dims), 1));
-  const OUT = outSizes.map((s, i) => alloc(s * B, f32 && !sig.results[i]!.int));
+  // a result array the caller gave (CallOptions.into) when it is of the element type this call
+  // writes (f64, or f32 for an f32-precision real): no allocation, no first-touch page faults
+  const OUT = outSizes.map((s, i) => {
+    const given = bind.into?.[i];
+    const wantF32 = f32 && !sig.results[i]!.int;
+    if (given && given.length === s * B && given instanceof (wantF32 ? Float32Array : Float64Array)) return given;
+    return alloc(s * B, wantF32);
+  });
   const ST = sig.status.map(() => alloc(3 * B, false) as Float64Array);
   return { D, IN, INS, OUT, ST, sizes, outSizes };
 }
