@@ -82,6 +82,10 @@ optimizer leak(w: vec[n], g: vec[n]) =
   let m2 = if mod(t, 2) == 0 then f16(0.5 * m + g) else m + g
   in m <- m2, w <- w - 0.1 * m2, t <- t + 1
 
+optimizer reset(w: vec[n], g: vec[n]) =
+  state z: vec[n] = zeros(n), o: vec[n] = ones(n)
+  w <- w - 0.1 * (g + z + o), z <- zeros(n), o <- f16(o)
+
 optimizer chain(w: vec[n], g: vec[n]) =
   state s1: vec[n] = zeros(n), s2: vec[n] = zeros(n), s3: vec[n] = zeros(n), t: int = 0
   let c = mod(t, 2) == 0,
@@ -108,6 +112,7 @@ test('the analysis: rounded-only inputs, rounded results, states proven by a gre
   assert.deepEqual(st('keep').results.w, 'f32');
   assert.deepEqual(st('leak').params.m, 'f32', 'm + g leaves binary16');
   assert.deepEqual(st('leak').results.m, 'f32');
+  assert.deepEqual([st('reset').params.z, st('reset').params.o], ['f32', 'f16'], 'a state set to a constant is not low precision; one rounded is');
   const c = st('chain');
   assert.deepEqual([c.params.s1, c.params.s2, c.params.s3], ['f16', 'f16', 'f32'], 's1 and s2 swap (proven together); s3 + s1 is not binary16');
   assert.deepEqual([c.results.s1, c.results.s2, c.results.s3], ['f16', 'f16', 'f32']);

@@ -139,13 +139,20 @@ export function readOnlyRounded(f: Func, p: Node): Storage | undefined {
   return [...fmts][0];
 }
 
+/** Whether the spec rounds to F anywhere in n's computation: a value that is F-valued without
+ *  one (a constant, an `eye`) is not low precision the spec asked for. */
+function roundsTo(n: Node, fmt: Storage): boolean {
+  return reachable([n]).some((x) => x.op === ROUNDING[fmt]);
+}
+
 /** The storage of each parameter and result of f (undefined: f32), as the WebGPU back end holds
- *  them. Parameters are first (read only through roundings); a result is F-valued given those. */
+ *  them. Parameters are first (read only through roundings); a result is F-valued given those
+ *  (and computed through a rounding to F). */
 export function storageOf(f: Func): { params: (Storage | undefined)[]; results: (Storage | undefined)[] } {
   const params = f.params.map((p) => readOnlyRounded(f, p.node));
   const stored = new Map(f.params.map((p, i) => [p.node, params[i]]));
   const an = new StorageAnalysis(funcRoots(f), (p, fmt) => stored.get(p) === fmt);
-  const results = f.results.map((r) => (r.complex ? undefined : (['f16', 'bf16'] as const).find((fmt) => an.valued(r.node, fmt))));
+  const results = f.results.map((r) => (r.complex ? undefined : (['f16', 'bf16'] as const).find((fmt) => an.valued(r.node, fmt) && roundsTo(r.node, fmt))));
   return { params, results };
 }
 
@@ -156,8 +163,9 @@ export function provenStates(roots: readonly Node[], states: readonly { param: N
   const probe = new StorageAnalysis(roots, () => true);
   for (const s of states) {
     if (!isReal(s.param) || s.result === s.param) continue;
-    // the format it could be in: the one its update is valued in when every state is assumed so
-    const fmt = (['f16', 'bf16'] as const).find((F) => probe.valued(s.result, F));
+    // the format it could be in: the one its update is valued in when every state is assumed so,
+    // and rounds to (a state set to a constant is not a low-precision state)
+    const fmt = (['f16', 'bf16'] as const).find((F) => probe.valued(s.result, F) && roundsTo(s.result, F));
     if (fmt) cand.set(s.param, fmt);
   }
   for (;;) {
