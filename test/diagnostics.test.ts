@@ -137,3 +137,14 @@ for (const c of cases) {
     assert.equal(new Set(keys).size, keys.length, `${c.file}: a diagnostic is reported twice`);
   });
 }
+
+test('"did you mean" counts a swap of two adjacent characters as one edit (f61 → f16, smusq → sumsq)', () => {
+  for (const [src, want] of [
+    ['fn r(x: vec[n]) -> vec[n] = f61(x)', 'f16'],
+    ['fn r(x: vec[n]) -> real = smusq(x)', 'sumsq'],
+  ] as const) {
+    const d = checkSource(src, { path: 'swap.mat' }).find((x) => x.code === 'MAT0302');
+    assert.ok(d, src);
+    assert.match(renderAll([d!]), new RegExp(`did you mean '${want}'\\?`), src);
+  }
+});
