@@ -30,6 +30,13 @@ import { MatcRuntimeError } from '../core/errors.js';
 import { decodeHalf, encodeHalf, roundBF16, roundF16 } from '../core/lowp.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
 import { withEnv } from './util/env.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { compileToDir } from '../cli/aot.js';
+import { getNodeGPU } from '../runtime/webgpu/device.js';
+import { repoRoot } from './gen/paths.js';
 
 after(releaseSharedGpu);
 
@@ -292,4 +299,41 @@ test('WebGPU resident: 16-bit states stay in 16-bit GpuTensors (half the bytes),
     (e: unknown) => e instanceof MatcRuntimeError && e.code === 'MATR104' && /flat index 13/.test(e.message),
   );
   for (const v of [W, ...Object.values(st), y]) v.dispose();
+});
+
+test('a compiled module (matc compile, no compiler at run time) runs 16-bit inputs and results on WebGPU and on the f32 CPU module as the JIT does', async (t) => {
+  const ctx = await gpuOrSkip(t);
+  if (!ctx) return;
+  const dir = mkdtempSync(join(tmpdir(), 'matc-lowp-aot-'));
+  try {
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', private: true }));
+    writeFileSync(join(dir, 'lowp.mat'), SRC);
+    const r = compileToDir(join(dir, 'lowp.mat'), dir, { runtime: join(repoRoot, 'dist') });
+    assert.match(readFileSync(r.js, 'utf8'), /"half":"f16"|half: "f16"/, 'the kernel layout records the 16-bit storage');
+    const ns = (await import(pathToFileURL(r.js).href)) as { createModule(o?: object): Promise<{ fn(name: string): { forward(i: object): Promise<{ outputs: Record<string, Tensor> }> }; dispose(): void }> };
+    const gpu = await getNodeGPU();
+    const loaded = await ns.createModule({ gpu });
+    const cpu32 = await ns.createModule({ backend: 'cpu', cpu: { precision: 'f32', threads: 1 } });
+    try {
+      const x = new Tensor([3, 7], Float64Array.from({ length: 21 }, (_, i) => Math.sin(i) * 10 ** (i % 5)));
+      const w = new Tensor([7], Float64Array.from({ length: 7 }, (_, i) => i - 3));
+      const m = new Tensor([7], Float64Array.from({ length: 7 }, (_, i) => 1 / (i + 3)));
+      const calls: [string, Record<string, Tensor>][] = [['cast', { x }], ['castb', { x }], ['keep', { w, g: w, m, t: new Tensor([], [1]) }]];
+      for (const [fn, inputs] of calls) {
+        const jit: { outputs: Record<string, Tensor> } = await mod.fn(fn).forward(inputs, { backend: new WebGpuBackend(ctx) });
+        const aot = await loaded.fn(fn).forward(inputs);
+        const c32 = await cpu32.fn(fn).forward(inputs);
+        const ref = await mod.fn(fn).forward(inputs, { backend: new CpuBackend({ threads: 1, precision: 'f32' }) });
+        for (const k of Object.keys(jit.outputs)) {
+          assert.deepEqual(Array.from(aot.outputs[k]!.data), Array.from(jit.outputs[k]!.data), `${fn} ${k}: compiled module on WebGPU`);
+          assert.deepEqual(Array.from(c32.outputs[k]!.data), Array.from(ref.outputs[k]!.data), `${fn} ${k}: compiled module, f32 CPU`);
+        }
+      }
+    } finally {
+      loaded.dispose();
+      cpu32.dispose();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
