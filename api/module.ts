@@ -12,7 +12,8 @@ import { runExecutableCpu } from '../runtime/cpu/backend.js';
 import type { Executable, NodeStatus } from '../runtime/executable.js';
 import { Tensor } from '../runtime/tensor.js';
 import { MatcRuntimeError } from '../core/errors.js';
-import { execResident, fillInto, intoArrays, jvpInputs, jvpResults, readResident, residentStatus, runsResident, summarize, vjpInputs, vjpResults, vjpResultsResident, type CallStatus } from '../runtime/call.js';
+import { gradientName } from '../core/derivative-names.js';
+import { execResident, fillInto, fillSummed, intoArrays, jvpInputs, jvpResults, readResident, residentStatus, runsResident, summarize, vjpInputs, vjpResults, vjpResultsResident, type CallStatus } from '../runtime/call.js';
 import type { GpuTensor } from '../runtime/gpu-tensor.js';
 import type { ResidentRaw } from '../runtime/gpu-tensor.js';
 import type { Backend } from '../runtime/backend.js';
@@ -30,13 +31,16 @@ export interface CallOptions {
   /** keep the results on the device as GpuTensors (a WebGPU backend only); the status then
    *  arrives as a promise. Inputs may be GpuTensors with or without it. */
   resident?: boolean;
-  /** forward only: tensors to hold results, by result name (a training loop passes the results
+  /** forward and vjp: tensors to hold results, by result name (a training loop passes the results
    *  of the step before the last): each result is written into its tensor's array — by the CPU
    *  programs directly when the array is of the element type they write, otherwise copied — and
    *  that tensor is returned, so a call allocates no arrays for them. A tensor must have the
    *  result's shape (batch included) and share no memory with an input or another result
    *  (MATR115). */
   into?: Record<string, Tensor>;
+  /** vjp: tensors to hold gradients, by input name, as `into` holds results (a gradient of an
+   *  input shared by a batched call is summed over the batch first, then copied into its tensor) */
+  intoGradients?: Record<string, Tensor>;
 }
 
 export { summarize, type CallStatus };
@@ -188,13 +192,13 @@ export class CompiledFn {
     return this.module.executable(this.name, mode);
   }
 
-  private async exec(mode: Mode, inputs: Record<string, InputValue>, opts: CallOptions): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[]; bind: Binding; resident?: undefined } | { resident: ResidentRaw; bind: Binding; backend: Backend }> {
+  private async exec(mode: Mode, inputs: Record<string, InputValue>, opts: CallOptions, wanted: Record<string, Tensor> | undefined = mode === 'forward' ? opts.into : undefined): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[]; bind: Binding; resident?: undefined } | { resident: ResidentRaw; bind: Binding; backend: Backend }> {
     const exe = this.executable(mode);
     const bind = bindInputs(exe.signature, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), strictDims: true });
     const backend = opts.backend ?? this.module.defaultBackend;
     // results into the caller's tensors (CallOptions.into): validated here, given to the backend,
     // and copied into where the backend allocated its own arrays
-    const into = opts.into && mode === 'forward' ? intoArrays(this.name, exe.signature, bind, opts.into, opts.resident === true) : undefined;
+    const into = wanted ? intoArrays(this.name, exe.signature, bind, wanted, opts.resident === true) : undefined;
     if (into) bind.into = into.arrays;
     const held = (outputs: Record<string, Tensor>): Record<string, Tensor> => (into ? fillInto(outputs, into.tensors) : outputs);
     if (runsResident(bind, opts.resident)) {
@@ -242,12 +246,31 @@ export class CompiledFn {
       this.flat(cotangents, this.func.results.map((r) => r.name), 'cotangent of output'),
       this.func.results.filter(isInt).map((r) => r.name),
     );
-    const r = await this.exec('vjp', all, opts);
+    // results and gradients into the caller's tensors: a gradient the backend writes as it is (of
+    // a batched input, or of any input in an unbatched call) by its raw result name; one summed
+    // over the batch is copied into its tensor after the sum
+    const summed: Record<string, Tensor> = {};
+    let vjpInto: Record<string, Tensor> | undefined;
+    if (opts.into || opts.intoGradients) {
+      vjpInto = { ...(opts.into ?? {}) };
+      const probe = this.bind(inputs, opts);
+      for (const [p, t] of Object.entries(opts.intoGradients ?? {})) {
+        const inp = probe.inputs.find((i) => i.param.name === p);
+        if (!inp || !this.func.params.find((q) => q.name === p)?.differentiable) {
+          throw new MatcRuntimeError('MATR115', `${this.name}: intoGradients: '${p}' is not a differentiable input of ${this.name}`);
+        }
+        if (probe.batch.length > 0 && !inp.batched) summed[p] = t;
+        else vjpInto[gradientName(p)] = t;
+      }
+    }
+    const r = await this.exec('vjp', all, opts, vjpInto);
     if (r.resident) {
       const { outputs, gradients } = await vjpResultsResident(r.backend, r.resident.outputs, r.bind);
       return { outputs, outputLists: groupCollections(outputs), gradients, gradientLists: groupCollections(gradients), status: residentStatus(r.resident.status) };
     }
-    const { outputs, gradients } = vjpResults(r.outputs, r.bind);
+    const split = vjpResults(r.outputs, r.bind);
+    const outputs = split.outputs;
+    const gradients = Object.keys(summed).length ? fillSummed(this.name, split.gradients, summed) : split.gradients;
     return { outputs, outputLists: groupCollections(outputs), gradients, gradientLists: groupCollections(gradients), status: summarize(r.nodes, outputs, gradients) };
   }
 

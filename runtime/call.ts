@@ -294,3 +294,18 @@ export function fillInto(outputs: Record<string, Tensor>, into: Record<string, T
   }
   return out;
 }
+
+/** Gradients summed over the batch (of inputs the batch shares), copied into the caller's tensors
+ *  (CallOptions.intoGradients), which then stand for them. */
+export function fillSummed(fn: string, gradients: Record<string, Tensor>, into: Record<string, Tensor>): Record<string, Tensor> {
+  const out = { ...gradients };
+  for (const [name, t] of Object.entries(into)) {
+    const g = gradients[name];
+    if (!g) continue;
+    if (!(t instanceof Tensor)) throw new MatcRuntimeError('MATR115', `${fn}: intoGradients: '${name}' is not a Tensor`);
+    if (t.shape.length !== g.shape.length || t.shape.some((d, i) => d !== g.shape[i])) throw new MatcRuntimeError('MATR115', `${fn}: intoGradients: '${name}' has shape [${t.shape.join(', ')}], the gradient [${g.shape.join(', ')}]`);
+    t.data.set(g.data);
+    out[name] = t;
+  }
+  return out;
+}

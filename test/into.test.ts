@@ -90,3 +90,29 @@ test('WebGPU host results are copied into the caller\'s tensors; a resident call
   const inputs = { w: vec(4, (i) => i), g: vec(4, () => 1), v: vec(4, () => 0), t: new Tensor([], [0]) };
   await assert.rejects(step.forward(inputs, { backend: gpu, resident: true, into: { w: vec(4, () => 0) } }), (e: unknown) => e instanceof MatcRuntimeError && e.code === 'MATR115');
 });
+
+test('vjp: results and gradients into the caller\'s tensors (a batched input\'s gradient written in place, a shared one summed then copied) equal a call without them', async () => {
+  const m = compile('fn loss(W: mat[k, n], x: vec[n]) -> y: vec[k] = tanh(W * x)', { path: 'into-vjp.mat' });
+  const f = m.fn('loss');
+  const B = 5;
+  const W = new Tensor([3, 4], Float64Array.from({ length: 12 }, (_, i) => Math.sin(i)));
+  const x = new Tensor([B, 4], Float64Array.from({ length: 4 * B }, (_, i) => Math.cos(i)));
+  const ct = { y: new Tensor([B, 3], Float64Array.from({ length: 3 * B }, (_, i) => i - 7)) };
+  for (const backend of [new CpuBackend({ threads: 1 }), new CpuBackend({ reference: true })]) {
+    const plain = await f.vjp({ W, x }, ct, { backend });
+    const y = new Tensor([B, 3], new Float64Array(3 * B));
+    const gW = new Tensor([3, 4], new Float64Array(12));
+    const gx = new Tensor([B, 4], new Float64Array(4 * B));
+    const r = await f.vjp({ W, x }, ct, { backend, into: { y }, intoGradients: { W: gW, x: gx } });
+    assert.equal(r.outputs.y, y);
+    assert.equal(r.gradients.W, gW);
+    assert.equal(r.gradients.x, gx);
+    assert.deepEqual(Array.from(y.data), Array.from(plain.outputs.y!.data));
+    assert.deepEqual(Array.from(gW.data), Array.from(plain.gradients.W!.data));
+    assert.deepEqual(Array.from(gx.data), Array.from(plain.gradients.x!.data));
+  }
+  const backend = new CpuBackend({ threads: 1 });
+  const refused = (re: RegExp) => (e: unknown) => e instanceof MatcRuntimeError && e.code === 'MATR115' && re.test(e.message);
+  await assert.rejects(f.vjp({ W, x }, ct, { backend, intoGradients: { w: new Tensor([3, 4], new Float64Array(12)) } }), refused(/'w' is not a differentiable input/));
+  await assert.rejects(f.vjp({ W, x }, ct, { backend, intoGradients: { W: new Tensor([4, 3], new Float64Array(12)) } }), refused(/shape \[4, 3\], the gradient \[3, 4\]/));
+});
