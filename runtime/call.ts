@@ -254,9 +254,7 @@ export async function vjpResultsResident(backend: Backend, out: Record<string, G
 /** Checks the tensors a caller gave to hold results (MATR115) and returns, per result, the array
  *  a backend may write it into. */
 export function intoArrays(fn: string, sig: Signature, bind: Binding, into: Record<string, unknown>, resident: boolean): { arrays: (Float64Array | Float32Array | undefined)[]; tensors: Record<string, Tensor> } {
-  const bad = (msg: string): never => {
-    throw new MatcRuntimeError('MATR115', `${fn}: into: ${msg}`);
-  };
+  const bad = (msg: string): never => intoError(fn, 'into', msg);
   if (resident) bad('a resident call returns its results on the device (GpuTensors); into holds host results');
   const names = sig.results.map((r) => r.name);
   // memory is shared when two arrays' byte ranges in one buffer overlap
@@ -269,10 +267,7 @@ export function intoArrays(fn: string, sig: Signature, bind: Binding, into: Reco
   for (const [name, t] of Object.entries(into)) {
     const k = names.indexOf(name);
     if (k < 0) bad(`${fn} has no result '${name}'${closestName(name, names) ? ` (did you mean '${closestName(name, names)}'?)` : ''}; its results: ${names.join(', ')}`);
-    if (!(t instanceof Tensor)) bad(`'${name}' is not a Tensor`);
-    const tensor = t as Tensor;
-    const shape = [...bind.batch, ...sig.results[k]!.shape.map((d) => d.eval(bind.dims))];
-    if (tensor.shape.length !== shape.length || tensor.shape.some((d, i) => d !== shape[i])) bad(`'${name}' has shape [${tensor.shape.join(', ')}], the result [${shape.join(', ')}]`);
+    const tensor = intoTensor(fn, 'into', name, t, [...bind.batch, ...sig.results[k]!.shape.map((d) => d.eval(bind.dims))], 'the result');
     if (inputs.some((x) => overlaps(x, tensor.data))) bad(`'${name}' shares its memory with an input of the call (the inputs are read while results are written)`);
     if (seen.some((x) => overlaps(x, tensor.data))) bad(`'${name}' shares its memory with another result's tensor`);
     seen.push(tensor.data);
@@ -280,6 +275,18 @@ export function intoArrays(fn: string, sig: Signature, bind: Binding, into: Reco
     tensors[name] = tensor;
   }
   return { arrays, tensors };
+}
+
+function intoError(fn: string, option: string, msg: string): never {
+  throw new MatcRuntimeError('MATR115', `${fn}: ${option}: ${msg}`);
+}
+
+/** A tensor given to hold a value of this shape (`what`: the result, the gradient), or MATR115. */
+function intoTensor(fn: string, option: string, name: string, t: unknown, shape: readonly number[], what: string): Tensor {
+  if (!(t instanceof Tensor)) intoError(fn, option, `'${name}' is not a Tensor`);
+  const tensor = t as Tensor;
+  if (tensor.shape.length !== shape.length || tensor.shape.some((d, i) => d !== shape[i])) intoError(fn, option, `'${name}' has shape [${tensor.shape.join(', ')}], ${what} [${shape.join(', ')}]`);
+  return tensor;
 }
 
 /** The results, each held in the caller's tensor where into gave one (copied into it when the
@@ -302,9 +309,7 @@ export function fillSummed(fn: string, gradients: Record<string, Tensor>, into: 
   for (const [name, t] of Object.entries(into)) {
     const g = gradients[name];
     if (!g) continue;
-    if (!(t instanceof Tensor)) throw new MatcRuntimeError('MATR115', `${fn}: intoGradients: '${name}' is not a Tensor`);
-    if (t.shape.length !== g.shape.length || t.shape.some((d, i) => d !== g.shape[i])) throw new MatcRuntimeError('MATR115', `${fn}: intoGradients: '${name}' has shape [${t.shape.join(', ')}], the gradient [${g.shape.join(', ')}]`);
-    t.data.set(g.data);
+    intoTensor(fn, 'intoGradients', name, t, g.shape, 'the gradient').data.set(g.data);
     out[name] = t;
   }
   return out;

@@ -82,7 +82,8 @@ export class StorageAnalysis {
     switch (n.op) {
       case 'half':
       case 'bfloat':
-        // binary16 values are bfloat16-representable only when small enough in precision: no
+        // a binary16 value is no bfloat16 value in general (11 significand bits against 8), nor the
+        // other way round (bfloat16's exponent range)
         return n.op === ROUNDING[fmt];
       case 'param': {
         const cap = this.captures.get(n);
@@ -109,17 +110,28 @@ export class StorageAnalysis {
   }
 }
 
-/** The format a parameter can be stored in: F when it is read only through roundings to F
- *  (directly, or through the captures of branches, whose region parameters are read that way in
- *  both regions), and used at least once. Not for a parameter that is also a root. */
-export function readOnlyRounded(f: Func, p: Node): Storage | undefined {
-  if (!isReal(p)) return undefined;
+/** A function's graph as readOnlyRounded reads it: every use of each node (the user and the
+ *  argument position), and the nodes that are roots or region results (read as they are). */
+interface Uses {
+  uses: Map<Node, { n: Node; i: number }[]>;
+  asIs: Set<Node>;
+}
+
+function usesOf(f: Func): Uses {
   const roots = funcRoots(f);
-  if (roots.includes(p)) return undefined;
   const all = reachable(roots);
   const uses = new Map<Node, { n: Node; i: number }[]>();
   for (const n of all) n.args.forEach((a, i) => (uses.get(a) ?? uses.set(a, []).get(a)!).push({ n, i }));
-  for (const n of all) for (const r of n.regions) for (const x of r.results) if (x === p) return undefined;
+  const asIs = new Set(roots);
+  for (const n of all) for (const r of n.regions) for (const x of r.results) asIs.add(x);
+  return { uses, asIs };
+}
+
+/** The format a parameter can be stored in: F when it is read only through roundings to F
+ *  (directly, or through the captures of branches, whose region parameters are read that way in
+ *  both regions), and used at least once. Not for a parameter that is also a root. */
+function readOnlyRounded({ uses, asIs }: Uses, p: Node): Storage | undefined {
+  if (!isReal(p) || asIs.has(p)) return undefined;
   const fmts = new Set<Storage>();
   const visit = (x: Node): boolean => {
     for (const { n, i } of uses.get(x) ?? []) {
@@ -128,7 +140,7 @@ export function readOnlyRounded(f: Func, p: Node): Storage | undefined {
       else if (n.op === 'cond' && i >= 1) {
         for (const r of n.regions) {
           const q = r.params[i - 1]!;
-          if (r.results.includes(q)) return false; // passed through a branch: read as it is
+          if (asIs.has(q)) return false; // passed through a branch: read as it is
           if (!visit(q)) return false;
         }
       } else return false;
@@ -149,7 +161,8 @@ function roundsTo(n: Node, fmt: Storage): boolean {
  *  them. Parameters are first (read only through roundings); a result is F-valued given those
  *  (and computed through a rounding to F). */
 export function storageOf(f: Func): { params: (Storage | undefined)[]; results: (Storage | undefined)[] } {
-  const params = f.params.map((p) => readOnlyRounded(f, p.node));
+  const graph = usesOf(f);
+  const params = f.params.map((p) => readOnlyRounded(graph, p.node));
   const stored = new Map(f.params.map((p, i) => [p.node, params[i]]));
   const an = new StorageAnalysis(funcRoots(f), (p, fmt) => stored.get(p) === fmt);
   const results = f.results.map((r) => (r.complex ? undefined : (['f16', 'bf16'] as const).find((fmt) => an.valued(r.node, fmt) && roundsTo(r.node, fmt))));

@@ -9,7 +9,7 @@
 import { parentPort } from 'node:worker_threads';
 import { MatcRuntimeError } from '../../core/errors.js';
 import { helpers, type Arr } from './helpers.js';
-import { allocWorkspace, type Precision } from './program.js';
+import { allocWorkspace, elemOf, type Precision } from './program.js';
 import { runWasmRange, type WasmModule } from './wasm.js';
 
 type Kernel = (H: typeof helpers, D: Float64Array, IN: Arr[], INS: number[], OUT: Arr[], ST: Float64Array[], W: Arr[], base: number, count: number) => void;
@@ -68,7 +68,7 @@ parentPort?.on('message', (m: JobMessage) => {
       const w = p.wasm;
       if (!w) throw new Error('the WebAssembly module does not compile in this worker');
       const call = { D: m.D, sizes: m.sizes, IN: m.IN, INS: m.INS, OUT: m.OUT, outSizes: m.outSizes, ST: m.ST };
-      run = (base, count) => runWasmRange(w.module, w.checks, call, base, count, m.precision === 'f32' ? 4 : 8);
+      run = (base, count) => runWasmRange(w.module, w.checks, call, base, count, elemOf(m.precision));
     } else {
       const fn = (p.kernel ??= new Function('H', 'D', 'IN', 'INS', 'OUT', 'ST', 'W', 'base', 'count', p.js) as Kernel);
       const key = `${m.precision}:${m.sizes.join(',')}`;

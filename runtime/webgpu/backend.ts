@@ -7,7 +7,7 @@
 /// <reference types="@webgpu/types" />
 
 import { parseDim } from '../../core/dims.js';
-import { decodeHalfRun, encodeHalfRun } from '../../core/lowp.js';
+import { decodeHalfRun, encodeHalfRun, type StorageFormat } from '../../core/lowp.js';
 import type { VariantData, VariantWhen } from '../../core/executable.js';
 import { instanceBindings, kernelArgs, type InstanceKernelSpec, type KernelArgs } from '../../core/instance-layout.js';
 import type { Backend } from '../backend.js';
@@ -91,12 +91,7 @@ export function packChunkInputs(bind: Binding, spec: InstanceKernelSpec, args: P
     const src = inp.tensor.data;
     const half = spec.inputs[i]?.half;
     if (half) {
-      // a 16-bit input (KernelIO.half): each instance's values rounded and paired into its words
-      const nv = args.inputValues[i]!;
-      const insts = inp.batched ? count : 1;
-      const words = new Uint32Array(input.buffer, input.byteOffset, input.length);
-      for (let b = 0; b < insts; b++) encodeHalfRun(half, src, (inp.batched ? base + b : 0) * nv, nv, words, off + b * size);
-      off += insts * size;
+      off += packHalfInput(half, inp, src, args.inputValues[i]!, size, base, count, new Uint32Array(input.buffer, input.byteOffset, input.length), off);
       return;
     }
     if (inp.param.int) {
@@ -113,6 +108,15 @@ export function packChunkInputs(bind: Binding, spec: InstanceKernelSpec, args: P
     off += n;
   });
   return input;
+}
+
+/** A 16-bit input (KernelIO.half) of a chunk (instances base … base+count−1, or its one instance
+ *  when the batch shares it): each instance's nv values rounded and paired into its `wordsPer`
+ *  words from words[at]. Returns the words written. */
+export function packHalfInput(fmt: StorageFormat, inp: { batched: boolean }, src: ArrayLike<number>, nv: number, wordsPer: number, base: number, count: number, words: Uint32Array, at: number): number {
+  const insts = inp.batched ? count : 1;
+  for (let b = 0; b < insts; b++) encodeHalfRun(fmt, src, (inp.batched ? base + b : 0) * nv, nv, words, at + b * wordsPer);
+  return insts * wordsPer;
 }
 
 /** dst[off + k] = src[from + k] for k < n, rounding f64 to f32. */

@@ -25,10 +25,10 @@ import type { Signature } from '../signature.js';
 import { GpuTensor, type GpuTensorHost, type ResidentRaw, type ResidentStatus } from '../gpu-tensor.js';
 import { Tensor } from '../tensor.js';
 import { BufferUsage, MapMode } from './constants.js';
-import { LOWP_WGSL, STORAGE_WGSL, encodeHalfRun, type StorageFormat } from '../../core/lowp.js';
+import { LOWP_WGSL, STORAGE_WGSL, type StorageFormat } from '../../core/lowp.js';
 import type { DeviceHandle, GpuContext } from './device.js';
 import { prepareResidentPlan } from './executor.js';
-import { instanceChunking, narrowInto, type GridLaunches } from './backend.js';
+import { instanceChunking, narrowInto, packHalfInput, type GridLaunches } from './backend.js';
 
 /** Usage of the buffers behind matc's GpuTensors. */
 export const RESIDENT_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
@@ -356,12 +356,8 @@ export async function runInstanceResident(ctx: GpuContext, spec: InstanceKernelS
           const src = inp.tensor.data;
           let part: Float32Array | Int32Array | Uint32Array;
           const half = spec.inputs[i]?.half;
-          if (half) {
-            const nv = args.inputValues[i]!;
-            const insts = inp.batched ? count : 1;
-            part = new Uint32Array(r.n);
-            for (let b = 0; b < insts; b++) encodeHalfRun(half, src, (inp.batched ? base + b : 0) * nv, nv, part, b * args.inputSizes[i]!);
-          } else if (inp.param.int) part = Int32Array.from(src.subarray(r.src, r.src + r.n), (v) => v | 0);
+          if (half) packHalfInput(half, inp, src, args.inputValues[i]!, args.inputSizes[i]!, base, count, (part = new Uint32Array(r.n)), 0);
+          else if (inp.param.int) part = Int32Array.from(src.subarray(r.src, r.src + r.n), (v) => v | 0);
           else if (src instanceof Float32Array) part = src.subarray(r.src, r.src + r.n);
           else narrowInto((part = new Float32Array(r.n)), 0, src, r.src, r.n);
           device.queue.writeBuffer(inBuf, 4 * r.dst, part.buffer, part.byteOffset, 4 * r.n);
