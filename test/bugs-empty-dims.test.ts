@@ -26,11 +26,10 @@ import { CpuBackend } from '../runtime/cpu/cpu-backend.js';
 import { WebGpuBackend } from '../runtime/webgpu/backend.js';
 import { Tensor } from '../runtime/tensor.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
+import { withCompiledModule } from './util/aot-module.js';
 import { layerGpuOrSkip } from './util/gpu-layers.js';
 import { paritySpecs } from './parity-specs.js';
 import { repoRoot } from './gen/paths.js';
-import { compileToDir } from '../cli/aot.js';
-import { pathToFileURL } from 'node:url';
 
 after(releaseSharedGpu);
 
@@ -430,13 +429,8 @@ test('the CLI: matc run --random --dims that empty a parameter runs, with its gr
 });
 
 test('AOT modules: empty parameters run, and the MATR170 binding checks are embedded', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'matc-empty-aot-'));
-  try {
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', private: true }));
-    writeFileSync(join(dir, 'tt.mat'), TT + 'fn unit(x: vec[n]) -> vec[n] = normalize(x)\n');
-    const r = compileToDir(join(dir, 'tt.mat'), dir, { runtime: join(repoRoot, 'dist') });
-    type Fn = { forward(i: Record<string, unknown>, o?: object): Promise<{ outputs: Record<string, Tensor>; status: { ok: boolean } }>; vjp(i: Record<string, unknown>, c: Record<string, unknown>, o?: object): Promise<{ gradients: Record<string, Tensor> }> };
-    const ns = (await import(pathToFileURL(r.js).href)) as { functions: Record<string, Fn> };
+  type Fn = { forward(i: Record<string, unknown>, o?: object): Promise<{ outputs: Record<string, Tensor>; status: { ok: boolean } }>; vjp(i: Record<string, unknown>, c: Record<string, unknown>, o?: object): Promise<{ gradients: Record<string, Tensor> }> };
+  await withCompiledModule<{ functions: Record<string, Fn> }, void>('tt.mat', TT + 'fn unit(x: vec[n]) -> vec[n] = normalize(x)\n', async (ns) => {
     const jit = compile(TT, { path: 'tt.mat' }).fn('tt_apply');
     const dims = { n1: 2, n2: 3, n3: 2, r: 3, s: 2 };
     const inputs = randomInputs(jit, dims, [], 9);
@@ -446,7 +440,5 @@ test('AOT modules: empty parameters run, and the MATR170 binding checks are embe
     const g = await ns.functions.tt_apply!.vjp(inputs, { out: [1, -1] }, { dims: { r: 3, s: 2 } });
     assert.deepEqual([...g.gradients.E!.shape], [0, 6]);
     await assert.rejects(ns.functions.unit!.forward({ x: new Tensor([0], []) }), MATR('MATR170', /normalize\(x\) is not defined on an empty operand/));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -6,18 +6,15 @@
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { compile, type CompiledFn } from '../api/module.js';
-import { compileToDir } from '../cli/aot.js';
 import { MatcRuntimeError } from '../core/errors.js';
 import { WebGpuBackend } from '../runtime/webgpu/backend.js';
 import { compileProgram } from '../compiler/compile.js';
 import { genInstanceKernel } from '../compiler/codegen/wgsl/instance.js';
 import { Tensor } from '../runtime/tensor.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
+import { withCompiledModule } from './util/aot-module.js';
 import { repoRoot } from './gen/paths.js';
 
 after(releaseSharedGpu);
@@ -57,17 +54,10 @@ test('WebGPU: a loop index past its bound is MATR107, not a silent 0 with ok: tr
 test('AOT: the embedded kernel checks its indices too', async (t) => {
   const ctx = await gpuOrSkip(t);
   if (!ctx) return;
-  const dir = mkdtempSync(join(tmpdir(), 'matc-oob-'));
-  try {
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', private: true }));
-    writeFileSync(join(dir, 'oob.mat'), PAST_BOUND);
-    const r = compileToDir(join(dir, 'oob.mat'), dir, { runtime: join(repoRoot, 'dist') });
-    const ns = (await import(pathToFileURL(r.js).href)) as { functions: { f: CompiledFn } };
+  await withCompiledModule<{ functions: { f: CompiledFn } }, void>('oob.mat', PAST_BOUND, async (ns) => {
     await assert.rejects(ns.functions.f.forward({ A }), isOob(/a column index: index 4/));
     await assert.rejects(ns.functions.f.forward({ A }, { backend: new WebGpuBackend(ctx) }), isOob(/a column index: index 4/));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('an index that is provably past its dimension (x[n] of a vec[n]) is MAT0210 at check time', () => {

@@ -29,14 +29,10 @@ import { Tensor } from '../runtime/tensor.js';
 import { MatcRuntimeError } from '../core/errors.js';
 import { decodeHalf, encodeHalf, roundBF16, roundF16 } from '../core/lowp.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
+import { withCompiledModule } from './util/aot-module.js';
 import { withEnv } from './util/env.js';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { compileToDir } from '../cli/aot.js';
+import { readFileSync } from 'node:fs';
 import { getNodeGPU } from '../runtime/webgpu/device.js';
-import { repoRoot } from './gen/paths.js';
 
 after(releaseSharedGpu);
 
@@ -304,13 +300,9 @@ test('WebGPU resident: 16-bit states stay in 16-bit GpuTensors (half the bytes),
 test('a compiled module (matc compile, no compiler at run time) runs 16-bit inputs and results on WebGPU and on the f32 CPU module as the JIT does', async (t) => {
   const ctx = await gpuOrSkip(t);
   if (!ctx) return;
-  const dir = mkdtempSync(join(tmpdir(), 'matc-lowp-aot-'));
-  try {
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', private: true }));
-    writeFileSync(join(dir, 'lowp.mat'), SRC);
-    const r = compileToDir(join(dir, 'lowp.mat'), dir, { runtime: join(repoRoot, 'dist') });
-    assert.match(readFileSync(r.js, 'utf8'), /"half":"f16"|half: "f16"/, 'the kernel layout records the 16-bit storage');
-    const ns = (await import(pathToFileURL(r.js).href)) as { createModule(o?: object): Promise<{ fn(name: string): { forward(i: object): Promise<{ outputs: Record<string, Tensor> }> }; dispose(): void }> };
+  type NS = { createModule(o?: object): Promise<{ fn(name: string): { forward(i: object): Promise<{ outputs: Record<string, Tensor> }> }; dispose(): void }> };
+  await withCompiledModule<NS, void>('lowp.mat', SRC, async (ns, js) => {
+    assert.match(readFileSync(js, 'utf8'), /"half":"f16"|half: "f16"/, 'the kernel layout records the 16-bit storage');
     const gpu = await getNodeGPU();
     const loaded = await ns.createModule({ gpu });
     const cpu32 = await ns.createModule({ backend: 'cpu', cpu: { precision: 'f32', threads: 1 } });
@@ -333,7 +325,5 @@ test('a compiled module (matc compile, no compiler at run time) runs 16-bit inpu
       loaded.dispose();
       cpu32.dispose();
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
