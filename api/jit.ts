@@ -28,6 +28,8 @@ class JitExecutable implements Executable {
     private readonly f: Func,
     private readonly gpu?: () => Func,
     private readonly grid?: () => Func,
+    /** the form the CPU program is generated from (Program.cpuForm), when it may differ from `f` */
+    private readonly cpuF?: () => Func,
   ) {
     this.signature = signatureOf(f);
   }
@@ -38,7 +40,7 @@ class JitExecutable implements Executable {
 
   cpu(): CpuProgramData | undefined {
     if (!this.cpuDone) {
-      const r = cpuPart(this.f);
+      const r = cpuPart(this.cpuF ? this.cpuF() : this.f);
       this.cpuProgram = r.cpu;
       this.cpuWhy = r.cpuError;
       this.cpuDone = true;
@@ -77,10 +79,10 @@ class JitExecutable implements Executable {
 const cache = new WeakMap<Func, Map<Mode, Executable>>();
 
 /** The JIT executable of an IR function (one per function and form). */
-export function jitExecutable(mode: Mode, f: Func, gpu?: () => Func, grid?: () => Func): Executable {
+export function jitExecutable(mode: Mode, f: Func, gpu?: () => Func, grid?: () => Func, cpu?: () => Func): Executable {
   let m = cache.get(f);
   if (!m) cache.set(f, (m = new Map()));
   let e = m.get(mode);
-  if (!e) m.set(mode, (e = new JitExecutable(mode, f, gpu, grid)));
+  if (!e) m.set(mode, (e = new JitExecutable(mode, f, gpu, grid, cpu)));
   return e;
 }

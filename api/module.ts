@@ -306,7 +306,8 @@ export class Module {
     let e = this.executables.get(key);
     if (!e) {
       const p = this.program;
-      e = mode === 'forward' ? jitExecutable(mode, p.forward(name), undefined, () => p.gridForm(name, mode)) : jitExecutable(mode, p[mode](name), () => p[mode](name, 'gpu'), () => p.gridForm(name, mode));
+      const cpu = () => p.cpuForm(name, mode);
+      e = mode === 'forward' ? jitExecutable(mode, p.forward(name), undefined, () => p.gridForm(name, mode), cpu) : jitExecutable(mode, p[mode](name), () => p[mode](name, 'gpu'), () => p.gridForm(name, mode), cpu);
       this.executables.set(key, e);
     }
     return e;

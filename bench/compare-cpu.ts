@@ -42,4 +42,20 @@ for (const r of matc.results) {
     }
   }
 }
+// threads, with results into fresh arrays and into the caller's tensors (CallOptions.into)
+const scal: string[] = [];
+scal.push(`| case | 1 thread | ${matc.threads} threads | scaling | 1 thread, into | ${matc.threads} threads, into | scaling, into | best peer ms | best peer / matc (${matc.threads} threads, into) |`);
+scal.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+for (const r of matc.results) {
+  const v = r.variants;
+  const one = v['wasm, 1 thread']?.ms;
+  const many = v[`wasm, ${matc.threads} threads`]?.ms;
+  const oneI = v['wasm, 1 thread, into']?.ms;
+  const manyI = v[`wasm, ${matc.threads} threads, into`]?.ms;
+  if (oneI === undefined) continue;
+  let best = Infinity;
+  for (const p of peers) for (const x of Object.values(p.rows.find((y) => y.name === r.case.name)?.variants ?? {})) if (typeof x !== 'string') best = Math.min(best, x.ms);
+  scal.push(`| ${r.case.name} | ${f(one)} | ${f(many)} | ${f(one! / many!)}× | ${f(oneI)} | ${f(manyI)} | ${f(oneI / manyI!)}× | ${f(best)} | ${f(best / manyI!)}× |`);
+}
 process.stdout.write(`PyTorch ${peers[0]!.torch}, numpy ${peers[0]!.numpy}; one thread for the peers; wall ms, median\n\n${lines.join('\n')}\n`);
+if (scal.length > 2) process.stdout.write(`\nmatc's threads (${matc.threads}), results into fresh arrays and into the caller's tensors (\`into\`); wall ms, median\n\n${scal.join('\n')}\n`);

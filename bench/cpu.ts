@@ -1,7 +1,9 @@
 // The CPU benchmark, matc's side (issue 11): the cases of the CPU table — QR, IED and LESS,
 // batched small and single large — on the compiled CPU backend, f64, as the API runs them
-// (binding, the program, statuses): one thread, then every core; the WebAssembly and the
-// JavaScript forms; the reference interpreter on the smallest cases for the before/after.
+// (binding, the program, statuses): one thread, then every core, each also with its results
+// written into the tensors of the call before the last (CallOptions.into, the training-loop
+// pattern); the WebAssembly and the JavaScript forms; the reference interpreter on the smallest
+// cases for the before/after.
 // bench/torch_cpu.py times PyTorch and numpy on the same inputs (written here as raw f64 files)
 // and bench/compare-cpu.ts pairs the two into the table of bench/RESULTS.md;
 // bench/run-cpu.sh runs all three in one go.
@@ -52,6 +54,9 @@ export const CPU_CASES: CpuCase[] = [
 interface Variant {
   name: string;
   backend: Backend;
+  /** results (and gradients) into the tensors of the call before the last (CallOptions.into): the
+   *  training-loop pattern, no fresh result arrays per call */
+  into?: boolean;
 }
 
 export interface VariantResult {
@@ -73,8 +78,9 @@ export interface CpuCaseResult {
   variants: Record<string, VariantResult>;
 }
 
-async function timeCalls<T>(call: () => Promise<T>, reps: number, budgetMs: number): Promise<{ ms: number[]; last: T }> {
+async function timeCalls<T>(call: () => Promise<T>, reps: number, budgetMs: number, warm = 1): Promise<{ ms: number[]; last: T }> {
   let last = await call();
+  for (let i = 1; i < warm; i++) last = await call();
   const t0 = performance.now();
   last = await call();
   const first = performance.now() - t0;
@@ -113,9 +119,22 @@ export async function runCpuCase(c: CpuCase, fn: CompiledFn, variants: Variant[]
   const res: Record<string, VariantResult> = {};
   let first: Record<string, Tensor> | null = null;
   for (const v of variants) {
-    const opts = { dims: d.callDims, backend: v.backend };
-    const call = c.phase === 'fwd' ? async () => (await fn.forward(d.inputs, opts)) as { outputs: Record<string, Tensor>; gradients?: Record<string, Tensor>; status: { ok: boolean; nodes: { iterations: number[] }[] } } : async () => fn.vjp(d.inputs, d.cotangents, opts);
-    const t = await timeCalls(call, o.reps, o.budgetMs);
+    type Res = { outputs: Record<string, Tensor>; gradients?: Record<string, Tensor>; status: { ok: boolean; nodes: { iterations: number[] }[] } };
+    // with `into`, two sets of result tensors alternate (a call never writes the tensors it was
+    // given by the call just before: those are what a training loop still reads)
+    const held: Res[] = [];
+    const intoOpts = (): { into?: Record<string, Tensor>; intoGradients?: Record<string, Tensor> } => {
+      if (!v.into || held.length < 2) return {};
+      const r = held.shift()!;
+      return { into: r.outputs, ...(r.gradients ? { intoGradients: r.gradients } : {}) };
+    };
+    const call = async (): Promise<Res> => {
+      const opts = { dims: d.callDims, backend: v.backend, ...intoOpts() };
+      const r = (c.phase === 'fwd' ? await fn.forward(d.inputs, opts) : await fn.vjp(d.inputs, d.cotangents, opts)) as Res;
+      if (v.into) held.push(r);
+      return r;
+    };
+    const t = await timeCalls(call, o.reps, o.budgetMs, v.into ? 2 : 1);
     const out = { ...t.last.outputs, ...((t.last as { gradients?: Record<string, Tensor> }).gradients ?? {}) };
     const it = t.last.status.nodes.find((n) => n.iterations.some((x) => x > 0))?.iterations;
     res[v.name] = {
@@ -154,6 +173,8 @@ async function main(): Promise<void> {
     const variants: Variant[] = [
       { name: 'wasm, 1 thread', backend: new CpuBackend({ threads: 1, engine: 'wasm' }) },
       { name: `wasm, ${threads} threads`, backend: new CpuBackend({ threads, engine: 'wasm' }) },
+      { name: 'wasm, 1 thread, into', backend: new CpuBackend({ threads: 1, engine: 'wasm' }), into: true },
+      { name: `wasm, ${threads} threads, into`, backend: new CpuBackend({ threads, engine: 'wasm' }), into: true },
       { name: 'js, 1 thread', backend: new CpuBackend({ threads: 1, engine: 'js' }) },
       ...(c.reference ? [{ name: 'reference interpreter', backend: new CpuBackend({ reference: true }) }] : []),
     ];

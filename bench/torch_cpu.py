@@ -22,6 +22,11 @@ import statistics
 import sys
 import time
 
+# one thread on the BLAS side too: torch.set_num_threads does not reach OpenBLAS's own pool, whose
+# spinning threads otherwise contend with everything else on the machine (set before loading it)
+for k in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
+    os.environ[k] = '1'
+
 import numpy as np
 import torch
 
@@ -244,7 +249,8 @@ def main():
         rows.append({"name": c["name"], "variants": v})
     cfg = torch.__config__.show()
     out = {"torch": torch.__version__, "numpy": np.__version__, "threads": torch.get_num_threads(),
-           "openblasCoretype": os.environ.get("OPENBLAS_CORETYPE", "(as detected)"), "blas": [l.strip() for l in cfg.splitlines() if "BLAS" in l or "LAPACK" in l][:4], "rows": rows}
+           "openblasCoretype": os.environ.get("OPENBLAS_CORETYPE", "(as detected)"), "blas": [l.strip() for l in cfg.splitlines() if "BLAS" in l or "LAPACK" in l][:4],
+           "blasLoaded": sorted({l.split()[-1] for l in open("/proc/self/maps") if "blas" in l.lower() or "lapack" in l.lower()}), "rows": rows}
     s = json.dumps(out, indent=1)
     if a.json:
         open(a.json, "w").write(s)

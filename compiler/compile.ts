@@ -33,6 +33,7 @@ import { implicitHooks } from './diff/implicit.js';
 import type { DeriveOptions, DeriveTarget } from './diff/options.js';
 import { expandFunc, type ExpandOptions } from './solvers/expand.js';
 import { gridKeptOps, lowerKeptInSegments } from './schedule/grid.js';
+import { cpuKeptOps } from './codegen/cpu/program.js';
 import { simplifyFunc } from './opt/simplify.js';
 import { fuseEinsumChains } from './opt/einsum.js';
 import { structuredGradients } from './diff/structure.js';
@@ -276,6 +277,19 @@ export class Program {
     return this.memo(key, `compiling ${name} for the grid model (solver expansion and simplification)`, () =>
       simplifyFunc(this.b, lowerKeptInSegments(this.b, simplifyFunc(this.b, expandFunc(this.b, raw, { ...this.expandOpts(), keep })), keep)),
     );
+  }
+
+  /** The form the CPU programs are generated from: the CPU form (forward, vjp, jvp), except that
+   *  the primitives the CPU programs run as routines of their own (cpuKeptOps: blocked
+   *  Householder QR) are kept instead of lowered to loops. The printed IR the reference
+   *  interpreter runs stays the lowered form. The same function when it has none. */
+  cpuForm(name: string, mode: 'forward' | 'vjp' | 'jvp'): Func {
+    const cpu = mode === 'forward' ? this.forward(name) : this[mode](name);
+    const keep = cpuKeptOps();
+    if (!keep.size) return cpu;
+    const raw = mode === 'forward' ? this.lowered(name) : mode === 'vjp' ? this.vjpRaw(name) : this.jvpRaw(name);
+    if (!reachable(funcRoots(raw)).some((n) => keep.has(n.op))) return cpu;
+    return this.memo(`cpu-${mode}:${name}`, `compiling ${name} for the CPU programs (solver expansion and simplification)`, () => simplifyFunc(this.b, expandFunc(this.b, raw, { ...this.expandOpts(), keep })));
   }
 
   private targetDependent = new Map<string, { value: boolean }>();

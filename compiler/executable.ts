@@ -61,8 +61,8 @@ function firstDifference(a: string, b: string): string {
 }
 
 /** Every part of an executable, as embedded data. */
-export function executableData(f: Func, mode: Mode, what: string, variants: readonly VariantWhen[] = ALL_VARIANTS, gpuF: Func = f, gridF: Func = gpuF): ExecutableData {
-  const out: ExecutableData = { mode, signature: signatureData(f), ir: printedIr(f, what), ...cpuPart(f), variants: [] };
+export function executableData(f: Func, mode: Mode, what: string, variants: readonly VariantWhen[] = ALL_VARIANTS, gpuF: Func = f, gridF: Func = gpuF, cpuF: Func = f): ExecutableData {
+  const out: ExecutableData = { mode, signature: signatureData(f), ir: printedIr(f, what), ...cpuPart(cpuF), variants: [] };
   try {
     for (const when of variants) if (when.model !== 'grid') out.variants.push(gpuVariant(gpuF, when));
   } catch (e) {

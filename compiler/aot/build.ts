@@ -33,7 +33,7 @@ function derived(program: Program, name: string, mode: 'vjp' | 'jvp', warnings: 
     warnings.push({ fn: name, message: `no ${mode.toUpperCase()}: ${e.message.split('\n')[0]}` });
     return { error: e.message };
   }
-  return executableData(f, mode, `${name} (${mode})`, undefined, program[mode](name, 'gpu'), program.gridForm(name, mode));
+  return executableData(f, mode, `${name} (${mode})`, undefined, program[mode](name, 'gpu'), program.gridForm(name, mode), program.cpuForm(name, mode));
 }
 
 /** The embedded data of every function of a program. */
@@ -43,7 +43,7 @@ export function buildModuleData(program: Program, source: string, version: strin
     const lowered = program.lowered(name);
     if (lowered.kind === 'vjp' || lowered.kind === 'jvp') throw new InternalError(`${name}: a program function of kind ${lowered.kind}`);
     const fwdFunc = program.forward(name);
-    const forward = executableData(fwdFunc, 'forward', `${name} (forward)`, undefined, fwdFunc, program.gridForm(name, 'forward'));
+    const forward = executableData(fwdFunc, 'forward', `${name} (forward)`, undefined, fwdFunc, program.gridForm(name, 'forward'), program.cpuForm(name, 'forward'));
     const vjp = derived(program, name, 'vjp', warnings);
     const jvp = derived(program, name, 'jvp', warnings);
     for (const [mode, e] of [['forward', forward], ['vjp', vjp], ['jvp', jvp]] as const) {

@@ -10,6 +10,7 @@ import { roundBF16, roundF16 } from '../../core/lowp.js';
 import { MatcRuntimeError } from '../../core/errors.js';
 import { intDiv, intMod } from '../../core/intops.js';
 import { randomValue } from '../../core/philox.js';
+import { QR_BLOCKED_FROM, QR_PANEL } from '../../core/qr-blocking.js';
 import { runCheckError } from '../../core/run-checks.js';
 
 
@@ -324,5 +325,131 @@ export function rand(normal: number, key: number, stream: number, e: number, eps
   return randomValue(normal ? 'normal' : 'uniform', key, stream, e, eps > 2 ** -40);
 }
 
-export const helpers = { gemm, gemv, dot, lu, trisolve, oob, sgn, sigm, rf16: roundF16, rbf16: roundBF16, ftoi, idiv: intDiv, imod: intMod, rand };
+/**
+ * householder(A) → Q, R: the reflections of compiler/codegen/cpu/routines.ts `householder` (its
+ * comment has the math), in the same order. A m×n in W (row-major, overwritten); Q m×k and R k×n
+ * contiguous, k = min(m, n); scratch Vt (k×m), t (n), TT (QR_PANEL²), WB (2·QR_PANEL·n), PB (m·n).
+ */
+export function householder(m: number, n: number, W: Arr, wo: number, Vt: Arr, vo: number, t: Arr, to: number, Q: Arr, qo: number, R: Arr, ro: number, TT: Arr, tto: number, WB: Arr, wbo: number, PB: Arr, pbo: number): void {
+  const k = Math.min(m, n);
+  const blk = k >= QR_BLOCKED_FROM;
+  const P = QR_PANEL;
+  const npan = Math.ceil(k / P);
+  // T of the panel j0 … j1−1 (dlarft, forward, columnwise)
+  const tFactor = (j0: number, j1: number): void => {
+    const nb = j1 - j0;
+    for (let a = 0; a < nb; a++) {
+      const ja = j0 + a;
+      const tau = Vt[vo + ja * m + ja] !== 0 ? 2 : 0;
+      const va = vo + ja * m;
+      for (let b = 0; b < a; b++) {
+        const vb = vo + (j0 + b) * m;
+        let z = 0;
+        for (let i = ja; i < m; i++) z += Vt[vb + i]! * Vt[va + i]!;
+        TT[tto + b * P + a] = z;
+      }
+      for (let c = 0; c < a; c++) {
+        let y = 0;
+        for (let d = c; d < a; d++) y += TT[tto + c * P + d]! * TT[tto + d * P + a]!;
+        TT[tto + c * P + a] = -tau * y;
+      }
+      TT[tto + a * P + a] = tau;
+      for (let e = a + 1; e < nb; e++) TT[tto + e * P + a] = 0;
+    }
+  };
+  // Y (rows × cols at yo, row stride ld) −= V op(T) Vᵀ Y
+  const applyBlock = (j0: number, nb: number, Y: Arr, yo: number, ld: number, rows: number, cols: number, trans: boolean): void => {
+    const v0 = vo + j0 * m + j0;
+    const w2 = wbo + P * cols;
+    gemm(nb, cols, rows, Vt, v0, m, 1, Y, yo, ld, 1, WB, wbo);
+    gemm(nb, cols, nb, TT, tto, trans ? 1 : P, trans ? P : 1, WB, wbo, cols, 1, WB, w2);
+    gemm(rows, cols, nb, Vt, v0, 1, m, WB, w2, cols, 1, PB, pbo);
+    for (let r = 0; r < rows; r++) {
+      const yr = yo + r * ld;
+      const pr = pbo + r * cols;
+      for (let s = 0; s < cols; s++) Y[yr + s] = Y[yr + s]! - PB[pr + s]!;
+    }
+  };
+  for (let pn = 0; pn < npan; pn++) {
+    const j0 = pn * P;
+    const j1 = Math.min(k, j0 + P);
+    const ce = blk ? j1 : n;
+    for (let j = j0; j < j1; j++) {
+      let ss = 0;
+      for (let i = j; i < m; i++) {
+        const y = W[wo + i * n + j]!;
+        ss += y * y;
+      }
+      const yj = W[wo + j * n + j]!;
+      const uj = yj + (yj >= 0 ? 1 : -1) * Math.sqrt(ss);
+      let nu2 = uj * uj;
+      for (let i = j + 1; i < m; i++) {
+        const y = W[wo + i * n + j]!;
+        nu2 += y * y;
+      }
+      const nu = Math.sqrt(nu2);
+      const vr = vo + j * m;
+      for (let i = 0; i < j; i++) Vt[vr + i] = 0;
+      if (nu > 0) {
+        Vt[vr + j] = uj / nu;
+        for (let i = j + 1; i < m; i++) Vt[vr + i] = W[wo + i * n + j]! / nu;
+        for (let c = j; c < ce; c++) t[to + c] = 0;
+        for (let i = j; i < m; i++) {
+          const vi = Vt[vr + i]!;
+          const wr = wo + i * n;
+          for (let c = j; c < ce; c++) t[to + c] = t[to + c]! + vi * W[wr + c]!;
+        }
+        for (let i = j; i < m; i++) {
+          const f2 = 2 * Vt[vr + i]!;
+          const wr = wo + i * n;
+          for (let c = j; c < ce; c++) W[wr + c] = W[wr + c]! - f2 * t[to + c]!;
+        }
+      } else for (let i = j; i < m; i++) Vt[vr + i] = 0;
+    }
+    if (blk && j1 < n) {
+      tFactor(j0, j1);
+      applyBlock(j0, j1 - j0, W, wo + j0 * n + j1, n, m - j0, n - j1, true);
+    }
+  }
+  Q.fill(0, qo, qo + m * k);
+  for (let c = 0; c < k; c++) Q[qo + c * k + c] = 1;
+  for (let pq = 0; pq < npan; pq++) {
+    const j0 = (npan - 1 - pq) * P;
+    const j1 = Math.min(k, j0 + P);
+    if (blk) {
+      tFactor(j0, j1);
+      applyBlock(j0, j1 - j0, Q, qo + j0 * k + j0, k, m - j0, k - j0, false);
+      continue;
+    }
+    for (let jq = j1 - 1; jq >= j0; jq--) {
+      const vq = vo + jq * m;
+      if (Vt[vq + jq] === 0) continue;
+      for (let c = jq; c < k; c++) t[to + c] = 0;
+      for (let i = jq; i < m; i++) {
+        const v = Vt[vq + i]!;
+        const qr = qo + i * k;
+        for (let c = jq; c < k; c++) t[to + c] = t[to + c]! + v * Q[qr + c]!;
+      }
+      for (let i = jq; i < m; i++) {
+        const f = 2 * Vt[vq + i]!;
+        const qr = qo + i * k;
+        for (let c = jq; c < k; c++) Q[qr + c] = Q[qr + c]! - f * t[to + c]!;
+      }
+    }
+  }
+  for (let c = 0; c < k; c++) t[to + c] = W[wo + c * n + c]! >= 0 ? 1 : -1;
+  for (let i = 0; i < m; i++) {
+    const qr = qo + i * k;
+    for (let c = 0; c < k; c++) Q[qr + c] = Q[qr + c]! * t[to + c]!;
+  }
+  for (let r = 0; r < k; r++) {
+    const rr = ro + r * n;
+    const wr = wo + r * n;
+    const d = t[to + r]!;
+    for (let c = 0; c < r; c++) R[rr + c] = 0;
+    for (let c = r; c < n; c++) R[rr + c] = d * W[wr + c]!;
+  }
+}
+
+export const helpers = { gemm, gemv, dot, lu, trisolve, householder, oob, sgn, sigm, rf16: roundF16, rbf16: roundBF16, ftoi, idiv: intDiv, imod: intMod, rand };
 export type Helpers = typeof helpers;

@@ -16,6 +16,7 @@ import { InternalError } from '../../../core/errors.js';
 import { emptyArgCheck } from '../../../core/run-checks.js';
 import { type Func, type Node, type Region, freeParams, reachable, scopes, type Scopes } from '../../ir/node.js';
 import { isSpectral, parseEinsum } from '../../ir/ops.js';
+import { QR_PANEL } from '../../../core/qr-blocking.js';
 import { type TensorType, type TupleType, numel } from '../../ir/types.js';
 import { jsClass } from './ops.js';
 import { forEachIndexCheck, provablyInRange } from '../index-checks.js';
@@ -427,6 +428,7 @@ class Lower {
     if (this.store.has(n)) return;
     if (n.op === 'param') return;
     if (n.op === 'opt' || n.op === 'root' || n.op === 'custom') throw new InternalError('CPU codegen: declarative nodes must be expanded before code generation');
+    if (n.op === 'householder') return this.emitHouseholder(n);
     if (isSpectral(n.op)) throw new InternalError(`CPU codegen: ${n.op} must be lowered by the expand stage before code generation`);
     this.checkIndices(n);
     if (n.op === 'proj') {
@@ -880,6 +882,25 @@ class Lower {
     const rc = this.fresh('rc');
     this.emit({ k: 'decl', name: rc, ty: 'f', init: { k: 'call', fn: 'lu', ty: 'f', args: [{ k: 'val', e: this.dim(nn) }, { k: 'val', e: this.dim(nrhs) }, { k: 'ptr', buf: M, at: ZERO }, { k: 'ptr', buf: X, at: ZERO }] } });
     this.store.set(n, { k: 'tuple', parts: [{ k: 'buf', buf: X, owner: n }, { k: 'scalar', v: rc }] });
+  }
+
+  /** householder(A) → (Q, R) by the routine of routines.ts (blocked from QR_BLOCKED_FROM
+   *  reflections on), on a copy of A; the CPU form of a function keeps the node
+   *  (Program.cpuForm), where the reference interpreter runs the unblocked loops. */
+  private emitHouseholder(n: Node): void {
+    const A = n.args[0]!;
+    const [m, nn] = shape(A) as [Dim, Dim];
+    const k = Dim.min(m, nn);
+    const P = Dim.const(QR_PANEL);
+    const W = this.newBuffer(m.mul(nn));
+    this.fill(W, A);
+    const Q = this.newBuffer(m.mul(k));
+    const R = this.newBuffer(k.mul(nn));
+    const scratch = [k.mul(m), nn, P.mul(P), P.mul(nn).mul(Dim.const(2)), m.mul(nn)].map((d) => this.newBuffer(d));
+    const ptr = (buf: Buf): Arg => ({ k: 'ptr', buf, at: ZERO });
+    const [Vt, t, TT, WB, PB] = scratch as [Buf, Buf, Buf, Buf, Buf];
+    this.emit({ k: 'call', fn: 'householder', args: [{ k: 'val', e: this.dim(m) }, { k: 'val', e: this.dim(nn) }, ptr(W), ptr(Vt), ptr(t), ptr(Q), ptr(R), ptr(TT), ptr(WB), ptr(PB)] });
+    this.store.set(n, { k: 'tuple', parts: [{ k: 'buf', buf: Q, owner: n }, { k: 'buf', buf: R, owner: n }] });
   }
 
   private emitTrisolve(n: Node): void {

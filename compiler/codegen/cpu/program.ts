@@ -34,6 +34,16 @@ export const CPU_CHUNK_CHARS = 20_000;
  *  over the limit before it is lowered, and is not lowered (issue 12). */
 const MIN_CHARS_PER_NODE = 32;
 
+/** The primitive ops the CPU programs run as routines of their own (compiler/codegen/cpu/routines.ts),
+ *  so the expand stage keeps them in the CPU's form of a function (Program.cpuForm):
+ *  `householder`, blocked Householder QR. The reference interpreter runs the loops they are
+ *  lowered to everywhere else, so it stays the routine's oracle. MATC_CPU_QR=0 lowers it to the
+ *  loops in the CPU programs too (A/B runs). */
+export function cpuKeptOps(): ReadonlySet<string> {
+  const v = typeof process !== 'undefined' ? process.env.MATC_CPU_QR : undefined;
+  return v === '0' ? new Set() : new Set(['householder']);
+}
+
 /** MATC_CPU_CHUNK=N: split every program into functions of N characters (tests of the split form). */
 function forcedChunk(): number | undefined {
   const v = typeof process !== 'undefined' ? Number(process.env.MATC_CPU_CHUNK) : NaN;

@@ -5,6 +5,7 @@
 // reference interpreter). Arrays are absolute element positions in memory (`mem`); results are
 // contiguous and written, never accumulated into.
 
+import { QR_BLOCKED_FROM, QR_PANEL } from '../../../core/qr-blocking.js';
 import { type Expr, type Stmt, type Ty, F, I, V, cmp, fbin, fun, iadd, imul, isub, load, sel } from './loop-ir.js';
 
 export interface RoutineDef {
@@ -329,4 +330,174 @@ const trisolve: RoutineDef = {
   ],
 };
 
-export const ROUTINES: readonly RoutineDef[] = [gemm, gemv, dot, lu, trisolve];
+// ---- Householder QR --------------------------------------------------------------------------------
+
+
+const pos = (base: string, row: Expr, ld: Expr, col: Expr): Expr => iadd(iv(base), iadd(imul(row, ld), col));
+/** A call of another routine: positions in memory are i32 values like its sizes and strides. */
+const ncall = (fn: 'gemm', args: Expr[]): Stmt => ({ k: 'call', fn, args: args.map((e) => ({ k: 'val' as const, e })) });
+
+/**
+ * T of the panel's reflectors j0 … j1−1 (LAPACK dlarft, forward, columnwise, every τ = 2 or 0):
+ * H_j0 ⋯ H_{j1−1} = I − V T Vᵀ with V's columns the unit reflectors (vt's rows) and T upper
+ * triangular, QR_PANEL × QR_PANEL at tt (entries past the panel's width unused):
+ *   T[a, a] = τ_a,   T[0:a, a] = −τ_a T[0:a, 0:a] (V[:, 0:a]ᵀ v_a).
+ * Column a first holds z = V[:, 0:a]ᵀ v_a (over rows ≥ j0 + a, where v_a lives), then T's column
+ * in place (row b reads z at rows ≥ b only).
+ */
+function tFactor(x: string): Stmt[] {
+  const P = I(QR_PANEL);
+  return [
+    decl(`nb${x}`, 'i', isub(iv('j1'), iv('j0'))),
+    loop(`a${x}`, I(0), iv(`nb${x}`), [
+      decl(`ja${x}`, 'i', iadd(iv('j0'), iv(`a${x}`))),
+      decl(`tau${x}`, 'f', sel('f', cmp('ne', 'f', m(pos('vt', iv(`ja${x}`), iv('m'), iv(`ja${x}`))), F(0)), F(2), F(0))),
+      loop(`b${x}`, I(0), iv(`a${x}`), [
+        decl(`z${x}`, 'f', F(0)),
+        decl(`vb${x}`, 'i', pos('vt', iadd(iv('j0'), iv(`b${x}`)), iv('m'), I(0))),
+        decl(`va${x}`, 'i', pos('vt', iv(`ja${x}`), iv('m'), I(0))),
+        loop(`i${x}`, iv(`ja${x}`), iv('m'), [set(`z${x}`, add(fv(`z${x}`), mul(m(iadd(iv(`vb${x}`), iv(`i${x}`))), m(iadd(iv(`va${x}`), iv(`i${x}`))))))]),
+        st(pos('tt', iv(`b${x}`), P, iv(`a${x}`)), fv(`z${x}`)),
+      ]),
+      loop(`c${x}`, I(0), iv(`a${x}`), [
+        decl(`y${x}`, 'f', F(0)),
+        loop(`d${x}`, iv(`c${x}`), iv(`a${x}`), [set(`y${x}`, add(fv(`y${x}`), mul(m(pos('tt', iv(`c${x}`), P, iv(`d${x}`))), m(pos('tt', iv(`d${x}`), P, iv(`a${x}`))))))]),
+        st(pos('tt', iv(`c${x}`), P, iv(`a${x}`)), mul(fun('neg', fv(`tau${x}`)), fv(`y${x}`))),
+      ]),
+      st(pos('tt', iv(`a${x}`), P, iv(`a${x}`)), fv(`tau${x}`)),
+      loop(`e${x}`, iadd(iv(`a${x}`), I(1)), iv(`nb${x}`), [st(pos('tt', iv(`e${x}`), P, iv(`a${x}`)), F(0))]),
+    ]),
+  ];
+}
+
+/**
+ * Y[rows × cols] (row stride ld, at yy) −= V op(T) Vᵀ Y restricted to the panel: the block
+ * reflector of tFactor applied with three products (W = Vᵀ Y, W ← op(T) W, P = V W) and one
+ * subtraction. V is rows × nb (column b = row j0 + b of vt from position j0); op(T) = Tᵀ when
+ * `trans` (the factorization: H_{j1−1} ⋯ H_j0 Y), T otherwise (Q: H_j0 ⋯ H_{j1−1} Y).
+ */
+function applyBlock(x: string, yy: Expr, ld: Expr, rows: Expr, cols: Expr, trans: boolean): Stmt[] {
+  const P = I(QR_PANEL);
+  const V0 = pos('vt', iv('j0'), iv('m'), iv('j0'));
+  const W2 = iadd(iv('wb'), imul(P, cols));
+  return [
+    decl(`y0${x}`, 'i', yy),
+    ncall('gemm', [iv(`nb${x}`), cols, rows, V0, iv('m'), I(1), iv(`y0${x}`), ld, I(1), iv('wb')]),
+    ncall('gemm', [iv(`nb${x}`), cols, iv(`nb${x}`), iv('tt'), trans ? I(1) : P, trans ? P : I(1), iv('wb'), cols, I(1), W2]),
+    ncall('gemm', [rows, cols, iv(`nb${x}`), V0, I(1), iv('m'), W2, cols, I(1), iv('pb')]),
+    loop(`r${x}`, I(0), rows, [
+      decl(`yr${x}`, 'i', iadd(iv(`y0${x}`), imul(iv(`r${x}`), ld))),
+      decl(`pr${x}`, 'i', iadd(iv('pb'), imul(iv(`r${x}`), cols))),
+      loop(`s${x}`, I(0), cols, [st(iadd(iv(`yr${x}`), iv(`s${x}`)), sub(m(iadd(iv(`yr${x}`), iv(`s${x}`))), m(iadd(iv(`pr${x}`), iv(`s${x}`)))))]),
+    ]),
+  ];
+}
+
+/**
+ * householder(A) → Q, R (compiler/solvers/spectral.ts lowerHouseholder, the same reflections):
+ * A m×n is in w (row-major, overwritten); results Q m×k at q and R k×n at r (contiguous),
+ * k = min(m, n), diag(R) ≥ 0. Scratch: vt k×m (the unit reflectors as rows), t (n), tt
+ * (QR_PANEL²), wb (2·QR_PANEL·n), pb (m·n).
+ *
+ * Reflection j (v = 0 when there is nothing to eliminate): y = W[j:, j], u = y + sgn(y_j)‖y‖e_j,
+ * v = u/‖u‖, W ← W − 2 v (vᵀW). Only columns ≥ j change (columns < j are zero in rows ≥ j up to
+ * rounding, and their rows ≥ j are not part of R). Below QR_BLOCKED_FROM reflections each one
+ * updates every trailing column (LAPACK dgeqr2); from it on, panels of QR_PANEL reflections update
+ * their own columns one by one and the columns right of the panel at once, by the block reflector
+ * (dgeqrf: (I − V Tᵀ Vᵀ) W[j0:, j1:], three matrix products). Q = H_0 ⋯ H_{k−1} I[:, 0:k] is
+ * accumulated from the last reflection (dorg2r / dorgqr: columns < j of the partial product are
+ * still e_c, so only Q[j:, j:] changes), then d = sgn(diag W): Q ← Q diag(d), R ← diag(d) triu(W).
+ */
+const householder: RoutineDef = {
+  name: 'householder',
+  params: [p('m'), p('n'), p('w'), p('vt'), p('t'), p('q'), p('r'), p('tt'), p('wb'), p('pb')],
+  body: [
+    decl('k', 'i', imin(iv('m'), iv('n'))),
+    decl('blk', 'i', cmp('ge', 'i', iv('k'), I(QR_BLOCKED_FROM))),
+    decl('npan', 'i', idivc(iadd(iv('k'), I(QR_PANEL - 1)), I(QR_PANEL))),
+    loop('pn', I(0), iv('npan'), [
+      decl('j0', 'i', imul(iv('pn'), I(QR_PANEL))),
+      decl('j1', 'i', imin(iv('k'), iadd(iv('j0'), I(QR_PANEL)))),
+      // the columns each reflection of the panel updates itself
+      decl('ce', 'i', sel('i', iv('blk'), iv('j1'), iv('n'))),
+      loop('j', iv('j0'), iv('j1'), [
+        decl('ss', 'f', F(0)),
+        loop('i1', iv('j'), iv('m'), [decl('y1', 'f', m(pos('w', iv('i1'), iv('n'), iv('j')))), set('ss', add(fv('ss'), mul(fv('y1'), fv('y1'))))]),
+        decl('yj', 'f', m(pos('w', iv('j'), iv('n'), iv('j')))),
+        decl('uj', 'f', add(fv('yj'), mul(sel('f', cmp('ge', 'f', fv('yj'), F(0)), F(1), F(-1)), fun('sqrt', fv('ss'))))),
+        decl('nu2', 'f', mul(fv('uj'), fv('uj'))),
+        loop('i2', iadd(iv('j'), I(1)), iv('m'), [decl('y2', 'f', m(pos('w', iv('i2'), iv('n'), iv('j')))), set('nu2', add(fv('nu2'), mul(fv('y2'), fv('y2'))))]),
+        decl('nu', 'f', fun('sqrt', fv('nu2'))),
+        decl('vr', 'i', pos('vt', iv('j'), iv('m'), I(0))),
+        loop('i0', I(0), iv('j'), [st(iadd(iv('vr'), iv('i0')), F(0))]),
+        when(
+          cmp('gt', 'f', fv('nu'), F(0)),
+          [
+            st(iadd(iv('vr'), iv('j')), fbin('div', fv('uj'), fv('nu'))),
+            loop('i3', iadd(iv('j'), I(1)), iv('m'), [st(iadd(iv('vr'), iv('i3')), fbin('div', m(pos('w', iv('i3'), iv('n'), iv('j'))), fv('nu')))]),
+            // t = Wᵀv over the columns j … ce, then W −= 2 v tᵀ there
+            loop('c1', iv('j'), iv('ce'), [st(iadd(iv('t'), iv('c1')), F(0))]),
+            loop('i4', iv('j'), iv('m'), [
+              decl('vi', 'f', m(iadd(iv('vr'), iv('i4')))),
+              decl('wr', 'i', pos('w', iv('i4'), iv('n'), I(0))),
+              loop('c2', iv('j'), iv('ce'), [st(iadd(iv('t'), iv('c2')), add(m(iadd(iv('t'), iv('c2'))), mul(fv('vi'), m(iadd(iv('wr'), iv('c2'))))))]),
+            ]),
+            loop('i5', iv('j'), iv('m'), [
+              decl('f2', 'f', mul(F(2), m(iadd(iv('vr'), iv('i5'))))),
+              decl('wr2', 'i', pos('w', iv('i5'), iv('n'), I(0))),
+              loop('c3', iv('j'), iv('ce'), [st(iadd(iv('wr2'), iv('c3')), sub(m(iadd(iv('wr2'), iv('c3'))), mul(fv('f2'), m(iadd(iv('t'), iv('c3'))))))]),
+            ]),
+          ],
+          [loop('i6', iv('j'), iv('m'), [st(iadd(iv('vr'), iv('i6')), F(0))])],
+        ),
+      ]),
+      // the columns right of the panel: W[j0:, j1:] ← (I − V Tᵀ Vᵀ) W[j0:, j1:]
+      when(and(iv('blk'), cmp('lt', 'i', iv('j1'), iv('n'))), [...tFactor('f'), ...applyBlock('f', pos('w', iv('j0'), iv('n'), iv('j1')), iv('n'), isub(iv('m'), iv('j0')), isub(iv('n'), iv('j1')), true)]),
+    ]),
+    // Q = eye(m, k), then the reflections from the last
+    loop('t0', I(0), imul(iv('m'), iv('k')), [st(iadd(iv('q'), iv('t0')), F(0))]),
+    loop('t1', I(0), iv('k'), [st(pos('q', iv('t1'), iv('k'), iv('t1')), F(1))]),
+    loop('pq', I(0), iv('npan'), [
+      decl('j0', 'i', imul(isub(isub(iv('npan'), I(1)), iv('pq')), I(QR_PANEL))),
+      decl('j1', 'i', imin(iv('k'), iadd(iv('j0'), I(QR_PANEL)))),
+      when(
+        iv('blk'),
+        [...tFactor('q'), ...applyBlock('q', pos('q', iv('j0'), iv('k'), iv('j0')), iv('k'), isub(iv('m'), iv('j0')), isub(iv('k'), iv('j0')), false)],
+        [
+          loop('jr', I(0), isub(iv('j1'), iv('j0')), [
+            decl('jq', 'i', isub(isub(iv('j1'), I(1)), iv('jr'))),
+            decl('vq', 'i', pos('vt', iv('jq'), iv('m'), I(0))),
+            when(cmp('ne', 'f', m(iadd(iv('vq'), iv('jq'))), F(0)), [
+              loop('c5', iv('jq'), iv('k'), [st(iadd(iv('t'), iv('c5')), F(0))]),
+              loop('i7', iv('jq'), iv('m'), [
+                decl('v7', 'f', m(iadd(iv('vq'), iv('i7')))),
+                decl('qr7', 'i', pos('q', iv('i7'), iv('k'), I(0))),
+                loop('c6', iv('jq'), iv('k'), [st(iadd(iv('t'), iv('c6')), add(m(iadd(iv('t'), iv('c6'))), mul(fv('v7'), m(iadd(iv('qr7'), iv('c6'))))))]),
+              ]),
+              loop('i8', iv('jq'), iv('m'), [
+                decl('f8', 'f', mul(F(2), m(iadd(iv('vq'), iv('i8'))))),
+                decl('qr8', 'i', pos('q', iv('i8'), iv('k'), I(0))),
+                loop('c7', iv('jq'), iv('k'), [st(iadd(iv('qr8'), iv('c7')), sub(m(iadd(iv('qr8'), iv('c7'))), mul(fv('f8'), m(iadd(iv('t'), iv('c7'))))))]),
+              ]),
+            ]),
+          ]),
+        ],
+      ),
+    ]),
+    // signs: d = sgn(diag W) (+1 at 0), Q ← Q diag(d), R ← diag(d) triu(W[0:k, :])
+    loop('c8', I(0), iv('k'), [st(iadd(iv('t'), iv('c8')), sel('f', cmp('ge', 'f', m(pos('w', iv('c8'), iv('n'), iv('c8'))), F(0)), F(1), F(-1)))]),
+    loop('i9', I(0), iv('m'), [
+      decl('qr9', 'i', pos('q', iv('i9'), iv('k'), I(0))),
+      loop('c9', I(0), iv('k'), [st(iadd(iv('qr9'), iv('c9')), mul(m(iadd(iv('qr9'), iv('c9'))), m(iadd(iv('t'), iv('c9')))))]),
+    ]),
+    loop('ra', I(0), iv('k'), [
+      decl('rra', 'i', pos('r', iv('ra'), iv('n'), I(0))),
+      decl('wra', 'i', pos('w', iv('ra'), iv('n'), I(0))),
+      decl('dra', 'f', m(iadd(iv('t'), iv('ra')))),
+      loop('cz', I(0), iv('ra'), [st(iadd(iv('rra'), iv('cz')), F(0))]),
+      loop('cr', iv('ra'), iv('n'), [st(iadd(iv('rra'), iv('cr')), mul(fv('dra'), m(iadd(iv('wra'), iv('cr')))))]),
+    ]),
+  ],
+};
+
+export const ROUTINES: readonly RoutineDef[] = [gemm, gemv, dot, lu, trisolve, householder];
