@@ -129,7 +129,7 @@ export function prepareCall(c: Compiled, sig: Signature, bind: Binding, precisio
   return { D, IN, INS, OUT, ST, sizes, outSizes };
 }
 
-const plainArray = (n: number, f32: boolean): Arr => (f32 ? new Float32Array(n) : new Float64Array(n));
+export const plainArray = (n: number, f32: boolean): Arr => (f32 ? new Float32Array(n) : new Float64Array(n));
 
 /** An array in shared memory (for results that worker threads write). */
 export const sharedArray = (n: number, f32: boolean): Arr => (f32 ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float64Array(new SharedArrayBuffer(n * 8)));

@@ -12,10 +12,15 @@
 //   copies the rest (ctl[1] counts the chunks staged; a worker waits on it with Atomics.wait). Fresh shared memory is expensive:
 //   every 4 KiB page faults on first touch (about 12 µs each on the development VM, 24 ms per
 //   8 MiB), which had cost more than the second thread gained.
-// - While it runs its own chunks, the main thread copies chunks the workers have finished from
-//   staging into the results (a per-chunk flag, set with Atomics.store after the chunk's stores),
-//   and the rest after the workers are done. The serial part of a call is binding, that copy of
-//   the inputs and the last chunks' copy-out.
+// - Results of SHARED_RESULT_MIN elements or more are allocated in shared memory when the call
+//   may be split: every thread writes its chunks in place, so their first-touch page faults are
+//   spread over the threads and nothing is copied. The results are then SharedArrayBuffer-backed
+//   Float64Arrays; passed back as inputs or as `into` tensors (a training loop), they are read and
+//   written in place too. Inputs already in shared memory are not copied either.
+// - Other results (a caller's `into` arrays in unshared memory): while it runs its own chunks, the
+//   main thread copies chunks the workers have finished from staging into them (a per-chunk flag,
+//   set with Atomics.store after the chunk's stores), and the rest after the workers are done.
+//   The serial part of a call is binding, the copy of unshared inputs and that copy-out.
 // Results are the same numbers as a single-threaded run: every instance is computed by the same
 // program on the same data, only elsewhere.
 //
@@ -30,7 +35,7 @@ import type { NodeStatus } from '../executable.js';
 import type { Signature } from '../signature.js';
 import type { Tensor } from '../tensor.js';
 import type { Arr } from './helpers.js';
-import { allocWorkspace, compileProgram, elemOf, engineFor, finishCall, prepareCall, runRange, sharedArray, type Engine, type Precision } from './program.js';
+import { allocWorkspace, compileProgram, elemOf, engineFor, finishCall, plainArray, prepareCall, runRange, sharedArray, type Engine, type Precision } from './program.js';
 import { wasmModule } from './wasm.js';
 
 /** Splitting is worth it when the rest of the batch takes at least this long in one thread. */
@@ -39,6 +44,9 @@ const THRESHOLD_MS = 4;
 const CHUNKS_PER_THREAD = 16;
 /** A chunk takes at least this long (per-chunk overhead: a wasm call's set-up, one flag). */
 const MIN_CHUNK_MS = 0.25;
+/** Results of at least this many elements of a call that may be split are allocated in shared
+ *  memory (smaller ones cost more as a SharedArrayBuffer than their copy does). */
+const SHARED_RESULT_MIN = 16384;
 /** Staging (shared copies of inputs and results) larger than this is not kept between calls. */
 const KEEP_STAGING_BYTES = 512 * 2 ** 20;
 
@@ -183,7 +191,10 @@ export class ThreadPool {
   private async runOne(p: CpuProgramData, sig: Signature, bind: Binding, precision: Precision, engine?: Engine): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[] }> {
     const c = compileProgram(p);
     const B = bind.batchSize;
-    const call = prepareCall(c, sig, bind, precision);
+    // large results of a call that may be split live in shared memory: the workers write their
+    // chunks in place (no staging, no copy on the main thread) and touch their pages themselves
+    const share = B >= 2 && this.threads >= 2 && typeof SharedArrayBuffer !== 'undefined';
+    const call = prepareCall(c, sig, bind, precision, share ? (n, f32) => (n >= SHARED_RESULT_MIN ? sharedArray(n, f32) : plainArray(n, f32)) : undefined);
     const useWasm = engineFor(p, precision, engine) === 'wasm';
     const elem = elemOf(precision);
     const wasm = useWasm ? { module: wasmModule(p, elem)!, checks: p.checks ?? [], elem } : undefined;
@@ -224,8 +235,9 @@ export class ThreadPool {
     const later = call.IN.map((x, i) => call.INS[i] !== 0 && !isShared(x));
     const IN = call.IN.map((x, i) => (later[i] ? this.staging.take(x.length, x instanceof Float32Array) : this.staging.copy(x)));
     if (!later.some((x) => x)) ctl[1] = nChunks;
-    const OUT = call.OUT.map((o, i) => this.staging.take(o.length, f32 && !sig.results[i]!.int));
-    const ST = call.ST.map((s) => this.staging.take(s.length, false) as Float64Array);
+    // results (and status arrays) in shared memory are written in place, the rest staged
+    const OUT = call.OUT.map((o, i) => (isShared(o) ? o : this.staging.take(o.length, f32 && !sig.results[i]!.int)));
+    const ST = call.ST.map((s) => (isShared(s) ? s : (this.staging.take(s.length, false) as Float64Array)));
     this.staging.settle();
     const t2 = performance.now();
     // the f32 module is a program of its own to the workers (they keep one module per id)
@@ -270,10 +282,11 @@ export class ThreadPool {
         const lo = done + k * chunk;
         const n = Math.min(chunk, B - lo);
         call.OUT.forEach((o, i) => {
+          if (OUT[i] === o) return;
           const s = call.outSizes[i]!;
           o.set(OUT[i]!.subarray(lo * s, (lo + n) * s), lo * s);
         });
-        call.ST.forEach((st, i) => st.set(ST[i]!.subarray(3 * lo, 3 * (lo + n)), 3 * lo));
+        call.ST.forEach((st, i) => ST[i] !== st && st.set(ST[i]!.subarray(3 * lo, 3 * (lo + n)), 3 * lo));
       }
       while (low < nChunks && copied[low]) low++;
     };
