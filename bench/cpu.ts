@@ -8,8 +8,10 @@
 // and bench/compare-cpu.ts pairs the two into the table of bench/RESULTS.md;
 // bench/run-cpu.sh runs all three in one go.
 //
-// Timing: wall time of whole calls (performance.now), one warm-up call, then the median of up to
-// --reps calls within a budget per variant. Inputs: N(0,1), IED's X = |N(0,1)| + transpose (PMaF's
+// Timing: wall time of whole calls (performance.now), one warm-up call (two with `into`), then the
+// median of up to --reps calls within a budget per variant; the WebAssembly variants are called in
+// rounds, one call of each per round, so that they share the machine's slow spells (a 2-core VM
+// whose speed varies 2× from one call to the next). Inputs: N(0,1), IED's X = |N(0,1)| + transpose (PMaF's
 // data); cotangents N(0,1). Every variant's outputs are compared with the first (same numbers to
 // rounding) before its time counts.
 //
@@ -57,6 +59,8 @@ interface Variant {
   /** results (and gradients) into the tensors of the call before the last (CallOptions.into): the
    *  training-loop pattern, no fresh result arrays per call */
   into?: boolean;
+  /** timed on its own, not in the rounds of the others (slow: the JavaScript form, the interpreter) */
+  alone?: boolean;
 }
 
 export interface VariantResult {
@@ -118,8 +122,8 @@ export async function runCpuCase(c: CpuCase, fn: CompiledFn, variants: Variant[]
   for (const [k, t] of Object.entries(d.cotangents)) save(`ct.${k}`, t);
   const res: Record<string, VariantResult> = {};
   let first: Record<string, Tensor> | null = null;
-  for (const v of variants) {
-    type Res = { outputs: Record<string, Tensor>; gradients?: Record<string, Tensor>; status: { ok: boolean; nodes: { iterations: number[] }[] } };
+  type Res = { outputs: Record<string, Tensor>; gradients?: Record<string, Tensor>; status: { ok: boolean; nodes: { iterations: number[] }[] } };
+  const callOf = (v: Variant): (() => Promise<Res>) => {
     // with `into`, two sets of result tensors alternate (a call never writes the tensors it was
     // given by the call just before: those are what a training loop still reads)
     const held: Res[] = [];
@@ -128,14 +132,41 @@ export async function runCpuCase(c: CpuCase, fn: CompiledFn, variants: Variant[]
       const r = held.shift()!;
       return { into: r.outputs, ...(r.gradients ? { intoGradients: r.gradients } : {}) };
     };
-    const call = async (): Promise<Res> => {
+    return async (): Promise<Res> => {
       const opts = { dims: d.callDims, backend: v.backend, ...intoOpts() };
       const r = (c.phase === 'fwd' ? await fn.forward(d.inputs, opts) : await fn.vjp(d.inputs, d.cotangents, opts)) as Res;
       if (v.into) held.push(r);
       return r;
     };
-    const t = await timeCalls(call, o.reps, o.budgetMs, v.into ? 2 : 1);
-    const out = { ...t.last.outputs, ...((t.last as { gradients?: Record<string, Tensor> }).gradients ?? {}) };
+  };
+  // the WebAssembly variants in rounds (each round calls every one of them once), so that the
+  // machine's slow spells fall on all of them alike; the slow ones (JavaScript, the interpreter)
+  // one after another as before
+  const timed = new Map<Variant, { ms: number[]; last: Res }>();
+  const together = variants.filter((v) => !v.alone);
+  if (together.length) {
+    const calls = together.map(callOf);
+    const last: Res[] = [];
+    for (const [i, call] of calls.entries()) for (let w = 0; w < (together[i]!.into ? 2 : 1); w++) last[i] = await call();
+    const ms: number[][] = together.map(() => []);
+    const round = async (): Promise<number> => {
+      const t0 = performance.now();
+      for (const [i, call] of calls.entries()) {
+        const t = performance.now();
+        last[i] = await call();
+        ms[i]!.push(performance.now() - t);
+      }
+      return performance.now() - t0;
+    };
+    const first = await round();
+    const rounds = Math.max(1, Math.min(o.reps, Math.floor((o.budgetMs * together.length) / Math.max(first, 1e-3))));
+    for (let r = 1; r < rounds; r++) await round();
+    together.forEach((v, i) => timed.set(v, { ms: ms[i]!, last: last[i]! }));
+  }
+  for (const v of variants) if (v.alone) timed.set(v, await timeCalls(callOf(v), o.reps, o.budgetMs, v.into ? 2 : 1));
+  for (const v of variants) {
+    const t = timed.get(v)!;
+    const out = { ...t.last.outputs, ...(t.last.gradients ?? {}) };
     const it = t.last.status.nodes.find((n) => n.iterations.some((x) => x > 0))?.iterations;
     res[v.name] = {
       ms: median(t.ms),
@@ -148,7 +179,7 @@ export async function runCpuCase(c: CpuCase, fn: CompiledFn, variants: Variant[]
     if (!first) {
       first = out;
       for (const [k, x] of Object.entries(t.last.outputs)) save(`out.${k}`, x);
-      for (const [k, x] of Object.entries((t.last as { gradients?: Record<string, Tensor> }).gradients ?? {})) save(`grad.${k}`, x);
+      for (const [k, x] of Object.entries(t.last.gradients ?? {})) save(`grad.${k}`, x);
     }
     process.stderr.write(`  ${c.name}: ${v.name} ${res[v.name]!.ms.toFixed(2)} ms (${t.ms.length} calls)\n`);
   }
@@ -161,7 +192,7 @@ async function main(): Promise<void> {
   });
   const out = values.out ?? 'bench/raw/cpu-inputs';
   mkdirSync(out, { recursive: true });
-  const reps = Number(values.reps ?? 7);
+  const reps = Number(values.reps ?? 15);
   const budgetMs = Number(values['budget-ms'] ?? 6000);
   const only = values.only?.split(',');
   const threads = await defaultThreads();
@@ -175,8 +206,8 @@ async function main(): Promise<void> {
       { name: `wasm, ${threads} threads`, backend: new CpuBackend({ threads, engine: 'wasm' }) },
       { name: 'wasm, 1 thread, into', backend: new CpuBackend({ threads: 1, engine: 'wasm' }), into: true },
       { name: `wasm, ${threads} threads, into`, backend: new CpuBackend({ threads, engine: 'wasm' }), into: true },
-      { name: 'js, 1 thread', backend: new CpuBackend({ threads: 1, engine: 'js' }) },
-      ...(c.reference ? [{ name: 'reference interpreter', backend: new CpuBackend({ reference: true }) }] : []),
+      { name: 'js, 1 thread', backend: new CpuBackend({ threads: 1, engine: 'js' }), alone: true },
+      ...(c.reference ? [{ name: 'reference interpreter', backend: new CpuBackend({ reference: true }), alone: true }] : []),
     ];
     try {
       results.push(await runCpuCase(c, fn, variants, { reps, budgetMs, out }));

@@ -1,13 +1,16 @@
 // The blocking of the CPU programs' Householder QR routine, shared by its two forms (the
 // WebAssembly routine of compiler/codegen/cpu/routines.ts and the JavaScript one of
 // runtime/cpu/helpers.ts), which compute the same reflections in the same order.
+//
+// Chosen on the development machine (2-core AMD EPYC VM, one thread, f64, the WebAssembly form,
+// forward of `qr`, each setting against the other in the same process, calls alternating):
+// panels of 16 columns against 32: 13 % faster at 64 × 128², 8 % at 4 × 256², even at 512² and
+// 1024²; 64 columns: 4–30 % slower than 32. Blocked (panels of 16) against unblocked: 5–7 % slower
+// at n = 64, 4 % faster at 96, 14 % at 128, 1.8× at 1024.
 
 /** Columns per panel of the blocked Householder QR (also the row stride of its T factor). */
-export const QR_PANEL = 32;
+export const QR_PANEL = 16;
 
 /** Blocked from this many reflections on (k = min(m, n)); below, every reflection updates the
- *  whole trailing matrix itself (LAPACK dgeqr2 / dorg2r). Measured on the development machine
- *  (one thread, f64, forward time over that of the lowered loops in the same run, with each
- *  threshold): blocked 1.2× slower than unblocked at n = 64, even at 128, 1.1× faster at 256,
- *  1.4× at 512, 1.8× at 1024. */
-export const QR_BLOCKED_FROM = 4 * QR_PANEL;
+ *  whole trailing matrix itself (LAPACK dgeqr2 / dorg2r). */
+export const QR_BLOCKED_FROM = 6 * QR_PANEL;

@@ -328,9 +328,9 @@ export function rand(normal: number, key: number, stream: number, e: number, eps
 /**
  * householder(A) → Q, R: the reflections of compiler/codegen/cpu/routines.ts `householder` (its
  * comment has the math), in the same order. A m×n in W (row-major, overwritten); Q m×k and R k×n
- * contiguous, k = min(m, n); scratch Vt (k×m), t (n), TT (QR_PANEL²), WB (2·QR_PANEL·n), PB (m·n).
+ * contiguous, k = min(m, n); scratch Vt (k×m), t (n), TT (QR_PANEL²), WB (2·QR_PANEL·n).
  */
-export function householder(m: number, n: number, W: Arr, wo: number, Vt: Arr, vo: number, t: Arr, to: number, Q: Arr, qo: number, R: Arr, ro: number, TT: Arr, tto: number, WB: Arr, wbo: number, PB: Arr, pbo: number): void {
+export function householder(m: number, n: number, W: Arr, wo: number, Vt: Arr, vo: number, t: Arr, to: number, Q: Arr, qo: number, R: Arr, ro: number, TT: Arr, tto: number, WB: Arr, wbo: number): void {
   const k = Math.min(m, n);
   const blk = k >= QR_BLOCKED_FROM;
   const P = QR_PANEL;
@@ -363,11 +363,16 @@ export function householder(m: number, n: number, W: Arr, wo: number, Vt: Arr, v
     const w2 = wbo + P * cols;
     gemm(nb, cols, rows, Vt, v0, m, 1, Y, yo, ld, 1, WB, wbo);
     gemm(nb, cols, nb, TT, tto, trans ? 1 : P, trans ? P : 1, WB, wbo, cols, 1, WB, w2);
-    gemm(rows, cols, nb, Vt, v0, 1, m, WB, w2, cols, 1, PB, pbo);
+    // Y += V (−W), in place
+    for (let s = 0; s < nb * cols; s++) WB[w2 + s] = -WB[w2 + s]!;
     for (let r = 0; r < rows; r++) {
       const yr = yo + r * ld;
-      const pr = pbo + r * cols;
-      for (let s = 0; s < cols; s++) Y[yr + s] = Y[yr + s]! - PB[pr + s]!;
+      const vr = v0 + r;
+      for (let b = 0; b < nb; b++) {
+        const v = Vt[vr + b * m]!;
+        const wr = w2 + b * cols;
+        for (let s = 0; s < cols; s++) Y[yr + s] = Y[yr + s]! + v * WB[wr + s]!;
+      }
     }
   };
   for (let pn = 0; pn < npan; pn++) {

@@ -78,17 +78,20 @@ parentPort?.on('message', (m: JobMessage) => {
     }
     const t0 = performance.now();
     let mine = 0;
+    let running = 0;
     for (;;) {
       const k = Atomics.add(m.ctl, 0, 1);
       if (k >= nChunks) break;
       // the chunk's inputs are staged once ctl[1] > k
       for (let s = Atomics.load(m.ctl, 1); s <= k; s = Atomics.load(m.ctl, 1)) Atomics.wait(m.ctl, 1, s);
       const lo = m.start + k * m.chunk;
+      const t1 = performance.now();
       run(lo, Math.min(m.chunk, m.total - lo));
+      running += performance.now() - t1;
       Atomics.store(m.ctl, 2 + k, 1);
       mine++;
     }
-    if (process.env.MATC_TRACE === '1') console.error(`[matc trace] worker: ${mine} chunks in ${(performance.now() - t0).toFixed(1)} ms`);
+    if (process.env.MATC_TRACE === '1') console.error(`[matc trace] worker ${m.id}: ${mine} chunks in ${(performance.now() - t0).toFixed(1)} ms (running them ${running.toFixed(1)} ms)`);
     parentPort!.postMessage({ id: m.id });
   } catch (e) {
     Atomics.store(m.ctl, 0, nChunks);

@@ -50,7 +50,7 @@ export type Expr =
 /** A routine argument: a value, or an array position (a buffer and an element index in it). */
 export type Arg = { k: 'val'; e: Expr } | { k: 'ptr'; buf: Buf; at: Expr };
 
-export type Routine = 'gemm' | 'gemv' | 'dot' | 'lu' | 'trisolve' | 'householder';
+export type Routine = 'gemm' | 'gemv' | 'dot' | 'lu' | 'trisolve' | 'householder' | 'gemmacc';
 
 export type Stmt =
   | { k: 'decl'; name: string; ty: Ty; init: Expr }

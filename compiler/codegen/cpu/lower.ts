@@ -896,10 +896,10 @@ class Lower {
     this.fill(W, A);
     const Q = this.newBuffer(m.mul(k));
     const R = this.newBuffer(k.mul(nn));
-    const scratch = [k.mul(m), nn, P.mul(P), P.mul(nn).mul(Dim.const(2)), m.mul(nn)].map((d) => this.newBuffer(d));
+    const scratch = [k.mul(m), nn, P.mul(P), P.mul(nn).mul(Dim.const(2))].map((d) => this.newBuffer(d));
     const ptr = (buf: Buf): Arg => ({ k: 'ptr', buf, at: ZERO });
-    const [Vt, t, TT, WB, PB] = scratch as [Buf, Buf, Buf, Buf, Buf];
-    this.emit({ k: 'call', fn: 'householder', args: [{ k: 'val', e: this.dim(m) }, { k: 'val', e: this.dim(nn) }, ptr(W), ptr(Vt), ptr(t), ptr(Q), ptr(R), ptr(TT), ptr(WB), ptr(PB)] });
+    const [Vt, t, TT, WB] = scratch as [Buf, Buf, Buf, Buf];
+    this.emit({ k: 'call', fn: 'householder', args: [{ k: 'val', e: this.dim(m) }, { k: 'val', e: this.dim(nn) }, ptr(W), ptr(Vt), ptr(t), ptr(Q), ptr(R), ptr(TT), ptr(WB)] });
     this.store.set(n, { k: 'tuple', parts: [{ k: 'buf', buf: Q, owner: n }, { k: 'buf', buf: R, owner: n }] });
   }
 

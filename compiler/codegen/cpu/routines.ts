@@ -40,12 +40,15 @@ const DEPTH = 4;
 const KB = 128;
 const NB = 512;
 
-/** C[m×n] (contiguous at c) = A[m×k] · B[k×n], A and B strided. */
-const gemm: RoutineDef = {
-  name: 'gemm',
-  params: [p('m'), p('n'), p('k'), p('a'), p('ars'), p('acs'), p('b'), p('brs'), p('bcs'), p('c')],
+/** C[m×n] (contiguous at c) = A[m×k] · B[k×n], A and B strided; `gemmacc` adds the product to C,
+ *  whose rows are ldc apart (C += A·B on a block of a matrix: the block reflector's update of the
+ *  trailing columns, without a scratch). */
+const gemmOf = (name: 'gemm' | 'gemmacc'): RoutineDef => ({
+  name,
+  // gemmacc's C has rows ldc apart (a block of a larger matrix); gemm's is contiguous
+  params: [p('m'), p('n'), p('k'), p('a'), p('ars'), p('acs'), p('b'), p('brs'), p('bcs'), p('c'), ...(name === 'gemmacc' ? [p('ldc')] : [])],
   body: [
-    loop('t', I(0), imul(iv('m'), iv('n')), [st(iadd(iv('c'), iv('t')), F(0))]),
+    ...(name === 'gemm' ? [decl('ldc', 'i', iv('n')), loop('t', I(0), imul(iv('m'), iv('n')), [st(iadd(iv('c'), iv('t')), F(0))])] : []),
     when(
       and(cmp('eq', 'i', iv('bcs'), I(1)), cmp('gt', 'i', iv('n'), I(1))),
       [
@@ -57,7 +60,7 @@ const gemm: RoutineDef = {
             decl('p0', 'i', imul(iv('pb'), I(KB))),
             decl('p1', 'i', imin(iv('k'), iadd(iv('p0'), I(KB)))),
             loop('ib', I(0), idivc(iv('m'), I(ROWS)), [
-              decl('c0', 'i', iadd(iv('c'), imul(imul(iv('ib'), I(ROWS)), iv('n')))),
+              decl('c0', 'i', iadd(iv('c'), imul(imul(iv('ib'), I(ROWS)), iv('ldc')))),
               decl('a0', 'i', iadd(iv('a'), imul(imul(iv('ib'), I(ROWS)), iv('ars')))),
               // DEPTH steps of p at once: C's rows are loaded and stored once per DEPTH products
               // (the additions stay in p's order, so the numbers are those of one step at a time)
@@ -71,7 +74,7 @@ const gemm: RoutineDef = {
                 loop('jd', iv('j0'), iv('j1'), [
                   ...[0, 1, 2, 3].map((u) => decl(`bw${u}`, 'f', m(iadd(iv(`bq${u}`), iv('jd'))))),
                   ...[0, 1, 2, 3].map((r) => {
-                    const at = iadd(iadd(iv('c0'), imul(I(r), iv('n'))), iv('jd'));
+                    const at = iadd(iadd(iv('c0'), imul(I(r), iv('ldc'))), iv('jd'));
                     let e = m(at);
                     for (const u of [0, 1, 2, 3]) e = add(e, mul(fv(`x${r}${u}`), fv(`bw${u}`)));
                     return st(at, e);
@@ -85,14 +88,14 @@ const gemm: RoutineDef = {
                 loop('j', iv('j0'), iv('j1'), [
                   decl('bv', 'f', m(iadd(iv('bp'), iv('j')))),
                   ...[0, 1, 2, 3].map((r) => {
-                    const at = iadd(iadd(iv('c0'), imul(I(r), iv('n'))), iv('j'));
+                    const at = iadd(iadd(iv('c0'), imul(I(r), iv('ldc'))), iv('j'));
                     return st(at, add(m(at), mul(fv(`x${r}`), fv('bv'))));
                   }),
                 ]),
               ]),
             ]),
             loop('i', imul(idivc(iv('m'), I(ROWS)), I(ROWS)), iv('m'), [
-              decl('c1', 'i', iadd(iv('c'), imul(iv('i'), iv('n')))),
+              decl('c1', 'i', iadd(iv('c'), imul(iv('i'), iv('ldc')))),
               decl('a1', 'i', iadd(iv('a'), imul(iv('i'), iv('ars')))),
               loop('q', iv('p0'), iv('p1'), [
                 decl('y0', 'f', m(iadd(iv('a1'), imul(iv('q'), iv('acs'))))),
@@ -119,7 +122,10 @@ const gemm: RoutineDef = {
                 decl('ad', 'f', m(iadd(iv('a2'), iv('p4')))),
                 ...[0, 1, 2, 3].map((u) => set(`sd${u}`, add(fv(`sd${u}`), mul(fv('ad'), m(iadd(iv(`bd${u}`), iv('p4'))))))),
               ]),
-              ...[0, 1, 2, 3].map((u) => st(iadd(iadd(iv('c'), imul(iv('i2'), iv('n'))), iadd(imul(iv('jb4'), I(4)), I(u))), fv(`sd${u}`))),
+              ...[0, 1, 2, 3].map((u) => {
+                const at = iadd(iadd(iv('c'), imul(iv('i2'), iv('ldc'))), iadd(imul(iv('jb4'), I(4)), I(u)));
+                return st(at, name === 'gemm' ? fv(`sd${u}`) : add(m(at), fv(`sd${u}`)));
+              }),
             ]),
           ]),
           loop('j2', iv('jq'), iv('n'), [
@@ -130,13 +136,16 @@ const gemm: RoutineDef = {
               [loop('p2', I(0), iv('k'), [set('s', add(fv('s'), mul(m(iadd(iv('a2'), iv('p2'))), m(iadd(iv('b2'), iv('p2'))))))])],
               [loop('p3', I(0), iv('k'), [set('s', add(fv('s'), mul(m(iadd(iv('a2'), imul(iv('p3'), iv('acs')))), m(iadd(iv('b2'), imul(iv('p3'), iv('brs')))))))])],
             ),
-            st(iadd(iadd(iv('c'), imul(iv('i2'), iv('n'))), iv('j2')), fv('s')),
+            st(iadd(iadd(iv('c'), imul(iv('i2'), iv('ldc'))), iv('j2')), name === 'gemm' ? fv('s') : add(m(iadd(iadd(iv('c'), imul(iv('i2'), iv('ldc'))), iv('j2'))), fv('s'))),
           ]),
         ]),
       ],
     ),
   ],
-};
+});
+
+const gemm = gemmOf('gemm');
+const gemmacc = gemmOf('gemmacc');
 
 /** y[m] (contiguous at y) = A[m×n] · x. */
 const gemv: RoutineDef = {
@@ -335,7 +344,7 @@ const trisolve: RoutineDef = {
 
 const pos = (base: string, row: Expr, ld: Expr, col: Expr): Expr => iadd(iv(base), iadd(imul(row, ld), col));
 /** A call of another routine: positions in memory are i32 values like its sizes and strides. */
-const ncall = (fn: 'gemm', args: Expr[]): Stmt => ({ k: 'call', fn, args: args.map((e) => ({ k: 'val' as const, e })) });
+const ncall = (fn: 'gemm' | 'gemmacc', args: Expr[]): Stmt => ({ k: 'call', fn, args: args.map((e) => ({ k: 'val' as const, e })) });
 
 /**
  * T of the panel's reflectors j0 … j1−1 (LAPACK dlarft, forward, columnwise, every τ = 2 or 0):
@@ -372,9 +381,9 @@ function tFactor(x: string): Stmt[] {
 
 /**
  * Y[rows × cols] (row stride ld, at yy) −= V op(T) Vᵀ Y restricted to the panel: the block
- * reflector of tFactor applied with three products (W = Vᵀ Y, W ← op(T) W, P = V W) and one
- * subtraction. V is rows × nb (column b = row j0 + b of vt from position j0); op(T) = Tᵀ when
- * `trans` (the factorization: H_{j1−1} ⋯ H_j0 Y), T otherwise (Q: H_j0 ⋯ H_{j1−1} Y).
+ * reflector of tFactor applied with three products (W = Vᵀ Y, W ← −op(T) W, Y += V W, the last in
+ * place). V is rows × nb (column b = row j0 + b of vt from position j0); op(T) = Tᵀ when `trans`
+ * (the factorization: H_{j1−1} ⋯ H_j0 Y), T otherwise (Q: H_j0 ⋯ H_{j1−1} Y).
  */
 function applyBlock(x: string, yy: Expr, ld: Expr, rows: Expr, cols: Expr, trans: boolean): Stmt[] {
   const P = I(QR_PANEL);
@@ -384,12 +393,10 @@ function applyBlock(x: string, yy: Expr, ld: Expr, rows: Expr, cols: Expr, trans
     decl(`y0${x}`, 'i', yy),
     ncall('gemm', [iv(`nb${x}`), cols, rows, V0, iv('m'), I(1), iv(`y0${x}`), ld, I(1), iv('wb')]),
     ncall('gemm', [iv(`nb${x}`), cols, iv(`nb${x}`), iv('tt'), trans ? I(1) : P, trans ? P : I(1), iv('wb'), cols, I(1), W2]),
-    ncall('gemm', [rows, cols, iv(`nb${x}`), V0, I(1), iv('m'), W2, cols, I(1), iv('pb')]),
-    loop(`r${x}`, I(0), rows, [
-      decl(`yr${x}`, 'i', iadd(iv(`y0${x}`), imul(iv(`r${x}`), ld))),
-      decl(`pr${x}`, 'i', iadd(iv('pb'), imul(iv(`r${x}`), cols))),
-      loop(`s${x}`, I(0), cols, [st(iadd(iv(`yr${x}`), iv(`s${x}`)), sub(m(iadd(iv(`yr${x}`), iv(`s${x}`))), m(iadd(iv(`pr${x}`), iv(`s${x}`)))))]),
-    ]),
+    // Y += V (−W): the negation on the small nb × cols block, the update in place
+    decl(`w2${x}`, 'i', W2),
+    loop(`s${x}`, I(0), imul(iv(`nb${x}`), cols), [st(iadd(iv(`w2${x}`), iv(`s${x}`)), fun('neg', m(iadd(iv(`w2${x}`), iv(`s${x}`)))))]),
+    ncall('gemmacc', [rows, cols, iv(`nb${x}`), V0, I(1), iv('m'), iv(`w2${x}`), cols, I(1), iv(`y0${x}`), ld]),
   ];
 }
 
@@ -397,7 +404,7 @@ function applyBlock(x: string, yy: Expr, ld: Expr, rows: Expr, cols: Expr, trans
  * householder(A) → Q, R (compiler/solvers/spectral.ts lowerHouseholder, the same reflections):
  * A m×n is in w (row-major, overwritten); results Q m×k at q and R k×n at r (contiguous),
  * k = min(m, n), diag(R) ≥ 0. Scratch: vt k×m (the unit reflectors as rows), t (n), tt
- * (QR_PANEL²), wb (2·QR_PANEL·n), pb (m·n).
+ * (QR_PANEL²), wb (2·QR_PANEL·n).
  *
  * Reflection j (v = 0 when there is nothing to eliminate): y = W[j:, j], u = y + sgn(y_j)‖y‖e_j,
  * v = u/‖u‖, W ← W − 2 v (vᵀW). Only columns ≥ j change (columns < j are zero in rows ≥ j up to
@@ -410,7 +417,7 @@ function applyBlock(x: string, yy: Expr, ld: Expr, rows: Expr, cols: Expr, trans
  */
 const householder: RoutineDef = {
   name: 'householder',
-  params: [p('m'), p('n'), p('w'), p('vt'), p('t'), p('q'), p('r'), p('tt'), p('wb'), p('pb')],
+  params: [p('m'), p('n'), p('w'), p('vt'), p('t'), p('q'), p('r'), p('tt'), p('wb')],
   body: [
     decl('k', 'i', imin(iv('m'), iv('n'))),
     decl('blk', 'i', cmp('ge', 'i', iv('k'), I(QR_BLOCKED_FROM))),
@@ -500,4 +507,4 @@ const householder: RoutineDef = {
   ],
 };
 
-export const ROUTINES: readonly RoutineDef[] = [gemm, gemv, dot, lu, trisolve, householder];
+export const ROUTINES: readonly RoutineDef[] = [gemm, gemv, dot, lu, trisolve, householder, gemmacc];
