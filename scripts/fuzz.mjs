@@ -76,6 +76,8 @@ const tally = { cases: 0, diagnostics: 0, 'compile error': 0, 'runtime error': 0
 /** cases past the watchdog once that finished when run again (a loaded machine, not a hang) */
 const unconfirmed = [];
 const distinct = new Map(); // sig → { n, first }
+/** the index of every confirmed hang (a distinct hang prints only its first case) */
+const hangCases = [];
 const longRuns = [];
 const t0 = performance.now();
 
@@ -160,7 +162,10 @@ async function worker() {
     if (isRequestedLongRun(c.text, r)) {
       tally.longRuns++;
       if (longRuns.length < 20) longRuns.push({ index: i, stage: r.stage, text: c.text });
-    } else if (r.verdict !== 'ok') await record(c, r);
+    } else if (r.verdict !== 'ok') {
+      if (r.verdict === 'hang' && hangCases.length < 1000) hangCases.push(i);
+      await record(c, r);
+    }
     if (tally.cases % 10000 === 0) {
       const s = ((performance.now() - t0) / 1000).toFixed(0);
       process.stderr.write(`  ${tally.cases}/${count} cases in ${s} s: ${tally.ran} ran, ${tally.crashes} crashes, ${tally.hangs} hangs (${tally.longRuns} requested long runs, ${tally.unconfirmed} past the watchdog once only), ${distinct.size} distinct\n`);
@@ -204,6 +209,7 @@ const secs = ((performance.now() - t0) / 1000).toFixed(1);
 console.log(`\nfuzz seed ${seed}: ${tally.cases} cases (index ${start}…${end - 1}) in ${secs} s with ${jobs} worker(s), watchdog ${timeoutMs} ms per stage`);
 console.log(`  reached: ${tally.diagnostics} diagnostics, ${tally['compile error']} compile errors, ${tally['runtime error']} runtime errors, ${tally.ran} ran cleanly`);
 console.log(`  crashes: ${tally.crashes} (${tally.internal} internal errors, ${tally.stackOverflows} stack overflows), hangs: ${tally.hangs}, distinct: ${distinct.size}`);
+if (hangCases.length) console.log(`  hang cases (rerun one with --start I --cases 1): ${hangCases.join(', ')}`);
 console.log(`  requested long runs (a run past the watchdog with a trip count or iteration limit ≥ 10⁶): ${tally.longRuns}`);
 console.log(`  past the watchdog once, finished when run again (not hangs: a loaded machine): ${tally.unconfirmed}`);
 for (const u of unconfirmed.slice(0, 5)) console.log(`    case ${u.index} (${u.stage}): ${Math.round(u.ms ?? 0)} ms, then ${Math.round(u.again ?? 0)} ms`);

@@ -7,6 +7,9 @@
 import { Worker } from 'node:worker_threads';
 import type { CaseResult, RunOptions, Stage } from './fuzz-run.js';
 
+/** The watchdog's tick (ms). */
+const TICK_MS = 250;
+
 export interface PoolResult extends Partial<Omit<CaseResult, 'verdict'>> {
   verdict: 'ok' | 'crash' | 'hang';
   /** for hangs: the stage that was running when the watchdog fired */
@@ -67,7 +70,7 @@ export class FuzzPool {
     return new Promise<PoolResult>((resolve) => {
       let stage: Stage = 'check';
       const done = (r: PoolResult) => {
-        clearTimeout(timer);
+        clearInterval(timer);
         slot.worker.off('message', onMessage);
         slot.worker.off('error', onError);
         this.release(slot);
@@ -77,7 +80,7 @@ export class FuzzPool {
         if (m.id !== id) return;
         if (m.stage) {
           stage = m.stage;
-          arm(Math.min(stage.startsWith('run') ? runTimeoutMs : timeoutMs, t0 + 6 * timeoutMs - performance.now()));
+          arm(stage.startsWith('run') ? runTimeoutMs : timeoutMs);
         }
         if (m.result) done({ ...m.result, wallMs: performance.now() - t0 });
       };
@@ -86,18 +89,27 @@ export class FuzzPool {
         slot.worker = this.spawn();
         done({ verdict: 'crash', stage, sig: `${stage}: worker died: ${e.name}: ${e.message.split('\n')[0]!.replace(/\d+/g, 'N')}`, text: String(e.stack ?? e), wallMs: performance.now() - t0 });
       };
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      // The watchdog counts the time this process could run: a tick every TICK_MS credits the time
+      // since the last one, but at most 2 × TICK_MS, so a process that was stopped (SIGSTOP while a
+      // benchmark ran) or starved by other work is not charged for the time it had no CPU; a case
+      // that does not finish while the process runs is still stopped within about a tick.
+      let credit = 0;
+      let last = performance.now();
+      let limit = timeoutMs;
+      const timer = setInterval(() => {
+        const now = performance.now();
+        credit += Math.min(now - last, 2 * TICK_MS);
+        last = now;
+        if (credit < limit) return;
+        const old = slot.worker;
+        slot.worker = this.spawn();
+        void old.terminate();
+        const total = performance.now() - t0;
+        done({ verdict: 'hang', stage, sig: `hang in ${stage}`, text: `stage ${stage} gave no result within ${(stage.startsWith('run') ? runTimeoutMs : timeoutMs)} ms (${total.toFixed(0)} ms into the case, ${credit.toFixed(0)} ms of it counted)`, wallMs: total });
+      }, TICK_MS);
       const arm = (ms: number) => {
-        clearTimeout(timer);
-        timer = setTimeout(() => {
-          const old = slot.worker;
-          slot.worker = this.spawn();
-          void old.terminate();
-          const total = performance.now() - t0;
-          done({ verdict: 'hang', stage, sig: `hang in ${stage}`, text: `stage ${stage} gave no result within ${(stage.startsWith('run') ? runTimeoutMs : timeoutMs)} ms (${total.toFixed(0)} ms into the case)`, wallMs: total });
-        }, Math.max(0, ms));
+        limit = Math.min(credit + Math.max(0, ms), 6 * timeoutMs);
       };
-      arm(timeoutMs);
       slot.worker.on('message', onMessage);
       slot.worker.on('error', onError);
       slot.worker.postMessage({ id, text, opts });
