@@ -335,6 +335,20 @@ export function householder(m: number, n: number, W: Arr, wo: number, Vt: Arr, v
   const blk = k >= QR_BLOCKED_FROM;
   const P = QR_PANEL;
   const npan = Math.ceil(k / P);
+  // rows j … m−1 of X (rows ld apart from xo), columns j … ce−1: t = Xᵀv, then X −= 2 v tᵀ
+  const reflectRows = (vr: number, X: Arr, xo: number, ld: number, j: number, ce: number): void => {
+    for (let c = j; c < ce; c++) t[to + c] = 0;
+    for (let i = j; i < m; i++) {
+      const v = Vt[vr + i]!;
+      const xr = xo + i * ld;
+      for (let c = j; c < ce; c++) t[to + c] = t[to + c]! + v * X[xr + c]!;
+    }
+    for (let i = j; i < m; i++) {
+      const f = 2 * Vt[vr + i]!;
+      const xr = xo + i * ld;
+      for (let c = j; c < ce; c++) X[xr + c] = X[xr + c]! - f * t[to + c]!;
+    }
+  };
   // T of the panel j0 … j1−1 (dlarft, forward, columnwise)
   const tFactor = (j0: number, j1: number): void => {
     const nb = j1 - j0;
@@ -398,17 +412,7 @@ export function householder(m: number, n: number, W: Arr, wo: number, Vt: Arr, v
       if (nu > 0) {
         Vt[vr + j] = uj / nu;
         for (let i = j + 1; i < m; i++) Vt[vr + i] = W[wo + i * n + j]! / nu;
-        for (let c = j; c < ce; c++) t[to + c] = 0;
-        for (let i = j; i < m; i++) {
-          const vi = Vt[vr + i]!;
-          const wr = wo + i * n;
-          for (let c = j; c < ce; c++) t[to + c] = t[to + c]! + vi * W[wr + c]!;
-        }
-        for (let i = j; i < m; i++) {
-          const f2 = 2 * Vt[vr + i]!;
-          const wr = wo + i * n;
-          for (let c = j; c < ce; c++) W[wr + c] = W[wr + c]! - f2 * t[to + c]!;
-        }
+        reflectRows(vr, W, wo, n, j, ce);
       } else for (let i = j; i < m; i++) Vt[vr + i] = 0;
     }
     if (blk && j1 < n) {
@@ -429,17 +433,7 @@ export function householder(m: number, n: number, W: Arr, wo: number, Vt: Arr, v
     for (let jq = j1 - 1; jq >= j0; jq--) {
       const vq = vo + jq * m;
       if (Vt[vq + jq] === 0) continue;
-      for (let c = jq; c < k; c++) t[to + c] = 0;
-      for (let i = jq; i < m; i++) {
-        const v = Vt[vq + i]!;
-        const qr = qo + i * k;
-        for (let c = jq; c < k; c++) t[to + c] = t[to + c]! + v * Q[qr + c]!;
-      }
-      for (let i = jq; i < m; i++) {
-        const f = 2 * Vt[vq + i]!;
-        const qr = qo + i * k;
-        for (let c = jq; c < k; c++) Q[qr + c] = Q[qr + c]! - f * t[to + c]!;
-      }
+      reflectRows(vq, Q, qo, k, jq, k);
     }
   }
   for (let c = 0; c < k; c++) t[to + c] = W[wo + c * n + c]! >= 0 ? 1 : -1;

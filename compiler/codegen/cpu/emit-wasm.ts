@@ -216,6 +216,9 @@ class FnCompiler {
       i = this.nparams + this.locals.length;
       this.locals.push(t);
       this.names.set(name, i);
+    } else if (i >= this.nparams && this.locals[i - this.nparams] !== t) {
+      // one name, one local: a second declaration of another type would reuse it wrongly
+      throw new InternalError(`WebAssembly: the local ${name} is declared with two types`);
     }
     return i;
   }

@@ -347,6 +347,26 @@ const pos = (base: string, row: Expr, ld: Expr, col: Expr): Expr => iadd(iv(base
 const ncall = (fn: 'gemm' | 'gemmacc', args: Expr[]): Stmt => ({ k: 'call', fn, args: args.map((e) => ({ k: 'val' as const, e })) });
 
 /**
+ * One reflection of rows j … m−1 of X (rows ld apart, at position X), columns j … ce−1, with the
+ * unit reflector at vr (entries j … m−1): t = Xᵀv there, then X −= 2 v tᵀ (t at `t`).
+ */
+function reflectRows(x: string, vr: string, X: string, ld: Expr, j: Expr, ce: Expr): Stmt[] {
+  return [
+    loop(`hz${x}`, j, ce, [st(iadd(iv('t'), iv(`hz${x}`)), F(0))]),
+    loop(`hia${x}`, j, iv('m'), [
+      decl(`hva${x}`, 'f', m(iadd(iv(vr), iv(`hia${x}`)))),
+      decl(`hra${x}`, 'i', pos(X, iv(`hia${x}`), ld, I(0))),
+      loop(`hca${x}`, j, ce, [st(iadd(iv('t'), iv(`hca${x}`)), add(m(iadd(iv('t'), iv(`hca${x}`))), mul(fv(`hva${x}`), m(iadd(iv(`hra${x}`), iv(`hca${x}`))))))]),
+    ]),
+    loop(`hib${x}`, j, iv('m'), [
+      decl(`hfb${x}`, 'f', mul(F(2), m(iadd(iv(vr), iv(`hib${x}`))))),
+      decl(`hrb${x}`, 'i', pos(X, iv(`hib${x}`), ld, I(0))),
+      loop(`hcb${x}`, j, ce, [st(iadd(iv(`hrb${x}`), iv(`hcb${x}`)), sub(m(iadd(iv(`hrb${x}`), iv(`hcb${x}`))), mul(fv(`hfb${x}`), m(iadd(iv('t'), iv(`hcb${x}`))))))]),
+    ]),
+  ];
+}
+
+/**
  * T of the panel's reflectors j0 … j1−1 (LAPACK dlarft, forward, columnwise, every τ = 2 or 0):
  * H_j0 ⋯ H_{j1−1} = I − V T Vᵀ with V's columns the unit reflectors (vt's rows) and T upper
  * triangular, QR_PANEL × QR_PANEL at tt (entries past the panel's width unused):
@@ -442,18 +462,7 @@ const householder: RoutineDef = {
           [
             st(iadd(iv('vr'), iv('j')), fbin('div', fv('uj'), fv('nu'))),
             loop('i3', iadd(iv('j'), I(1)), iv('m'), [st(iadd(iv('vr'), iv('i3')), fbin('div', m(pos('w', iv('i3'), iv('n'), iv('j'))), fv('nu')))]),
-            // t = Wᵀv over the columns j … ce, then W −= 2 v tᵀ there
-            loop('c1', iv('j'), iv('ce'), [st(iadd(iv('t'), iv('c1')), F(0))]),
-            loop('i4', iv('j'), iv('m'), [
-              decl('vi', 'f', m(iadd(iv('vr'), iv('i4')))),
-              decl('wr', 'i', pos('w', iv('i4'), iv('n'), I(0))),
-              loop('c2', iv('j'), iv('ce'), [st(iadd(iv('t'), iv('c2')), add(m(iadd(iv('t'), iv('c2'))), mul(fv('vi'), m(iadd(iv('wr'), iv('c2'))))))]),
-            ]),
-            loop('i5', iv('j'), iv('m'), [
-              decl('f2', 'f', mul(F(2), m(iadd(iv('vr'), iv('i5'))))),
-              decl('wr2', 'i', pos('w', iv('i5'), iv('n'), I(0))),
-              loop('c3', iv('j'), iv('ce'), [st(iadd(iv('wr2'), iv('c3')), sub(m(iadd(iv('wr2'), iv('c3'))), mul(fv('f2'), m(iadd(iv('t'), iv('c3'))))))]),
-            ]),
+            ...reflectRows('f', 'vr', 'w', iv('n'), iv('j'), iv('ce')),
           ],
           [loop('i6', iv('j'), iv('m'), [st(iadd(iv('vr'), iv('i6')), F(0))])],
         ),
@@ -475,17 +484,7 @@ const householder: RoutineDef = {
             decl('jq', 'i', isub(isub(iv('j1'), I(1)), iv('jr'))),
             decl('vq', 'i', pos('vt', iv('jq'), iv('m'), I(0))),
             when(cmp('ne', 'f', m(iadd(iv('vq'), iv('jq'))), F(0)), [
-              loop('c5', iv('jq'), iv('k'), [st(iadd(iv('t'), iv('c5')), F(0))]),
-              loop('i7', iv('jq'), iv('m'), [
-                decl('v7', 'f', m(iadd(iv('vq'), iv('i7')))),
-                decl('qr7', 'i', pos('q', iv('i7'), iv('k'), I(0))),
-                loop('c6', iv('jq'), iv('k'), [st(iadd(iv('t'), iv('c6')), add(m(iadd(iv('t'), iv('c6'))), mul(fv('v7'), m(iadd(iv('qr7'), iv('c6'))))))]),
-              ]),
-              loop('i8', iv('jq'), iv('m'), [
-                decl('f8', 'f', mul(F(2), m(iadd(iv('vq'), iv('i8'))))),
-                decl('qr8', 'i', pos('q', iv('i8'), iv('k'), I(0))),
-                loop('c7', iv('jq'), iv('k'), [st(iadd(iv('qr8'), iv('c7')), sub(m(iadd(iv('qr8'), iv('c7'))), mul(fv('f8'), m(iadd(iv('t'), iv('c7'))))))]),
-              ]),
+              ...reflectRows('q', 'vq', 'q', iv('k'), iv('jq'), iv('k')),
             ]),
           ]),
         ],
