@@ -5,9 +5,10 @@
 // types, wrong arities, recursion, huge numbers, unicode, deep nesting, long chains, huge trip
 // counts, changed operators, builtins and numbers). Each goes through check → compile → forward,
 // VJP and JVP → a CPU run of each (test/fuzz-run.ts) in a pool of worker threads with a
-// watchdog per stage (test/fuzz-pool.ts); a case past the watchdog is run again in a fresh worker
-// and counts as a hang only when it is past it again (a machine busy with other work can starve a
-// case once: such cases are counted apart). Every distinct crash or hang is printed once with a
+// watchdog per stage (test/fuzz-pool.ts); a case past the watchdog is run again in a fresh worker,
+// given three times as long, and counts as a hang only when it is past that too (a machine busy
+// with other work can starve a case: such cases are counted apart, and those slower than the
+// watchdog the second time too are listed by index). Every distinct crash or hang is printed once with a
 // minimized repro and saved to test/fuzz-corpus/, which test/fuzz.test.ts replays. --cli N also
 // runs N cases through the command line (`matc check`, `matc run --random`): exit 2 or a stack
 // trace there is a crash too.
@@ -78,6 +79,8 @@ const unconfirmed = [];
 const distinct = new Map(); // sig → { n, first }
 /** the index of every confirmed hang (a distinct hang prints only its first case) */
 const hangCases = [];
+/** cases past the watchdog that finished the second time, but took longer than it then too */
+const slowCases = [];
 const longRuns = [];
 const t0 = performance.now();
 
@@ -148,12 +151,16 @@ async function worker() {
     const runTimeout = asksForLongRun(c.text) ? Math.min(1000, timeoutMs) : timeoutMs;
     let r = await pool.run(c.text, {}, timeoutMs, runTimeout);
     if (r.verdict === 'hang' && !isRequestedLongRun(c.text, r)) {
-      // a hang is confirmed by a second run in a fresh worker, under the same watchdog: on a
-      // machine busy with other work a case can be starved past the watchdog once
-      const again = await pool.run(c.text, {}, timeoutMs, runTimeout);
+      // a hang is confirmed by a second run in a fresh worker, given three times as long: on a
+      // machine busy with other work (a campaign at low priority beside test suites) a case can
+      // be starved past the watchdog, and a second time too; a stage that never ends fails both.
+      // A case that finishes the second time but took longer than the watchdog is listed as slow
+      // (its index, to run again alone on a quiet machine: --start I --cases 1)
+      const again = await pool.run(c.text, {}, 3 * timeoutMs, 3 * runTimeout);
       if (again.verdict !== 'hang') {
         tally.unconfirmed++;
         if (unconfirmed.length < 20) unconfirmed.push({ index: i, stage: r.stage, ms: r.wallMs, again: again.wallMs });
+        if (again.wallMs > timeoutMs && slowCases.length < 1000) slowCases.push(i);
         r = again;
       }
     }
@@ -168,7 +175,7 @@ async function worker() {
     }
     if (tally.cases % 10000 === 0) {
       const s = ((performance.now() - t0) / 1000).toFixed(0);
-      process.stderr.write(`  ${tally.cases}/${count} cases in ${s} s: ${tally.ran} ran, ${tally.crashes} crashes, ${tally.hangs} hangs (${tally.longRuns} requested long runs, ${tally.unconfirmed} past the watchdog once only), ${distinct.size} distinct\n`);
+      process.stderr.write(`  ${tally.cases}/${count} cases in ${s} s: ${tally.ran} ran, ${tally.crashes} crashes, ${tally.hangs} hangs (${tally.longRuns} requested long runs, ${tally.unconfirmed} past the watchdog once only), ${distinct.size} distinct${hangCases.length ? `; hang cases ${hangCases.join(', ')}` : ''}${slowCases.length ? `; slow cases ${slowCases.join(', ')}` : ''}\n`);
     }
   }
 }
@@ -210,6 +217,7 @@ console.log(`\nfuzz seed ${seed}: ${tally.cases} cases (index ${start}…${end -
 console.log(`  reached: ${tally.diagnostics} diagnostics, ${tally['compile error']} compile errors, ${tally['runtime error']} runtime errors, ${tally.ran} ran cleanly`);
 console.log(`  crashes: ${tally.crashes} (${tally.internal} internal errors, ${tally.stackOverflows} stack overflows), hangs: ${tally.hangs}, distinct: ${distinct.size}`);
 if (hangCases.length) console.log(`  hang cases (rerun one with --start I --cases 1): ${hangCases.join(', ')}`);
+if (slowCases.length) console.log(`  slow cases (past the watchdog, then finished in more than it; rerun alone): ${slowCases.join(', ')}`);
 console.log(`  requested long runs (a run past the watchdog with a trip count or iteration limit ≥ 10⁶): ${tally.longRuns}`);
 console.log(`  past the watchdog once, finished when run again (not hangs: a loaded machine): ${tally.unconfirmed}`);
 for (const u of unconfirmed.slice(0, 5)) console.log(`    case ${u.index} (${u.stage}): ${Math.round(u.ms ?? 0)} ms, then ${Math.round(u.again ?? 0)} ms`);
