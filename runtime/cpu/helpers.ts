@@ -16,8 +16,9 @@ import { runCheckError } from '../../core/run-checks.js';
 
 export type Arr = Float64Array | Float32Array;
 
-/** Rows of C computed together: each element of B loaded once feeds this many rows. */
-const ROWS = 4;
+/** Rows of C computed together (the WebAssembly routine's, routines.ts: rows past a multiple of it
+ *  add one product at a time, so both forms round f32 storage at the same points). */
+const ROWS = 2;
 /** Depth of a block of the k loop: ROWS rows of A and KB rows of B stay in cache. */
 const KB = 128;
 /** Width of a block of C's columns. */
@@ -26,9 +27,10 @@ const NB = 512;
 /**
  * C[m×n] (contiguous at co) = A[m×k] · B[k×n].
  *
- * When B's rows are contiguous (bcs = 1) the product is a sum of scaled rows of B, four rows of C
- * at a time (C[i,:] += A[i,p] · B[p,:]), blocked over k and n so that the rows of B a block uses
- * stay in cache; the inner loop is a contiguous AXPY that V8 compiles to a tight loop. When B's
+ * When B's rows are contiguous (bcs = 1) the product is a sum of scaled rows of B, ROWS rows of C
+ * at a time and four steps of p per pass (C[i,:] += Σ A[i,p] · B[p,:]), blocked over k and n so
+ * that the rows of B a block uses stay in cache; the inner loop is a contiguous loop that V8
+ * compiles tightly. (The code generator copies a transposed B into row-major order first.) When B's
  * columns are contiguous instead (a transposed operand, brs = 1) and A's rows are too, each entry
  * is a contiguous dot product. Anything else uses the plain triple loop.
  */
@@ -46,23 +48,33 @@ export function gemm(m: number, n: number, k: number, A: Arr, ao: number, ars: n
         let i = 0;
         for (; i + ROWS <= m; i += ROWS) {
           const c0 = co + i * n;
-          const c1 = c0 + n;
-          const c2 = c1 + n;
-          const c3 = c2 + n;
           const a0 = ao + i * ars;
-          for (let p = p0; p < p1; p++) {
+          // DEPTH (4) steps of p per pass over C's rows, added in p's order and stored once: what
+          // the WebAssembly routine computes (routines.ts), so that f32 storage rounds C at the
+          // same points in both forms
+          const pq = p0 + ((p1 - p0) & ~3);
+          for (let p = p0; p < pq; p += 4) {
             const ap = a0 + p * acs;
-            const x0 = A[ap]!;
-            const x1 = A[ap + ars]!;
-            const x2 = A[ap + 2 * ars]!;
-            const x3 = A[ap + 3 * ars]!;
+            const b0 = bo + p * brs;
+            const b1 = b0 + brs;
+            const b2 = b1 + brs;
+            const b3 = b2 + brs;
+            for (let r = 0; r < ROWS; r++) {
+              const ar = ap + r * ars;
+              const x0 = A[ar]!;
+              const x1 = A[ar + acs]!;
+              const x2 = A[ar + 2 * acs]!;
+              const x3 = A[ar + 3 * acs]!;
+              const cr = c0 + r * n;
+              for (let j = j0; j < j1; j++) C[cr + j] = C[cr + j]! + x0 * B[b0 + j]! + x1 * B[b1 + j]! + x2 * B[b2 + j]! + x3 * B[b3 + j]!;
+            }
+          }
+          for (let p = pq; p < p1; p++) {
             const b = bo + p * brs;
-            for (let j = j0; j < j1; j++) {
-              const bv = B[b + j]!;
-              C[c0 + j] += x0 * bv;
-              C[c1 + j] += x1 * bv;
-              C[c2 + j] += x2 * bv;
-              C[c3 + j] += x3 * bv;
+            for (let r = 0; r < ROWS; r++) {
+              const x = A[a0 + r * ars + p * acs]!;
+              const cr = c0 + r * n;
+              for (let j = j0; j < j1; j++) C[cr + j] = C[cr + j]! + x * B[b + j]!;
             }
           }
         }

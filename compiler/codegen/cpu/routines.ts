@@ -35,9 +35,11 @@ const p = (name: string, ty: Ty = 'i') => ({ name, ty });
 
 /** Rows of C computed together, the depth of a k block and the width of a column block (as the
  *  JavaScript gemm of runtime/cpu/helpers.ts). */
-const ROWS = 4;
+const ROWS = 2;
 const DEPTH = 4;
 const KB = 128;
+const ROW_IX = Array.from({ length: ROWS }, (_, i) => i);
+const DEPTH_IX = Array.from({ length: DEPTH }, (_, i) => i);
 const NB = 512;
 
 /** C[m×n] (contiguous at c) = A[m×k] · B[k×n], A and B strided; `gemmacc` adds the product to C,
@@ -67,27 +69,27 @@ const gemmOf = (name: 'gemm' | 'gemmacc'): RoutineDef => ({
               decl('pq', 'i', iadd(iv('p0'), imul(idivc(isub(iv('p1'), iv('p0')), I(DEPTH)), I(DEPTH)))),
               loop('pd', I(0), idivc(isub(iv('p1'), iv('p0')), I(DEPTH)), [
                 decl('pe', 'i', iadd(iv('p0'), imul(iv('pd'), I(DEPTH)))),
-                ...[0, 1, 2, 3].flatMap((r) =>
-                  [0, 1, 2, 3].map((u) => decl(`x${r}${u}`, 'f', m(iadd(iadd(iv('a0'), imul(I(r), iv('ars'))), imul(iadd(iv('pe'), I(u)), iv('acs')))))),
+                ...ROW_IX.flatMap((r) =>
+                  DEPTH_IX.map((u) => decl(`x${r}${u}`, 'f', m(iadd(iadd(iv('a0'), imul(I(r), iv('ars'))), imul(iadd(iv('pe'), I(u)), iv('acs')))))),
                 ),
-                ...[0, 1, 2, 3].map((u) => decl(`bq${u}`, 'i', iadd(iv('b'), imul(iadd(iv('pe'), I(u)), iv('brs'))))),
+                ...DEPTH_IX.map((u) => decl(`bq${u}`, 'i', iadd(iv('b'), imul(iadd(iv('pe'), I(u)), iv('brs'))))),
                 loop('jd', iv('j0'), iv('j1'), [
-                  ...[0, 1, 2, 3].map((u) => decl(`bw${u}`, 'f', m(iadd(iv(`bq${u}`), iv('jd'))))),
-                  ...[0, 1, 2, 3].map((r) => {
+                  ...DEPTH_IX.map((u) => decl(`bw${u}`, 'f', m(iadd(iv(`bq${u}`), iv('jd'))))),
+                  ...ROW_IX.map((r) => {
                     const at = iadd(iadd(iv('c0'), imul(I(r), iv('ldc'))), iv('jd'));
                     let e = m(at);
-                    for (const u of [0, 1, 2, 3]) e = add(e, mul(fv(`x${r}${u}`), fv(`bw${u}`)));
+                    for (const u of DEPTH_IX) e = add(e, mul(fv(`x${r}${u}`), fv(`bw${u}`)));
                     return st(at, e);
                   }),
                 ]),
               ]),
               loop('pp', iv('pq'), iv('p1'), [
                 decl('ap', 'i', iadd(iv('a0'), imul(iv('pp'), iv('acs')))),
-                ...[0, 1, 2, 3].map((r) => decl(`x${r}`, 'f', m(iadd(iv('ap'), imul(I(r), iv('ars')))))),
+                ...ROW_IX.map((r) => decl(`x${r}`, 'f', m(iadd(iv('ap'), imul(I(r), iv('ars')))))),
                 decl('bp', 'i', iadd(iv('b'), imul(iv('pp'), iv('brs')))),
                 loop('j', iv('j0'), iv('j1'), [
                   decl('bv', 'f', m(iadd(iv('bp'), iv('j')))),
-                  ...[0, 1, 2, 3].map((r) => {
+                  ...ROW_IX.map((r) => {
                     const at = iadd(iadd(iv('c0'), imul(I(r), iv('ldc'))), iv('j'));
                     return st(at, add(m(at), mul(fv(`x${r}`), fv('bv'))));
                   }),
