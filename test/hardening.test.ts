@@ -249,3 +249,11 @@ test('code frames of a very long line show a window around the span, and the car
   const short = render(checkSource('fn f(x: real) -> real = oops\n', { path: 's.mat' })[0]!);
   assert.match(short, /1 \| fn f\(x: real\) -> real = oops\n +\| +\^\^\^\^/);
 });
+
+test('a complex modeprod with too few arguments is MAT0303, not a TypeError in the checker (fuzz seed 6868, case 324598)', () => {
+  // the complex handler read its second argument before the arity was checked
+  for (const call of ['modeprod(T)', 'modeprod(T, T)', 'modeprod()']) {
+    const ds = checkSource(`fn f(T: cmat[2, 2]) -> cmat[2, 2] = ${call}`, { path: 'modeprod.mat' });
+    assert.deepEqual(ds.map((d) => d.code), ['MAT0303'], call);
+  }
+});

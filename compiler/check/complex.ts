@@ -663,6 +663,7 @@ const handlers: Record<string, { run: Handler; always?: boolean }> = {
   modeprod: {
     run: (el, e, env, vals, bi) => {
       // bilinear in (T, M): (Tr + iTi) ×ₖ (Mr + iMi)
+      if (!arity(el, e, vals, 3)) return poison;
       const T = vals[0]!;
       const M = vals[1]!;
       const go = (t: Val, m: Val): Val => withPre(el, e, [t, m, ...vals.slice(2)], () => bi!.elaborate(el, e, env));
