@@ -8,6 +8,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { withEnv } from './util/env.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compile } from '../api/module.js';
@@ -109,17 +110,10 @@ test('an out-of-range index in a chunk (the main thread’s or a worker’s) rai
   }
 });
 
-test('Householder reflections skip the rows above the reflector and still agree with the reference interpreter', () => {
+test('Householder reflections skip the rows above the reflector and still agree with the reference interpreter', async () => {
   // the language's reflection loops: the CPU programs run `householder_qr` as a routine of their
   // own (test/cpu-householder.test.ts) unless MATC_CPU_QR=0, which compiles these loops
-  const before = process.env.MATC_CPU_QR;
-  process.env.MATC_CPU_QR = '0';
-  try {
-    guardedReflections();
-  } finally {
-    if (before === undefined) delete process.env.MATC_CPU_QR;
-    else process.env.MATC_CPU_QR = before;
-  }
+  await withEnv('MATC_CPU_QR', '0', async () => guardedReflections());
 });
 
 function guardedReflections(): void {
