@@ -14,3 +14,8 @@ export const QR_PANEL = 16;
 /** Blocked from this many reflections on (k = min(m, n)); below, every reflection updates the
  *  whole trailing matrix itself (LAPACK dgeqr2 / dorg2r). */
 export const QR_BLOCKED_FROM = 6 * QR_PANEL;
+
+/** Rows of the working matrix one unblocked reflection takes at once in each of its two passes
+ *  (t = Xᵀv, then X −= 2vtᵀ): t is loaded and stored once per group of rows instead of once per
+ *  row, where the row-by-row passes were bound by those loads and stores. */
+export const REFLECT_ROWS = 4;

@@ -7,10 +7,10 @@
 // Results are contiguous (row-major) and written, never accumulated into.
 
 import { roundBF16, roundF16 } from '../../core/lowp.js';
-import { MatcRuntimeError } from '../../core/errors.js';
+import { InternalError, MatcRuntimeError } from '../../core/errors.js';
 import { intDiv, intMod } from '../../core/intops.js';
 import { randomValue } from '../../core/philox.js';
-import { QR_BLOCKED_FROM, QR_PANEL } from '../../core/qr-blocking.js';
+import { QR_BLOCKED_FROM, QR_PANEL, REFLECT_ROWS } from '../../core/qr-blocking.js';
 import { runCheckError } from '../../core/run-checks.js';
 
 
@@ -35,19 +35,28 @@ const NB = 512;
  * is a contiguous dot product. Anything else uses the plain triple loop.
  */
 export function gemm(m: number, n: number, k: number, A: Arr, ao: number, ars: number, acs: number, B: Arr, bo: number, brs: number, bcs: number, C: Arr, co: number): void {
-  if (k === 0 || m === 0 || n === 0) {
-    C.fill(0, co, co + m * n);
-    return;
-  }
+  C.fill(0, co, co + m * n);
+  gemmInto(m, n, k, A, ao, ars, acs, B, bo, brs, bcs, C, co, n, false);
+}
+
+/** C += A · B on a block of a matrix whose rows are ldc apart (the WebAssembly routine `gemmacc`:
+ *  the block reflector's update of the trailing columns), in the additions' order of `gemm`. */
+function gemmacc(m: number, n: number, k: number, A: Arr, ao: number, ars: number, acs: number, B: Arr, bo: number, brs: number, bcs: number, C: Arr, co: number, ldc: number): void {
+  gemmInto(m, n, k, A, ao, ars, acs, B, bo, brs, bcs, C, co, ldc, true);
+}
+
+/** C (rows ldc apart) += A · B; the dot-product form stores its sums (`acc` false: C is zero,
+ *  and a sum of −0 stays −0 as in the WebAssembly routine) or adds them. */
+function gemmInto(m: number, n: number, k: number, A: Arr, ao: number, ars: number, acs: number, B: Arr, bo: number, brs: number, bcs: number, C: Arr, co: number, ldc: number, acc: boolean): void {
+  if (k === 0 || m === 0 || n === 0) return;
   if (bcs === 1 && n > 1) {
-    C.fill(0, co, co + m * n);
     for (let j0 = 0; j0 < n; j0 += NB) {
       const j1 = Math.min(n, j0 + NB);
       for (let p0 = 0; p0 < k; p0 += KB) {
         const p1 = Math.min(k, p0 + KB);
         let i = 0;
         for (; i + ROWS <= m; i += ROWS) {
-          const c0 = co + i * n;
+          const c0 = co + i * ldc;
           const a0 = ao + i * ars;
           // DEPTH (4) steps of p per pass over C's rows, added in p's order and stored once: what
           // the WebAssembly routine computes (routines.ts), so that f32 storage rounds C at the
@@ -65,7 +74,7 @@ export function gemm(m: number, n: number, k: number, A: Arr, ao: number, ars: n
               const x1 = A[ar + acs]!;
               const x2 = A[ar + 2 * acs]!;
               const x3 = A[ar + 3 * acs]!;
-              const cr = c0 + r * n;
+              const cr = c0 + r * ldc;
               for (let j = j0; j < j1; j++) C[cr + j] = C[cr + j]! + x0 * B[b0 + j]! + x1 * B[b1 + j]! + x2 * B[b2 + j]! + x3 * B[b3 + j]!;
             }
           }
@@ -73,17 +82,16 @@ export function gemm(m: number, n: number, k: number, A: Arr, ao: number, ars: n
             const b = bo + p * brs;
             for (let r = 0; r < ROWS; r++) {
               const x = A[a0 + r * ars + p * acs]!;
-              const cr = c0 + r * n;
+              const cr = c0 + r * ldc;
               for (let j = j0; j < j1; j++) C[cr + j] = C[cr + j]! + x * B[b + j]!;
             }
           }
         }
         for (; i < m; i++) {
-          const c0 = co + i * n;
+          const c0 = co + i * ldc;
           const a0 = ao + i * ars;
           for (let p = p0; p < p1; p++) {
             const x0 = A[a0 + p * acs]!;
-            if (x0 === 0) continue;
             const b = bo + p * brs;
             for (let j = j0; j < j1; j++) C[c0 + j] += x0 * B[b + j]!;
           }
@@ -94,13 +102,13 @@ export function gemm(m: number, n: number, k: number, A: Arr, ao: number, ars: n
   }
   for (let i = 0; i < m; i++) {
     const a0 = ao + i * ars;
-    const c0 = co + i * n;
+    const c0 = co + i * ldc;
     for (let j = 0; j < n; j++) {
       const b0 = bo + j * bcs;
       let s = 0;
       if (acs === 1 && brs === 1) for (let p = 0; p < k; p++) s += A[a0 + p]! * B[b0 + p]!;
       else for (let p = 0; p < k; p++) s += A[a0 + p * acs]! * B[b0 + p * brs]!;
-      C[c0 + j] = s;
+      C[c0 + j] = acc ? C[c0 + j]! + s : s;
     }
   }
 }
@@ -347,15 +355,35 @@ export function householder(m: number, n: number, W: Arr, wo: number, Vt: Arr, v
   const blk = k >= QR_BLOCKED_FROM;
   const P = QR_PANEL;
   const npan = Math.ceil(k / P);
-  // rows j … m−1 of X (rows ld apart from xo), columns j … ce−1: t = Xᵀv, then X −= 2 v tᵀ
+  // rows j … m−1 of X (rows ld apart from xo), columns j … ce−1: t = Xᵀv, then X −= 2 v tᵀ, both
+  // passes REFLECT_ROWS (4) rows at a time and the rows left over one by one, each sum in the
+  // routine's order: t_c + (v_i X_ic + v_{i+1} X_{i+1,c} + v_{i+2} X_{i+2,c} + v_{i+3} X_{i+3,c})
   const reflectRows = (vr: number, X: Arr, xo: number, ld: number, j: number, ce: number): void => {
+    if (REFLECT_ROWS !== 4) throw new InternalError('householder: the JavaScript form takes rows in fours (core/qr-blocking.ts REFLECT_ROWS)');
+    const rest = j + Math.floor((m - j) / REFLECT_ROWS) * REFLECT_ROWS;
     for (let c = j; c < ce; c++) t[to + c] = 0;
-    for (let i = j; i < m; i++) {
+    for (let i = j; i < rest; i += 4) {
+      const v0 = Vt[vr + i]!, v1 = Vt[vr + i + 1]!, v2 = Vt[vr + i + 2]!, v3 = Vt[vr + i + 3]!;
+      const x0 = xo + i * ld, x1 = x0 + ld, x2 = x1 + ld, x3 = x2 + ld;
+      for (let c = j; c < ce; c++) t[to + c] = t[to + c]! + (v0 * X[x0 + c]! + v1 * X[x1 + c]! + v2 * X[x2 + c]! + v3 * X[x3 + c]!);
+    }
+    for (let i = rest; i < m; i++) {
       const v = Vt[vr + i]!;
       const xr = xo + i * ld;
       for (let c = j; c < ce; c++) t[to + c] = t[to + c]! + v * X[xr + c]!;
     }
-    for (let i = j; i < m; i++) {
+    for (let i = j; i < rest; i += 4) {
+      const f0 = 2 * Vt[vr + i]!, f1 = 2 * Vt[vr + i + 1]!, f2 = 2 * Vt[vr + i + 2]!, f3 = 2 * Vt[vr + i + 3]!;
+      const x0 = xo + i * ld, x1 = x0 + ld, x2 = x1 + ld, x3 = x2 + ld;
+      for (let c = j; c < ce; c++) {
+        const tc = t[to + c]!;
+        X[x0 + c] = X[x0 + c]! - f0 * tc;
+        X[x1 + c] = X[x1 + c]! - f1 * tc;
+        X[x2 + c] = X[x2 + c]! - f2 * tc;
+        X[x3 + c] = X[x3 + c]! - f3 * tc;
+      }
+    }
+    for (let i = rest; i < m; i++) {
       const f = 2 * Vt[vr + i]!;
       const xr = xo + i * ld;
       for (let c = j; c < ce; c++) X[xr + c] = X[xr + c]! - f * t[to + c]!;
@@ -391,15 +419,7 @@ export function householder(m: number, n: number, W: Arr, wo: number, Vt: Arr, v
     gemm(nb, cols, nb, TT, tto, trans ? 1 : P, trans ? P : 1, WB, wbo, cols, 1, WB, w2);
     // Y += V (−W), in place
     for (let s = 0; s < nb * cols; s++) WB[w2 + s] = -WB[w2 + s]!;
-    for (let r = 0; r < rows; r++) {
-      const yr = yo + r * ld;
-      const vr = v0 + r;
-      for (let b = 0; b < nb; b++) {
-        const v = Vt[vr + b * m]!;
-        const wr = w2 + b * cols;
-        for (let s = 0; s < cols; s++) Y[yr + s] = Y[yr + s]! + v * WB[wr + s]!;
-      }
-    }
+    gemmacc(rows, cols, nb, Vt, v0, 1, m, WB, w2, cols, 1, Y, yo, ld);
   };
   for (let pn = 0; pn < npan; pn++) {
     const j0 = pn * P;

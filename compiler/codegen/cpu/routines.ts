@@ -5,7 +5,7 @@
 // reference interpreter). Arrays are absolute element positions in memory (`mem`); results are
 // contiguous and written, never accumulated into.
 
-import { QR_BLOCKED_FROM, QR_PANEL } from '../../../core/qr-blocking.js';
+import { QR_BLOCKED_FROM, QR_PANEL, REFLECT_ROWS } from '../../../core/qr-blocking.js';
 import { type Expr, type Stmt, type Ty, F, I, V, cmp, fbin, fun, iadd, imul, isub, load, sel } from './loop-ir.js';
 
 export interface RoutineDef {
@@ -350,20 +350,48 @@ const ncall = (fn: 'gemm' | 'gemmacc', args: Expr[]): Stmt => ({ k: 'call', fn, 
 
 /**
  * One reflection of rows j … m−1 of X (rows ld apart, at position X), columns j … ce−1, with the
- * unit reflector at vr (entries j … m−1): t = Xᵀv there, then X −= 2 v tᵀ (t at `t`).
+ * unit reflector at vr (entries j … m−1): t = Xᵀv there, then X −= 2 v tᵀ (t at `t`). Both passes
+ * take REFLECT_ROWS rows at a time, then the rows left over one by one:
+ *   t_c ← t_c + (v_i X_ic + v_{i+1} X_{i+1,c} + …),   X_{i+r,c} ← X_{i+r,c} − 2 v_{i+r} t_c.
+ * Row by row, each row cost a load and a store of t for one multiply–add (the pass was bound by
+ * L1 traffic, not arithmetic); grouped, t moves once per group.
  */
 function reflectRows(x: string, vr: string, X: string, ld: Expr, j: Expr, ce: Expr): Stmt[] {
+  const R = REFLECT_ROWS;
+  const rs = Array.from({ length: R }, (_, r) => r);
+  const groups = `hg${x}`;
+  const rest = `hr${x}`;
+  const tc = (c: string): Expr => iadd(iv('t'), iv(c));
+  const rowOf = (i: Expr, name: string): Stmt => decl(name, 'i', pos(X, i, ld, I(0)));
+  const sumOf = (terms: Expr[]): Expr => terms.reduce((a, b) => add(a, b));
   return [
-    loop(`hz${x}`, j, ce, [st(iadd(iv('t'), iv(`hz${x}`)), F(0))]),
-    loop(`hia${x}`, j, iv('m'), [
-      decl(`hva${x}`, 'f', m(iadd(iv(vr), iv(`hia${x}`)))),
-      decl(`hra${x}`, 'i', pos(X, iv(`hia${x}`), ld, I(0))),
-      loop(`hca${x}`, j, ce, [st(iadd(iv('t'), iv(`hca${x}`)), add(m(iadd(iv('t'), iv(`hca${x}`))), mul(fv(`hva${x}`), m(iadd(iv(`hra${x}`), iv(`hca${x}`))))))]),
+    loop(`hz${x}`, j, ce, [st(tc(`hz${x}`), F(0))]),
+    decl(groups, 'i', idivc(isub(iv('m'), j), I(R))),
+    decl(rest, 'i', iadd(j, imul(iv(groups), I(R)))),
+    // t = Xᵀ v
+    loop(`hga${x}`, I(0), iv(groups), [
+      decl(`hia${x}`, 'i', iadd(j, imul(iv(`hga${x}`), I(R)))),
+      ...rs.flatMap((r) => [decl(`hva${x}${r}`, 'f', m(iadd(iv(vr), iadd(iv(`hia${x}`), I(r))))), rowOf(iadd(iv(`hia${x}`), I(r)), `hra${x}${r}`)]),
+      loop(`hca${x}`, j, ce, [st(tc(`hca${x}`), add(m(tc(`hca${x}`)), sumOf(rs.map((r) => mul(fv(`hva${x}${r}`), m(iadd(iv(`hra${x}${r}`), iv(`hca${x}`))))))))]),
     ]),
-    loop(`hib${x}`, j, iv('m'), [
-      decl(`hfb${x}`, 'f', mul(F(2), m(iadd(iv(vr), iv(`hib${x}`))))),
-      decl(`hrb${x}`, 'i', pos(X, iv(`hib${x}`), ld, I(0))),
-      loop(`hcb${x}`, j, ce, [st(iadd(iv(`hrb${x}`), iv(`hcb${x}`)), sub(m(iadd(iv(`hrb${x}`), iv(`hcb${x}`))), mul(fv(`hfb${x}`), m(iadd(iv('t'), iv(`hcb${x}`))))))]),
+    loop(`hia${x}`, iv(rest), iv('m'), [
+      decl(`hv1${x}`, 'f', m(iadd(iv(vr), iv(`hia${x}`)))),
+      rowOf(iv(`hia${x}`), `hr1${x}`),
+      loop(`hc1${x}`, j, ce, [st(tc(`hc1${x}`), add(m(tc(`hc1${x}`)), mul(fv(`hv1${x}`), m(iadd(iv(`hr1${x}`), iv(`hc1${x}`))))))]),
+    ]),
+    // X −= 2 v tᵀ
+    loop(`hgb${x}`, I(0), iv(groups), [
+      decl(`hib${x}`, 'i', iadd(j, imul(iv(`hgb${x}`), I(R)))),
+      ...rs.flatMap((r) => [decl(`hfb${x}${r}`, 'f', mul(F(2), m(iadd(iv(vr), iadd(iv(`hib${x}`), I(r)))))), rowOf(iadd(iv(`hib${x}`), I(r)), `hrb${x}${r}`)]),
+      loop(`hcb${x}`, j, ce, [
+        decl(`htb${x}`, 'f', m(tc(`hcb${x}`))),
+        ...rs.map((r) => st(iadd(iv(`hrb${x}${r}`), iv(`hcb${x}`)), sub(m(iadd(iv(`hrb${x}${r}`), iv(`hcb${x}`))), mul(fv(`hfb${x}${r}`), fv(`htb${x}`))))),
+      ]),
+    ]),
+    loop(`hib${x}`, iv(rest), iv('m'), [
+      decl(`hf1${x}`, 'f', mul(F(2), m(iadd(iv(vr), iv(`hib${x}`))))),
+      rowOf(iv(`hib${x}`), `hq1${x}`),
+      loop(`hd1${x}`, j, ce, [st(iadd(iv(`hq1${x}`), iv(`hd1${x}`)), sub(m(iadd(iv(`hq1${x}`), iv(`hd1${x}`))), mul(fv(`hf1${x}`), m(tc(`hd1${x}`)))))]),
     ]),
   ];
 }
