@@ -349,12 +349,15 @@ function header(p: LoopProgram): string[] {
 /** The JavaScript body of a loop program; `chunk` (characters) splits it into functions of about
  *  that size (see above). */
 export function emitJs(p: LoopProgram, chunk?: number): string {
-  if (chunk !== undefined) return emitChunked(p, chunk);
-  const out = [
-    ...header(p),
+  // the split form runs the prologue with every instance (its names are shared by the functions)
+  if (chunk !== undefined) return emitChunked({ ...p, prologue: [], body: [...p.prologue, ...p.body] }, chunk);
+  const out = [...header(p)];
+  // what every instance would compute alike, once (splitInstanceInvariant)
+  stmts(p.prologue, '', out);
+  out.push(
     'for (let inst = base; inst < base + count; inst++) {',
     ...Array.from({ length: p.params }, (_, i) => `  const io${i} = inst * IS${i};`),
-  ];
+  );
   stmts(p.body, '  ', out);
   out.push('}');
   return out.join('\n');

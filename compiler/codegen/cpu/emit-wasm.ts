@@ -144,6 +144,8 @@ function runFunc(p: LoopProgram, checks: string[], elem: Elem): DefinedFunc {
   p.results.forEach((_, i) => read(`out${i}`));
   for (let i = 0; i < p.status; i++) read(`st${i}`);
   p.buffers.forEach((_, i) => read(`w${i}`));
+  // what every instance would compute alike, once (splitInstanceInvariant)
+  fc.stmts(p.prologue);
   // for (inst = base; inst < base + count; inst++) { io_i = inst · is_i; body }
   const inst = fc.local('inst', I32);
   const end = fc.local('inst_end', I32);

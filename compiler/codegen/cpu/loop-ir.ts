@@ -73,6 +73,9 @@ export type Stmt =
  *  offset of parameter i's instance), with its dimensions and workspace sizes (texts the host
  *  evaluates). */
 export interface LoopProgram {
+  /** statements whose effect is the same for every instance (splitInstanceInvariant): run once
+   *  per call of the program, before the instance loop */
+  prologue: Stmt[];
   body: Stmt[];
   dims: string[];
   buffers: string[];
@@ -340,9 +343,25 @@ export function exprKey(e: Expr): string {
 
 export const bufKey = (b: Buf): string => (b.k === 'w' ? `w${b.id}` : b.k === 'mem' ? 'mem' : `${b.k}${b.i}`);
 
-/** Buffers a statement list stores into (directly, by routines, copies or swaps). */
+/** Pointers of the routines called inside an expression (`let rc = lu(…)` writes its matrices). */
+function callPointers(e: Expr, out: { fn: Routine; bufs: Buf[] }[]): void {
+  if (e.k === 'call') out.push({ fn: e.fn, bufs: e.args.flatMap((a) => (a.k === 'ptr' ? [a.buf] : [])) });
+  mapChildren(e, (c) => (callPointers(c, out), c));
+}
+
+/** The routine calls inside a statement's own expressions (not its nested statements'). */
+function exprCalls(s: Stmt): { fn: Routine; bufs: Buf[] }[] {
+  const out: { fn: Routine; bufs: Buf[] }[] = [];
+  mapStmts([s], (e) => (callPointers(e, out), e), false);
+  return out;
+}
+
+/** Buffers a statement list stores into (directly, by routines — called as statements or inside
+ *  expressions —, copies or swaps). */
 export function storesTo(body: readonly Stmt[], out: Buf[] = []): Buf[] {
   for (const s of body) {
+    // every pointer argument of a routine may be written
+    for (const c of exprCalls(s)) out.push(...c.bufs);
     switch (s.k) {
       case 'store':
         out.push(s.buf);
@@ -554,4 +573,182 @@ export function mapStmts(body: readonly Stmt[], f: (e: Expr) => Expr, deep = tru
         return s;
     }
   });
+}
+
+// ---- instance-invariant statements -------------------------------------------------------------------
+
+/** Buffers a statement list loads from (expressions, copies' sources, routines' pointers). */
+function loadsFromStmts(body: readonly Stmt[], out: Buf[] = []): Buf[] {
+  const e = (x: Expr) => loadsFrom(x, out);
+  for (const s of body) {
+    switch (s.k) {
+      case 'decl':
+        e(s.init);
+        break;
+      case 'assign':
+        e(s.value);
+        break;
+      case 'store':
+        e(s.at);
+        e(s.value);
+        break;
+      case 'for':
+        e(s.lo);
+        e(s.hi);
+        loadsFromStmts(s.body, out);
+        break;
+      case 'if':
+        e(s.c);
+        loadsFromStmts(s.then, out);
+        loadsFromStmts(s.else, out);
+        break;
+      case 'call':
+        for (const a of s.args) if (a.k === 'ptr') out.push(a.buf);
+        else e(a.e);
+        break;
+      case 'copy':
+        out.push(s.src);
+        e(s.dstAt);
+        e(s.srcAt);
+        e(s.n);
+        break;
+      case 'check':
+        e(s.i);
+        e(s.n);
+        break;
+      case 'swap':
+        out.push({ k: 'w', id: s.a }, { k: 'w', id: s.b });
+        break;
+      case 'break':
+        break;
+      default:
+        s satisfies never;
+    }
+  }
+  return out;
+}
+
+/** Names a statement list declares (decls and loop indices, nested ones included). */
+function declaresVars(body: readonly Stmt[], out: Set<string> = new Set()): Set<string> {
+  for (const s of body) {
+    if (s.k === 'decl') out.add(s.name);
+    else if (s.k === 'for') {
+      out.add(s.v);
+      declaresVars(s.body, out);
+    } else if (s.k === 'if') {
+      declaresVars(s.then, out);
+      declaresVars(s.else, out);
+    }
+  }
+  return out;
+}
+
+const hasKind = (body: readonly Stmt[], kinds: ReadonlySet<Stmt['k']>): boolean =>
+  body.some((s) => kinds.has(s.k) || (s.k === 'for' && hasKind(s.body, kinds)) || (s.k === 'if' && (hasKind(s.then, kinds) || hasKind(s.else, kinds))));
+
+/**
+ * Splits a program's body into a prologue — the top-level statements whose effect is the same for
+ * every instance — and the rest. The prologue runs once per call of the program (per chunk of
+ * instances), before the instance loop; the rest runs per instance. Such statements are what the
+ * optimizer leaves where a function builds a tensor from its dimensions alone: the probe vectors
+ * cos(2.4 j + φ) of a residual estimate (compiler/solvers/problem.ts), iota, constant matrices.
+ * A statement moves when
+ *   - it reads no parameter, result, status or instance variable (`inst`, `io<i>`): the variables
+ *     it reads are declared by earlier prologue statements (or are its own), and it assigns none
+ *     declared elsewhere; a declaration moves only if nothing else assigns its name;
+ *   - the workspace buffers it loads from are written before it only by prologue statements (at
+ *     least one), and no statement after it writes them;
+ *   - the buffers it writes are workspace buffers that no statement after it writes and that no
+ *     statement before it, left in the body, reads or writes;
+ *   - it calls no routine but `dot` (which only reads) and has no `break` or `swap` (a swap
+ *     exchanges buffers per instance).
+ * Then every instance sees what the statement computed, as before. The program is called with at
+ * least one instance (runtime/cpu: the batch loop never calls it for none), so a range check the
+ * prologue raises would have been raised by the first instance.
+ */
+/** Variables both emitters define before the instance loop. */
+const HEADER_VARS: ReadonlySet<string> = new Set(['eps']);
+
+export function splitInstanceInvariant(body: readonly Stmt[]): { prologue: Stmt[]; body: Stmt[] } {
+  const n = body.length;
+  const reads = body.map((s) => loadsFromStmts([s]).map(bufKey));
+  const writes = body.map((s) => writtenBuffers([s]).map(bufKey));
+  const declared = body.map((s) => declaresVars([s]));
+  const assigned = body.map((s) => assignsVars([s]));
+  // how many top-level statements assign (or declare) each name
+  const assigners = new Map<string, number>();
+  for (const a of assigned) for (const v of a) assigners.set(v, (assigners.get(v) ?? 0) + 1);
+  const noMove = new Set<Stmt['k']>(['call', 'break', 'swap']);
+  const moved = new Array<boolean>(n).fill(false);
+  const inv = new Set<string>();
+  const writersBefore = (b: string, i: number): number[] => writes.flatMap((w, j) => (j < i && w.includes(b) ? [j] : []));
+  const writtenAfter = (b: string, i: number): boolean => writes.some((w, j) => j > i && w.includes(b));
+  for (let i = 0; i < n; i++) {
+    const s = body[i]!;
+    if (noMove.has(s.k) || hasKind([s], noMove) || hasCall(s)) continue;
+    const mentioned = new Set<string>();
+    mentionsVars(s, mentioned);
+    const own = declared[i]!;
+    if ([...assigned[i]!].some((v) => !own.has(v))) continue;
+    if ([...own].some((v) => (assigners.get(v) ?? 0) > 1)) continue;
+    if ([...mentioned].some((v) => !own.has(v) && !inv.has(v) && !HEADER_VARS.has(v))) continue;
+    const okRead = reads[i]!.every((b) => b.startsWith('w') && !writtenAfter(b, i) && writersBefore(b, i).length > 0 && writersBefore(b, i).every((j) => moved[j]));
+    if (!okRead) continue;
+    const okWrite = writes[i]!.every(
+      (b) => b.startsWith('w') && !writtenAfter(b, i) && body.every((_, j) => j >= i || moved[j] || (!reads[j]!.includes(b) && !writes[j]!.includes(b))),
+    );
+    if (!okWrite) continue;
+    moved[i] = true;
+    if (s.k === 'decl') inv.add(s.name);
+  }
+  return { prologue: body.filter((_, i) => moved[i]), body: body.filter((_, i) => !moved[i]) };
+}
+
+/** Which pointer arguments of each routine it writes (by position among its pointers); the
+ *  others it only reads. (storesTo counts every pointer as written.) */
+const ROUTINE_WRITES: Record<Routine, readonly number[] | 'all'> = {
+  gemm: [2],
+  gemmacc: [2],
+  gemv: [2],
+  dot: [],
+  trisolve: [1],
+  lu: [0, 1],
+  householder: 'all',
+};
+
+/** Buffers a statement list writes, routines' read-only pointers left out. */
+function writtenBuffers(body: readonly Stmt[]): Buf[] {
+  const out: Buf[] = [];
+  for (const s of body) {
+    for (const c of exprCalls(s)) {
+      const w = ROUTINE_WRITES[c.fn];
+      c.bufs.forEach((b, i) => {
+        if (w === 'all' || w.includes(i)) out.push(b);
+      });
+    }
+    if (s.k === 'call') {
+      const w = ROUTINE_WRITES[s.fn];
+      s.args.filter((a): a is Extract<Arg, { k: 'ptr' }> => a.k === 'ptr').forEach((a, i) => {
+        if (w === 'all' || w.includes(i)) out.push(a.buf);
+      });
+    } else if (s.k === 'for') out.push(...writtenBuffers(s.body));
+    else if (s.k === 'if') out.push(...writtenBuffers(s.then), ...writtenBuffers(s.else));
+    else if (s.k === 'store') out.push(s.buf);
+    else if (s.k === 'copy') out.push(s.dst);
+    else if (s.k === 'swap') out.push({ k: 'w', id: s.a }, { k: 'w', id: s.b });
+  }
+  return out;
+}
+
+/** Does a statement call a routine that writes memory (inside an expression: `dot` only reads)? */
+function hasCall(s: Stmt): boolean {
+  let found = false;
+  const e = (x: Expr): void => {
+    if (found) return;
+    if (x.k === 'call' && ROUTINE_WRITES[x.fn] !== 'all' && (ROUTINE_WRITES[x.fn] as readonly number[]).length === 0) x.args.forEach((a) => e(a.k === 'val' ? a.e : a.at));
+    else if (x.k === 'call') found = true;
+    else mapChildren(x, (c) => (e(c), c));
+  };
+  mapStmts([s], (x) => (e(x), x));
+  return found;
 }

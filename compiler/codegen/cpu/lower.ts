@@ -24,7 +24,7 @@ import { capFusionDepth } from '../fusion-depth.js';
 import { updateChain } from '../update-chain.js';
 import {
   type Arg, type Buf, type Expr, type LoopProgram, type Stmt, type Ty,
-  F, I, V, b2f, cmp, fbin, fun, hoistInvariants, skipZeroUpdates, iadd, ibin, imul, isub, load, sel,
+  F, I, V, b2f, cmp, fbin, fun, hoistInvariants, skipZeroUpdates, splitInstanceInvariant, iadd, ibin, imul, isub, load, sel,
 } from './loop-ir.js';
 
 type Storage =
@@ -966,8 +966,9 @@ class Lower {
       nodes.forEach((x, q) => this.emit({ k: 'store', buf: { k: 'st', i: k }, at: iadd(imul(inst, I(3)), I(q)), value: isInt(x) ? { k: 'itof', a: this.int(x) } : this.elem(x, []) }));
     });
     let h = 0;
-    const body = skipZeroUpdates(hoistInvariants(this.out, () => `h${h++}`));
+    const { prologue, body } = splitInstanceInvariant(skipZeroUpdates(hoistInvariants(this.out, () => `h${h++}`)));
     return {
+      prologue,
       body,
       dims: this.dimList.map((d) => d.toString()),
       buffers: this.buffers.map((d) => d.toString()),
