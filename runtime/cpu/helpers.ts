@@ -10,7 +10,7 @@ import { roundBF16, roundF16 } from '../../core/lowp.js';
 import { InternalError, MatcRuntimeError } from '../../core/errors.js';
 import { intDiv, intMod } from '../../core/intops.js';
 import { randomValue } from '../../core/philox.js';
-import { QR_BLOCKED_FROM, QR_PANEL, REFLECT_ROWS } from '../../core/qr-blocking.js';
+import { QR_BLOCKED_FROM, QR_PANEL, REFLECT_MIN_WIDTH, REFLECT_ROWS } from '../../core/qr-blocking.js';
 import { runCheckError } from '../../core/run-checks.js';
 
 
@@ -360,7 +360,7 @@ export function householder(m: number, n: number, W: Arr, wo: number, Vt: Arr, v
   // routine's order: t_c + (v_i X_ic + v_{i+1} X_{i+1,c} + v_{i+2} X_{i+2,c} + v_{i+3} X_{i+3,c})
   const reflectRows = (vr: number, X: Arr, xo: number, ld: number, j: number, ce: number): void => {
     if (REFLECT_ROWS !== 4) throw new InternalError('householder: the JavaScript form takes rows in fours (core/qr-blocking.ts REFLECT_ROWS)');
-    const rest = j + Math.floor((m - j) / REFLECT_ROWS) * REFLECT_ROWS;
+    const rest = ce - j >= REFLECT_MIN_WIDTH ? j + Math.floor((m - j) / REFLECT_ROWS) * REFLECT_ROWS : j;
     for (let c = j; c < ce; c++) t[to + c] = 0;
     for (let i = j; i < rest; i += 4) {
       const v0 = Vt[vr + i]!, v1 = Vt[vr + i + 1]!, v2 = Vt[vr + i + 2]!, v3 = Vt[vr + i + 3]!;

@@ -5,7 +5,7 @@
 // reference interpreter). Arrays are absolute element positions in memory (`mem`); results are
 // contiguous and written, never accumulated into.
 
-import { QR_BLOCKED_FROM, QR_PANEL, REFLECT_ROWS } from '../../../core/qr-blocking.js';
+import { QR_BLOCKED_FROM, QR_PANEL, REFLECT_MIN_WIDTH, REFLECT_ROWS } from '../../../core/qr-blocking.js';
 import { type Expr, type Stmt, type Ty, F, I, V, cmp, fbin, fun, iadd, imul, isub, load, sel } from './loop-ir.js';
 
 export interface RoutineDef {
@@ -366,7 +366,9 @@ function reflectRows(x: string, vr: string, X: string, ld: Expr, j: Expr, ce: Ex
   const sumOf = (terms: Expr[]): Expr => terms.reduce((a, b) => add(a, b));
   return [
     loop(`hz${x}`, j, ce, [st(tc(`hz${x}`), F(0))]),
-    decl(groups, 'i', idivc(isub(iv('m'), j), I(R))),
+    // (narrow rows — a panel's last columns — run one by one: the group's vector loop checks its
+    // rows against each other before it starts, which a few columns do not repay)
+    decl(groups, 'i', sel('i', cmp('ge', 'i', isub(ce, j), I(REFLECT_MIN_WIDTH)), idivc(isub(iv('m'), j), I(R)), I(0))),
     decl(rest, 'i', iadd(j, imul(iv(groups), I(R)))),
     // t = Xᵀ v
     loop(`hga${x}`, I(0), iv(groups), [
