@@ -71,3 +71,23 @@ test('simplification preserves the values of random expressions', async () => {
 test('simplification preserves matrix chains and rank-1 products', async () => {
   await assertProperty(fc.property(specArb(undefined, 'product'), checkSpec), { numRuns: RUNS, seed: SEED + 1, interruptAfterTimeLimit: TIME_MS });
 });
+
+test('nested triangular parts fold: tril(triu(A), −1) = 0, triu(tril(A, 1), 2) = 0, tril(tril(A, 2), 0) = tril(A), triu(triu(A, −1), 1) = triu(A, 1)', async () => {
+  const { compile } = await import('../api/module.js');
+  const { Tensor } = await import('../runtime/tensor.js');
+  const src = 'fn f(A: mat[n, n]) -> (Z1: mat[n, n], Z2: mat[n, n], L: mat[n, n], U: mat[n, n]) = (tril(triu(A), -1), triu(tril(A, 1), 2), tril(tril(A, 2), 0), triu(triu(A, -1), 1))\n';
+  const opt = compileProgram(src, { path: 't.mat' }).stage('f', 'opt');
+  const fwd = opt.slice(0, opt.indexOf('\nvjp'));
+  if (/= (tril|triu) %\d+ \{"k":-?\d+\}\s*\n[^\n]*= (tril|triu) /.test(fwd)) throw new Error(`a nested triangular part is left:\n${fwd}`);
+  if ((fwd.match(/= tril /g) ?? []).length !== 1 || (fwd.match(/= triu /g) ?? []).length !== 1) throw new Error(`expected one tril and one triu:\n${fwd}`);
+  const n = 5;
+  const data = Array.from({ length: n * n }, (_, i) => Math.cos(3.1 * i + 0.2));
+  const out = (await compile(src, { path: 't.mat' }).fn('f').forward({ A: new Tensor([n, n], data) })).outputs;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      const a = data[i * n + j]!;
+      const want: Record<string, number> = { Z1: 0, Z2: 0, L: j <= i ? a : 0, U: j - i >= 1 ? a : 0 };
+      for (const [k, v] of Object.entries(want)) if (out[k]!.data[i * n + j] !== v) throw new Error(`${k}[${i}, ${j}] = ${out[k]!.data[i * n + j]}, expected ${v}`);
+    }
+  }
+});

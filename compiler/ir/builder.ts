@@ -460,13 +460,21 @@ export class Builder {
     return this.raw('diagvec', [a]);
   }
 
+  /** The entries with j − i ≤ k. Of a triu(X, a) (j − i ≥ a) that is nothing when k < a (the
+   *  strict lower part of an upper triangular R: a residual block of QR's `R: triu` unknown), and
+   *  of a tril(X, a) it is tril(X, min(a, k)). */
   tril(a: Node, k = 0): Node {
     if (isZero(a)) return a;
+    if (a.op === 'triu' && k < (a.attrs.k as number)) return this.zeros(shapeOf(a));
+    if (a.op === 'tril') return this.raw('tril', [a.args[0]!], { k: Math.min(k, a.attrs.k as number) });
     return this.raw('tril', [a], { k });
   }
 
+  /** The entries with j − i ≥ k; of a tril(X, a) nothing when k > a, of a triu(X, a) triu(X, max(a, k)). */
   triu(a: Node, k = 0): Node {
     if (isZero(a)) return a;
+    if (a.op === 'tril' && k > (a.attrs.k as number)) return this.zeros(shapeOf(a));
+    if (a.op === 'triu') return this.raw('triu', [a.args[0]!], { k: Math.max(k, a.attrs.k as number) });
     return this.raw('triu', [a], { k });
   }
 
