@@ -190,24 +190,34 @@ function linearSolve(cx: { b: Builder; opts?: DeriveOptions }, d: Decl, lin: Lin
     return typeof v === 'number' ? v : fallback;
   };
   const rcondOk = (rc: Node) => b.binary('gt', rc, b.const(1e-13));
-  if (mode === 'dense') {
-    const { sol, rcond } = denseSolve(b, lin.jacobian(), rhs, adjoint);
-    return { sol, status: { kind: 'implicit', iterations: b.iconst(0), converged: rcondOk(rcond), residual: rcond, extra: [{ name: 'rcond', node: rcond }] } };
-  }
   // D: the multiplier rows negated
   const p = N.sub(lin.nx);
   const flip = (v: Node): Node => (p.constValue() === 0 ? v : b.concat([b.slice(v, [Dim.const(0)], [lin.nx]), b.neg(b.slice(v, [lin.nx], [p]))], 0));
   const S = (v: Node): Node => flip(lin.apply(v));
+  // An argmin's (argmax's) K is D-symmetric: S = D K is symmetric, so Kᵀ = D K D and the adjoint
+  // system is solved with K itself, Kᵀ y = g ⇔ K (D y) = D g: no transposed copy of K for the LU
+  // (a contiguous copy, coalesced reads on the GPU), and ‖Kᵀ y − g‖ = ‖K (D y) − D g‖ (D is
+  // orthogonal). Other systems (solve nodes, structured argmins) take Kᵀ.
+  const dSymmetric = adjoint && d.kind === 'opt' && E.equals(N);
+  const solveDense = (K: Node): { sol: Node; rcond: Node } => {
+    if (!dSymmetric) return denseSolve(b, K, rhs, adjoint);
+    const [y, rcond] = b.solve(K, flip(rhs));
+    return { sol: flip(y), rcond };
+  };
+  if (mode === 'dense') {
+    const { sol, rcond } = solveDense(lin.jacobian());
+    return { sol, status: { kind: 'implicit', iterations: b.iconst(0), converged: rcondOk(rcond), residual: rcond, extra: [{ name: 'rcond', node: rcond }] } };
+  }
   /** ‖K y − rhs‖ / ‖rhs‖ (adjoint: ‖Kᵀ y − rhs‖) of a dense solution, with the matrix it solved */
   const relResidual = (K: Node, sol: Node): Node => {
-    const r = b.sub(b.matvec(adjoint ? b.transpose(K) : K, sol), rhs);
+    const r = dSymmetric ? b.sub(b.matvec(K, flip(sol)), flip(rhs)) : b.sub(b.matvec(adjoint ? b.transpose(K) : K, sol), rhs);
     return guardedRatio(b, b.norm(r), b.norm(rhs));
   };
   if (mode === 'auto-dense') {
     // auto's form for the WebGPU kernel: the dense solve only, reported as auto reports it when
     // MINRES takes no step (kind 'iterative', 0 iterations, the solution's relative residual)
     const K = lin.jacobian();
-    const { sol, rcond } = denseSolve(b, K, rhs, adjoint);
+    const { sol, rcond } = solveDense(K);
     return { sol, status: { kind: 'iterative', iterations: b.iconst(0), converged: rcondOk(rcond), residual: relResidual(K, sol), extra: [{ name: 'rcond', node: rcond }] } };
   }
   const tolGiven = num('backward_tol', 0);
@@ -241,7 +251,7 @@ function linearSolve(cx: { b: Builder; opts?: DeriveOptions }, d: Decl, lin: Lin
     b,
     { lo: b.iconst(0), hi: fallback, inits: [J, mfSol, kr.residual, b.const(0)], names: ['K', 'y', 'residual', 'rcond'], label: `${d.label}/${adjoint ? 'backward' : 'tangent'}/dense`, origin: 'fallback' },
     (_i, [K]) => {
-      const { sol, rcond } = denseSolve(b, K!, rhs, adjoint);
+      const { sol, rcond } = solveDense(K!);
       return { next: [K!, sol, relResidual(K!, sol), rcond] };
     },
   );

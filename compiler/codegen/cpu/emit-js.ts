@@ -11,7 +11,7 @@
 // run for instances base … base+count−1. Buffers are typed arrays (Float64Array, or Float32Array
 // for f32 storage); workspace bindings are `let` locals so that loop carries can swap them.
 
-import { type Arg, type Buf, type Expr, type LoopProgram, type Stmt, mentionsVars, readsVars } from './loop-ir.js';
+import { type Arg, type Buf, type Expr, type LoopProgram, type Stmt, declaredNames, mentionsVars, readsVars } from './loop-ir.js';
 
 function num(v: number): string {
   if (Number.isNaN(v)) return 'NaN';
@@ -188,19 +188,6 @@ function stmts(body: readonly Stmt[], ind: string, out: string[]): void {
 /** A run of statements whose `break`s leave loops inside it only. */
 function breakFree(body: readonly Stmt[]): boolean {
   return body.every((s) => (s.k === 'break' ? false : s.k === 'if' ? breakFree(s.then) && breakFree(s.else) : true));
-}
-
-function declaredNames(body: readonly Stmt[], out: string[]): void {
-  for (const s of body) {
-    if (s.k === 'decl') out.push(s.name);
-    else if (s.k === 'for') {
-      out.push(s.v);
-      declaredNames(s.body, out);
-    } else if (s.k === 'if') {
-      declaredNames(s.then, out);
-      declaredNames(s.else, out);
-    }
-  }
 }
 
 interface Chunk {

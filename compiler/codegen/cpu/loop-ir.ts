@@ -628,16 +628,16 @@ function loadsFromStmts(body: readonly Stmt[], out: Buf[] = []): Buf[] {
   return out;
 }
 
-/** Names a statement list declares (decls and loop indices, nested ones included). */
-function declaresVars(body: readonly Stmt[], out: Set<string> = new Set()): Set<string> {
+/** Names a statement list declares, in order (decls and loop indices, nested ones included). */
+export function declaredNames(body: readonly Stmt[], out: string[] = []): string[] {
   for (const s of body) {
-    if (s.k === 'decl') out.add(s.name);
+    if (s.k === 'decl') out.push(s.name);
     else if (s.k === 'for') {
-      out.add(s.v);
-      declaresVars(s.body, out);
+      out.push(s.v);
+      declaredNames(s.body, out);
     } else if (s.k === 'if') {
-      declaresVars(s.then, out);
-      declaresVars(s.else, out);
+      declaredNames(s.then, out);
+      declaredNames(s.else, out);
     }
   }
   return out;
@@ -673,7 +673,7 @@ export function splitInstanceInvariant(body: readonly Stmt[]): { prologue: Stmt[
   const n = body.length;
   const reads = body.map((s) => loadsFromStmts([s]).map(bufKey));
   const writes = body.map((s) => writtenBuffers([s]).map(bufKey));
-  const declared = body.map((s) => declaresVars([s]));
+  const declared = body.map((s) => new Set(declaredNames([s])));
   const assigned = body.map((s) => assignsVars([s]));
   // how many top-level statements assign (or declare) each name
   const assigners = new Map<string, number>();
