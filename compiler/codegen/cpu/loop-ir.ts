@@ -343,50 +343,71 @@ export function exprKey(e: Expr): string {
 
 export const bufKey = (b: Buf): string => (b.k === 'w' ? `w${b.id}` : b.k === 'mem' ? 'mem' : `${b.k}${b.i}`);
 
-/** Pointers of the routines called inside an expression (`let rc = lu(…)` writes its matrices). */
-function callPointers(e: Expr, out: { fn: Routine; bufs: Buf[] }[]): void {
-  if (e.k === 'call') out.push({ fn: e.fn, bufs: e.args.flatMap((a) => (a.k === 'ptr' ? [a.buf] : [])) });
-  mapChildren(e, (c) => (callPointers(c, out), c));
-}
-
-/** The routine calls inside a statement's own expressions (not its nested statements'). */
-function exprCalls(s: Stmt): { fn: Routine; bufs: Buf[] }[] {
-  const out: { fn: Routine; bufs: Buf[] }[] = [];
-  mapStmts([s], (e) => (callPointers(e, out), e), false);
-  return out;
-}
-
-/** Buffers a statement list stores into (directly, by routines — called as statements or inside
- *  expressions —, copies or swaps). */
-export function storesTo(body: readonly Stmt[], out: Buf[] = []): Buf[] {
+/** Calls f on every statement of a list, nested ones included, each before those inside it. */
+export function eachStmt(body: readonly Stmt[], f: (s: Stmt) => void): void {
   for (const s of body) {
-    // every pointer argument of a routine may be written
-    for (const c of exprCalls(s)) out.push(...c.bufs);
-    switch (s.k) {
-      case 'store':
-        out.push(s.buf);
-        break;
-      case 'copy':
-        out.push(s.dst);
-        break;
-      case 'call':
-        // every pointer argument of a routine may be written
-        for (const a of s.args) if (a.k === 'ptr') out.push(a.buf);
-        break;
-      case 'swap':
-        out.push({ k: 'w', id: s.a }, { k: 'w', id: s.b });
-        break;
-      case 'for':
-        storesTo(s.body, out);
-        break;
-      case 'if':
-        storesTo(s.then, out);
-        storesTo(s.else, out);
-        break;
-      default:
+    f(s);
+    if (s.k === 'for') eachStmt(s.body, f);
+    else if (s.k === 'if') {
+      eachStmt(s.then, f);
+      eachStmt(s.else, f);
     }
   }
+}
+
+/** Every routine a statement list calls, with its pointer arguments in order: call statements and
+ *  calls inside expressions (`let rc = lu(…)` solves into its right-hand side). */
+function routineCalls(body: readonly Stmt[]): { fn: Routine; bufs: Buf[] }[] {
+  const out: { fn: Routine; bufs: Buf[] }[] = [];
+  const ptrs = (args: readonly Arg[]) => args.flatMap((a) => (a.k === 'ptr' ? [a.buf] : []));
+  const inExpr = (e: Expr): Expr => {
+    if (e.k === 'call') out.push({ fn: e.fn, bufs: ptrs(e.args) });
+    return mapChildren(e, inExpr);
+  };
+  eachStmt(body, (s) => {
+    if (s.k === 'call') out.push({ fn: s.fn, bufs: ptrs(s.args) });
+    mapStmts([s], inExpr, false);
+  });
   return out;
+}
+
+/** Which pointer arguments of each routine it writes (by position among its pointers); the
+ *  others it only reads. */
+const ROUTINE_WRITES: Record<Routine, readonly number[] | 'all'> = {
+  gemm: [2],
+  gemmacc: [2],
+  gemv: [2],
+  dot: [],
+  trisolve: [1],
+  lu: [0, 1],
+  householder: 'all',
+};
+
+const routineWrites = (fn: Routine, i: number): boolean => {
+  const w = ROUTINE_WRITES[fn];
+  return w === 'all' || w.includes(i);
+};
+
+/** Buffers a statement list writes: stores, copies' destinations, swapped bindings, and the
+ *  pointers of the routines it calls that `written` says the routine writes. */
+function writes(body: readonly Stmt[], written: (fn: Routine, i: number) => boolean, out: Buf[] = []): Buf[] {
+  eachStmt(body, (s) => {
+    if (s.k === 'store') out.push(s.buf);
+    else if (s.k === 'copy') out.push(s.dst);
+    else if (s.k === 'swap') out.push({ k: 'w', id: s.a }, { k: 'w', id: s.b });
+  });
+  for (const c of routineCalls(body)) {
+    c.bufs.forEach((b, i) => {
+      if (written(c.fn, i)) out.push(b);
+    });
+  }
+  return out;
+}
+
+/** Buffers a statement list stores into (directly, by routines — every pointer of a routine
+ *  counted as written —, copies or swaps). */
+export function storesTo(body: readonly Stmt[], out: Buf[] = []): Buf[] {
+  return writes(body, () => true, out);
 }
 
 /** Variables a statement list assigns or declares. */
@@ -577,74 +598,41 @@ export function mapStmts(body: readonly Stmt[], f: (e: Expr) => Expr, deep = tru
 
 // ---- instance-invariant statements -------------------------------------------------------------------
 
-/** Buffers a statement list loads from (expressions, copies' sources, routines' pointers). */
-function loadsFromStmts(body: readonly Stmt[], out: Buf[] = []): Buf[] {
-  const e = (x: Expr) => loadsFrom(x, out);
-  for (const s of body) {
-    switch (s.k) {
-      case 'decl':
-        e(s.init);
-        break;
-      case 'assign':
-        e(s.value);
-        break;
-      case 'store':
-        e(s.at);
-        e(s.value);
-        break;
-      case 'for':
-        e(s.lo);
-        e(s.hi);
-        loadsFromStmts(s.body, out);
-        break;
-      case 'if':
-        e(s.c);
-        loadsFromStmts(s.then, out);
-        loadsFromStmts(s.else, out);
-        break;
-      case 'call':
-        for (const a of s.args) if (a.k === 'ptr') out.push(a.buf);
-        else e(a.e);
-        break;
-      case 'copy':
-        out.push(s.src);
-        e(s.dstAt);
-        e(s.srcAt);
-        e(s.n);
-        break;
-      case 'check':
-        e(s.i);
-        e(s.n);
-        break;
-      case 'swap':
-        out.push({ k: 'w', id: s.a }, { k: 'w', id: s.b });
-        break;
-      case 'break':
-        break;
-      default:
-        s satisfies never;
-    }
-  }
+/** Buffers a statement list loads from (expressions, copies' sources, routines' pointers, swapped
+ *  bindings). */
+function loadsFromStmts(body: readonly Stmt[]): Buf[] {
+  const out: Buf[] = [];
+  mapStmts(body, (e) => (loadsFrom(e, out), e));
+  eachStmt(body, (s) => {
+    if (s.k === 'call') {
+      for (const a of s.args) if (a.k === 'ptr') out.push(a.buf);
+    } else if (s.k === 'copy') out.push(s.src);
+    else if (s.k === 'swap') out.push({ k: 'w', id: s.a }, { k: 'w', id: s.b });
+  });
   return out;
 }
 
 /** Names a statement list declares, in order (decls and loop indices, nested ones included). */
 export function declaredNames(body: readonly Stmt[], out: string[] = []): string[] {
-  for (const s of body) {
+  eachStmt(body, (s) => {
     if (s.k === 'decl') out.push(s.name);
-    else if (s.k === 'for') {
-      out.push(s.v);
-      declaredNames(s.body, out);
-    } else if (s.k === 'if') {
-      declaredNames(s.then, out);
-      declaredNames(s.else, out);
-    }
-  }
+    else if (s.k === 'for') out.push(s.v);
+  });
   return out;
 }
 
-const hasKind = (body: readonly Stmt[], kinds: ReadonlySet<Stmt['k']>): boolean =>
-  body.some((s) => kinds.has(s.k) || (s.k === 'for' && hasKind(s.body, kinds)) || (s.k === 'if' && (hasKind(s.then, kinds) || hasKind(s.else, kinds))));
+/** Variables both emitters define before the instance loop. */
+const HEADER_VARS: ReadonlySet<string> = new Set(['eps']);
+
+/** A statement the prologue cannot take: it leaves a loop, exchanges buffers per instance, or
+ *  calls a routine that writes memory (`dot` only reads). */
+function immovable(s: Stmt): boolean {
+  let bad = false;
+  eachStmt([s], (x) => {
+    if (x.k === 'break' || x.k === 'swap') bad = true;
+  });
+  return bad || routineCalls([s]).some((c) => c.bufs.some((_, i) => routineWrites(c.fn, i)));
+}
 
 /**
  * Splits a program's body into a prologue — the top-level statements whose effect is the same for
@@ -666,26 +654,22 @@ const hasKind = (body: readonly Stmt[], kinds: ReadonlySet<Stmt['k']>): boolean 
  * least one instance (runtime/cpu: the batch loop never calls it for none), so a range check the
  * prologue raises would have been raised by the first instance.
  */
-/** Variables both emitters define before the instance loop. */
-const HEADER_VARS: ReadonlySet<string> = new Set(['eps']);
-
 export function splitInstanceInvariant(body: readonly Stmt[]): { prologue: Stmt[]; body: Stmt[] } {
   const n = body.length;
   const reads = body.map((s) => loadsFromStmts([s]).map(bufKey));
-  const writes = body.map((s) => writtenBuffers([s]).map(bufKey));
+  const written = body.map((s) => writes([s], routineWrites).map(bufKey));
   const declared = body.map((s) => new Set(declaredNames([s])));
   const assigned = body.map((s) => assignsVars([s]));
   // how many top-level statements assign (or declare) each name
   const assigners = new Map<string, number>();
   for (const a of assigned) for (const v of a) assigners.set(v, (assigners.get(v) ?? 0) + 1);
-  const noMove = new Set<Stmt['k']>(['call', 'break', 'swap']);
   const moved = new Array<boolean>(n).fill(false);
   const inv = new Set<string>();
-  const writersBefore = (b: string, i: number): number[] => writes.flatMap((w, j) => (j < i && w.includes(b) ? [j] : []));
-  const writtenAfter = (b: string, i: number): boolean => writes.some((w, j) => j > i && w.includes(b));
+  const writersBefore = (b: string, i: number): number[] => written.flatMap((w, j) => (j < i && w.includes(b) ? [j] : []));
+  const writtenAfter = (b: string, i: number): boolean => written.some((w, j) => j > i && w.includes(b));
   for (let i = 0; i < n; i++) {
     const s = body[i]!;
-    if (noMove.has(s.k) || hasKind([s], noMove) || hasCall(s)) continue;
+    if (immovable(s)) continue;
     const mentioned = new Set<string>();
     mentionsVars(s, mentioned);
     const own = declared[i]!;
@@ -694,61 +678,12 @@ export function splitInstanceInvariant(body: readonly Stmt[]): { prologue: Stmt[
     if ([...mentioned].some((v) => !own.has(v) && !inv.has(v) && !HEADER_VARS.has(v))) continue;
     const okRead = reads[i]!.every((b) => b.startsWith('w') && !writtenAfter(b, i) && writersBefore(b, i).length > 0 && writersBefore(b, i).every((j) => moved[j]));
     if (!okRead) continue;
-    const okWrite = writes[i]!.every(
-      (b) => b.startsWith('w') && !writtenAfter(b, i) && body.every((_, j) => j >= i || moved[j] || (!reads[j]!.includes(b) && !writes[j]!.includes(b))),
+    const okWrite = written[i]!.every(
+      (b) => b.startsWith('w') && !writtenAfter(b, i) && body.every((_, j) => j >= i || moved[j] || (!reads[j]!.includes(b) && !written[j]!.includes(b))),
     );
     if (!okWrite) continue;
     moved[i] = true;
     if (s.k === 'decl') inv.add(s.name);
   }
   return { prologue: body.filter((_, i) => moved[i]), body: body.filter((_, i) => !moved[i]) };
-}
-
-/** Which pointer arguments of each routine it writes (by position among its pointers); the
- *  others it only reads. (storesTo counts every pointer as written.) */
-const ROUTINE_WRITES: Record<Routine, readonly number[] | 'all'> = {
-  gemm: [2],
-  gemmacc: [2],
-  gemv: [2],
-  dot: [],
-  trisolve: [1],
-  lu: [0, 1],
-  householder: 'all',
-};
-
-/** Buffers a statement list writes, routines' read-only pointers left out. */
-function writtenBuffers(body: readonly Stmt[]): Buf[] {
-  const out: Buf[] = [];
-  for (const s of body) {
-    for (const c of exprCalls(s)) {
-      const w = ROUTINE_WRITES[c.fn];
-      c.bufs.forEach((b, i) => {
-        if (w === 'all' || w.includes(i)) out.push(b);
-      });
-    }
-    if (s.k === 'call') {
-      const w = ROUTINE_WRITES[s.fn];
-      s.args.filter((a): a is Extract<Arg, { k: 'ptr' }> => a.k === 'ptr').forEach((a, i) => {
-        if (w === 'all' || w.includes(i)) out.push(a.buf);
-      });
-    } else if (s.k === 'for') out.push(...writtenBuffers(s.body));
-    else if (s.k === 'if') out.push(...writtenBuffers(s.then), ...writtenBuffers(s.else));
-    else if (s.k === 'store') out.push(s.buf);
-    else if (s.k === 'copy') out.push(s.dst);
-    else if (s.k === 'swap') out.push({ k: 'w', id: s.a }, { k: 'w', id: s.b });
-  }
-  return out;
-}
-
-/** Does a statement call a routine that writes memory (inside an expression: `dot` only reads)? */
-function hasCall(s: Stmt): boolean {
-  let found = false;
-  const e = (x: Expr): void => {
-    if (found) return;
-    if (x.k === 'call' && ROUTINE_WRITES[x.fn] !== 'all' && (ROUTINE_WRITES[x.fn] as readonly number[]).length === 0) x.args.forEach((a) => e(a.k === 'val' ? a.e : a.at));
-    else if (x.k === 'call') found = true;
-    else mapChildren(x, (c) => (e(c), c));
-  };
-  mapStmts([s], (x) => (e(x), x));
-  return found;
 }
