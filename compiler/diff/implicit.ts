@@ -158,9 +158,13 @@ interface LinearSolve {
   status: Omit<StatusEntry, 'name'>;
 }
 
+/** An argmin's or argmax's KKT system: square, and S = D K symmetric (D the multiplier rows
+ *  negated). MINRES needs it; the dense adjoint solve uses Kᵀ = D K D. */
+const dSymmetricSystem = (d: Decl, N: Dim, E: Dim): boolean => d.kind === 'opt' && E.equals(N);
+
 function backwardMode(cx: { opts?: DeriveOptions }, d: Decl, N: Dim, E: Dim): 'dense' | 'minres' | 'auto' | 'auto-dense' {
   const mode = String(option(d, 'backward', 'auto'));
-  const symmetric = d.kind === 'opt' && E.equals(N);
+  const symmetric = dSymmetricSystem(d, N, E);
   if (mode === 'minres' && !symmetric) {
     throw new DiffError('MAT0409', `backward: minres needs a symmetric system (an argmin or argmax); the backward of a ${d.kind === 'root' ? 'solve' : 'structured argmin'} node is dense (backward: dense or auto)`, d.node);
   }
@@ -198,7 +202,7 @@ function linearSolve(cx: { b: Builder; opts?: DeriveOptions }, d: Decl, lin: Lin
   // system is solved with K itself, Kᵀ y = g ⇔ K (D y) = D g: no transposed copy of K for the LU
   // (a contiguous copy, coalesced reads on the GPU), and ‖Kᵀ y − g‖ = ‖K (D y) − D g‖ (D is
   // orthogonal). Other systems (solve nodes, structured argmins) take Kᵀ.
-  const dSymmetric = adjoint && d.kind === 'opt' && E.equals(N);
+  const dSymmetric = adjoint && dSymmetricSystem(d, N, E);
   const solveDense = (K: Node): { sol: Node; rcond: Node } => {
     if (!dSymmetric) return denseSolve(b, K, rhs, adjoint);
     const [y, rcond] = b.solve(K, flip(rhs));
