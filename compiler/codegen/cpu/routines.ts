@@ -351,50 +351,52 @@ const ncall = (fn: 'gemm' | 'gemmacc', args: Expr[]): Stmt => ({ k: 'call', fn, 
 /**
  * One reflection of rows j … m−1 of X (rows ld apart, at position X), columns j … ce−1, with the
  * unit reflector at vr (entries j … m−1): t = Xᵀv there, then X −= 2 v tᵀ (t at `t`). Both passes
- * take REFLECT_ROWS rows at a time, then the rows left over one by one:
+ * take REFLECT_ROWS rows at a time, then the rows left over one by one (the same passes with one
+ * row):
  *   t_c ← t_c + (v_i X_ic + v_{i+1} X_{i+1,c} + …),   X_{i+r,c} ← X_{i+r,c} − 2 v_{i+r} t_c.
- * Row by row, each row cost a load and a store of t for one multiply–add (the pass was bound by
- * L1 traffic, not arithmetic); grouped, t moves once per group.
+ * Row by row, each row cost a load and a store of t per multiply–add; grouped, t moves once per
+ * group (core/qr-blocking.ts has the measurements).
  */
 function reflectRows(x: string, vr: string, X: string, ld: Expr, j: Expr, ce: Expr): Stmt[] {
-  const R = REFLECT_ROWS;
-  const rs = Array.from({ length: R }, (_, r) => r);
+  const tc = (c: string): Expr => iadd(iv('t'), iv(c));
   const groups = `hg${x}`;
   const rest = `hr${x}`;
-  const tc = (c: string): Expr => iadd(iv('t'), iv(c));
-  const rowOf = (i: Expr, name: string): Stmt => decl(name, 'i', pos(X, i, ld, I(0)));
-  const sumOf = (terms: Expr[]): Expr => terms.reduce((a, b) => add(a, b));
+  /** Both passes over `count` groups of R rows from row `from` (names tagged by `tag`). */
+  const passes = (R: number, from: Expr, count: Expr, tag: string): { a: Stmt; b: Stmt } => {
+    const rs = Array.from({ length: R }, (_, r) => r);
+    const [g, i, c] = [`${tag}g`, `${tag}i`, `${tag}c`];
+    const first = (gv: string) => iadd(from, imul(iv(gv), I(R)));
+    const rows = (k: string) => rs.map((r) => decl(`${tag}${k}${r}`, 'i', pos(X, iadd(iv(i), I(r)), ld, I(0))));
+    const xAt = (r: number) => iadd(iv(`${tag}x${r}`), iv(c));
+    return {
+      // t_c += Σ_r v_{i+r} X_{i+r,c}
+      a: loop(`${g}a`, I(0), count, [
+        decl(i, 'i', first(`${g}a`)),
+        ...rs.map((r) => decl(`${tag}v${r}`, 'f', m(iadd(iv(vr), iadd(iv(i), I(r)))))),
+        ...rows('x'),
+        loop(c, j, ce, [st(tc(c), add(m(tc(c)), rs.map((r) => mul(fv(`${tag}v${r}`), m(xAt(r)))).reduce((p, q) => add(p, q))))]),
+      ]),
+      // X_{i+r,c} −= 2 v_{i+r} t_c
+      b: loop(`${g}b`, I(0), count, [
+        decl(i, 'i', first(`${g}b`)),
+        ...rs.map((r) => decl(`${tag}f${r}`, 'f', mul(F(2), m(iadd(iv(vr), iadd(iv(i), I(r))))))),
+        ...rows('x'),
+        loop(c, j, ce, [decl(`${tag}t`, 'f', m(tc(c))), ...rs.map((r) => st(xAt(r), sub(m(xAt(r)), mul(fv(`${tag}f${r}`), fv(`${tag}t`)))))]),
+      ]),
+    };
+  };
+  const grouped = passes(REFLECT_ROWS, j, iv(groups), `hq${x}`);
+  const single = passes(1, iv(rest), isub(iv('m'), iv(rest)), `hs${x}`);
   return [
     loop(`hz${x}`, j, ce, [st(tc(`hz${x}`), F(0))]),
     // (narrow rows — a panel's last columns — run one by one: the group's vector loop checks its
     // rows against each other before it starts, which a few columns do not repay)
-    decl(groups, 'i', sel('i', cmp('ge', 'i', isub(ce, j), I(REFLECT_MIN_WIDTH)), idivc(isub(iv('m'), j), I(R)), I(0))),
-    decl(rest, 'i', iadd(j, imul(iv(groups), I(R)))),
-    // t = Xᵀ v
-    loop(`hga${x}`, I(0), iv(groups), [
-      decl(`hia${x}`, 'i', iadd(j, imul(iv(`hga${x}`), I(R)))),
-      ...rs.flatMap((r) => [decl(`hva${x}${r}`, 'f', m(iadd(iv(vr), iadd(iv(`hia${x}`), I(r))))), rowOf(iadd(iv(`hia${x}`), I(r)), `hra${x}${r}`)]),
-      loop(`hca${x}`, j, ce, [st(tc(`hca${x}`), add(m(tc(`hca${x}`)), sumOf(rs.map((r) => mul(fv(`hva${x}${r}`), m(iadd(iv(`hra${x}${r}`), iv(`hca${x}`))))))))]),
-    ]),
-    loop(`hia${x}`, iv(rest), iv('m'), [
-      decl(`hv1${x}`, 'f', m(iadd(iv(vr), iv(`hia${x}`)))),
-      rowOf(iv(`hia${x}`), `hr1${x}`),
-      loop(`hc1${x}`, j, ce, [st(tc(`hc1${x}`), add(m(tc(`hc1${x}`)), mul(fv(`hv1${x}`), m(iadd(iv(`hr1${x}`), iv(`hc1${x}`))))))]),
-    ]),
-    // X −= 2 v tᵀ
-    loop(`hgb${x}`, I(0), iv(groups), [
-      decl(`hib${x}`, 'i', iadd(j, imul(iv(`hgb${x}`), I(R)))),
-      ...rs.flatMap((r) => [decl(`hfb${x}${r}`, 'f', mul(F(2), m(iadd(iv(vr), iadd(iv(`hib${x}`), I(r)))))), rowOf(iadd(iv(`hib${x}`), I(r)), `hrb${x}${r}`)]),
-      loop(`hcb${x}`, j, ce, [
-        decl(`htb${x}`, 'f', m(tc(`hcb${x}`))),
-        ...rs.map((r) => st(iadd(iv(`hrb${x}${r}`), iv(`hcb${x}`)), sub(m(iadd(iv(`hrb${x}${r}`), iv(`hcb${x}`))), mul(fv(`hfb${x}${r}`), fv(`htb${x}`))))),
-      ]),
-    ]),
-    loop(`hib${x}`, iv(rest), iv('m'), [
-      decl(`hf1${x}`, 'f', mul(F(2), m(iadd(iv(vr), iv(`hib${x}`))))),
-      rowOf(iv(`hib${x}`), `hq1${x}`),
-      loop(`hd1${x}`, j, ce, [st(iadd(iv(`hq1${x}`), iv(`hd1${x}`)), sub(m(iadd(iv(`hq1${x}`), iv(`hd1${x}`))), mul(fv(`hf1${x}`), m(tc(`hd1${x}`)))))]),
-    ]),
+    decl(groups, 'i', sel('i', cmp('ge', 'i', isub(ce, j), I(REFLECT_MIN_WIDTH)), idivc(isub(iv('m'), j), I(REFLECT_ROWS)), I(0))),
+    decl(rest, 'i', iadd(j, imul(iv(groups), I(REFLECT_ROWS)))),
+    grouped.a,
+    single.a,
+    grouped.b,
+    single.b,
   ];
 }
 
