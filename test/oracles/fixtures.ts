@@ -34,6 +34,8 @@ export interface QrPivotedCase extends FixtureCase {
 /** ied.json: inputs X [b,m,m]; outputs u [b,m,k], lambda [b,k]; cotangents u; gradients X. */
 export interface IedCase extends FixtureCase {
   k: number;
+  /** 'wigner': X = (N + Nᵀ)/2, eigenvalues of both signs and a small top gap; PMaF's data otherwise */
+  data?: 'wigner';
   gradients_closed_form: TensorMap;
 }
 /** less.json: inputs A [m,n], b [m]; outputs x [n], f [], nu []; cotangents x; gradients A, b. */

@@ -371,13 +371,19 @@ def ied_fwd(S, k):
 
 
 def gen_ied():
-    # (name, batch, m, k)
-    specs = [("m4", 1, 4, 1), ("m8", 1, 8, 1), ("m16", 1, 16, 1), ("m8_batch3", 3, 8, 1), ("m8_top2", 1, 8, 2)]
+    # (name, batch, m, k, data): PMaF's data, then Wigner matrices (N + N^T)/2, whose eigenvalues
+    # have both signs and whose top gap is small (power iteration stalls; stdlib's ied_eigh)
+    specs = [("m4", 1, 4, 1, "pmaf"), ("m8", 1, 8, 1, "pmaf"), ("m16", 1, 16, 1, "pmaf"), ("m8_batch3", 3, 8, 1, "pmaf"),
+             ("m8_top2", 1, 8, 2, "pmaf"), ("wigner_m8_batch5", 5, 8, 1, "wigner"), ("wigner_m24_batch4", 4, 24, 1, "wigner")]
     cases = []
-    for i, (name, b, m, k) in enumerate(specs):
+    for i, (name, b, m, k, data) in enumerate(specs):
         g = rng(4000 + i)
-        X = np.abs(randn(g, b, m, m))
-        X = X + np.swapaxes(X, -1, -2)  # PMaF data: symmetric, positive entries, Perron gap
+        if data == "pmaf":
+            X = np.abs(randn(g, b, m, m))
+            X = X + np.swapaxes(X, -1, -2)  # PMaF data: symmetric, positive entries, Perron gap
+        else:
+            X = randn(g, b, m, m)
+            X = 0.5 * (X + np.swapaxes(X, -1, -2))
         with torch.no_grad():
             u, lam = (t.numpy() for t in ied_fwd(torch.tensor(X), k))
         v = randn(g, b, m, k)
@@ -414,6 +420,7 @@ def gen_ied():
         cases.append({
             "name": name,
             "k": k,
+            **({"data": data} if data != "pmaf" else {}),
             "inputs": {"X": T(X)},
             "outputs": {"u": T(u), "lambda": T(lam)},
             "cotangents": {"u": T(v)},
@@ -423,7 +430,7 @@ def gen_ied():
                        "min_eigengap_below_top_k": min(gaps)},
         })
     write("ied.json", "test/oracles/gen_fixtures.py:gen_ied (torch.linalg.eigh + autograd; numpy pinv closed form)",
-          "X: [b,m,m] = |N(0,1)| + transpose. u: [b,m,k] top-k eigenvectors (largest first), sign-fixed "
+          "X: [b,m,m] = |N(0,1)| + transpose (data 'wigner': (N + N^T)/2). u: [b,m,k] top-k eigenvectors (largest first), sign-fixed "
           "1^T u_i >= 0; lambda: [b,k]. Cotangent on u only. gradients.X = autograd of "
           "S -> u(eigh((S+S^T)/2)) at S = X (symmetric representer); gradients_closed_form.X = "
           "sum_i sym(pinv(lambda_i I - X) v_i u_i^T).", cases)
