@@ -7,13 +7,16 @@ import type { CpuProgramData, Mode, VariantData, VariantWhen } from '../core/exe
 import { variantKey } from '../core/executable.js';
 import { InternalError } from '../core/errors.js';
 import type { Func } from '../compiler/ir/node.js';
+import { type Budget } from '../compiler/ir/budget.js';
 import { cpuPart, gpuVariant } from '../compiler/executable.js';
+import { CompileError } from '../compiler/compile.js';
 import type { Executable } from '../runtime/executable.js';
 import { signatureOf, type Signature } from '../runtime/signature.js';
 
 class JitExecutable implements Executable {
   readonly signature: Signature;
   private cpuDone = false;
+  private cpuFailed: CompileError | undefined;
   private cpuProgram: CpuProgramData | undefined;
   private cpuWhy: string | undefined;
   private variants = new Map<string, VariantData | Error>();
@@ -30,6 +33,8 @@ class JitExecutable implements Executable {
     private readonly grid?: () => Func,
     /** the form the CPU program is generated from (Program.cpuForm), when it may differ from `f` */
     private readonly cpuF?: () => Func,
+    /** code generation's budget (the program's CompileOptions; compiler/executable.ts) */
+    private readonly budget?: Budget,
   ) {
     this.signature = signatureOf(f);
   }
@@ -39,8 +44,16 @@ class JitExecutable implements Executable {
   }
 
   cpu(): CpuProgramData | undefined {
+    if (this.cpuFailed) throw this.cpuFailed;
     if (!this.cpuDone) {
-      const r = cpuPart(this.cpuF ? this.cpuF() : this.f);
+      let r: ReturnType<typeof cpuPart>;
+      try {
+        r = cpuPart(this.cpuF ? this.cpuF() : this.f, this.budget);
+      } catch (e) {
+        // code generation past its budget (MAT0703) fails the same way next time: at once
+        if (e instanceof CompileError) this.cpuFailed = e;
+        throw e;
+      }
       this.cpuProgram = r.cpu;
       this.cpuWhy = r.cpuError;
       this.cpuDone = true;
@@ -60,14 +73,14 @@ class JitExecutable implements Executable {
       try {
         if (when.model === 'grid') {
           this.gridF ??= this.grid ? this.grid() : (this.gpuF ??= this.gpu ? this.gpu() : this.f);
-          v = gpuVariant(this.gridF, when);
+          v = gpuVariant(this.gridF, when, this.budget);
         } else {
           this.gpuF ??= this.gpu ? this.gpu() : this.f;
-          v = gpuVariant(this.gpuF, when);
+          v = gpuVariant(this.gpuF, when, this.budget);
         }
       } catch (e) {
         if (!(e instanceof Error)) throw e;
-        v = e instanceof InternalError ? e : new InternalError(`${this.f.name} (${this.mode}): no WebGPU kernel: ${e.message}`);
+        v = e instanceof InternalError || e instanceof CompileError ? e : new InternalError(`${this.f.name} (${this.mode}): no WebGPU kernel: ${e.message}`);
       }
       this.variants.set(key, v);
     }
@@ -79,10 +92,10 @@ class JitExecutable implements Executable {
 const cache = new WeakMap<Func, Map<Mode, Executable>>();
 
 /** The JIT executable of an IR function (one per function and form). */
-export function jitExecutable(mode: Mode, f: Func, gpu?: () => Func, grid?: () => Func, cpu?: () => Func): Executable {
+export function jitExecutable(mode: Mode, f: Func, gpu?: () => Func, grid?: () => Func, cpu?: () => Func, budget?: Budget): Executable {
   let m = cache.get(f);
   if (!m) cache.set(f, (m = new Map()));
   let e = m.get(mode);
-  if (!e) m.set(mode, (e = new JitExecutable(mode, f, gpu, grid, cpu)));
+  if (!e) m.set(mode, (e = new JitExecutable(mode, f, gpu, grid, cpu, budget)));
   return e;
 }

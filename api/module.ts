@@ -18,6 +18,7 @@ import type { GpuTensor } from '../runtime/gpu-tensor.js';
 import type { ResidentRaw } from '../runtime/gpu-tensor.js';
 import type { Backend } from '../runtime/backend.js';
 import { jitExecutable } from './jit.js';
+import { stageBudget } from '../compiler/ir/budget.js';
 import { type CallInput, collectionLength, flattenCollections, groupCollections } from '../runtime/collections.js';
 import { parseSpecName } from '../compiler/check/statics.js';
 
@@ -307,7 +308,11 @@ export class Module {
     if (!e) {
       const p = this.program;
       const cpu = () => p.cpuForm(name, mode);
-      e = mode === 'forward' ? jitExecutable(mode, p.forward(name), undefined, () => p.gridForm(name, mode), cpu) : jitExecutable(mode, p[mode](name), () => p[mode](name, 'gpu'), () => p.gridForm(name, mode), cpu);
+      const budget = stageBudget(p.options);
+      e =
+        mode === 'forward'
+          ? jitExecutable(mode, p.forward(name), undefined, () => p.gridForm(name, mode), cpu, budget)
+          : jitExecutable(mode, p[mode](name), () => p[mode](name, 'gpu'), () => p.gridForm(name, mode), cpu, budget);
       this.executables.set(key, e);
     }
     return e;

@@ -4,6 +4,9 @@
 
 import type { CpuProgramData, ExecutableData, Mode, VariantData, VariantWhen } from '../core/executable.js';
 import { InternalError } from '../core/errors.js';
+import { CompileError } from './compile.js';
+import { type Budget, BudgetExceeded, stageBudget, withBudget } from './ir/budget.js';
+import { budgetDiagnostic } from './limits.js';
 import { genCpuProgram } from './codegen/cpu/program.js';
 import { Graph, type Func } from './ir/node.js';
 import { parseFunc } from './ir/parser.js';
@@ -23,19 +26,34 @@ export const ALL_VARIANTS: readonly VariantWhen[] = [
 ];
 
 /** The CPU program, or why there is none (the interpreter runs the IR then). */
-export function cpuPart(f: Func): { cpu?: CpuProgramData; cpuError?: string } {
+export function cpuPart(f: Func, budget: Budget = stageBudget()): { cpu?: CpuProgramData; cpuError?: string } {
   try {
-    return { cpu: genCpuProgram(f) };
+    return { cpu: generating('CPU program', f, budget, () => genCpuProgram(f)) };
   } catch (e) {
     if (e instanceof InternalError) return { cpuError: e.message.split('\n')[0]! };
     throw e;
   }
 }
 
+/** Code generation is a compile stage too, and runs under the stage budget (compiler/ir/budget.ts;
+ *  lowering and emission charge a step per IR node and per statement): a function too large to
+ *  generate code for in time ends in MAT0703 at its span instead of a first call that runs for
+ *  a minute (issue 12: a fuzzed argmin over a 400-term elementwise chain spent 8 s compiling
+ *  its VJP within budget, then 20 s generating the VJP's CPU program outside any). The JIT
+ *  generates on first use, so a caller gets the CompileError from that call. */
+function generating<T>(what: string, f: Func, budget: Budget, make: () => T): T {
+  try {
+    return withBudget(`generating the ${what} of ${f.name}`, budget, make);
+  } catch (e) {
+    if (e instanceof BudgetExceeded) throw new CompileError([budgetDiagnostic(e, f.span)]);
+    throw e;
+  }
+}
+
 /** The GPU variant of a function for these options: the instance model, or the grid model's
  *  kernels over tiles of large operands (`when.model`). */
-export function gpuVariant(f: Func, when: VariantWhen): VariantData {
-  return when.model === 'grid' ? gridVariant(f, when) : instanceVariant(f, when);
+export function gpuVariant(f: Func, when: VariantWhen, budget: Budget = stageBudget()): VariantData {
+  return generating('WebGPU kernels', f, budget, () => (when.model === 'grid' ? gridVariant(f, when) : instanceVariant(f, when)));
 }
 
 /** The printed IR, checked to read back as itself: the CPU path of an AOT module runs the text. */

@@ -17,6 +17,8 @@ import { stepCount } from '../compiler/ir/budget.js';
 import { Worker } from 'node:worker_threads';
 import { limits } from '../compiler/limits.js';
 import { withSpec } from './util/spec-file.js';
+import { Module } from '../api/module.js';
+import { Tensor } from '../runtime/tensor.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = [resolve(here, '../..'), resolve(here, '..')].find((p) => existsSync(join(p, 'stdlib', 'less.mat')))!;
@@ -132,6 +134,31 @@ test('a stage past its budget is MAT0703 from checkSource and a CompileError fro
   assert.throws(() => p.vjp('f'), (e: unknown) => e instanceof CompileError && e.diagnostics[0]!.code === 'MAT0703');
 });
 
+
+test('code generation is a budgeted stage: a CPU program past the budget is MAT0703 from the call that needs it, at once the second time (issue 12)', async () => {
+  // the CPU program of this forward costs ~1,000 steps (lowering and emission charge one per IR
+  // node and per statement), its compile stages ~100: before, code generation ran outside every
+  // budget (a fuzzed argmin spent 20 s generating its VJP's program on the first call)
+  const src = `fn f(A: mat[n, n]) -> mat[n, n] = ${rep('A', 8, ' * ')}\n`;
+  const A = new Tensor([3, 3], Float64Array.from({ length: 9 }, (_, i) => Math.sin(i + 1)));
+  const tight = new Module(compileProgram(src, { path: PATH, budgetSteps: 500 }));
+  assert.doesNotThrow(() => tight.program.forward('f'), 'the compile stages fit the budget');
+  const isBudget = (e: unknown): boolean => {
+    if (!(e instanceof CompileError)) return false;
+    const d = e.diagnostics[0]!;
+    return d.code === 'MAT0703' && /generating the CPU program of f/.test(d.message) && d.span?.file.path === PATH;
+  };
+  await assert.rejects(() => tight.fn('f').forward({ A }), isBudget);
+  const t0 = performance.now();
+  await assert.rejects(() => tight.fn('f').forward({ A }), isBudget);
+  assert.ok(performance.now() - t0 < 50, 'the failure is remembered');
+  // the same spec within the default budget runs, and gives A⁸
+  const r = await new Module(compileProgram(src, { path: PATH })).fn('f').forward({ A });
+  let P = A.data as Float64Array;
+  for (let k = 1; k < 8; k++) P = Float64Array.from({ length: 9 }, (_, ij) => [0, 1, 2].reduce((acc, l) => acc + P[3 * Math.floor(ij / 3) + l]! * (A.data as Float64Array)[3 * l + (ij % 3)]!, 0));
+  const got = Object.values(r.outputs)[0]!.data as Float64Array;
+  for (let i = 0; i < 9; i++) assert.ok(Math.abs(got[i]! - P[i]!) <= 1e-12 * Math.max(1, Math.abs(P[i]!)), `entry ${i}: ${got[i]} vs ${P[i]}`);
+});
 
 test('matc check on deep nesting and mutual recursion exits 1 with a diagnostic, not 2 with a stack trace', () => {
   const specs = [

@@ -11,6 +11,7 @@
 // run for instances base … base+count−1. Buffers are typed arrays (Float64Array, or Float32Array
 // for f32 storage); workspace bindings are `let` locals so that loop carries can swap them.
 
+import { tickBudget } from '../../ir/budget.js';
 import { type Arg, type Buf, type Expr, type LoopProgram, type Stmt, declaredNames, mentionsVars, readsVars } from './loop-ir.js';
 
 function num(v: number): string {
@@ -124,6 +125,7 @@ function arg(a: Arg): string {
 
 function stmts(body: readonly Stmt[], ind: string, out: string[]): void {
   for (const s of body) {
+    tickBudget();
     switch (s.k) {
       case 'decl':
         out.push(`${ind}let ${s.name} = ${expr(s.init)};`);

@@ -15,6 +15,7 @@
 // results agree to rounding, which is what the tests ask of every CPU path.
 
 import { InternalError } from '../../../core/errors.js';
+import { tickBudget } from '../../ir/budget.js';
 import type { Arg, Buf, Expr, FUnary, LoopProgram, Stmt, Ty } from './loop-ir.js';
 import { exprKey, exprTy, readsVars, sameBuf } from './loop-ir.js';
 import { ROUTINES, type RoutineDef } from './routines.js';
@@ -490,6 +491,7 @@ class FnCompiler {
   }
 
   private stmt(s: Stmt): void {
+    tickBudget();
     const c = this.code;
     switch (s.k) {
       case 'decl':

@@ -13,6 +13,7 @@
 
 import { Dim } from '../../../core/dims.js';
 import { InternalError } from '../../../core/errors.js';
+import { tickBudget } from '../../ir/budget.js';
 import { emptyArgCheck } from '../../../core/run-checks.js';
 import { type Func, type Node, type Region, freeParams, reachable, scopes, type Scopes } from '../../ir/node.js';
 import { isSpectral, parseEinsum } from '../../ir/ops.js';
@@ -426,6 +427,7 @@ class Lower {
 
   private emitNode(n: Node): void {
     if (this.store.has(n)) return;
+    tickBudget();
     if (n.op === 'param') return;
     if (n.op === 'opt' || n.op === 'root' || n.op === 'custom') throw new InternalError('CPU codegen: declarative nodes must be expanded before code generation');
     if (n.op === 'householder') return this.emitHouseholder(n);
