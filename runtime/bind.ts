@@ -318,11 +318,12 @@ function levenshtein(a: string, b: string): number {
 /** Finite values and the declared structure, per instance. */
 function validate(func: Signature, inp: Binding['inputs'][number]): void {
   const data = inp.tensor.data;
-  const bad = inp.tensor.firstNonFinite();
-  if (bad >= 0) throw new MatcRuntimeError('MATR104', `${func.name}: ${describeParam(inp.param.name)} has a non-finite value (${data[bad]}) at flat index ${bad}`);
-  if (inp.param.complex && inp.param.complex !== 'general') return validateComplex(func, inp, inp.param.complex);
+  const nonFinite = (): void => {
+    const bad = inp.tensor.firstNonFinite();
+    if (bad >= 0) throw new MatcRuntimeError('MATR104', `${func.name}: ${describeParam(inp.param.name)} has a non-finite value (${data[bad]}) at flat index ${bad}`);
+  };
   const st = inp.param.struct;
-  if (!st || st === 'general') return;
+  const complex = inp.param.complex && inp.param.complex !== 'general';
   const size = inp.shape.reduce((a, b) => a * b, 1);
   const count = size === 0 ? 0 : data.length / size;
   // one pass per instance over the data in place (no per-instance views, strings or closures:
@@ -330,9 +331,12 @@ function validate(func: Signature, inp: Binding['inputs'][number]): void {
   const fail = (b: number, what: string): never => {
     throw new MatcRuntimeError('MATR105', `${func.name}: ${describeParam(inp.param.name)} is declared ${st} but ${what}${count > 1 ? ` (batch instance ${b})` : ''}`);
   };
-  if (st === 'sym' || st === 'spd') {
+  if (!complex && (st === 'sym' || st === 'spd')) {
+    // finiteness and symmetry in one pass (symScan); a non-finite value anywhere is reported
+    // before an asymmetric instance, as when the two were separate passes
     const [m, n] = inp.shape as [number, number];
-    const b = firstAsymmetric(data, count, m, n);
+    const b = symScan(data, count, m, n);
+    if (b !== -1) nonFinite();
     if (b >= 0) {
       const x = data.subarray(b * size, (b + 1) * size);
       const tol = symTolerance(x, 0, size);
@@ -340,6 +344,9 @@ function validate(func: Signature, inp: Binding['inputs'][number]): void {
     }
     return;
   }
+  nonFinite();
+  if (complex) return validateComplex(func, inp, inp.param.complex!);
+  if (!st || st === 'general') return;
   for (let b = 0; b < count; b++) {
     const x = data.subarray(b * size, (b + 1) * size);
     if (st === 'sphere') {
@@ -432,21 +439,45 @@ function symTolerance(x: Float64Array | Float32Array, o: number, size: number): 
   return 1e-6 * Math.max(1, scale);
 }
 
-/** The first instance of a batch of m×n matrices that is not symmetric within its tolerance, or −1.
- *  The tolerance is at least 1e-6, so an instance's scale is looked at only when some pair differs
- *  by more than that. */
-function firstAsymmetric(x: Float64Array | Float32Array, count: number, m: number, n: number): number {
+/** One pass over a batch of n×n matrices for `sym`/`spd` inputs: −1 when every entry is finite and
+ *  every instance symmetric within its tolerance (symTolerance); else ≥ 0, the first instance that
+ *  is not symmetric, or −2 where a value is not finite (Tensor.firstNonFinite then finds the
+ *  first). It replaces a finiteness scan followed by a symmetry scan (the serial part of a
+ *  threaded IED call: 1.3 + 3.7 ms of 1024 × 32², f64): each pair x_ij, x_ji (j > i) is read
+ *  once, two rows at a time; |x_ij − x_ji| is NaN or ∞ exactly when one of them is not finite
+ *  (and the diagonal is tested by x − x), so no separate sum is needed. The tolerance is at
+ *  least 1e-6, so an instance's scale is looked at only when some pair differs by more. */
+function symScan(x: Float64Array | Float32Array, count: number, m: number, n: number): number {
   const size = m * n;
   for (let b = 0, o = 0; b < count; b++, o += size) {
     let worst = 0;
     for (let i = 0; i < m; i++) {
-      const r = o + i * n;
-      for (let j = i + 1; j < n; j++) {
-        const d = Math.abs(x[r + j]! - x[o + j * n + i]!);
-        if (d > worst) worst = d;
+      const d = x[o + i * n + i]!;
+      if (d - d !== 0) return -2;
+    }
+    let i = 0;
+    for (; i + 1 < m; i += 2) {
+      // rows i and i + 1 against columns i and i + 1
+      const r0 = o + i * n;
+      const r1 = r0 + n;
+      const a = Math.abs(x[r0 + i + 1]! - x[r1 + i]!);
+      if (!(a <= worst)) {
+        if (a !== a) return -2;
+        worst = a;
+      }
+      for (let j = i + 2, c = o + (i + 2) * n + i; j < n; j++, c += n) {
+        const a0 = Math.abs(x[r0 + j]! - x[c]!);
+        const a1 = Math.abs(x[r1 + j]! - x[c + 1]!);
+        // (each compared itself: a max of the two would drop a NaN)
+        if (!(a0 <= worst && a1 <= worst)) {
+          if (a0 !== a0 || a1 !== a1) return -2;
+          worst = a0 > a1 ? a0 : a1;
+        }
       }
     }
-    // (NaN never gets here: the inputs were checked finite first)
+    // (an odd m leaves the last row, which has no pair right of the diagonal; an ∞ paired with a
+    // finite value made worst ∞)
+    if (worst === Infinity) return -2;
     if (worst > 1e-6 && worst > symTolerance(x, o, size)) return b;
   }
   return -1;

@@ -167,3 +167,56 @@ test('matc run --inputs: a bad entry names the file and the entry', () => {
     rmSync(d, { recursive: true, force: true });
   }
 });
+
+test('sym inputs: finiteness and symmetry checked in one pass give the errors of two (first non-finite flat index before any asymmetric instance; the first asymmetric instance and pair), f64 and f32, odd and even sizes', async () => {
+  // the reference: what the two separate scans reported (runtime/bind.ts validate before symScan)
+  const expected = (x: Float64Array | Float32Array, m: number): { code: string; re: RegExp } | null => {
+    for (let k = 0; k < x.length; k++) if (!Number.isFinite(x[k]!)) return { code: 'MATR104', re: new RegExp(`flat index ${k}$`) };
+    const size = m * m;
+    for (let b = 0; b < x.length / size; b++) {
+      let scale = 0;
+      for (let k = 0; k < size; k++) scale = Math.max(scale, Math.abs(x[b * size + k]!));
+      const tol = 1e-6 * Math.max(1, scale);
+      for (let i = 0; i < m; i++)
+        for (let j = i + 1; j < m; j++) if (Math.abs(x[b * size + i * m + j]! - x[b * size + j * m + i]!) > tol) return { code: 'MATR105', re: new RegExp(`X\\[${i},${j}\\] = [^(]*${x.length > size ? ` \\(batch instance ${b}\\)` : ''}$`) };
+    }
+    return null;
+  };
+  const g = jit.fn('g');
+  let seed = 7;
+  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  let cases = 0;
+  const seen = new Set<string>();
+  for (const f32 of [false, true])
+    for (const m of [2, 3, 4, 7, 8])
+      for (let t = 0; t < 24; t++) {
+        const B = 1 + Math.floor(rnd() * 5);
+        const size = m * m;
+        const x = f32 ? new Float32Array(B * size) : new Float64Array(B * size);
+        for (let b = 0; b < B; b++)
+          for (let i = 0; i < m; i++)
+            for (let j = 0; j <= i; j++) {
+              const v = (rnd() - 0.5) * (t % 3 === 0 ? 1e7 : 4);
+              x[b * size + i * m + j] = v;
+              x[b * size + j * m + i] = v;
+            }
+        // 0–2 defects: a NaN, ±∞ (on or off the diagonal), an asymmetry above or below the tolerance
+        for (let d = 0; d < t % 3; d++) {
+          const k = Math.floor(rnd() * x.length);
+          const kind = Math.floor(rnd() * 5);
+          if (kind === 0) x[k] = NaN;
+          else if (kind === 1) x[k] = rnd() < 0.5 ? Infinity : -Infinity;
+          else if (kind === 2) x[k] = x[k]! + 1e-3 * Math.max(1, Math.abs(x[k]!));
+          else if (kind === 3) x[k] = x[k]! * (1 + 1e-9);
+          else x[Math.floor(k / size) * size + (k % m) * m + (k % m)] = Infinity; // a diagonal ∞
+        }
+        const want = expected(x, m);
+        seen.add(want?.code ?? 'ok');
+        const call = g.forward({ X: new Tensor([B, m, m], x) }, { dims: { k: 2 } });
+        if (!want) await call;
+        else await assert.rejects(call, (e: unknown) => e instanceof MatcRuntimeError && e.code === want.code && want.re.test(e.message), `f32 ${f32}, m ${m}, case ${t}: want ${want.code} ${want.re}`);
+        cases++;
+      }
+  assert.equal(cases, 240);
+  assert.deepEqual([...seen].sort(), ['MATR104', 'MATR105', 'ok'], 'every outcome is exercised');
+});
