@@ -168,6 +168,42 @@ for (const [mm, N] of [
   });
 }
 
+for (const [mm, N] of [
+  [8, 1000],
+  [32, 1000],
+] as const) {
+  test(`ied_lanczos at default options, ${N} Wigner matrices at m = ${mm} (eigenvalues of both signs, where power iteration mostly falls short): the exact eigenvector and gradient, every instance converged`, async () => {
+    const fn = stdlib('ied.mat').fn('ied_lanczos');
+    const rng = new Rng(91 + mm);
+    const X = new Float64Array(N * mm * mm);
+    for (let i = 0; i < N; i++) {
+      const G = rng.normals(mm * mm);
+      for (let r = 0; r < mm; r++) for (let c = 0; c < mm; c++) X[i * mm * mm + r * mm + c] = (G[r * mm + c]! + G[c * mm + r]!) / 2;
+    }
+    const v = rng.normals(N * mm);
+    const r = await fn.vjp({ X: new Tensor([N, mm, mm], X) }, { u: new Tensor([N, mm], v) });
+    const st = r.status.nodes.find((s) => s.kind === 'solver')!;
+    const bad: string[] = [];
+    let flagged = 0;
+    let worstU = 0;
+    let worstG = 0;
+    for (let i = 0; i < N; i++) {
+      if (!st.converged[i]) {
+        flagged++;
+        continue;
+      }
+      const ex = iedExact(X.subarray(i * mm * mm, (i + 1) * mm * mm), mm, v.subarray(i * mm, (i + 1) * mm));
+      const eu = maxAbs(r.outputs.u!.data.subarray(i * mm, (i + 1) * mm), ex.u);
+      const eg = maxAbs(r.gradients.X!.data.subarray(i * mm * mm, (i + 1) * mm * mm), ex.grad) / scaleOf(ex.grad);
+      worstU = Math.max(worstU, eu);
+      worstG = Math.max(worstG, eg);
+      if (eu > 1e-9 || eg > 1e-8) bad.push(`#${i}: |u − u*| ${eu.toExponential(1)}, gradient ${eg.toExponential(1)}`);
+    }
+    assert.deepEqual(bad.slice(0, 5), [], `${bad.length} converged instances off the exact solution (worst |Δu| ${worstU}, gradient ${worstG})`);
+    assert.equal(flagged, 0, `${flagged} of ${N} not converged`);
+  });
+}
+
 test('IED with a small eigengap: flagged when 100 iterations fall short, exact with polish', async () => {
   // X = diag(1, 0.999, 0.5, …) rotated: λ₂/λ₁ = 0.999, far too slow for 100 power iterations
   const mm = 6;

@@ -58,6 +58,15 @@ export const solverSpecs: Record<string, SolverSpec> = {
       max_iter: maxIter(100),
     },
   },
+  lanczos: {
+    doc: 'restarted Lanczos with full reorthogonalization and Rayleigh–Ritz, for objectives quadratic in x on the sphere (the extreme eigenvector whatever the signs of the spectrum; O(1/√gap) steps where power iteration needs O(1/gap))',
+    for: ['argmax', 'argmin'],
+    options: {
+      krylov: { doc: 'the dimension of the Krylov space built per cycle (at most the variable\'s size, where one cycle is exact)', default: 16, kind: 'number' },
+      tol: { ...tol, doc: 'the stopping tolerance on the relative eigen-residual ‖g − (xᵀg)x‖/‖g‖; 0 = by precision (eps^(3/4))', default: 0 },
+      max_iter: maxIter(50),
+    },
+  },
   newton: {
     doc: 'Newton on the optimality (KKT) system or on the equations, with dense linear solves; for small problems',
     for: ['argmin', 'argmax', 'solve'],

@@ -24,6 +24,7 @@ import {
 import { num, type SolverCtx, type Solution } from './solver.js';
 import { riemannianDescent } from './riemannian.js';
 import { powerIteration } from './power.js';
+import { lanczos } from './lanczos.js';
 import { newton, gaussNewton, gradientDescent } from './newton.js';
 import { isSpectral } from '../ir/ops.js';
 import { expandSpectralNode } from './spectral.js';
@@ -59,6 +60,8 @@ function solve(cx: SolverCtx, d: Decl): Solution {
       return riemannianDescent(cx, d, x0[0]!);
     case 'power_iteration':
       return powerIteration(cx, d, x0[0]!);
+    case 'lanczos':
+      return lanczos(cx, d, x0[0]!);
     case 'newton':
       return newton(cx, d, x0);
     case 'gauss_newton':

@@ -22,19 +22,25 @@ import { directional, gradient, objectiveAt, type Decl } from './problem.js';
 import { newton } from './newton.js';
 import { num, opt, type SolverCtx, type Solution } from './solver.js';
 
-export function powerIteration(cx: SolverCtx, d: Decl, x0: Node): Solution {
+/** The problems of the eigenvector solvers (power iteration, Lanczos): one variable on the
+ *  sphere, no other constraint, and an objective quadratic in it — its gradient linear, so that
+ *  its directional derivative does not depend on x; MAT0409 naming `solver` otherwise. */
+export function requireSphereQuadratic(cx: SolverCtx, d: Decl, solver: string): void {
   const b = cx.b;
   if (d.vars.length !== 1 || d.vars[0]!.domain !== 'sphere' || (d.constraints && d.constraints.results.length > 0)) {
-    throw new DiffError('MAT0409', 'power_iteration needs one variable on a sphere domain and no other constraints', d.node);
+    throw new DiffError('MAT0409', `${solver} needs one variable on a sphere domain and no other constraints`, d.node);
   }
-  // The gradient must be linear in x (a quadratic objective): its directional derivative may not
-  // depend on x.
   const probe = b.regionParam('x', d.vars[0]!.type);
   const v = b.regionParam('v', d.vars[0]!.type);
   const hv = directional(b, [gradient(cx.vcx, objectiveAt(b, d, [probe]), [probe])[0]!], [probe], [v], cx.hooks)[0]!;
   if (freeParams(hv).has(probe)) {
-    throw new DiffError('MAT0409', 'power_iteration needs an objective quadratic in the variable (its gradient must be linear)', d.node);
+    throw new DiffError('MAT0409', `${solver} needs an objective quadratic in the variable (its gradient must be linear)`, d.node);
   }
+}
+
+export function powerIteration(cx: SolverCtx, d: Decl, x0: Node): Solution {
+  const b = cx.b;
+  requireSphereQuadratic(cx, d, 'power_iteration');
   const sgn = d.sense === 'max' ? 1 : -1;
   const grad = (x: Node): Node => gradient(cx.vcx, objectiveAt(b, d, [x]), [x])[0]!;
   const byResidual = opt(cx, d, 'stop', 'residual') === 'residual';
