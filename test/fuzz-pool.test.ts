@@ -5,7 +5,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { FuzzPool } from './fuzz-pool.js';
+import { FuzzPool, tickCredit } from './fuzz-pool.js';
 
 const pool = new FuzzPool(1, 10_000);
 after(() => pool.close());
@@ -36,4 +36,18 @@ test('time the pool thread could not run is not charged to a case', async () => 
   const r = await pending;
   assert.equal(r.verdict, 'ok', `a case that took ${r.wallMs.toFixed(0)} ms of wall time, ${JSON.stringify(r.text ?? '')}`);
   assert.ok(r.wallMs >= 1400);
+});
+
+test('the watchdog charges computing, not waiting: a tick credits at most the CPU time the process used, shared among its busy workers (fuzz seed 6868 case 249232 took 1.4 s alone and was reported as a hang while test suites starved the nice-19 campaign)', () => {
+  // a worker computing without end: charged its wall time
+  assert.equal(tickCredit(250, 250, 1), 250);
+  // starved: a quarter of a core for it over the tick
+  assert.equal(tickCredit(250, 60, 1), 60);
+  // two busy workers share the process's CPU time
+  assert.equal(tickCredit(250, 500, 2), 250);
+  assert.equal(tickCredit(250, 100, 2), 50);
+  // a pause (SIGSTOP, a blocked pool thread): at most two ticks, whatever the CPU time says
+  assert.equal(tickCredit(5000, 5000, 1), 500);
+  // no busy worker counted (between cases): as one
+  assert.equal(tickCredit(250, 30, 0), 30);
 });

@@ -10,6 +10,20 @@ import type { CaseResult, RunOptions, Stage } from './fuzz-run.js';
 /** The watchdog's tick (ms). */
 const TICK_MS = 250;
 
+/** A stage with no result after this many times its limit in wall time is a hang even if it
+ *  computed nothing meanwhile (a wait that never ends); the limit itself counts computation. */
+const WALL_FACTOR = 60;
+
+/** The watchdog's credit for one tick: the wall time since the last, at most 2 × TICK_MS (a
+ *  process stopped with SIGSTOP, or a pool thread blocked, is not charged for the pause), and at
+ *  most this process's CPU time over the tick shared among its busy workers, so that a worker
+ *  starved by other work on the machine (a campaign at nice 19 beside test suites) is charged for
+ *  the computing it did, not for the time it waited for a core. A case that computes without end
+ *  is charged about its wall time. */
+export function tickCredit(wallMs: number, cpuMs: number, busyWorkers: number): number {
+  return Math.max(0, Math.min(wallMs, 2 * TICK_MS, cpuMs / Math.max(1, busyWorkers)));
+}
+
 export interface PoolResult extends Partial<Omit<CaseResult, 'verdict'>> {
   verdict: 'ok' | 'crash' | 'hang';
   /** for hangs: the stage that was running when the watchdog fired */
@@ -20,6 +34,12 @@ export interface PoolResult extends Partial<Omit<CaseResult, 'verdict'>> {
 interface Slot {
   worker: Worker;
   busy: boolean;
+}
+
+/** CPU time of this process (every thread: the pool's workers included), in ms. */
+function cpuMsNow(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }
 
 export class FuzzPool {
@@ -89,18 +109,23 @@ export class FuzzPool {
         slot.worker = this.spawn();
         done({ verdict: 'crash', stage, sig: `${stage}: worker died: ${e.name}: ${e.message.split('\n')[0]!.replace(/\d+/g, 'N')}`, text: String(e.stack ?? e), wallMs: performance.now() - t0 });
       };
-      // The watchdog counts the time this process could run: a tick every TICK_MS credits the time
-      // since the last one, but at most 2 × TICK_MS, so a process that was stopped (SIGSTOP while a
-      // benchmark ran) or starved by other work is not charged for the time it had no CPU; a case
-      // that does not finish while the process runs is still stopped within about a tick.
+      // The watchdog counts the computing the case could do (tickCredit): a process that was
+      // stopped (SIGSTOP while a benchmark ran) or a worker starved by other work is not charged
+      // for the time it had no CPU; a case that computes without end is stopped within about a
+      // tick of its limit, and one that waits without end after WALL_FACTOR times it.
       let credit = 0;
       let last = performance.now();
+      let lastCpu = cpuMsNow();
       let limit = timeoutMs;
+      let armedAt = last;
+      let wallLimit = WALL_FACTOR * timeoutMs;
       const timer = setInterval(() => {
         const now = performance.now();
-        credit += Math.min(now - last, 2 * TICK_MS);
+        const cpu = cpuMsNow();
+        credit += tickCredit(now - last, cpu - lastCpu, this.slots.filter((s) => s.busy).length);
         last = now;
-        if (credit < limit) return;
+        lastCpu = cpu;
+        if (credit < limit && now - armedAt < wallLimit) return;
         const old = slot.worker;
         slot.worker = this.spawn();
         void old.terminate();
@@ -109,6 +134,8 @@ export class FuzzPool {
       }, TICK_MS);
       const arm = (ms: number) => {
         limit = Math.min(credit + Math.max(0, ms), 6 * timeoutMs);
+        armedAt = performance.now();
+        wallLimit = WALL_FACTOR * Math.max(0, ms);
       };
       slot.worker.on('message', onMessage);
       slot.worker.on('error', onError);
