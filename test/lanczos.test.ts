@@ -19,6 +19,7 @@ import assert from 'node:assert/strict';
 import { gradCheck } from '../api/gradcheck.js';
 import { compile } from '../api/module.js';
 import { CompileError } from '../compiler/compile.js';
+import { MatcRuntimeError } from '../core/errors.js';
 import { Tensor } from '../runtime/tensor.js';
 import { WebGpuBackend } from '../runtime/webgpu/backend.js';
 import { f64, loadFixture } from './oracles/fixtures.js';
@@ -170,4 +171,26 @@ test('WebGPU (f32): ied_lanczos forward + backward on Wigner matrices (m = 6: on
     t.diagnostic(`m = ${m}, WebGPU vs CPU: |Δu| ${fmt(eu)}, grad_X rel ${fmt(eg)}`);
     assert.ok(eu < 1e-4 && eg < 1e-3, `m = ${m}: WebGPU vs CPU: u ${eu}, grad_X ${eg}`);
   }
+});
+
+test('counts among solver options are integers with a minimum: krylov at least 2 (a cycle keeps half its basis), polish and refine non-negative, max_iter positive; MAT0404 in the spec, MATR114 as an override', () => {
+  const spec = (opts: string) => `layer top(X: sym[m]) -> u: sphere[m] =\n  argmax u: sphere[m] of u' * X * u\n    by ${opts}\n`;
+  for (const [opts, key] of [
+    ['lanczos(krylov: 1)', 'krylov'],
+    ['lanczos(krylov: 2.5)', 'krylov'],
+    ['power_iteration(polish: 1.5)', 'polish'],
+    ['lanczos(refine: 0.5)', 'refine'],
+    ['lanczos(max_iter: 0)', 'max_iter'],
+  ] as const) {
+    assert.throws(
+      () => compile(spec(opts), { path: 'counts.mat' }),
+      (e: unknown) => e instanceof CompileError && e.diagnostics.some((d) => d.code === 'MAT0404' && d.message.startsWith(`${key} of`) && !!d.span),
+      opts,
+    );
+  }
+  assert.doesNotThrow(() => compile(spec('lanczos(krylov: 2)'), { path: 'counts.mat' }).fn('top').executable('forward'));
+  assert.throws(
+    () => compile(spec('lanczos()'), { path: 'counts.mat', solverOptions: { krylov: 1 } }).fn('top').executable('forward'),
+    (e: unknown) => e instanceof MatcRuntimeError && e.code === 'MATR114' && /krylov.*at least 2/.test(e.message),
+  );
 });

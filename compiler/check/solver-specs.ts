@@ -14,6 +14,8 @@ interface OptionSpec {
   /** allowed enum names, or constructor names for calls */
   enum?: string[];
   kind: 'number' | 'bool' | 'enum' | 'step';
+  /** a count: an integer from this minimum to limits.maxInt (MAT0404, MATR112/MATR114) */
+  int?: number;
 }
 
 export interface SolverSpec {
@@ -23,7 +25,7 @@ export interface SolverSpec {
 }
 
 const tol: OptionSpec = { doc: 'stop when the change in the objective (or residual) is below tol', default: 1e-7, kind: 'number' };
-const maxIter = (n: number): OptionSpec => ({ doc: 'iteration limit; reaching it is reported as not converged', default: n, kind: 'number' });
+const maxIter = (n: number): OptionSpec => ({ doc: 'iteration limit; reaching it is reported as not converged', default: n, kind: 'number', int: 1 });
 
 export const solverSpecs: Record<string, SolverSpec> = {
   riemannian_descent: {
@@ -40,7 +42,7 @@ export const solverSpecs: Record<string, SolverSpec> = {
       },
       monotone: { doc: 'halve a step that would increase the objective (no accepted step goes uphill)', default: true, kind: 'bool' },
       stop: { doc: 'kkt: the relative KKT residual ‖P∇f‖/(‖∇f‖ + ‖∇²f‖) ≤ tol; delta_f: |Δf| < tol (PMaF)', default: 'kkt', enum: ['kkt', 'delta_f'], kind: 'enum' },
-      polish: { doc: 'Newton steps on the KKT system after the descent while the relative residual is above eps^(3/4) (at most this many); 0 = off', default: 3, kind: 'number' },
+      polish: { doc: 'Newton steps on the KKT system after the descent while the relative residual is above eps^(3/4) (at most this many); 0 = off', default: 3, kind: 'number', int: 0 },
       direction_weight: { doc: 'scale steps by 1 − cos(x, d) (DW)', default: false, kind: 'bool' },
       tangent_decay: { doc: 'shrink the step by this factor while successive Riemannian gradients point against each other (TWD); 0 = off', default: 0, kind: 'number' },
       pmaf: { doc: 'PMaF\'s solver as published: its exact step, no safeguard, |Δf| < tol (1e-7), no polish', default: false, kind: 'bool' },
@@ -54,7 +56,7 @@ export const solverSpecs: Record<string, SolverSpec> = {
     options: {
       stop: { doc: 'residual: the relative eigen-residual ‖g − (xᵀg)x‖/‖g‖ ≤ tol; delta_x: max |Δx| ≤ tol, up to sign (PMaF)', default: 'residual', enum: ['residual', 'delta_x'], kind: 'enum' },
       tol: { ...tol, doc: 'the stopping tolerance; 0 = by precision (eps^(3/4) on the residual; 1e-7 on |Δx|)', default: 0 },
-      polish: { doc: 'Newton steps on the KKT system when max_iter ends short of the tolerance (at most this many); 0 = off (then a short iteration is reported as not converged)', default: 0, kind: 'number' },
+      polish: { doc: 'Newton steps on the KKT system when max_iter ends short of the tolerance (at most this many); 0 = off (then a short iteration is reported as not converged)', default: 0, kind: 'number', int: 0 },
       max_iter: maxIter(100),
     },
   },
@@ -62,7 +64,7 @@ export const solverSpecs: Record<string, SolverSpec> = {
     doc: 'restarted Lanczos with full reorthogonalization and Rayleigh–Ritz, for objectives quadratic in x on the sphere (the extreme eigenvector whatever the signs of the spectrum; O(1/√gap) steps where power iteration needs O(1/gap))',
     for: ['argmax', 'argmin'],
     options: {
-      krylov: { doc: 'the dimension of the Krylov space built per cycle (at most the variable\'s size, where one cycle is exact)', default: 16, kind: 'number' },
+      krylov: { doc: 'the dimension of the Krylov space built per cycle (at most the variable\'s size, where one cycle is exact); at least 2, since a cycle keeps half of it and grows the rest', default: 16, kind: 'number', int: 2 },
       tol: { ...tol, doc: 'the stopping tolerance on the relative eigen-residual ‖g − (xᵀg)x‖/‖g‖; 0 = by precision (eps^(3/4))', default: 0 },
       max_iter: maxIter(50),
     },
@@ -87,7 +89,7 @@ export const solverSpecs: Record<string, SolverSpec> = {
 /** Options every solver accepts. */
 const common: Record<string, OptionSpec> = {
   check: { doc: 'compute residuals that cost as much as the solution itself exactly (1) instead of estimating them by two probe vectors (0)', default: 0, kind: 'number' },
-  refine: { doc: 'Newton steps on the optimality system after the solver (polishes the solution for accurate implicit gradients); 0 = off', default: 0, kind: 'number' },
+  refine: { doc: 'Newton steps on the optimality system after the solver (polishes the solution for accurate implicit gradients); 0 = off', default: 0, kind: 'number', int: 0 },
   backward: {
     doc: 'how the implicit backward (and tangent) solves its linear system: dense (LU of the KKT matrix assembled column by column), minres (matrix-free MINRES on Hessian–vector products; argmin/argmax only), auto (minres from 256 unknowns, the dense solve where it does not converge; dense below)',
     default: 'auto',
@@ -95,7 +97,7 @@ const common: Record<string, OptionSpec> = {
     kind: 'enum',
   },
   backward_tol: { doc: 'the relative residual at which MINRES stops; 0 = by precision (eps^(3/4)); converged means the true residual is within 10× of it', default: 0, kind: 'number' },
-  backward_max_iter: { doc: 'the MINRES iteration limit; 0 = N + 20 for minres, N/4 + 20 for auto (then the dense fallback), N the number of unknowns', default: 0, kind: 'number' },
+  backward_max_iter: { doc: 'the MINRES iteration limit; 0 = N + 20 for minres, N/4 + 20 for auto (then the dense fallback), N the number of unknowns', default: 0, kind: 'number', int: 0 },
 };
 for (const s of Object.values(solverSpecs)) Object.assign(s.options, common);
 
@@ -147,15 +149,17 @@ export function readSolverOptions(spec: SolverSpec, name: string, args: A.Arg[],
         break;
     }
   }
-  for (const key of ['max_iter', 'refine'] as const) {
+  for (const [key, o] of Object.entries(spec.options)) {
     const v = out[key];
-    const min = key === 'max_iter' ? 1 : 0;
-    if (typeof v === 'number' && (!Number.isInteger(v) || v < min || v > limits.maxInt)) {
-      diag.error('MAT0404', `${key} of ${name} must be ${min ? 'a positive' : 'a non-negative'} integer (at most ${limits.maxInt})`, args.find((a) => a.name?.name === key)?.value.span);
+    if (o.int !== undefined && typeof v === 'number' && !isCount(v, o.int)) {
+      diag.error('MAT0404', `${key} of ${name} must be ${countText(o.int)} (at most ${limits.maxInt})`, args.find((a) => a.name?.name === key)?.value.span);
     }
   }
   return out;
 }
+
+const isCount = (v: number, min: number): boolean => Number.isInteger(v) && v >= min && v <= limits.maxInt;
+const countText = (min: number): string => (min === 0 ? 'a non-negative integer' : min === 1 ? 'a positive integer' : `an integer of at least ${min}`);
 
 /** Every option name some solver takes, sorted. */
 export const solverOptionNames: readonly string[] = [...new Set(Object.values(solverSpecs).flatMap((s) => Object.keys(s.options)))].sort();
@@ -172,11 +176,7 @@ export function solverOverrideProblem(name: string, value: unknown): string | nu
   const o = specs[0]!;
   if (o.kind === 'enum' || o.kind === 'bool') return `solver option '${name}' takes ${o.kind === 'bool' ? 'true or false' : `one of ${o.enum!.join(', ')}`}; set it in the spec's by clause, not as a number`;
   if (typeof value !== 'number' || !Number.isFinite(value)) return `solver option '${name}' must be a finite number, got ${typeof value === 'number' ? value : JSON.stringify(value)}`;
-  if (name === 'max_iter' || name === 'refine') {
-    const min = name === 'max_iter' ? 1 : 0;
-    if (!Number.isInteger(value) || value < min || value > limits.maxInt) return `solver option '${name}' must be ${min ? 'a positive' : 'a non-negative'} integer (at most ${limits.maxInt}), got ${value}`;
-    return null;
-  }
+  if (o.int !== undefined) return isCount(value, o.int) ? null : `solver option '${name}' must be ${countText(o.int)} (at most ${limits.maxInt}), got ${value}`;
   if (o.kind === 'step') return value > 0 ? null : `solver option 'step' must be a positive number (a fixed step), got ${value}`;
   return value >= 0 ? null : `solver option '${name}' must be non-negative, got ${value}`;
 }
