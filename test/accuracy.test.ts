@@ -138,68 +138,55 @@ function iedExact(X: Float64Array, m: number, v: ArrayLike<number>): { u: Float6
   return { u, grad };
 }
 
-for (const [mm, N] of [
-  [8, 1000],
-  [32, 1000],
-] as const) {
-  test(`IED at default options, ${N} instances of PMaF's data at m = ${mm}: the exact eigenvector and gradient, or a flag`, async () => {
-    const fn = stdlib('ied.mat').fn('ied');
-    const rng = new Rng(77 + mm);
-    const X = new Float64Array(N * mm * mm);
-    for (let i = 0; i < N; i++) X.set(pmafSym(rng, mm), i * mm * mm);
-    const v = rng.normals(N * mm);
-    const r = await fn.vjp({ X: new Tensor([N, mm, mm], X) }, { u: new Tensor([N, mm], v) });
-    const st = r.status.nodes.find((s) => s.kind === 'solver')!;
-    const bad: string[] = [];
-    let flagged = 0;
-    for (let i = 0; i < N; i++) {
-      if (!st.converged[i]) {
-        flagged++;
-        continue;
-      }
-      const ex = iedExact(X.subarray(i * mm * mm, (i + 1) * mm * mm), mm, v.subarray(i * mm, (i + 1) * mm));
-      const eu = maxAbs(r.outputs.u!.data.subarray(i * mm, (i + 1) * mm), ex.u);
-      // matc's gradient for a sym input is symmetrised: compare with the symmetric closed form
-      const eg = maxAbs(r.gradients.X!.data.subarray(i * mm * mm, (i + 1) * mm * mm), ex.grad) / scaleOf(ex.grad);
-      if (eu > 1e-9 || eg > 1e-8) bad.push(`#${i}: |u − u*| ${eu.toExponential(1)}, gradient ${eg.toExponential(1)}`);
+/** One VJP call of an IED layer over a batch of N symmetric m×m matrices, each converged instance
+ *  against the exact eigenvector and closed-form gradient (iedExact): the instances off them, how
+ *  many the status flags, and the worst errors. */
+async function iedAgainstExact(layer: string, X: Float64Array, N: number, mm: number, rng: Rng) {
+  const v = rng.normals(N * mm);
+  const r = await stdlib('ied.mat').fn(layer).vjp({ X: new Tensor([N, mm, mm], X) }, { u: new Tensor([N, mm], v) });
+  const st = r.status.nodes.find((s) => s.kind === 'solver')!;
+  const bad: string[] = [];
+  let flagged = 0;
+  let worstU = 0;
+  let worstG = 0;
+  for (let i = 0; i < N; i++) {
+    if (!st.converged[i]) {
+      flagged++;
+      continue;
     }
-    assert.deepEqual(bad.slice(0, 5), [], `${bad.length} converged instances off the exact solution`);
-    assert.ok(flagged <= N / 100, `${flagged} of ${N} flagged`);
-  });
+    const ex = iedExact(X.subarray(i * mm * mm, (i + 1) * mm * mm), mm, v.subarray(i * mm, (i + 1) * mm));
+    const eu = maxAbs(r.outputs.u!.data.subarray(i * mm, (i + 1) * mm), ex.u);
+    // matc's gradient for a sym input is symmetrised: compare with the symmetric closed form
+    const eg = maxAbs(r.gradients.X!.data.subarray(i * mm * mm, (i + 1) * mm * mm), ex.grad) / scaleOf(ex.grad);
+    worstU = Math.max(worstU, eu);
+    worstG = Math.max(worstG, eg);
+    if (eu > 1e-9 || eg > 1e-8) bad.push(`#${i}: |u − u*| ${eu.toExponential(1)}, gradient ${eg.toExponential(1)}`);
+  }
+  return { bad, flagged, worst: `worst |Δu| ${worstU.toExponential(1)}, gradient ${worstG.toExponential(1)}` };
 }
 
 for (const [mm, N] of [
   [8, 1000],
   [32, 1000],
 ] as const) {
+  test(`IED at default options, ${N} instances of PMaF's data at m = ${mm}: the exact eigenvector and gradient, or a flag`, async () => {
+    const rng = new Rng(77 + mm);
+    const X = new Float64Array(N * mm * mm);
+    for (let i = 0; i < N; i++) X.set(pmafSym(rng, mm), i * mm * mm);
+    const { bad, flagged } = await iedAgainstExact('ied', X, N, mm, rng);
+    assert.deepEqual(bad.slice(0, 5), [], `${bad.length} converged instances off the exact solution`);
+    assert.ok(flagged <= N / 100, `${flagged} of ${N} flagged`);
+  });
+
   test(`ied_lanczos at default options, ${N} Wigner matrices at m = ${mm} (eigenvalues of both signs, where power iteration mostly falls short): the exact eigenvector and gradient, every instance converged`, async () => {
-    const fn = stdlib('ied.mat').fn('ied_lanczos');
     const rng = new Rng(91 + mm);
     const X = new Float64Array(N * mm * mm);
     for (let i = 0; i < N; i++) {
       const G = rng.normals(mm * mm);
       for (let r = 0; r < mm; r++) for (let c = 0; c < mm; c++) X[i * mm * mm + r * mm + c] = (G[r * mm + c]! + G[c * mm + r]!) / 2;
     }
-    const v = rng.normals(N * mm);
-    const r = await fn.vjp({ X: new Tensor([N, mm, mm], X) }, { u: new Tensor([N, mm], v) });
-    const st = r.status.nodes.find((s) => s.kind === 'solver')!;
-    const bad: string[] = [];
-    let flagged = 0;
-    let worstU = 0;
-    let worstG = 0;
-    for (let i = 0; i < N; i++) {
-      if (!st.converged[i]) {
-        flagged++;
-        continue;
-      }
-      const ex = iedExact(X.subarray(i * mm * mm, (i + 1) * mm * mm), mm, v.subarray(i * mm, (i + 1) * mm));
-      const eu = maxAbs(r.outputs.u!.data.subarray(i * mm, (i + 1) * mm), ex.u);
-      const eg = maxAbs(r.gradients.X!.data.subarray(i * mm * mm, (i + 1) * mm * mm), ex.grad) / scaleOf(ex.grad);
-      worstU = Math.max(worstU, eu);
-      worstG = Math.max(worstG, eg);
-      if (eu > 1e-9 || eg > 1e-8) bad.push(`#${i}: |u − u*| ${eu.toExponential(1)}, gradient ${eg.toExponential(1)}`);
-    }
-    assert.deepEqual(bad.slice(0, 5), [], `${bad.length} converged instances off the exact solution (worst |Δu| ${worstU}, gradient ${worstG})`);
+    const { bad, flagged, worst } = await iedAgainstExact('ied_lanczos', X, N, mm, rng);
+    assert.deepEqual(bad.slice(0, 5), [], `${bad.length} converged instances off the exact solution (${worst})`);
     assert.equal(flagged, 0, `${flagged} of ${N} not converged`);
   });
 }
