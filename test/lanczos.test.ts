@@ -194,3 +194,19 @@ test('counts among solver options are integers with a minimum: krylov at least 2
     (e: unknown) => e instanceof MatcRuntimeError && e.code === 'MATR114' && /krylov.*at least 2/.test(e.message),
   );
 });
+
+test('ied_lanczos with entries past 1e154 (where a sum of squares overflows): the top eigenvector, converged, a finite residual (the operator is scaled by max |A x₀|)', async () => {
+  const fn = lanczosFn();
+  for (const [big, m] of [[1e200, 4], [1e300, 4], [1e250, 30]] as const) {
+    const rng = new Rng(1600 + m);
+    // a small symmetric matrix with one huge diagonal entry: its top eigenvector is ≈ e₂
+    const X = Float64Array.from(sym(rng.normals(m * m), m));
+    X[2 * m + 2] = big;
+    const r = await fn.forward({ X: new Tensor([m, m], X) });
+    const st = nodeStatus(r);
+    const u = r.outputs.u!.data;
+    assert.ok(st.converged[0], `big = ${big}, m = ${m}: ${JSON.stringify(r.status.warnings)}`);
+    assert.ok(Math.abs(Math.abs(u[2]!) - 1) < 1e-12, `big = ${big}, m = ${m}: u = ${Array.from(u)}`);
+    assert.ok(Number.isFinite((st as unknown as { residual: number[] }).residual[0]!), 'finite residual');
+  }
+});
