@@ -19,7 +19,7 @@ import { f64, loadFixture } from './oracles/fixtures.js';
 import { gpuOrSkip, releaseSharedGpu } from './gpu-available.js';
 import { layerGpuOrSkip } from './util/gpu-layers.js';
 import { Rng, dot, genericSym, matvec, maxAbsDiff, norm, pmafSym, relErr, sym } from './util/dense.js';
-import { eigenResidual, iedClosedFormVjp, topEigen } from './util/ied-ref.js';
+import { eigenResidual, iedClosedFormVjp, iedFixtureErrors, topEigen } from './util/ied-ref.js';
 import { TIGHT, fmt, instance, pairing, stack, stdlibFn } from './util/layers.js';
 
 after(releaseSharedGpu);
@@ -258,14 +258,8 @@ test('ied_eigh at default options against the fixtures (torch eigh autograd, Num
   let wigner = 0;
   for (const c of fx.cases) {
     if (c.k !== 1) continue;
-    const [B, m] = c.inputs.X!.shape as [number, number, number];
-    const X = new Tensor([B, m, m], f64(c.inputs.X!));
-    const v = new Tensor([B, m], f64(c.cotangents.u!));
-    const out = await exact.vjp({ X }, { u: v });
-    assert.ok(out.status.ok, `${c.name}: ${JSON.stringify(out.status.warnings)}`);
-    const eu = maxAbsDiff(out.outputs.u!.data, c.outputs.u!.data);
-    const eg = relErr(out.gradients.X!.data, c.gradients.X!.data);
-    const ec = relErr(out.gradients.X!.data, c.gradients_closed_form.X!.data);
+    const { X, B, m, ok, warnings, eu, eg, ec } = await iedFixtureErrors(exact, c);
+    assert.ok(ok, `${c.name}: ${JSON.stringify(warnings)}`);
     assert.ok(eu < 1e-12, `${c.name}: u differs from torch's eigh by ${eu}`);
     assert.ok(eg < 1e-10 && ec < 1e-10, `${c.name}: grad_X rel err vs autograd ${eg}, vs closed form ${ec}`);
     let flagged = 0;

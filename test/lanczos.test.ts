@@ -26,7 +26,7 @@ import { f64, loadFixture } from './oracles/fixtures.js';
 import { releaseSharedGpu } from './gpu-available.js';
 import { layerGpuOrSkip } from './util/gpu-layers.js';
 import { Rng, maxAbsDiff, norm, relErr, sym } from './util/dense.js';
-import { iedClosedFormVjp, topEigen } from './util/ied-ref.js';
+import { iedClosedFormVjp, iedFixtureErrors, topEigen } from './util/ied-ref.js';
 import { fmt, instance, stack, stdlibFn } from './util/layers.js';
 
 after(releaseSharedGpu);
@@ -132,12 +132,8 @@ test('ied_lanczos at default options against the fixtures (torch eigh autograd, 
   let n = 0;
   for (const c of fx.cases) {
     if (c.k !== 1) continue;
-    const [B, m] = c.inputs.X!.shape as [number, number, number];
-    const out = await fn.vjp({ X: new Tensor([B, m, m], f64(c.inputs.X!)) }, { u: new Tensor([B, m], f64(c.cotangents.u!)) });
-    assert.ok(out.status.ok, `${c.name}: ${JSON.stringify(out.status.warnings)}`);
-    const eu = maxAbsDiff(out.outputs.u!.data, c.outputs.u!.data);
-    const eg = relErr(out.gradients.X!.data, c.gradients.X!.data);
-    const ec = relErr(out.gradients.X!.data, c.gradients_closed_form.X!.data);
+    const { ok, warnings, eu, eg, ec } = await iedFixtureErrors(fn, c);
+    assert.ok(ok, `${c.name}: ${JSON.stringify(warnings)}`);
     assert.ok(eu < 1e-10, `${c.name}: u differs from torch's eigh by ${eu}`);
     assert.ok(eg < 1e-8 && ec < 1e-8, `${c.name}: grad_X rel err vs autograd ${eg}, vs closed form ${ec}`);
     t.diagnostic(`${c.name} (${c.data ?? 'pmaf'}): |Δu| ${fmt(eu)}, grad rel err vs autograd ${fmt(eg)}, vs closed form ${fmt(ec)}`);

@@ -60,7 +60,8 @@ export function lanczos(cx: SolverCtx, d: Decl, x0: Node): Solution {
   // reported it not converged with residual ∞).
   const s = maxAbs(applyRaw(b.div(x0, maxAbs(x0))));
   const apply = (x: Node): Node => b.div(applyRaw(x), s);
-  const krylov = Math.max(1, Math.round(num(cx, d, 'krylov', 16)));
+  // an integer ≥ 2 (solver-specs.ts checks it, in the spec and as an override)
+  const krylov = num(cx, d, 'krylov', 16);
   const K = Dim.min(n, Dim.const(krylov));
   const maxIter = num(cx, d, 'max_iter', 50);
   const tolGiven = num(cx, d, 'tol', 0);

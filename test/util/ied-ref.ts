@@ -5,7 +5,9 @@
 //     convention of test/fixtures/ied.json's gradients_closed_form);
 //   - the eigen residual ‖Xu − λu‖.
 
-import { dot, matvec, norm, outer, pinvSymApply, sym, symEig, type Vec } from './dense.js';
+import { dot, matvec, maxAbsDiff, norm, outer, pinvSymApply, relErr, sym, symEig, type Vec } from './dense.js';
+import { Tensor } from '../../runtime/tensor.js';
+import { f64, type IedCase } from '../oracles/fixtures.js';
 
 export function topEigen(X: ArrayLike<number>, m: number): { lambda: number; u: Vec; gap: number; values: Vec } {
   const { values, vectorsT } = symEig(X, m);
@@ -31,4 +33,21 @@ export function eigenResidual(X: ArrayLike<number>, m: number, u: ArrayLike<numb
   const Xu = matvec(X, m, m, u);
   const lambda = dot(u, Xu);
   return norm(Xu.map((v, i) => v - lambda * u[i]!));
+}
+
+/** One top-1 case of the ied fixture (torch eigh autograd and the NumPy closed form) through an
+ *  IED layer's VJP: its input and the errors of u and of the gradient against both references. */
+export async function iedFixtureErrors(
+  fn: { vjp(i: { X: Tensor }, c: { u: Tensor }): Promise<{ outputs: Record<string, Tensor>; gradients: Record<string, Tensor>; status: { ok: boolean; warnings: string[] } }> },
+  c: IedCase,
+): Promise<{ X: Tensor; B: number; m: number; ok: boolean; warnings: string[]; eu: number; eg: number; ec: number }> {
+  const [B, m] = c.inputs.X!.shape as [number, number, number];
+  const X = new Tensor([B, m, m], f64(c.inputs.X!));
+  const out = await fn.vjp({ X }, { u: new Tensor([B, m], f64(c.cotangents.u!)) });
+  return {
+    X, B, m, ok: out.status.ok, warnings: out.status.warnings,
+    eu: maxAbsDiff(out.outputs.u!.data, c.outputs.u!.data),
+    eg: relErr(out.gradients.X!.data, c.gradients.X!.data),
+    ec: relErr(out.gradients.X!.data, c.gradients_closed_form.X!.data),
+  };
 }
