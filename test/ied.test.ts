@@ -277,3 +277,18 @@ test('ied_eigh at default options against the fixtures (torch eigh autograd, Num
   assert.equal(wigner, 2);
 });
 
+
+test('ied with entries past 1e154 (where a sum of squares overflows): the top eigenvector, on the sphere, converged; before, ‖Xu‖ = ∞ made the next iterate 0 and ied returned u = 0 as converged with residual 0', async () => {
+  const fn = stdlibFn('ied', 'ied');
+  for (const big of [1e200, 1e300]) {
+    const m = 4;
+    const X = new Float64Array(m * m);
+    for (let i = 0; i < m; i++) X[i * m + i] = i === 2 ? big : 1;
+    const r = await fn.forward({ X: new Tensor([m, m], X) });
+    const u = r.outputs.u!.data;
+    const st = r.status.nodes.find((n) => n.name.includes('argmax'))!;
+    assert.ok(st.converged[0], `big = ${big}: ${JSON.stringify(r.status.warnings)}`);
+    assert.ok(Math.abs(u[2]! - 1) < 1e-12 && Math.abs(u[0]!) + Math.abs(u[1]!) + Math.abs(u[3]!) < 1e-12, `big = ${big}: u = ${Array.from(u)}`);
+    assert.ok(Number.isFinite(st.residual![0]!), `big = ${big}: residual ${st.residual![0]}`);
+  }
+});

@@ -49,13 +49,27 @@ export function powerIteration(cx: SolverCtx, d: Decl, x0: Node): Solution {
   const polish = byResidual ? num(cx, d, 'polish', 0) : 0;
   const tolFinal = b.binary('pow', b.eps(), b.const(0.75));
   const tol = tolGiven > 0 ? b.const(tolGiven) : byResidual ? tolFinal : b.const(1e-7);
-  /** ‖g − (xᵀg)x‖ / ‖g‖ with g = ±∇f(x) (+ σx): the relative eigen-residual */
-  const relRes = (x: Node, g: Node): Node => b.div(b.norm(b.sub(g, b.mul(b.dot(x, g), x))), b.add(b.norm(g), b.const(1e-300)));
+  /** g / max |g| (g itself where it is 0): the direction of g with entries of at most 1, so that
+   *  ‖·‖, a sum of squares, cannot overflow — with X's entries past ~1e154, ‖Xx‖ was ∞, the next
+   *  iterate 0 and its residual 0, and `ied` returned u = 0 as converged */
+  const scaled = (g: Node): Node => {
+    const m = b.rmax(b.unary('abs', g));
+    return b.div(g, b.select(b.binary('gt', m, b.const(0)), m, b.const(1)));
+  };
+  /** ‖g − (xᵀg)x‖ / ‖g‖ with g = ±∇f(x) (+ σx): the relative eigen-residual (of the scaled g, the
+   *  same ratio) */
+  const relRes = (x: Node, g0: Node): Node => {
+    const g = scaled(g0);
+    return b.div(b.norm(b.sub(g, b.mul(b.dot(x, g), x))), b.add(b.norm(g), b.const(1e-300)));
+  };
+  /** x on the sphere: a zero or non-finite iterate is never converged */
+  const onSphere = (x: Node): Node => b.binary('le', b.unary('abs', b.sub(b.dot(x, x), b.const(1))), b.const(1e-6));
   const phase = (start: Node, sigma: Node | null, label: string) =>
     buildLoop(b, { lo: b.iconst(0), hi: b.iconst(maxIter), inits: [start], names: ['x'], until: true, label, origin: 'power_iteration' }, (_i, [x]) => {
       let g = b.scale(sgn, grad(x!));
       if (sigma) g = b.add(g, b.mul(sigma, x!));
-      const xn = b.div(g, b.norm(g));
+      const gs = scaled(g);
+      const xn = b.div(gs, b.norm(gs));
       let done: Node;
       if (byResidual) {
         // the residual at x: x already meets it, so it is returned unchanged
@@ -77,7 +91,7 @@ export function powerIteration(cx: SolverCtx, d: Decl, x0: Node): Solution {
   let iterations: Node = b.ibin('iadd', p1.iterations, p2.iterations);
   let converged: Node = p2.converged;
   if (byResidual) {
-    const met = (y: Node) => b.binary('le', relRes(y, b.scale(sgn, grad(y))), tolFinal);
+    const met = (y: Node) => b.mul(b.binary('le', relRes(y, b.scale(sgn, grad(y))), tolFinal), onSphere(y));
     if (polish > 0) {
       const r = newton(cx, d, [x], { tol: 0, maxIter: Math.round(polish), damping: 0, until: (xs) => met(xs[0]!), skip: met(x) });
       x = b.div(r.xs[0]!, b.norm(r.xs[0]!));
@@ -85,7 +99,11 @@ export function powerIteration(cx: SolverCtx, d: Decl, x0: Node): Solution {
     }
     converged = met(x);
   }
+  // ‖g − (xᵀg)x‖ as max|r| · ‖r / max|r|‖, which does not overflow where ‖r‖ does not
   const g = grad(x);
-  const residual = b.norm(b.sub(g, b.mul(b.dot(x, g), x)));
+  const r = b.sub(g, b.mul(b.dot(x, g), x));
+  const rm = b.rmax(b.unary('abs', r));
+  const rs = b.select(b.binary('gt', rm, b.const(0)), rm, b.const(1));
+  const residual = b.mul(rs, b.norm(b.div(r, rs)));
   return { xs: [x], iterations, converged, residual };
 }
