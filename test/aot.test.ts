@@ -319,10 +319,13 @@ test('WebGPU: the embedded kernels are the JIT kernels and the kernels of the em
         let gf;
         let sameForm = true;
         try {
-          f = mode === 'forward' ? p.forward(fn) : p[mode](fn, 'gpu');
-          sameForm = mode === 'forward' || f === p[mode](fn);
+          // compiler/aot/build.ts's order: the default form, the kernel's form, the grid's, the CPU's
+          const dflt = mode === 'forward' ? p.forward(fn) : p[mode](fn);
+          f = mode === 'forward' ? dflt : p[mode](fn, 'gpu');
+          sameForm = f === dflt;
           // the grid model's form: the same function unless it keeps a routine (blocked QR)
           gf = p.gridForm(fn, mode);
+          p.cpuForm(fn, mode);
         } catch {
           assert.ok('error' in e, `${fn} ${mode}: the JIT cannot derive it, the module says so`);
           continue;
