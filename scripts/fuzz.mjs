@@ -13,8 +13,13 @@
 // runs N cases through the command line (`matc check`, `matc run --random`): exit 2 or a stack
 // trace there is a crash too.
 //
-//   node scripts/fuzz.mjs [--seed S] [--cases N] [--jobs J] [--timeout MS] [--cli N] [--no-save]
+//   node scripts/fuzz.mjs [--seed S] [--start I] [--cases N] [--jobs J] [--timeout MS] [--cli N]
+//                         [--progress N] [--no-save]
 //   node scripts/fuzz.mjs SEED COUNT            (the older positional form)
+//
+// A line of counts goes to stderr every --progress cases (10,000), with the index below which every
+// case has finished ("done through"): after an interruption (SIGINT, SIGTERM) the summary of the
+// cases so far is printed with that index, and `--start` continues from it.
 //
 // Exit 1 if anything crashed or hung. A stage that runs past the watchdog while *running* a
 // function whose spec asks for a trip count or iteration limit of a million or more is counted
@@ -51,7 +56,7 @@ const flag = (name) => {
   args.splice(i, 1);
   return true;
 };
-const named = { seed: opt('--seed'), cases: opt('--cases'), jobs: opt('--jobs'), timeout: opt('--timeout'), cli: opt('--cli'), start: opt('--start') };
+const named = { seed: opt('--seed'), cases: opt('--cases'), jobs: opt('--jobs'), timeout: opt('--timeout'), cli: opt('--cli'), start: opt('--start'), progress: opt('--progress') };
 const save = !flag('--no-save');
 // what is left are the positional SEED and COUNT of the older form
 const seed = Number(named.seed ?? args[0] ?? Date.now() % 1e9);
@@ -60,9 +65,10 @@ const jobs = Number(named.jobs ?? Math.max(1, availableParallelism() - 1));
 const timeoutMs = Number(named.timeout ?? 10000);
 const cliCases = Number(named.cli ?? 0);
 const start = Number(named.start ?? 0);
-for (const [k, v] of Object.entries({ seed, count, jobs, timeoutMs, cliCases, start })) {
-  if (!Number.isInteger(v) || v < 0) {
-    console.error(`bad --${k}: ${v}\nusage: node scripts/fuzz.mjs [--seed S] [--cases N] [--jobs J] [--timeout MS] [--cli N] [--no-save]`);
+const progress = Number(named.progress ?? 10000);
+for (const [k, v] of Object.entries({ seed, count, jobs, timeoutMs, cliCases, start, progress })) {
+  if (!Number.isInteger(v) || v < 0 || (k === 'progress' && v === 0)) {
+    console.error(`bad --${k}: ${v}\nusage: node scripts/fuzz.mjs [--seed S] [--start I] [--cases N] [--jobs J] [--timeout MS] [--cli N] [--progress N] [--no-save]`);
     process.exit(2);
   }
 }
@@ -82,7 +88,17 @@ const hangCases = [];
 /** cases past the watchdog that finished the second time, but took longer than it then too */
 const slowCases = [];
 const longRuns = [];
+/** the command-line cases' counts (--cli) */
+const cli = { cases: 0, exit2: 0, traces: 0, timeouts: 0 };
 const t0 = performance.now();
+/** Cases finish out of order with several workers: `doneThrough` is the first index not finished
+ *  yet (every case below it has), `finished` the indices at or past it that have. */
+let doneThrough = Number(named.start ?? 0);
+const finished = new Set();
+function markDone(i) {
+  finished.add(i);
+  while (finished.delete(doneThrough)) doneThrough++;
+}
 
 const short = (s, n = 400) => (s.length > n ? `${s.slice(0, n)}… (${s.length} chars)` : s);
 
@@ -139,6 +155,24 @@ async function minimizeAsync(text, fails, budget) {
   return cur;
 }
 
+/** The summary of the cases so far; the exit status (1 if anything crashed or hung). */
+function report(interrupted) {
+  const secs = ((performance.now() - t0) / 1000).toFixed(1);
+  console.log(`\nfuzz seed ${seed}: ${tally.cases} cases (index ${start}…${end - 1}${interrupted ? `; interrupted, done through index ${doneThrough - 1}: continue with --start ${doneThrough}` : ''}) in ${secs} s with ${jobs} worker(s), watchdog ${timeoutMs} ms per stage`);
+  console.log(`  reached: ${tally.diagnostics} diagnostics, ${tally['compile error']} compile errors, ${tally['runtime error']} runtime errors, ${tally.ran} ran cleanly`);
+  console.log(`  crashes: ${tally.crashes} (${tally.internal} internal errors, ${tally.stackOverflows} stack overflows), hangs: ${tally.hangs}, distinct: ${distinct.size}`);
+  if (hangCases.length) console.log(`  hang cases (rerun one with --start I --cases 1): ${hangCases.join(', ')}`);
+  if (slowCases.length) console.log(`  slow cases (past the watchdog, then finished in more than it; rerun alone): ${slowCases.join(', ')}`);
+  console.log(`  requested long runs (a run past the watchdog with a trip count or iteration limit ≥ 10⁶): ${tally.longRuns}`);
+  console.log(`  past the watchdog once, finished when run again (not hangs: a loaded machine): ${tally.unconfirmed}`);
+  for (const u of unconfirmed.slice(0, 5)) console.log(`    case ${u.index} (${u.stage}): ${Math.round(u.ms ?? 0)} ms, then ${Math.round(u.again ?? 0)} ms`);
+  for (const l of longRuns.slice(0, 3)) console.log(`    case ${l.index} (${l.stage}): ${short(JSON.stringify(l.text), 200)}`);
+  if (cliCases > 0) console.log(`  cli: ${cli.cases} runs of ${cliCases} cases: ${cli.exit2} exit 2, ${cli.traces} stack traces, ${cli.timeouts} timeouts`);
+  for (const [sig, { n, first }] of distinct) console.log(`  ${n}× ${sig}\n     repro (case ${first.c.index}): ${short(JSON.stringify(first.small), 300)}`);
+  if (save && distinct.size) console.log(`  saved to ${corpusDir} (${readdirSync(corpusDir).length} files)`);
+  return distinct.size > 0 || cli.exit2 > 0 || cli.traces > 0 ? 1 : 0;
+}
+
 // ---- the API campaign -------------------------------------------------------------------------------------
 
 let nextIndex = start;
@@ -173,17 +207,24 @@ async function worker() {
       if (r.verdict === 'hang' && hangCases.length < 1000) hangCases.push(i);
       await record(c, r);
     }
-    if (tally.cases % 10000 === 0) {
+    markDone(i);
+    if (tally.cases % progress === 0) {
       const s = ((performance.now() - t0) / 1000).toFixed(0);
-      process.stderr.write(`  ${tally.cases}/${count} cases in ${s} s: ${tally.ran} ran, ${tally.crashes} crashes, ${tally.hangs} hangs (${tally.longRuns} requested long runs, ${tally.unconfirmed} past the watchdog once only), ${distinct.size} distinct${hangCases.length ? `; hang cases ${hangCases.join(', ')}` : ''}${slowCases.length ? `; slow cases ${slowCases.join(', ')}` : ''}\n`);
+      process.stderr.write(`  ${tally.cases}/${count} cases in ${s} s (done through index ${doneThrough - 1}): ${tally.ran} ran, ${tally.crashes} crashes, ${tally.hangs} hangs (${tally.longRuns} requested long runs, ${tally.unconfirmed} past the watchdog once only), ${distinct.size} distinct${hangCases.length ? `; hang cases ${hangCases.join(', ')}` : ''}${slowCases.length ? `; slow cases ${slowCases.join(', ')}` : ''}\n`);
     }
   }
+}
+// An interrupted campaign still reports what it ran, and where to continue.
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    const code = report(true);
+    process.exit(code || (sig === 'SIGINT' ? 130 : 143));
+  });
 }
 await Promise.all(Array.from({ length: jobs }, () => worker()));
 
 // ---- the CLI cases --------------------------------------------------------------------------------------------
 
-const cli = { cases: 0, exit2: 0, traces: 0, timeouts: 0 };
 if (cliCases > 0) {
   const dir = mkdtempSync(join(tmpdir(), 'matc-fuzz-cli-'));
   const matc = join(root, 'dist', 'cli', 'matc.js');
@@ -212,17 +253,4 @@ await pool.close();
 
 // ---- report ---------------------------------------------------------------------------------------------------
 
-const secs = ((performance.now() - t0) / 1000).toFixed(1);
-console.log(`\nfuzz seed ${seed}: ${tally.cases} cases (index ${start}…${end - 1}) in ${secs} s with ${jobs} worker(s), watchdog ${timeoutMs} ms per stage`);
-console.log(`  reached: ${tally.diagnostics} diagnostics, ${tally['compile error']} compile errors, ${tally['runtime error']} runtime errors, ${tally.ran} ran cleanly`);
-console.log(`  crashes: ${tally.crashes} (${tally.internal} internal errors, ${tally.stackOverflows} stack overflows), hangs: ${tally.hangs}, distinct: ${distinct.size}`);
-if (hangCases.length) console.log(`  hang cases (rerun one with --start I --cases 1): ${hangCases.join(', ')}`);
-if (slowCases.length) console.log(`  slow cases (past the watchdog, then finished in more than it; rerun alone): ${slowCases.join(', ')}`);
-console.log(`  requested long runs (a run past the watchdog with a trip count or iteration limit ≥ 10⁶): ${tally.longRuns}`);
-console.log(`  past the watchdog once, finished when run again (not hangs: a loaded machine): ${tally.unconfirmed}`);
-for (const u of unconfirmed.slice(0, 5)) console.log(`    case ${u.index} (${u.stage}): ${Math.round(u.ms ?? 0)} ms, then ${Math.round(u.again ?? 0)} ms`);
-for (const l of longRuns.slice(0, 3)) console.log(`    case ${l.index} (${l.stage}): ${short(JSON.stringify(l.text), 200)}`);
-if (cliCases > 0) console.log(`  cli: ${cli.cases} runs of ${cliCases} cases: ${cli.exit2} exit 2, ${cli.traces} stack traces, ${cli.timeouts} timeouts`);
-for (const [sig, { n, first }] of distinct) console.log(`  ${n}× ${sig}\n     repro (case ${first.c.index}): ${short(JSON.stringify(first.small), 300)}`);
-if (save && distinct.size) console.log(`  saved to ${corpusDir} (${readdirSync(corpusDir).length} files)`);
-process.exit(distinct.size > 0 || cli.exit2 > 0 || cli.traces > 0 ? 1 : 0);
+process.exit(report(false));
