@@ -21,6 +21,7 @@ import { jitExecutable } from './jit.js';
 import { stageBudget } from '../compiler/ir/budget.js';
 import { type CallInput, collectionLength, flattenCollections, groupCollections } from '../runtime/collections.js';
 import { parseSpecName } from '../compiler/check/statics.js';
+import { CALL_OPTIONS_OF, checkCallOptions, checkCompileArgs, checkFunctionName } from '../runtime/options.js';
 
 export interface CallOptions {
   /** values for int parameters / dimension overrides */
@@ -28,7 +29,9 @@ export interface CallOptions {
   /** evaluate on the CPU reference interpreter with every intermediate rounded to f32 (its
    *  prediction of GPU results); for fast f32 arithmetic use `new CpuBackend({ precision: 'f32' })` */
   f32?: boolean;
-  backend?: Backend;
+  /** the backend that runs the call (default: the module's); 'cpu' runs the compiled CPU
+   *  program in this thread, as for a compiled module */
+  backend?: Backend | 'cpu';
   /** keep the results on the device as GpuTensors (a WebGPU backend only); the status then
    *  arrives as a promise. Inputs may be GpuTensors with or without it. */
   resident?: boolean;
@@ -182,6 +185,8 @@ export class CompiledFn {
   }
 
   bind(inputs: Record<string, CallInput>, opts: CallOptions = {}): Binding {
+    // (any call's options: a caller may bind with the object it calls with; only dims is read)
+    checkCallOptions(this.name, opts, CALL_OPTIONS_OF.vjp);
     if (this.generic) return this.specialize(opts.dims, inputs).bind(inputs, this.plainDims(opts));
     const flat = this.flat(inputs, this.func.params.map((p) => p.name), 'input');
     return bindInputs(this.func, flat, { ...(opts.dims ? { dims: opts.dims } : {}), strictDims: true });
@@ -196,7 +201,7 @@ export class CompiledFn {
   private async exec(mode: Mode, inputs: Record<string, InputValue>, opts: CallOptions, wanted: Record<string, Tensor> | undefined = mode === 'forward' ? opts.into : undefined): Promise<{ outputs: Record<string, Tensor>; nodes: NodeStatus[]; bind: Binding; resident?: undefined } | { resident: ResidentRaw; bind: Binding; backend: Backend }> {
     const exe = this.executable(mode);
     const bind = bindInputs(exe.signature, inputs, { ...(opts.dims ? { dims: opts.dims } : {}), strictDims: true });
-    const backend = opts.backend ?? this.module.defaultBackend;
+    const backend = opts.backend === 'cpu' ? undefined : (opts.backend ?? this.module.defaultBackend);
     // results into the caller's tensors (CallOptions.into): validated here, given to the backend,
     // and copied into where the backend allocated its own arrays
     const into = wanted ? intoArrays(this.name, exe.signature, bind, wanted, opts.resident === true) : undefined;
@@ -225,6 +230,7 @@ export class CompiledFn {
   forward(inputs: Record<string, CallInput>, opts: CallOptions & { resident: true }): Promise<ResidentForwardResult>;
   forward(inputs: Record<string, CallInput>, opts?: CallOptions): Promise<ForwardResult>;
   async forward(inputs: Record<string, CallInput>, opts: CallOptions = {}): Promise<ForwardResult | ResidentForwardResult> {
+    checkCallOptions(this.name, opts, CALL_OPTIONS_OF.forward);
     if (this.generic) return this.specialize(opts.dims, inputs).forward(inputs, this.plainDims(opts));
     const r = await this.exec('forward', this.flat(inputs, this.func.params.map((p) => p.name), 'input'), opts);
     if (r.resident) return { outputs: r.resident.outputs, outputLists: groupCollections(r.resident.outputs), status: residentStatus(r.resident.status) };
@@ -235,6 +241,7 @@ export class CompiledFn {
   vjp(inputs: Record<string, CallInput>, cotangents: Record<string, CallInput>, opts: CallOptions & { resident: true }): Promise<ResidentVjpResult>;
   vjp(inputs: Record<string, CallInput>, cotangents: Record<string, CallInput>, opts?: CallOptions): Promise<VjpResult>;
   async vjp(inputs: Record<string, CallInput>, cotangents: Record<string, CallInput>, opts: CallOptions = {}): Promise<VjpResult | ResidentVjpResult> {
+    checkCallOptions(this.name, opts, CALL_OPTIONS_OF.vjp);
     if (this.generic) return this.specialize(opts.dims, inputs).vjp(inputs, cotangents, this.plainDims(opts));
     this.executable('vjp'); // a VJP that does not compile fails before the inputs are looked at
     // int results (int state) take no cotangent
@@ -279,6 +286,7 @@ export class CompiledFn {
   jvp(inputs: Record<string, CallInput>, tangents: Record<string, CallInput>, opts: CallOptions & { resident: true }): Promise<ResidentJvpResult>;
   jvp(inputs: Record<string, CallInput>, tangents: Record<string, CallInput>, opts?: CallOptions): Promise<JvpResult>;
   async jvp(inputs: Record<string, CallInput>, tangents: Record<string, CallInput>, opts: CallOptions = {}): Promise<JvpResult | ResidentJvpResult> {
+    checkCallOptions(this.name, opts, CALL_OPTIONS_OF.jvp);
     if (this.generic) return this.specialize(opts.dims, inputs).jvp(inputs, tangents, this.plainDims(opts));
     this.executable('jvp');
     const names = this.func.params.map((p) => p.name);
@@ -331,6 +339,7 @@ export class Module {
   /** A function by name; a generic one (static parameters) by its name, specialised per call, or
    *  one specialisation by `NAME[K=4]`. */
   fn(name: string): CompiledFn {
+    checkFunctionName(name, this.functions);
     if (this.program.out.funcs.has(name) || this.program.genericInfo(name)) return new CompiledFn(this, name);
     const spec = parseSpecName(name);
     if (spec && this.program.genericInfo(spec.base + spec.suffix)) return new CompiledFn(this, this.program.specialize(name));
@@ -340,5 +349,6 @@ export class Module {
 
 /** Compiles .mat source into a Module (throws CompileError with diagnostics). */
 export function compile(source: string, opts: CompileOptions = {}): Module {
+  checkCompileArgs(source, opts);
   return new Module(compileProgram(source, opts));
 }

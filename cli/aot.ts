@@ -9,7 +9,7 @@
 // compiled next to a checkout (examples, tests, a static page) finds that checkout's dist/.
 
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, parse, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CompileError, compileProgram } from '../compiler/compile.js';
@@ -64,6 +64,40 @@ export interface CompileToDirResult {
   warnings: BuildWarning[];
 }
 
+const reason = (e: unknown): string => {
+  const err = e as NodeJS.ErrnoException;
+  return err.code === 'ENOENT' ? 'no such directory' : err.code === 'EACCES' || err.code === 'EPERM' ? 'permission denied' : err.code === 'ENOTDIR' ? 'a part of the path is not a directory' : err.code === 'EROFS' ? 'read-only file system' : (err.message ?? String(e));
+};
+
+/** Creates the output directory one level at a time (MATR118 when it cannot be). Node's
+ *  `mkdirSync(dir, { recursive: true })` never returns on some pseudo file systems (`--out
+ *  /proc/x`: the mkdir fails with ENOENT under a parent that exists, and it retries). */
+function makeOutDir(outDir: string): void {
+  const abs = resolve(outDir);
+  const root = parse(abs).root;
+  let cur = root;
+  for (const part of abs.slice(root.length).split(sep).filter(Boolean)) {
+    cur = join(cur, part);
+    try {
+      mkdirSync(cur);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+        if (statSync(cur).isDirectory()) continue;
+        throw new MatcRuntimeError('MATR118', `--out ${outDir}: ${cur} is a file, not a directory`);
+      }
+      throw new MatcRuntimeError('MATR118', `--out ${outDir}: cannot create the directory ${cur}: ${reason(e)}`);
+    }
+  }
+}
+
+function writeOut(path: string, text: string): void {
+  try {
+    writeFileSync(path, text);
+  } catch (e) {
+    throw new MatcRuntimeError('MATR118', `cannot write ${path}: ${reason(e)}`);
+  }
+}
+
 /** Compiles FILE into OUTDIR/<name>.js and OUTDIR/<name>.d.ts. */
 export function compileToDir(file: string, outDir: string, opts: { runtime?: string; solverOptions?: Record<string, number>; statics?: Record<string, number[]> } = {}): CompileToDirResult {
   if (!existsSync(file)) throw new MatcRuntimeError('MATR111', `no such file: ${file}`);
@@ -73,12 +107,12 @@ export function compileToDir(file: string, outDir: string, opts: { runtime?: str
   specializeAll(program, opts.statics ?? {}, warnings);
   const data = buildModuleData(program, basename(file), matcVersion(), warnings);
   const { js, dts } = emitModule(data, runtimeSpecifier(opts.runtime, outDir));
-  mkdirSync(outDir, { recursive: true });
+  makeOutDir(outDir);
   const base = basename(file).replace(/\.mat$/, '');
   const jsPath = join(outDir, `${base}.js`);
   const dtsPath = join(outDir, `${base}.d.ts`);
-  writeFileSync(jsPath, js);
-  writeFileSync(dtsPath, dts);
+  writeOut(jsPath, js);
+  writeOut(dtsPath, dts);
   return { js: jsPath, dts: dtsPath, functions: Object.keys(data.functions), warnings };
 }
 

@@ -11,6 +11,7 @@ import { describeParam, gradientOf, isDerivedName, tangentOf } from '../core/der
 import { MatcRuntimeError } from '../core/errors.js';
 import { Tensor } from './tensor.js';
 import { GpuTensor } from './gpu-tensor.js';
+import { describeValue } from '../core/describe-value.js';
 
 /** Numbers nested in arrays, row-major: [[1, 2], [3, 4]] is a 2 × 2 matrix. */
 export type NestedNumbers = readonly (number | NestedNumbers)[];
@@ -56,15 +57,6 @@ function batchRef(name: string): string {
 
 const EXPECTED = 'expected a number, an array of numbers (nested for a matrix), {shape, data} or a Tensor';
 
-function describeValue(v: unknown): string {
-  if (v === null) return 'null';
-  if (typeof v === 'string') return `a string (${JSON.stringify(v.length > 20 ? v.slice(0, 20) + '…' : v)})`;
-  if (typeof v === 'boolean') return `a boolean (${v})`;
-  if (typeof v === 'bigint') return `a bigint (${v}n)`;
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'object') return `an object with keys {${Object.keys(v as object).slice(0, 5).join(', ')}}`;
-  return `a ${typeof v}`;
-}
 
 /** The shape and row-major data of nested arrays of numbers, or what is wrong with them. Both
  *  walks use explicit stacks: input nested deep or long cannot overflow. */

@@ -14,6 +14,7 @@ import type { Backend } from './backend.js';
 import type { Executable, RawResult } from './executable.js';
 import type { ResidentRaw, ResidentStatus } from './gpu-tensor.js';
 import type { Signature } from './signature.js';
+import { describeValue } from '../core/describe-value.js';
 
 export interface CallStatus {
   /** false if a solver did not converge, a backward solve was singular or an output is not finite */
@@ -111,7 +112,7 @@ export function vjpInputs<I extends Record<string, unknown>>(fn: string, results
 /** Inputs and cotangents/tangents are records {name: value}. */
 function records(fn: string, inputs: unknown, extra: unknown, what: string): void {
   for (const [v, w] of [[inputs, 'inputs'], [extra, what]] as const) {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new MatcRuntimeError('MATR101', `${fn}: the ${w} must be an object {name: value}, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new MatcRuntimeError('MATR101', `${fn}: the ${w} must be an object {name: value}, got ${describeValue(v)}`);
   }
 }
 

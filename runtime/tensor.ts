@@ -4,6 +4,7 @@
 // keeps resident, the device buffer); using a disposed tensor is an error, not a silent zero.
 
 import { MatcRuntimeError } from '../core/errors.js';
+import { describeValue } from '../core/describe-value.js';
 
 export type DType = 'f64' | 'f32';
 export type TensorData = Float64Array | Float32Array;
@@ -38,13 +39,21 @@ export class Tensor {
       this.#elsewhere = elsewhere;
       return;
     }
+    if (!Array.isArray(shape)) throw new MatcRuntimeError('MATR001', `invalid tensor shape: an array of dimensions was expected, got ${describeValue(shape)}`);
     const size = shape.reduce((a, b) => a * b, 1) * (complex ? 2 : 1);
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new MatcRuntimeError('MATR001', `invalid tensor shape [${shape.join(', ')}]`);
     }
     let arr: TensorData;
     if (data instanceof Float64Array || data instanceof Float32Array) arr = data;
-    else arr = (dtype ?? 'f64') === 'f32' ? Float32Array.from(data) : Float64Array.from(data);
+    else {
+      // an array of numbers (a string or an array of strings would be read as NaN or as digits)
+      if (!Array.isArray(data)) throw new MatcRuntimeError('MATR001', `tensor data must be a Float64Array, a Float32Array or an array of numbers, got ${describeValue(data)}`);
+      for (let i = 0; i < data.length; i++) {
+        if (typeof data[i] !== 'number') throw new MatcRuntimeError('MATR001', `tensor data has ${describeValue(data[i])} at [${i}]; numbers were expected`);
+      }
+      arr = (dtype ?? 'f64') === 'f32' ? Float32Array.from(data) : Float64Array.from(data);
+    }
     if (arr.length !== size) {
       throw new MatcRuntimeError('MATR001', `tensor data has ${arr.length} elements but ${complex ? 'complex ' : ''}shape [${shape.join(', ')}] needs ${size}${complex ? ' (re, im interleaved)' : ''}`);
     }

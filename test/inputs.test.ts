@@ -15,6 +15,8 @@ import { compile } from '../api/module.js';
 import { compileToDir } from '../cli/aot.js';
 import { MatcRuntimeError } from '../core/errors.js';
 import { Tensor } from '../runtime/tensor.js';
+import { CpuBackend, createCpuBackend, type CpuBackendOptions } from '../runtime/cpu/cpu-backend.js';
+import { createWebGpuBackend } from '../runtime/webgpu/backend.js';
 import type { InputValue } from '../runtime/bind.js';
 import { repoRoot } from './gen/paths.js';
 
@@ -29,12 +31,15 @@ interface Callable {
 const jit = compile(SRC, { path: 'inputs.mat' });
 const paths: Record<string, { f: Callable; g: Callable }> = { jit: { f: jit.fn('f') as unknown as Callable, g: jit.fn('g') as unknown as Callable } };
 let dir = '';
+/** the compiled module of SRC (matc compile) */
+let modFile = '';
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'matc-inputs-'));
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', private: true }));
   writeFileSync(join(dir, 'inputs.mat'), SRC);
   const r = compileToDir(join(dir, 'inputs.mat'), dir, { runtime: join(repoRoot, 'dist') });
+  modFile = r.js;
   const ns = (await import(pathToFileURL(r.js).href)) as { functions: Record<string, Callable> };
   paths.aot = { f: ns.functions.f!, g: ns.functions.g! };
 });
@@ -105,7 +110,69 @@ for (const path of ['jit', 'aot']) {
     await assert.rejects(g.forward({ X }, { dims: { k: 1.5 } }), err('MATR103', /got 1.5/));
     assert.deepEqual((await g.forward({ X }, { dims: { k: 1 } })).outputs.out!.shape, [3, 1]);
   });
+
+  test(`${path}: call options: a typo, a wrong type or a backend named by a string other than 'cpu' is MATR116 naming the option`, async () => {
+    const { f } = paths[path]!;
+    const inputs = { A, b: [1, 2] };
+    const want = Array.from((await f.forward(inputs)).outputs.out!.data);
+    // before: { backend: 'webgpu' } was a TypeError ("backend.run is not a function") on the JIT, a
+    // typo such as { backnd } or { dim } was ignored, and options that were not an object were read as {}
+    await assert.rejects(f.forward(inputs, { backend: 'webgpu' }), err('MATR116', /option 'backend' must be a backend object .* got a string \("webgpu"\); a WebGPU backend is an object/));
+    await assert.rejects(f.forward(inputs, { backnd: 'cpu' }), err('MATR116', /unknown option 'backnd'; did you mean 'backend'\?/));
+    await assert.rejects(f.vjp(inputs, { out: [1, 0] }, { dim: { m: 2 } }), err('MATR116', /unknown option 'dim'; did you mean 'dims'\?/));
+    await assert.rejects(f.forward(inputs, { f32: 'yes' }), err('MATR116', /option 'f32' must be true or false, got a string \("yes"\)/));
+    await assert.rejects(f.forward(inputs, { dims: 3 }), err('MATR116', /option 'dims' must be an object \{name: integer\}, got a number/));
+    await assert.rejects(f.forward(inputs, { resident: 1 }), err('MATR116', /option 'resident' must be true or false, got a number/));
+    await assert.rejects(f.forward(inputs, 'cpu' as unknown as object), err('MATR116', /the call options must be an object \{option: value\}, got a string \("cpu"\)/));
+    await assert.rejects(f.forward(inputs, null as unknown as object), err('MATR116', /got null/));
+    await assert.rejects(f.jvp(inputs, { b: [1, 0] }, { into: {} }), err('MATR116', /unknown option 'into' \(options: dims, f32, backend, resident\)/));
+    // 'cpu' runs the compiled CPU program in this thread on both paths; undefined options are absent
+    assert.deepEqual(Array.from((await f.forward(inputs, { backend: 'cpu', f32: undefined })).outputs.out!.data), want);
+  });
 }
+
+test('API arguments: CPU backend options, compile arguments, function names and tensor data are checked (MATR117, MATR100, MATR001)', async () => {
+  // before: every CpuBackend option was taken as given (threads 0, 'two' or 1e9, precision 'f16',
+  // engine 'x', typos); compile(123) was a RangeError, compile() and fn(3) TypeErrors, and
+  // new Tensor([2], 'ab') held NaNs
+  const bad = [
+    [{ threads: 0 }, /option 'threads' must be a whole number of threads, 1 or more, got a number/],
+    [{ threads: 'two' }, /option 'threads' must be .* got a string \("two"\)/],
+    [{ threads: 1.5 }, /option 'threads'/],
+    [{ threads: 1e9 }, /option 'threads'/],
+    [{ precision: 'f16' }, /option 'precision' must be 'f64' or 'f32', got a string \("f16"\)/],
+    [{ engine: 'x' }, /option 'engine' must be 'wasm' or 'js'/],
+    [{ thread: 2 }, /unknown option 'thread'; did you mean 'threads'\?/],
+    ['fast', /the CPU backend's options must be an object \{option: value\}, got a string/],
+  ] as const;
+  for (const [opts, re] of bad) {
+    assert.throws(() => new CpuBackend(opts as CpuBackendOptions), err('MATR117', re));
+    await assert.rejects(createCpuBackend(opts as CpuBackendOptions), err('MATR117', re));
+  }
+  assert.equal(new CpuBackend({ threads: 2, precision: 'f32', engine: 'js', reference: false }).threads, 2);
+  assert.throws(() => compile(123 as unknown as string), err('MATR117', /compile: the source must be the text of a \.mat program \(a string\), got a number/));
+  assert.throws(() => compile(undefined as unknown as string), err('MATR117', /got undefined/));
+  assert.throws(() => compile('fn f(x: vec[n]) -> vec[n] = x\n', 'f.mat' as unknown as object), err('MATR117', /compile: the compile options must be an object/));
+  assert.throws(() => compile('fn f(x: vec[n]) -> vec[n] = x\n', { pth: 'f.mat' } as unknown as object), err('MATR117', /unknown option 'pth'; did you mean 'path'\?/));
+  assert.throws(() => jit.fn(3 as unknown as string), err('MATR100', /a function name must be a string, got a number \(have: f, g\)/));
+  assert.throws(() => new Tensor([2], 'ab' as unknown as number[]), err('MATR001', /tensor data must be .* got a string \("ab"\)/));
+  assert.throws(() => new Tensor([2], [1, '2'] as unknown as number[]), err('MATR001', /tensor data has a string \("2"\) at \[1\]; numbers were expected/));
+  assert.throws(() => new Tensor([2], [1, null] as unknown as number[]), err('MATR001', /tensor data has null at \[1\]/));
+  assert.throws(() => new Tensor(2 as unknown as number[], [1, 2]), err('MATR001', /invalid tensor shape: an array of dimensions was expected, got a number/));
+  assert.deepEqual(Array.from(new Tensor([2], [1, 2]).data), [1, 2]);
+  // checked before any adapter is looked for, so on machines without one too
+  await assert.rejects(createWebGpuBackend({ device: 5 } as unknown as object), err('MATR117', /createWebGpuBackend: option 'device' must be a GPUDevice, got a number/));
+  await assert.rejects(createWebGpuBackend({ devce: {} } as unknown as object), err('MATR117', /unknown option 'devce'; did you mean 'device'\?/));
+});
+
+test('a compiled module\'s load options are checked (MATR117), the CPU options inside them too', async () => {
+  const ns = (await import(pathToFileURL(modFile).href)) as { load(o?: unknown): Promise<unknown> };
+  await assert.rejects(ns.load({ backnd: 'cpu' }), err('MATR117', /load: unknown option 'backnd'; did you mean 'backend'\?/));
+  await assert.rejects(ns.load({ backend: 'cpu', cpu: { threads: 0 } }), err('MATR117', /load: cpu: option 'threads'/));
+  await assert.rejects(ns.load({ gpu: 'yes' }), err('MATR117', /option 'gpu' must be a WebGPU GPU object/));
+  await assert.rejects(ns.load('cpu'), err('MATR117', /the load options must be an object/));
+  assert.ok(await ns.load({ backend: 'cpu', cpu: { threads: 1 } }));
+});
 
 test('ied_topk with k = 0 gives the empty top-0 eigenvectors (issue 10; issue 12 refused it with MATR106)', async () => {
   const m = compile('import "ied.mat"\n', { path: join(repoRoot, 'stdlib', 'use.mat') });
@@ -153,6 +220,24 @@ test('matc run: --set typos and bad values, and --dims too large, exit 1 with MA
   }
   const ok = matc(['run', less, '--fn', 'less', '--random', '--backend', 'cpu', '--set', 'max_iter=7']);
   assert.equal(ok.status, 0, ok.stderr);
+});
+
+test('matc compile --out a path that cannot be a directory: MATR118, exit 1 (was a stack trace, and a hang on /proc)', () => {
+  const spec = join(dir, 'inputs.mat');
+  const cases: [string, RegExp][] = [
+    [join(dir, 'inputs.mat'), /error\[MATR118\]: --out .*inputs\.mat: .*inputs\.mat is a file, not a directory/],
+    [join(dir, 'inputs.mat', 'sub'), /error\[MATR118\]: --out .*inputs\.mat\/sub: .*inputs\.mat is a file, not a directory/],
+    ['/dev/null/sub', /error\[MATR118\]: --out \/dev\/null\/sub: \/dev\/null is a file, not a directory/],
+    // Node's recursive mkdirSync never returns here; the guard's timeout makes that a failure
+    ...(process.platform === 'linux' ? ([['/proc/matc-out', /error\[MATR118\]: --out \/proc\/matc-out: cannot create the directory/]] as [string, RegExp][]) : []),
+  ];
+  for (const [out, re] of cases) {
+    const r = spawnSync(process.execPath, [join(repoRoot, 'dist', 'cli', 'matc.js'), 'compile', spec, '--out', out], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.error, undefined, `${out}: ${String(r.error)}`);
+    assert.equal(r.status, 1, `${out}: exit ${r.status}\n${r.stderr}`);
+    assert.match(r.stderr, re);
+    assert.doesNotMatch(r.stderr, /internal error|    at /);
+  }
 });
 
 test('matc run --inputs: a bad entry names the file and the entry', () => {

@@ -10,6 +10,7 @@ import { createGpuContext, getNodeGPU } from '../webgpu/device.js';
 import { WebGpuBackend } from '../webgpu/backend.js';
 import { createCpuBackend } from '../cpu/cpu-backend.js';
 import type { LoadOptions, SelectedBackend } from './options.js';
+import { checkLoadOptions } from '../options.js';
 
 export type { BackendChoice, GpuLike, LoadOptions, SelectedBackend } from './options.js';
 
@@ -22,6 +23,7 @@ function inNode(): boolean {
 }
 
 export async function selectBackend(opts: LoadOptions = {}): Promise<SelectedBackend> {
+  checkLoadOptions(opts);
   const choice = opts.backend ?? 'auto';
   if (choice !== 'auto' && choice !== 'cpu' && choice !== 'webgpu') {
     throw new MatcRuntimeError('MATR112', `unknown backend '${String(choice)}' (auto, cpu or webgpu)`);

@@ -9,6 +9,7 @@ import type { Executable, NodeStatus } from '../executable.js';
 import { Tensor } from '../tensor.js';
 import type { AotFunctionData, AotSignature, FunctionKind } from '../../core/aot-format.js';
 import { execResident, jvpInputs, jvpResults, readResident, residentStatus, runsResident, summarize, vjpInputs, vjpResults, vjpResultsResident, type CallStatus } from '../call.js';
+import { CALL_OPTIONS_OF, checkCallOptions } from '../options.js';
 import type { GpuTensor } from '../gpu-tensor.js';
 import type { ResidentRaw } from '../gpu-tensor.js';
 import { flattenCollections, groupCollections, type CallInput } from '../collections.js';
@@ -136,6 +137,7 @@ export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>,
   forward(inputs: Inputs, opts: AotCallOptions & { resident: true }): Promise<ResidentForwardResult<Record<string, Tensor>>>;
   forward(inputs: Inputs, opts?: AotCallOptions): Promise<ForwardResult<Record<string, Tensor>>>;
   async forward(inputs: Inputs, opts: AotCallOptions = {}): Promise<ForwardResult<Record<string, Tensor>> | ResidentForwardResult<Record<string, Tensor>>> {
+    checkCallOptions(this.name, opts, CALL_OPTIONS_OF.aot);
     const r = await this.exec('forward', this.flat(inputs, this.signature.params.map((p) => p.name), 'input'), opts);
     if (r.resident) return { outputs: r.resident.outputs, outputLists: groupCollections(r.resident.outputs), status: residentStatus(r.resident.status) };
     return { outputs: r.outputs, outputLists: groupCollections(r.outputs), status: summarize(r.nodes, r.outputs) };
@@ -144,6 +146,7 @@ export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>,
   vjp(inputs: Inputs, cotangents: Record<string, InputValue>, opts: AotCallOptions & { resident: true }): Promise<ResidentVjpResult<Record<string, Tensor>, string>>;
   vjp(inputs: Inputs, cotangents: Record<string, InputValue>, opts?: AotCallOptions): Promise<VjpResult<Record<string, Tensor>, string>>;
   async vjp(inputs: Inputs, cotangents: Record<string, InputValue>, opts: AotCallOptions = {}): Promise<VjpResult<Record<string, Tensor>, string> | ResidentVjpResult<Record<string, Tensor>, string>> {
+    checkCallOptions(this.name, opts, CALL_OPTIONS_OF.aot);
     this.host.executable(this.name, 'vjp'); // a VJP that did not compile fails first, as in the JIT
     // int results (int state) take no cotangent
     const results = this.signature.results.filter((r) => !r.int).map((r) => r.name);
@@ -166,6 +169,7 @@ export class AotFunction implements MatcFunction<Inputs, Record<string, Tensor>,
   jvp(inputs: Inputs, tangents: Record<string, InputValue | undefined>, opts: AotCallOptions & { resident: true }): Promise<ResidentJvpResult<Record<string, Tensor>>>;
   jvp(inputs: Inputs, tangents: Record<string, InputValue | undefined>, opts?: AotCallOptions): Promise<JvpResult<Record<string, Tensor>>>;
   async jvp(inputs: Inputs, tangents: Record<string, InputValue | undefined>, opts: AotCallOptions = {}): Promise<JvpResult<Record<string, Tensor>> | ResidentJvpResult<Record<string, Tensor>>> {
+    checkCallOptions(this.name, opts, CALL_OPTIONS_OF.aot);
     // Shapes of the zero tangents come from binding the forward (as the JIT binds the function).
     this.host.executable(this.name, 'jvp'); // a JVP that did not compile fails first, as in the JIT
     const fwd = this.host.executable(this.name, 'forward');

@@ -9,6 +9,7 @@ import type { Executable, RawResult } from '../executable.js';
 import { runExecutableCpu } from './backend.js';
 import { referenceForced, type Engine, type Precision } from './program.js';
 import { ThreadPool } from './threads.js';
+import { checkCpuOptions } from '../options.js';
 
 export interface CpuBackendOptions {
   /** storage precision of the compiled program: 'f64' (default) or 'f32' */
@@ -37,6 +38,7 @@ export async function defaultThreads(): Promise<number> {
 
 /** A CPU backend with the thread count resolved (the default: every core). */
 export async function createCpuBackend(opts: CpuBackendOptions = {}): Promise<CpuBackend> {
+  checkCpuOptions('createCpuBackend', opts);
   return new CpuBackend({ ...opts, threads: opts.threads ?? (opts.reference ? 1 : await defaultThreads()) });
 }
 
@@ -44,7 +46,9 @@ export class CpuBackend implements Backend {
   readonly kind = 'cpu' as const;
   private pool: ThreadPool | null = null;
 
-  constructor(readonly options: CpuBackendOptions = {}) {}
+  constructor(readonly options: CpuBackendOptions = {}) {
+    checkCpuOptions('CpuBackend', options);
+  }
 
   /** worker threads a large batch is split over (1 unless given: `createCpuBackend` resolves the
    *  default of every core) */

@@ -27,6 +27,7 @@ import { expandGridSchedule, gridEntries, indirectBuffers, type GridCheck } from
 import { prepareResidentPlan } from './executor.js';
 import { chooseSchedule, largestOperand, type ScheduleChoice } from '../schedule-choice.js';
 import type { GpuPlan } from '../../core/gpu-plan.js';
+import { checkWebGpuOptions } from '../options.js';
 
 /** The workgroup sizes instance kernels are generated with (AOT modules embed each). */
 export const WORKGROUP_SIZES = [128, 256] as const;
@@ -429,6 +430,7 @@ export class WebGpuBackend implements Backend {
  *  adapter. `device`: run on a GPUDevice the caller owns (shared with another library; see
  *  createGpuContextOnDevice) — `dispose()` then leaves the device alive. */
 export async function createWebGpuBackend(opts: { gpu?: GPU; device?: GPUDevice } = {}): Promise<WebGpuBackend | null> {
+  checkWebGpuOptions(opts);
   if (opts.device) return new WebGpuBackend(createGpuContextOnDevice(opts.device));
   const gpu = opts.gpu ?? (await getNodeGPU());
   if (!gpu) return null;
