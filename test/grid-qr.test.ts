@@ -69,6 +69,24 @@ test('grid householder_qr: blocked QR equals the CPU f64 reference (ragged panel
   assert.deepEqual(Array.from(z.outputs.Q!.data), Array.from(zc.outputs.Q!.data), 'Q of the zero matrix');
 });
 
+test('grid householder_qr far from 1 (1e-30, 1e30): the blocked routine runs on A / max|A| (f32 squares leave the range past 1e±19; compiler/solvers/spectral.ts inputScale)', async (t) => {
+  const ctx = await gpuOrSkip(t);
+  if (!ctx) return;
+  const backend = new WebGpuBackend(ctx);
+  const fn = compile(src, { path: 'grid-qr.mat' }).fn('f');
+  const [m, n] = [150, 130];
+  const data = rnd(7, m * n);
+  const cpu = await fn.forward({ A: new Tensor([m, n], data) });
+  for (const sc of [1e-30, 1e30]) {
+    const gpu = await fn.forward({ A: new Tensor([m, n], data.map((x) => x * sc)) }, { backend });
+    assert.equal(backend.variantFor(fn.executable('forward'), new Map([['m', m], ['n', n]])).schedule.model, 'grid');
+    assert.ok(gpu.status.ok, gpu.status.warnings.join('; '));
+    const e = relErr(gpu.outputs.R!.data.map((x) => x / sc), cpu.outputs.R!.data, 1e-2);
+    const eq = relErr(gpu.outputs.Q!.data, cpu.outputs.Q!.data, 1e-2);
+    assert.ok(e < 1e-4 && eq < 1e-4, `scale ${sc}: R/s off by ${e.toExponential(2)}, Q by ${eq.toExponential(2)}`);
+  }
+});
+
 test('grid qr layer: forward and VJP (the closed-form backward after the blocked forward), and lq, equal the CPU reference', async (t) => {
   const ctx = await gpuOrSkip(t);
   if (!ctx) return;

@@ -27,7 +27,7 @@ import { powerIteration } from './power.js';
 import { lanczos } from './lanczos.js';
 import { newton, gaussNewton, gradientDescent } from './newton.js';
 import { isSpectral } from '../ir/ops.js';
-import { expandSpectralNode } from './spectral.js';
+import { expandSpectralNode, scaledKept } from './spectral.js';
 
 export interface ExpandOptions {
   overrides: Record<string, number>;
@@ -97,7 +97,13 @@ export function expandFunc(b: Builder, f: Func, opts: ExpandOptions): Func {
     // declarative nodes first: their solvers differentiate objectives with the rules of the calls
     // and the spectral ops inside them
     const decl = all.find((n) => n.op === 'opt' || n.op === 'root') ?? all.find((n) => isSpectral(n.op) && !opts.keep?.has(n.op)) ?? all.find((n) => n.op === 'custom');
-    if (!decl) return cur;
+    if (!decl) {
+      // a kept routine runs on its input's scale as the loops would (solvers/spectral.ts inputScale)
+      const kept = all.find((n) => n.op === 'householder' && opts.keep?.has(n.op) && !n.attrs.scaled);
+      if (!kept) return cur;
+      cur = scaledKept(b, cur, roots, kept);
+      continue;
+    }
     // eigh, svd, expm, sqrtm/invsqrtm, polar: lowered to Jacobi / Padé loops (solvers/spectral.ts)
     if (isSpectral(decl.op)) {
       cur = expandSpectralNode(b, cur, roots, decl);

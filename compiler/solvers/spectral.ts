@@ -400,6 +400,63 @@ export function lowerHouseholder(b: Builder, a: Node, label: string): Node[] {
   return [Q, R];
 }
 
+// ---- the range of the input ----------------------------------------------------------------------------------
+
+/**
+ * The scale s that eigh, heigh, svd and householder divide their input by before the loops, and
+ * multiply the eigenvalues, singular values or R by after them. Each is homogeneous —
+ * eigh(A/s) = (λ/s, V), svd(A/s) = (U, σ/s, V), qr(A/s) = (Q, R/s) — and its stopping and
+ * zero thresholds are relative, so only the range changes: the loops form sums of squares of the
+ * entries (‖y‖ of a reflector, ‖S‖_F of a Jacobi tolerance, w_pᵀw_p of Hestenes), which overflow past
+ * √max ≈ 1.3e154 (f64) / 1.8e19 (f32) and underflow below √tiny ≈ 1.5e-154 / 1.1e-19. There they gave
+ * silent wrong results: a QR of 1e-170·A skipped every reflection (R = triu(A), status ok), eigh of
+ * 1e-170·A or 1e200·A stopped after one sweep as converged (its tolerance n·eps·‖S‖_F was 0 or ∞),
+ * svd of 1e-170·A returned σ = 0.
+ *
+ * s = 1 while max|A| lies in [eps², eps⁻²] (f64: [4.9e-32, 2.0e31]; f32: [1.4e-14, 7.0e13]), so the
+ * numbers there are exactly those of the unscaled loops, and the sums of squares stay in range
+ * (eps⁻⁴ times the count of entries is far from overflow in both precisions); outside it s =
+ * max|A| when that is positive and finite, else 1 (a zero, infinite, NaN or empty input: its
+ * results are what they were). Applied where the node is lowered — after differentiation, whose
+ * rules are matrix-level — and where a back end keeps the node as a routine (scaledKept).
+ */
+export function inputScale(b: Builder, parts: readonly Node[]): Node {
+  let amax = b.rmax(b.unary('abs', parts[0]!));
+  for (const p of parts.slice(1)) amax = b.binary('maximum', amax, b.rmax(b.unary('abs', p)));
+  const e2 = b.mul(b.eps(), b.eps());
+  const inRange = b.binary('and', b.binary('ge', amax, e2), b.binary('le', b.mul(amax, e2), one(b)));
+  const usable = b.binary('and', b.binary('gt', amax, b.const(0)), b.binary('lt', amax, b.const(Infinity)));
+  return b.select(inRange, one(b), b.select(usable, amax, one(b)));
+}
+
+/** The elements of a spectral node's value that scale with its input (the others — vectors,
+ *  counts, flags, relative residuals — do not): eigenvalues, singular values, R. */
+const SCALED_ELEMENT: Partial<Record<string, number>> = { eigh: 0, heigh: 0, svd: 1, householder: 1 };
+
+/** A spectral node's outputs computed from its input divided by inputScale (see there). */
+function scaled(b: Builder, n: Node, lower: (args: Node[]) => Node[]): Node[] {
+  const at = SCALED_ELEMENT[n.op];
+  if (at === undefined) return lower([...n.args]);
+  const parts = n.op === 'heigh' ? n.args.slice(0, 2) : n.args.slice(0, 1);
+  const s = inputScale(b, parts);
+  const out = lower(n.args.map((a, i) => (i < parts.length ? b.div(a, s) : a)));
+  return out.map((x, i) => (i === at ? b.mul(x, s) : x));
+}
+
+/** A householder node kept for a back end's routine (the CPU programs', the grid's), made to run
+ *  on its scaled input as the lowering does: householder(A/s) with R·s. The new node is marked
+ *  `scaled` so the expand loop leaves it. */
+export function scaledKept(b: Builder, f: Func, roots: readonly Node[], n: Node): Func {
+  const repl = b.at(n.span, () => scaled(b, n, (args) => {
+    const node = b.raw(n.op, args, { ...n.attrs, scaled: true });
+    return [b.proj(node, 0), b.proj(node, 1)];
+  }));
+  const mapping = new Map<Node, Node>();
+  for (const x of reachable(roots)) if (x.op === 'proj' && x.args[0] === n) mapping.set(x, repl[x.attrs.index as number]!);
+  const map = substitute(b.g, roots, mapping);
+  return mapFuncRoots(f, (x) => map.get(x) ?? x);
+}
+
 /** The replacement of one spectral node: its tuple's elements (eigh, svd) or its value. */
 export function lowerSpectral(b: Builder, n: Node): Node[] {
   const a = n.args[0]!;
@@ -407,9 +464,9 @@ export function lowerSpectral(b: Builder, n: Node): Node[] {
   const sweeps = typeof n.attrs.max_sweeps === 'number' ? n.attrs.max_sweeps : undefined;
   switch (n.op) {
     case 'eigh':
-      return lowerEigh(b, a, label, sweeps);
+      return scaled(b, n, ([x]) => lowerEigh(b, x!, label, sweeps));
     case 'svd':
-      return lowerSvd(b, a, label, sweeps);
+      return scaled(b, n, ([x]) => lowerSvd(b, x!, label, sweeps));
     case 'expm':
       return [lowerExpm(b, a)];
     case 'symfun':
@@ -417,9 +474,9 @@ export function lowerSpectral(b: Builder, n: Node): Node[] {
     case 'polar':
       return [lowerPolar(b, a, sweeps)];
     case 'heigh':
-      return lowerHeigh(b, a, n.args[1]!, label, sweeps);
+      return scaled(b, n, ([re, im]) => lowerHeigh(b, re!, im!, label, sweeps));
     case 'householder':
-      return lowerHouseholder(b, a, label);
+      return n.attrs.scaled ? lowerHouseholder(b, a, label) : scaled(b, n, ([x]) => lowerHouseholder(b, x!, label));
     default:
       throw new Error(`lowerSpectral: ${n.op} is not a spectral op`);
   }
