@@ -12,6 +12,7 @@ import type { CallOptions, CompiledFn } from './module.js';
 import type { CallStatus } from '../runtime/call.js';
 import { Tensor } from '../runtime/tensor.js';
 import { MatcRuntimeError } from '../core/errors.js';
+import { describeValue } from '../core/describe-value.js';
 
 /** The inputs of one call, by parameter name (tensors only; ints go in `opts.dims`). */
 export type MapInputs = Record<string, Tensor>;
@@ -27,6 +28,18 @@ export interface MapForward {
 
 export interface MapVjp extends MapForward {
   gradients: Record<string, Tensor>[];
+}
+
+/** `calls` (or the cotangents `what`) as forwardMany/vjpMany take them: an array of objects of
+ *  Tensors (MATR101 / MATR001 naming the entry otherwise; issue 12). */
+function checkCalls(where: string, calls: unknown, what: string): void {
+  if (!Array.isArray(calls)) throw new MatcRuntimeError('MATR101', `${where}: the ${what} must be an array of objects {name: Tensor}, got ${describeValue(calls)}`);
+  calls.forEach((c, i) => {
+    if (c === null || typeof c !== 'object' || Array.isArray(c)) throw new MatcRuntimeError('MATR101', `${where}: ${what}[${i}] must be an object {name: Tensor}, got ${describeValue(c)}`);
+    for (const [k, t] of Object.entries(c as Record<string, unknown>)) {
+      if (!(t instanceof Tensor)) throw new MatcRuntimeError('MATR001', `${where}: ${what}[${i}].${k} must be a Tensor (the calls are stacked into one batch), got ${describeValue(t)}`);
+    }
+  });
 }
 
 /** Groups call indices by the shapes of their inputs (in a fixed name order). */
@@ -73,6 +86,7 @@ function splitAll(rec: Record<string, Tensor>, count: number): Record<string, Te
 
 /** `fn` on every entry of `calls`, one batched call per distinct input shape. */
 export async function forwardMany(fn: CompiledFn, calls: readonly MapInputs[], opts: CallOptions = {}): Promise<MapForward> {
+  checkCalls('forwardMany', calls, 'calls');
   const names = Object.keys(calls[0] ?? {}).sort();
   const outputs = new Array<Record<string, Tensor>>(calls.length);
   const statuses: CallStatus[] = [];
@@ -89,7 +103,9 @@ export async function forwardMany(fn: CompiledFn, calls: readonly MapInputs[], o
 /** The VJP of `fn` on every entry of `calls` with the cotangents `cts[i]`, one batched call per
  *  distinct input shape (the cotangents of one group have equal shapes, since the outputs do). */
 export async function vjpMany(fn: CompiledFn, calls: readonly MapInputs[], cts: readonly Record<string, Tensor>[], opts: CallOptions = {}): Promise<MapVjp> {
-  if (cts.length !== calls.length) throw new MatcRuntimeError('MATR001', `${calls.length} calls but ${cts.length} cotangents`);
+  checkCalls('vjpMany', calls, 'calls');
+  checkCalls('vjpMany', cts, 'cotangents');
+  if (cts.length !== calls.length) throw new MatcRuntimeError('MATR001', `vjpMany: ${calls.length} calls but ${cts.length} cotangents`);
   const names = Object.keys(calls[0] ?? {}).sort();
   const ctNames = Object.keys(cts[0] ?? {}).sort();
   const outputs = new Array<Record<string, Tensor>>(calls.length);

@@ -3,8 +3,10 @@
 // inside the function are run to tight tolerances for the check, because a finite difference of
 // an iterative solver measures the solver's tolerance, not the derivative.
 
-import type { CompiledFn } from './module.js';
-import { Module } from './module.js';
+import { CompiledFn, Module } from './module.js';
+import { MatcRuntimeError } from '../core/errors.js';
+import { checkOptions, isRecord, type OptionSpec } from '../core/option-check.js';
+import { describeValue } from '../core/describe-value.js';
 import { compileProgram } from '../compiler/compile.js';
 import { Tensor } from '../runtime/tensor.js';
 import { Rng, structuredDirection } from '../runtime/random.js';
@@ -27,6 +29,16 @@ export interface GradCheckOptions {
   dims?: Record<string, number>;
 }
 
+const isPositive = (v: unknown): boolean => typeof v === 'number' && v > 0;
+const GRADCHECK_OPTIONS: Record<string, OptionSpec> = {
+  seed: { what: 'an integer', ok: (v) => Number.isInteger(v) },
+  directions: { what: 'a whole number of directions, 1 or more', ok: (v) => Number.isInteger(v) && (v as number) >= 1 },
+  eps: { what: 'a positive step', ok: isPositive },
+  tolerance: { what: 'a positive tolerance', ok: isPositive },
+  cotangents: { what: 'an object {output: Tensor}', ok: isRecord },
+  dims: { what: 'an object {name: integer}', ok: isRecord },
+};
+
 function dotAll(a: Record<string, Tensor>, b: Record<string, Tensor>): number {
   let s = 0;
   for (const [k, t] of Object.entries(a)) {
@@ -44,6 +56,8 @@ export function tightModule(fn: CompiledFn): Module {
 }
 
 export async function gradCheck(fn: CompiledFn, inputs: Record<string, InputValue>, opts: GradCheckOptions = {}): Promise<GradCheckResult> {
+  if (!(fn instanceof CompiledFn)) throw new MatcRuntimeError('MATR117', `gradCheck: the function must be a CompiledFn (module.fn(name)), got ${describeValue(fn)}`);
+  checkOptions('MATR117', 'gradCheck', 'the options', opts, GRADCHECK_OPTIONS);
   const rng = new Rng((opts.seed ?? 1) + 7919);
   const eps = opts.eps ?? 1e-6;
   const tolerance = opts.tolerance ?? 1e-6;

@@ -21,7 +21,8 @@ import { jitExecutable } from './jit.js';
 import { stageBudget } from '../compiler/ir/budget.js';
 import { type CallInput, collectionLength, flattenCollections, groupCollections } from '../runtime/collections.js';
 import { parseSpecName } from '../compiler/check/statics.js';
-import { CALL_OPTIONS_OF, checkCallOptions, checkCompileArgs, checkFunctionName } from '../runtime/options.js';
+import { CALL_OPTIONS_OF, checkCallOptions, checkFunctionName } from '../runtime/options.js';
+import { describeValue } from '../core/describe-value.js';
 
 export interface CallOptions {
   /** values for int parameters / dimension overrides */
@@ -195,6 +196,7 @@ export class CompiledFn {
   /** The executable of one form (compiled on first use; throws CompileError when the form has no
    *  derivation, e.g. the VJP of a loop). */
   executable(mode: Mode): Executable {
+    if (mode !== 'forward' && mode !== 'vjp' && mode !== 'jvp') throw new MatcRuntimeError('MATR117', `${this.name}: executable: the form must be 'forward', 'vjp' or 'jvp', got ${describeValue(mode)}`);
     return this.module.executable(this.name, mode);
   }
 
@@ -349,6 +351,5 @@ export class Module {
 
 /** Compiles .mat source into a Module (throws CompileError with diagnostics). */
 export function compile(source: string, opts: CompileOptions = {}): Module {
-  checkCompileArgs(source, opts);
   return new Module(compileProgram(source, opts));
 }

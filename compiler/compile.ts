@@ -26,6 +26,8 @@ import { LimitExceeded, budgetDiagnostic, dimDiagnostic } from './limits.js';
 import { DimTooLarge } from '../core/dims.js';
 import { solverOverrideProblem } from './check/solver-specs.js';
 import { InternalError, MatcRuntimeError } from '../core/errors.js';
+import { checkOptions, isBool, isRecord, type OptionSpec } from '../core/option-check.js';
+import { describeValue } from '../core/describe-value.js';
 import { vjpFunc } from './diff/vjp.js';
 import { jvpFunc } from './diff/jvp.js';
 import { DiffError } from './diff/vjp-rules.js';
@@ -393,7 +395,26 @@ function checkSolverOptions(opts: CompileOptions): void {
 }
 
 /** Parses and checks a program; throws CompileError with every diagnostic on user errors. */
+const isPositive = (v: unknown): boolean => typeof v === 'number' && v > 0 && !Number.isNaN(v);
+
+const COMPILE_OPTIONS: Record<string, OptionSpec> = {
+  path: { what: 'a file name (string)', ok: (v) => typeof v === 'string' },
+  loader: { what: 'an object with a read(path) method', ok: (v) => isRecord(v) && typeof (v as { read?: unknown }).read === 'function' },
+  verify: { what: 'true or false', ok: isBool },
+  solverOptions: { what: 'an object {option: number}', ok: isRecord },
+  budgetMs: { what: 'a positive number of milliseconds', ok: isPositive },
+  budgetSteps: { what: 'a positive number of steps', ok: isPositive },
+  gradRules: { what: 'true or false', ok: isBool },
+};
+
+/** The arguments of `compile(source, options)` (MATR117): .mat text and an options object. */
+function checkCompileArgs(where: string, source: unknown, opts: unknown): void {
+  if (typeof source !== 'string') throw new MatcRuntimeError('MATR117', `${where}: the source must be the text of a .mat program (a string), got ${describeValue(source)}`);
+  checkOptions('MATR117', where, 'the compile options', opts, COMPILE_OPTIONS);
+}
+
 export function compileProgram(source: string, opts: CompileOptions = {}): Program {
+  checkCompileArgs('compile', source, opts);
   checkSolverOptions(opts);
   const diag = new DiagnosticBag();
   const file = sourceFile(opts.path ?? '<input>', source);
@@ -406,6 +427,7 @@ export function compileProgram(source: string, opts: CompileOptions = {}): Progr
 
 /** Diagnostics only (the `matc check` pass). */
 export function checkSource(source: string, opts: CompileOptions = {}): Diagnostic[] {
+  checkCompileArgs('checkSource', source, opts);
   const diag = new DiagnosticBag();
   const file = sourceFile(opts.path ?? '<input>', source);
   elaborateProgram(file, diag, opts.loader ?? fsLoader, new Builder(), budgetOpts(opts));

@@ -4,40 +4,8 @@
 // compiled modules: MATR116), of `new CpuBackend(…)` and of a compiled module's `load(…)` (MATR117).
 
 import { MatcRuntimeError } from '../core/errors.js';
-import { closestName } from './bind.js';
+import { checkOptions, isBool, isRecord, type OptionSpec } from '../core/option-check.js';
 import { describeValue } from '../core/describe-value.js';
-
-export interface OptionSpec {
-  /** what the option must be, for the message ("true or false") */
-  what: string;
-  ok: (v: unknown) => boolean;
-  /** more to say about a rejected value */
-  hint?: (v: unknown) => string;
-}
-
-
-const isRecord = (v: unknown): boolean => v !== null && typeof v === 'object' && !Array.isArray(v);
-const isBool = (v: unknown): boolean => typeof v === 'boolean';
-
-/** Checks an options object against the options `allowed` (each with its spec): `undefined` is no
- *  options, and an option set to `undefined` is absent. `what` names the object in messages
- *  ("the call options", "the CPU backend's options"). */
-export function checkOptions(code: string, where: string, what: string, opts: unknown, specs: Record<string, OptionSpec>, allowed: readonly string[] = Object.keys(specs)): void {
-  if (opts === undefined) return;
-  const bad = (msg: string): never => {
-    throw new MatcRuntimeError(code, `${where}: ${msg}`);
-  };
-  if (!isRecord(opts)) bad(`${what} must be an object {option: value}, got ${describeValue(opts)}`);
-  for (const [k, v] of Object.entries(opts as Record<string, unknown>)) {
-    if (!allowed.includes(k)) {
-      const s = closestName(k, allowed);
-      bad(`unknown option '${k}'${s ? `; did you mean '${s}'?` : ''} (options: ${allowed.join(', ')})`);
-    }
-    if (v === undefined) continue;
-    const spec = specs[k]!;
-    if (!spec.ok(v)) bad(`option '${k}' must be ${spec.what}, got ${describeValue(v)}${spec.hint?.(v) ?? ''}`);
-  }
-}
 
 // ---- the options of a call ------------------------------------------------------------------------
 
@@ -111,25 +79,7 @@ export function checkLoadOptions(opts: unknown): void {
   if (cpu !== undefined) checkCpuOptions('load: cpu', cpu);
 }
 
-// ---- compile(source, options) and module.fn(name) --------------------------------------------------------
-
-const isPositive = (v: unknown): boolean => typeof v === 'number' && v > 0 && !Number.isNaN(v);
-
-const COMPILE_OPTIONS: Record<string, OptionSpec> = {
-  path: { what: 'a file name (string)', ok: (v) => typeof v === 'string' },
-  loader: { what: 'an object with a read(path) method', ok: (v) => isRecord(v) && typeof (v as { read?: unknown }).read === 'function' },
-  verify: { what: 'true or false', ok: isBool },
-  solverOptions: { what: 'an object {option: number}', ok: isRecord },
-  budgetMs: { what: 'a positive number of milliseconds', ok: isPositive },
-  budgetSteps: { what: 'a positive number of steps', ok: isPositive },
-  gradRules: { what: 'true or false', ok: isBool },
-};
-
-/** The arguments of `compile(source, options)` (MATR117): .mat text and an options object. */
-export function checkCompileArgs(source: unknown, opts: unknown): void {
-  if (typeof source !== 'string') throw new MatcRuntimeError('MATR117', `compile: the source must be the text of a .mat program (a string), got ${describeValue(source)}`);
-  checkOptions('MATR117', 'compile', 'the compile options', opts, COMPILE_OPTIONS);
-}
+// ---- module.fn(name) -------------------------------------------------------------------------------------------
 
 /** A function name given to `module.fn(name)` (MATR100 when it is not a string). */
 export function checkFunctionName(name: unknown, have: readonly string[]): void {

@@ -65,6 +65,14 @@ export class Tensor {
 
   /** A complex tensor from its real and imaginary parts (row-major, `im` zeros when left out). */
   static complex(shape: readonly number[], re: ArrayLike<number>, im?: ArrayLike<number>, dtype: DType = 'f64'): Tensor {
+    for (const [part, v] of [['real', re], ['imaginary', im]] as const) {
+      if (part === 'imaginary' && v === undefined) continue;
+      if (v instanceof Float64Array || v instanceof Float32Array) continue;
+      if (!Array.isArray(v)) throw new MatcRuntimeError('MATR191', `the ${part} part of a complex tensor must be a Float64Array, a Float32Array or an array of numbers, got ${describeValue(v)}`);
+      const bad = v.findIndex((x) => typeof x !== 'number');
+      if (bad >= 0) throw new MatcRuntimeError('MATR191', `the ${part} part of a complex tensor has ${describeValue(v[bad])} at [${bad}]; numbers were expected`);
+    }
+    if (!Array.isArray(shape)) throw new MatcRuntimeError('MATR001', `invalid tensor shape: an array of dimensions was expected, got ${describeValue(shape)}`);
     const n = shape.reduce((a, b) => a * b, 1);
     if (re.length !== n || (im && im.length !== n)) {
       throw new MatcRuntimeError('MATR191', `complex tensor parts have ${re.length}${im ? ` and ${im.length}` : ''} elements but shape [${shape.join(', ')}] needs ${n} each`);

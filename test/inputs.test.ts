@@ -11,7 +11,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { compile } from '../api/module.js';
+import { compile, type CompiledFn } from '../api/module.js';
+import { compileProgram, checkSource } from '../compiler/compile.js';
+import { gradCheck } from '../api/gradcheck.js';
+import { forwardMany, vjpMany } from '../api/batch-map.js';
 import { compileToDir } from '../cli/aot.js';
 import { MatcRuntimeError } from '../core/errors.js';
 import { Tensor } from '../runtime/tensor.js';
@@ -160,6 +163,21 @@ test('API arguments: CPU backend options, compile arguments, function names and 
   assert.throws(() => new Tensor([2], [1, null] as unknown as number[]), err('MATR001', /tensor data has null at \[1\]/));
   assert.throws(() => new Tensor(2 as unknown as number[], [1, 2]), err('MATR001', /invalid tensor shape: an array of dimensions was expected, got a number/));
   assert.deepEqual(Array.from(new Tensor([2], [1, 2]).data), [1, 2]);
+  // the compiler's own entry points, gradCheck, forwardMany / vjpMany, Tensor.complex, executable:
+  // a RangeError, TypeErrors ('calls.forEach is not a function', 'p[mode] is not a function') before
+  assert.throws(() => compileProgram(123 as unknown as string), err('MATR117', /compile: the source must be the text of a \.mat program/));
+  assert.throws(() => checkSource(undefined as unknown as string), err('MATR117', /checkSource: the source must be .* got undefined/));
+  const f = jit.fn('f');
+  const inputs = { A, b: new Tensor([2], [1, 2]) };
+  await assert.rejects(gradCheck('f' as unknown as CompiledFn, inputs), err('MATR117', /gradCheck: the function must be a CompiledFn/));
+  await assert.rejects(gradCheck(f, inputs, { tolerence: 1e-6 } as unknown as object), err('MATR117', /gradCheck: unknown option 'tolerence'; did you mean 'tolerance'\?/));
+  await assert.rejects(forwardMany(f, 5 as unknown as []), err('MATR101', /forwardMany: the calls must be an array/));
+  await assert.rejects(forwardMany(f, [{ A, b: [1, 2] }] as unknown as []), err('MATR001', /forwardMany: calls\[0\]\.b must be a Tensor/));
+  await assert.rejects(vjpMany(f, [inputs], 5 as unknown as []), err('MATR101', /vjpMany: the cotangents must be an array/));
+  assert.equal((await forwardMany(f, [inputs, inputs])).outputs.length, 2);
+  assert.throws(() => Tensor.complex([2], 'xy' as unknown as number[]), err('MATR191', /the real part of a complex tensor must be .* got a string/));
+  assert.throws(() => Tensor.complex([2], [1, 2], [0, '1'] as unknown as number[]), err('MATR191', /the imaginary part of a complex tensor has a string \("1"\) at \[1\]/));
+  assert.throws(() => f.executable('nope' as 'forward'), err('MATR117', /executable: the form must be 'forward', 'vjp' or 'jvp'/));
   // checked before any adapter is looked for, so on machines without one too
   await assert.rejects(createWebGpuBackend({ device: 5 } as unknown as object), err('MATR117', /createWebGpuBackend: option 'device' must be a GPUDevice, got a number/));
   await assert.rejects(createWebGpuBackend({ devce: {} } as unknown as object), err('MATR117', /unknown option 'devce'; did you mean 'device'\?/));
