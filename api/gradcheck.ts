@@ -5,7 +5,7 @@
 
 import { CompiledFn, Module } from './module.js';
 import { MatcRuntimeError } from '../core/errors.js';
-import { checkOptions, isRecord, type OptionSpec } from '../core/option-check.js';
+import { checkOptions, isPositive, isRecord, type OptionSpec } from '../core/option-check.js';
 import { describeValue } from '../core/describe-value.js';
 import { compileProgram } from '../compiler/compile.js';
 import { Tensor } from '../runtime/tensor.js';
@@ -29,7 +29,6 @@ export interface GradCheckOptions {
   dims?: Record<string, number>;
 }
 
-const isPositive = (v: unknown): boolean => typeof v === 'number' && v > 0;
 const GRADCHECK_OPTIONS: Record<string, OptionSpec> = {
   seed: { what: 'an integer', ok: (v) => Number.isInteger(v) },
   directions: { what: 'a whole number of directions, 1 or more', ok: (v) => Number.isInteger(v) && (v as number) >= 1 },

@@ -26,7 +26,7 @@ import { LimitExceeded, budgetDiagnostic, dimDiagnostic } from './limits.js';
 import { DimTooLarge } from '../core/dims.js';
 import { solverOverrideProblem } from './check/solver-specs.js';
 import { InternalError, MatcRuntimeError } from '../core/errors.js';
-import { checkOptions, isBool, isRecord, type OptionSpec } from '../core/option-check.js';
+import { checkOptions, isBool, isPositive, isRecord, type OptionSpec } from '../core/option-check.js';
 import { describeValue } from '../core/describe-value.js';
 import { vjpFunc } from './diff/vjp.js';
 import { jvpFunc } from './diff/jvp.js';
@@ -394,9 +394,6 @@ function checkSolverOptions(opts: CompileOptions): void {
   }
 }
 
-/** Parses and checks a program; throws CompileError with every diagnostic on user errors. */
-const isPositive = (v: unknown): boolean => typeof v === 'number' && v > 0 && !Number.isNaN(v);
-
 const COMPILE_OPTIONS: Record<string, OptionSpec> = {
   path: { what: 'a file name (string)', ok: (v) => typeof v === 'string' },
   loader: { what: 'an object with a read(path) method', ok: (v) => isRecord(v) && typeof (v as { read?: unknown }).read === 'function' },
@@ -413,6 +410,7 @@ function checkCompileArgs(where: string, source: unknown, opts: unknown): void {
   checkOptions('MATR117', where, 'the compile options', opts, COMPILE_OPTIONS);
 }
 
+/** Parses and checks a program; throws CompileError with every diagnostic on user errors. */
 export function compileProgram(source: string, opts: CompileOptions = {}): Program {
   checkCompileArgs('compile', source, opts);
   checkSolverOptions(opts);

@@ -17,6 +17,7 @@ export interface OptionSpec {
 
 export const isRecord = (v: unknown): boolean => v !== null && typeof v === 'object' && !Array.isArray(v);
 export const isBool = (v: unknown): boolean => typeof v === 'boolean';
+export const isPositive = (v: unknown): boolean => typeof v === 'number' && v > 0;
 
 /** Checks an options object against the options `allowed` (each with its spec): `undefined` is no
  *  options, and an option set to `undefined` is absent. `what` names the object in messages

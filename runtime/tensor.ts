@@ -16,6 +16,20 @@ const TENSOR = Symbol.for('matc.Tensor');
 /** Set while `Tensor.elsewhere` builds a tensor without host data. */
 let elsewhere: string | null = null;
 
+/** A shape is an array (its entries are checked where the size is formed). */
+function checkShapeArray(shape: unknown): void {
+  if (!Array.isArray(shape)) throw new MatcRuntimeError('MATR001', `invalid tensor shape: an array of dimensions was expected, got ${describeValue(shape)}`);
+}
+
+/** Data given as a typed array or an array of numbers (a string, or an array holding one, would
+ *  be read as NaN or as digits). */
+function checkNumbers(code: string, what: string, v: unknown): void {
+  if (v instanceof Float64Array || v instanceof Float32Array) return;
+  if (!Array.isArray(v)) throw new MatcRuntimeError(code, `${what} must be a Float64Array, a Float32Array or an array of numbers, got ${describeValue(v)}`);
+  const bad = v.findIndex((x) => typeof x !== 'number');
+  if (bad >= 0) throw new MatcRuntimeError(code, `${what} has ${describeValue(v[bad])} at [${bad}]; numbers were expected`);
+}
+
 export class Tensor {
   static [Symbol.hasInstance](x: unknown): boolean {
     return typeof x === 'object' && x !== null && (x as { [TENSOR]?: boolean })[TENSOR] === true;
@@ -39,7 +53,7 @@ export class Tensor {
       this.#elsewhere = elsewhere;
       return;
     }
-    if (!Array.isArray(shape)) throw new MatcRuntimeError('MATR001', `invalid tensor shape: an array of dimensions was expected, got ${describeValue(shape)}`);
+    checkShapeArray(shape);
     const size = shape.reduce((a, b) => a * b, 1) * (complex ? 2 : 1);
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new MatcRuntimeError('MATR001', `invalid tensor shape [${shape.join(', ')}]`);
@@ -47,11 +61,7 @@ export class Tensor {
     let arr: TensorData;
     if (data instanceof Float64Array || data instanceof Float32Array) arr = data;
     else {
-      // an array of numbers (a string or an array of strings would be read as NaN or as digits)
-      if (!Array.isArray(data)) throw new MatcRuntimeError('MATR001', `tensor data must be a Float64Array, a Float32Array or an array of numbers, got ${describeValue(data)}`);
-      for (let i = 0; i < data.length; i++) {
-        if (typeof data[i] !== 'number') throw new MatcRuntimeError('MATR001', `tensor data has ${describeValue(data[i])} at [${i}]; numbers were expected`);
-      }
+      checkNumbers('MATR001', 'tensor data', data);
       arr = (dtype ?? 'f64') === 'f32' ? Float32Array.from(data) : Float64Array.from(data);
     }
     if (arr.length !== size) {
@@ -65,14 +75,9 @@ export class Tensor {
 
   /** A complex tensor from its real and imaginary parts (row-major, `im` zeros when left out). */
   static complex(shape: readonly number[], re: ArrayLike<number>, im?: ArrayLike<number>, dtype: DType = 'f64'): Tensor {
-    for (const [part, v] of [['real', re], ['imaginary', im]] as const) {
-      if (part === 'imaginary' && v === undefined) continue;
-      if (v instanceof Float64Array || v instanceof Float32Array) continue;
-      if (!Array.isArray(v)) throw new MatcRuntimeError('MATR191', `the ${part} part of a complex tensor must be a Float64Array, a Float32Array or an array of numbers, got ${describeValue(v)}`);
-      const bad = v.findIndex((x) => typeof x !== 'number');
-      if (bad >= 0) throw new MatcRuntimeError('MATR191', `the ${part} part of a complex tensor has ${describeValue(v[bad])} at [${bad}]; numbers were expected`);
-    }
-    if (!Array.isArray(shape)) throw new MatcRuntimeError('MATR001', `invalid tensor shape: an array of dimensions was expected, got ${describeValue(shape)}`);
+    checkNumbers('MATR191', 'the real part of a complex tensor', re);
+    if (im !== undefined) checkNumbers('MATR191', 'the imaginary part of a complex tensor', im);
+    checkShapeArray(shape);
     const n = shape.reduce((a, b) => a * b, 1);
     if (re.length !== n || (im && im.length !== n)) {
       throw new MatcRuntimeError('MATR191', `complex tensor parts have ${re.length}${im ? ` and ${im.length}` : ''} elements but shape [${shape.join(', ')}] needs ${n} each`);
