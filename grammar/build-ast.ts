@@ -626,7 +626,10 @@ class Builder {
       return { kind: 'matrix', rows, span };
     }
     const elems = (c.expr ?? []).map((e) => this.expr(e as CstNode));
-    if (elems.length === 1) return elems[0]!;
+    // a parenthesized expression spans its parentheses: an operator's span runs from its left
+    // operand's start to its right operand's end, and a label quoting `0.1 * (y .* y)` by the inner
+    // span lost the closing parenthesis
+    if (elems.length === 1) return { ...elems[0]!, span } as A.Expr;
     if (elems.length === 0) return { kind: 'error', span };
     return { kind: 'tuple', elems, span };
   }

@@ -16,6 +16,7 @@ import { type Val, arr, poison, shapeLabel } from './values.js';
 import type { Elab } from './elaborate.js';
 import { collectionBuiltins, sumList } from './collections.js';
 import { spectralBuiltins } from './spectral-builtins.js';
+import { scaledNorm } from '../solvers/scale.js';
 
 type Call = Extract<A.Expr, { kind: 'call' }>;
 
@@ -295,7 +296,7 @@ export const builtins: Record<string, Builtin> = {
     elaborate(el, e, env) {
       const v = args(el, e, env, 1);
       const a = v && arrArg(el, e, v[0]!, 0);
-      return a ? arr(el.b.norm(a.node)) : poison;
+      return a ? arr(scaledNorm(el.b, [a.node])) : poison;
     },
   },
   normalize: {
@@ -304,7 +305,7 @@ export const builtins: Record<string, Builtin> = {
       const v = args(el, e, env, 1);
       const a = v && arrArg(el, e, v[0]!, 0, [1, 2]);
       if (a) needsEntries(el, e, a.node);
-      return a ? arr(el.b.div(a.node, el.b.norm(a.node)), shapeOf(a.node).length === 1 ? 'sphere' : 'general', a.row) : poison;
+      return a ? arr(el.b.div(a.node, scaledNorm(el.b, [a.node])), shapeOf(a.node).length === 1 ? 'sphere' : 'general', a.row) : poison;
     },
   },
   trace: {

@@ -32,6 +32,7 @@ import { type Builder, isZero, shapeOf } from '../ir/builder.js';
 import type { Node } from '../ir/node.js';
 import type { Struct, TensorType } from '../ir/types.js';
 import { tensorT } from '../ir/types.js';
+import { scaledNorm } from '../solvers/scale.js';
 import { lineCol, type Span } from '../source.js';
 import { pack, packedType, unpackPart } from '../ir/complex-pack.js';
 
@@ -781,7 +782,7 @@ const handlers: Record<string, { run: Handler; always?: boolean }> = {
     run: realUnary((b, p) => b.add(b.sumsq(p.re), p.im ? b.sumsq(p.im) : b.const(0))),
   },
   norm: {
-    run: realUnary((b, p) => b.unary('sqrt', b.add(b.sumsq(p.re), p.im ? b.sumsq(p.im) : b.const(0)))),
+    run: realUnary((b, p) => scaledNorm(b, p.im ? [p.re, p.im] : [p.re])),
   },
   normalize: {
     run: (el, e, _env, vals) => {
@@ -789,7 +790,7 @@ const handlers: Record<string, { run: Handler; always?: boolean }> = {
       const p = cxArg(el, e, vals, 0, [1, 2]);
       if (!p) return poison;
       const b = el.b;
-      const n = b.unary('sqrt', b.add(b.sumsq(p.re), p.im ? b.sumsq(p.im) : b.const(0)));
+      const n = scaledNorm(b, p.im ? [p.re, p.im] : [p.re]);
       return mk(b, b.div(p.re, n), p.im ? b.div(p.im, n) : null, shapeOf(p.re).length === 1 ? 'sphere' : 'general', p.row);
     },
   },

@@ -72,17 +72,29 @@ export const solverSpecs: Record<string, SolverSpec> = {
   newton: {
     doc: 'Newton on the optimality (KKT) system or on the equations, with dense linear solves; for small problems',
     for: ['argmin', 'argmax', 'solve'],
-    options: { tol: { ...tol, doc: 'stop when the residual norm is below tol' }, max_iter: maxIter(50), damping: { doc: 'Levenberg damping added to the Jacobian', default: 0, kind: 'number' } },
+    options: {
+      tol: {
+        ...tol,
+        doc: 'the stopping tolerance on the componentwise relative residual maxᵢ |Fᵢ| / (|J| |z| + |F − J z|)ᵢ of the equations (the KKT system for argmin/argmax), each equation against the size of its own terms; 0 = by precision (eps^(3/4))',
+        default: 0,
+      },
+      max_iter: maxIter(50),
+      damping: { doc: 'Levenberg damping added to the Jacobian', default: 0, kind: 'number' },
+    },
   },
   gauss_newton: {
     doc: 'Gauss–Newton for least-squares objectives 0.5*sumsq(r(x)) without constraints',
     for: ['argmin'],
-    options: { tol, max_iter: maxIter(50), damping: { doc: 'Levenberg–Marquardt damping', default: 0, kind: 'number' } },
+    options: {
+      tol: { ...tol, doc: 'the stopping tolerance on the componentwise relative residual of the normal equations, maxᵢ |Jᵀr|ᵢ / (|JᵀJ| |x| + |Jᵀr − JᵀJ x|)ᵢ; 0 = by precision (eps^(3/4))', default: 0 },
+      max_iter: maxIter(50),
+      damping: { doc: 'Levenberg–Marquardt damping', default: 0, kind: 'number' },
+    },
   },
   gradient_descent: {
     doc: 'plain gradient descent with Armijo backtracking, no constraints',
     for: ['argmin', 'argmax'],
-    options: { step: { doc: 'armijo(alpha, beta) or a fixed number', default: { fn: 'armijo', args: [0.5, 0.8] }, enum: ['armijo'], kind: 'step' }, tol, max_iter: maxIter(1000) },
+    options: { step: { doc: 'armijo(alpha, beta) or a fixed number', default: { fn: 'armijo', args: [0.5, 0.8] }, enum: ['armijo'], kind: 'step' }, tol: { ...tol, doc: 'stop when ‖∇f‖ < tol: absolute, in the units of ∇f (scale the objective to the data, or use newton, whose test is relative)' }, max_iter: maxIter(1000) },
   },
 };
 

@@ -19,6 +19,7 @@ import { captures, inlineRegion, substitute, type Node, type Region, type Status
 import { buildLoop } from '../ir/loops.js';
 import { Dim } from '../../core/dims.js';
 import { guardedRatio, minres } from '../solvers/krylov.js';
+import { equilibrate, kktPrescale } from '../solvers/scale.js';
 import {
   adjointSolve,
   constraintsAt,
@@ -203,10 +204,19 @@ function linearSolve(cx: { b: Builder; opts?: DeriveOptions }, d: Decl, lin: Lin
   // (a contiguous copy, coalesced reads on the GPU), and ‖Kᵀ y − g‖ = ‖K (D y) − D g‖ (D is
   // orthogonal). Other systems (solve nodes, structured argmins) take Kᵀ.
   const dSymmetric = adjoint && dSymmetricSystem(d, N, E);
+  // Square systems are solved equilibrated (scale.ts: M = R K C), so that rcond does not depend on
+  // the units of the objective or the equations: K y = g ⇔ M w = R g, y = C w; Kᵀ y = g ⇔
+  // Mᵀ w = C g, y = R w. Over-determined ones keep the normal equations.
   const solveDense = (K: Node): { sol: Node; rcond: Node } => {
-    if (!dSymmetric) return denseSolve(b, K, rhs, adjoint);
-    const [y, rcond] = b.solve(K, flip(rhs));
-    return { sol: flip(y), rcond };
+    if (!E.equals(N)) return denseSolve(b, K, rhs, adjoint);
+    const { M, r, c } = equilibrate(b, K, d.kind === 'opt' && p.constValue() !== 0 ? kktPrescale(b, K, lin.nx, p) : undefined);
+    if (dSymmetric) {
+      // Kᵀ y = g ⇔ K (D y) = D g
+      const [w, rcond] = b.solve(M, b.mul(r, flip(rhs)));
+      return { sol: flip(b.mul(c, w)), rcond };
+    }
+    const [w, rcond] = adjoint ? b.solve(b.transpose(M), b.mul(c, rhs)) : b.solve(M, b.mul(r, rhs));
+    return { sol: b.mul(adjoint ? r : c, w), rcond };
   };
   if (mode === 'dense') {
     const { sol, rcond } = solveDense(lin.jacobian());

@@ -78,7 +78,7 @@ function solve(cx: SolverCtx, d: Decl): Solution {
 function refine(cx: SolverCtx, d: Decl, sol: Solution): Solution {
   const steps = num(cx, d, 'refine', 0);
   if (!(steps > 0)) return sol;
-  const r = newton(cx, d, sol.xs, { tol: 0, maxIter: Math.round(steps), damping: 0 });
+  const r = newton(cx, d, sol.xs, { tol: -1, maxIter: Math.round(steps), damping: 0 });
   return { xs: r.xs, iterations: cx.b.ibin('iadd', sol.iterations, r.iterations), converged: sol.converged, residual: r.residual, ...(r.residualEstimate ? { residualEstimate: true } : {}), ...(sol.checks ? { checks: sol.checks } : {}) };
 }
 

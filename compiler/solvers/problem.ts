@@ -319,11 +319,12 @@ export function constraintPullback(cx: VjpCtx, hs: Node[], xs: Node[], nu: Node)
   return r.map((x, i) => x ?? b.zerosLike(xs[i]!));
 }
 
-/** Flat optimality residual of an opt node at (x, ν): [∇f − J_hᵀν ; h]. */
-export function kktResidual(cx: VjpCtx, d: Decl, xs: Node[], nu: Node | null): Node {
+/** Flat optimality residual of an opt node at (x, ν): [∇f − J_hᵀν ; h], or [∇f/c − J_hᵀν ; h]
+ *  when the caller works on f/c (`scale`: riemannian.ts keeps the data's scale out of the sums). */
+export function kktResidual(cx: VjpCtx, d: Decl, xs: Node[], nu: Node | null, scale?: Node): Node {
   const b = cx.b;
   const f = objectiveAt(b, d, xs);
-  const g = gradient(cx, f, xs);
+  const g = gradient(cx, f, xs).map((x) => (scale ? b.div(x, scale) : x));
   const hs = constraintsAt(b, d, xs);
   if (hs.length === 0 || !nu) return flatten(b, g);
   const pull = constraintPullback(cx, hs, xs, nu);

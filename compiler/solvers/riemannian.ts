@@ -35,6 +35,7 @@ import type { Node } from '../ir/node.js';
 import { DiffError } from '../diff/vjp-rules.js';
 import { directional, gradient, objectiveAt, type Decl } from './problem.js';
 import { newton } from './newton.js';
+import { inputScale } from './scale.js';
 import { num, opt, type SolverCtx, type Solution } from './solver.js';
 
 export function riemannianDescent(cx: SolverCtx, d: Decl, x0: Node): Solution {
@@ -43,8 +44,19 @@ export function riemannianDescent(cx: SolverCtx, d: Decl, x0: Node): Solution {
     throw new DiffError('MAT0409', 'riemannian_descent needs one variable on a sphere domain and no other constraints', d.node);
   }
   const sgn = d.sense === 'max' ? -1 : 1;
-  const phi = (x: Node): Node => b.scale(sgn, objectiveAt(b, d, [x]));
-  const grad = (x: Node): Node => gradient(cx.vcx, phi(x), [x])[0]!;
+  // The loop works on φ/c, with c the scale of ∇φ at the start (scale.ts: 1 while max|∇φ(x0)| is
+  // in [eps², eps⁻²]). The stopping rule, the exact step and the conjugate-gradient β are ratios of
+  // sums of squares and products of ∇φ's entries (‖P∇φ‖, dᵀ∇²φd, gᵀg), which scale with the data
+  // squared for LESS (∇φ = Aᵀ(Ax − b)) and once more inside the sums: on A, b scaled by 1e-90 (f64)
+  // they underflowed to 0 and the descent returned its starting point as converged, and in f32 a
+  // scale of 1e-10 stopped 3e-4 short, also as converged (issue 12). Minimizers are unchanged by
+  // c > 0. ∇φ is divided elementwise after differentiation rather than φ before it: the simplifier
+  // moves a scalar factor out of a product (dot(s·v, s·v) → s²·dot(v, v)), which would bring the
+  // squares of the unscaled entries back.
+  const phiRaw = (x: Node): Node => b.scale(sgn, objectiveAt(b, d, [x]));
+  const c = inputScale(b, [gradient(cx.vcx, phiRaw(x0), [x0])[0]!]);
+  const phi = (x: Node): Node => b.div(phiRaw(x), c);
+  const grad = (x: Node): Node => b.div(gradient(cx.vcx, phiRaw(x), [x])[0]!, c);
   const hess = (x: Node, g: Node, v: Node): Node => directional(b, [g], [x], [v], cx.hooks)[0]!;
   const proj = (x: Node, g: Node): Node => b.sub(g, b.mul(b.dot(x, g), x));
   const normalize = (v: Node): Node => b.div(v, b.norm(v));
@@ -140,15 +152,18 @@ export function riemannianDescent(cx: SolverCtx, d: Decl, x0: Node): Solution {
   if (polish > 0) {
     // Newton on the KKT system while the relative residual is above eps^(3/4)
     const met = (y: Node) => b.binary('le', relAt(y), tolFinal);
-    const r = newton(cx, d, [x], { tol: 0, maxIter: Math.round(polish), damping: 0, until: (xs) => met(xs[0]!), skip: met(x) });
+    const r = newton(cx, d, [x], { tol: 0, maxIter: Math.round(polish), damping: 0, until: (xs) => met(xs[0]!), skip: met(x), scale: c });
     // Newton keeps the norm only to first order: back onto the sphere
     x = normalize(r.xs[0]!);
     iterations = b.ibin('iadd', iterations, r.iterations);
   }
   const rel = relAt(x);
   const converged = stopKkt ? b.binary('le', rel, polish > 0 ? tolFinal : tolLoop) : lp.converged;
-  const residual = b.norm(proj(x, grad(x)));
-  return { xs: [x], iterations, converged, residual, checks: [curvature(cx, x, grad, d.label)] };
+  // reported in the units of ∇φ
+  const residual = b.mul(b.norm(proj(x, grad(x))), c);
+  // the curvature check runs on φ/c too (its floor 1e-12 is absolute); its value is reported in φ's units
+  const curv = curvature(cx, x, grad, d.label);
+  return { xs: [x], iterations, converged, residual, checks: [{ ...curv, value: b.mul(curv.value, c) }] };
 }
 
 /** Halves η (up to 30 times) until φ(x(η)) ≤ φ(x); `ok` is false when no step decreases φ. */

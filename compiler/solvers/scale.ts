@@ -2,7 +2,8 @@
 // floating-point range (issue 12: silent wrong results far from 1). Used by the spectral lowerings
 // (spectral.ts: eigh, heigh, svd, householder divide their input by it).
 
-import type { Builder } from '../ir/builder.js';
+import { type Builder, shapeOf } from '../ir/builder.js';
+import type { Dim } from '../../core/dims.js';
 import type { Node } from '../ir/node.js';
 
 /**
@@ -30,4 +31,64 @@ export function inputScale(b: Builder, parts: readonly Node[]): Node {
   const inRange = b.binary('and', b.binary('ge', amax, e2), b.binary('le', b.mul(amax, e2), b.const(1)));
   const usable = b.binary('and', b.binary('gt', amax, b.const(0)), b.binary('lt', amax, b.const(Infinity)));
   return b.select(inRange, b.const(1), b.select(usable, amax, b.const(1)));
+}
+
+/**
+ * Row and column equilibration of a square matrix (LAPACK's dgeequ): M = R K C with
+ * rᵢ = 1 / maxⱼ |Kᵢⱼ| and then cⱼ = 1 / maxᵢ |rᵢ Kᵢⱼ| (1 where that maximum is 0 or not finite).
+ * K y = g ⇔ M w = R g, y = C w; Kᵀ y = g ⇔ Mᵀ w = C g, y = R w.
+ *
+ * The implicit backward's KKT matrix mixes blocks of different scales: for an argmin of f with
+ * constraints h, K = [[∇²f − Σνᵢ∇²hᵢ, −J_hᵀ], [J_h, 0]], whose stationarity rows and multiplier
+ * columns carry the scale of f (LESS: the data squared) and whose constraint block does not. LU's
+ * pivot ratio min|uᵢᵢ| / max|uᵢᵢ| (the rcond the status reports) then fell with that scale: LESS's
+ * backward on A, b scaled by 1e4 was flagged "singular or ill-conditioned" although its gradient
+ * was right to 1e-15 (issue 12). On M the blocks are of one scale and the ratio measures the
+ * system, not the units of the data.
+ */
+export function equilibrate(b: Builder, K: Node, pre?: { r: Node; c: Node }): { M: Node; r: Node; c: Node } {
+  const [E, N] = shapeOf(K) as [Dim, Dim];
+  const inv = (m: Node, len: Dim): Node => {
+    const usable = b.binary('and', b.binary('gt', m, b.const(0)), b.binary('lt', m, b.const(Infinity)));
+    const ones = b.fill([len], 1);
+    return b.select(usable, b.div(ones, b.select(usable, m, ones)), ones);
+  };
+  const K0 = pre ? b.mul(K, b.outer(pre.r, pre.c)) : K;
+  const r1 = inv(b.rmax(b.unary('abs', K0), 1), E);
+  const c1 = inv(b.rmax(b.unary('abs', b.mul(K0, b.outer(r1, b.fill([N], 1)))), 0), N);
+  const r = pre ? b.mul(pre.r, r1) : r1;
+  const c = pre ? b.mul(pre.c, c1) : c1;
+  return { M: b.mul(K, b.outer(r, c)), r, c };
+}
+
+/**
+ * The KKT matrix K = [[H, −J_hᵀ], [J_h, 0]] (nx primal unknowns, p multipliers) of f / σ, with
+ * σ = max|H| (1 where that is 0 or not finite): rows [1/σ … 1/σ, 1 … 1], columns [1 … 1, σ … σ].
+ * Row and column maxima cannot see this scaling: when f is small, the constraint block J_h (of
+ * order 1 for a sphere) dominates every row and column, and the Hessian block stays at the scale
+ * of f (LESS on data scaled by 1e-8: H ~ 1e-16, rcond ~ 1e-17). Dividing f by a positive number
+ * changes neither the solution nor its derivative.
+ */
+export function kktPrescale(b: Builder, K: Node, nx: Dim, p: Dim): { r: Node; c: Node } {
+  const mask = b.concat([b.fill([nx], 1), b.fill([p], 0)], 0);
+  const h = b.rmax(b.mul(b.unary('abs', K), b.outer(mask, mask)));
+  const s = b.select(b.binary('and', b.binary('gt', h, b.const(0)), b.binary('lt', h, b.const(Infinity))), h, b.const(1));
+  return {
+    r: b.concat([b.div(b.fill([nx], 1), s), b.fill([p], 1)], 0),
+    c: b.concat([b.fill([nx], 1), b.mul(b.fill([p], 1), s)], 0),
+  };
+}
+
+/**
+ * ‖x‖ (the 2-norm of a vector, Frobenius of a matrix; of re + i·im for complex parts) as
+ * s·‖x / s‖ with s = inputScale(parts), held constant for differentiation (the value does not
+ * depend on s, so ∂ is exact: x/‖x‖). The language's `norm` and `normalize`: a plain sum of squares
+ * underflowed or overflowed far from 1 — normalize of 1e160·x returned 0 with `ok: true` (its
+ * norm was ∞), and norm of 1e-160·x lost five digits to subnormals. s = 1 in range, so the numbers
+ * there are exactly those of √(Σx²).
+ */
+export function scaledNorm(b: Builder, parts: readonly Node[]): Node {
+  const s = b.nograd(inputScale(b, parts));
+  const sq = parts.map((p) => b.sumsq(b.div(p, s)));
+  return b.mul(s, b.unary('sqrt', sq.slice(1).reduce((acc, q) => b.add(acc, q), sq[0]!)));
 }
