@@ -206,33 +206,43 @@ function linearSolve(cx: { b: Builder; opts?: DeriveOptions }, d: Decl, lin: Lin
   const dSymmetric = adjoint && dSymmetricSystem(d, N, E);
   // Square systems are solved equilibrated (scale.ts: M = R K C), so that rcond does not depend on
   // the units of the objective or the equations: K y = g ⇔ M w = R g, y = C w; Kᵀ y = g ⇔
-  // Mᵀ w = C g, y = R w. Over-determined ones keep the normal equations.
-  const solveDense = (K: Node): { sol: Node; rcond: Node } => {
-    if (!E.equals(N)) return denseSolve(b, K, rhs, adjoint);
-    const { M, r, c } = equilibrate(b, K, d.kind === 'opt' && p.constValue() !== 0 ? kktPrescale(b, K, lin.nx, p) : undefined);
+  // Mᵀ w = C g, y = R w. The residual reported is the equilibrated system's, ‖M w − R g‖ / ‖R g‖:
+  // K's rows carry different units (an argmin's stationarity rows the objective's, its constraint
+  // rows the constraints'), and a norm across them measured the largest. Over-determined systems
+  // keep the normal equations and K's own residual.
+  const kkt = d.kind === 'opt' && p.constValue() !== 0;
+  const solveDense = (K: Node): { sol: Node; rcond: Node; residual: Node } => {
+    if (!E.equals(N)) {
+      const { sol, rcond } = denseSolve(b, K, rhs, adjoint);
+      return { sol, rcond, residual: relResidual(K, sol) };
+    }
+    const { M, r, c } = equilibrate(b, K, kkt ? kktPrescale(b, K, lin.nx, p) : undefined);
+    const solved = (A: Node, rhsScaled: Node) => {
+      const [w, rcond] = b.solve(A, rhsScaled);
+      return { w, rcond, residual: guardedRatio(b, b.norm(b.sub(b.matvec(A, w), rhsScaled)), b.norm(rhsScaled)) };
+    };
     if (dSymmetric) {
       // Kᵀ y = g ⇔ K (D y) = D g
-      const [w, rcond] = b.solve(M, b.mul(r, flip(rhs)));
-      return { sol: flip(b.mul(c, w)), rcond };
+      const { w, rcond, residual } = solved(M, b.mul(r, flip(rhs)));
+      return { sol: flip(b.mul(c, w)), rcond, residual };
     }
-    const [w, rcond] = adjoint ? b.solve(b.transpose(M), b.mul(c, rhs)) : b.solve(M, b.mul(r, rhs));
-    return { sol: b.mul(adjoint ? r : c, w), rcond };
+    const { w, rcond, residual } = adjoint ? solved(b.transpose(M), b.mul(c, rhs)) : solved(M, b.mul(r, rhs));
+    return { sol: b.mul(adjoint ? r : c, w), rcond, residual };
   };
+  /** ‖K y − rhs‖ / ‖rhs‖ (adjoint: ‖Kᵀ y − rhs‖) of a dense solution, with the matrix it solved */
+  function relResidual(K: Node, sol: Node): Node {
+    const r = dSymmetric ? b.sub(b.matvec(K, flip(sol)), flip(rhs)) : b.sub(b.matvec(adjoint ? b.transpose(K) : K, sol), rhs);
+    return guardedRatio(b, b.norm(r), b.norm(rhs));
+  }
   if (mode === 'dense') {
     const { sol, rcond } = solveDense(lin.jacobian());
     return { sol, status: { kind: 'implicit', iterations: b.iconst(0), converged: rcondOk(rcond), residual: rcond, extra: [{ name: 'rcond', node: rcond }] } };
   }
-  /** ‖K y − rhs‖ / ‖rhs‖ (adjoint: ‖Kᵀ y − rhs‖) of a dense solution, with the matrix it solved */
-  const relResidual = (K: Node, sol: Node): Node => {
-    const r = dSymmetric ? b.sub(b.matvec(K, flip(sol)), flip(rhs)) : b.sub(b.matvec(adjoint ? b.transpose(K) : K, sol), rhs);
-    return guardedRatio(b, b.norm(r), b.norm(rhs));
-  };
   if (mode === 'auto-dense') {
     // auto's form for the WebGPU kernel: the dense solve only, reported as auto reports it when
     // MINRES takes no step (kind 'iterative', 0 iterations, the solution's relative residual)
-    const K = lin.jacobian();
-    const { sol, rcond } = solveDense(K);
-    return { sol, status: { kind: 'iterative', iterations: b.iconst(0), converged: rcondOk(rcond), residual: relResidual(K, sol), extra: [{ name: 'rcond', node: rcond }] } };
+    const { sol, rcond, residual } = solveDense(lin.jacobian());
+    return { sol, status: { kind: 'iterative', iterations: b.iconst(0), converged: rcondOk(rcond), residual, extra: [{ name: 'rcond', node: rcond }] } };
   }
   const tolGiven = num('backward_tol', 0);
   const tol = tolGiven > 0 ? b.const(tolGiven) : b.binary('pow', b.eps(), b.const(0.75));
@@ -250,8 +260,27 @@ function linearSolve(cx: { b: Builder; opts?: DeriveOptions }, d: Decl, lin: Lin
   const large = mode === 'auto' ? b.ftoi(b.binary('ge', b.itof(nNode), b.const(AUTO_MINRES))) : b.iconst(1);
   const steps = mode === 'auto' ? b.ibin('imul', cap, large) : cap;
   const g = adjoint ? rhs : flip(rhs);
-  const kr = minres(b, S, g, tol, steps, `${d.label}/${adjoint ? 'backward' : 'tangent'}/minres`);
-  const mfSol = adjoint ? flip(kr.x) : kr.x;
+  // An argmin's KKT system is solved as D S D y' = D g, y = D y', with D = diag(σ^(−1/2) I, σ^(1/2) I)
+  // (σ the scale of the Lagrangian's Hessian, from one product with a fixed probe): the symmetric
+  // counterpart of the dense solve's prescaling. MINRES stops on ‖S y − g‖ ≤ tol ‖g‖, a norm across
+  // rows of different units: on LESS with A, b scaled by 1e4 (n = 300) the constraint rows, whose
+  // solution entries are σ times smaller, met it without being solved, and the gradient was off by
+  // 4.5e-3 with the status converged (issue 12).
+  let Dv: Node | null = null;
+  if (kkt) {
+    const probe = b.concat([b.unary('cos', b.add(b.mul(b.const(2.4), b.iota(lin.nx)), b.const(0.7))), b.zeros([p])], 0);
+    const mask = b.concat([b.fill([lin.nx], 1), b.fill([p], 0)], 0);
+    const h = b.rmax(b.mul(b.unary('abs', S(probe)), mask));
+    const sigma = b.select(b.binary('and', b.binary('gt', h, b.const(0)), b.binary('lt', h, b.const(Infinity))), h, b.const(1));
+    const root = b.unary('sqrt', sigma);
+    Dv = b.concat([b.div(b.fill([lin.nx], 1), root), b.mul(b.fill([p], 1), root)], 0);
+  }
+  const Ds = Dv;
+  const kr = Ds
+    ? minres(b, (v) => b.mul(Ds, S(b.mul(Ds, v))), b.mul(Ds, g), tol, steps, `${d.label}/${adjoint ? 'backward' : 'tangent'}/minres`)
+    : minres(b, S, g, tol, steps, `${d.label}/${adjoint ? 'backward' : 'tangent'}/minres`);
+  const y = Ds ? b.mul(Ds, kr.x) : kr.x;
+  const mfSol = adjoint ? flip(y) : y;
   const mfOk = b.mul(accept(kr.residual), b.binary('gt', b.itof(large), b.const(0)));
   if (mode === 'minres') {
     return { sol: mfSol, status: { kind: 'iterative', iterations: kr.iterations, converged: accept(kr.residual), residual: kr.residual } };
@@ -265,8 +294,8 @@ function linearSolve(cx: { b: Builder; opts?: DeriveOptions }, d: Decl, lin: Lin
     b,
     { lo: b.iconst(0), hi: fallback, inits: [J, mfSol, kr.residual, b.const(0)], names: ['K', 'y', 'residual', 'rcond'], label: `${d.label}/${adjoint ? 'backward' : 'tangent'}/dense`, origin: 'fallback' },
     (_i, [K]) => {
-      const { sol, rcond } = solveDense(K!);
-      return { next: [K!, sol, relResidual(K!, sol), rcond] };
+      const { sol, rcond, residual } = solveDense(K!);
+      return { next: [K!, sol, residual, rcond] };
     },
   );
   const [, sol, residual, rcond] = fb.outs as [Node, Node, Node, Node];
