@@ -130,7 +130,9 @@ function minmax(kind: 'max' | 'min'): Builtin {
       if (!a || !b) return poison;
       const sa = shapeOf(a.node);
       const sb = shapeOf(b.node);
-      if (sa.length && sb.length && !sa.every((d, i) => sb[i] && d.equals(sb[i]!))) {
+      // a scalar on either side broadcasts; otherwise equal shapes (of equal rank: [m] against
+      // [m, n] agreed entry by entry on the shorter one, and the IR refused it as an internal error)
+      if (sa.length && sb.length && (sa.length !== sb.length || !sa.every((d, i) => d.equals(sb[i]!)))) {
         el.diag.error('MAT0204', `shape mismatch in ${kind}`, e.span, { label: `${shapeLabel(a)} and ${shapeLabel(b)}` });
         return poison;
       }
