@@ -1,25 +1,46 @@
-// The closest of a set of names to a misspelt one, for "did you mean" in run-time messages.
+// "Did you mean": the closest of a set of names to a misspelt one, for the compiler's diagnostics
+// and the runtime's messages alike.
 
-/** The closest name within a small edit distance (for "did you mean"), or undefined. */
-export function closestName(name: string, candidates: readonly string[]): string | undefined {
+/** Edit distance for "did you mean" suggestions. */
+export function editDistance(a: string, b: string): number {
+  // insertions, deletions, substitutions and swaps of two adjacent characters (f61 → f16), each 1
+  // (the optimal-string-alignment distance)
+  const m = a.length;
+  const n = b.length;
+  let before: number[] = [];
+  let prev = Array.from({ length: n + 1 }, (_, j) => j);
+  for (let i = 1; i <= m; i++) {
+    const cur = [i];
+    for (let j = 1; j <= n; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) cur[j] = Math.min(cur[j]!, before[j - 2]! + 1);
+    }
+    before = prev;
+    prev = cur;
+  }
+  return prev[n]!;
+}
+
+/** The closest candidate within a small edit distance, or undefined. */
+export function closest(name: string, candidateList: Iterable<string>): string | undefined {
+  // read twice below (a Map's keys() iterator would be empty the second time)
+  const candidates = [...candidateList];
   let best: string | undefined;
   let bestD = Infinity;
   for (const c of candidates) {
-    const d = levenshtein(name.toLowerCase(), c.toLowerCase());
+    const d = editDistance(name.toLowerCase(), c.toLowerCase());
     if (d < bestD) {
       bestD = d;
       best = c;
     }
   }
-  return bestD <= Math.max(1, Math.floor(name.length / 3)) && bestD < name.length ? best : undefined;
-}
-
-function levenshtein(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
+  const limit = Math.max(1, Math.floor(name.length / 3));
+  if (bestD <= limit) return best;
+  // a candidate that is a prefix of the name or the other way round (tolerance → tol, matrix → mat)
+  const lower = name.toLowerCase();
+  for (const c of candidates) {
+    const cl = c.toLowerCase();
+    if (cl.length >= 3 && (lower.startsWith(cl) || cl.startsWith(lower))) return c;
   }
-  return prev[b.length]!;
+  return undefined;
 }

@@ -4,7 +4,7 @@
 // (runtime/options.ts, compiler/compile.ts).
 
 import { MatcRuntimeError } from './errors.js';
-import { closestName } from './names.js';
+import { closest } from './names.js';
 import { describeValue } from './describe-value.js';
 
 export interface OptionSpec {
@@ -30,7 +30,7 @@ export function checkOptions(code: string, where: string, what: string, opts: un
   if (!isRecord(opts)) bad(`${what} must be an object {option: value}, got ${describeValue(opts)}`);
   for (const [k, v] of Object.entries(opts as Record<string, unknown>)) {
     if (!allowed.includes(k)) {
-      const s = closestName(k, allowed);
+      const s = closest(k, allowed);
       bad(`unknown option '${k}'${s ? `; did you mean '${s}'?` : ''} (options: ${allowed.join(', ')})`);
     }
     if (v === undefined) continue;

@@ -12,9 +12,7 @@ import { MatcRuntimeError } from '../core/errors.js';
 import { Tensor } from './tensor.js';
 import { GpuTensor } from './gpu-tensor.js';
 import { describeValue } from '../core/describe-value.js';
-import { closestName } from '../core/names.js';
-
-export { closestName };
+import { closest } from '../core/names.js';
 
 /** Numbers nested in arrays, row-major: [[1, 2], [3, 4]] is a 2 × 2 matrix. */
 export type NestedNumbers = readonly (number | NestedNumbers)[];
@@ -163,7 +161,7 @@ export function bindInputs(target: Signature | Func, given: Record<string, Input
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new MatcRuntimeError('MATR103', `${func.name}: dimension ${k} must be a non-negative integer, got ${typeof v === 'number' ? v : describeValue(v)}`);
     if (opts.strictDims && func.derivedDims.some((d) => d.name === k)) throw new MatcRuntimeError('MATR103', `${func.name}: ${k} is defined by a where clause (${k} = ${func.derivedDims.find((d) => d.name === k)!.value}); it cannot be given`);
     if (opts.strictDims && !dimNames.has(k)) {
-      const sug = closestName(k, [...dimNames]);
+      const sug = closest(k, [...dimNames]);
       throw new MatcRuntimeError('MATR103', `${func.name} has no dimension '${k}' (${dimNames.size ? `dimensions: ${[...dimNames].join(', ')}` : 'it has none'})${sug ? `; did you mean '${sug}'?` : ''}`);
     }
   }
@@ -180,7 +178,7 @@ export function bindInputs(target: Signature | Func, given: Record<string, Input
   const known = new Set(func.params.map((p) => p.name));
   for (const k of Object.keys(given)) {
     if (!known.has(k)) {
-      const sug = closestName(k, [...known].filter((n) => !isDerivedName(n)));
+      const sug = closest(k, [...known].filter((n) => !isDerivedName(n)));
       throw new MatcRuntimeError('MATR101', `${func.name} has no parameter '${k}' (parameters: ${[...known].filter((n) => !isDerivedName(n)).join(', ')})${sug ? `; did you mean '${sug}'?` : ''}`);
     }
   }

@@ -4,7 +4,8 @@
 // (runtime/derivative-names.ts). It lives in the runtime so AOT modules need no compiler.
 
 import { extent } from '../core/extent.js';
-import { closestName, type Binding, type InputValue } from './bind.js';
+import type { Binding, InputValue } from './bind.js';
+import { closest } from '../core/names.js';
 import type { NodeStatus } from './executable.js';
 import { MatcRuntimeError } from '../core/errors.js';
 import { cotangentName, gradientOf, tangentName, tangentOf } from '../core/derivative-names.js';
@@ -117,7 +118,7 @@ function records(fn: string, inputs: unknown, extra: unknown, what: string): voi
 }
 
 function suggest(name: string, candidates: readonly string[]): string {
-  const s = closestName(name, candidates);
+  const s = closest(name, candidates);
   return s ? `; did you mean '${s}'?` : '';
 }
 
@@ -267,7 +268,10 @@ export function intoArrays(fn: string, sig: Signature, bind: Binding, into: Reco
   const tensors: Record<string, Tensor> = {};
   for (const [name, t] of Object.entries(into)) {
     const k = names.indexOf(name);
-    if (k < 0) bad(`${fn} has no result '${name}'${closestName(name, names) ? ` (did you mean '${closestName(name, names)}'?)` : ''}; its results: ${names.join(', ')}`);
+    if (k < 0) {
+      const sug = closest(name, names);
+      bad(`${fn} has no result '${name}'${sug ? ` (did you mean '${sug}'?)` : ''}; its results: ${names.join(', ')}`);
+    }
     const tensor = intoTensor(fn, 'into', name, t, [...bind.batch, ...sig.results[k]!.shape.map((d) => d.eval(bind.dims))], 'the result');
     if (inputs.some((x) => overlaps(x, tensor.data))) bad(`'${name}' shares its memory with an input of the call (the inputs are read while results are written)`);
     if (seen.some((x) => overlaps(x, tensor.data))) bad(`'${name}' shares its memory with another result's tensor`);

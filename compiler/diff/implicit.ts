@@ -19,7 +19,8 @@ import { captures, inlineRegion, substitute, type Node, type Region, type Status
 import { buildLoop } from '../ir/loops.js';
 import { Dim } from '../../core/dims.js';
 import { guardedRatio, minres } from '../solvers/krylov.js';
-import { equilibrate, kktPrescale } from '../solvers/scale.js';
+import { equilibrate, kktPrescale, kktSymmetricScale, primalMask, primalScale } from '../solvers/scale.js';
+import { tolByPrecision } from '../solvers/solver.js';
 import {
   adjointSolve,
   constraintsAt,
@@ -216,7 +217,7 @@ function linearSolve(cx: { b: Builder; opts?: DeriveOptions }, d: Decl, lin: Lin
       const { sol, rcond } = denseSolve(b, K, rhs, adjoint);
       return { sol, rcond, residual: relResidual(K, sol) };
     }
-    const { M, r, c } = equilibrate(b, K, kkt ? kktPrescale(b, K, lin.nx, p) : undefined);
+    const { M, r, c } = equilibrate(b, K, kkt ? kktPrescale(b, primalScale(b, K, primalMask(b, lin.nx, p)), lin.nx, p) : undefined);
     const solved = (A: Node, rhsScaled: Node) => {
       const [w, rcond] = b.solve(A, rhsScaled);
       return { w, rcond, residual: guardedRatio(b, b.norm(b.sub(b.matvec(A, w), rhsScaled)), b.norm(rhsScaled)) };
@@ -245,7 +246,7 @@ function linearSolve(cx: { b: Builder; opts?: DeriveOptions }, d: Decl, lin: Lin
     return { sol, status: { kind: 'iterative', iterations: b.iconst(0), converged: rcondOk(rcond), residual, extra: [{ name: 'rcond', node: rcond }] } };
   }
   const tolGiven = num('backward_tol', 0);
-  const tol = tolGiven > 0 ? b.const(tolGiven) : b.binary('pow', b.eps(), b.const(0.75));
+  const tol = tolGiven > 0 ? b.const(tolGiven) : tolByPrecision(b);
   // the true relative residual may sit a little above the recurrence's estimate
   const accept = (r: Node) => b.binary('le', r, b.mul(b.const(10), tol));
   const maxGiven = num('backward_max_iter', 0);
@@ -266,16 +267,12 @@ function linearSolve(cx: { b: Builder; opts?: DeriveOptions }, d: Decl, lin: Lin
   // rows of different units: on LESS with A, b scaled by 1e4 (n = 300) the constraint rows, whose
   // solution entries are σ times smaller, met it without being solved, and the gradient was off by
   // 4.5e-3 with the status converged (issue 12).
-  let Dv: Node | null = null;
-  if (kkt) {
+  const sigmaByProbe = (): Node => {
     const probe = b.concat([b.unary('cos', b.add(b.mul(b.const(2.4), b.iota(lin.nx)), b.const(0.7))), b.zeros([p])], 0);
-    const mask = b.concat([b.fill([lin.nx], 1), b.fill([p], 0)], 0);
-    const h = b.rmax(b.mul(b.unary('abs', S(probe)), mask));
-    const sigma = b.select(b.binary('and', b.binary('gt', h, b.const(0)), b.binary('lt', h, b.const(Infinity))), h, b.const(1));
-    const root = b.unary('sqrt', sigma);
-    Dv = b.concat([b.div(b.fill([lin.nx], 1), root), b.mul(b.fill([p], 1), root)], 0);
-  }
-  const Ds = Dv;
+    const mask = primalMask(b, lin.nx, p);
+    return primalScale(b, S(probe), mask);
+  };
+  const Ds = kkt ? kktSymmetricScale(b, sigmaByProbe(), lin.nx, p) : null;
   const kr = Ds
     ? minres(b, (v) => b.mul(Ds, S(b.mul(Ds, v))), b.mul(Ds, g), tol, steps, `${d.label}/${adjoint ? 'backward' : 'tangent'}/minres`)
     : minres(b, S, g, tol, steps, `${d.label}/${adjoint ? 'backward' : 'tangent'}/minres`);

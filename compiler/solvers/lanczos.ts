@@ -38,7 +38,7 @@ import { DiffError } from '../diff/vjp-rules.js';
 import { eighOf } from '../diff/spectral-rules.js';
 import { gradient, objectiveAt, type Decl } from './problem.js';
 import { requireSphereQuadratic } from './power.js';
-import { num, type SolverCtx, type Solution } from './solver.js';
+import { num, tolByPrecision, type SolverCtx, type Solution } from './solver.js';
 
 export function lanczos(cx: SolverCtx, d: Decl, x0: Node): Solution {
   const b = cx.b;
@@ -65,7 +65,7 @@ export function lanczos(cx: SolverCtx, d: Decl, x0: Node): Solution {
   const K = Dim.min(n, Dim.const(krylov));
   const maxIter = num(cx, d, 'max_iter', 50);
   const tolGiven = num(cx, d, 'tol', 0);
-  const tolFinal = b.binary('pow', b.eps(), b.const(0.75));
+  const tolFinal = tolByPrecision(b);
   const tol = tolGiven > 0 ? b.const(tolGiven) : tolFinal;
   /** ‖g − (xᵀg)x‖ / ‖g‖ with g = A x: the relative eigen-residual */
   const relRes = (x: Node): Node => {

@@ -15,7 +15,7 @@ import { buildLoop } from '../ir/loops.js';
 import type { Node } from '../ir/node.js';
 import { DiffError } from '../diff/vjp-rules.js';
 import { constraintsAt, denseJacobian, equationsAt, flatten, gradient, kktResidual, lsqSolve, multipliers, objectiveAt, sizeOf, unflatten, type Decl } from './problem.js';
-import { num, opt, type SolverCtx, type Solution } from './solver.js';
+import { num, opt, tolByPrecision, type SolverCtx, type Solution } from './solver.js';
 
 function damped(b: Builder, J: Node, lambda: number): Node {
   if (lambda === 0) return J;
@@ -34,7 +34,7 @@ export function newton(cx: SolverCtx, d: Decl, x0: Node[], fixed?: { tol: number
   const tolGiven = fixed ? fixed.tol : num(cx, d, 'tol', 0);
   // by precision (eps^(3/4): 1.8e-12 in f64, 6.5e-6 in f32) unless given; a negative tol (the
   // `refine: k` polish) is never met, so every step runs
-  const tol = tolGiven !== 0 ? b.const(tolGiven) : b.binary('pow', b.eps(), b.const(0.75));
+  const tol = tolGiven !== 0 ? b.const(tolGiven) : tolByPrecision(b);
   const maxIter = fixed ? fixed.maxIter : num(cx, d, 'max_iter', 50);
   const damping = fixed ? fixed.damping : num(cx, d, 'damping', 0);
   if (d.kind === 'root') {
@@ -57,8 +57,8 @@ export function newton(cx: SolverCtx, d: Decl, x0: Node[], fixed?: { tol: number
   const hs0 = constraintsAt(b, d, x0);
   const withNu = hs0.length > 0;
   const sc = fixed?.scale;
-  const g0 = gradient(cx.vcx, objectiveAt(b, d, x0), x0).map((x) => (sc ? b.div(x, sc) : x));
-  const nu0 = withNu ? multipliers(cx.vcx, hs0, x0, g0, cx.hooks) : null;
+  const g0 = () => gradient(cx.vcx, objectiveAt(b, d, x0), x0).map((x) => (sc ? b.div(x, sc) : x));
+  const nu0 = withNu ? multipliers(cx.vcx, hs0, x0, g0(), cx.hooks) : null;
   const like = withNu ? [...x0, nu0!] : x0;
   const hi = fixed?.skip ? b.ftoi(b.mul(b.sub(b.const(1), fixed.skip), b.const(maxIter))) : b.iconst(maxIter);
   const lp = buildLoop(b, { lo: b.iconst(0), hi, inits: [flatten(b, like)], names: ['z'], until: true, label: d.label, origin: 'newton' }, (_i, [z]) => {
@@ -120,7 +120,7 @@ export function gaussNewton(cx: SolverCtx, d: Decl, x0: Node[]): Solution {
   const probe = leastSquaresResidual(objectiveAt(b, d, x0));
   if (!probe || probe.c <= 0) throw new DiffError('MAT0409', 'gauss_newton needs an objective c * sumsq(r(x)) with c > 0', d.node);
   const tolGiven = num(cx, d, 'tol', 0);
-  const tol = tolGiven > 0 ? b.const(tolGiven) : b.binary('pow', b.eps(), b.const(0.75));
+  const tol = tolGiven > 0 ? b.const(tolGiven) : tolByPrecision(b);
   const maxIter = num(cx, d, 'max_iter', 50);
   const damping = num(cx, d, 'damping', 0);
   const lp = buildLoop(b, { lo: b.iconst(0), hi: b.iconst(maxIter), inits: [flatten(b, x0)], names: ['z'], until: true, label: d.label, origin: 'gauss_newton' }, (_i, [z]) => {

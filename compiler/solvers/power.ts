@@ -20,7 +20,7 @@ import { freeParams, type Node } from '../ir/node.js';
 import { DiffError } from '../diff/vjp-rules.js';
 import { directional, gradient, objectiveAt, type Decl } from './problem.js';
 import { newton } from './newton.js';
-import { num, opt, type SolverCtx, type Solution } from './solver.js';
+import { num, opt, tolByPrecision, type SolverCtx, type Solution } from './solver.js';
 
 /** The problems of the eigenvector solvers (power iteration, Lanczos): one variable on the
  *  sphere, no other constraint, and an objective quadratic in it — its gradient linear, so that
@@ -47,7 +47,7 @@ export function powerIteration(cx: SolverCtx, d: Decl, x0: Node): Solution {
   const tolGiven = num(cx, d, 'tol', 0);
   const maxIter = num(cx, d, 'max_iter', 100);
   const polish = byResidual ? num(cx, d, 'polish', 0) : 0;
-  const tolFinal = b.binary('pow', b.eps(), b.const(0.75));
+  const tolFinal = tolByPrecision(b);
   const tol = tolGiven > 0 ? b.const(tolGiven) : byResidual ? tolFinal : b.const(1e-7);
   /** g / max |g| (g itself where it is 0): the direction of g with entries of at most 1, so that
    *  ‖·‖, a sum of squares, cannot overflow — with X's entries past ~1e154, ‖Xx‖ was ∞, the next

@@ -36,7 +36,7 @@ import { DiffError } from '../diff/vjp-rules.js';
 import { directional, gradient, objectiveAt, type Decl } from './problem.js';
 import { newton } from './newton.js';
 import { inputScale } from './scale.js';
-import { num, opt, type SolverCtx, type Solution } from './solver.js';
+import { num, opt, tolByPrecision, type SolverCtx, type Solution } from './solver.js';
 
 export function riemannianDescent(cx: SolverCtx, d: Decl, x0: Node): Solution {
   const b = cx.b;
@@ -74,7 +74,7 @@ export function riemannianDescent(cx: SolverCtx, d: Decl, x0: Node): Solution {
   // tolerances by the precision the function runs in (eps: 2⁻⁵² f64, 2⁻²³ f32)
   const eps = b.eps();
   const tolLoop = tolGiven > 0 ? b.const(tolGiven) : stopKkt ? b.unary('sqrt', eps) : b.const(1e-7);
-  const tolFinal = b.binary('pow', eps, b.const(0.75));
+  const tolFinal = tolByPrecision(b);
   const tiny = b.const(1e-300);
   const n = shapeOf(x0)[0]!;
   const relKkt = (gr: Node, g: Node, hscale: Node): Node => b.div(b.norm(gr), b.add(b.add(b.norm(g), hscale), tiny));

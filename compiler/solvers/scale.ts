@@ -29,8 +29,12 @@ export function inputScale(b: Builder, parts: readonly Node[]): Node {
   for (const p of parts.slice(1)) amax = b.binary('maximum', amax, b.rmax(b.unary('abs', p)));
   const e2 = b.mul(b.eps(), b.eps());
   const inRange = b.binary('and', b.binary('ge', amax, e2), b.binary('le', b.mul(amax, e2), b.const(1)));
-  const usable = b.binary('and', b.binary('gt', amax, b.const(0)), b.binary('lt', amax, b.const(Infinity)));
-  return b.select(inRange, b.const(1), b.select(usable, amax, b.const(1)));
+  return b.select(inRange, b.const(1), b.select(positiveFinite(b, amax), amax, b.const(1)));
+}
+
+/** 0 < x < ∞ (elementwise): where a scale may be divided by. */
+export function positiveFinite(b: Builder, x: Node): Node {
+  return b.binary('and', b.binary('gt', x, b.const(0)), b.binary('lt', x, b.const(Infinity)));
 }
 
 /**
@@ -49,7 +53,7 @@ export function inputScale(b: Builder, parts: readonly Node[]): Node {
 export function equilibrate(b: Builder, K: Node, pre?: { r: Node; c: Node }): { M: Node; r: Node; c: Node } {
   const [E, N] = shapeOf(K) as [Dim, Dim];
   const inv = (m: Node, len: Dim): Node => {
-    const usable = b.binary('and', b.binary('gt', m, b.const(0)), b.binary('lt', m, b.const(Infinity)));
+    const usable = positiveFinite(b, m);
     const ones = b.fill([len], 1);
     return b.select(usable, b.div(ones, b.select(usable, m, ones)), ones);
   };
@@ -62,21 +66,35 @@ export function equilibrate(b: Builder, K: Node, pre?: { r: Node; c: Node }): { 
 }
 
 /**
- * The KKT matrix K = [[H, −J_hᵀ], [J_h, 0]] (nx primal unknowns, p multipliers) of f / σ, with
- * σ = max|H| (1 where that is 0 or not finite): rows [1/σ … 1/σ, 1 … 1], columns [1 … 1, σ … σ].
- * Row and column maxima cannot see this scaling: when f is small, the constraint block J_h (of
- * order 1 for a sphere) dominates every row and column, and the Hessian block stays at the scale
- * of f (LESS on data scaled by 1e-8: H ~ 1e-16, rcond ~ 1e-17). Dividing f by a positive number
- * changes neither the solution nor its derivative.
+ * The KKT system K = [[H, −J_hᵀ], [J_h, 0]] (nx primal unknowns, p multipliers) of f / σ, with
+ * σ = max|H|: rows [1/σ … 1/σ, 1 … 1], columns [1 … 1, σ … σ] (kktPrescale, for the dense solve), or
+ * D = [σ^(−1/2) … σ^(−1/2), σ^(1/2) … σ^(1/2)] on both sides (kktSymmetricScale, for MINRES, which
+ * needs the system symmetric). Row and column maxima cannot see this scaling: when f is small, the
+ * constraint block J_h (of order 1 for a sphere) dominates every row and column, and the Hessian
+ * block stays at the scale of f (LESS on data scaled by 1e-8: H ~ 1e-16, rcond ~ 1e-17). Dividing f
+ * by a positive number changes neither the solution nor its derivative.
  */
-export function kktPrescale(b: Builder, K: Node, nx: Dim, p: Dim): { r: Node; c: Node } {
-  const mask = b.concat([b.fill([nx], 1), b.fill([p], 0)], 0);
-  const h = b.rmax(b.mul(b.unary('abs', K), b.outer(mask, mask)));
-  const s = b.select(b.binary('and', b.binary('gt', h, b.const(0)), b.binary('lt', h, b.const(Infinity))), h, b.const(1));
+export function primalMask(b: Builder, nx: Dim, p: Dim): Node {
+  return b.concat([b.fill([nx], 1), b.fill([p], 0)], 0);
+}
+
+/** σ = the largest |entry| of v's primal block (v the KKT matrix, or a vector of its rows: mask from
+ *  primalMask), 1 where that is 0 or not finite. */
+export function primalScale(b: Builder, v: Node, mask: Node): Node {
+  const h = b.rmax(b.mul(b.unary('abs', v), shapeOf(v).length === 2 ? b.outer(mask, mask) : mask));
+  return b.select(positiveFinite(b, h), h, b.const(1));
+}
+
+export function kktPrescale(b: Builder, sigma: Node, nx: Dim, p: Dim): { r: Node; c: Node } {
   return {
-    r: b.concat([b.div(b.fill([nx], 1), s), b.fill([p], 1)], 0),
-    c: b.concat([b.fill([nx], 1), b.mul(b.fill([p], 1), s)], 0),
+    r: b.concat([b.div(b.fill([nx], 1), sigma), b.fill([p], 1)], 0),
+    c: b.concat([b.fill([nx], 1), b.mul(b.fill([p], 1), sigma)], 0),
   };
+}
+
+export function kktSymmetricScale(b: Builder, sigma: Node, nx: Dim, p: Dim): Node {
+  const root = b.unary('sqrt', sigma);
+  return b.concat([b.div(b.fill([nx], 1), root), b.mul(b.fill([p], 1), root)], 0);
 }
 
 /**

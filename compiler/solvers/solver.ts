@@ -27,6 +27,11 @@ export interface Solution {
 
 export type SolverFn = (cx: SolverCtx, d: Decl) => Solution;
 
+/** The tolerance set by the precision a function runs in: eps^(3/4) (1.8e-12 in f64, 6.5e-6 in f32). */
+export function tolByPrecision(b: Builder): Node {
+  return b.binary('pow', b.eps(), b.const(0.75));
+}
+
 export function num(cx: SolverCtx, d: Decl, key: string, fallback: number): number {
   const v = option(d, key, fallback, cx.overrides);
   return typeof v === 'number' ? v : fallback;
